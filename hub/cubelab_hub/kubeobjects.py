@@ -1,0 +1,242 @@
+"""Pure builders for the Kubernetes pieces every CubeLab workload shares.
+
+Notebook servers (``cubelab_spawner``), pipeline tasks and services all turn the
+same user formats (DESIGN.md section 2) into the same pod-spec fragments: volumes
+and mounts, container resources, node selector and affinity. Building them in one
+place keeps the three in step, and keeps them testable with golden dicts.
+
+Data in, plain dicts out: no Kubernetes client, no Jupyter imports. Every call
+returns fresh dicts (Cube Studio shared one request/limit dict between containers;
+mutating one pod's resources changed the others).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import re
+from typing import Any, Iterable, Protocol
+
+from .domain.errors import FieldError
+from .domain.formats import (
+    CpuRequest,
+    GpuRequest,
+    MemoryRequest,
+    VolumeMount,
+    bytes_to_quantity,
+    gpu_resource_name,
+)
+
+__all__ = [
+    "ROLE_LABELS",
+    "volume_name",
+    "volumes_and_mounts",
+    "resources_for",
+    "node_selector_for",
+    "PLATFORM_LABEL_KEYS",
+]
+
+# Role labels the platform puts on nodes (Cube Studio's node labelling scheme):
+# a node runs notebooks, training tasks or inference services only when labelled.
+ROLE_LABELS = ("notebook", "train", "service")
+# Keys the platform sets itself; a project selector may not contradict them.
+PLATFORM_LABEL_KEYS = frozenset({*ROLE_LABELS, "cpu", "gpu", "org", "gpu-type"})
+
+_SLUG_RE = re.compile(r"[^a-z0-9-]+")
+_PLAIN_PATH_RE = re.compile(r"^(/[a-z0-9]+)+$")
+
+
+def _slug(text: str) -> str:
+    return _SLUG_RE.sub("-", text.lower()).strip("-")
+
+
+def volume_name(mount: VolumeMount) -> str:
+    """A stable, readable DNS-1123 volume name for a mount.
+
+    Claims, config maps and secrets are named after their object (the same claim
+    mounted twice shares one volume); host paths, NFS exports and memory volumes
+    after what identifies them. A short hash is appended whenever the readable
+    part is lossy or too long, so two different sources never share a name.
+    """
+    if mount.kind in ("pvc", "pvc-share"):
+        prefix, key = "pvc", mount.source  # one volume per claim, whatever the kind
+    elif mount.kind == "memory":
+        prefix, key = "memory", mount.mount_path  # each memory mount is its own emptyDir
+    elif mount.kind == "nfs":
+        prefix, key = "nfs", f"{mount.server}{mount.export}"
+    else:
+        prefix, key = mount.kind, mount.source
+    readable = _slug(key)
+    name = f"{prefix}-{readable}" if readable else prefix
+    # The slug alone identifies the source when nothing was lost: a name already
+    # in DNS form, or a path of plain segments ('/dev/shm' -> 'dev-shm').
+    exact = readable == key or bool(_PLAIN_PATH_RE.match(key))
+    if exact and len(name) <= 63:
+        return name
+    digest = hashlib.sha1(key.encode("utf-8")).hexdigest()[:8]
+    return f"{name[:54].rstrip('-')}-{digest}"
+
+
+def _check_username(username: str) -> str:
+    # The username becomes a subPath and a path segment: it must be one segment.
+    if not username or "/" in username or username in (".", "..") or "\0" in username:
+        raise FieldError("username", f"'{username}' cannot be used as a directory name", "a name without '/'")
+    return username
+
+
+def _volume_source(mount: VolumeMount) -> dict[str, Any]:
+    if mount.kind in ("pvc", "pvc-share"):
+        return {"persistentVolumeClaim": {"claimName": mount.source}}
+    if mount.kind == "hostpath":
+        # No "type": like Cube Studio, mount what is there; creating host
+        # directories as root is the admin's decision, not the pod's.
+        return {"hostPath": {"path": mount.source}}
+    if mount.kind == "nfs":
+        return {"nfs": {"server": mount.server, "path": mount.export}}
+    if mount.kind == "memory":
+        return {"emptyDir": {"medium": "Memory", "sizeLimit": bytes_to_quantity(mount.size_bytes or 0)}}
+    if mount.kind == "configmap":
+        return {"configMap": {"name": mount.source}}
+    if mount.kind == "secret":
+        return {"secret": {"secretName": mount.source}}
+    raise FieldError("volume_mount", f"unknown mount type '{mount.kind}'", None)
+
+
+def volumes_and_mounts(mounts: Iterable[VolumeMount], username: str) -> tuple[list[dict], list[dict]]:
+    """Pod ``volumes`` and container ``volumeMounts`` for parsed mounts.
+
+    ``pvc`` mounts give each user their own directory of the claim: subPath
+    ``<username>`` mounted at ``<path>/<username>`` (so
+    ``kubeflow-user-workspace(pvc):/mnt`` is ``/mnt/<username>``); ``pvc-share``
+    mounts the whole claim at ``<path>``. The caller merges layers first
+    (:func:`cubelab_hub.domain.formats.merge_mounts`); two mounts here with the
+    same resulting path are an error, never a silent drop.
+    """
+    volumes: list[dict] = []
+    by_name: dict[str, dict] = {}
+    volume_mounts: list[dict] = []
+    seen_paths: dict[str, str] = {}
+    for mount in mounts:
+        name = volume_name(mount)
+        source = _volume_source(mount)
+        if name in by_name:
+            if by_name[name] != source:  # pragma: no cover - names embed the source
+                raise FieldError("volume_mount", f"two different volumes would be named '{name}'", None)
+        else:
+            by_name[name] = source
+            volumes.append({"name": name, **source})
+        item: dict[str, Any] = {"name": name}
+        if mount.kind == "pvc":
+            _check_username(username)
+            item["mountPath"] = posixpath.join(mount.mount_path, username)
+            item["subPath"] = username
+        else:
+            item["mountPath"] = mount.mount_path
+        if mount.kind in ("configmap", "secret"):
+            item["readOnly"] = True  # the API server rejects writes to them anyway
+        path = item["mountPath"]
+        if path in seen_paths:
+            raise FieldError(
+                "volume_mount",
+                f"'{mount}' and '{seen_paths[path]}' both mount at '{path}'",
+                "one mount per path",
+            )
+        seen_paths[path] = str(mount)
+        volume_mounts.append(item)
+    return volumes, volume_mounts
+
+
+def resources_for(
+    cpu: CpuRequest | None,
+    memory: MemoryRequest | None,
+    gpu: GpuRequest | None,
+    gpu_resource_map: dict[str, str] | None = None,
+) -> tuple[dict, dict[str, str]]:
+    """Container ``resources`` and the environment that goes with them.
+
+    ``a~b`` becomes request ``a`` and limit ``b``. GPUs are whole cards of the
+    vendor's extended resource (requests must equal limits for extended
+    resources, so only the limit is set; Kubernetes copies it). ``0`` GPUs sets
+    ``NVIDIA_VISIBLE_DEVICES=none`` so the NVIDIA runtime shows no card to a
+    CPU-only container on a GPU node.
+    """
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+    env: dict[str, str] = {}
+    if cpu is not None:
+        requests["cpu"] = cpu.quantity("request")
+        limits["cpu"] = cpu.quantity("limit")
+    if memory is not None:
+        requests["memory"] = memory.quantity("request")
+        limits["memory"] = memory.quantity("limit")
+    if gpu is not None:
+        if gpu.count > 0:
+            limits[gpu_resource_name(gpu, gpu_resource_map)] = str(gpu.count)
+        else:
+            env["NVIDIA_VISIBLE_DEVICES"] = "none"
+    resources: dict[str, dict[str, str]] = {}
+    if requests:
+        resources["requests"] = requests
+    if limits:
+        resources["limits"] = limits
+    return resources, env
+
+
+class _ProjectPlacement(Protocol):
+    """What :func:`node_selector_for` reads from a project (``ProjectSettings``)."""
+
+    node_selector: dict[str, str]
+    org: list[str]
+
+
+def node_selector_for(
+    role_label: str,
+    project: _ProjectPlacement | None,
+    gpu: GpuRequest | None,
+) -> tuple[dict[str, str], dict | None]:
+    """Node selector and (when needed) node affinity for a workload.
+
+    The project's own selector, plus the platform's labels: ``<role>=true``,
+    ``cpu=true`` or ``gpu=true``, ``org=<org>`` (default ``public``) and
+    ``gpu-type=<T>`` when a type is asked for. A project in several orgs
+    cannot be said with a selector, so it becomes a required node-affinity
+    ``In`` rule and ``org`` stays out of the selector. A project selector that
+    contradicts a platform label is an error naming the key.
+    """
+    if role_label not in ROLE_LABELS:
+        raise ValueError(f"role_label must be one of {ROLE_LABELS}, not {role_label!r}")
+    own = dict(getattr(project, "node_selector", None) or {})
+    orgs = list(getattr(project, "org", None) or ["public"])
+    orgs = list(dict.fromkeys(orgs))  # keep order, drop repeats
+    has_gpu = gpu is not None and gpu.count > 0
+
+    platform: dict[str, str] = {role_label: "true", ("gpu" if has_gpu else "cpu"): "true"}
+    if len(orgs) == 1:
+        platform["org"] = orgs[0]
+    if has_gpu and gpu.type:
+        platform["gpu-type"] = gpu.type
+
+    for key, value in own.items():
+        if key in platform and platform[key] != value:
+            raise FieldError(
+                "node_selector",
+                f"the project sets '{key}={value}' but the platform needs '{key}={platform[key]}' here",
+                "keys other than " + ", ".join(sorted(PLATFORM_LABEL_KEYS)) + "; set org with the project's org setting",
+            )
+        if key == "org" and len(orgs) > 1:
+            raise FieldError(
+                "node_selector",
+                f"the project sets 'org={value}' and also lists orgs {', '.join(orgs)}",
+                "orgs in the project's org setting only",
+            )
+    selector = {**own, **platform}
+    affinity = None
+    if len(orgs) > 1:
+        affinity = {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [{"matchExpressions": [{"key": "org", "operator": "In", "values": orgs}]}]
+                }
+            }
+        }
+    return selector, affinity

@@ -1,0 +1,11 @@
+"""Make the in-tree packages importable when the distribution is not installed
+(the lead's tests/conftest.py may do the same; doing it twice is harmless)."""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+for sub in ("hub", "spawner", "server_ext"):
+    path = str(ROOT / sub)
+    if path not in sys.path:
+        sys.path.insert(0, path)
