@@ -1,0 +1,292 @@
+"""Projects and their members: JupyterHub groups with CubeLab properties."""
+
+from __future__ import annotations
+
+from ...domain.access import project_permissions
+from ...domain.errors import FieldError
+from ...domain.projects import (
+    PUBLIC,
+    ROLES,
+    apply_settings_patch,
+    member_roles,
+    settings_view,
+    validate_description,
+    validate_project_name,
+    validate_role,
+)
+from .base import APIError, APIHandler, not_found, op, route
+
+TAGS = ["projects"]
+PROJECT_PARAM = {"name": "project", "in": "path", "required": True, "schema": {"type": "string"}}
+MEMBER_PARAM = {"name": "member", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def project_summary(group: dict, actor) -> dict:
+    props = group.get("properties") or {}
+    return {
+        "name": group["name"],
+        "description": props.get("description", ""),
+        "role": actor.role_in(group["name"]),
+        "settings": settings_view(props),
+        "member_count": len(group.get("users") or []),
+    }
+
+
+def project_detail(group: dict, actor) -> dict:
+    props = group.get("properties") or {}
+    roles = member_roles(props, sorted(group.get("users") or []), group["name"])
+    detail = project_summary(group, actor)
+    detail["creator"] = props.get("creator")
+    detail["members"] = [{"name": name, "role": role} for name, role in roles.items()]
+    detail["permissions"] = project_permissions(actor, group["name"])
+    return detail
+
+
+class ProjectBase(APIHandler):
+    async def load_project(self, project: str) -> dict:
+        group = await self.hub.get_group(project)
+        if group is None or not self.app.is_project(group):
+            raise not_found("project", project)
+        self.require("project:read", project)
+        return group
+
+    async def audit(self, project: str | None, action: str, **detail) -> None:
+        await self.app.audit(self.actor.name, project, action, detail)
+
+
+class ProjectListHandler(ProjectBase):
+    openapi = {
+        "get": op("List the projects the caller is a member of (all of them for admins)", tags=TAGS, returns="ProjectList"),
+        "post": op("Create a project; the caller becomes its creator", tags=TAGS, body="ProjectCreate", returns="Project", status=201, errors=(400, 401, 403, 409)),
+    }
+
+    async def get(self):
+        groups = await self.app.project_groups(fresh=True)
+        visible = [g for g in groups if self.allowed("project:read", g["name"])]
+        self.send({"projects": [project_summary(g, self.actor) for g in sorted(visible, key=lambda g: g["name"])]})
+
+    async def post(self):
+        self.require("project:create")
+        body = self.json_body()
+        unknown = sorted(set(body) - {"name", "description", "settings"})
+        if unknown:
+            raise FieldError(unknown[0], "is not a field of a project", "name, description, settings")
+        name = validate_project_name(body.get("name"))
+        description = validate_description(body.get("description", ""))
+        properties = {"description": description, "creator": self.actor.name, "member_roles": {self.actor.name: "creator"}}
+        properties = apply_settings_patch(properties, body.get("settings") or {}, is_admin=self.actor.admin, clusters=self.app.cluster_names)
+        async with self.app.project_lock(name):
+            if await self.hub.get_group(name) is not None:
+                raise APIError(409, "conflict", f"a project or group named '{name}' already exists", "name")
+            await self.hub.create_group(name, [self.actor.name], properties)
+            self.app.forget_groups(self.actor.name)
+        await self.audit(name, "project.create", settings=body.get("settings") or {})
+        self.actor = await self.load_actor(self.actor.name)
+        self.send(project_detail(await self.hub.get_group(name), self.actor), 201)
+
+
+class ProjectHandler(ProjectBase):
+    openapi = {
+        "get": op("Read a project with its settings and members", tags=TAGS, returns="Project", params=[PROJECT_PARAM]),
+        "patch": op("Change a project's description and settings (creators, admins); a null setting is unset",
+                    tags=TAGS, body="ProjectUpdate", returns="Project", params=[PROJECT_PARAM]),
+        "delete": op("Delete a project (admins only; not 'public')", tags=TAGS, status=204, params=[PROJECT_PARAM], errors=(401, 403, 404, 409)),
+    }
+
+    async def get(self, project):
+        group = await self.load_project(project)
+        self.send(project_detail(group, self.actor))
+
+    async def patch(self, project):
+        await self.load_project(project)
+        self.require("project:edit", project)
+        body = self.json_body()
+        unknown = sorted(set(body) - {"description", "settings"})
+        if unknown:
+            raise FieldError(unknown[0], "cannot be changed here", "description, settings")
+        async with self.app.project_lock(project):
+            group = await self.hub.get_group(project)  # re-read under the lock
+            properties = dict(group.get("properties") or {})
+            if "description" in body:
+                properties["description"] = validate_description(body["description"])
+            if "settings" in body:
+                properties = apply_settings_patch(properties, body["settings"], is_admin=self.actor.admin, clusters=self.app.cluster_names)
+            await self.hub.set_group_properties(project, properties)
+            self.app.forget_groups()
+        await self.audit(project, "project.update", change=body)
+        self.send(project_detail(await self.hub.get_group(project), self.actor))
+
+    async def delete(self, project):
+        await self.load_project(project)
+        self.require("project:delete", project)
+        if project == PUBLIC:
+            raise APIError(409, "conflict", "the 'public' project cannot be deleted: every user is a member of it")
+        async with self.app.project_lock(project):
+            await self.app.before_project_delete(project)
+            await self.hub.delete_group(project)
+            self.app.forget_groups()
+        await self.audit(project, "project.delete")
+        self.send(None, 204)
+
+
+class MemberListHandler(ProjectBase):
+    openapi = {
+        "get": op("List a project's members and their roles", tags=TAGS, returns="MemberList", params=[PROJECT_PARAM]),
+        "post": op("Add a member with a role (creators, admins)", tags=TAGS, body="MemberCreate", returns="Member",
+                   status=201, params=[PROJECT_PARAM], errors=(400, 401, 403, 404, 409)),
+    }
+
+    async def get(self, project):
+        group = await self.load_project(project)
+        roles = member_roles(group.get("properties"), sorted(group.get("users") or []), project)
+        self.send({"members": [{"name": n, "role": r} for n, r in roles.items()]})
+
+    async def post(self, project):
+        await self.load_project(project)
+        self.require("project:members", project)
+        body = self.json_body()
+        unknown = sorted(set(body) - {"name", "role"})
+        if unknown:
+            raise FieldError(unknown[0], "is not a field of a member", "name, role")
+        name = body.get("name")
+        if not isinstance(name, str) or not name:
+            raise FieldError("name", "must be the name of an existing user", "a username")
+        role = validate_role(body.get("role", "dev"))
+        if await self.hub.get_user(name, fresh=True) is None:
+            raise APIError(404, "not_found", f"user '{name}' does not exist", "name")
+        async with self.app.project_lock(project):
+            group = await self.hub.get_group(project)
+            if name in (group.get("users") or []):
+                raise APIError(409, "conflict", f"'{name}' is already a member of '{project}'", "name")
+            properties = dict(group.get("properties") or {})
+            properties["member_roles"] = {**(properties.get("member_roles") or {}), name: role}
+            await self.hub.set_group_properties(project, properties)
+            try:
+                await self.hub.add_group_members(project, [name])
+            except Exception:
+                # keep properties and membership in step: undo the role entry
+                properties["member_roles"].pop(name, None)
+                await self.hub.set_group_properties(project, properties)
+                raise
+            self.app.forget_groups(name)
+        await self.audit(project, "member.add", member=name, role=role)
+        self.send({"name": name, "role": role}, 201)
+
+
+class MemberHandler(ProjectBase):
+    openapi = {
+        "patch": op("Change a member's role (creators, admins)", tags=TAGS, body="MemberUpdate", returns="Member",
+                    params=[PROJECT_PARAM, MEMBER_PARAM], errors=(400, 401, 403, 404, 409)),
+        "delete": op("Remove a member (creators, admins; members may leave)", tags=TAGS, status=204,
+                     params=[PROJECT_PARAM, MEMBER_PARAM], errors=(401, 403, 404, 409)),
+    }
+
+    def _check_keeps_creator(self, project: str, roles: dict[str, str], member: str, new_role: str | None) -> None:
+        if project == PUBLIC:
+            return
+        creators = {n for n, r in roles.items() if r == "creator"}
+        if creators and creators <= {member} and new_role != "creator":
+            raise APIError(409, "conflict", f"'{member}' is the last creator of '{project}'; make another member creator first", "role" if new_role else None)
+
+    async def patch(self, project, member):
+        await self.load_project(project)
+        self.require("project:members", project)
+        body = self.json_body()
+        unknown = sorted(set(body) - {"role"})
+        if unknown:
+            raise FieldError(unknown[0], "cannot be changed here", "role")
+        role = validate_role(body.get("role"))
+        async with self.app.project_lock(project):
+            group = await self.hub.get_group(project)
+            roles = member_roles(group.get("properties"), group.get("users") or [], project)
+            if member not in roles:
+                raise APIError(404, "not_found", f"'{member}' is not a member of '{project}'")
+            self._check_keeps_creator(project, roles, member, role)
+            properties = dict(group.get("properties") or {})
+            properties["member_roles"] = {**(properties.get("member_roles") or {}), member: role}
+            await self.hub.set_group_properties(project, properties)
+            self.app.forget_groups(member)
+        await self.audit(project, "member.role", member=member, role=role)
+        self.send({"name": member, "role": role})
+
+    async def delete(self, project, member):
+        await self.load_project(project)
+        if member != self.actor.name:
+            self.require("project:members", project)
+        if project == PUBLIC:
+            raise APIError(409, "conflict", "every user is a member of 'public'; members cannot be removed from it")
+        async with self.app.project_lock(project):
+            group = await self.hub.get_group(project)
+            roles = member_roles(group.get("properties"), group.get("users") or [], project)
+            if member not in roles:
+                raise APIError(404, "not_found", f"'{member}' is not a member of '{project}'")
+            self._check_keeps_creator(project, roles, member, None)
+            await self.hub.remove_group_members(project, [member])
+            properties = dict(group.get("properties") or {})
+            properties["member_roles"] = {k: v for k, v in (properties.get("member_roles") or {}).items() if k != member}
+            await self.hub.set_group_properties(project, properties)
+            self.app.forget_groups(member)
+        await self.app.after_membership_revoked(project, member)
+        await self.audit(project, "member.remove", member=member)
+        self.send(None, 204)
+
+
+ROLES_SCHEMA = {"type": "string", "enum": list(ROLES)}
+SCHEMAS = {
+    "Settings": {
+        "type": "object",
+        "properties": {
+            "cluster": {"type": ["string", "null"]},
+            "org": {"type": ["string", "null"], "example": "public"},
+            "node_selector": {"type": ["string", "null"], "example": "disk=ssd;zone=a"},
+            "volume_mount": {"type": ["string", "null"], "example": "kubeflow-user-workspace(pvc):/mnt"},
+            "service_external_ip": {"type": ["string", "null"], "example": "10.0.0.5"},
+            "namespace": {"type": ["string", "null"]},
+            "quota": {
+                "type": ["object", "null"],
+                "properties": {k: {"type": ["string", "null"]} for k in ("cpu", "memory", "gpu")},
+            },
+        },
+    },
+    "ProjectSummary": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "description": {"type": "string"},
+            "role": {"oneOf": [ROLES_SCHEMA, {"type": "null"}]},
+            "settings": {"$ref": "#/components/schemas/Settings"},
+            "member_count": {"type": "integer"},
+        },
+    },
+    "Project": {
+        "allOf": [
+            {"$ref": "#/components/schemas/ProjectSummary"},
+            {
+                "type": "object",
+                "properties": {
+                    "creator": {"type": ["string", "null"]},
+                    "members": {"type": "array", "items": {"$ref": "#/components/schemas/Member"}},
+                    "permissions": {"type": "object", "additionalProperties": {"type": "boolean"}},
+                },
+            },
+        ]
+    },
+    "ProjectList": {"type": "object", "properties": {"projects": {"type": "array", "items": {"$ref": "#/components/schemas/ProjectSummary"}}}},
+    "ProjectCreate": {
+        "type": "object",
+        "required": ["name"],
+        "properties": {"name": {"type": "string"}, "description": {"type": "string"}, "settings": {"$ref": "#/components/schemas/Settings"}},
+    },
+    "ProjectUpdate": {"type": "object", "properties": {"description": {"type": "string"}, "settings": {"$ref": "#/components/schemas/Settings"}}},
+    "Member": {"type": "object", "properties": {"name": {"type": "string"}, "role": ROLES_SCHEMA}},
+    "MemberList": {"type": "object", "properties": {"members": {"type": "array", "items": {"$ref": "#/components/schemas/Member"}}}},
+    "MemberCreate": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "role": ROLES_SCHEMA}},
+    "MemberUpdate": {"type": "object", "required": ["role"], "properties": {"role": ROLES_SCHEMA}},
+}
+
+ROUTES = [
+    route("/projects", ProjectListHandler),
+    route("/projects/{project}", ProjectHandler),
+    route("/projects/{project}/members", MemberListHandler),
+    route("/projects/{project}/members/{member}", MemberHandler),
+]

@@ -1,0 +1,127 @@
+"""Accounts, for admins: list, deactivate / reactivate, delete; open registration.
+
+The account state itself lives in the hub (CubeLab's authenticator); this
+resource gives the admin page one API for it.
+"""
+
+from __future__ import annotations
+
+from ...domain.errors import FieldError
+from .base import APIError, APIHandler, not_found, op, route
+
+TAGS = ["users"]
+USER_PARAM = {"name": "user", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+class UserListHandler(APIHandler):
+    openapi = {"get": op("List accounts with admin flag, active state and projects (admins)", tags=TAGS, returns="UserList", errors=(401, 403))}
+
+    async def get(self):
+        self.require("admin")
+        users = await self.hub.list_users()
+        accounts = {a["name"]: a for a in await self.hub.list_accounts()}
+        self.send({"users": [
+            {
+                "name": u["name"],
+                "admin": bool(u.get("admin")),
+                "active": accounts.get(u["name"], {}).get("active", True),
+                "projects": sorted(u.get("groups") or []),
+                "last_activity": u.get("last_activity"),
+            }
+            for u in sorted(users, key=lambda u: u["name"])
+        ]})
+
+
+class UserHandler(APIHandler):
+    openapi = {
+        "get": op("Read one account (admins, or the user themself)", tags=TAGS, returns="User", params=[USER_PARAM], errors=(401, 403, 404)),
+        "patch": op("Deactivate or reactivate an account (admins). Deactivation refuses the user's logins, "
+                    "revokes their tokens and stops their servers", tags=TAGS, body="UserUpdate", returns="User",
+                    params=[USER_PARAM], errors=(400, 401, 403, 404, 409)),
+        "delete": op("Delete an account and its memberships (admins)", tags=TAGS, status=204, params=[USER_PARAM], errors=(401, 403, 404, 409)),
+    }
+
+    async def _model(self, user: str) -> dict:
+        model = await self.hub.get_user(user, fresh=True)
+        if model is None:
+            raise not_found("user", user)
+        account = await self.hub.get_account(user) or {}
+        return {
+            "name": model["name"],
+            "admin": bool(model.get("admin")),
+            "active": account.get("active", True),
+            "projects": sorted(model.get("groups") or []),
+            "last_activity": model.get("last_activity"),
+        }
+
+    async def get(self, user):
+        if user != self.actor.name:
+            self.require("admin")
+        self.send(await self._model(user))
+
+    async def patch(self, user):
+        self.require("admin")
+        body = self.json_body()
+        unknown = sorted(set(body) - {"active"})
+        if unknown:
+            raise FieldError(unknown[0], "cannot be changed here", "active")
+        if not isinstance(body.get("active"), bool):
+            raise FieldError("active", f"must be true or false, got {body.get('active')!r}", "true or false")
+        await self._model(user)
+        if user == self.actor.name and not body["active"]:
+            raise APIError(409, "conflict", "admins cannot deactivate their own account", "active")
+        await self.hub.set_account_active(user, body["active"])
+        self.app.forget_caches(user)
+        await self.app.audit(self.actor.name, None, "user.active", {"user": user, "active": body["active"]})
+        self.send(await self._model(user))
+
+    async def delete(self, user):
+        self.require("admin")
+        await self._model(user)
+        if user == self.actor.name:
+            raise APIError(409, "conflict", "admins cannot delete their own account")
+        await self.app.remove_user_everywhere(user)
+        await self.app.audit(self.actor.name, None, "user.delete", {"user": user})
+        self.send(None, 204)
+
+
+class RegistrationHandler(APIHandler):
+    openapi = {
+        "get": op("Whether logging in with a new name creates an account", tags=TAGS, returns="Registration", errors=(401,)),
+        "put": op("Open or close registration (admins)", tags=TAGS, body="Registration", returns="Registration", errors=(400, 401, 403)),
+    }
+
+    async def get(self):
+        self.send(await self.hub.get_registration())
+
+    async def put(self):
+        self.require("admin")
+        body = self.json_body()
+        if set(body) != {"open"} or not isinstance(body["open"], bool):
+            raise FieldError("open", "must be the only field, true or false", "{\"open\": true} or {\"open\": false}")
+        result = await self.hub.set_registration(body["open"])
+        await self.app.audit(self.actor.name, None, "registration", {"open": body["open"]})
+        self.send(result)
+
+
+SCHEMAS = {
+    "User": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "admin": {"type": "boolean"},
+            "active": {"type": "boolean"},
+            "projects": {"type": "array", "items": {"type": "string"}},
+            "last_activity": {"type": ["string", "null"]},
+        },
+    },
+    "UserList": {"type": "object", "properties": {"users": {"type": "array", "items": {"$ref": "#/components/schemas/User"}}}},
+    "UserUpdate": {"type": "object", "required": ["active"], "properties": {"active": {"type": "boolean"}}},
+    "Registration": {"type": "object", "required": ["open"], "properties": {"open": {"type": "boolean"}}},
+}
+
+ROUTES = [
+    route("/users", UserListHandler),
+    route("/users/{user}", UserHandler),
+    route("/settings/registration", RegistrationHandler),
+]

@@ -1,0 +1,155 @@
+"""A small async client for JupyterHub's REST API, used with the service's token.
+
+JupyterHub is the only user store: users, admin flags, groups (= projects) and
+group properties (= project settings) are read and written here, never copied.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import quote
+
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+
+
+class HubAPIError(Exception):
+    def __init__(self, status: int, message: str):
+        self.status = status
+        self.message = message
+        super().__init__(f"JupyterHub API {status}: {message}")
+
+
+class HubClient:
+    def __init__(self, api_url: str, token: str, user_cache_seconds: float = 5.0):
+        self.api_url = api_url.rstrip("/")
+        self._token = token
+        self._client = AsyncHTTPClient()
+        self.user_cache_seconds = user_cache_seconds
+        self._user_cache: dict[str, tuple[float, dict | None]] = {}
+
+    async def request(self, method: str, path: str, body=None, ok_missing: bool = False):
+        headers = {"Authorization": f"token {self._token}"}
+        data = None
+        if body is not None:
+            data = json.dumps(body)
+            headers["Content-Type"] = "application/json"
+        req = HTTPRequest(
+            self.api_url + path,
+            method=method,
+            headers=headers,
+            body=data,
+            allow_nonstandard_methods=True,
+            request_timeout=30,
+        )
+        try:
+            resp = await self._client.fetch(req)
+        except HTTPClientError as exc:
+            if exc.code == 404 and ok_missing:
+                return None
+            message = exc.message
+            if exc.response is not None and exc.response.body:
+                try:
+                    message = json.loads(exc.response.body).get("message", message)
+                except ValueError:
+                    pass
+            raise HubAPIError(exc.code, message) from None
+        if resp.body:
+            return json.loads(resp.body)
+        return None
+
+    # ------------------------------------------------------------ users
+
+    def forget_user(self, name: str | None = None) -> None:
+        if name is None:
+            self._user_cache.clear()
+        else:
+            self._user_cache.pop(name, None)
+
+    async def get_user(self, name: str, fresh: bool = False) -> dict | None:
+        now = time.monotonic()
+        cached = self._user_cache.get(name)
+        if cached and not fresh and now - cached[0] < self.user_cache_seconds:
+            return cached[1]
+        model = await self.request("GET", f"/users/{quote(name, safe='')}", ok_missing=True)
+        self._user_cache[name] = (now, model)
+        return model
+
+    async def list_users(self) -> list[dict]:
+        users: list[dict] = []
+        offset = 0
+        while True:
+            page = await self.request("GET", f"/users?offset={offset}&limit=200&include_stopped_servers=1")
+            items = page["items"] if isinstance(page, dict) and "items" in page else page
+            users.extend(items)
+            if len(items) < 200:
+                return users
+            offset += len(items)
+
+    async def delete_user(self, name: str) -> None:
+        await self.request("DELETE", f"/users/{quote(name, safe='')}")
+        self.forget_user(name)
+
+    async def stop_servers(self, name: str) -> None:
+        model = await self.get_user(name, fresh=True)
+        for server_name in (model or {}).get("servers", {}) or {}:
+            path = f"/users/{quote(name, safe='')}/servers/{quote(server_name, safe='')}" if server_name else f"/users/{quote(name, safe='')}/server"
+            await self.request("DELETE", path, ok_missing=True)
+
+    # ------------------------------------------------------------ groups
+
+    async def list_groups(self) -> list[dict]:
+        groups: list[dict] = []
+        offset = 0
+        while True:
+            page = await self.request("GET", f"/groups?offset={offset}&limit=200")
+            items = page["items"] if isinstance(page, dict) and "items" in page else page
+            groups.extend(items)
+            if len(items) < 200:
+                return groups
+            offset += len(items)
+
+    async def get_group(self, name: str) -> dict | None:
+        return await self.request("GET", f"/groups/{quote(name, safe='')}", ok_missing=True)
+
+    async def create_group(self, name: str, members: list[str], properties: dict) -> dict:
+        await self.request("POST", f"/groups/{quote(name, safe='')}", {"users": members})
+        return await self.set_group_properties(name, properties)
+
+    async def delete_group(self, name: str) -> None:
+        await self.request("DELETE", f"/groups/{quote(name, safe='')}")
+        self.forget_user()
+
+    async def set_group_properties(self, name: str, properties: dict) -> dict:
+        return await self.request("PUT", f"/groups/{quote(name, safe='')}/properties", properties)
+
+    async def add_group_members(self, name: str, users: list[str]) -> dict:
+        result = await self.request("POST", f"/groups/{quote(name, safe='')}/users", {"users": users})
+        for user in users:
+            self.forget_user(user)
+        return result
+
+    async def remove_group_members(self, name: str, users: list[str]) -> dict:
+        result = await self.request("DELETE", f"/groups/{quote(name, safe='')}/users", {"users": users})
+        for user in users:
+            self.forget_user(user)
+        return result
+
+    # ------------------------------------------------------------ CubeLab's hub-side account API
+
+    async def get_account(self, name: str) -> dict | None:
+        return await self.request("GET", f"/cubelab/accounts/{quote(name, safe='')}", ok_missing=True)
+
+    async def list_accounts(self) -> list[dict]:
+        return (await self.request("GET", "/cubelab/accounts"))["accounts"]
+
+    async def set_account_active(self, name: str, active: bool) -> dict:
+        result = await self.request("PATCH", f"/cubelab/accounts/{quote(name, safe='')}", {"active": active})
+        self.forget_user(name)
+        return result
+
+    async def get_registration(self) -> dict:
+        return await self.request("GET", "/cubelab/registration")
+
+    async def set_registration(self, open_: bool) -> dict:
+        return await self.request("PUT", "/cubelab/registration", {"open": open_})
