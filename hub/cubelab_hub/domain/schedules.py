@@ -1,0 +1,244 @@
+"""Pipeline schedules: cron ticks, backfill, expiry, and the start decision.
+
+Pure functions over an explicit ``now`` so tests drive the clock. Cron parsing is
+croniter's (5 fields with ranges, lists and steps), never a home-made regex:
+Cube Studio's regex rejected ranges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import CroniterBadCronError, CroniterBadDateError, CroniterNotAlphaError, croniter
+
+from .errors import FieldError, FieldErrors
+
+CRON_ACCEPTED = "5 fields 'minute hour day-of-month month day-of-week' with ranges, lists and steps, e.g. '*/15 9-18 * * 1-5'"
+TIMEZONE_ACCEPTED = "an IANA time zone name such as 'UTC' or 'Asia/Shanghai'"
+# Catch-up is bounded so a start time years ago cannot make a tick loop run forever.
+MAX_TICKS_PER_PASS = 1000
+
+
+@dataclass
+class ScheduleSettings:
+    enabled: bool = False
+    cron: str = ""
+    timezone: str = "UTC"
+    start_time: datetime | None = None  # aware; ticks before it never fire
+    backfill: bool = False  # on first enable, create the ticks between start_time and now
+    depends_on_past: bool = False  # a tick waits for / is skipped after the previous scheduled run's failure
+    max_active_runs: int = 1
+    expired_limit: int = 0  # when catching up, only the newest N ticks run; older ones are skipped. 0 = no limit
+
+    def to_dict(self) -> dict:
+        return {
+            "enabled": self.enabled,
+            "cron": self.cron,
+            "timezone": self.timezone,
+            "start_time": self.start_time.isoformat() if self.start_time else None,
+            "backfill": self.backfill,
+            "depends_on_past": self.depends_on_past,
+            "max_active_runs": self.max_active_runs,
+            "expired_limit": self.expired_limit,
+        }
+
+
+def parse_cron(expr: Any, field_name: str = "schedule.cron") -> str:
+    if not isinstance(expr, str) or not expr.strip():
+        raise FieldError(field_name, "is empty", CRON_ACCEPTED)
+    expr = " ".join(expr.split())
+    if len(expr.split(" ")) != 5:
+        raise FieldError(field_name, f"'{expr}' has {len(expr.split(' '))} fields, not 5", CRON_ACCEPTED)
+    try:
+        croniter(expr)
+    except (CroniterBadCronError, CroniterNotAlphaError, CroniterBadDateError, ValueError, KeyError) as exc:
+        raise FieldError(field_name, f"'{expr}' is not a cron expression ({exc})", CRON_ACCEPTED)
+    return expr
+
+
+def parse_timezone(name: Any, field_name: str = "schedule.timezone") -> ZoneInfo:
+    if not isinstance(name, str) or not name:
+        raise FieldError(field_name, "is empty", TIMEZONE_ACCEPTED)
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise FieldError(field_name, f"'{name}' is not a known time zone", TIMEZONE_ACCEPTED)
+
+
+def _parse_time(value: Any, field_name: str) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, str):
+        try:
+            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise FieldError(field_name, f"'{value}' is not a date and time", "ISO 8601, e.g. '2026-01-31T08:00:00+00:00'")
+    else:
+        raise FieldError(field_name, f"must be a string, got {type(value).__name__}", "ISO 8601 text")
+    return dt
+
+
+def _nonneg_int(value: Any, field_name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FieldError(field_name, f"{value!r} is not a whole number", f"a whole number >= {minimum}")
+    if value < minimum:
+        raise FieldError(field_name, f"{value} is less than {minimum}", f"a whole number >= {minimum}")
+    return value
+
+
+def schedule_from_dict(data: Any, field_prefix: str = "schedule") -> ScheduleSettings:
+    """Parse and check settings; every problem is reported (FieldErrors)."""
+    if data in (None, {}):
+        return ScheduleSettings()
+    if not isinstance(data, dict):
+        raise FieldErrors([FieldError(field_prefix, "must be an object", "{cron, timezone, start_time, ...}")])
+    errors: list[FieldError] = []
+    known = set(ScheduleSettings().to_dict())
+    for key in data:
+        if key not in known:
+            errors.append(FieldError(f"{field_prefix}.{key}", "is not a schedule setting", ", ".join(sorted(known))))
+    s = ScheduleSettings()
+    enabled = data.get("enabled", False)
+    if not isinstance(enabled, bool):
+        errors.append(FieldError(f"{field_prefix}.enabled", f"{enabled!r} is not true or false", "true or false"))
+    else:
+        s.enabled = enabled
+    for flag in ("backfill", "depends_on_past"):
+        value = data.get(flag, False)
+        if not isinstance(value, bool):
+            errors.append(FieldError(f"{field_prefix}.{flag}", f"{value!r} is not true or false", "true or false"))
+        else:
+            setattr(s, flag, value)
+    cron = data.get("cron", "")
+    if cron or s.enabled:
+        try:
+            s.cron = parse_cron(cron, f"{field_prefix}.cron")
+        except FieldError as exc:
+            errors.append(exc)
+            s.cron = cron if isinstance(cron, str) else ""
+    tz = data.get("timezone", "UTC") or "UTC"
+    try:
+        zone = parse_timezone(tz, f"{field_prefix}.timezone")
+        s.timezone = tz
+    except FieldError as exc:
+        errors.append(exc)
+        zone = ZoneInfo("UTC")
+    try:
+        start = _parse_time(data.get("start_time"), f"{field_prefix}.start_time")
+        if start is not None and start.tzinfo is None:
+            # a naive start time is read in the schedule's own time zone
+            start = start.replace(tzinfo=zone)
+        s.start_time = start
+    except FieldError as exc:
+        errors.append(exc)
+    for key, minimum in (("max_active_runs", 1), ("expired_limit", 0)):
+        if key in data:
+            try:
+                setattr(s, key, _nonneg_int(data[key], f"{field_prefix}.{key}", minimum))
+            except FieldError as exc:
+                errors.append(exc)
+    if s.backfill and s.start_time is None and not errors:
+        errors.append(FieldError(f"{field_prefix}.start_time", "backfill needs a start time", "ISO 8601 date and time"))
+    if errors:
+        raise FieldErrors(errors)
+    return s
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def next_ticks(settings: ScheduleSettings, after: datetime, count: int = 5) -> list[datetime]:
+    """The next ``count`` tick times strictly after ``after`` (for previews), in the schedule's zone."""
+    zone = parse_timezone(settings.timezone)
+    it = croniter(settings.cron, _aware(after).astimezone(zone))
+    return [it.get_next(datetime) for _ in range(count)]
+
+
+@dataclass
+class TickPlan:
+    """What one scheduler pass should record: ``run`` ticks become ``comed``
+    records; ``expired`` ticks become ``skipped`` records (reason: too old)."""
+
+    run: list[datetime] = field(default_factory=list)
+    expired: list[datetime] = field(default_factory=list)
+    truncated: bool = False  # more ticks were due than one pass handles; the next pass continues
+
+
+def due_ticks(settings: ScheduleSettings, last_tick: datetime | None, now: datetime, enabled_at: datetime | None = None) -> TickPlan:
+    """Ticks due in ``(last_tick, now]``.
+
+    With no ``last_tick`` (never ticked): from ``start_time`` when ``backfill`` is on,
+    otherwise from when the schedule was enabled (``enabled_at``, default ``now``)
+    so turning a schedule on does not replay history. Ticks before ``start_time``
+    never fire. ``expired_limit`` keeps only the newest N of the due ticks.
+    """
+    plan = TickPlan()
+    if not settings.enabled or not settings.cron:
+        return plan
+    now = _aware(now)
+    zone = parse_timezone(settings.timezone)
+    if last_tick is not None:
+        lower = _aware(last_tick)
+        inclusive = False
+    elif settings.backfill and settings.start_time is not None:
+        lower = _aware(settings.start_time)
+        inclusive = True
+    else:
+        lower = _aware(enabled_at or now)
+        inclusive = False
+    if settings.start_time is not None and _aware(settings.start_time) > lower:
+        lower = _aware(settings.start_time)
+        inclusive = True
+    it = croniter(settings.cron, lower.astimezone(zone))
+    ticks: list[datetime] = []
+    # croniter's get_next is strictly after its base; step back to include a tick exactly at an inclusive bound
+    if inclusive and croniter.match(settings.cron, lower.astimezone(zone)):
+        ticks.append(lower.astimezone(zone))
+    while True:
+        tick = it.get_next(datetime)
+        if tick > now:
+            break
+        ticks.append(tick)
+        if len(ticks) >= MAX_TICKS_PER_PASS:
+            plan.truncated = True
+            break
+    if settings.expired_limit and len(ticks) > settings.expired_limit:
+        cut = len(ticks) - settings.expired_limit
+        plan.expired = ticks[:cut]
+        ticks = ticks[cut:]
+    plan.run = ticks
+    return plan
+
+
+# ---------------------------------------------------------------- start decision
+
+RECORD_STATUSES = ("comed", "created", "skipped")
+
+
+@dataclass(frozen=True)
+class StartDecision:
+    action: str  # "start" | "wait" | "skip"
+    reason: str = ""
+
+
+def decide_start(settings: ScheduleSettings, active_scheduled_runs: int, previous_run_status: str | None) -> StartDecision:
+    """Whether a ``comed`` record may start its run now.
+
+    ``previous_run_status``: status of the run of the previous scheduled record
+    (``None`` if there is none or it never got a run). Manual runs do not count
+    against ``max_active_runs``: manual and scheduled runs never block each other.
+    """
+    if settings.depends_on_past and previous_run_status is not None:
+        if previous_run_status in ("pending", "running"):
+            return StartDecision("wait", "previous scheduled run still running (depends_on_past)")
+        if previous_run_status != "succeeded":
+            return StartDecision("skip", f"previous scheduled run {previous_run_status} (depends_on_past)")
+    if active_scheduled_runs >= settings.max_active_runs:
+        return StartDecision("wait", f"{active_scheduled_runs} scheduled runs active (max_active_runs={settings.max_active_runs})")
+    return StartDecision("start")

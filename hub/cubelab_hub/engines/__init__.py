@@ -1,0 +1,1 @@
+"""Engines that execute pipeline runs; see :mod:`cubelab_hub.engines.base`."""

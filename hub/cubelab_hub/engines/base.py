@@ -1,0 +1,224 @@
+"""The engine interface: one processor per engine behind one interface (Elyra-style).
+
+The control plane hands an engine a :class:`RunSpec` (a frozen snapshot of the
+pipeline and the templates it uses) and learns about progress through
+:class:`RunEvent` callbacks, which it persists. Engines: ``local`` (processes on
+this machine) and ``kubernetes`` (Argo Workflows). Engines import the domain;
+the domain never imports engines.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import AsyncIterator, Awaitable, Callable
+
+from ..domain.pipelines import Pipeline
+from ..domain.templates import JobTemplate
+
+# ---------------------------------------------------------------- statuses
+
+PENDING = "pending"
+RUNNING = "running"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+SKIPPED = "skipped"
+CANCELLED = "cancelled"
+UPSTREAM_FAILED = "upstream-failed"
+
+TASK_STATUSES = (PENDING, RUNNING, SUCCEEDED, FAILED, SKIPPED, CANCELLED, UPSTREAM_FAILED)
+RUN_STATUSES = (PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED)
+TASK_FINAL = frozenset({SUCCEEDED, FAILED, SKIPPED, CANCELLED, UPSTREAM_FAILED})
+RUN_FINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
+
+TRIGGERS = ("manual", "schedule", "rerun", "rerun-failed", "debug")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# ---------------------------------------------------------------- what is submitted
+
+
+@dataclass
+class RunSpec:
+    """Everything an engine needs to execute one run; a snapshot, so editing the
+    pipeline while it runs changes nothing.
+
+    ``only_tasks``: when set, run just these tasks (debug run of one task, or the
+    failed part of a re-run); tasks outside it take status and outputs from
+    ``reuse`` (task name -> previous :class:`TaskState`) or are skipped.
+    """
+
+    run_id: str
+    pipeline: Pipeline
+    templates: dict[str, JobTemplate]  # task name -> resolved template
+    creator: str
+    runner: str
+    project: str = "public"
+    namespace: str = "pipeline"
+    trigger: str = "manual"
+    only_tasks: set[str] | None = None
+    reuse: dict[str, "TaskState"] = field(default_factory=dict)
+    schedule_time: datetime | None = None  # the cron tick, for scheduled runs
+    extra_env: dict[str, str] = field(default_factory=dict)  # e.g. project env; below KFJ_* and above global env
+
+
+@dataclass
+class TaskState:
+    name: str
+    status: str = PENDING
+    attempts: int = 0
+    exit_code: int | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    message: str = ""
+    outputs: dict[str, str] = field(default_factory=dict)  # output name -> value ('path' -> output dir)
+    log_path: str | None = None
+    pid: int | None = None  # local engine: process-group leader of the current attempt
+    external_id: str | None = None  # kubernetes engine: pod / workflow node name
+    peak_cpu: float | None = None  # cores, highest sample seen over attempts that succeeded
+    peak_memory: int | None = None  # bytes
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "attempts": self.attempts,
+            "exit_code": self.exit_code,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "message": self.message,
+            "outputs": dict(self.outputs),
+            "log_path": self.log_path,
+            "pid": self.pid,
+            "external_id": self.external_id,
+            "peak_cpu": self.peak_cpu,
+            "peak_memory": self.peak_memory,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TaskState":
+        def dt(v):
+            return datetime.fromisoformat(v) if v else None
+
+        return cls(
+            name=data["name"],
+            status=data.get("status", PENDING),
+            attempts=data.get("attempts", 0),
+            exit_code=data.get("exit_code"),
+            started_at=dt(data.get("started_at")),
+            finished_at=dt(data.get("finished_at")),
+            message=data.get("message", ""),
+            outputs=dict(data.get("outputs") or {}),
+            log_path=data.get("log_path"),
+            pid=data.get("pid"),
+            external_id=data.get("external_id"),
+            peak_cpu=data.get("peak_cpu"),
+            peak_memory=data.get("peak_memory"),
+        )
+
+
+@dataclass
+class RunState:
+    run_id: str
+    status: str = PENDING
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    message: str = ""
+    tasks: dict[str, TaskState] = field(default_factory=dict)
+    engine_data: dict = field(default_factory=dict)  # what the engine needs to re-attach (pids, workflow name)
+
+    def to_dict(self) -> dict:
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "message": self.message,
+            "tasks": {k: v.to_dict() for k, v in self.tasks.items()},
+            "engine_data": dict(self.engine_data),
+        }
+
+
+@dataclass
+class RunEvent:
+    """A change the control plane persists. ``task`` is None for run-level changes."""
+
+    run_id: str
+    kind: str  # "run" | "task"
+    run: RunState
+    task: TaskState | None = None
+
+
+EventListener = Callable[[RunEvent], Awaitable[None] | None]
+
+
+class EngineError(Exception):
+    """An engine could not do what was asked (unknown run, already finished...)."""
+
+
+class UnknownRun(EngineError):
+    pass
+
+
+# ---------------------------------------------------------------- the interface
+
+
+class Engine(abc.ABC):
+    """One engine. All methods are coroutines or async iterators; the control plane
+    calls them from its event loop."""
+
+    name: str = "base"
+
+    def __init__(self) -> None:
+        self._listeners: list[EventListener] = []
+
+    def add_listener(self, listener: EventListener) -> None:
+        """``listener(event)`` is called (and awaited if it returns an awaitable)
+        after every run or task status change, in order per run."""
+        self._listeners.append(listener)
+
+    async def _emit(self, event: RunEvent) -> None:
+        for listener in self._listeners:
+            result = listener(event)
+            if result is not None and hasattr(result, "__await__"):
+                await result
+
+    @abc.abstractmethod
+    async def submit(self, spec: RunSpec) -> RunState:
+        """Start a run; returns at once with its initial state (tasks pending)."""
+
+    @abc.abstractmethod
+    async def cancel(self, run_id: str, reason: str = "cancelled by user") -> RunState:
+        """Stop a run: every running task's whole process tree / pod stops; pending
+        tasks become cancelled. Idempotent on finished runs."""
+
+    @abc.abstractmethod
+    async def status(self, run_id: str) -> RunState:
+        """The current state; raises :class:`UnknownRun` for runs this engine does not hold."""
+
+    @abc.abstractmethod
+    def watch(self, run_id: str) -> AsyncIterator[RunEvent]:
+        """Events of one run until it finishes (then the iterator ends)."""
+
+    @abc.abstractmethod
+    def logs(self, run_id: str, task: str, follow: bool = False) -> AsyncIterator[bytes]:
+        """A task's log (all attempts); with ``follow`` keep yielding until the task ends."""
+
+    @abc.abstractmethod
+    async def reattach(self, spec: RunSpec, saved: RunState) -> RunState:
+        """After a control-plane restart: adopt a run that was in flight from its
+        saved state. Either the engine resumes tracking it, or it marks it (and its
+        unfinished tasks) failed with a reason — never left running forever."""
+
+    async def wait(self, run_id: str) -> RunState:
+        """Until the run is final."""
+        async for _ in self.watch(run_id):
+            pass
+        return await self.status(run_id)
+
+    async def close(self) -> None:
+        """Release resources on shutdown without killing runs that can be re-attached."""
