@@ -1,0 +1,422 @@
+"""A small fake Kubernetes API server, at the HTTP boundary only.
+
+It implements just the endpoints the Kubernetes engine uses, with the API
+server's observable behaviour where the engine depends on it:
+
+- argoproj.io/v1alpha1 workflows: create (``generateName``, 409 on a taken name),
+  get, list (``labelSelector``, ``fieldSelector=metadata.name=``), watch
+  (``?watch=true`` JSON-lines stream from ``resourceVersion``, 410 ``ERROR`` event
+  for a compacted version), patch (merge patch only: a JSON-patch content type
+  with an object body is a 400, strategic merge on a custom resource is a 415,
+  as on a real server), delete.
+- core/v1 pods: list by ``labelSelector``; ``pods/<name>/log`` with
+  ``container`` (400 when a multi-container pod is asked without one) and
+  ``follow=true`` (streams until the container ends).
+
+The "cluster" side (what the Argo controller and kubelet would do) is driven by
+the test through :class:`FakeCluster` methods. Binds 127.0.0.1 on a free port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import socket
+import uuid
+from datetime import datetime, timezone
+
+import tornado.httpserver
+import tornado.iostream
+import tornado.web
+
+ARGO_PREFIX = r"/apis/argoproj\.io/v1alpha1/namespaces/([a-z0-9-]+)/workflows"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _status(code: int, reason: str, message: str) -> dict:
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message, "reason": reason, "code": code}
+
+
+def _merge_patch(target, patch):
+    """RFC 7386 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merge_patch(result.get(key), value)
+    return result
+
+
+def _go_bool(text: str | None) -> bool:
+    """Query booleans as the API server (Go's strconv.ParseBool) reads them;
+    kubernetes-asyncio sends Python's 'True'."""
+    return text in ("1", "t", "T", "TRUE", "true", "True")
+
+
+def _label_match(labels: dict, selector: str | None) -> bool:
+    if not selector:
+        return True
+    for term in selector.split(","):
+        term = term.strip()
+        if "!=" in term:
+            key, value = term.split("!=", 1)
+            if labels.get(key) == value:
+                return False
+        elif "=" in term:
+            key, value = term.split("=", 1)
+            if labels.get(key) != value.lstrip("="):
+                return False
+        elif labels.get(term) is None:
+            return False
+    return True
+
+
+def _field_match(obj: dict, selector: str | None) -> bool:
+    if not selector:
+        return True
+    for term in selector.split(","):
+        key, _, value = term.partition("=")
+        if key == "metadata.name" and obj["metadata"]["name"] != value:
+            return False
+        if key == "metadata.namespace" and obj["metadata"]["namespace"] != value:
+            return False
+    return True
+
+
+class FakeCluster:
+    """The state behind the fake API server, and the test's controls over it."""
+
+    def __init__(self) -> None:
+        self.workflows: dict[tuple[str, str], dict] = {}
+        self.pods: dict[tuple[str, str], dict] = {}
+        self.logs: dict[tuple[str, str, str], dict] = {}
+        self.events: list[tuple[int, str, str, dict]] = []  # (rv, namespace, type, object)
+        self.requests: list[dict] = []
+        self.compacted_before = 0  # watches from an older resourceVersion get 410
+        self._rv = 100
+        self._changed = asyncio.Event()
+        self.closing = False
+
+    # ---- bookkeeping
+    def _next_rv(self) -> str:
+        self._rv += 1
+        return str(self._rv)
+
+    def _emit(self, namespace: str, kind: str, obj: dict) -> None:
+        self.events.append((int(obj["metadata"]["resourceVersion"]), namespace, kind, copy.deepcopy(obj)))
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_change(self, timeout: float) -> None:
+        event = self._changed
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+
+    # ---- workflows (API side)
+    def create_workflow(self, namespace: str, body: dict) -> dict:
+        obj = copy.deepcopy(body)
+        meta = obj.setdefault("metadata", {})
+        if not meta.get("name"):
+            if not meta.get("generateName"):
+                raise ValueError("name or generateName is required")
+            meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
+        meta["namespace"] = namespace
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = _now()
+        meta["resourceVersion"] = self._next_rv()
+        meta["generation"] = 1
+        self.workflows[(namespace, meta["name"])] = obj
+        self._emit(namespace, "ADDED", obj)
+        return obj
+
+    def update_workflow(self, namespace: str, name: str, obj: dict) -> dict:
+        obj["metadata"]["resourceVersion"] = self._next_rv()
+        self.workflows[(namespace, name)] = obj
+        self._emit(namespace, "MODIFIED", obj)
+        return obj
+
+    def delete_workflow(self, namespace: str, name: str) -> dict:
+        obj = self.workflows.pop((namespace, name))
+        obj["metadata"]["resourceVersion"] = self._next_rv()
+        self._emit(namespace, "DELETED", obj)
+        return obj
+
+    # ---- what the Argo controller would do (test controls)
+    def set_status(self, namespace: str, name: str, status: dict) -> dict:
+        obj = copy.deepcopy(self.workflows[(namespace, name)])
+        obj["status"] = status
+        return self.update_workflow(namespace, name, obj)
+
+    # ---- pods and logs (what the kubelet would do)
+    def add_pod(self, namespace: str, name: str, labels: dict, containers=("wait", "main"), annotations=None, phase="Running") -> dict:
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": dict(labels),
+                "annotations": dict(annotations or {}),
+                "uid": str(uuid.uuid4()),
+                "creationTimestamp": _now(),
+                "resourceVersion": self._next_rv(),
+            },
+            "spec": {"containers": [{"name": c, "image": "x"} for c in containers]},
+            "status": {"phase": phase},
+        }
+        self.pods[(namespace, name)] = pod
+        for container in containers:
+            self.logs[(namespace, name, container)] = {"text": "", "done": False}
+        return pod
+
+    def write_log(self, namespace: str, pod: str, container: str, text: str) -> None:
+        self.logs[(namespace, pod, container)]["text"] += text
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def end_log(self, namespace: str, pod: str, container: str) -> None:
+        self.logs[(namespace, pod, container)]["done"] = True
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def shutdown(self) -> None:
+        self.closing = True
+        self._changed.set()
+
+
+class _Base(tornado.web.RequestHandler):
+    cluster: FakeCluster
+
+    def initialize(self, cluster: FakeCluster) -> None:
+        self.cluster = cluster
+        self.gone = False
+
+    def prepare(self) -> None:
+        self.cluster.requests.append(
+            {
+                "method": self.request.method,
+                "path": self.request.path,
+                "query": {k: self.get_query_argument(k) for k in self.request.query_arguments},
+                "content_type": self.request.headers.get("Content-Type"),
+            }
+        )
+
+    def on_connection_close(self) -> None:
+        self.gone = True
+
+    def send(self, code: int, body: dict) -> None:
+        self.set_status(code)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(body))
+
+    def fail(self, code: int, reason: str, message: str) -> None:
+        self.send(code, _status(code, reason, message))
+
+    def body_json(self):
+        try:
+            return json.loads(self.request.body or b"null")
+        except ValueError:
+            return None
+
+
+class WorkflowsHandler(_Base):
+    async def get(self, namespace: str) -> None:
+        labels = self.get_query_argument("labelSelector", None)
+        fields = self.get_query_argument("fieldSelector", None)
+        if _go_bool(self.get_query_argument("watch", None)):
+            await self._watch(namespace, labels, fields)
+            return
+        items = [
+            copy.deepcopy(obj)
+            for (ns, _), obj in sorted(self.cluster.workflows.items())
+            if ns == namespace and _label_match(obj["metadata"].get("labels", {}), labels) and _field_match(obj, fields)
+        ]
+        self.send(200, {"apiVersion": "argoproj.io/v1alpha1", "kind": "WorkflowList", "metadata": {"resourceVersion": str(self.cluster._rv)}, "items": items})
+
+    async def _watch(self, namespace: str, labels, fields) -> None:
+        cluster = self.cluster
+        since = int(self.get_query_argument("resourceVersion", "0") or 0)
+        timeout = float(self.get_query_argument("timeoutSeconds", "30"))
+        self.set_header("Content-Type", "application/json")
+        if since and since < cluster.compacted_before:
+            self.write(json.dumps({"type": "ERROR", "object": _status(410, "Expired", f"too old resource version: {since} ({cluster.compacted_before})")}) + "\n")
+            self.finish()
+            return
+        if not since:
+            # A watch without a version starts with the current objects as ADDED.
+            for (ns, _), obj in sorted(cluster.workflows.items()):
+                if ns == namespace and _label_match(obj["metadata"].get("labels", {}), labels) and _field_match(obj, fields):
+                    self.write(json.dumps({"type": "ADDED", "object": obj}) + "\n")
+            since = cluster._rv
+        await self.flush()  # headers go out at once, as from a real API server
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.gone and not cluster.closing and loop.time() < deadline:
+            sent = False
+            for rv, ns, kind, obj in list(cluster.events):
+                if rv <= since or ns != namespace:
+                    continue
+                since = rv
+                if _label_match(obj["metadata"].get("labels", {}), labels) and _field_match(obj, fields):
+                    self.write(json.dumps({"type": kind, "object": obj}) + "\n")
+                    sent = True
+            if sent:
+                try:
+                    await self.flush()
+                except tornado.iostream.StreamClosedError:
+                    return
+            await cluster.wait_change(min(0.5, max(0.0, deadline - loop.time())))
+        if not self.gone:
+            self.finish()
+
+    def post(self, namespace: str) -> None:
+        body = self.body_json()
+        if not isinstance(body, dict) or body.get("kind") != "Workflow" or body.get("apiVersion") != "argoproj.io/v1alpha1":
+            self.fail(400, "BadRequest", "body is not an argoproj.io/v1alpha1 Workflow")
+            return
+        name = (body.get("metadata") or {}).get("name")
+        if name and (namespace, name) in self.cluster.workflows:
+            self.fail(409, "AlreadyExists", f'workflows.argoproj.io "{name}" already exists')
+            return
+        try:
+            obj = self.cluster.create_workflow(namespace, body)
+        except ValueError as exc:
+            self.fail(422, "Invalid", str(exc))
+            return
+        self.send(201, obj)
+
+
+class WorkflowHandler(_Base):
+    def _get(self, namespace: str, name: str):
+        obj = self.cluster.workflows.get((namespace, name))
+        if obj is None:
+            self.fail(404, "NotFound", f'workflows.argoproj.io "{name}" not found')
+        return obj
+
+    def get(self, namespace: str, name: str) -> None:
+        obj = self._get(namespace, name)
+        if obj is not None:
+            self.send(200, obj)
+
+    def patch(self, namespace: str, name: str) -> None:
+        obj = self._get(namespace, name)
+        if obj is None:
+            return
+        content_type = (self.request.headers.get("Content-Type") or "").split(";")[0].strip()
+        body = self.body_json()
+        if content_type == "application/strategic-merge-patch+json":
+            self.fail(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml")
+            return
+        if content_type == "application/json-patch+json":
+            if not isinstance(body, list):
+                self.fail(400, "BadRequest", "json: cannot unmarshal object into Go value of type jsonpatch.Patch")
+                return
+            self.fail(400, "BadRequest", "json-patch is not implemented by this fake")
+            return
+        if content_type != "application/merge-patch+json" or not isinstance(body, dict):
+            self.fail(415, "UnsupportedMediaType", f"unsupported patch type {content_type!r}")
+            return
+        patched = _merge_patch(obj, body)
+        patched["metadata"]["name"] = name
+        patched["metadata"]["namespace"] = namespace
+        self.send(200, self.cluster.update_workflow(namespace, name, patched))
+
+    def delete(self, namespace: str, name: str) -> None:
+        if self._get(namespace, name) is None:
+            return
+        self.cluster.delete_workflow(namespace, name)
+        self.send(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": {"name": name, "group": "argoproj.io", "kind": "workflows"}})
+
+
+class PodsHandler(_Base):
+    def get(self, namespace: str) -> None:
+        labels = self.get_query_argument("labelSelector", None)
+        items = [copy.deepcopy(p) for (ns, _), p in sorted(self.cluster.pods.items()) if ns == namespace and _label_match(p["metadata"]["labels"], labels)]
+        self.send(200, {"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": str(self.cluster._rv)}, "items": items})
+
+
+class PodLogHandler(_Base):
+    async def get(self, namespace: str, name: str) -> None:
+        cluster = self.cluster
+        pod = cluster.pods.get((namespace, name))
+        if pod is None:
+            self.fail(404, "NotFound", f'pods "{name}" not found')
+            return
+        names = [c["name"] for c in pod["spec"]["containers"]]
+        container = self.get_query_argument("container", None)
+        if container is None:
+            if len(names) != 1:
+                self.fail(400, "BadRequest", f"a container name must be specified for pod {name}, choose one of: [{' '.join(names)}]")
+                return
+            container = names[0]
+        if container not in names:
+            self.fail(400, "BadRequest", f"container {container} is not valid for pod {name}")
+            return
+        follow = _go_bool(self.get_query_argument("follow", None))
+        self.set_header("Content-Type", "text/plain")
+        log = cluster.logs[(namespace, name, container)]
+        await self.flush()
+        sent = 0
+        while True:
+            text = log["text"]
+            if len(text) > sent:
+                self.write(text[sent:])
+                sent = len(text)
+                try:
+                    await self.flush()
+                except tornado.iostream.StreamClosedError:
+                    return
+            if not follow or log["done"] or self.gone or cluster.closing:
+                break
+            await cluster.wait_change(0.5)
+        if not self.gone:
+            self.finish()
+
+
+class FakeApiServer:
+    """Start with ``await server.start()``; stop with ``await server.stop()``."""
+
+    def __init__(self) -> None:
+        self.cluster = FakeCluster()
+        self.port = 0
+        self._server: tornado.httpserver.HTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> "FakeApiServer":
+        args = {"cluster": self.cluster}
+        app = tornado.web.Application(
+            [
+                (ARGO_PREFIX, WorkflowsHandler, args),
+                (ARGO_PREFIX + r"/([a-z0-9.-]+)", WorkflowHandler, args),
+                (r"/api/v1/namespaces/([a-z0-9-]+)/pods", PodsHandler, args),
+                (r"/api/v1/namespaces/([a-z0-9-]+)/pods/([a-z0-9.-]+)/log", PodLogHandler, args),
+            ]
+        )
+        self._server = tornado.httpserver.HTTPServer(app)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))  # loopback only, a free port
+        sock.listen(16)
+        sock.setblocking(False)
+        self.port = sock.getsockname()[1]
+        self._server.add_sockets([sock])
+        return self
+
+    async def stop(self) -> None:
+        self.cluster.shutdown()
+        if self._server is not None:
+            self._server.stop()
+            await asyncio.wait_for(self._server.close_all_connections(), 5)
+            self._server = None
