@@ -1,0 +1,202 @@
+"""What both CubeLab spawners share: the form, validation against the hub's
+facts (projects = groups, roles, running servers), remembering last choices,
+and stopping a server whose project membership was revoked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tornado import web
+from traitlets import Dict, Unicode, default
+
+from cubelab_hub.domain.errors import FieldError, FieldErrors
+from cubelab_hub.domain.projects import PUBLIC, ProjectSettings, settings_from_properties
+
+from .form import options_from_formdata, render_form
+from .profiles import Choice, Defaults, Facts, KindSpec, Usage, limits_for_roles, parse_choice, usage_of
+
+# The last form a user submitted that failed validation, so the re-rendered form
+# shows what they typed (JupyterHub re-renders the form from a fresh call).
+_last_submitted: dict[str, dict[str, str]] = {}
+
+
+class CubeSpawnerMixin:
+    """Mixed into a JupyterHub Spawner (before the Spawner class in the MRO)."""
+
+    role_limits = Dict(
+        {"user": {"cpu": "8", "memory": "32G", "gpu": 1}, "admin": {}},
+        config=True,
+        help="""Per-server maximums by JupyterHub role: role name -> {"cpu": "8",
+        "memory": "32G", "gpu": 1}. A user gets the most generous of the roles they
+        hold (admins hold "admin", everyone holds "user"); a missing key means no
+        limit. A request over the limit is refused with a message naming the field.""",
+    )
+    default_project = Unicode(PUBLIC, config=True, help="Project preselected for a user with no previous choice.")
+    default_kind = Unicode("jupyterlab", config=True, help="Kind preselected for a user with no previous choice.")
+    default_cpu = Unicode("1~2", config=True, help="CPU preselected (and used when user_options give none), e.g. '2' or '1~4'.")
+    default_memory = Unicode("2G~4G", config=True, help="Memory preselected (and used when user_options give none), e.g. '4G' or '1G~8G'.")
+    default_gpu = Unicode("0", config=True, help="GPU preselected (and used when user_options give none), e.g. '0' or '1(V100)'.")
+    stop_on_membership_revoked = Unicode(
+        "stop",
+        config=True,
+        help="""What a poll does when the server's user is no longer a member of its
+        project: 'stop' (report the server stopped, so the hub stops it) or 'keep'.""",
+    )
+
+    # ------------------------------------------------------------ facts
+
+    def cube_kinds(self) -> dict[str, KindSpec]:  # pragma: no cover - each spawner defines it
+        raise NotImplementedError
+
+    def cube_gpus_available(self) -> int | None:
+        return None
+
+    def cube_gpu_vendors(self) -> frozenset[str] | None:
+        return None
+
+    def cube_clusters(self) -> frozenset[str] | None:
+        return None
+
+    def cube_projects(self) -> tuple[dict[str, ProjectSettings], dict[str, str]]:
+        """The user's projects (their JupyterHub groups; ``public`` always) and
+        the user's member role in each."""
+        projects: dict[str, ProjectSettings] = {}
+        roles: dict[str, str] = {}
+        name = self.user.name
+        for group in self.user.groups:
+            properties = group.properties or {}
+            try:
+                projects[group.name] = settings_from_properties(properties)
+            except FieldError as exc:
+                # Validated on write; a bad stored value is an admin's problem to
+                # fix, so the project is shown as unusable rather than crashing.
+                self.log.error("project %s has invalid settings: %s", group.name, exc)
+                continue
+            role = (properties.get("member_roles") or {}).get(name)
+            if role:
+                roles[group.name] = role
+        if PUBLIC not in projects:
+            projects[PUBLIC] = settings_from_properties({})
+        return projects, roles
+
+    def cube_roles(self) -> list[str]:
+        names = [role.name for role in getattr(self.user, "roles", [])]
+        if self.user.admin and "admin" not in names:
+            names.append("admin")
+        if "user" not in names:
+            names.append("user")
+        return names
+
+    def cube_usage(self) -> dict[str, Usage]:
+        """Per project, what the *other* running or starting servers use."""
+        from jupyterhub import orm
+
+        usage: dict[str, Usage] = {}
+        db = self.user.db
+        mine = self.orm_spawner.id if self.orm_spawner is not None else None
+        query = db.query(orm.Spawner).filter(orm.Spawner.server_id.isnot(None))
+        for spawner in query:
+            if spawner.id == mine:
+                continue
+            options = spawner.user_options or {}
+            project = options.get("project")
+            if not project:
+                continue
+            usage[project] = usage.get(project, Usage()) + usage_of(options)
+        return usage
+
+    def cube_defaults(self) -> Defaults:
+        return Defaults(
+            project=self.default_project,
+            kind=self.default_kind,
+            cpu=self.default_cpu,
+            memory=self.default_memory,
+            gpu=self.default_gpu,
+        )
+
+    def cube_facts(self) -> Facts:
+        projects, _ = self.cube_projects()
+        return Facts(
+            projects=projects,
+            kinds=self.cube_kinds(),
+            limits=limits_for_roles(self.role_limits, self.cube_roles()),
+            usage=self.cube_usage(),
+            gpus_available=self.cube_gpus_available(),
+            gpu_vendors=self.cube_gpu_vendors(),
+            clusters=self.cube_clusters(),
+            defaults=self.cube_defaults(),
+        )
+
+    # ------------------------------------------------------------ form
+
+    def cube_last_choices(self) -> dict[str, Any]:
+        """This server's last options, else the user's most recently used
+        server's, else nothing (defaults)."""
+        if self.user_options:
+            return dict(self.user_options)
+        latest = None
+        for spawner in getattr(self.user.orm_user, "_orm_spawners", []) or []:
+            if spawner.user_options and (latest is None or (spawner.last_activity or 0) > (latest.last_activity or 0)):
+                latest = spawner
+        return dict(latest.user_options) if latest is not None else {}
+
+    async def cube_options_form(self, spawner=None) -> str:
+        facts = self.cube_facts()
+        _, roles = self.cube_projects()
+        current = _last_submitted.pop(self.user.name, None) or self.cube_last_choices()
+        errors = None
+        if current and current.get("_errors"):
+            errors = [FieldError(**e) for e in current.pop("_errors")]
+        return render_form(facts, current, roles, errors)
+
+    def cube_options_from_form(self, formdata: dict[str, list[str]]) -> dict[str, str]:
+        options = options_from_formdata(formdata)
+        try:
+            choice = parse_choice(options, self.cube_facts())
+        except FieldErrors as exc:
+            remembered = dict(options)
+            remembered["_errors"] = [{"field": e.field, "message": e.message, "accepted": e.accepted} for e in exc.errors]
+            _last_submitted[self.user.name] = remembered
+            raise invalid_options(exc) from None
+        _last_submitted.pop(self.user.name, None)
+        return choice.to_options()
+
+    # ------------------------------------------------------------ start
+
+    def cube_choice(self) -> Choice:
+        """Validate ``user_options`` again at start: the REST API can start a
+        server without the form, and facts may have changed since."""
+        try:
+            choice = parse_choice(self.user_options or {}, self.cube_facts())
+        except FieldErrors as exc:
+            raise invalid_options(exc) from None
+        # Store the canonical form, so the hub persists and shows it.
+        self.user_options = choice.to_options()
+        return choice
+
+    def cube_membership_revoked(self) -> str | None:
+        """The project this server runs for if the user is no longer in it."""
+        project = (self.user_options or {}).get("project")
+        if not project or project == PUBLIC:
+            return None
+        if any(group.name == project for group in self.user.groups):
+            return None
+        return project
+
+
+def invalid_options(exc: FieldErrors) -> web.HTTPError:
+    """A 400 whose message JupyterHub shows as is (above the form, on the
+    spawn-pending page, in the REST answer)."""
+    message = " ".join(str(e) if str(e).endswith(".") else str(e) + "." for e in exc.errors)
+    error = web.HTTPError(400, message.replace("%", "%%"), reason="Invalid server options")
+    error.jupyterhub_message = message
+    error.field_errors = exc.errors
+    return error
+
+
+async def maybe_await(value):
+    if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
+        return await value
+    return value
