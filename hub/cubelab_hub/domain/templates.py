@@ -877,7 +877,7 @@ def builtin_templates() -> list[JobTemplate]:
                 ArgSpec("--parameters", group="notebook", type="dict", label="Parameters", default={}, describe="papermill parameters (JSON object)"),
                 ArgSpec("--kernel", group="notebook", type="str", label="Kernel", default="", describe="Kernel name (default: the notebook's)"),
             ],
-            outputs=[TemplateOutput("notebook", "The executed notebook")],
+            # the executed copy is written to the task's output directory under the notebook's own name
             builtin=True,
         ),
         JobTemplate(

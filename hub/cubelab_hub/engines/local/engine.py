@@ -1,0 +1,565 @@
+"""The local engine: a run's DAG as processes on this machine.
+
+Each task is one coroutine that waits for its upstreams, then runs its attempts
+as asyncio subprocesses (argv lists, never a shell parsing user strings), at most
+``parallelism`` at once per run. Each process starts its own session, so cancel
+and timeouts stop the whole process tree with ``killpg``; output goes straight
+to a log file (not a pipe), so a task survives a control-plane restart and the
+restarted engine re-attaches to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import AsyncIterator, Callable
+
+import psutil
+
+from ...domain.pipelines import Task
+from ...domain.templates import JobTemplate
+from ..base import (
+    CANCELLED,
+    FAILED,
+    PENDING,
+    RUN_FINAL,
+    RUNNING,
+    SKIPPED,
+    SUCCEEDED,
+    TASK_FINAL,
+    UPSTREAM_FAILED,
+    Engine,
+    EngineError,
+    RunEvent,
+    RunSpec,
+    RunState,
+    TaskState,
+    UnknownRun,
+    utcnow,
+)
+from .commands import TaskPaths, TaskSetupError, build_args, build_argv, build_env, validate_resources
+
+# A fixed script: the task's argv arrives as "$@" (positional parameters, never parsed
+# as shell text) and its exit status is written to the file named by $0. The file is
+# how a restarted control plane learns the exit status of a process that is no longer
+# its child. dash starts in about a millisecond.
+_EXIT_WRAPPER = '"$@"; s=$?; echo $s > "$0"; exit $s'
+_SH = "/bin/sh"
+OK_UPSTREAM = frozenset({SUCCEEDED, SKIPPED})
+
+
+@dataclass
+class _Run:
+    spec: RunSpec
+    state: RunState
+    dir: Path
+    sem: asyncio.Semaphore
+    done: dict[str, asyncio.Event] = field(default_factory=dict)
+    procs: dict[str, int] = field(default_factory=dict)  # task -> process-group id of the running attempt
+    killed: dict[str, str] = field(default_factory=dict)  # task -> why we killed it ("timeout" | "cancel")
+    cancelled: bool = False
+    cancel_reason: str = ""
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+    subscribers: list[asyncio.Queue] = field(default_factory=list)
+    driver: asyncio.Task | None = None
+    samples: dict[str, tuple[float, float]] = field(default_factory=dict)  # task -> (wall, cpu seconds)
+    cancel_event: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class LocalEngine(Engine):
+    name = "local"
+
+    def __init__(
+        self,
+        runs_dir: str | os.PathLike,
+        workspace_for: Callable[[str], Path] | None = None,
+        default_parallelism: int | None = None,
+        kill_grace: float = 5.0,
+        sample_interval: float = 1.0,
+        python: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.runs_dir = Path(runs_dir)
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.workspace_for = workspace_for or (lambda user: self.runs_dir.parent / "workspace" / user)
+        self.default_parallelism = default_parallelism or os.cpu_count() or 1
+        self.kill_grace = kill_grace
+        self.sample_interval = sample_interval
+        self.python = python
+        self._runs: dict[str, _Run] = {}
+        self._sampler: asyncio.Task | None = None
+
+    # ------------------------------------------------------------ interface
+
+    async def submit(self, spec: RunSpec) -> RunState:
+        if spec.run_id in self._runs and not self._runs[spec.run_id].finished.is_set():
+            raise EngineError(f"run {spec.run_id} is already running")
+        state = RunState(run_id=spec.run_id, status=PENDING, tasks={t.name: TaskState(name=t.name) for t in spec.pipeline.tasks})
+        return await self._start(spec, state)
+
+    async def reattach(self, spec: RunSpec, saved: RunState) -> RunState:
+        if saved.status in RUN_FINAL:
+            return saved
+        for task in spec.pipeline.tasks:
+            saved.tasks.setdefault(task.name, TaskState(name=task.name))
+        return await self._start(spec, saved, reattaching=True)
+
+    async def cancel(self, run_id: str, reason: str = "cancelled by user") -> RunState:
+        run = self._get(run_id)
+        if run.finished.is_set():
+            return run.state
+        run.cancelled = True
+        run.cancel_reason = reason
+        run.cancel_event.set()  # tasks waiting for upstreams mark themselves cancelled
+        await asyncio.gather(*(self._kill_group(pgid) for pgid in self._mark_killed(run, "cancel")))
+        await run.finished.wait()
+        return run.state
+
+    async def status(self, run_id: str) -> RunState:
+        return self._get(run_id).state
+
+    async def watch(self, run_id: str) -> AsyncIterator[RunEvent]:
+        run = self._get(run_id)
+        if run.finished.is_set():
+            return
+        queue: asyncio.Queue = asyncio.Queue()
+        run.subscribers.append(queue)
+        try:
+            while True:
+                event = await queue.get()
+                if event is None:
+                    return
+                yield event
+        finally:
+            if queue in run.subscribers:
+                run.subscribers.remove(queue)
+
+    async def logs(self, run_id: str, task: str, follow: bool = False) -> AsyncIterator[bytes]:
+        run = self._runs.get(run_id)
+        log_path = self.runs_dir / run_id / "tasks" / task / "log.txt"
+        if run is not None and task not in run.state.tasks:
+            raise EngineError(f"run {run_id} has no task '{task}'")
+        pos = 0
+        while True:
+            chunk = b""
+            if log_path.exists():
+                with open(log_path, "rb") as fh:
+                    fh.seek(pos)
+                    chunk = fh.read(256 * 1024)
+            if chunk:
+                pos += len(chunk)
+                yield chunk
+                continue
+            if not follow or run is None:
+                return
+            ts = run.state.tasks.get(task)
+            if ts is not None and ts.status in TASK_FINAL and task not in run.procs:
+                # one last read: the process may have written just before exiting
+                if log_path.exists() and log_path.stat().st_size > pos:
+                    continue
+                return
+            await asyncio.sleep(0.1)
+
+    async def close(self) -> None:
+        """Stop tracking; processes keep running and a new engine can re-attach."""
+        if self._sampler:
+            self._sampler.cancel()
+        for run in self._runs.values():
+            if run.driver and not run.driver.done():
+                run.driver.cancel()
+        self._runs.clear()
+
+    # ------------------------------------------------------------ driving a run
+
+    def _get(self, run_id: str) -> _Run:
+        try:
+            return self._runs[run_id]
+        except KeyError:
+            raise UnknownRun(f"run {run_id} is not known to the local engine")
+
+    async def _start(self, spec: RunSpec, state: RunState, reattaching: bool = False) -> RunState:
+        parallelism = spec.pipeline.parallelism or self.default_parallelism
+        run_dir = self.runs_dir / spec.run_id
+        (run_dir / "tasks").mkdir(parents=True, exist_ok=True)
+        run = _Run(spec=spec, state=state, dir=run_dir, sem=asyncio.Semaphore(parallelism))
+        run.done = {t.name: asyncio.Event() for t in spec.pipeline.tasks}
+        self._runs[spec.run_id] = run
+        if state.status == PENDING:
+            state.status = RUNNING
+            state.started_at = utcnow()
+        state.engine_data = {"engine": self.name, "run_dir": str(run_dir)}
+        await self._publish(run, None)
+        run.driver = asyncio.create_task(self._drive(run, reattaching))
+        if self._sampler is None or self._sampler.done():
+            self._sampler = asyncio.create_task(self._sample_loop())
+        return state
+
+    async def _drive(self, run: _Run, reattaching: bool) -> None:
+        await asyncio.gather(*(self._guarded(run, t, reattaching) for t in run.spec.pipeline.tasks))
+        statuses = {ts.status for ts in run.state.tasks.values()}
+        if run.cancelled:
+            run.state.status = CANCELLED
+            run.state.message = run.state.message or run.cancel_reason
+        elif statuses & {FAILED, UPSTREAM_FAILED, CANCELLED}:
+            run.state.status = FAILED
+            failed = [n for n, ts in run.state.tasks.items() if ts.status == FAILED]
+            run.state.message = run.state.message or ("failed tasks: " + ", ".join(failed) if failed else "tasks did not complete")
+        else:
+            run.state.status = SUCCEEDED
+        run.state.finished_at = utcnow()
+        await self._publish(run, None)
+        run.finished.set()
+        for q in run.subscribers:
+            q.put_nowait(None)
+
+    @staticmethod
+    def _mark_killed(run: _Run, why: str) -> list[int]:
+        for name in run.procs:
+            run.killed[name] = why
+        return list(run.procs.values())
+
+    async def _wait_upstreams(self, run: _Run, names: list[str]) -> None:
+        cancel_ev = run.cancel_event
+        pending = [run.done[n].wait() for n in names if not run.done[n].is_set()]
+        if not pending:
+            return
+        waiters = [asyncio.ensure_future(p) for p in pending]
+        cancel_task = asyncio.ensure_future(cancel_ev.wait())
+        try:
+            while waiters and not run.cancelled:
+                done, _ = await asyncio.wait(waiters + [cancel_task], return_when=asyncio.FIRST_COMPLETED)
+                waiters = [w for w in waiters if not w.done()]
+        finally:
+            cancel_task.cancel()
+            for w in waiters:
+                w.cancel()
+
+    async def _finish(self, run: _Run, ts: TaskState, status: str, message: str = "", exit_code: int | None = None) -> None:
+        ts.status = status
+        if message:
+            ts.message = message
+        if exit_code is not None:
+            ts.exit_code = exit_code
+        ts.finished_at = ts.finished_at or utcnow()
+        ts.pid = None
+        await self._publish(run, ts)
+        run.done[ts.name].set()
+
+    async def _guarded(self, run: _Run, task: Task, reattaching: bool) -> None:
+        try:
+            await self._task_main(run, task, reattaching)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug must not leave the task 'running' forever
+            ts = run.state.tasks[task.name]
+            pgid = run.procs.get(task.name)
+            if pgid:
+                await self._kill_group(pgid)
+            await self._finish(run, ts, FAILED, f"engine error: {exc!r}")
+
+    async def _task_main(self, run: _Run, task: Task, reattaching: bool) -> None:
+        spec = run.spec
+        ts = run.state.tasks[task.name]
+        if ts.status in TASK_FINAL:
+            run.done[task.name].set()
+            return
+        upstream = spec.pipeline.upstream(task.name)
+        await self._wait_upstreams(run, upstream)
+        if run.cancelled and ts.status != RUNNING:
+            await self._finish(run, ts, CANCELLED, run.cancel_reason)
+            return
+        bad = [u for u in upstream if run.state.tasks[u].status not in OK_UPSTREAM]
+        if bad and ts.status != RUNNING:
+            await self._finish(run, ts, UPSTREAM_FAILED, "upstream " + ", ".join(f"{u} {run.state.tasks[u].status}" for u in bad))
+            return
+        if spec.only_tasks is not None and task.name not in spec.only_tasks:
+            prev = spec.reuse.get(task.name)
+            if prev is not None and prev.status == SUCCEEDED:
+                ts.status, ts.outputs, ts.exit_code = SUCCEEDED, dict(prev.outputs), prev.exit_code
+                ts.started_at, ts.finished_at, ts.attempts = prev.started_at, prev.finished_at, prev.attempts
+                ts.log_path = prev.log_path
+                await self._finish(run, ts, SUCCEEDED, "reused from an earlier run")
+            else:
+                await self._finish(run, ts, SKIPPED, "not part of this run")
+            return
+        if task.skip:
+            paths = TaskPaths.for_task(run.dir, task.name)
+            paths.out.mkdir(parents=True, exist_ok=True)
+            ts.outputs = {"path": str(paths.out)}
+            await self._finish(run, ts, SKIPPED, "skipped (task set to skip)")
+            return
+        template = spec.templates.get(task.name)
+        if template is None:
+            await self._finish(run, ts, FAILED, f"template '{task.template}' was not resolved for this run")
+            return
+        await self._run_attempts(run, task, template, ts)
+
+    async def _run_attempts(self, run: _Run, task: Task, template: JobTemplate, ts: TaskState) -> None:
+        spec = run.spec
+        paths = TaskPaths.for_task(run.dir, task.name)
+        max_attempts = task.retries + 1
+        # re-attach: an attempt that was running when the control plane went away
+        if ts.status == RUNNING and ts.attempts:
+            rc, why = await self._adopt(run, task, ts, paths)
+            if rc == 0:
+                await self._succeed(run, ts, template, paths, rc)
+                return
+            if run.cancelled:
+                await self._finish(run, ts, CANCELLED, run.cancel_reason, exit_code=rc)
+                return
+            ts.message = why
+            ts.exit_code = rc
+            if ts.attempts >= max_attempts:
+                await self._finish(run, ts, FAILED, why, exit_code=rc)
+                return
+        paths.work.mkdir(parents=True, exist_ok=True)
+        paths.out.mkdir(parents=True, exist_ok=True)
+        ts.log_path = str(paths.log)
+        ts.outputs = {"path": str(paths.out)}
+        workspace = Path(self.workspace_for(spec.runner))
+        try:
+            validate_resources(task, template)
+            states = run.state.tasks
+
+            def upstream_state(name: str) -> TaskState | None:
+                return states.get(name)
+
+            def output_type(task_name: str, output: str) -> str | None:
+                tpl = spec.templates.get(task_name)
+                out = tpl.output(output) if tpl else None
+                return out.type.lower() if out else None
+
+            rendered, values = build_args(task, template, upstream_state, output_type)
+            argv = build_argv(task, template, values, rendered, paths, workspace, **({"python": self.python} if self.python else {}))
+            ancestors = sorted(spec.pipeline.ancestors(task.name))
+            env = build_env(spec, task, template, paths, ancestors, states, workspace)
+        except TaskSetupError as exc:
+            with open(paths.log, "ab") as fh:
+                fh.write(f"[cubelab] task could not start: {exc}\n".encode())
+            await self._finish(run, ts, FAILED, f"could not start: {exc}")
+            return
+        if argv is None:  # logical: nothing to run
+            ts.started_at = ts.started_at or utcnow()
+            await self._finish(run, ts, SUCCEEDED, exit_code=0)
+            return
+        while ts.attempts < max_attempts:
+            if run.cancelled:
+                await self._finish(run, ts, CANCELLED, run.cancel_reason)
+                return
+            async with run.sem:
+                if run.cancelled:
+                    await self._finish(run, ts, CANCELLED, run.cancel_reason)
+                    return
+                rc, why = await self._attempt(run, task, ts, paths, argv, env)
+            if rc == 0:
+                await self._succeed(run, ts, template, paths, rc)
+                return
+            if run.cancelled or run.killed.get(task.name) == "cancel":
+                await self._finish(run, ts, CANCELLED, run.cancel_reason or "cancelled", exit_code=rc)
+                return
+            ts.exit_code = rc
+            ts.message = why
+            if ts.attempts < max_attempts:
+                await self._publish(run, ts)  # attempt failed; another follows
+        await self._finish(run, ts, FAILED, ts.message, exit_code=ts.exit_code)
+
+    async def _succeed(self, run: _Run, ts: TaskState, template: JobTemplate, paths: TaskPaths, rc: int) -> None:
+        outputs = {"path": str(paths.out)}
+        for out in template.outputs:
+            file = paths.out / out.name
+            if out.type.lower() == "path":
+                outputs[out.name] = str(file)
+            elif file.is_file() and file.stat().st_size <= 4096:
+                outputs[out.name] = file.read_text(errors="replace").rstrip("\n")
+            elif file.is_file():
+                outputs[out.name] = f"file {file} ({file.stat().st_size} bytes)"
+        ts.outputs = outputs
+        ts.message = ""
+        await self._finish(run, ts, SUCCEEDED, exit_code=rc)
+
+    async def _attempt(self, run: _Run, task: Task, ts: TaskState, paths: TaskPaths, argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+        ts.attempts += 1
+        attempt = ts.attempts
+        exit_file = paths.exit_file(attempt)
+        with open(paths.log, "ab") as log:
+            if attempt > 1:
+                log.write(f"\n[cubelab] attempt {attempt} of {task.retries + 1}\n".encode())
+                log.flush()
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    _SH, "-c", _EXIT_WRAPPER, str(exit_file), *argv,
+                    stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=asyncio.subprocess.STDOUT,
+                    cwd=str(paths.work), env=env, start_new_session=True,
+                )
+            except OSError as exc:
+                log.write(f"[cubelab] could not start process: {exc}\n".encode())
+                return 127, f"could not start process: {exc}"
+        run.procs[task.name] = proc.pid
+        run.killed.pop(task.name, None)
+        ts.pid = proc.pid
+        ts.external_id = _proc_id(proc.pid)
+        ts.status = RUNNING
+        ts.started_at = ts.started_at or utcnow()
+        ts.exit_code = None
+        await self._publish(run, ts)
+        if run.cancelled and task.name not in run.killed:  # cancel arrived while we were starting
+            run.killed[task.name] = "cancel"
+            await self._kill_group(proc.pid)
+        try:
+            timeout = task.timeout - _elapsed(ts) if task.timeout else None
+            if timeout is not None:
+                timeout = max(timeout, 0.001)
+            rc = await asyncio.wait_for(proc.wait(), timeout)
+        except asyncio.TimeoutError:
+            run.killed[task.name] = "timeout"
+            await self._kill_group(proc.pid)
+            rc = await proc.wait()
+        finally:
+            run.procs.pop(task.name, None)
+        return rc, self._why(run, task, rc)
+
+    def _why(self, run: _Run, task: Task, rc: int) -> str:
+        killed = run.killed.get(task.name)
+        if killed == "timeout":
+            return f"timed out after {task.timeout}s"
+        if killed == "cancel":
+            return run.cancel_reason or "cancelled"
+        if rc < 0:
+            return f"killed by signal {-rc}"
+        return f"exit code {rc}"
+
+    async def _adopt(self, run: _Run, task: Task, ts: TaskState, paths: TaskPaths) -> tuple[int, str]:
+        """Follow a process started by an earlier control plane until it ends."""
+        exit_file = paths.exit_file(ts.attempts)
+        pid = ts.pid
+        alive = pid is not None and ts.external_id is not None and ts.external_id == _proc_id(pid)
+        if alive:
+            run.procs[task.name] = pid
+            try:
+                while ts.external_id == _proc_id(pid):
+                    if task.timeout and _elapsed(ts) > task.timeout and task.name not in run.killed:
+                        run.killed[task.name] = "timeout"
+                        await self._kill_group(pid)
+                    await asyncio.sleep(0.2)
+            finally:
+                run.procs.pop(task.name, None)
+        code = _read_exit(exit_file)
+        if code is None:
+            await asyncio.sleep(0.05)  # the wrapper writes the file as the process ends
+            code = _read_exit(exit_file)
+        if code is not None:
+            return code, self._why(run, task, code) if code else ""
+        if run.killed.get(task.name):
+            return -signal.SIGKILL, self._why(run, task, -9)
+        return -1, "the task's process was lost while the control plane restarted (no exit status recorded)"
+
+    # ------------------------------------------------------------ processes
+
+    async def _kill_group(self, pgid: int) -> None:
+        """SIGTERM the process group and any descendants that left it, then SIGKILL
+        whatever is left after the grace period."""
+        try:
+            procs = [psutil.Process(pgid)]
+            procs += procs[0].children(recursive=True)
+        except psutil.Error:
+            procs = []
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(pgid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+            for p in procs:
+                try:
+                    p.send_signal(sig)
+                except psutil.Error:
+                    pass
+            if sig == signal.SIGTERM:
+                # poll rather than psutil.wait_procs: waitpid there would reap our
+                # child before asyncio's child watcher sees its exit status
+                deadline = time.monotonic() + self.kill_grace
+                while time.monotonic() < deadline and any(_alive(p) for p in procs):
+                    await asyncio.sleep(0.05)
+
+    async def _sample_loop(self) -> None:
+        """Peak CPU (cores) and memory (RSS) of each running task's process tree,
+        the input of resource auto-tuning."""
+        while True:
+            await asyncio.sleep(self.sample_interval)
+            active = [r for r in self._runs.values() if r.procs]
+            if not active and all(r.finished.is_set() for r in self._runs.values()):
+                return
+            for run in active:
+                for name, pid in list(run.procs.items()):
+                    ts = run.state.tasks[name]
+                    sample = _sample_tree(pid)
+                    if sample is None:
+                        continue
+                    cpu_seconds, rss = sample
+                    now = time.monotonic()
+                    prev = run.samples.get(name)
+                    run.samples[name] = (now, cpu_seconds)
+                    if prev is not None and now > prev[0]:
+                        cores = max(0.0, (cpu_seconds - prev[1]) / (now - prev[0]))
+                        ts.peak_cpu = max(ts.peak_cpu or 0.0, round(cores, 3))
+                    ts.peak_memory = max(ts.peak_memory or 0, rss)
+
+    async def _publish(self, run: _Run, ts: TaskState | None) -> None:
+        event = RunEvent(run_id=run.spec.run_id, kind="task" if ts else "run", run=run.state, task=ts)
+        await self._emit(event)
+        for q in run.subscribers:
+            q.put_nowait(event)
+
+
+def _elapsed(ts: TaskState) -> float:
+    if ts.started_at is None:
+        return 0.0
+    return (utcnow() - ts.started_at).total_seconds()
+
+
+def _proc_id(pid: int) -> str | None:
+    """pid plus start time: a recycled pid must not be mistaken for our process."""
+    try:
+        p = psutil.Process(pid)
+        if p.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return f"{pid}:{p.create_time():.2f}"
+    except psutil.Error:
+        return None
+
+
+def _alive(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _read_exit(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.lstrip("-").isdigit() else None
+
+
+def _sample_tree(pid: int) -> tuple[float, int] | None:
+    try:
+        root = psutil.Process(pid)
+        procs = [root] + root.children(recursive=True)
+    except psutil.Error:
+        return None
+    cpu = 0.0
+    rss = 0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            cpu += t.user + t.system
+            rss += p.memory_info().rss
+        except psutil.Error:
+            continue
+    return cpu, rss
