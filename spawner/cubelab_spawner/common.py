@@ -9,7 +9,8 @@ import asyncio
 from typing import Any
 
 from tornado import web
-from traitlets import Dict, Unicode, default
+from traitlets import Dict, Unicode
+from traitlets.config import LoggingConfigurable
 
 from cubelab_hub.domain.errors import FieldError, FieldErrors
 from cubelab_hub.domain.projects import PUBLIC, ProjectSettings, settings_from_properties
@@ -22,8 +23,11 @@ from .profiles import Choice, Defaults, Facts, KindSpec, Usage, limits_for_roles
 _last_submitted: dict[str, dict[str, str]] = {}
 
 
-class CubeSpawnerMixin:
-    """Mixed into a JupyterHub Spawner (before the Spawner class in the MRO)."""
+class CubeSpawnerMixin(LoggingConfigurable):
+    """Mixed into a JupyterHub Spawner (before the Spawner class in the MRO).
+
+    A Configurable so its traits are real traits of the spawner: configure them
+    on the spawner class, e.g. ``c.CubeLocalSpawner.role_limits``."""
 
     role_limits = Dict(
         {"user": {"cpu": "8", "memory": "32G", "gpu": 1}, "admin": {}},
@@ -172,8 +176,11 @@ class CubeSpawnerMixin:
             choice = parse_choice(self.user_options or {}, self.cube_facts())
         except FieldErrors as exc:
             raise invalid_options(exc) from None
-        # Store the canonical form, so the hub persists and shows it.
+        # Store the canonical form, so the hub persists it (the next form and
+        # the quota count read it back) and shows it.
         self.user_options = choice.to_options()
+        if self.orm_spawner is not None:
+            self.orm_spawner.user_options = choice.to_options()
         return choice
 
     def cube_membership_revoked(self) -> str | None:

@@ -46,9 +46,12 @@ class HubDB:
         return User(orm_user, self.settings)
 
     def spawner(self, user: User, server_name: str = "", user_options: dict | None = None):
-        spawner = user.get_or_create_spawner(server_name) if hasattr(user, "get_or_create_spawner") else user.spawners[server_name]
+        spawner = user.get_or_create_spawner(server_name, server_name)
         if user_options is not None:
+            # what User.spawn does with the options of a start request
+            spawner.orm_spawner.user_options = dict(user_options)
             spawner.user_options = dict(user_options)
+            self.db.commit()
         return spawner
 
     def mark_running(self, spawner, user_options: dict) -> None:
