@@ -1,0 +1,342 @@
+"""Pipelines: CRUD, validation (diagnostics), export/import, resource proposals.
+
+A pipeline belongs to a project: members read it; its creator and the project's
+creators edit it; admins do everything (rules in :mod:`cubelab_hub.domain.access`).
+Invalid drafts save; runs are refused while diagnostics have errors.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import func, select
+
+from ...domain.errors import FieldError
+from ...domain.pipelines import (
+    Pipeline,
+    export_pipeline,
+    import_pipeline,
+    pipeline_from_dict,
+    propose_resources,
+    validate,
+)
+from ..models.pipelines import PipelineRow, RunRow, TaskRunRow
+from .base import APIError, APIHandler, not_found, op, route
+from .templates import load_catalog
+
+TAGS = ["pipelines"]
+ID_PARAM = {"name": "pipeline_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+TASK_PARAM = {"name": "task", "in": "path", "required": True, "schema": {"type": "string"}}
+ACTIVE = ("pending", "running")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def row_to_pipeline(row: PipelineRow) -> Pipeline:
+    pipeline = pipeline_from_dict({k: v for k, v in row.body.items() if k not in ("id", "creator")})
+    pipeline.id = row.id
+    pipeline.creator = row.creator
+    pipeline.project = row.project
+    return pipeline
+
+
+def store_pipeline(row: PipelineRow, pipeline: Pipeline) -> None:
+    """Write the body and the scheduler's columns together (one transaction)."""
+    was_enabled = row.schedule_enabled
+    body = pipeline.to_dict()
+    body.pop("id", None)
+    body.pop("creator", None)
+    row.name = pipeline.name
+    row.project = pipeline.project
+    row.body = body
+    row.schedule_enabled = bool(pipeline.schedule.enabled and pipeline.schedule.cron)
+    if row.schedule_enabled and not was_enabled:
+        # turning a schedule on does not replay the time it was off (unless backfill asks)
+        row.schedule_enabled_at = utcnow()
+        row.last_tick = None
+
+
+class PipelineBase(APIHandler):
+    def load(self, session, pipeline_id: str, action: str = "pipeline:read") -> PipelineRow:
+        try:
+            pid = int(pipeline_id)
+        except ValueError:
+            raise not_found("pipeline", pipeline_id)
+        row = session.get(PipelineRow, pid)
+        if row is None or not self.allowed("pipeline:read", row.project):
+            raise not_found("pipeline", pipeline_id)
+        if action != "pipeline:read":
+            self.require(action, row.project, row.creator)
+        return row
+
+    def view(self, session, row: PipelineRow, with_diagnostics: bool = True) -> dict:
+        pipeline = row_to_pipeline(row)
+        data = pipeline.to_dict()
+        data["created_at"] = row.created_at.isoformat() if row.created_at else None
+        data["updated_at"] = row.updated_at.isoformat() if row.updated_at else None
+        data["permissions"] = {
+            "edit": self.allowed("pipeline:edit", row.project, row.creator),
+            "run": self.allowed("pipeline:run", row.project, row.creator),
+        }
+        if with_diagnostics:
+            catalog = load_catalog(session)
+            data["diagnostics"] = [d.to_dict() for d in validate(pipeline, catalog, self.actor.admin)]
+        return data
+
+    async def check_project(self, project: str) -> None:
+        if not isinstance(project, str) or not project:
+            raise FieldError("project", "is missing", "the name of a project you belong to")
+        self.require("pipeline:create", project)
+        if self.actor.admin and project not in self.actor.projects and await self.hub.get_group(project) is None:
+            raise APIError(404, "not_found", f"project '{project}' does not exist", "project")
+
+    def ensure_unique(self, session, project: str, name: str, exclude: int | None = None) -> None:
+        q = select(PipelineRow.id).where(PipelineRow.project == project, PipelineRow.name == name)
+        for other in session.scalars(q).all():
+            if other != exclude:
+                raise APIError(409, "conflict", f"project '{project}' already has a pipeline named '{name}'", "name")
+
+
+class PipelineListHandler(PipelineBase):
+    openapi = {
+        "get": op("List pipelines of the caller's projects (all for admins)", tags=TAGS, returns="PipelineList",
+                  params=[{"name": "project", "in": "query", "required": False, "schema": {"type": "string"}},
+                          {"name": "search", "in": "query", "required": False, "schema": {"type": "string"}}]),
+        "post": op("Create a pipeline (creators and devs of its project); invalid drafts are saved with their diagnostics",
+                   tags=TAGS, body="Pipeline", returns="Pipeline", status=201, errors=(400, 401, 403, 404, 409)),
+    }
+
+    async def get(self):
+        project = self.get_argument("project", None)
+        search = (self.get_argument("search", "") or "").lower()
+        with self.db.session() as session:
+            q = select(PipelineRow).order_by(PipelineRow.project, PipelineRow.name)
+            if project:
+                q = q.where(PipelineRow.project == project)
+            rows = [r for r in session.scalars(q).all() if self.allowed("pipeline:read", r.project) and search in r.name.lower()]
+            items = []
+            for r in rows:
+                last = session.scalars(select(RunRow).where(RunRow.pipeline_id == r.id).order_by(RunRow.created_at.desc()).limit(1)).first()
+                items.append({
+                    "id": r.id, "name": r.name, "project": r.project, "creator": r.creator,
+                    "description": r.body.get("description", ""), "tasks": len(r.body.get("tasks", [])),
+                    "schedule_enabled": r.schedule_enabled,
+                    "updated_at": r.updated_at.isoformat() if r.updated_at else None,
+                    "last_run": {"id": last.id, "status": last.status} if last else None,
+                })
+        self.send({"pipelines": items})
+
+    async def post(self):
+        body = self.json_body()
+        pipeline = pipeline_from_dict(body)
+        await self.check_project(pipeline.project)
+        with self.db.session() as session:
+            self.ensure_unique(session, pipeline.project, pipeline.name)
+            row = PipelineRow(name=pipeline.name, project=pipeline.project, creator=self.actor.name, body={}, schedule_enabled=False)
+            store_pipeline(row, pipeline)
+            session.add(row)
+            session.flush()
+            view = self.view(session, row)
+        self.send(view, 201)
+
+
+class PipelineHandler(PipelineBase):
+    openapi = {
+        "get": op("Read a pipeline with its diagnostics", tags=TAGS, returns="Pipeline", params=[ID_PARAM]),
+        "put": op("Replace a pipeline (its creator, project creators, admins)", tags=TAGS, body="Pipeline", returns="Pipeline",
+                  params=[ID_PARAM], errors=(400, 401, 403, 404, 409)),
+        "delete": op("Delete a pipeline with its runs and schedule records (refused while runs are active)", tags=TAGS, status=204,
+                     params=[ID_PARAM], errors=(401, 403, 404, 409)),
+    }
+
+    async def get(self, pipeline_id):
+        with self.db.session() as session:
+            self.send(self.view(session, self.load(session, pipeline_id)))
+
+    async def put(self, pipeline_id):
+        body = self.json_body()
+        pipeline = pipeline_from_dict(body)
+        with self.db.session() as session:
+            row = self.load(session, pipeline_id, "pipeline:edit")
+            if pipeline.project != row.project:
+                # moving a pipeline: the caller must be allowed to create in the target project
+                await self.check_project(pipeline.project)
+            self.ensure_unique(session, pipeline.project, pipeline.name, exclude=row.id)
+            store_pipeline(row, pipeline)
+            session.flush()
+            view = self.view(session, row)
+        self.send(view)
+
+    async def delete(self, pipeline_id):
+        with self.db.session() as session:
+            row = self.load(session, pipeline_id, "pipeline:edit")
+            active = session.scalar(select(func.count()).select_from(RunRow).where(RunRow.pipeline_id == row.id, RunRow.status.in_(ACTIVE)))
+            if active:
+                raise APIError(409, "conflict", f"pipeline has {active} active run(s); cancel them first")
+            session.delete(row)
+        self.send(None, 204)
+
+
+class ValidateDraftHandler(PipelineBase):
+    openapi = {"post": op("Validate a pipeline body without saving it", tags=TAGS, body="Pipeline", returns="Diagnostics")}
+
+    async def post(self):
+        pipeline = pipeline_from_dict(self.json_body())
+        with self.db.session() as session:
+            catalog = load_catalog(session)
+        self.send({"diagnostics": [d.to_dict() for d in validate(pipeline, catalog, self.actor.admin)]})
+
+
+class ValidateHandler(PipelineBase):
+    openapi = {"post": op("Validate a saved pipeline", tags=TAGS, returns="Diagnostics", params=[ID_PARAM])}
+
+    async def post(self, pipeline_id):
+        with self.db.session() as session:
+            row = self.load(session, pipeline_id)
+            diags = validate(row_to_pipeline(row), load_catalog(session), self.actor.admin)
+        self.send({"diagnostics": [d.to_dict() for d in diags]})
+
+
+class ExportHandler(PipelineBase):
+    openapi = {"get": op("Export a pipeline as one JSON document (templates by name and version)", tags=TAGS, returns="PipelineExport", params=[ID_PARAM])}
+
+    async def get(self, pipeline_id):
+        with self.db.session() as session:
+            row = self.load(session, pipeline_id)
+            document = export_pipeline(row_to_pipeline(row), load_catalog(session))
+        self.set_header("Content-Disposition", f'attachment; filename="{row.name}.pipeline.json"')
+        self.send(document)
+
+
+class ImportHandler(PipelineBase):
+    openapi = {"post": op("Import an exported pipeline into a project (saved even when invalid, with diagnostics)", tags=TAGS,
+                          body="PipelineImport", returns="Pipeline", status=201, errors=(400, 401, 403, 404, 409))}
+
+    async def post(self):
+        body = self.json_body()
+        unknown = sorted(set(body) - {"document", "project", "name"})
+        if unknown:
+            raise FieldError(unknown[0], "is not an import field", "document, project, name")
+        project = body.get("project")
+        await self.check_project(project)
+        with self.db.session() as session:
+            catalog = load_catalog(session)
+            pipeline, import_diags = import_pipeline(body.get("document"), catalog, project=project, name=body.get("name"))
+            self.ensure_unique(session, pipeline.project, pipeline.name)
+            row = PipelineRow(name=pipeline.name, project=pipeline.project, creator=self.actor.name, body={}, schedule_enabled=False)
+            store_pipeline(row, pipeline)
+            session.add(row)
+            session.flush()
+            view = self.view(session, row)
+        view["diagnostics"] = [d.to_dict() for d in import_diags] + view["diagnostics"]
+        self.send(view, 201)
+
+
+def resource_proposals(session, row: PipelineRow) -> list:
+    pipeline = row_to_pipeline(row)
+    catalog = load_catalog(session)
+    proposals = []
+    for task in pipeline.tasks:
+        q = (
+            select(TaskRunRow.peak_cpu, TaskRunRow.peak_memory)
+            .join(RunRow, RunRow.id == TaskRunRow.run_id)
+            .where(RunRow.pipeline_id == row.id, TaskRunRow.name == task.name, TaskRunRow.status == "succeeded",
+                   TaskRunRow.peak_cpu.is_not(None), TaskRunRow.peak_memory.is_not(None), TaskRunRow.attempts > 0)
+        )
+        peaks = [(c, m) for c, m in session.execute(q).all()]
+        proposal = propose_resources(task, catalog.get(task.template, task.template_version), peaks)
+        if proposal is not None:
+            proposals.append(proposal)
+    return proposals
+
+
+class ProposalsHandler(PipelineBase):
+    openapi = {"get": op("Resource proposals: after 10 successful runs, each task's peak CPU/memory x1.4 rounded up "
+                         "(templates with NO_RESOURCE_CHECK exempt)", tags=TAGS, returns="ProposalList", params=[ID_PARAM])}
+
+    async def get(self, pipeline_id):
+        with self.db.session() as session:
+            row = self.load(session, pipeline_id)
+            self.send({"proposals": [p.to_dict() for p in resource_proposals(session, row)]})
+
+
+class AcceptProposalHandler(PipelineBase):
+    openapi = {"post": op("Accept a task's resource proposal: writes the proposed CPU and memory into the pipeline", tags=TAGS,
+                          returns="Pipeline", params=[ID_PARAM, TASK_PARAM], errors=(401, 403, 404, 409))}
+
+    async def post(self, pipeline_id, task):
+        with self.db.session() as session:
+            row = self.load(session, pipeline_id, "pipeline:edit")
+            proposal = next((p for p in resource_proposals(session, row) if p.task == task), None)
+            if proposal is None:
+                raise APIError(409, "conflict", f"task '{task}' has no resource proposal (needs 10 successful runs with measurements)")
+            pipeline = row_to_pipeline(row)
+            target = pipeline.task(task)
+            target.cpu, target.memory = proposal.cpu, proposal.memory
+            store_pipeline(row, pipeline)
+            session.flush()
+            view = self.view(session, row)
+        self.send(view)
+
+
+_TASK = {
+    "type": "object",
+    "required": ["name", "template"],
+    "properties": {
+        "name": {"type": "string"}, "template": {"type": "string"}, "template_version": {"type": ["string", "null"]},
+        "label": {"type": "string"}, "args": {"type": "object", "description": "flag -> value; '{{tasks.T.outputs.NAME}}' references upstream outputs"},
+        "cpu": {"type": "string", "examples": ["2", "0.5", "1~4"]}, "memory": {"type": "string", "examples": ["4G", "1G~8G"]},
+        "gpu": {"type": "string", "examples": ["0", "1", "2(V100)"]}, "volume_mount": {"type": "string"}, "node_selector": {"type": "string"},
+        "timeout": {"type": "integer", "description": "seconds, 0 = none"}, "retries": {"type": "integer"}, "skip": {"type": "boolean"},
+        "env": {"type": "object", "additionalProperties": {"type": "string"}}, "position": {"type": "object"},
+    },
+}
+
+SCHEMAS = {
+    "Diagnostic": {
+        "type": "object",
+        "properties": {
+            "severity": {"type": "string", "enum": ["error", "warning"]}, "message": {"type": "string"},
+            "task": {"type": ["string", "null"]}, "edge": {"type": ["array", "null"], "items": {"type": "string"}},
+            "field": {"type": ["string", "null"]}, "extra": {"type": "object"},
+        },
+    },
+    "Diagnostics": {"type": "object", "properties": {"diagnostics": {"type": "array", "items": {"$ref": "#/components/schemas/Diagnostic"}}}},
+    "Schedule": {
+        "type": "object",
+        "properties": {
+            "enabled": {"type": "boolean"}, "cron": {"type": "string"}, "timezone": {"type": "string"},
+            "start_time": {"type": ["string", "null"], "format": "date-time"}, "backfill": {"type": "boolean"},
+            "depends_on_past": {"type": "boolean"}, "max_active_runs": {"type": "integer"}, "expired_limit": {"type": "integer"},
+        },
+    },
+    "Pipeline": {
+        "type": "object",
+        "required": ["name", "project"],
+        "properties": {
+            "id": {"type": "integer"}, "name": {"type": "string"}, "project": {"type": "string"}, "description": {"type": "string"},
+            "creator": {"type": "string"}, "tasks": {"type": "array", "items": _TASK},
+            "edges": {"type": "array", "items": {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 2}},
+            "env": {"type": "object", "additionalProperties": {"type": "string"}}, "parallelism": {"type": ["integer", "null"]},
+            "schedule": {"$ref": "#/components/schemas/Schedule"},
+            "diagnostics": {"type": "array", "items": {"$ref": "#/components/schemas/Diagnostic"}},
+        },
+    },
+    "PipelineList": {"type": "object", "properties": {"pipelines": {"type": "array", "items": {"type": "object"}}}},
+    "PipelineExport": {"type": "object", "properties": {"format": {"type": "string", "const": "cubelab.pipeline/v1"}, "templates": {"type": "array"}, "pipeline": {"$ref": "#/components/schemas/Pipeline"}}},
+    "PipelineImport": {"type": "object", "required": ["document", "project"], "properties": {"document": {"$ref": "#/components/schemas/PipelineExport"}, "project": {"type": "string"}, "name": {"type": "string"}}},
+    "ProposalList": {"type": "object", "properties": {"proposals": {"type": "array", "items": {"type": "object"}}}},
+}
+
+ROUTES = [
+    route("/pipelines", PipelineListHandler),
+    route("/pipelines/validate", ValidateDraftHandler),
+    route("/pipelines/import", ImportHandler),
+    route("/pipelines/{pipeline_id}", PipelineHandler),
+    route("/pipelines/{pipeline_id}/validate", ValidateHandler),
+    route("/pipelines/{pipeline_id}/export", ExportHandler),
+    route("/pipelines/{pipeline_id}/resource-proposals", ProposalsHandler),
+    route("/pipelines/{pipeline_id}/resource-proposals/{task}/accept", AcceptProposalHandler),
+]

@@ -1,0 +1,112 @@
+"""Tables of job templates, pipelines, runs, task runs and schedule records.
+
+Domain objects are stored as their JSON form (``body``/``spec``) next to the
+columns that are queried (name, project, status, times), so the domain stays the
+single definition of their shape. Migration: ``0002_pipelines``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from . import Base, utcnow
+
+
+def aware(dt: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; every time we store is UTC."""
+    if dt is None:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+class TemplateRow(Base):
+    __tablename__ = "job_templates"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_job_templates_name_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), index=True)
+    version: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(255))
+    category_index: Mapped[int] = mapped_column(Integer, default=0)
+    body: Mapped[dict] = mapped_column(JSON)
+    builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class PipelineRow(Base):
+    __tablename__ = "pipelines"
+    __table_args__ = (UniqueConstraint("project", "name", name="uq_pipelines_project_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63))
+    project: Mapped[str] = mapped_column(String(255), index=True)
+    creator: Mapped[str] = mapped_column(String(255))
+    body: Mapped[dict] = mapped_column(JSON)
+    # the scheduler's own columns (queried every pass)
+    schedule_enabled: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    schedule_enabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_tick: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class RunRow(Base):
+    __tablename__ = "pipeline_runs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"), index=True)
+    project: Mapped[str] = mapped_column(String(255), index=True)
+    trigger: Mapped[str] = mapped_column(String(16))  # manual | schedule | rerun | rerun-failed | debug
+    runner: Mapped[str] = mapped_column(String(255))
+    engine: Mapped[str] = mapped_column(String(32), default="local")
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    # snapshot the run executes: pipeline body, templates by task, only_tasks, reuse source
+    spec: Mapped[dict] = mapped_column(JSON)
+    engine_data: Mapped[dict] = mapped_column(JSON, default=dict)
+    source_run_id: Mapped[str | None] = mapped_column(String(40))
+    schedule_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TaskRunRow(Base):
+    __tablename__ = "pipeline_task_runs"
+    __table_args__ = (UniqueConstraint("run_id", "name", name="uq_task_runs_run_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("pipeline_runs.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(63))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    message: Mapped[str] = mapped_column(Text, default="")
+    outputs: Mapped[dict] = mapped_column(JSON, default=dict)
+    log_path: Mapped[str | None] = mapped_column(Text)
+    pid: Mapped[int | None] = mapped_column(Integer)
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    peak_cpu: Mapped[float | None] = mapped_column(Float)
+    peak_memory: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ScheduleRecordRow(Base):
+    __tablename__ = "pipeline_schedule_records"
+    __table_args__ = (UniqueConstraint("pipeline_id", "tick", name="uq_schedule_records_pipeline_tick"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"), index=True)
+    tick: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16))  # comed | created | skipped
+    reason: Mapped[str] = mapped_column(Text, default="")
+    run_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
