@@ -34,6 +34,15 @@ API_PREFIX = "api/v1"
 
 class ControlPlane(Application):
     name = "cubelab-controlplane"
+
+    @default("log_level")
+    def _log_level_default(self):
+        return "INFO"
+
+    @default("log_format")
+    def _log_format_default(self):
+        return "[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s] %(message)s"
+
     description = "CubeLab's control plane: projects, templates, pipelines, runs, schedules, services"
 
     data_dir = Unicode(
@@ -225,13 +234,14 @@ class ControlPlane(Application):
         for module in self.resource_modules:
             if hasattr(module, "setup"):
                 module.setup(self)
+        asyncio.run(self._serve())
+
+    async def _serve(self):
+        # listen inside the running loop: tornado binds sockets to the current loop
         url = urlparse(self.service_url)
         self.http_server = HTTPServer(self.web_app, xheaders=True)
         self.http_server.listen(url.port or 80, url.hostname or "127.0.0.1")
         self.log.info("CubeLab control plane listening on %s (API at %s%s)", self.service_url, self.service_prefix, API_PREFIX)
-        asyncio.run(self._serve())
-
-    async def _serve(self):
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

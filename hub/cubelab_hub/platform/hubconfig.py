@@ -1,0 +1,133 @@
+"""JupyterHub configuration for CubeLab, as one function.
+
+``cubelab up`` calls it; so can a hand-written ``jupyterhub_config.py``::
+
+    from cubelab_hub.platform.hubconfig import configure
+    configure(c, data_dir="/srv/cubelab", admin_users=["alice"])
+    # then override anything, e.g. on Kubernetes:
+    c.JupyterHub.spawner_class = "cubelab_spawner.kube.CubeKubeSpawner"
+
+Everything CubeLab adds is ordinary JupyterHub configuration: an authenticator,
+a spawner, a hub-managed service with a role, the group ``public``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+from pathlib import Path
+
+SERVICE_NAME = "cubelab"
+
+# What the control plane may do through the hub's REST API.
+CONTROL_PLANE_SCOPES = [
+    "list:users",
+    "read:users",
+    "admin:users",  # account activation, deleting users
+    "admin:groups",  # projects = groups: create, delete, members, properties
+    "list:groups",
+    "read:groups",
+    "admin:servers",  # stop servers of deactivated users and revoked members
+    "read:servers",
+]
+
+# The token each user's Jupyter server gets: enough to call the control plane
+# as its user (the server extension forwards the Lab plugin's calls with it).
+SERVER_TOKEN_SCOPES = [
+    "users:activity!user",
+    "access:servers!server",
+    f"access:services!service={SERVICE_NAME}",
+]
+
+
+def _proxy_command() -> list[str]:
+    """The Python configurable-http-proxy from this environment (no npm needed)."""
+    here = Path(sys.executable).parent / "configurable-http-proxy"
+    if here.exists():
+        return [str(here)]
+    found = shutil.which("configurable-http-proxy")
+    return [found or "configurable-http-proxy"]
+
+
+def default_spawner_class() -> str:
+    if importlib.util.find_spec("cubelab_spawner.local") is not None:
+        return "cubelab_spawner.local.CubeLocalSpawner"
+    return "jupyterhub.spawner.SimpleLocalProcessSpawner"
+
+
+def configure(
+    c,
+    *,
+    data_dir: str,
+    ip: str = "127.0.0.1",
+    port: int = 8000,
+    hub_port: int = 8081,
+    proxy_api_port: int | None = None,
+    controlplane_port: int = 10101,
+    admin_users: list[str] | tuple[str, ...] = (),
+    open_registration: bool = True,
+    spawner_class: str | None = None,
+    controlplane_config: dict | None = None,
+) -> None:
+    """Apply CubeLab's settings to a JupyterHub config object ``c``."""
+    data = Path(data_dir).resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    os.environ["CUBELAB_DATA_DIR"] = str(data)
+
+    c.JupyterHub.ip = ip
+    c.JupyterHub.port = port
+    c.JupyterHub.hub_ip = "127.0.0.1"
+    c.JupyterHub.hub_port = hub_port
+    c.JupyterHub.db_url = f"sqlite:///{data / 'jupyterhub.sqlite'}"
+    c.JupyterHub.cookie_secret_file = str(data / "jupyterhub_cookie_secret")
+    c.JupyterHub.pid_file = str(data / "jupyterhub.pid")
+    c.JupyterHub.cleanup_servers = True
+    c.JupyterHub.cleanup_proxy = True
+    c.JupyterHub.allow_named_servers = True
+    c.JupyterHub.default_url = "/hub/home"
+
+    c.ConfigurableHTTPProxy.command = _proxy_command()
+    c.ConfigurableHTTPProxy.pid_file = str(data / "proxy.pid")
+    c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{proxy_api_port or hub_port + 1}"
+
+    c.JupyterHub.authenticator_class = "cubelab_hub.platform.authenticator.CubeAuthenticator"
+    c.CubeAuthenticator.db_url = f"sqlite:///{data / 'accounts.sqlite'}"
+    c.CubeAuthenticator.open_registration = open_registration
+    c.Authenticator.admin_users = set(admin_users)
+
+    c.JupyterHub.spawner_class = spawner_class or default_spawner_class()
+    c.Spawner.default_url = "/lab"
+    # the single-user server from this environment, whether or not it is on PATH
+    singleuser = Path(sys.executable).parent / "jupyterhub-singleuser"
+    if singleuser.exists():
+        c.Spawner.cmd = [str(singleuser)]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        # containers often run everything as root; Jupyter refuses that unless told
+        c.Spawner.args = ["--ServerApp.allow_root=True"]
+    c.Spawner.server_token_scopes = SERVER_TOKEN_SCOPES
+    api_url = f"http://127.0.0.1:{controlplane_port}/services/{SERVICE_NAME}/api/v1"
+    c.Spawner.environment = {"CUBELAB_API_URL": api_url, "CUBELAB_DATA_DIR": str(data)}
+    # The fallback spawner: one workspace per user under the data directory.
+    c.SimpleLocalProcessSpawner.home_dir_template = str(data / "users" / "{username}")
+
+    cp_args = [sys.executable, "-m", "cubelab_hub.controlplane"]
+    for key, value in (controlplane_config or {}).items():
+        cp_args.append(f"--ControlPlane.{key}={value}")
+    c.JupyterHub.services = [
+        {
+            "name": SERVICE_NAME,
+            "url": f"http://127.0.0.1:{controlplane_port}",
+            "command": cp_args,
+            "environment": {"CUBELAB_DATA_DIR": str(data)},
+            "oauth_no_confirm": True,
+            "display": False,
+        }
+    ]
+    c.JupyterHub.load_roles = [
+        {"name": "cubelab-controlplane", "scopes": CONTROL_PLANE_SCOPES, "services": [SERVICE_NAME]},
+        {"name": "user", "scopes": ["self", f"access:services!service={SERVICE_NAME}"]},
+    ]
+    # create 'public' if missing, without touching its members or properties
+    c.JupyterHub.load_groups = {"public": {"users": []}}

@@ -1,0 +1,170 @@
+"""Start a real CubeLab (``cubelab up``) for tests, and talk to it as users do.
+
+No mocks: JupyterHub, the proxy, the control plane and user servers are real
+processes on 127.0.0.1 with free ports, in a temporary data directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import requests
+
+CUBELAB = [sys.executable, "-m", "cubelab_hub.platform.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def free_ports(n: int) -> list[int]:
+    ports: set[int] = set()
+    while len(ports) < n:
+        ports.add(free_port())
+    return list(ports)
+
+
+class Platform:
+    """One ``cubelab up`` process and its data directory."""
+
+    def __init__(self, data_dir: Path, admin: str = "admin", extra_args: list[str] | None = None, log_path: Path | None = None):
+        self.data_dir = Path(data_dir)
+        self.admin = admin
+        self.extra_args = extra_args or []
+        self.port, self.hub_port, self.proxy_api_port, self.cp_port = free_ports(4)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path or self.data_dir.parent / f"{self.data_dir.name}-cubelab.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60) -> "Platform":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        argv = CUBELAB + [
+            "up",
+            f"--port={self.port}",
+            f"--hub-port={self.hub_port}",
+            f"--proxy-api-port={self.proxy_api_port}",
+            f"--controlplane-port={self.cp_port}",
+            f"--data-dir={self.data_dir}",
+            f"--admin={self.admin}",
+            *self.extra_args,
+        ]
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT)
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 60) -> float:
+        start = time.monotonic()
+        deadline = start + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"cubelab up exited with {self.proc.returncode}; see {self.log_path}")
+            try:
+                hub = requests.get(f"{self.url}/hub/api/", timeout=2)
+                cp = requests.get(f"{self.url}/services/cubelab/api/v1/openapi.json", timeout=2)
+                if hub.status_code == 200 and cp.status_code == 200:
+                    return time.monotonic() - start
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"CubeLab did not answer within {timeout}s; see {self.log_path}")
+
+    def descendants(self) -> list[int]:
+        try:
+            return [p.pid for p in psutil.Process(self.proc.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            for pid in self.descendants():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self.proc.kill()
+            rc = self.proc.wait()
+        self._log.close()
+        return rc
+
+    @property
+    def admin_password(self) -> str:
+        return (self.data_dir / f"initial-password-{self.admin}").read_text().strip()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+class User:
+    """A person using CubeLab through HTTP: a browser-like session and a token."""
+
+    def __init__(self, platform: Platform, name: str, password: str):
+        self.platform = platform
+        self.name = name
+        self.password = password
+        self.session = requests.Session()
+        self.token: str | None = None
+
+    @property
+    def url(self) -> str:
+        return self.platform.url
+
+    def login(self) -> requests.Response:
+        page = self.session.get(f"{self.url}/hub/login", timeout=10)
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
+        return self.session.post(
+            f"{self.url}/hub/login",
+            data={"username": self.name, "password": self.password, "_xsrf": xsrf},
+            allow_redirects=False,
+            timeout=30,
+        )
+
+    def xsrf_headers(self) -> dict:
+        return {"X-XSRFToken": self.session.cookies.get("_xsrf", path="/hub/") or ""}
+
+    def create_token(self) -> str:
+        resp = self.session.post(
+            f"{self.url}/hub/api/users/{self.name}/tokens",
+            json={"note": "tests", "expires_in": 3600},
+            headers=self.xsrf_headers(),
+            timeout=10,
+        )
+        resp.raise_for_status()
+        self.token = resp.json()["token"]
+        return self.token
+
+    def api(self, method: str, path: str, **kwargs) -> requests.Response:
+        """Call the control plane directly with this user's token."""
+        headers = kwargs.pop("headers", {})
+        if self.token:
+            headers["Authorization"] = f"token {self.token}"
+        return requests.request(method, f"{self.url}/services/cubelab/api/v1{path}", headers=headers, timeout=30, **kwargs)
+
+    def hub_api(self, method: str, path: str, **kwargs) -> requests.Response:
+        headers = kwargs.pop("headers", {})
+        headers["Authorization"] = f"token {self.token}"
+        return requests.request(method, f"{self.url}/hub/api{path}", headers=headers, timeout=60, **kwargs)
+
+
+def register(platform: Platform, name: str, password: str | None = None) -> User:
+    """Log in with a new name (login is registration) and get an API token."""
+    user = User(platform, name, password or f"pw-{name}-secret")
+    resp = user.login()
+    assert resp.status_code == 302, f"login of {name} failed: {resp.status_code} {resp.text[:500]}"
+    user.create_token()
+    return user
