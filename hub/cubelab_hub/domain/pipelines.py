@@ -247,7 +247,8 @@ def pipeline_from_dict(data: Any) -> Pipeline:
         errors.append(FieldError("description", "must be text", "a string"))
         description = ""
     tasks: list[Task] = []
-    raw_tasks = data.get("tasks", []) or []
+    raw_tasks = data.get("tasks")
+    raw_tasks = [] if raw_tasks is None else raw_tasks
     if not isinstance(raw_tasks, list):
         errors.append(FieldError("tasks", "must be a list", "[{name, template, ...}]"))
         raw_tasks = []
@@ -257,7 +258,8 @@ def pipeline_from_dict(data: Any) -> Pipeline:
         except FieldErrors as exc:
             errors.extend(exc.errors)
     edges: list[tuple[str, str]] = []
-    raw_edges = data.get("edges", []) or []
+    raw_edges = data.get("edges")
+    raw_edges = [] if raw_edges is None else raw_edges
     if not isinstance(raw_edges, list):
         errors.append(FieldError("edges", "must be a list", '[["upstream", "downstream"], ...]'))
         raw_edges = []
@@ -414,18 +416,12 @@ def validate(pipeline: Pipeline, templates: TemplateCatalog | Mapping, is_admin:
     for name, n in counts.items():
         if n > 1:
             err(f"task name '{name}' is used by {n} tasks (accepted: unique task names)", task=name, field="name")
-    env_names: dict[str, str] = {}
     for t in pipeline.tasks:
+        # DNS labels also keep KFJ_UPSTREAM_<NAME>_OUTPUT_DIR names distinct ('-' is the only mapped character)
         try:
             validate_dns_label(t.name, "name")
         except FieldError as exc:
             err(str(exc), task=t.name, field="name")
-            continue
-        # task names become env var names (KFJ_UPSTREAM_<NAME>_OUTPUT_DIR); two names may map to one
-        key = env_task_key(t.name)
-        if key in env_names and env_names[key] != t.name:
-            err(f"task names '{env_names[key]}' and '{t.name}' collide as environment name {key} (accepted: names that differ in letters or digits)", task=t.name, field="name")
-        env_names.setdefault(key, t.name)
 
     names = set(counts)
     # edges
@@ -481,13 +477,14 @@ def _validate_task(pipeline: Pipeline, t: Task, templates, is_admin: bool, err, 
 
     # resources (TASK_RESOURCE_* in the template's env override the task's)
     overrides = tpl.env if tpl else {}
-    for key, parser, env_key in (("cpu", parse_cpu, "TASK_RESOURCE_CPU"), ("memory", parse_memory, "TASK_RESOURCE_MEMORY"), ("gpu", parse_gpu, "TASK_RESOURCE_GPU")):
+    for key, parser, env_key, default in (("cpu", parse_cpu, "TASK_RESOURCE_CPU", DEFAULT_CPU), ("memory", parse_memory, "TASK_RESOURCE_MEMORY", DEFAULT_MEMORY), ("gpu", parse_gpu, "TASK_RESOURCE_GPU", DEFAULT_GPU)):
         value = getattr(t, key)
         try:
             parser(value, key)
         except FieldError as exc:
             err(str(exc), task=t.name, field=key)
-        if env_key in overrides and value not in ("", overrides[env_key]):
+        # only a value the user chose is worth a warning, not the default
+        if env_key in overrides and value not in ("", default, overrides[env_key]):
             warn(f"{key} '{value}' is overridden by the template's {env_key}={overrides[env_key]}", task=t.name, field=key)
     try:
         mounts = parse_volume_mounts(t.volume_mount, "volume_mount")

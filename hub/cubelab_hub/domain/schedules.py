@@ -198,7 +198,7 @@ def due_ticks(settings: ScheduleSettings, last_tick: datetime | None, now: datet
     it = croniter(settings.cron, lower.astimezone(zone))
     ticks: list[datetime] = []
     # croniter's get_next is strictly after its base; step back to include a tick exactly at an inclusive bound
-    if inclusive and croniter.match(settings.cron, lower.astimezone(zone)):
+    if inclusive and lower <= now and croniter.match(settings.cron, lower.astimezone(zone)):
         ticks.append(lower.astimezone(zone))
     while True:
         tick = it.get_next(datetime)
