@@ -53,6 +53,13 @@ class CubeAuthenticator(Authenticator):
     def _username_pattern_default(self):
         return r"^[a-z][a-z0-9_-]{1,31}$"
 
+    @default("username_regex")
+    def _username_regex_default(self):
+        # JupyterHub compiles username_regex in an observer of username_pattern,
+        # and observers do not fire for @default values: without this the
+        # pattern above is never applied and every name is accepted.
+        return re.compile(self.username_pattern) if self.username_pattern else None
+
     @default("allow_all")
     def _allow_all_default(self):
         # whoever holds a CubeLab account may log in; check_allowed enforces it
@@ -155,8 +162,22 @@ class CubeAuthenticator(Authenticator):
 class CubeLoginHandler(LoginHandler):
     """JupyterHub's login page, with a line saying that a new name registers."""
 
-    async def _render(self, login_error=None, username=None, **kwargs):
-        html = await super()._render(login_error=login_error, username=username, **kwargs)
+    def _render(self, login_error=None, username=None, **kwargs):
+        # JupyterHub calls this both awaited (the login page) and, through
+        # render_template("error.html", sync=True) in write_error, synchronously
+        # to show an authenticator's HTTPError message on the login form: keep
+        # both shapes, or every refusal (short password, bad name, deactivated)
+        # becomes an empty response.
+        rendered = super()._render(login_error=login_error, username=username, **kwargs)
+        if isinstance(rendered, (str, bytes)):
+            return self._with_note(rendered)
+
+        async def finish():
+            return self._with_note(await rendered)
+
+        return finish()
+
+    def _with_note(self, html) -> str:
         note = (
             "New here? Log in with a new username and a password to create your account."
             if self.authenticator.registration_open
