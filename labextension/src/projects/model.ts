@@ -217,8 +217,7 @@ export function formErrors(
     if (error.details.length) {
       for (const d of error.details) {
         const key = formKeyFor(d.field, known);
-        // an unknown-field message keeps the field's name so it makes sense
-        add(key, key === '' && d.field ? d.message : d.message);
+        add(key, d.message);
       }
     } else {
       add(formKeyFor(error.field, known), error.message);
