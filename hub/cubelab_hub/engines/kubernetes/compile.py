@@ -1,0 +1,579 @@
+"""Compile a pipeline run to an Argo Workflow: a pure function, data in, dict out.
+
+No Kubernetes client here; the volumes, resources and node placement come from
+the shared builders of :mod:`cubelab_hub.kubeobjects`, so tasks, notebooks and
+services place and mount the same way. The result is checked against Argo's and
+Kubernetes' schemas in the tests (:mod:`.schema`).
+
+How a run maps onto Argo, and why:
+
+- One DAG template (``pipeline``) with one DAG task per pipeline task, named as
+  the task, and one container template per task (``task-<name>``). Edges become
+  ``depends: "a && b"``: a skipped upstream counts as done, a failed one leaves the
+  task Omitted (the local engine's ``upstream-failed``). ``failFast: false`` so
+  other branches go on after a failure, as on the local engine.
+- ``retries`` -> ``retryStrategy`` (policy ``Always``: an evicted or lost pod is
+  retried like a failed one); ``timeout`` -> the pod's ``activeDeadlineSeconds``.
+- Skipped tasks, and tasks outside a partial run (``only_tasks``), are DAG tasks
+  with ``when: "false"`` on a no-op template; a ``logical`` task is a zero-length
+  ``suspend`` (Argo completes it without a pod).
+- Every task writes its outputs into an ``emptyDir`` at ``/cubelab/out``
+  (``KFJ_TASK_OUTPUT_DIR``). An output named in a downstream argument,
+  ``{{tasks.prep.outputs.model}}``, becomes an Argo output parameter read from
+  ``/cubelab/out/model`` and an input parameter of the downstream template. A
+  reference to the whole directory (``outputs.path``) or to a ``path``-type output
+  makes the directory an output artifact (so an artifact repository is needed
+  only by pipelines that pass directories), unpacked downstream at
+  ``/cubelab/upstream/<task>`` (and named by ``KFJ_UPSTREAM_<TASK>_OUTPUT_DIR``).
+- Argument values are rendered as on the local engine (``--name value`` argv, a
+  true bool a bare flag, JSON for lists and dicts); no shell sees them (the
+  ``shell`` template runs its one command with ``bash -c``, by design).
+- Argo substitutes ``{{...}}`` anywhere in a template and has no escape, so a
+  user value with such a tag that is not a task-output reference is refused with
+  a :class:`FieldError` rather than handed to Argo to reinterpret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+import re
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...domain.errors import FieldError
+from ...domain.formats import merge_mounts, parse_cpu, parse_gpu, parse_memory, parse_node_selector, parse_volume_mounts
+from ...domain.pipelines import Task, env_task_key, topological_order
+from ...domain.projects import ProjectSettings
+from ...domain.templates import REFERENCE_RE, JobTemplate, coerce_arg_value, render_arg
+from ...kubeobjects import node_selector_for, resources_for, volumes_and_mounts
+from ..base import SUCCEEDED, RunSpec
+
+API_VERSION = "argoproj.io/v1alpha1"
+DAG_TEMPLATE = "pipeline"
+NOOP_TEMPLATE = "cubelab-noop"  # cannot clash: task templates are 'task-<name>'
+OUTPUT_DIR = "/cubelab/out"
+UPSTREAM_DIR = "/cubelab/upstream"
+OUTPUT_VOLUME = "cubelab-out"
+OUTPUT_ARTIFACT = "out"
+
+LABEL_RUN = "cubelab.io/run-id"
+LABEL_TASK = "cubelab.io/task"
+LABEL_PIPELINE = "cubelab.io/pipeline-id"
+LABEL_PROJECT = "cubelab.io/project"
+LABEL_TRIGGER = "cubelab.io/trigger"
+ANNOTATION_RUN = "cubelab.io/run-id"
+
+_TAG_RE = re.compile(r"\{\{.*?\}\}", re.S)
+_NAME_CHARS_RE = re.compile(r"[^a-z0-9-]+")
+_LABEL_VALUE_RE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Engine-wide settings of one cluster (from the control plane's config)."""
+
+    service_account: str = "pipeline"  # needs Argo's executor role (workflowtaskresults)
+    image_pull_secrets: tuple[str, ...] = ()
+    gpu_resource_map: dict[str, str] | None = None  # vendor -> extended resource
+    default_parallelism: int | None = None  # used when the pipeline sets none
+    # Pods stay a while after they end so the engine can copy their logs.
+    pod_gc_strategy: str = "OnPodCompletion"
+    pod_gc_delay: str = "10m"
+    ttl_seconds_after_completion: int = 7 * 24 * 3600
+    image_pull_policy: str | None = None
+    # True: every upstream's output directory reaches every downstream task, as
+    # on the local engine (needs an artifact repository for every pipeline).
+    pass_all_output_dirs: bool = False
+
+
+@dataclass
+class _Placement:
+    node_selector: dict[str, str]
+    org: list[str]
+
+
+@dataclass
+class _Plan:
+    """What each task needs from the others, gathered before building templates."""
+
+    mode: dict[str, str] = field(default_factory=dict)  # run | skip | reuse
+    params_out: dict[str, set[str]] = field(default_factory=dict)  # task -> output parameters it must export
+    dir_out: set[str] = field(default_factory=set)  # tasks whose output directory is an artifact
+
+
+# ---------------------------------------------------------------- names
+
+
+def _slug(text: str) -> str:
+    return _NAME_CHARS_RE.sub("-", text.lower()).strip("-")
+
+
+def _digest(text: str, size: int = 8) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:size]
+
+
+def label_value(text: str) -> str:
+    """``text`` when it is a valid label value, else a readable part and a hash."""
+    if _LABEL_VALUE_RE.match(text):
+        return text
+    readable = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-_.")[:40].rstrip("-_.")
+    return f"{readable}-{_digest(text)}" if readable else _digest(text, 16)
+
+
+def workflow_name(spec: RunSpec) -> str:
+    """Deterministic per run, so a submit repeated after a crash finds the same
+    workflow instead of starting a second one."""
+    run = _slug(spec.run_id)
+    if run != spec.run_id.lower() or len(run) > 24 or not run:
+        run = _digest(spec.run_id, 12)
+    pipeline = _slug(spec.pipeline.name)[: 62 - len(run)].rstrip("-") or "run"
+    return f"{pipeline}-{run}"
+
+
+def _short_name(prefix: str, key: str) -> str:
+    name = f"{prefix}-{key}"
+    if len(name) <= 63:
+        return name
+    return f"{name[:54].rstrip('-')}-{_digest(key)}"
+
+
+def task_template_name(task: str) -> str:
+    return _short_name("task", task)
+
+
+def _param_name(task: str, output: str) -> str:
+    # task names have no '_', so '__' separates them from the output name
+    return f"{task}__{output}"
+
+
+# ---------------------------------------------------------------- checks
+
+
+def _literal(text: Any, field_name: str) -> str:
+    """A user string that goes into the workflow as it is."""
+    text = str(text)
+    tag = _TAG_RE.search(text)
+    if tag:
+        raise FieldError(
+            field_name,
+            f"'{tag.group(0)}' would be substituted by Argo on the kubernetes engine",
+            "text without '{{...}}', or a reference {{tasks.<task>.outputs.<name>}} in an argument",
+        )
+    return text
+
+
+def effective_resources(task: Task, template: JobTemplate) -> tuple[str, str, str]:
+    """The template's ``TASK_RESOURCE_*`` env wins over the task's values."""
+    return (
+        template.env.get("TASK_RESOURCE_CPU") or task.cpu,
+        template.env.get("TASK_RESOURCE_MEMORY") or task.memory,
+        template.env.get("TASK_RESOURCE_GPU") or task.gpu,
+    )
+
+
+# ---------------------------------------------------------------- the plan
+
+
+def _task_mode(spec: RunSpec, task: Task) -> str:
+    if spec.only_tasks is not None and task.name not in spec.only_tasks:
+        previous = spec.reuse.get(task.name)
+        return "reuse" if previous is not None and previous.status == SUCCEEDED else "skip"
+    return "skip" if task.skip else "run"
+
+
+def _output_type(spec: RunSpec, task: str, output: str) -> str | None:
+    template = spec.templates.get(task)
+    out = template.output(output) if template else None
+    return out.type.lower() if out else None
+
+
+def _plan(spec: RunSpec, pass_all_dirs: bool) -> _Plan:
+    plan = _Plan()
+    for task in spec.pipeline.tasks:
+        plan.mode[task.name] = _task_mode(spec, task)
+        plan.params_out[task.name] = set()
+    for task in spec.pipeline.tasks:
+        if plan.mode[task.name] != "run":
+            continue
+        ancestors = spec.pipeline.ancestors(task.name)
+        for value in task.args.values():
+            if not isinstance(value, str):
+                continue
+            for match in REFERENCE_RE.finditer(value):
+                upstream, output = match.group(1), match.group(2)
+                if upstream not in ancestors or plan.mode.get(upstream) != "run":
+                    continue  # reported (or resolved) when the argument is rendered
+                if output == "path" or _output_type(spec, upstream, output) == "path":
+                    plan.dir_out.add(upstream)
+                else:
+                    plan.params_out[upstream].add(output)
+        if pass_all_dirs:
+            plan.dir_out.update(a for a in ancestors if plan.mode.get(a) == "run")
+    return plan
+
+
+# ---------------------------------------------------------------- arguments
+
+
+@dataclass
+class _Inputs:
+    """What one task template takes from its upstreams."""
+
+    parameters: dict[str, str] = field(default_factory=dict)  # input name -> '{{tasks.T.outputs.parameters.X}}'
+    dirs: list[str] = field(default_factory=list)  # upstream tasks whose directory is unpacked here
+    empty_dirs: list[str] = field(default_factory=list)  # skipped upstreams: an empty directory stands in
+
+
+def _resolve(value: str, task: Task, spec: RunSpec, plan: _Plan, inputs: _Inputs, field_name: str) -> tuple[str, bool]:
+    """Replace references in one argument value. Returns the text and whether it
+    still holds an Argo parameter (its value then is only known at run time)."""
+    ancestors = spec.pipeline.ancestors(task.name)
+    _literal(REFERENCE_RE.sub("", value), field_name)
+    dynamic = False
+
+    def repl(match: re.Match) -> str:
+        nonlocal dynamic
+        upstream, output = match.group(1), match.group(2)
+        ref = match.group(0)
+        if upstream not in ancestors:
+            raise FieldError(field_name, f"{ref} refers to task '{upstream}', which is not upstream of '{task.name}'", f"add an edge {upstream} -> {task.name}")
+        mode = plan.mode[upstream]
+        is_dir = output == "path"
+        is_path = _output_type(spec, upstream, output) == "path"
+        if mode == "run":
+            if is_dir or is_path:
+                if upstream not in inputs.dirs:
+                    inputs.dirs.append(upstream)
+                base = f"{UPSTREAM_DIR}/{upstream}"
+                return base if is_dir else f"{base}/{output}"
+            name = _param_name(upstream, output)
+            inputs.parameters[name] = f"{{{{tasks.{upstream}.outputs.parameters.{output}}}}}"
+            dynamic = True
+            return f"{{{{inputs.parameters.{name}}}}}"
+        if mode == "skip":
+            if is_dir:
+                if upstream not in inputs.empty_dirs:
+                    inputs.empty_dirs.append(upstream)
+                return f"{UPSTREAM_DIR}/{upstream}"
+            raise FieldError(field_name, f"{ref}: task '{upstream}' is skipped in this run and writes no output '{output}'", "a reference to a task that runs")
+        previous = spec.reuse[upstream]
+        if is_dir or is_path:
+            raise FieldError(
+                field_name,
+                f"{ref}: task '{upstream}' is reused from an earlier run, whose output directory the kubernetes engine cannot pass on",
+                "re-run the whole pipeline",
+            )
+        if output not in previous.outputs:
+            raise FieldError(field_name, f"{ref}: task '{upstream}' recorded no output '{output}' in the earlier run", "re-run the whole pipeline")
+        return _literal(previous.outputs[output], field_name)
+
+    text = REFERENCE_RE.sub(repl, value)
+    return text, dynamic
+
+
+def _render_args(task: Task, template: JobTemplate, spec: RunSpec, plan: _Plan, inputs: _Inputs) -> tuple[list[str], dict[str, Any]]:
+    """``--name value`` argv items and the typed values, as the local engine
+    renders them; a value known only at run time is passed as text."""
+    where = f"tasks.{task.name}.args"
+    for flag in task.args:
+        if template.arg(flag) is None:
+            raise FieldError(f"{where}.{flag}", f"is not an argument of template '{template.name}'", ", ".join(s.name for s in template.args) or "none")
+    argv: list[str] = []
+    values: dict[str, Any] = {}
+    for arg in template.args:
+        field_name = f"{where}.{arg.name}"
+        raw = task.args.get(arg.name)
+        if raw in (None, ""):
+            raw = arg.default
+        if raw in (None, ""):
+            if arg.require:
+                raise FieldError(field_name, "is required and has no value", "a value, or a default in the template")
+            continue
+        if isinstance(raw, str):
+            raw, dynamic = _resolve(raw, task, spec, plan, inputs, field_name)
+            if dynamic:
+                if arg.type == "bool":
+                    raise FieldError(field_name, "a bool flag cannot take a value known only at run time", "true or false")
+                values[arg.name] = raw
+                argv.extend([arg.name, raw])
+                continue
+        value = coerce_arg_value(arg, raw, field_name)
+        rendered = render_arg(arg, value)
+        for item in rendered:
+            _literal(item, field_name)
+        values[arg.name] = value
+        argv.extend(rendered)
+    return argv, values
+
+
+# ---------------------------------------------------------------- one task
+
+
+def _workspace(volume_mounts: list[dict]) -> str | None:
+    """The user's directory on the first per-user claim (``/mnt/<user>``)."""
+    for mount in volume_mounts:
+        if mount.get("subPath"):
+            return mount["mountPath"]
+    return None
+
+
+def _in_workspace(path: str, workspace: str | None, field_name: str) -> str:
+    if not posixpath.isabs(path):
+        if workspace is None:
+            raise FieldError(field_name, f"'{path}' is relative but the task mounts no workspace", "an absolute path, or a project with a workspace mount such as kubeflow-user-workspace(pvc):/mnt")
+        path = posixpath.join(workspace, path)
+    path = posixpath.normpath(path)
+    if workspace is not None and not (path == workspace or path.startswith(workspace + "/")):
+        raise FieldError(field_name, f"'{path}' is outside the workspace {workspace}", f"a path inside {workspace}")
+    return path
+
+
+def _command(task: Task, template: JobTemplate, values: dict[str, Any], rendered: list[str], workspace: str | None) -> tuple[list[str] | None, list[str] | None]:
+    """(command, args) of the container; builtin kinds run their tool directly."""
+    where = f"tasks.{task.name}.args"
+    if template.kind == "shell":
+        return ["bash", "-c", str(values["--command"])], None
+    if template.kind == "python":
+        extra = shlex.split(str(values.get("--args") or ""))  # split like a shell, executed by none
+        script = values.get("--script")
+        if script:
+            return ["python", _in_workspace(str(script), workspace, f"{where}.--script"), *extra], None
+        return ["python", "-c", str(values.get("--code", "")), *extra], None
+    if template.kind == "notebook":
+        notebook = _in_workspace(str(values["--notebook"]), workspace, f"{where}.--notebook")
+        argv = ["python", "-m", "papermill", notebook, f"{OUTPUT_DIR}/{posixpath.basename(notebook)}", "--cwd", posixpath.dirname(notebook)]
+        if values.get("--parameters"):
+            argv += ["-y", json.dumps(values["--parameters"])]
+        if values.get("--kernel"):
+            argv += ["-k", str(values["--kernel"])]
+        return argv, None
+    args = [_literal(a, f"tasks.{task.name}.template.fixed_args") for a in template.fixed_args] + rendered
+    for out in template.outputs:
+        if out.flag:
+            args += [out.flag, f"{OUTPUT_DIR}/{out.name}"]
+    command = [_literal(c, f"tasks.{task.name}.template.command") for c in template.command] or None
+    return command, args or None
+
+
+def _env(spec: RunSpec, task: Task, template: JobTemplate, resources: tuple[str, str, str], inputs: _Inputs, gpu_env: dict[str, str]) -> list[dict]:
+    """Lowest to highest, as on the local engine: template env, pipeline global
+    env, task env, run extras, then the platform's KFJ_* names."""
+    pipeline = spec.pipeline
+    cpu, memory, gpu = resources
+    env: dict[str, str] = {}
+    for layer, where in ((template.env, "template.env"), (pipeline.env, "env"), (task.env, f"tasks.{task.name}.env"), (spec.extra_env, "extra_env")):
+        for key, value in layer.items():
+            env[key] = _literal(value, f"{where}.{key}")
+    env.update(
+        {
+            "KFJ_PIPELINE_ID": str(pipeline.id or ""),
+            "KFJ_PIPELINE_NAME": pipeline.name,
+            "KFJ_RUN_ID": spec.run_id,
+            "KFJ_CREATOR": spec.creator,
+            "KFJ_RUNNER": spec.runner,
+            "KFJ_NAMESPACE": spec.namespace,
+            "KFJ_TASK_ID": f"{spec.run_id}-{task.name}",
+            "KFJ_TASK_NAME": task.name,
+            "KFJ_TASK_IMAGES": template.image,
+            "KFJ_TASK_VOLUME_MOUNT": ",".join(m for m in (template.volume_mount, task.volume_mount) if m),
+            "KFJ_TASK_NODE_SELECTOR": task.node_selector,
+            "KFJ_TASK_RESOURCE_CPU": cpu,
+            "KFJ_TASK_RESOURCE_MEMORY": memory,
+            "KFJ_TASK_RESOURCE_GPU": gpu,
+            "KFJ_TASK_PROJECT_NAME": spec.project,
+            "USERNAME": spec.runner,
+            "KFJ_TASK_OUTPUT_DIR": OUTPUT_DIR,
+        }
+    )
+    if spec.schedule_time is not None:
+        env["KFJ_SCHEDULE_TIME"] = spec.schedule_time.isoformat()
+    for upstream in inputs.dirs + inputs.empty_dirs:
+        env[f"KFJ_UPSTREAM_{env_task_key(upstream)}_OUTPUT_DIR"] = f"{UPSTREAM_DIR}/{upstream}"
+    if gpu_env:
+        env.update(gpu_env)
+        env["CUDA_VISIBLE_DEVICES"] = ""  # as on the local engine: GPU '0' hides every card
+    for key, value in env.items():
+        _literal(key, f"tasks.{task.name}.env")
+    return [{"name": k, "value": v} for k, v in env.items()]
+
+
+def _task_template(spec: RunSpec, task: Task, template: JobTemplate, plan: _Plan, project: ProjectSettings, config: ClusterConfig) -> dict:
+    where = f"tasks.{task.name}"
+    inputs = _Inputs()
+    rendered, values = _render_args(task, template, spec, plan, inputs)
+    if config.pass_all_output_dirs:
+        ancestors = spec.pipeline.ancestors(task.name)
+        for ancestor in topological_order(spec.pipeline):
+            if ancestor in ancestors and plan.mode[ancestor] == "run" and ancestor not in inputs.dirs:
+                inputs.dirs.append(ancestor)
+
+    cpu_text, memory_text, gpu_text = effective_resources(task, template)
+    try:
+        cpu = parse_cpu(cpu_text, "cpu")
+        memory = parse_memory(memory_text, "memory")
+        gpu = parse_gpu(gpu_text, "gpu")
+        resources, gpu_env = resources_for(cpu, memory, gpu, config.gpu_resource_map)
+        task_selector = parse_node_selector(task.node_selector, "node_selector")
+        placement = _Placement({**project.node_selector, **task_selector}, list(project.org))
+        selector, affinity = node_selector_for("train", placement, gpu)
+        mounts = merge_mounts(
+            project.volume_mounts,
+            parse_volume_mounts(template.volume_mount, "template.volume_mount"),
+            parse_volume_mounts(task.volume_mount, "volume_mount"),
+        )
+        volumes, volume_mounts = volumes_and_mounts(mounts, spec.runner)
+    except FieldError as exc:
+        raise exc.prefixed(where) from None
+
+    workspace = _workspace(volume_mounts)
+    command, args = _command(task, template, values, rendered, workspace)
+    env = _env(spec, task, template, (cpu_text, memory_text, gpu_text), inputs, gpu_env)
+
+    volumes = [*volumes, {"name": OUTPUT_VOLUME, "emptyDir": {}}]
+    volume_mounts = [*volume_mounts, {"name": OUTPUT_VOLUME, "mountPath": OUTPUT_DIR}]
+    for upstream in inputs.empty_dirs:
+        name = _short_name("cubelab-skipped", upstream)
+        volumes.append({"name": name, "emptyDir": {}})
+        volume_mounts.append({"name": name, "mountPath": f"{UPSTREAM_DIR}/{upstream}", "readOnly": True})
+
+    if not template.image:
+        raise FieldError(f"{where}.template", f"template '{template.name}' has no image", "a template with an image")
+    container: dict[str, Any] = {"name": "main", "image": _literal(template.image, f"{where}.template.image")}
+    if config.image_pull_policy:
+        container["imagePullPolicy"] = config.image_pull_policy
+    if command:
+        container["command"] = command
+    if args:
+        container["args"] = args
+    if template.workdir:
+        container["workingDir"] = _literal(template.workdir, f"{where}.template.workdir")
+    elif workspace and template.kind in ("python", "shell"):
+        container["workingDir"] = workspace  # the user's files, as locally
+    container["env"] = env
+    if resources:
+        container["resources"] = resources
+    container["volumeMounts"] = volume_mounts
+
+    body: dict[str, Any] = {
+        "name": task_template_name(task.name),
+        "metadata": {"labels": {LABEL_TASK: task.name}},
+    }
+    input_section: dict[str, Any] = {}
+    if inputs.parameters:
+        input_section["parameters"] = [{"name": name} for name in inputs.parameters]
+    if inputs.dirs:
+        input_section["artifacts"] = [{"name": up, "path": f"{UPSTREAM_DIR}/{up}"} for up in inputs.dirs]
+    if input_section:
+        body["inputs"] = input_section
+    output_section: dict[str, Any] = {}
+    if plan.params_out[task.name]:
+        output_section["parameters"] = [{"name": out, "valueFrom": {"path": f"{OUTPUT_DIR}/{out}"}} for out in sorted(plan.params_out[task.name])]
+    if task.name in plan.dir_out:
+        output_section["artifacts"] = [{"name": OUTPUT_ARTIFACT, "path": OUTPUT_DIR}]
+    if output_section:
+        body["outputs"] = output_section
+    body["container"] = container
+    body["volumes"] = volumes
+    body["nodeSelector"] = selector
+    if affinity:
+        body["affinity"] = affinity
+    if template.service_account:
+        body["serviceAccountName"] = _literal(template.service_account, f"{where}.template.service_account")
+    if task.timeout > 0:
+        body["activeDeadlineSeconds"] = task.timeout
+    if task.retries > 0:
+        body["retryStrategy"] = {"limit": task.retries, "retryPolicy": "Always"}
+    dag_task: dict[str, Any] = {"name": task.name, "template": body["name"]}
+    arguments: dict[str, Any] = {}
+    if inputs.parameters:
+        arguments["parameters"] = [{"name": name, "value": ref} for name, ref in inputs.parameters.items()]
+    if inputs.dirs:
+        arguments["artifacts"] = [{"name": up, "from": f"{{{{tasks.{up}.outputs.artifacts.{OUTPUT_ARTIFACT}}}}}"} for up in inputs.dirs]
+    if arguments:
+        dag_task["arguments"] = arguments
+    return {"template": body, "dag_task": dag_task}
+
+
+# ---------------------------------------------------------------- the workflow
+
+
+def compile_workflow(spec: RunSpec, project: ProjectSettings | None = None, config: ClusterConfig | None = None) -> dict:
+    """The Argo Workflow for one run. Raises :class:`FieldError` naming the
+    task field that cannot be compiled (the run then fails before it starts)."""
+    config = config or ClusterConfig()
+    project = project or ProjectSettings()
+    pipeline = spec.pipeline
+    try:
+        order = topological_order(pipeline)
+    except ValueError:
+        raise FieldError("edges", "the pipeline has a cycle", "a DAG without cycles") from None
+    tasks = {t.name: t for t in pipeline.tasks}
+    plan = _plan(spec, config.pass_all_output_dirs)
+
+    templates: list[dict] = []
+    dag_tasks: list[dict] = []
+    needs_noop = False
+    for name in order:
+        task = tasks[name]
+        upstream = list(dict.fromkeys(u for u in pipeline.upstream(name) if u in tasks))
+        mode = plan.mode[name]
+        if mode != "run":
+            dag_task = {"name": name, "template": NOOP_TEMPLATE, "when": "false"}
+            needs_noop = True
+        else:
+            template = spec.templates.get(name)
+            if template is None:
+                raise FieldError(f"tasks.{name}.template", f"template '{task.template}' was not resolved for this run", "an existing template")
+            if template.kind == "logical":
+                dag_task = {"name": name, "template": NOOP_TEMPLATE}
+                needs_noop = True
+            else:
+                built = _task_template(spec, task, template, plan, project, config)
+                templates.append(built["template"])
+                dag_task = built["dag_task"]
+        if upstream:
+            # after name and template, so the golden files read naturally
+            dag_task = {"name": dag_task.pop("name"), "template": dag_task.pop("template"), "depends": " && ".join(upstream), **dag_task}
+        dag_tasks.append(dag_task)
+
+    dag = {"name": DAG_TEMPLATE, "dag": {"failFast": False, "tasks": dag_tasks}}
+    all_templates = [dag]
+    if needs_noop:
+        all_templates.append({"name": NOOP_TEMPLATE, "suspend": {"duration": "0"}})
+    all_templates.extend(templates)
+
+    run_label = label_value(spec.run_id)
+    labels = {LABEL_RUN: run_label, LABEL_PROJECT: label_value(spec.project), LABEL_TRIGGER: label_value(spec.trigger)}
+    if pipeline.id is not None:
+        labels[LABEL_PIPELINE] = str(pipeline.id)
+    annotations = {
+        ANNOTATION_RUN: spec.run_id,
+        "cubelab.io/pipeline-name": pipeline.name,
+        "cubelab.io/creator": spec.creator,
+        "cubelab.io/runner": spec.runner,
+    }
+    workflow_spec: dict[str, Any] = {
+        "entrypoint": DAG_TEMPLATE,
+        "serviceAccountName": config.service_account,
+        "podMetadata": {"labels": {LABEL_RUN: run_label}},
+    }
+    parallelism = pipeline.parallelism or config.default_parallelism
+    if parallelism:
+        workflow_spec["parallelism"] = parallelism
+    workflow_spec["podGC"] = {"strategy": config.pod_gc_strategy}
+    if config.pod_gc_delay:
+        workflow_spec["podGC"]["deleteDelayDuration"] = config.pod_gc_delay
+    if config.ttl_seconds_after_completion:
+        workflow_spec["ttlStrategy"] = {"secondsAfterCompletion": config.ttl_seconds_after_completion}
+    if config.image_pull_secrets:
+        workflow_spec["imagePullSecrets"] = [{"name": name} for name in config.image_pull_secrets]
+    workflow_spec["templates"] = all_templates
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Workflow",
+        "metadata": {"name": workflow_name(spec), "namespace": spec.namespace, "labels": labels, "annotations": annotations},
+        "spec": workflow_spec,
+    }
