@@ -9,7 +9,7 @@ import asyncio
 from typing import Any
 
 from tornado import web
-from traitlets import Dict, Unicode
+from traitlets import Dict, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from cubelab_hub.domain.errors import FieldError, FieldErrors
@@ -169,6 +169,14 @@ class CubeSpawnerMixin(LoggingConfigurable):
 
     # ------------------------------------------------------------ start
 
+    @default("apply_user_options")
+    def _cube_apply_user_options_default(self):
+        # JupyterHub 5.3+ calls this before start: validate there, so a bad
+        # request fails fast with the message (and no "unhandled options" warning).
+        if not getattr(self, "cube_enabled", True):
+            return None
+        return lambda spawner, user_options: spawner.cube_choice()
+
     def cube_choice(self) -> Choice:
         """Validate ``user_options`` again at start: the REST API can start a
         server without the form, and facts may have changed since."""
@@ -182,6 +190,25 @@ class CubeSpawnerMixin(LoggingConfigurable):
         if self.orm_spawner is not None:
             self.orm_spawner.user_options = choice.to_options()
         return choice
+
+    _cube_revoking = False
+
+    async def cube_check_membership(self, status):
+        """Poll hook: stop a running server whose user left its project, then
+        report it stopped so the hub cleans up. (Reporting alone is not enough:
+        a spawner's stop() trusts poll() and would leave the process running.)"""
+        if status is not None or self._cube_revoking or self.stop_on_membership_revoked != "stop":
+            return status
+        project = self.cube_membership_revoked()
+        if not project:
+            return status
+        self.log.warning("%s: %s is no longer a member of project %s; stopping the server", self._log_name, self.user.name, project)
+        self._cube_revoking = True
+        try:
+            await self.stop()
+        finally:
+            self._cube_revoking = False
+        return 1
 
     def cube_membership_revoked(self) -> str | None:
         """The project this server runs for if the user is no longer in it."""

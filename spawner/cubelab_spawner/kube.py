@@ -131,9 +131,6 @@ class CubeKubeSpawner(CubeSpawnerMixin, KubeSpawner):
 
     async def poll(self):
         status = await super().poll()
-        if status is None and self.stop_on_membership_revoked == "stop":
-            project = self.cube_membership_revoked() if self.cube_enabled else None
-            if project:
-                self.log.warning("%s: %s is no longer a member of project %s; stopping", self._log_name, self.user.name, project)
-                return 1
-        return status
+        if not self.cube_enabled:
+            return status
+        return await self.cube_check_membership(status)

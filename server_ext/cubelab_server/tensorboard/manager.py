@@ -1,0 +1,188 @@
+"""TensorBoard processes inside the user's Jupyter server.
+
+Each board is ``python -m tensorboard.main`` on 127.0.0.1 and a free port, with
+a log directory that must resolve (symlinks followed) inside the server's root
+directory. Nothing listens on a public interface: the browser reaches a board
+only through the Jupyter server's authenticated proxy handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import ctypes
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+
+LOGDIR_ACCEPTED = "a directory inside your workspace, as a path relative to it, e.g. 'runs/exp1'"
+
+
+class BoardError(Exception):
+    def __init__(self, status: int, message: str, field: str | None = None):
+        self.status = status
+        self.message = message
+        self.field = field
+        super().__init__(message)
+
+
+@dataclass
+class Board:
+    id: str
+    logdir: str  # as the user sees it: relative to the root directory
+    path: Path  # resolved absolute directory
+    port: int
+    url: str  # the browser's URL (through the Jupyter server)
+    prefix: str  # TensorBoard's --path_prefix (the same path)
+    proc: subprocess.Popen
+    started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "logdir": self.logdir,
+            "url": self.url,
+            "started": self.started.isoformat().replace("+00:00", "Z"),
+            "running": self.proc.poll() is None,
+        }
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    # Linux: the board gets SIGTERM if the Jupyter server dies without cleaning up.
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def resolve_logdir(root_dir: str, logdir: object) -> tuple[str, Path]:
+    """(normalised relative path, absolute path) or BoardError 400 naming ``logdir``."""
+    if not isinstance(logdir, str) or not logdir.strip():
+        raise BoardError(400, "logdir: is required", "logdir")
+    text = logdir.strip()
+    if "\0" in text:
+        raise BoardError(400, "logdir: contains a NUL character", "logdir")
+    root = Path(root_dir).resolve()
+    candidate = Path(text)
+    if candidate.is_absolute():
+        # An absolute path is accepted only if it lies inside the root.
+        target = candidate.resolve()
+    else:
+        target = (root / candidate).resolve()
+    if target != root and root not in target.parents:
+        raise BoardError(403, f"logdir: '{text}' is outside your workspace ({LOGDIR_ACCEPTED})", "logdir")
+    if not target.is_dir():
+        raise BoardError(400, f"logdir: '{text}' is not a directory ({LOGDIR_ACCEPTED})", "logdir")
+    rel = target.relative_to(root).as_posix() or "."
+    return rel, target
+
+
+class TensorBoardManager:
+    def __init__(self, root_dir: str, base_url: str, log=None, start_timeout: float = 60):
+        self.root_dir = root_dir
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.log = log
+        self.start_timeout = start_timeout
+        self.boards: dict[str, Board] = {}
+        self._lock = asyncio.Lock()
+        atexit.register(self.stop_all)
+
+    def list(self) -> list[Board]:
+        return sorted(self.boards.values(), key=lambda b: b.started)
+
+    def get(self, board_id: str) -> Board:
+        board = self.boards.get(board_id)
+        if board is None:
+            raise BoardError(404, f"no TensorBoard '{board_id}'")
+        return board
+
+    async def start(self, logdir: object) -> tuple[Board, bool]:
+        """Start (or reuse) a board for ``logdir``; returns (board, created)."""
+        rel, path = resolve_logdir(self.root_dir, logdir)
+        async with self._lock:
+            for board in self.boards.values():
+                if board.path == path and board.proc.poll() is None:
+                    return board, False
+            board_id = secrets.token_hex(6)
+            prefix = f"{self.base_url}cubelab/tensorboard/{board_id}"
+            port = _free_port()
+            argv = [
+                sys.executable, "-m", "tensorboard.main",
+                "--logdir", str(path),
+                "--host", "127.0.0.1",
+                "--port", str(port),
+                "--path_prefix", prefix,
+                "--reload_interval", "5",
+            ]
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                cwd=str(path),
+            )
+            board = Board(board_id, rel, path, port, prefix + "/", prefix, proc)
+            self.boards[board_id] = board
+        try:
+            await self._wait_ready(board)
+        except BoardError:
+            await self.stop(board_id)
+            raise
+        if self.log:
+            self.log.info("TensorBoard %s on 127.0.0.1:%s for %s", board_id, port, rel)
+        return board, True
+
+    async def _wait_ready(self, board: Board) -> None:
+        client = AsyncHTTPClient()
+        deadline = time.monotonic() + self.start_timeout
+        url = f"http://127.0.0.1:{board.port}{board.prefix}/data/logdir"
+        while time.monotonic() < deadline:
+            if board.proc.poll() is not None:
+                err = board.proc.stderr.read().decode("utf-8", "replace")[-2000:] if board.proc.stderr else ""
+                raise BoardError(500, f"TensorBoard exited with status {board.proc.returncode}: {err.strip()}")
+            try:
+                await client.fetch(HTTPRequest(url, request_timeout=2))
+                return
+            except (ConnectionError, OSError, HTTPClientError):
+                await asyncio.sleep(0.2)
+        raise BoardError(504, f"TensorBoard did not answer within {self.start_timeout:.0f}s")
+
+    async def stop(self, board_id: str) -> Board:
+        board = self.get(board_id)
+        self.boards.pop(board_id, None)
+        await asyncio.get_running_loop().run_in_executor(None, self._terminate, board.proc)
+        return board
+
+    @staticmethod
+    def _terminate(proc: subprocess.Popen) -> None:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        if proc.stderr:
+            proc.stderr.close()
+
+    def stop_all(self) -> None:
+        for board in list(self.boards.values()):
+            self.boards.pop(board.id, None)
+            self._terminate(board.proc)

@@ -1,0 +1,451 @@
+"""``CubeLocalSpawner``: the same form and rules on one machine.
+
+Configure with ``c.JupyterHub.spawner_class = "cubelab_spawner.local.CubeLocalSpawner"``.
+
+- Each user's workspace is ``<data_dir>/workspaces/<username>`` (the local
+  ``/mnt/<username>``); the server's root directory and ``HOME``.
+- Project mounts become symlinks in the workspace: ``/data(hostpath):/data`` is
+  ``~/data -> /data``; ``claim(pvc):/team`` is ``~/team -> <data_dir>/volumes/claim/<user>``;
+  ``claim(pvc-share):/s`` the whole ``<data_dir>/volumes/claim``. ``memory``
+  mounts are this machine's ``/dev/shm`` already. NFS, config maps and secrets
+  cannot be mounted here: a project using them is refused with a clear message.
+- GPUs: ``CUDA_VISIBLE_DEVICES`` from the cards ``nvidia-smi`` lists that no
+  other running server holds; asking for more than there are is a form error.
+- Memory: a cgroup (v1 memory controller, or v2 where delegated) enforces the
+  limit where the OS lets this process create one; otherwise ``RLIMIT_DATA``.
+- CPU, memory and GPU counts are exported (``CPU_LIMIT``, ``MEM_LIMIT``,
+  ``OMP_NUM_THREADS``, ``CUBELAB_GPU`` ...).
+
+Servers run as the hub's own OS user (like ``SimpleLocalProcessSpawner``): the
+embedded platform is for one machine and a trusted group, as the README says.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import posixpath
+import resource
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from jupyterhub.spawner import LocalProcessSpawner
+from tornado import web
+from traitlets import Bool, Enum, Integer, List, Unicode, default, validate
+
+from cubelab_hub.domain.errors import FieldError, FieldErrors
+from cubelab_hub.domain.formats import VolumeMount, merge_mounts, parse_volume_mounts
+
+from .common import CubeSpawnerMixin, invalid_options
+from .objects import DEFAULT_WORKSPACE, server_environment
+from .profiles import JUPYTERLAB, KIND_NAMES, KIND_URLS, VSCODE, KindSpec
+
+CODE_SERVER_HELP = (
+    "code-server is not installed on this machine; install it with node 20: "
+    "npm install --prefix ~/.local --ignore-scripts code-server@4.100.3 (see the README's VS Code section)"
+)
+
+# --------------------------------------------------------------------- GPUs
+
+
+@dataclass(frozen=True)
+class LocalGpu:
+    index: str
+    uuid: str
+    name: str
+
+
+def parse_nvidia_smi(text: str) -> list[LocalGpu]:
+    """Output of ``nvidia-smi --query-gpu=index,uuid,name --format=csv,noheader``."""
+    gpus = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) < 3:
+            raise ValueError(f"unexpected nvidia-smi line: {line!r}")
+        gpus.append(LocalGpu(parts[0], parts[1], ",".join(parts[2:])))
+    return gpus
+
+
+def detect_gpus(nvidia_smi: str = "nvidia-smi", timeout: float = 10) -> list[LocalGpu]:
+    path = shutil.which(nvidia_smi)
+    if not path:
+        return []
+    result = subprocess.run(
+        [path, "--query-gpu=index,uuid,name", "--format=csv,noheader"],
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )
+    if result.returncode != 0:
+        return []  # driver present but no usable device: no GPUs to offer
+    return parse_nvidia_smi(result.stdout)
+
+
+def pick_gpus(gpus: list[LocalGpu], count: int, gpu_type: str | None, taken: set[str]) -> list[LocalGpu]:
+    """Free cards for a request, or a FieldError saying what is there."""
+    if count == 0:
+        return []
+    matching = [g for g in gpus if gpu_type is None or gpu_type.lower() in g.name.lower()]
+    if gpu_type is not None and not matching:
+        names = sorted({g.name for g in gpus}) or ["none"]
+        raise FieldError("gpu", f"this machine has no '{gpu_type}' card", "types here: " + ", ".join(names))
+    free = [g for g in matching if g.uuid not in taken]
+    if len(free) < count:
+        raise FieldError(
+            "gpu",
+            f"asks for {count} card(s); {len(free)} of this machine's {len(matching)} are free (the others are in use by running servers)",
+            f"at most {len(free)} now",
+        )
+    return free[:count]
+
+
+# --------------------------------------------------------------------- mounts
+
+
+def local_links(mounts: list[VolumeMount], username: str, volumes_dir: str) -> list[tuple[str, str]]:
+    """(path in the workspace, target) for each project mount; the workspace
+    itself is the default ``pvc`` at ``/mnt``."""
+    links: list[tuple[str, str]] = []
+    unsupported = []
+    for mount in mounts:
+        rel = mount.mount_path.strip("/")
+        if mount.kind == "memory":
+            continue  # /dev/shm of this machine; its size is the OS's
+        if mount.kind in ("nfs", "configmap", "secret"):
+            unsupported.append(str(mount))
+            continue
+        if mount.kind == "pvc":
+            if mount.mount_path == "/mnt":
+                continue  # the workspace itself
+            target = posixpath.join(volumes_dir, mount.source, username)
+        elif mount.kind == "pvc-share":
+            target = posixpath.join(volumes_dir, mount.source)
+        else:  # hostpath
+            target = mount.source
+        if not rel:
+            raise FieldError("volume_mount", f"'{mount}' mounts at '/', which has no place in a workspace", "a mount path below '/'")
+        links.append((rel, target))
+    if unsupported:
+        raise FieldError(
+            "volume_mount",
+            f"{', '.join(unsupported)} cannot be mounted by the local spawner",
+            "pvc, pvc-share, hostpath and memory mounts (nfs, configmap and secret need Kubernetes)",
+        )
+    return links
+
+
+LINKS_FILE = ".cubelab-links"
+
+
+def apply_links(workspace: Path, links: list[tuple[str, str]], volumes_dir: str) -> None:
+    """Create the links; remove links an earlier start made that are no longer
+    wanted (another project's mounts); never touch the user's own files."""
+    record = workspace / LINKS_FILE
+    previous = set(record.read_text().split("\n")) - {""} if record.exists() else set()
+    wanted = {rel for rel, _ in links}
+    for rel in previous - wanted:
+        path = workspace / rel
+        if path.is_symlink():
+            path.unlink()
+    for rel, target in links:
+        path = workspace / rel
+        if path.is_symlink():
+            if os.readlink(path) == target:
+                continue
+            path.unlink()
+        elif path.exists():
+            raise FieldError("volume_mount", f"'{path}' exists in the workspace and is not a mount link; move it away", "a free mount path")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if Path(target).is_relative_to(volumes_dir):  # a local claim: create it like a provisioner would
+            Path(target).mkdir(parents=True, exist_ok=True)
+        path.symlink_to(target)
+    record.write_text("\n".join(sorted(wanted)) + "\n")
+
+
+# --------------------------------------------------------------------- memory
+
+
+def own_cgroup(controller: str = "memory") -> Path | None:
+    """The directory of this process's cgroup for ``controller`` (v1), or the
+    unified (v2) one; None when there is none to use."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controller in controllers.split(","):
+            base = Path("/sys/fs/cgroup") / controller
+            if base.is_dir():
+                return base / path.lstrip("/")
+    for line in lines:
+        hid, controllers, path = line.split(":", 2)
+        if hid == "0" and controllers == "":
+            for base in (Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup")):
+                if (base / "cgroup.controllers").exists():
+                    return base / path.lstrip("/")
+    return None
+
+
+def make_memory_cgroup(name: str, limit: int) -> Path | None:
+    """A child cgroup with a memory limit, or None if the OS does not let us."""
+    parent = own_cgroup("memory")
+    if parent is None:
+        return None
+    group = parent / name
+    try:
+        group.mkdir(exist_ok=True)
+        if (group / "memory.limit_in_bytes").exists():  # v1
+            (group / "memory.limit_in_bytes").write_text(str(limit))
+        elif (group / "memory.max").exists():  # v2, memory delegated to us
+            (group / "memory.max").write_text(str(limit))
+        else:
+            group.rmdir()
+            return None
+    except OSError:
+        try:
+            group.rmdir()
+        except OSError:
+            pass
+        return None
+    return group
+
+
+def remove_cgroup(group: Path) -> None:
+    try:
+        group.rmdir()
+    except OSError:
+        pass  # still has processes (they are being killed) or already gone
+
+
+# --------------------------------------------------------------------- spawner
+
+
+class CubeLocalSpawner(CubeSpawnerMixin, LocalProcessSpawner):
+    data_dir = Unicode(
+        "cubelab-data",
+        config=True,
+        help="CubeLab's data directory; workspaces live in <data_dir>/workspaces/<username>, "
+        "local claims in <data_dir>/volumes/<claim>. `cubelab up --data-dir` sets it.",
+    )
+    default_volume_mounts = Unicode(
+        DEFAULT_WORKSPACE,
+        config=True,
+        help="Mounts every server gets (mount syntax); the pvc at /mnt is the user's workspace. A project's mount on the same path wins.",
+    )
+    memory_limit = Enum(
+        ["auto", "cgroup", "rlimit", "none"],
+        "auto",
+        config=True,
+        help="How the memory limit is enforced: 'cgroup' (a memory cgroup per server; fails the spawn if the OS refuses), "
+        "'rlimit' (RLIMIT_DATA on the server process), 'auto' (cgroup where possible, else rlimit), 'none' (exported only).",
+    )
+    nvidia_smi = Unicode("nvidia-smi", config=True, help="The nvidia-smi executable used to list this machine's GPUs.")
+    code_server = Unicode(
+        "code-server",
+        config=True,
+        help="The code-server executable; the VS Code kind is offered only when it is found (name on PATH or a path).",
+    )
+    offer_vscode = Bool(True, config=True, help="Offer the VS Code kind (when code-server is installed).")
+
+    _gpus_cache: list[LocalGpu] | None = None
+    # card uuid -> "<user>/<server>" holding it, across this hub's spawners
+    _gpu_owners: dict[str, str] = {}
+
+    @validate("data_dir")
+    def _absolute_data_dir(self, proposal):
+        return os.path.abspath(proposal.value)
+
+    @validate("default_volume_mounts")
+    def _check_default_mounts(self, proposal):
+        parse_volume_mounts(proposal.value, "default_volume_mounts")
+        return proposal.value
+
+    @default("options_form")
+    def _options_form_default(self):
+        return self.cube_options_form
+
+    @default("options_from_form")
+    def _options_from_form_default(self):
+        return self.cube_options_from_form
+
+    # ------------------------------------------------------------ facts
+
+    @property
+    def workspace(self) -> Path:
+        return Path(self.data_dir) / "workspaces" / self.user.name
+
+    @property
+    def volumes_dir(self) -> str:
+        return str(Path(self.data_dir) / "volumes")
+
+    def local_gpus(self) -> list[LocalGpu]:
+        cls = type(self)
+        if cls._gpus_cache is None:
+            cls._gpus_cache = detect_gpus(self.nvidia_smi)
+        return cls._gpus_cache
+
+    def cube_gpus_available(self) -> int | None:
+        return len(self.local_gpus())
+
+    def code_server_path(self) -> str | None:
+        return shutil.which(self.code_server)
+
+    def cube_kinds(self) -> dict[str, KindSpec]:
+        kinds = {JUPYTERLAB: KindSpec(JUPYTERLAB, KIND_NAMES[JUPYTERLAB], KIND_URLS[JUPYTERLAB])}
+        if self.offer_vscode:
+            found = self.code_server_path() is not None
+            kinds[VSCODE] = KindSpec(
+                VSCODE, KIND_NAMES[VSCODE], KIND_URLS[VSCODE], available=found, unavailable_reason="" if found else CODE_SERVER_HELP
+            )
+        return kinds
+
+    @property
+    def _owner_key(self) -> str:
+        return f"{self.user.name}/{self.name}"
+
+    # ------------------------------------------------------------ start / stop
+
+    def user_env(self, env):
+        env["USER"] = self.user.name
+        env["HOME"] = str(self.workspace)
+        env["SHELL"] = "/bin/bash"
+        return env
+
+    def get_args(self):
+        args = super().get_args()
+        if os.geteuid() == 0:
+            # The server runs as the hub's own user; when that is root, Jupyter
+            # would refuse to start. Refusing adds no isolation here.
+            args.append("--ServerApp.allow_root=True")
+        return args
+
+    def get_env(self):
+        env = super().get_env()
+        env.update(getattr(self, "_cube_env", {}))
+        return env
+
+    def make_preexec_fn(self, name):
+        workspace = str(self.workspace)
+        cgroup_procs = str(self._cgroup / "cgroup.procs") if getattr(self, "_cgroup", None) else None
+        rlimit = getattr(self, "_rlimit", None)
+
+        def preexec():  # runs in the child between fork and exec: keep it small
+            if cgroup_procs:
+                with open(cgroup_procs, "w") as f:
+                    f.write(str(os.getpid()))
+            if rlimit:
+                resource.setrlimit(resource.RLIMIT_DATA, (rlimit, rlimit))
+            os.chdir(workspace)
+
+        return preexec
+
+    def _release_gpus(self):
+        for uuid in list(getattr(self, "_gpu_uuids", [])):
+            if type(self)._gpu_owners.get(uuid) == self._owner_key:
+                del type(self)._gpu_owners[uuid]
+        self._gpu_uuids = []
+
+    async def start(self):
+        choice = self.cube_choice()
+        kind = self.cube_kinds()[choice.kind]
+        projects, _ = self.cube_projects()
+        project = projects[choice.project]
+        mounts = merge_mounts(parse_volume_mounts(self.default_volume_mounts), project.volume_mounts)
+        try:
+            self.workspace.mkdir(parents=True, exist_ok=True, mode=0o700)
+            apply_links(self.workspace, local_links(mounts, self.user.name, self.volumes_dir), self.volumes_dir)
+            self._release_gpus()
+            taken = {u for u, owner in type(self)._gpu_owners.items() if owner != self._owner_key}
+            gpus = pick_gpus(self.local_gpus(), choice.gpu.count, choice.gpu.type, taken)
+        except FieldError as exc:
+            raise invalid_options(FieldErrors([exc])) from None
+        for gpu in gpus:
+            type(self)._gpu_owners[gpu.uuid] = self._owner_key
+        self._gpu_uuids = [g.uuid for g in gpus]
+
+        threads = str(max(1, math.ceil(choice.cpu.limit)))
+        env = server_environment(choice, self.user.name)
+        env.update(
+            {
+                "CUBELAB_WORKSPACE": str(self.workspace),
+                # numeric libraries size their thread pools from these, not from the core limit
+                "OMP_NUM_THREADS": threads,
+                "MKL_NUM_THREADS": threads,
+                "OPENBLAS_NUM_THREADS": threads,
+                # an empty list hides every card from CUDA
+                "CUDA_VISIBLE_DEVICES": ",".join(g.uuid for g in gpus),
+                "NVIDIA_VISIBLE_DEVICES": ",".join(g.uuid for g in gpus) or "none",
+            }
+        )
+        if kind.name == VSCODE and self.code_server_path():
+            env["CUBELAB_CODE_SERVER"] = self.code_server_path()
+        self._cube_env = env
+
+        # JupyterHub exports these as CPU_LIMIT, MEM_LIMIT, ... to the server
+        self.cpu_limit = float(choice.cpu.limit)
+        self.cpu_guarantee = float(choice.cpu.request)
+        self.mem_limit = choice.memory.limit
+        self.mem_guarantee = choice.memory.request
+        self.notebook_dir = str(self.workspace)
+        self.default_url = kind.default_url
+
+        self._cgroup = None
+        self._rlimit = None
+        if self.memory_limit in ("auto", "cgroup"):
+            safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in self._owner_key)
+            self._cgroup = make_memory_cgroup(f"cubelab-{safe}-{os.getpid()}", choice.memory.limit)
+            if self._cgroup is None and self.memory_limit == "cgroup":
+                self._release_gpus()
+                raise web.HTTPError(500, "memory_limit is 'cgroup' but this machine does not let the hub create a memory cgroup")
+        if self._cgroup is None and self.memory_limit in ("auto", "rlimit"):
+            self._rlimit = choice.memory.limit
+        self.log.info(
+            "%s: project %s, %s, cpu %s, memory %s (%s), gpus %s",
+            self._log_name, choice.project, choice.kind, choice.cpu, choice.memory,
+            f"cgroup {self._cgroup}" if self._cgroup else ("RLIMIT_DATA" if self._rlimit else "not enforced"),
+            ",".join(g.index for g in gpus) or "none",
+        )
+        try:
+            return await super().start()
+        except Exception:
+            self._cleanup()
+            raise
+
+    def _cleanup(self):
+        self._release_gpus()
+        if getattr(self, "_cgroup", None):
+            remove_cgroup(self._cgroup)
+            self._cgroup = None
+
+    async def stop(self, now=False):
+        try:
+            await super().stop(now=now)
+        finally:
+            self._cleanup()
+
+    async def poll(self):
+        return await self.cube_check_membership(await super().poll())
+
+    # GPU holdings survive a hub restart with the server (LocalProcessSpawner
+    # keeps the pid in state; we keep the cards and the cgroup with it).
+    def get_state(self):
+        state = super().get_state()
+        if getattr(self, "_gpu_uuids", None):
+            state["gpu_uuids"] = list(self._gpu_uuids)
+        if getattr(self, "_cgroup", None):
+            state["cgroup"] = str(self._cgroup)
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        self._gpu_uuids = list(state.get("gpu_uuids", []))
+        for uuid in self._gpu_uuids:
+            type(self)._gpu_owners[uuid] = self._owner_key
+        self._cgroup = Path(state["cgroup"]) if state.get("cgroup") else None
+
+    def clear_state(self):
+        super().clear_state()
+        self._release_gpus()
