@@ -20,7 +20,7 @@ from ...domain.pipelines import (
     propose_resources,
     validate,
 )
-from ..models.pipelines import PipelineRow, RunRow, TaskRunRow
+from ..models.pipelines import PipelineRow, RunRow, TaskRunRow, aware
 from .base import APIError, APIHandler, not_found, op, route
 from .templates import load_catalog
 
@@ -74,8 +74,8 @@ class PipelineBase(APIHandler):
     def view(self, session, row: PipelineRow, with_diagnostics: bool = True) -> dict:
         pipeline = row_to_pipeline(row)
         data = pipeline.to_dict()
-        data["created_at"] = row.created_at.isoformat() if row.created_at else None
-        data["updated_at"] = row.updated_at.isoformat() if row.updated_at else None
+        data["created_at"] = aware(row.created_at).isoformat() if row.created_at else None
+        data["updated_at"] = aware(row.updated_at).isoformat() if row.updated_at else None
         data["permissions"] = {
             "edit": self.allowed("pipeline:edit", row.project, row.creator),
             "run": self.allowed("pipeline:run", row.project, row.creator),
@@ -123,7 +123,7 @@ class PipelineListHandler(PipelineBase):
                     "id": r.id, "name": r.name, "project": r.project, "creator": r.creator,
                     "description": r.body.get("description", ""), "tasks": len(r.body.get("tasks", [])),
                     "schedule_enabled": r.schedule_enabled,
-                    "updated_at": r.updated_at.isoformat() if r.updated_at else None,
+                    "updated_at": aware(r.updated_at).isoformat() if r.updated_at else None,
                     "last_run": {"id": last.id, "status": last.status} if last else None,
                 })
         self.send({"pipelines": items})

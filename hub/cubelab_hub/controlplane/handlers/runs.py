@@ -25,6 +25,7 @@ from ...engines.base import (
     PENDING,
     RUN_FINAL,
     RUNNING,
+    SKIPPED,
     SUCCEEDED,
     TASK_FINAL,
     Engine,
@@ -237,12 +238,17 @@ class RunManager:
             if not self.keep_runs_on_shutdown:
                 with self.db.session() as session:
                     ids = session.scalars(select(RunRow.id).where(RunRow.status.in_(ACTIVE), RunRow.engine == name)).all()
+                reason = "the control plane stopped while the run was in flight"
                 for run_id in ids:
                     try:
-                        await engine.cancel(run_id, reason="the control plane stopped while the run was in flight")
+                        await engine.cancel(run_id, reason=reason)
                     except UnknownRun:
                         pass
-                    self._mark_failed(run_id, "the control plane stopped while the run was in flight")
+                    self._mark_failed(run_id, reason)
+                    with self.db.session() as session:
+                        # the engine reports 'cancelled'; the run did not finish, so it failed, for this reason
+                        run = session.get(RunRow, run_id)
+                        run.status, run.message = FAILED, reason
             await engine.close()
 
     # ------------------------------------------------------------ actions
@@ -269,7 +275,8 @@ class RunManager:
         with self.db.session() as session:
             rows = {t.name: t for t in session.scalars(select(TaskRunRow).where(TaskRunRow.run_id == source_run_id)).all()}
         names = {t.name for t in pipeline.tasks}
-        again = {n for n in names if n not in rows or rows[n].status != SUCCEEDED}
+        # a task skipped on purpose is not a failure; everything else that did not succeed runs again
+        again = {n for n in names if n not in rows or rows[n].status not in (SUCCEEDED, SKIPPED)}
         for n in list(again):
             again |= pipeline.descendants(n)
         reuse = {n: _state_from_rows_one(rows[n]) for n in names - again}

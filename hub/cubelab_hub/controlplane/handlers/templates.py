@@ -15,7 +15,7 @@ from ...domain.templates import (
     import_kfp_component,
     template_from_dict,
 )
-from ..models.pipelines import TemplateRow
+from ..models.pipelines import TemplateRow, aware
 from .base import APIError, APIHandler, not_found, op, route
 
 TAGS = ["templates"]
@@ -34,7 +34,7 @@ def template_view(row: TemplateRow) -> dict:
     data = dict(row.body)
     data["id"] = row.id
     data["created_by"] = row.created_by
-    data["updated_at"] = row.updated_at.isoformat() if row.updated_at else None
+    data["updated_at"] = aware(row.updated_at).isoformat() if row.updated_at else None
     return data
 
 

@@ -80,7 +80,7 @@ class LocalEngine(Engine):
         workspace_for: Callable[[str], Path] | None = None,
         default_parallelism: int | None = None,
         kill_grace: float = 5.0,
-        sample_interval: float = 1.0,
+        sample_interval: float = 0.5,
         python: str | None = None,
     ) -> None:
         super().__init__()
@@ -499,11 +499,14 @@ class LocalEngine(Engine):
                     sample = _sample_tree(pid)
                     if sample is None:
                         continue
-                    cpu_seconds, rss = sample
-                    now = time.monotonic()
+                    cpu_seconds, rss, started = sample
+                    now = time.time()
+                    # the first sample of an attempt measures from the process's start
                     prev = run.samples.get(name)
+                    if prev is None or prev[0] < started:
+                        prev = (started, 0.0)
                     run.samples[name] = (now, cpu_seconds)
-                    if prev is not None and now > prev[0]:
+                    if now > prev[0]:
                         cores = max(0.0, (cpu_seconds - prev[1]) / (now - prev[0]))
                         ts.peak_cpu = max(ts.peak_cpu or 0.0, round(cores, 3))
                     ts.peak_memory = max(ts.peak_memory or 0, rss)
@@ -547,9 +550,11 @@ def _read_exit(path: Path) -> int | None:
     return int(text) if text.lstrip("-").isdigit() else None
 
 
-def _sample_tree(pid: int) -> tuple[float, int] | None:
+def _sample_tree(pid: int) -> tuple[float, int, float] | None:
+    """CPU seconds and RSS of a process tree, and the root's start time."""
     try:
         root = psutil.Process(pid)
+        started = root.create_time()
         procs = [root] + root.children(recursive=True)
     except psutil.Error:
         return None
@@ -562,4 +567,4 @@ def _sample_tree(pid: int) -> tuple[float, int] | None:
             rss += p.memory_info().rss
         except psutil.Error:
             continue
-    return cpu, rss
+    return cpu, rss, started
