@@ -86,7 +86,6 @@ def configure(
     c.JupyterHub.cleanup_servers = True
     c.JupyterHub.cleanup_proxy = True
     c.JupyterHub.allow_named_servers = True
-    c.JupyterHub.default_url = "/hub/home"
 
     c.ConfigurableHTTPProxy.command = _proxy_command()
     c.ConfigurableHTTPProxy.pid_file = str(data / "proxy.pid")
@@ -99,6 +98,9 @@ def configure(
 
     c.JupyterHub.spawner_class = spawner_class or default_spawner_class()
     c.Spawner.default_url = "/lab"
+    # a loaded 2-core machine can take a while to import JupyterLab
+    c.Spawner.http_timeout = 120
+    c.Spawner.start_timeout = 180
     # the single-user server from this environment, whether or not it is on PATH
     singleuser = Path(sys.executable).parent / "jupyterhub-singleuser"
     if singleuser.exists():

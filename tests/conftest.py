@@ -1,0 +1,71 @@
+"""Shared fixtures: a real CubeLab platform and users who register by logging in."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from support.platform import Platform, User, register  # noqa: E402
+
+ARTIFACTS = Path(os.environ.get("CUBELAB_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
+_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory, artifacts_dir):
+    """One running ``cubelab up`` shared by the tests of a session."""
+    data = tmp_path_factory.mktemp("cubelab") / "data"
+    extra = [f"--spawner={os.environ['CUBELAB_TEST_SPAWNER']}"] if os.environ.get("CUBELAB_TEST_SPAWNER") else []
+    p = Platform(data, log_path=artifacts_dir / "platform-session.log", extra_args=extra)
+    p.start()
+    yield p
+    p.stop()
+
+
+@pytest.fixture
+def fresh_platform(tmp_path, artifacts_dir):
+    """A platform of the test's own, for tests that change global state or restart it."""
+    started: list[Platform] = []
+
+    def make(**kwargs) -> Platform:
+        p = Platform(tmp_path / f"data{len(started)}", log_path=artifacts_dir / f"platform-{tmp_path.name}-{len(started)}.log", **kwargs)
+        started.append(p)
+        return p.start()
+
+    yield make
+    for p in started:
+        p.stop()
+
+
+@pytest.fixture(scope="session")
+def admin(platform) -> User:
+    user = User(platform, platform.admin, platform.admin_password)
+    assert user.login().status_code == 302
+    user.create_token()
+    return user
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{next(_names)}{os.getpid() % 1000}"
+
+
+@pytest.fixture
+def new_user(platform):
+    """Register a brand-new user (login is registration) with an API token."""
+
+    def make(prefix: str = "u") -> User:
+        return register(platform, unique(prefix))
+
+    return make
