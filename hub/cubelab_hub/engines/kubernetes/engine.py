@@ -1,0 +1,452 @@
+"""The Kubernetes engine: pipeline runs as Argo Workflows.
+
+``submit`` compiles the run (:mod:`.compile`, pure) and creates the Workflow;
+a driver task per run watches it (:mod:`.client`) and turns each status change
+into task and run events (:mod:`.status`, pure). ``cancel`` is Argo's terminate
+(``spec.shutdown: Terminate``: running pods stop, nothing new starts). Logs are
+read from each attempt's pod (container ``main``) and, when ``logs_dir`` is set,
+copied there as each attempt ends, so they outlive pod garbage collection.
+
+Scheduled runs: the control plane's scheduler, not Argo CronWorkflows. One
+scheduler for both engines keeps the schedule records (``comed`` / ``created`` /
+``skipped`` with the reason), ``depends_on_past``, ``expired_limit`` and
+``max_active_runs`` identical whichever engine runs the pipeline; a
+CronWorkflow can express none of the records, ``depends_on_past`` or
+``expired_limit`` (its ``concurrencyPolicy`` and ``startingDeadlineSeconds`` are
+coarser), and it would fire runs the control plane only learns about
+afterwards. A scheduled tick therefore reaches this engine as an ordinary
+:meth:`submit` with ``trigger="schedule"`` and ``schedule_time``, so no
+CronWorkflow compiler exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import AsyncIterator, Awaitable, Callable
+
+import aiohttp
+
+from ...domain.errors import FieldError
+from ...domain.projects import ProjectSettings
+from ..base import (
+    CANCELLED,
+    FAILED,
+    PENDING,
+    RUN_FINAL,
+    TASK_FINAL,
+    Engine,
+    EngineError,
+    RunEvent,
+    RunSpec,
+    RunState,
+    TaskState,
+    UnknownRun,
+    utcnow,
+)
+from .client import ArgoClient, KubernetesApiError, WorkflowExists
+from .compile import ANNOTATION_RUN, LABEL_RUN, LABEL_TASK, ClusterConfig, compile_workflow, label_value, workflow_name
+from .status import Attempt, _time, attempts, run_status, task_states
+
+log = logging.getLogger(__name__)
+
+NODE_NAME_ANNOTATION = "workflows.argoproj.io/node-name"
+ProjectResolver = Callable[[str], "ProjectSettings | Awaitable[ProjectSettings] | None"]
+
+
+@dataclass
+class _Run:
+    spec: RunSpec
+    state: RunState
+    namespace: str
+    workflow: str
+    cancelled: bool = False
+    cancel_reason: str = ""
+    attempts: dict[str, list[Attempt]] = field(default_factory=dict)
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    subscribers: list[asyncio.Queue] = field(default_factory=list)
+    driver: asyncio.Task | None = None
+
+
+class KubernetesEngine(Engine):
+    name = "kubernetes"
+
+    def __init__(
+        self,
+        client: ArgoClient,
+        *,
+        config: ClusterConfig | None = None,
+        project_settings: ProjectResolver | None = None,
+        logs_dir: str | os.PathLike | None = None,
+        retry_delay: float = 2.0,
+        cancel_wait: float = 30.0,
+    ) -> None:
+        super().__init__()
+        self.client = client
+        self.config = config or ClusterConfig()
+        self.project_settings = project_settings
+        self.logs_dir = Path(logs_dir) if logs_dir is not None else None
+        self.retry_delay = retry_delay
+        self.cancel_wait = cancel_wait
+        self._runs: dict[str, _Run] = {}
+
+    # ------------------------------------------------------------ interface
+
+    async def submit(self, spec: RunSpec) -> RunState:
+        if spec.run_id in self._runs and not self._runs[spec.run_id].finished.is_set():
+            raise EngineError(f"run {spec.run_id} is already running")
+        state = RunState(run_id=spec.run_id, status=PENDING, started_at=utcnow(), tasks={t.name: TaskState(name=t.name) for t in spec.pipeline.tasks})
+        run = _Run(spec, state, spec.namespace, workflow_name(spec))
+        state.engine_data = {"namespace": run.namespace, "workflow": run.workflow}
+        self._runs[spec.run_id] = run
+        try:
+            body = compile_workflow(spec, await self._project(spec.project), self.config)
+        except FieldError as exc:
+            await self._fail_unstarted(run, exc.field, f"cannot run on kubernetes: {exc}")
+            return run.state
+        try:
+            await self.client.create_workflow(run.namespace, body)
+        except WorkflowExists:
+            # A submit repeated after a crash: the workflow is this run's if it says so.
+            existing = await self.client.get_workflow(run.namespace, run.workflow)
+            if existing is None or (existing["metadata"].get("annotations") or {}).get(ANNOTATION_RUN) != spec.run_id:
+                await self._fail_unstarted(run, None, f"workflow {run.namespace}/{run.workflow} exists and belongs to another run")
+                return run.state
+        except (KubernetesApiError, aiohttp.ClientError) as exc:
+            await self._fail_unstarted(run, None, f"could not create the workflow: {exc}")
+            return run.state
+        await self._publish(run, None)
+        run.driver = asyncio.create_task(self._drive(run))
+        return run.state
+
+    async def reattach(self, spec: RunSpec, saved: RunState) -> RunState:
+        if saved.status in RUN_FINAL:
+            return saved
+        data = saved.engine_data or {}
+        run = _Run(spec, saved, data.get("namespace") or spec.namespace, data.get("workflow") or workflow_name(spec))
+        saved.engine_data = {"namespace": run.namespace, "workflow": run.workflow}
+        for task in spec.pipeline.tasks:
+            saved.tasks.setdefault(task.name, TaskState(name=task.name))
+        self._runs[spec.run_id] = run
+        run.driver = asyncio.create_task(self._drive(run))
+        return run.state
+
+    async def cancel(self, run_id: str, reason: str = "cancelled by user") -> RunState:
+        run = self._get(run_id)
+        if run.finished.is_set():
+            return run.state
+        run.cancelled = True
+        run.cancel_reason = reason
+        try:
+            found = await self.client.terminate_workflow(run.namespace, run.workflow)
+        except (KubernetesApiError, aiohttp.ClientError) as exc:
+            raise EngineError(f"could not stop workflow {run.namespace}/{run.workflow}: {exc}") from None
+        if found is None:
+            await self._finish_without_workflow(run, "the workflow was already gone")
+        try:
+            # Argo stops the pods; the driver sees the workflow end.
+            await asyncio.wait_for(run.finished.wait(), self.cancel_wait)
+        except asyncio.TimeoutError:
+            pass
+        return run.state
+
+    async def status(self, run_id: str) -> RunState:
+        return self._get(run_id).state
+
+    async def watch(self, run_id: str) -> AsyncIterator[RunEvent]:
+        run = self._get(run_id)
+        if run.finished.is_set():
+            return
+        queue: asyncio.Queue = asyncio.Queue()
+        run.subscribers.append(queue)
+        try:
+            while True:
+                event = await queue.get()
+                if event is None:
+                    return
+                yield event
+        finally:
+            if queue in run.subscribers:
+                run.subscribers.remove(queue)
+
+    async def logs(self, run_id: str, task: str, follow: bool = False) -> AsyncIterator[bytes]:
+        """Every attempt in order (a header line before each retry): from the
+        copy in ``logs_dir`` when the attempt has ended and was copied, else from
+        its pod, following the running one when asked."""
+        run = self._runs.get(run_id)
+        if run is None:
+            # A run from before a restart that was not re-attached: what was copied.
+            copied = self._attempt_files(run_id, task)
+            if not copied:
+                raise UnknownRun(run_id)
+            for index, total, path in copied:
+                yield self._header(index, total - 1) + path.read_bytes()
+            return
+        if task not in run.state.tasks:
+            raise EngineError(f"run {run_id} has no task '{task}'")
+        retries = run.spec.pipeline.task(task).retries
+        sent = 0
+        while True:
+            for attempt in run.attempts.get(task, [])[sent:]:
+                yield self._header(attempt.index, retries)
+                async for chunk in self._attempt_log(run, task, attempt, follow and not attempt.final):
+                    yield chunk
+                sent += 1
+            if not follow:
+                return
+            changed = run.changed  # taken before the check, so no change slips between
+            done = run.state.tasks[task].status in TASK_FINAL or run.finished.is_set()
+            if len(run.attempts.get(task, [])) == sent:
+                if done:
+                    return
+                try:
+                    await asyncio.wait_for(changed.wait(), 5)
+                except asyncio.TimeoutError:
+                    pass
+
+    async def close(self) -> None:
+        """Stop watching; the workflows go on and a new engine can re-attach."""
+        for run in self._runs.values():
+            if run.driver and not run.driver.done():
+                run.driver.cancel()
+        self._runs.clear()
+
+    # ------------------------------------------------------------ driving a run
+
+    def _get(self, run_id: str) -> _Run:
+        try:
+            return self._runs[run_id]
+        except KeyError:
+            raise UnknownRun(run_id) from None
+
+    async def _project(self, name: str) -> ProjectSettings:
+        if self.project_settings is None:
+            return ProjectSettings()
+        result = self.project_settings(name)
+        if hasattr(result, "__await__"):
+            result = await result
+        return result or ProjectSettings()
+
+    async def _drive(self, run: _Run) -> None:
+        delay = self.retry_delay
+        try:
+            while not run.finished.is_set():
+                try:
+                    seen = False
+                    async for event in self.client.watch_workflow(run.namespace, run.workflow):
+                        seen = True
+                        delay = self.retry_delay
+                        if event.type == "DELETED":
+                            await self._apply(run, event.object)
+                            if not run.finished.is_set():
+                                await self._finish_without_workflow(run, "the workflow was deleted before it ended")
+                            break
+                        await self._apply(run, event.object)
+                        if run.finished.is_set():
+                            break
+                    if not seen and not run.finished.is_set():
+                        await self._finish_without_workflow(run, f"workflow {run.namespace}/{run.workflow} no longer exists; its end was not seen")
+                except (KubernetesApiError, aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+                    # the API server is away: keep the run as it is and try again
+                    log.warning("watching %s/%s: %s; retrying in %.0fs", run.namespace, run.workflow, exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 30.0)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug must not leave the run 'running' forever
+            log.exception("driving run %s", run.spec.run_id)
+            await self._finish_without_workflow(run, f"engine error: {exc!r}")
+
+    async def _apply(self, run: _Run, workflow: dict) -> None:
+        """Turn one observed workflow into events for what changed."""
+        spec = run.spec
+        for task in spec.pipeline.tasks:
+            run.attempts[task.name] = attempts(workflow, task.name)
+        new_states = task_states(spec, workflow, run.cancelled)
+        for name, new in new_states.items():
+            if self.logs_dir is not None:
+                await self._copy_finished_logs(run, name)
+            old = run.state.tasks.get(name)
+            merged = self._merged(old, new)
+            if old is None or merged.to_dict() != old.to_dict():
+                run.state.tasks[name] = merged
+                await self._publish(run, merged)
+        status, message = run_status(workflow, run.cancelled)
+        if run.cancelled and status in RUN_FINAL:
+            message = run.cancel_reason
+        changed = (status, message) != (run.state.status, run.state.message)
+        run.state.status, run.state.message = status, message
+        started = _time((workflow.get("status") or {}).get("startedAt"))
+        if started is not None and run.state.started_at is None:
+            run.state.started_at = started
+        if status in RUN_FINAL:
+            run.state.finished_at = run.state.finished_at or _time((workflow.get("status") or {}).get("finishedAt")) or utcnow()
+        if changed:
+            await self._publish(run, None)
+        self._notify(run)
+        if status in RUN_FINAL:
+            self._end(run)
+
+    @staticmethod
+    def _merged(old: TaskState | None, new: TaskState) -> TaskState:
+        # what only this engine knows (the copied log) survives a status refresh
+        if old is not None:
+            new.log_path = old.log_path or new.log_path
+            new.peak_cpu, new.peak_memory = old.peak_cpu, old.peak_memory
+        return new
+
+    @staticmethod
+    def _notify(run: _Run) -> None:
+        # a fresh event per change: each log follower waits on the one it saw
+        run.changed.set()
+        run.changed = asyncio.Event()
+
+    def _end(self, run: _Run) -> None:
+        if run.finished.is_set():
+            return
+        run.finished.set()
+        self._notify(run)
+        for queue in run.subscribers:
+            queue.put_nowait(None)
+
+    async def _finish_without_workflow(self, run: _Run, reason: str) -> None:
+        status = CANCELLED if run.cancelled else FAILED
+        for ts in run.state.tasks.values():
+            if ts.status not in TASK_FINAL:
+                ts.status = status
+                ts.message = run.cancel_reason if run.cancelled else reason
+                ts.finished_at = utcnow()
+                await self._publish(run, ts)
+        run.state.status = status
+        run.state.message = run.cancel_reason if run.cancelled else reason
+        run.state.finished_at = utcnow()
+        await self._publish(run, None)
+        self._end(run)
+
+    async def _fail_unstarted(self, run: _Run, field_name: str | None, message: str) -> None:
+        """The run could not start: the task the error names fails, the rest are cancelled."""
+        culprit = None
+        if field_name:
+            match = re.match(r"^tasks\.([^.]+)", field_name)
+            culprit = match.group(1) if match else None
+        now = utcnow()
+        for name, ts in run.state.tasks.items():
+            ts.status = FAILED if name == culprit else CANCELLED
+            ts.message = message if name == culprit else "not started: the run could not start"
+            ts.finished_at = now
+        run.state.status = FAILED
+        run.state.message = message
+        run.state.finished_at = now
+        for ts in run.state.tasks.values():
+            await self._publish(run, ts)
+        await self._publish(run, None)
+        self._end(run)
+
+    async def _publish(self, run: _Run, ts: TaskState | None) -> None:
+        event = RunEvent(run_id=run.spec.run_id, kind="task" if ts else "run", run=run.state, task=ts)
+        await self._emit(event)
+        for queue in run.subscribers:
+            queue.put_nowait(event)
+
+    # ------------------------------------------------------------ logs
+
+    def _task_dir(self, run_id: str, task: str) -> Path | None:
+        if self.logs_dir is None:
+            return None
+        return self.logs_dir / label_value(run_id) / task
+
+    @staticmethod
+    def _copy_name(index: int, retries: int) -> str:
+        # the attempt count travels in the name, so a copy read without the run's
+        # spec (after a restart) still says 'attempt 2 of 3'
+        return f"attempt-{index}-of-{retries + 1}.log"
+
+    def _attempt_files(self, run_id: str, task: str) -> list[tuple[int, int, Path]]:
+        folder = self._task_dir(run_id, task)
+        if folder is None or not folder.is_dir():
+            return []
+        found = []
+        for path in folder.glob("attempt-*-of-*.log"):
+            match = re.match(r"^attempt-(\d+)-of-(\d+)\.log$", path.name)
+            if match:
+                found.append((int(match.group(1)), int(match.group(2)), path))
+        return sorted(found)
+
+    @staticmethod
+    def _header(index: int, retries: int | None) -> bytes:
+        if index == 0:
+            return b""
+        of = f" of {retries + 1}" if retries is not None else ""
+        return f"\n[cubelab] attempt {index + 1}{of}\n".encode()
+
+    async def _pod_for(self, run: _Run, task: str, attempt: Attempt) -> str | None:
+        selector = f"{LABEL_RUN}={label_value(run.spec.run_id)},{LABEL_TASK}={task}"
+        pods = await self.client.list_pods(run.namespace, selector)
+        for pod in pods:
+            if (pod["metadata"].get("annotations") or {}).get(NODE_NAME_ANNOTATION) == attempt.node:
+                return pod["metadata"]["name"]
+        return None
+
+    async def _attempt_log(self, run: _Run, task: str, attempt: Attempt, follow: bool) -> AsyncIterator[bytes]:
+        folder = self._task_dir(run.spec.run_id, task)
+        copy = folder / self._copy_name(attempt.index, run.spec.pipeline.task(task).retries) if folder else None
+        while True:
+            if copy is not None and copy.exists():
+                yield copy.read_bytes()
+                return
+            changed = run.changed
+            try:
+                pod = await self._pod_for(run, task, attempt)
+                if pod is None and not follow:
+                    yield f"[cubelab] the pod of attempt {attempt.index + 1} is gone; its log was not kept\n".encode()
+                    return
+                if pod is not None:
+                    async for line in self.client.pod_log(run.namespace, pod, follow=follow):
+                        yield line.encode()
+                    return
+            except KubernetesApiError as exc:
+                # 400 'waiting to start': the container has no log yet
+                if exc.status != 400 or "waiting to start" not in exc.message:
+                    yield f"[cubelab] could not read the log of attempt {attempt.index + 1}: {exc}\n".encode()
+                    return
+                if not follow:
+                    return
+            # following an attempt whose pod is not there or not started yet
+            current = {a.index: a for a in run.attempts.get(task, [])}.get(attempt.index, attempt)
+            if current.final or run.finished.is_set():
+                follow = False
+                continue
+            try:
+                await asyncio.wait_for(changed.wait(), 1)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _copy_finished_logs(self, run: _Run, task: str) -> None:
+        """Keep each ended attempt's log (pods are garbage-collected later)."""
+        folder = self._task_dir(run.spec.run_id, task)
+        assert folder is not None
+        retries = run.spec.pipeline.task(task).retries
+        for attempt in run.attempts.get(task, []):
+            copy = folder / self._copy_name(attempt.index, retries)
+            if not attempt.final or copy.exists():
+                continue
+            try:
+                pod = await self._pod_for(run, task, attempt)
+                if pod is None:
+                    continue
+                chunks = [line async for line in self.client.pod_log(run.namespace, pod)]
+            except (KubernetesApiError, aiohttp.ClientError) as exc:
+                log.warning("copying the log of %s attempt %d: %s", task, attempt.index, exc)
+                continue
+            folder.mkdir(parents=True, exist_ok=True)
+            partial = copy.with_suffix(".part")
+            partial.write_bytes("".join(chunks).encode())
+            partial.replace(copy)  # whole or absent: a crash never leaves half a copy
+            ts = run.state.tasks.get(task)
+            if ts is not None:
+                ts.log_path = str(folder)
