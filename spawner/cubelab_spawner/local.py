@@ -28,6 +28,7 @@ import posixpath
 import resource
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -213,11 +214,19 @@ def make_memory_cgroup(name: str, limit: int) -> Path | None:
     return group
 
 
-def remove_cgroup(group: Path) -> None:
-    try:
-        group.rmdir()
-    except OSError:
-        pass  # still has processes (they are being killed) or already gone
+def remove_cgroup(group: Path, attempts: int = 20) -> bool:
+    """Remove an emptied cgroup; True when it is gone. Retries briefly: the
+    kernel lets go of a cgroup only once its last process is reaped."""
+    for attempt in range(attempts):
+        try:
+            group.rmdir()
+            return True
+        except FileNotFoundError:
+            return True
+        except OSError:
+            if attempt + 1 < attempts:
+                time.sleep(0.05)
+    return False
 
 
 # --------------------------------------------------------------------- spawner
@@ -291,7 +300,13 @@ class CubeLocalSpawner(CubeSpawnerMixin, LocalProcessSpawner):
         return len(self.local_gpus())
 
     def code_server_path(self) -> str | None:
-        return shutil.which(self.code_server)
+        found = shutil.which(self.code_server)
+        if found or self.code_server != "code-server":
+            return found
+        # the same places the server's proxy entry looks (PATH, ~/.local of the hub's user)
+        from cubelab_server.vscode import find_code_server
+
+        return find_code_server()
 
     def cube_kinds(self) -> dict[str, KindSpec]:
         kinds = {JUPYTERLAB: KindSpec(JUPYTERLAB, KIND_NAMES[JUPYTERLAB], KIND_URLS[JUPYTERLAB])}
@@ -380,8 +395,10 @@ class CubeLocalSpawner(CubeSpawnerMixin, LocalProcessSpawner):
                 "NVIDIA_VISIBLE_DEVICES": ",".join(g.uuid for g in gpus) or "none",
             }
         )
-        if kind.name == VSCODE and self.code_server_path():
-            env["CUBELAB_CODE_SERVER"] = self.code_server_path()
+        code_server = self.code_server_path() if self.offer_vscode else None
+        if code_server:
+            # the server's HOME is the workspace, so tell its proxy entry where code-server is
+            env["CUBELAB_CODE_SERVER"] = code_server
         self._cube_env = env
 
         # JupyterHub exports these as CPU_LIMIT, MEM_LIMIT, ... to the server
@@ -411,14 +428,16 @@ class CubeLocalSpawner(CubeSpawnerMixin, LocalProcessSpawner):
         try:
             return await super().start()
         except Exception:
-            self._cleanup()
+            self._cleanup(final=False)
             raise
 
-    def _cleanup(self):
+    def _cleanup(self, final: bool = True):
         self._release_gpus()
         if getattr(self, "_cgroup", None):
-            remove_cgroup(self._cgroup)
-            self._cgroup = None
+            # A failed start may leave the process alive until the hub stops it:
+            # keep the cgroup known until it can really be removed.
+            if remove_cgroup(self._cgroup, attempts=20 if final else 1):
+                self._cgroup = None
 
     async def stop(self, now=False):
         try:

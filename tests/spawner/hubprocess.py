@@ -33,6 +33,13 @@ class HubProcess:
         self.data_dir = workdir / "data"
         pythonpath = os.pathsep.join(str(ROOT / p) for p in ("hub", "spawner", "server_ext"))
         self.pythonpath = pythonpath
+        # what the cubelab distribution's entry point registers, for an uninstalled tree
+        jupyter_config = workdir / "jupyter-config"
+        jupyter_config.mkdir(exist_ok=True)
+        (jupyter_config / "jupyter_server_config.py").write_text(
+            "from cubelab_server.vscode import setup_vscode\n"
+            "c.ServerProxy.servers = {'vscode': setup_vscode()}\n"
+        )
         (workdir / "jupyterhub_config.py").write_text(
             f"""
 c = get_config()  # noqa
@@ -54,7 +61,7 @@ c.JupyterHub.services = [{{"name": "tester", "api_token": "{self.token}"}}]
 c.JupyterHub.load_roles = [{{"name": "tester", "services": ["tester"], "scopes": ["admin:users", "admin:groups", "admin:servers", "admin:server_state", "access:servers", "tokens"]}}]
 c.JupyterHub.spawner_class = "cubelab_spawner.local.CubeLocalSpawner"
 c.CubeLocalSpawner.data_dir = "{self.data_dir}"
-c.Spawner.environment = {{"PYTHONPATH": "{pythonpath}"}}
+c.Spawner.environment = {{"PYTHONPATH": "{pythonpath}", "JUPYTER_CONFIG_DIR": "{jupyter_config}"}}
 c.Spawner.args = ["--ServerApp.jpserver_extensions=cubelab_server=True"]
 c.Spawner.start_timeout = 180
 c.Spawner.http_timeout = 180

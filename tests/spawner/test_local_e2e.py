@@ -211,6 +211,17 @@ def test_tensorboard_serves_event_file_through_server_auth(hub, alice_server):
     assert not boards[0].is_running()
 
 
+def test_vscode_route_is_authenticated_and_explains_missing_code_server(hub, alice_server):
+    alice, _ = alice_server
+    r = alice.get(f"{hub.url}/user/alice/vscode/", timeout=60)
+    assert r.status_code == 200 and "code-server is not installed" in r.text
+    bob = hub.login("bob")
+    r = bob.get(f"{hub.url}/user/alice/vscode/", timeout=30)
+    assert "code-server is not installed" not in r.text
+    r = requests.get(f"{hub.url}/user/alice/vscode/", timeout=30, allow_redirects=False)
+    assert r.status_code in (302, 403)
+
+
 def test_membership_revoked_stops_server_and_stop_cleans_up(hub, alice_server):
     pid = _server_pid(hub, "alice")
     cgroup_lines = [line for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines() if ":memory:" in line]
@@ -226,3 +237,4 @@ def test_membership_revoked_stops_server_and_stop_cleans_up(hub, alice_server):
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     if cgroup_lines and "cubelab-alice" in cgroup_lines[0]:
         assert not (Path("/sys/fs/cgroup/memory") / cgroup_lines[0].split(":", 2)[2].lstrip("/")).exists()
+

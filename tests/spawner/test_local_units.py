@@ -1,0 +1,101 @@
+"""Pure parts of the local spawner, VS Code entry and TensorBoard paths."""
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from cubelab_hub.domain.errors import FieldError
+from cubelab_hub.domain.formats import parse_volume_mounts
+from cubelab_spawner.local import LocalGpu, apply_links, local_links, parse_nvidia_smi, pick_gpus
+
+NVIDIA_SMI = """0, GPU-11111111-2222-3333-4444-555555555555, NVIDIA H100 80GB HBM3
+1, GPU-aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee, NVIDIA A100-SXM4-40GB
+"""
+
+
+def test_parse_nvidia_smi():
+    gpus = parse_nvidia_smi(NVIDIA_SMI)
+    assert gpus == [
+        LocalGpu("0", "GPU-11111111-2222-3333-4444-555555555555", "NVIDIA H100 80GB HBM3"),
+        LocalGpu("1", "GPU-aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", "NVIDIA A100-SXM4-40GB"),
+    ]
+    assert parse_nvidia_smi("") == []
+    with pytest.raises(ValueError):
+        parse_nvidia_smi("garbage")
+
+
+def test_pick_gpus_by_type_and_availability():
+    gpus = parse_nvidia_smi(NVIDIA_SMI)
+    assert pick_gpus(gpus, 0, None, set()) == []
+    assert [g.index for g in pick_gpus(gpus, 1, "a100", set())] == ["1"]
+    assert [g.index for g in pick_gpus(gpus, 1, None, {gpus[0].uuid})] == ["1"]
+    with pytest.raises(FieldError) as err:
+        pick_gpus(gpus, 2, None, {gpus[0].uuid})
+    assert err.value.field == "gpu" and "1 of this machine's 2 are free" in err.value.message
+    with pytest.raises(FieldError) as err:
+        pick_gpus(gpus, 1, "V100", set())
+    assert "no 'V100' card" in err.value.message and "NVIDIA H100 80GB HBM3" in err.value.accepted
+
+
+def test_local_links_for_each_kind():
+    mounts = parse_volume_mounts("kubeflow-user-workspace(pvc):/mnt,team(pvc):/team,models(pvc-share):/data/models,/srv/coco(hostpath):/coco,4G(memory):/dev/shm")
+    assert local_links(mounts, "alice", "/d/volumes") == [
+        ("team", "/d/volumes/team/alice"),
+        ("data/models", "/d/volumes/models"),
+        ("coco", "/srv/coco"),
+    ]
+    with pytest.raises(FieldError) as err:
+        local_links(parse_volume_mounts("10.0.0.1/x(nfs):/nfs,cfg(configmap):/cfg"), "alice", "/d")
+    assert err.value.field == "volume_mount" and "nfs" in err.value.message and "configmap" in err.value.message
+
+
+def test_apply_links_replaces_stale_links_and_protects_user_files(tmp_path):
+    volumes = tmp_path / "volumes"
+    ws = tmp_path / "workspaces" / "alice"
+    ws.mkdir(parents=True)
+    target = tmp_path / "host"
+    target.mkdir()
+    apply_links(ws, [("coco", str(target)), ("team", str(volumes / "team" / "alice"))], str(volumes))
+    assert os.readlink(ws / "coco") == str(target) and (volumes / "team" / "alice").is_dir()
+    # another project: old links go, the user's own files stay
+    (ws / "notes.txt").write_text("mine")
+    apply_links(ws, [("other", str(target))], str(volumes))
+    assert not (ws / "coco").exists() and not (ws / "team").exists() and (ws / "other").is_symlink()
+    assert (ws / "notes.txt").read_text() == "mine"
+    (ws / "data").mkdir()
+    with pytest.raises(FieldError) as err:
+        apply_links(ws, [("data", str(target))], str(volumes))
+    assert "is not a mount link" in err.value.message
+
+
+def test_vscode_spec_with_and_without_code_server(tmp_path, monkeypatch):
+    from cubelab_server import vscode
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("CUBELAB_CODE_SERVER", raising=False)
+    missing = vscode.setup_vscode()
+    assert missing["launcher_entry"]["enabled"] is False and "cubelab_server.vscode" in missing["command"]
+    exe = tmp_path / "code-server"
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("JUPYTERHUB_ROOT_DIR", "/work/ws")
+    spec = vscode.setup_vscode()
+    assert spec["unix_socket"] is True and spec["launcher_entry"]["enabled"] is True
+    assert spec["command"] == [str(exe), "--auth", "none", "--socket", "{unix_socket}", "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust", "/work/ws"]
+
+
+def test_resolve_logdir(tmp_path):
+    from cubelab_server.tensorboard import BoardError, resolve_logdir
+
+    (tmp_path / "runs" / "a").mkdir(parents=True)
+    (tmp_path / "escape").symlink_to("/etc")
+    assert resolve_logdir(str(tmp_path), "runs/a/") == ("runs/a", (tmp_path / "runs" / "a").resolve())
+    assert resolve_logdir(str(tmp_path), str(tmp_path / "runs"))[0] == "runs"
+    assert resolve_logdir(str(tmp_path), ".")[0] == "."
+    for bad, status in (("../", 403), ("/etc", 403), ("escape", 403), ("runs/none", 400), ("", 400), (None, 400), (3, 400)):
+        with pytest.raises(BoardError) as err:
+            resolve_logdir(str(tmp_path), bad)
+        assert err.value.status == status and err.value.field == "logdir", bad
