@@ -30,6 +30,8 @@ import tornado.httpserver
 import tornado.iostream
 import tornado.web
 
+from cubelab_hub.engines.kubernetes.schema import workflow_errors
+
 ARGO_PREFIX = r"/apis/argoproj\.io/v1alpha1/namespaces/([a-z0-9-]+)/workflows"
 
 
@@ -100,6 +102,7 @@ class FakeCluster:
         self.events: list[tuple[int, str, str, dict]] = []  # (rv, namespace, type, object)
         self.requests: list[dict] = []
         self.compacted_before = 0  # watches from an older resourceVersion get 410
+        self.validate = True  # check submitted workflows against the schemas
         self._rv = 100
         self._changed = asyncio.Event()
         self.closing = False
@@ -283,6 +286,14 @@ class WorkflowsHandler(_Base):
         if not isinstance(body, dict) or body.get("kind") != "Workflow" or body.get("apiVersion") != "argoproj.io/v1alpha1":
             self.fail(400, "BadRequest", "body is not an argoproj.io/v1alpha1 Workflow")
             return
+        if self.cluster.validate:
+            # as an API server with Argo's full CRD schema would (plus the pod
+            # schema Argo applies when it creates the pods): every workflow an
+            # engine test submits is checked
+            problems = workflow_errors(body)
+            if problems:
+                self.fail(422, "Invalid", "; ".join(problems))
+                return
         name = (body.get("metadata") or {}).get("name")
         if name and (namespace, name) in self.cluster.workflows:
             self.fail(409, "AlreadyExists", f'workflows.argoproj.io "{name}" already exists')

@@ -54,6 +54,14 @@ async def test_bad_body_is_an_api_error(argo):
     assert info.value.status == 400
 
 
+async def test_invalid_workflow_is_refused_with_the_reason(argo):
+    body = _workflow("run-1")
+    body["spec"]["templates"][0]["container"]["resources"] = {"limits": {"cpu": "two"}}
+    with pytest.raises(KubernetesApiError) as info:
+        await argo.create_workflow(NS, body)
+    assert info.value.status == 422 and "'two' is not a quantity" in info.value.message
+
+
 async def test_terminate_is_a_merge_patch(argo, apiserver):
     await argo.create_workflow(NS, _workflow("run-1"))
     patched = await argo.terminate_workflow(NS, "run-1")

@@ -58,6 +58,13 @@ def test_compile_is_pure_and_repeatable():
     assert compile_workflow(spec, DIAMOND_PROJECT, DIAMOND_CONFIG) == second  # nothing shared
 
 
+def _checked(*args, **kw) -> dict:
+    """Compile and validate: every workflow these tests compile is schema-checked."""
+    workflow = compile_workflow(*args, **kw)
+    assert workflow_errors(workflow) == []
+    return workflow
+
+
 def _templates(workflow) -> dict:
     return {t["name"]: t for t in workflow["spec"]["templates"]}
 
@@ -84,7 +91,7 @@ def _shell(name, command="true", **kw) -> Task:
 
 
 def test_edges_become_depends_and_failures_do_not_stop_other_branches():
-    wf = compile_workflow(_simple([_shell("a"), _shell("b"), _shell("c")], [("a", "c"), ("b", "c")]))
+    wf = _checked(_simple([_shell("a"), _shell("b"), _shell("c")], [("a", "c"), ("b", "c")]))
     dag = _dag(wf)
     assert "depends" not in dag["a"] and "depends" not in dag["b"]
     assert dag["c"]["depends"] == "a && b"
@@ -94,13 +101,13 @@ def test_edges_become_depends_and_failures_do_not_stop_other_branches():
 
 def test_cycle_is_refused():
     with pytest.raises(FieldError) as info:
-        compile_workflow(_simple([_shell("a"), _shell("b")], [("a", "b"), ("b", "a")]))
+        _checked(_simple([_shell("a"), _shell("b")], [("a", "b"), ("b", "a")]))
     assert info.value.field == "edges"
 
 
 def test_skip_is_when_false_on_a_noop_and_logical_is_a_podless_suspend():
     spec = _simple([_shell("a", skip=True), Task("j", "logical")], [("a", "j")], templates={"a": BUILTIN["shell"], "j": BUILTIN["logical"]})
-    wf = compile_workflow(spec)
+    wf = _checked(spec)
     dag = _dag(wf)
     assert dag["a"] == {"name": "a", "template": "cubelab-noop", "when": "false"}
     assert dag["j"]["template"] == "cubelab-noop" and "when" not in dag["j"]
@@ -111,24 +118,24 @@ def test_skip_is_when_false_on_a_noop_and_logical_is_a_podless_suspend():
 def test_retries_timeout_parallelism_gc_ttl():
     spec = _simple([_shell("a", retries=3, timeout=90)])
     spec.pipeline.parallelism = 4
-    wf = compile_workflow(spec, config=ClusterConfig(pod_gc_delay="5m", ttl_seconds_after_completion=3600))
+    wf = _checked(spec, config=ClusterConfig(pod_gc_delay="5m", ttl_seconds_after_completion=3600))
     a = _templates(wf)["task-a"]
     assert a["retryStrategy"] == {"limit": 3, "retryPolicy": "Always"}
     assert a["activeDeadlineSeconds"] == 90
     assert wf["spec"]["parallelism"] == 4
     assert wf["spec"]["podGC"] == {"strategy": "OnPodCompletion", "deleteDelayDuration": "5m"}
     assert wf["spec"]["ttlStrategy"] == {"secondsAfterCompletion": 3600}
-    plain = _templates(compile_workflow(_simple([_shell("a")])))["task-a"]
+    plain = _templates(_checked(_simple([_shell("a")])))["task-a"]
     assert "retryStrategy" not in plain and "activeDeadlineSeconds" not in plain
-    assert "parallelism" not in compile_workflow(_simple([_shell("a")]))["spec"]
-    assert compile_workflow(_simple([_shell("a")]), config=ClusterConfig(default_parallelism=2))["spec"]["parallelism"] == 2
+    assert "parallelism" not in _checked(_simple([_shell("a")]))["spec"]
+    assert _checked(_simple([_shell("a")]), config=ClusterConfig(default_parallelism=2))["spec"]["parallelism"] == 2
 
 
 # ---------------------------------------------------------------- arguments
 
 
 def test_arguments_are_argv_items_never_a_shell_line():
-    wf = compile_workflow(diamond_spec(), DIAMOND_PROJECT, DIAMOND_CONFIG)
+    wf = _checked(diamond_spec(), DIAMOND_PROJECT, DIAMOND_CONFIG)
     prep = _templates(wf)["task-prep"]["container"]
     assert prep["command"] == ["python", "/app/prep.py"]
     assert prep["args"][:2] == ["--input", "/data/raw; rm -rf / #"]
@@ -141,7 +148,7 @@ def test_arguments_are_argv_items_never_a_shell_line():
 
 
 def test_template_without_command_keeps_the_image_entrypoint():
-    wf = compile_workflow(diamond_spec(), DIAMOND_PROJECT, DIAMOND_CONFIG)
+    wf = _checked(diamond_spec(), DIAMOND_PROJECT, DIAMOND_CONFIG)
     train = _templates(wf)["task-train-b"]["container"]
     assert "command" not in train
     assert train["args"][0] == "train"
@@ -150,14 +157,14 @@ def test_template_without_command_keeps_the_image_entrypoint():
 def test_missing_required_argument_names_the_field():
     spec = _simple([Task("p", "prep-data")], templates={"p": PREP})
     with pytest.raises(FieldError) as info:
-        compile_workflow(spec)
+        _checked(spec)
     assert info.value.field == "tasks.p.args.--input"
 
 
 def test_bad_typed_value_names_the_field():
     spec = _simple([Task("p", "prep-data", args={"--input": "x", "--rows": "many"})], templates={"p": PREP})
     with pytest.raises(FieldError) as info:
-        compile_workflow(spec)
+        _checked(spec)
     assert info.value.field == "tasks.p.args.--rows"
 
 
@@ -172,13 +179,13 @@ def test_bad_typed_value_names_the_field():
 def test_argo_tags_in_user_text_are_refused(where):
     task = Task("a", "shell", args=where.get("args", {"--command": "true"}), env=where.get("env", {}))
     with pytest.raises(FieldError) as info:
-        compile_workflow(_simple([task]))
+        _checked(_simple([task]))
     assert "substituted by Argo" in str(info.value)
     assert info.value.field.startswith("tasks.a.")
 
 
 def test_braces_that_are_not_argo_tags_pass():
-    wf = compile_workflow(_simple([_shell("a", "python -c 'print({1: 2})' && echo '{{' ")]))
+    wf = _checked(_simple([_shell("a", "python -c 'print({1: 2})' && echo '{{' ")]))
     assert _templates(wf)["task-a"]["container"]["command"][2] == "python -c 'print({1: 2})' && echo '{{' "
 
 
@@ -186,7 +193,7 @@ def test_braces_that_are_not_argo_tags_pass():
 
 
 def test_named_output_is_an_argo_parameter_passed_as_an_input():
-    wf = compile_workflow(diamond_spec(), DIAMOND_PROJECT, DIAMOND_CONFIG)
+    wf = _checked(diamond_spec(), DIAMOND_PROJECT, DIAMOND_CONFIG)
     t = _templates(wf)
     assert t["task-prep"]["outputs"]["parameters"] == [{"name": "rows_out", "valueFrom": {"path": "/cubelab/out/rows_out"}}]
     dag = _dag(wf)
@@ -197,7 +204,7 @@ def test_named_output_is_an_argo_parameter_passed_as_an_input():
 
 
 def test_directory_and_path_outputs_travel_as_an_artifact():
-    wf = compile_workflow(diamond_spec(), DIAMOND_PROJECT, DIAMOND_CONFIG)
+    wf = _checked(diamond_spec(), DIAMOND_PROJECT, DIAMOND_CONFIG)
     t, dag = _templates(wf), _dag(wf)
     assert t["task-prep"]["outputs"]["artifacts"] == [{"name": "out", "path": "/cubelab/out"}]
     assert dag["train-b"]["arguments"]["artifacts"] == [{"name": "prep", "from": "{{tasks.prep.outputs.artifacts.out}}"}]
@@ -212,33 +219,33 @@ def test_directory_and_path_outputs_travel_as_an_artifact():
 def test_no_artifact_unless_a_directory_is_referenced():
     # artifacts need a repository; a pipeline passing only values must not need one
     spec = _simple([_shell("a"), _shell("b", "echo {{tasks.a.outputs.n}}")], [("a", "b")])
-    wf = compile_workflow(spec)
+    wf = _checked(spec)
     assert "artifact" not in json.dumps(wf)
     assert "KFJ_UPSTREAM_A_OUTPUT_DIR" not in _env(_templates(wf)["task-b"])
-    every = compile_workflow(spec, config=ClusterConfig(pass_all_output_dirs=True))
+    every = _checked(spec, config=ClusterConfig(pass_all_output_dirs=True))
     assert _env(_templates(every)["task-b"])["KFJ_UPSTREAM_A_OUTPUT_DIR"] == "/cubelab/upstream/a"
     assert _dag(every)["b"]["arguments"]["artifacts"] == [{"name": "a", "from": "{{tasks.a.outputs.artifacts.out}}"}]
 
 
 def test_skipped_upstream_directory_is_an_empty_dir_and_its_values_are_an_error():
-    wf = compile_workflow(diamond_spec(), DIAMOND_PROJECT, DIAMOND_CONFIG)
+    wf = _checked(diamond_spec(), DIAMOND_PROJECT, DIAMOND_CONFIG)
     publish = _templates(wf)["task-publish"]
     assert {"name": "cubelab-skipped-report", "emptyDir": {}} in publish["volumes"]
     spec = _simple([_shell("a", skip=True), _shell("b", "echo {{tasks.a.outputs.n}}")], [("a", "b")])
     with pytest.raises(FieldError) as info:
-        compile_workflow(spec)
+        _checked(spec)
     assert "skipped" in str(info.value) and info.value.field == "tasks.b.args.--command"
 
 
 def test_reference_to_a_task_that_is_not_upstream_is_refused():
     spec = _simple([_shell("a"), _shell("b", "echo {{tasks.a.outputs.n}}")])
     with pytest.raises(FieldError) as info:
-        compile_workflow(spec)
+        _checked(spec)
     assert "not upstream" in str(info.value)
 
 
 def test_rerun_reuses_earlier_outputs_as_literals():
-    wf = compile_workflow(rerun_spec())
+    wf = _checked(rerun_spec())
     dag, t = _dag(wf), _templates(wf)
     assert dag["prep"]["when"] == "false" and dag["side"]["when"] == "false"
     args = t["task-train"]["container"]["args"]
@@ -251,7 +258,7 @@ def test_rerun_cannot_pass_an_earlier_directory():
     spec = rerun_spec()
     spec.pipeline.task("train").args["--data"] = "{{tasks.prep.outputs.path}}"
     with pytest.raises(FieldError) as info:
-        compile_workflow(spec)
+        _checked(spec)
     assert "re-run the whole pipeline" in str(info.value)
 
 
@@ -259,25 +266,25 @@ def test_rerun_cannot_pass_an_earlier_directory():
 
 
 def test_node_selector_role_labels_and_project_settings():
-    wf = compile_workflow(diamond_spec(), DIAMOND_PROJECT, DIAMOND_CONFIG)
+    wf = _checked(diamond_spec(), DIAMOND_PROJECT, DIAMOND_CONFIG)
     t = _templates(wf)
     assert t["task-prep"]["nodeSelector"] == {"zone": "z1", "train": "true", "cpu": "true"}
     assert t["task-train-a"]["nodeSelector"] == {"zone": "z1", "train": "true", "gpu": "true", "gpu-type": "V100"}
     terms = t["task-prep"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
     assert terms == [{"matchExpressions": [{"key": "org", "operator": "In", "values": ["team-a", "team-b"]}]}]
-    single = _templates(compile_workflow(_simple([_shell("a")])))["task-a"]
+    single = _templates(_checked(_simple([_shell("a")])))["task-a"]
     assert single["nodeSelector"] == {"train": "true", "cpu": "true", "org": "public"}
     assert "affinity" not in single
 
 
 def test_task_selector_contradicting_a_role_label_is_refused():
     with pytest.raises(FieldError) as info:
-        compile_workflow(_simple([_shell("a", node_selector="train=false")]))
+        _checked(_simple([_shell("a", node_selector="train=false")]))
     assert info.value.field == "tasks.a.node_selector"
 
 
 def test_resources_gpu_and_visible_devices():
-    wf = compile_workflow(diamond_spec(), DIAMOND_PROJECT, DIAMOND_CONFIG)
+    wf = _checked(diamond_spec(), DIAMOND_PROJECT, DIAMOND_CONFIG)
     t = _templates(wf)
     assert t["task-train-a"]["container"]["resources"] == {
         "requests": {"cpu": "4", "memory": "16Gi"},
@@ -285,17 +292,17 @@ def test_resources_gpu_and_visible_devices():
     }
     assert "NVIDIA_VISIBLE_DEVICES" not in _env(t["task-train-a"])
     assert _env(t["task-prep"])["NVIDIA_VISIBLE_DEVICES"] == "none"
-    amd = compile_workflow(_simple([_shell("a", gpu="1(amd,MI300)")]))
+    amd = _checked(_simple([_shell("a", gpu="1(amd,MI300)")]))
     assert _templates(amd)["task-a"]["container"]["resources"]["limits"]["amd.com/gpu"] == "1"
-    mapped = compile_workflow(_simple([_shell("a", gpu="1(acme,X1)")]), config=ClusterConfig(gpu_resource_map={"acme": "acme.com/npu"}))
+    mapped = _checked(_simple([_shell("a", gpu="1(acme,X1)")]), config=ClusterConfig(gpu_resource_map={"acme": "acme.com/npu"}))
     assert _templates(mapped)["task-a"]["container"]["resources"]["limits"]["acme.com/npu"] == "1"
     with pytest.raises(FieldError) as info:
-        compile_workflow(_simple([_shell("a", gpu="1(acme,X1)")]))
+        _checked(_simple([_shell("a", gpu="1(acme,X1)")]))
     assert info.value.field == "tasks.a.gpu"
 
 
 def test_template_resource_env_overrides_the_task():
-    wf = compile_workflow(diamond_spec(), DIAMOND_PROJECT, DIAMOND_CONFIG)
+    wf = _checked(diamond_spec(), DIAMOND_PROJECT, DIAMOND_CONFIG)
     publish = _templates(wf)["task-publish"]
     assert publish["container"]["resources"]["limits"]["memory"] == "12Gi"  # EVALUATE's TASK_RESOURCE_MEMORY
     assert _env(publish)["KFJ_TASK_RESOURCE_MEMORY"] == "8G~12G"
@@ -303,12 +310,12 @@ def test_template_resource_env_overrides_the_task():
 
 def test_bad_resource_names_the_task_field():
     with pytest.raises(FieldError) as info:
-        compile_workflow(_simple([_shell("a", cpu="lots")]))
+        _checked(_simple([_shell("a", cpu="lots")]))
     assert info.value.field == "tasks.a.cpu"
 
 
 def test_mounts_merge_project_template_task_with_per_user_workspace():
-    wf = compile_workflow(diamond_spec(), DIAMOND_PROJECT, DIAMOND_CONFIG)
+    wf = _checked(diamond_spec(), DIAMOND_PROJECT, DIAMOND_CONFIG)
     mounts = {m["mountPath"]: m for m in _templates(wf)["task-train-b"]["container"]["volumeMounts"]}
     assert mounts["/mnt/bob"] == {"name": "pvc-kubeflow-user-workspace", "mountPath": "/mnt/bob", "subPath": "bob"}
     assert "/scratch" in mounts and "/data" in mounts and "/cubelab/out" in mounts
@@ -317,7 +324,7 @@ def test_mounts_merge_project_template_task_with_per_user_workspace():
 
 
 def test_env_layers_and_platform_names_win():
-    wf = compile_workflow(diamond_spec(), DIAMOND_PROJECT, DIAMOND_CONFIG)
+    wf = _checked(diamond_spec(), DIAMOND_PROJECT, DIAMOND_CONFIG)
     env = _env(_templates(wf)["task-prep"])
     assert env["KFJ_RUN_ID"] == "run-0042"  # the pipeline's 'spoofed' loses
     assert env["GLOBAL"] == "1" and env["LOG_LEVEL"] == "info" and env["TASK_ONLY"] == "yes" and env["PROJECT_ENV"] == "x"
@@ -327,7 +334,7 @@ def test_env_layers_and_platform_names_win():
     assert env["KFJ_PIPELINE_ID"] == "7" and env["KFJ_PIPELINE_NAME"] == "diamond"
     assert env["KFJ_TASK_IMAGES"] == "registry.example/prep:1.0"
     assert env["KFJ_TASK_RESOURCE_CPU"] == "2" and env["KFJ_TASK_OUTPUT_DIR"] == "/cubelab/out"
-    sched = _env(_templates(compile_workflow(builtins_spec(), BUILTINS_PROJECT))["task-code"])
+    sched = _env(_templates(_checked(builtins_spec(), BUILTINS_PROJECT))["task-code"])
     assert sched["KFJ_SCHEDULE_TIME"] == "2026-01-01T03:00:00+00:00"
 
 
@@ -335,10 +342,10 @@ def test_builtin_python_script_must_stay_in_the_workspace():
     spec = builtins_spec()
     spec.pipeline.task("script").args["--script"] = "../dave/steal.py"
     with pytest.raises(FieldError) as info:
-        compile_workflow(spec, BUILTINS_PROJECT)
+        _checked(spec, BUILTINS_PROJECT)
     assert info.value.field == "tasks.script.args.--script"
     with pytest.raises(FieldError) as info:
-        compile_workflow(builtins_spec())  # no workspace mount: a relative script has no home
+        _checked(builtins_spec())  # no workspace mount: a relative script has no home
     assert "workspace" in str(info.value)
 
 
@@ -352,7 +359,7 @@ def test_workflow_name_is_stable_and_valid(run_id):
     name = workflow_name(spec)
     assert name == workflow_name(spec)
     assert len(name) <= 63 and name.replace("-", "").isalnum() and name == name.lower()
-    assert workflow_errors(compile_workflow(spec)) == []
+    _checked(spec)
     label = label_value(run_id)
     assert len(label) <= 63
 
@@ -367,7 +374,7 @@ def test_distinct_run_ids_get_distinct_names():
 
 
 def test_pods_carry_run_and_task_labels():
-    wf = compile_workflow(diamond_spec(), DIAMOND_PROJECT, DIAMOND_CONFIG)
+    wf = _checked(diamond_spec(), DIAMOND_PROJECT, DIAMOND_CONFIG)
     assert wf["spec"]["podMetadata"]["labels"] == {"cubelab.io/run-id": "run-0042"}
     assert _templates(wf)["task-train-a"]["metadata"]["labels"] == {"cubelab.io/task": "train-a"}
     assert wf["metadata"]["annotations"]["cubelab.io/run-id"] == "run-0042"

@@ -67,6 +67,7 @@ class _Run:
     cancelled: bool = False
     cancel_reason: str = ""
     attempts: dict[str, list[Attempt]] = field(default_factory=dict)
+    lost_logs: set[str] = field(default_factory=set)  # attempt nodes whose pod was gone before a copy
     finished: asyncio.Event = field(default_factory=asyncio.Event)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     subscribers: list[asyncio.Queue] = field(default_factory=list)
@@ -433,11 +434,12 @@ class KubernetesEngine(Engine):
         retries = run.spec.pipeline.task(task).retries
         for attempt in run.attempts.get(task, []):
             copy = folder / self._copy_name(attempt.index, retries)
-            if not attempt.final or copy.exists():
+            if not attempt.final or attempt.node in run.lost_logs or copy.exists():
                 continue
             try:
                 pod = await self._pod_for(run, task, attempt)
                 if pod is None:
+                    run.lost_logs.add(attempt.node)  # not asked again on every event
                     continue
                 chunks = [line async for line in self.client.pod_log(run.namespace, pod)]
             except (KubernetesApiError, aiohttp.ClientError) as exc:
