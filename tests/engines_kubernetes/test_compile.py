@@ -379,3 +379,19 @@ def test_pods_carry_run_and_task_labels():
     assert _templates(wf)["task-train-a"]["metadata"]["labels"] == {"cubelab.io/task": "train-a"}
     assert wf["metadata"]["annotations"]["cubelab.io/run-id"] == "run-0042"
     assert wf["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
+
+
+def test_the_projects_namespace_wins():
+    spec = _simple([_shell("a")], namespace="pipeline")
+    wf = _checked(spec, settings_from_properties({"namespace": "team-x"}))
+    assert wf["metadata"]["namespace"] == "team-x"
+    assert _env(_templates(wf)["task-a"])["KFJ_NAMESPACE"] == "team-x"
+    assert _checked(spec)["metadata"]["namespace"] == "pipeline"
+
+
+def test_unbalanced_python_args_name_the_field():
+    spec = builtins_spec()
+    spec.pipeline.task("code").args["--args"] = "--name 'unclosed"
+    with pytest.raises(FieldError) as info:
+        compile_workflow(spec, BUILTINS_PROJECT)
+    assert info.value.field == "tasks.code.args.--args"

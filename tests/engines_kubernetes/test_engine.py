@@ -368,3 +368,21 @@ async def test_logs_without_follow_and_a_pod_not_started(engine, apiserver):
     assert b"".join([c async for c in engine.logs("r9", "a")]) == b"so far\n"
     with pytest.raises(EngineError):
         [c async for c in engine.logs("r9", "nope")]
+
+
+async def test_reattach_without_engine_data_finds_the_workflow_by_its_name(argo, apiserver, tmp_path):
+    # the control plane stopped between submit and saving the engine's data
+    spec = diamond_spec()
+    spec.namespace = "pipeline"  # the project's namespace (team-a) is where it went
+    first = _engine(argo, tmp_path)
+    await first.submit(spec)
+    await first.close()
+    assert (NS, "diamond-run-0042") in apiserver.cluster.workflows
+    second = _engine(argo, tmp_path)
+    try:
+        restored = await second.reattach(spec, RunState(run_id=spec.run_id, status=PENDING))
+        assert restored.engine_data == {"namespace": NS, "workflow": "diamond-run-0042"}
+        ArgoSim(apiserver.cluster, NS, "diamond-run-0042").finish("Failed", "stopped")
+        assert (await asyncio.wait_for(second.wait(spec.run_id), 5)).status == FAILED
+    finally:
+        await second.close()

@@ -133,6 +133,11 @@ def workflow_name(spec: RunSpec) -> str:
     return f"{pipeline}-{run}"
 
 
+def run_namespace(spec: RunSpec, project: ProjectSettings | None) -> str:
+    """The project's namespace setting when it has one, else the run's."""
+    return (project.namespace if project is not None and project.namespace else None) or spec.namespace
+
+
 def _short_name(prefix: str, key: str) -> str:
     name = f"{prefix}-{key}"
     if len(name) <= 63:
@@ -337,7 +342,10 @@ def _command(task: Task, template: JobTemplate, values: dict[str, Any], rendered
     if template.kind == "shell":
         return ["bash", "-c", str(values["--command"])], None
     if template.kind == "python":
-        extra = shlex.split(str(values.get("--args") or ""))  # split like a shell, executed by none
+        try:
+            extra = shlex.split(str(values.get("--args") or ""))  # split like a shell, executed by none
+        except ValueError as exc:
+            raise FieldError(f"{where}.--args", f"cannot be split into arguments ({exc})", "words separated by spaces, quotes balanced") from None
         script = values.get("--script")
         if script:
             return ["python", _in_workspace(str(script), workspace, f"{where}.--script"), *extra], None
@@ -358,7 +366,7 @@ def _command(task: Task, template: JobTemplate, values: dict[str, Any], rendered
     return command, args or None
 
 
-def _env(spec: RunSpec, task: Task, template: JobTemplate, resources: tuple[str, str, str], inputs: _Inputs, gpu_env: dict[str, str]) -> list[dict]:
+def _env(spec: RunSpec, namespace: str, task: Task, template: JobTemplate, resources: tuple[str, str, str], inputs: _Inputs, gpu_env: dict[str, str]) -> list[dict]:
     """Lowest to highest, as on the local engine: template env, pipeline global
     env, task env, run extras, then the platform's KFJ_* names."""
     pipeline = spec.pipeline
@@ -374,7 +382,7 @@ def _env(spec: RunSpec, task: Task, template: JobTemplate, resources: tuple[str,
             "KFJ_RUN_ID": spec.run_id,
             "KFJ_CREATOR": spec.creator,
             "KFJ_RUNNER": spec.runner,
-            "KFJ_NAMESPACE": spec.namespace,
+            "KFJ_NAMESPACE": namespace,
             "KFJ_TASK_ID": f"{spec.run_id}-{task.name}",
             "KFJ_TASK_NAME": task.name,
             "KFJ_TASK_IMAGES": template.image,
@@ -396,7 +404,7 @@ def _env(spec: RunSpec, task: Task, template: JobTemplate, resources: tuple[str,
         env.update(gpu_env)
         env["CUDA_VISIBLE_DEVICES"] = ""  # as on the local engine: GPU '0' hides every card
     for key, value in env.items():
-        _literal(key, f"tasks.{task.name}.env")
+        _literal(value, f"tasks.{task.name}.env.{key}")  # names from users too (runner, pipeline)
     return [{"name": k, "value": v} for k, v in env.items()]
 
 
@@ -430,7 +438,7 @@ def _task_template(spec: RunSpec, task: Task, template: JobTemplate, plan: _Plan
 
     workspace = _workspace(volume_mounts)
     command, args = _command(task, template, values, rendered, workspace)
-    env = _env(spec, task, template, (cpu_text, memory_text, gpu_text), inputs, gpu_env)
+    env = _env(spec, run_namespace(spec, project), task, template, (cpu_text, memory_text, gpu_text), inputs, gpu_env)
 
     volumes = [*volumes, {"name": OUTPUT_VOLUME, "emptyDir": {}}]
     volume_mounts = [*volume_mounts, {"name": OUTPUT_VOLUME, "mountPath": OUTPUT_DIR}]
@@ -574,6 +582,6 @@ def compile_workflow(spec: RunSpec, project: ProjectSettings | None = None, conf
     return {
         "apiVersion": API_VERSION,
         "kind": "Workflow",
-        "metadata": {"name": workflow_name(spec), "namespace": spec.namespace, "labels": labels, "annotations": annotations},
+        "metadata": {"name": workflow_name(spec), "namespace": run_namespace(spec, project), "labels": labels, "annotations": annotations},
         "spec": workflow_spec,
     }

@@ -49,7 +49,7 @@ from ..base import (
     utcnow,
 )
 from .client import ArgoClient, KubernetesApiError, WorkflowExists
-from .compile import ANNOTATION_RUN, LABEL_RUN, LABEL_TASK, ClusterConfig, compile_workflow, label_value, workflow_name
+from .compile import ANNOTATION_RUN, LABEL_RUN, LABEL_TASK, ClusterConfig, compile_workflow, label_value, run_namespace, workflow_name
 from .status import Attempt, _time, attempts, run_status, task_states
 
 log = logging.getLogger(__name__)
@@ -102,11 +102,12 @@ class KubernetesEngine(Engine):
         if spec.run_id in self._runs and not self._runs[spec.run_id].finished.is_set():
             raise EngineError(f"run {spec.run_id} is already running")
         state = RunState(run_id=spec.run_id, status=PENDING, started_at=utcnow(), tasks={t.name: TaskState(name=t.name) for t in spec.pipeline.tasks})
-        run = _Run(spec, state, spec.namespace, workflow_name(spec))
+        project = await self._project(spec.project)
+        run = _Run(spec, state, run_namespace(spec, project), workflow_name(spec))
         state.engine_data = {"namespace": run.namespace, "workflow": run.workflow}
         self._runs[spec.run_id] = run
         try:
-            body = compile_workflow(spec, await self._project(spec.project), self.config)
+            body = compile_workflow(spec, project, self.config)
         except FieldError as exc:
             await self._fail_unstarted(run, exc.field, f"cannot run on kubernetes: {exc}")
             return run.state
@@ -129,7 +130,10 @@ class KubernetesEngine(Engine):
         if saved.status in RUN_FINAL:
             return saved
         data = saved.engine_data or {}
-        run = _Run(spec, saved, data.get("namespace") or spec.namespace, data.get("workflow") or workflow_name(spec))
+        # no engine data: the control plane stopped between submit and saving it;
+        # the name is deterministic, so the workflow can still be found
+        namespace = data.get("namespace") or run_namespace(spec, await self._project(spec.project))
+        run = _Run(spec, saved, namespace, data.get("workflow") or workflow_name(spec))
         saved.engine_data = {"namespace": run.namespace, "workflow": run.workflow}
         for task in spec.pipeline.tasks:
             saved.tasks.setdefault(task.name, TaskState(name=task.name))
