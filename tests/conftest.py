@@ -27,8 +27,7 @@ def artifacts_dir() -> Path:
 def platform(tmp_path_factory, artifacts_dir):
     """One running ``cubelab up`` shared by the tests of a session."""
     data = tmp_path_factory.mktemp("cubelab") / "data"
-    extra = [f"--spawner={os.environ['CUBELAB_TEST_SPAWNER']}"] if os.environ.get("CUBELAB_TEST_SPAWNER") else []
-    p = Platform(data, log_path=artifacts_dir / "platform-session.log", extra_args=extra)
+    p = Platform(data, log_path=artifacts_dir / "platform-session.log")
     p.start()
     yield p
     p.stop()

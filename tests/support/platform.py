@@ -40,7 +40,9 @@ class Platform:
     def __init__(self, data_dir: Path, admin: str = "admin", extra_args: list[str] | None = None, log_path: Path | None = None):
         self.data_dir = Path(data_dir)
         self.admin = admin
-        self.extra_args = extra_args or []
+        self.extra_args = list(extra_args or [])
+        if os.environ.get("CUBELAB_TEST_SPAWNER"):  # for debugging with another spawner
+            self.extra_args.append(f"--spawner={os.environ['CUBELAB_TEST_SPAWNER']}")
         self.port, self.hub_port, self.proxy_api_port, self.cp_port = free_ports(4)
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path or self.data_dir.parent / f"{self.data_dir.name}-cubelab.log"
@@ -168,3 +170,22 @@ def register(platform: Platform, name: str, password: str | None = None) -> User
     assert resp.status_code == 302, f"login of {name} failed: {resp.status_code} {resp.text[:500]}"
     user.create_token()
     return user
+
+
+def wait_server_ready(user: User, name: str = "", timeout: float = 180) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        model = user.hub_api("GET", f"/users/{user.name}").json()
+        server = model["servers"].get(name)
+        if server and server.get("ready"):
+            return server
+        time.sleep(0.5)
+    raise TimeoutError(f"server {user.name}/{name} not ready in {timeout}s")
+
+
+def start_server(user: User, name: str = "", options: dict | None = None, timeout: float = 180) -> dict:
+    """Start a server through the hub API (with spawn-form options, if any) and wait until ready."""
+    path = f"/users/{user.name}/servers/{name}" if name else f"/users/{user.name}/server"
+    resp = user.hub_api("POST", path, json=options or {})
+    assert resp.status_code in (201, 202), f"{resp.status_code} {resp.text}"
+    return wait_server_ready(user, name, timeout)

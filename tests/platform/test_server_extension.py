@@ -1,0 +1,77 @@
+"""The server extension inside a user's JupyterLab, reached through the proxy."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import requests
+
+from cubelab_server.handlers import all_handlers
+from support.platform import register, start_server
+
+pytestmark = pytest.mark.hub
+
+
+@pytest.fixture(scope="module")
+def running(platform):
+    user = register(platform, "extuser")
+    start_server(user)
+    return user
+
+
+def test_lab_page_and_api_through_the_proxy(platform, running):
+    auth = {"Authorization": f"token {running.token}"}
+    lab = requests.get(f"{platform.url}/user/{running.name}/lab", headers=auth, timeout=60)
+    assert lab.status_code == 200
+    assert "JupyterLab" in lab.text
+    me = requests.get(f"{platform.url}/user/{running.name}/cubelab/api/me", headers=auth, timeout=30)
+    assert me.status_code == 200
+    assert me.json()["name"] == running.name
+    assert {"name": "public", "role": "dev"} in me.json()["projects"]
+
+
+def test_writes_and_errors_pass_through(platform, running):
+    auth = {"Authorization": f"token {running.token}"}
+    base = f"{platform.url}/user/{running.name}/cubelab/api"
+    created = requests.post(f"{base}/projects", json={"name": "extproj"}, headers=auth, timeout=30)
+    assert created.status_code == 201, created.text
+    bad = requests.patch(f"{base}/projects/extproj", json={"settings": {"node_selector": "nokey"}}, headers=auth, timeout=30)
+    assert bad.status_code == 400
+    assert bad.json()["field"] == "node_selector"
+    assert "'nokey'" in bad.json()["message"]
+    missing = requests.get(f"{base}/projects/does-not-exist", headers=auth, timeout=30)
+    assert missing.status_code == 404
+    assert missing.json()["error"] == "not_found"
+    deleted = requests.delete(f"{base}/projects/extproj", headers=auth, timeout=30)
+    assert deleted.status_code == 403, "only admins delete projects, also through the extension"
+
+
+def test_another_user_cannot_use_someone_elses_server(platform, running):
+    other = register(platform, "intruder")
+    resp = requests.get(f"{platform.url}/user/{running.name}/cubelab/api/me",
+                        headers={"Authorization": f"token {other.token}"}, timeout=30, allow_redirects=False)
+    assert resp.status_code in (403, 404)
+    assert running.name not in resp.text or "name" not in resp.text
+
+
+def concrete(pattern: str) -> str:
+    """A URL matching a handler pattern, with each group filled in."""
+    url = re.sub(r"\((?:\?P<\w+>)?[^)]*\)", "0a1b", pattern)
+    return url.replace("/?", "").replace("$", "")
+
+
+def test_every_extension_handler_refuses_anonymous_requests(platform, running):
+    base_url = f"/user/{running.name}/"
+    routes = all_handlers(base_url)
+    assert routes, "the extension registers handlers"
+    for route in routes:
+        pattern, handler = route[0], route[1]
+        url = platform.url + concrete(pattern)
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            if getattr(handler, method.lower()) is getattr(__import__("tornado.web").web.RequestHandler, method.lower()):
+                continue
+            resp = requests.request(method, url, allow_redirects=False, timeout=30)
+            assert resp.status_code in (302, 401, 403), f"{method} {url} answered {resp.status_code} without credentials"
+            if resp.status_code == 302:
+                assert "/hub/" in resp.headers["Location"] or "oauth" in resp.headers["Location"]
