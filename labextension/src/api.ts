@@ -36,7 +36,9 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly field: string | null = null,
-    readonly details: IFieldMessage[] = []
+    readonly details: IFieldMessage[] = [],
+    /** the whole error body (e.g. `diagnostics` of a refused run) */
+    readonly body: Record<string, unknown> = {}
   ) {
     super(message);
     this.name = 'ApiError';
@@ -104,7 +106,7 @@ export function parseError(status: number, bodyText: string): ApiError {
           accepted: e.accepted ?? null
         }))
     : [];
-  return new ApiError(status, code, message, field, details);
+  return new ApiError(status, code, message, field, details, body);
 }
 
 export interface IProjectRef {

@@ -1,7 +1,7 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import { Transport } from './api';
+import { parseError, Transport } from './api';
 
 /**
  * A transport for same-origin calls to the user's Jupyter server:
@@ -19,14 +19,49 @@ export function serverTransport(
       init.body = JSON.stringify(body);
       init.headers = { 'Content-Type': 'application/json' };
     }
-    let response: Response;
     try {
-      response = await ServerConnection.makeRequest(url, init, settings);
+      return await ServerConnection.makeRequest(url, init, settings);
     } catch (error) {
-      throw new Error(
-        (error as Error)?.message ?? 'network error'
-      );
+      throw new Error((error as Error)?.message ?? 'network error');
     }
-    return response;
   };
+}
+
+/**
+ * Read a text resource as it streams (a followed task log), calling
+ * `onText` with each chunk.  Resolves when the server ends the response.
+ */
+export async function streamText(
+  root: string,
+  path: string,
+  onText: (chunk: string) => void,
+  signal: AbortSignal,
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<void> {
+  const url = URLExt.join(settings.baseUrl, root, path);
+  const response = await ServerConnection.makeRequest(url, { method: 'GET', signal }, settings);
+  if (!response.ok) {
+    throw parseError(response.status, await response.text());
+  }
+  if (!response.body) {
+    onText(await response.text());
+    return;
+  }
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) {
+        break;
+      }
+      onText(decoder.decode(value, { stream: true }));
+    }
+    const rest = decoder.decode();
+    if (rest) {
+      onText(rest);
+    }
+  } finally {
+    reader.releaseLock();
+  }
 }

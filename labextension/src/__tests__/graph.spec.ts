@@ -3,6 +3,8 @@ import {
   connect,
   duplicateTasks,
   emptyPipeline,
+  fileTaskSpec,
+  nextFreePosition,
   formatEnvLines,
   isValidTaskName,
   moveTasks,
@@ -342,5 +344,25 @@ describe('palette', () => {
     expect(findTemplate(templates, 'train')!.version).toBe('Release');
     expect(findTemplate(templates, 'train', 'Alpha')!.version).toBe('Alpha');
     expect(findTemplate(templates, 'nope')).toBeUndefined();
+  });
+});
+
+describe('files dropped on the canvas', () => {
+  it('makes python and notebook tasks', () => {
+
+    expect(fileTaskSpec('work/train_model.py')).toEqual({
+      template: 'python',
+      args: { '--script': 'work/train_model.py' },
+      name: 'train_model'
+    });
+    expect(fileTaskSpec('a/Report.ipynb')).toEqual({
+      template: 'notebook',
+      args: { '--notebook': 'a/Report.ipynb' },
+      name: 'Report'
+    });
+    expect(fileTaskSpec('data.csv')).toBeNull();
+    expect(nextFreePosition(emptyPipeline('x', 'p'))).toEqual({ x: 0, y: 0 });
+    const p = moveTasks(build(['a', 'b']), { a: { x: 10, y: 50 }, b: { x: 300, y: 20 } });
+    expect(nextFreePosition(p)).toEqual({ x: 550, y: 20 });
   });
 });

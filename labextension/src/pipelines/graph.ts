@@ -345,3 +345,32 @@ export function formatEnvLines(env: Record<string, string>): string {
     .map(([k, v]) => `${k}=${v}`)
     .join('\n');
 }
+
+/**
+ * A task for a file dropped from the file browser: `.py` -> the `python`
+ * template's `--script`, `.ipynb` -> the `notebook` template's `--notebook`.
+ */
+export function fileTaskSpec(
+  path: string
+): { template: string; args: Record<string, unknown>; name: string } | null {
+  const base = path.split('/').pop() ?? path;
+  const stem = base.replace(/\.[^.]+$/, '');
+  if (/\.py$/i.test(path)) {
+    return { template: 'python', args: { '--script': path }, name: stem };
+  }
+  if (/\.ipynb$/i.test(path)) {
+    return { template: 'notebook', args: { '--notebook': path }, name: stem };
+  }
+  return null;
+}
+
+/** A free spot to the right of the existing tasks. */
+export function nextFreePosition(p: IPipeline): IPosition {
+  const placed = p.tasks.filter(t => t.position);
+  if (!placed.length) {
+    return { x: 0, y: 0 };
+  }
+  const maxX = Math.max(...placed.map(t => t.position!.x));
+  const minY = Math.min(...placed.map(t => t.position!.y));
+  return { x: maxX + 250, y: minY };
+}

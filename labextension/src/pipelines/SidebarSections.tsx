@@ -1,0 +1,302 @@
+import { Dialog, showDialog } from '@jupyterlab/apputils';
+import * as React from 'react';
+
+import { IMe } from '../api';
+import { Button, FieldError, TextField } from '../components';
+import { formErrors } from '../projects/model';
+import { PipelinesClient } from './client';
+import { emptyPipeline, toBody, uniqueName } from './graph';
+import { STATUS_ICONS } from './editor/Canvas';
+import { duration } from './editor/Bottom';
+import { formatTime } from './editor/Properties';
+import { IPipelineSummary, IRun, RUN_FINAL } from './types';
+
+export interface IPipelineOpener {
+  open: (id: number, runId?: string) => void;
+  /** subscribe to "pipelines or runs changed" (saves, runs); returns unsubscribe */
+  onChange: (fn: () => void) => () => void;
+}
+
+function useRefresh(opener: IPipelineOpener, load: () => void): void {
+  React.useEffect(() => {
+    load();
+    return opener.onChange(load);
+  }, [load]);
+}
+
+/** The Pipelines section: filter, search, create, duplicate, delete. */
+export function PipelinesSection(props: {
+  me: IMe;
+  client: PipelinesClient;
+  opener: IPipelineOpener;
+}): JSX.Element {
+  const { client, me } = props;
+  const [project, setProject] = React.useState('');
+  const [search, setSearch] = React.useState('');
+  const [items, setItems] = React.useState<IPipelineSummary[] | null>(null);
+  const [error, setError] = React.useState<string | null>(null);
+  const [creating, setCreating] = React.useState(false);
+
+  const load = React.useCallback(() => {
+    client
+      .list({ project: project || undefined, search: search.trim() || undefined })
+      .then(list => {
+        setItems(list);
+        setError(null);
+      })
+      .catch(err => setError((err as Error).message));
+  }, [client, project, search]);
+  useRefresh(props.opener, load);
+
+  const duplicate = async (s: IPipelineSummary) => {
+    try {
+      const full = await client.get(s.id);
+      const taken = (items ?? []).filter(i => i.project === s.project).map(i => i.name);
+      const copy = await client.create({
+        ...toBody(full),
+        name: uniqueName(`${s.name}-copy`, taken),
+        schedule: { ...full.schedule, enabled: false }
+      });
+      load();
+      props.opener.open(copy.id);
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  };
+
+  const remove = async (s: IPipelineSummary) => {
+    const result = await showDialog({
+      title: `Delete pipeline ${s.name}?`,
+      body: `The pipeline, its runs and schedule records in ${s.project} are deleted. This cannot be undone.`,
+      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
+    });
+    if (!result.button.accept) {
+      return;
+    }
+    try {
+      await client.remove(s.id);
+      load();
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  };
+
+  return (
+    <div className="cl-Pipelines" data-testid="cubelab-pipelines">
+      <div className="cl-Filters">
+        <select
+          className="jp-mod-styled cl-Select"
+          aria-label="Filter by project"
+          data-testid="cubelab-pipelines-project"
+          value={project}
+          onChange={e => setProject(e.target.value)}
+        >
+          <option value="">All projects</option>
+          {me.projects.map(p => (
+            <option key={p.name} value={p.name}>
+              {p.name}
+            </option>
+          ))}
+        </select>
+        <input
+          type="search"
+          className="jp-mod-styled cl-Input"
+          placeholder="Search by name"
+          aria-label="Search pipelines by name"
+          data-testid="cubelab-pipelines-search"
+          value={search}
+          onChange={e => setSearch(e.target.value)}
+        />
+        <button
+          type="button"
+          className="cl-IconButton"
+          aria-label="New pipeline"
+          title="New pipeline"
+          aria-pressed={creating}
+          data-testid="cubelab-new-pipeline"
+          onClick={() => setCreating(!creating)}
+        >
+          +
+        </button>
+      </div>
+      {creating ? (
+        <CreatePipelineForm
+          me={me}
+          client={client}
+          defaultProject={project || 'public'}
+          onDone={id => {
+            setCreating(false);
+            if (id !== null) {
+              load();
+              props.opener.open(id);
+            }
+          }}
+        />
+      ) : null}
+      {error ? (
+        <div className="cl-FieldError cl-Banner" role="alert">
+          {error}
+        </div>
+      ) : null}
+      {items && !items.length ? <p className="cl-Empty">No pipelines.</p> : null}
+      {items && items.length ? (
+        <ul className="cl-List" aria-label="Pipelines" data-testid="cubelab-pipeline-list">
+          {items.map(s => (
+            <li key={s.id} className="cl-List-item cl-Row" data-pipeline={s.name} data-pipeline-id={s.id} data-project={s.project}>
+              <button
+                type="button"
+                className="cl-List-button"
+                data-testid="cubelab-pipeline-open"
+                aria-label={`Open pipeline ${s.name} of ${s.project}`}
+                onClick={() => props.opener.open(s.id)}
+              >
+                <span className="cl-List-main">
+                  <span className="cl-ProjectName">{s.name}</span>
+                  <span className="cl-ProjectDesc">
+                    {s.project} · {s.tasks} task{s.tasks === 1 ? '' : 's'}
+                    {s.schedule_enabled ? ' · scheduled' : ''}
+                  </span>
+                </span>
+                {s.last_run ? (
+                  <span className={`cl-StatusText cl-status-${s.last_run.status}`} title={`last run ${s.last_run.status}`}>
+                    {STATUS_ICONS[s.last_run.status] ?? '•'}
+                  </span>
+                ) : null}
+              </button>
+              <button type="button" className="cl-IconButton" aria-label={`Duplicate ${s.name}`} title="Duplicate" data-testid="cubelab-pipeline-duplicate" onClick={() => void duplicate(s)}>
+                ⧉
+              </button>
+              <button type="button" className="cl-IconButton" aria-label={`Delete ${s.name}`} title="Delete" data-testid="cubelab-pipeline-delete" onClick={() => void remove(s)}>
+                ×
+              </button>
+            </li>
+          ))}
+        </ul>
+      ) : null}
+    </div>
+  );
+}
+
+function CreatePipelineForm(props: {
+  me: IMe;
+  client: PipelinesClient;
+  defaultProject: string;
+  onDone: (id: number | null) => void;
+}): JSX.Element {
+  const [name, setName] = React.useState('');
+  const [project, setProject] = React.useState(props.defaultProject);
+  const [errors, setErrors] = React.useState<Record<string, string>>({});
+  const [busy, setBusy] = React.useState(false);
+  const submit = async (e: React.FormEvent) => {
+    e.preventDefault();
+    if (!name.trim()) {
+      setErrors({ name: 'Enter a name for the pipeline.' });
+      return;
+    }
+    setBusy(true);
+    setErrors({});
+    try {
+      const created = await props.client.create(emptyPipeline(name.trim(), project));
+      props.onDone(created.id);
+    } catch (err) {
+      setErrors(formErrors(err, ['name', 'project']));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form
+      className="cl-Form cl-CreateForm"
+      aria-label="New pipeline"
+      data-testid="cubelab-create-pipeline-form"
+      onSubmit={submit}
+      onKeyDown={e => {
+        if (e.key === 'Escape') {
+          e.stopPropagation();
+          props.onDone(null);
+        }
+      }}
+    >
+      <FieldError id="cl-create-pipeline-error" field="" message={errors['']} />
+      <TextField name="name" label="Name" value={name} onChange={setName} required autoFocus placeholder="e.g. train-daily" help="Lowercase letters, digits and “-”." error={errors.name} testid="cubelab-create-pipeline-name" />
+      <div className="cl-Field">
+        <label className="cl-Field-label" htmlFor="cl-create-pipeline-project">
+          Project
+        </label>
+        <select id="cl-create-pipeline-project" className="jp-mod-styled cl-Select" value={project} data-testid="cubelab-create-pipeline-project" onChange={e => setProject(e.target.value)}>
+          {props.me.projects.map(p => (
+            <option key={p.name} value={p.name}>
+              {p.name}
+            </option>
+          ))}
+        </select>
+        <FieldError id="cl-create-pipeline-project-err" field="project" message={errors.project} />
+      </div>
+      <div className="cl-Form-buttons">
+        <Button kind="reject" onClick={() => props.onDone(null)}>
+          Cancel
+        </Button>
+        <Button kind="accept" type="submit" disabled={busy} testid="cubelab-create-pipeline-submit">
+          Create
+        </Button>
+      </div>
+    </form>
+  );
+}
+
+/** Recent runs of the user's projects, with live status. */
+export function RunsSection(props: { client: PipelinesClient; opener: IPipelineOpener }): JSX.Element {
+  const { client } = props;
+  const [runs, setRuns] = React.useState<IRun[] | null>(null);
+  const [error, setError] = React.useState<string | null>(null);
+  const load = React.useCallback(() => {
+    client
+      .recentRuns()
+      .then(r => {
+        setRuns(r.slice(0, 20));
+        setError(null);
+      })
+      .catch(err => setError((err as Error).message));
+  }, [client]);
+  useRefresh(props.opener, load);
+  const active = (runs ?? []).some(r => !RUN_FINAL.includes(r.status));
+  React.useEffect(() => {
+    if (!active) {
+      return;
+    }
+    const t = setInterval(load, 3000);
+    return () => clearInterval(t);
+  }, [active, load]);
+  return (
+    <div className="cl-Runs" data-testid="cubelab-runs">
+      {error ? <div className="cl-FieldError cl-Banner" role="alert">{error}</div> : null}
+      {runs && !runs.length ? <p className="cl-Empty">No runs yet.</p> : null}
+      {runs && runs.length ? (
+        <ul className="cl-List" aria-label="Recent runs">
+          {runs.map(r => (
+            <li key={r.id} className="cl-List-item" data-run={r.id} data-status={r.status}>
+              <button
+                type="button"
+                className="cl-List-button"
+                data-testid="cubelab-run-open"
+                aria-label={`Open run of ${r.pipeline_name ?? r.pipeline_id}: ${r.status}`}
+                onClick={() => props.opener.open(r.pipeline_id, r.id)}
+              >
+                <span className={`cl-StatusText cl-status-${r.status}`} aria-hidden="true">
+                  {STATUS_ICONS[r.status] ?? '•'}
+                </span>
+                <span className="cl-List-main">
+                  <span className="cl-ProjectName">{r.pipeline_name ?? `#${r.pipeline_id}`}</span>
+                  <span className="cl-ProjectDesc">
+                    {r.status} · {r.trigger} · {formatTime(r.started_at ?? r.created_at)}
+                    {r.started_at ? ` · ${duration(r.started_at, r.finished_at)}` : ''}
+                  </span>
+                </span>
+              </button>
+            </li>
+          ))}
+        </ul>
+      ) : null}
+    </div>
+  );
+}

@@ -1,0 +1,100 @@
+/** Calls of the pipelines API (templates, pipelines, runs, schedules). */
+import { CubeLabClient } from '../api';
+import { toBody } from './graph';
+import {
+  IDiagnostic,
+  IPipeline,
+  IPipelineSummary,
+  IPipelineView,
+  IRun,
+  IScheduleRecord,
+  IScheduleView,
+  ITemplate
+} from './types';
+
+const enc = encodeURIComponent;
+
+export class PipelinesClient {
+  constructor(readonly api: CubeLabClient) {}
+
+  async templates(): Promise<ITemplate[]> {
+    return (await this.api.call<{ templates: ITemplate[] }>('GET', 'templates')).templates;
+  }
+
+  async list(filter: { project?: string; search?: string } = {}): Promise<IPipelineSummary[]> {
+    const q = new URLSearchParams();
+    if (filter.project) {
+      q.set('project', filter.project);
+    }
+    if (filter.search) {
+      q.set('search', filter.search);
+    }
+    const qs = q.toString();
+    return (
+      await this.api.call<{ pipelines: IPipelineSummary[] }>('GET', 'pipelines' + (qs ? `?${qs}` : ''))
+    ).pipelines;
+  }
+
+  get(id: number): Promise<IPipelineView> {
+    return this.api.call('GET', `pipelines/${id}`);
+  }
+
+  create(p: IPipeline): Promise<IPipelineView> {
+    return this.api.call('POST', 'pipelines', toBody(p));
+  }
+
+  save(id: number, p: IPipeline): Promise<IPipelineView> {
+    return this.api.call('PUT', `pipelines/${id}`, toBody(p));
+  }
+
+  remove(id: number): Promise<void> {
+    return this.api.call('DELETE', `pipelines/${id}`);
+  }
+
+  async validateDraft(p: IPipeline): Promise<IDiagnostic[]> {
+    return (await this.api.call<{ diagnostics: IDiagnostic[] }>('POST', 'pipelines/validate', toBody(p)))
+      .diagnostics;
+  }
+
+  run(id: number): Promise<IRun> {
+    return this.api.call('POST', `pipelines/${id}/runs`);
+  }
+
+  debugTask(id: number, task: string): Promise<IRun> {
+    return this.api.call('POST', `pipelines/${id}/tasks/${enc(task)}/debug`);
+  }
+
+  async runs(id: number, limit = 50): Promise<IRun[]> {
+    return (await this.api.call<{ runs: IRun[] }>('GET', `pipelines/${id}/runs?limit=${limit}`)).runs;
+  }
+
+  async recentRuns(): Promise<IRun[]> {
+    return (await this.api.call<{ runs: IRun[] }>('GET', 'runs')).runs;
+  }
+
+  getRun(runId: string): Promise<IRun> {
+    return this.api.call('GET', `runs/${enc(runId)}`);
+  }
+
+  cancel(runId: string): Promise<IRun> {
+    return this.api.call('POST', `runs/${enc(runId)}/cancel`);
+  }
+
+  rerun(runId: string, mode: 'all' | 'failed'): Promise<IRun> {
+    return this.api.call('POST', `runs/${enc(runId)}/rerun`, { mode });
+  }
+
+  schedule(id: number): Promise<IScheduleView> {
+    return this.api.call('GET', `pipelines/${id}/schedule`);
+  }
+
+  async scheduleRecords(id: number): Promise<IScheduleRecord[]> {
+    return (await this.api.call<{ records: IScheduleRecord[] }>('GET', `pipelines/${id}/schedule/records`))
+      .records;
+  }
+
+  /** Path (relative to the API root) of a task's log; `follow` streams. */
+  logPath(runId: string, task: string, follow: boolean): string {
+    return `runs/${enc(runId)}/tasks/${enc(task)}/logs${follow ? '?follow=1' : ''}`;
+  }
+}

@@ -1,0 +1,63 @@
+import * as React from 'react';
+
+import { paletteGroups, templateKey } from '../palette';
+import { EditorModel } from './model';
+import { TEMPLATE_MIME } from './Canvas';
+
+/** Released templates by category (index order), draggable onto the canvas. */
+export function Palette(props: { model: EditorModel }): JSX.Element {
+  const { model } = props;
+  const [search, setSearch] = React.useState('');
+  const groups = paletteGroups(model.templates, search);
+  const disabled = !model.editable;
+  return (
+    <div className="cl-Palette" data-testid="cubelab-palette" aria-label="Templates">
+      <input
+        type="search"
+        className="jp-mod-styled cl-Input"
+        placeholder="Search templates"
+        aria-label="Search templates"
+        value={search}
+        data-testid="cubelab-palette-search"
+        onChange={e => setSearch(e.target.value)}
+      />
+      {groups.length === 0 ? <p className="cl-Empty">No template matches.</p> : null}
+      {groups.map(g => (
+        <div key={g.category} className="cl-PaletteGroup">
+          <h4 className="cl-PaletteGroup-title">{g.category}</h4>
+          <ul className="cl-List" aria-label={`Templates in ${g.category}`}>
+            {g.templates.map(t => (
+              <li
+                key={templateKey(t)}
+                className="cl-PaletteItem"
+                draggable={!disabled}
+                tabIndex={0}
+                role="button"
+                aria-disabled={disabled}
+                aria-label={`Add ${t.name}${t.version !== 'Release' ? ` (${t.version})` : ''} to the pipeline`}
+                title={t.description || t.name}
+                data-template={t.name}
+                data-version={t.version}
+                onDragStart={e => {
+                  e.dataTransfer.setData(TEMPLATE_MIME, templateKey(t));
+                  e.dataTransfer.effectAllowed = 'copy';
+                }}
+                onKeyDown={e => {
+                  if ((e.key === 'Enter' || e.key === ' ') && !disabled) {
+                    e.preventDefault();
+                    model.addTemplateTask(t);
+                  }
+                }}
+                onDoubleClick={() => !disabled && model.addTemplateTask(t)}
+              >
+                <span className="cl-PaletteItem-name">{t.name}</span>
+                {t.version !== 'Release' ? <span className="cl-RoleBadge">{t.version}</span> : null}
+                {t.description ? <span className="cl-PaletteItem-desc">{t.description}</span> : null}
+              </li>
+            ))}
+          </ul>
+        </div>
+      ))}
+    </div>
+  );
+}

@@ -1,0 +1,505 @@
+import * as React from 'react';
+
+import { FieldError, TextField, useUid } from '../../components';
+import {
+  argFields,
+  checkValue,
+  FormValue,
+  fromFormValue,
+  groupFields,
+  IArgField,
+  setArg,
+  toFormValue
+} from '../argforms';
+import { formatEnvLines, getTask, parseEnvLines } from '../graph';
+import { findTemplate } from '../palette';
+import { ITask } from '../types';
+import { EditorModel } from './model';
+
+/** One argument input, chosen by the argument's type. */
+function ArgInput(props: {
+  field: IArgField;
+  value: unknown;
+  error?: string;
+  readOnly: boolean;
+  onChange: (value: unknown) => void;
+}): JSX.Element {
+  const { field } = props;
+  const uid = useUid('cl-arg');
+  const shown = toFormValue(field, props.value);
+  // text being typed into number/JSON inputs is kept locally until it parses
+  const [draft, setDraft] = React.useState<string | null>(null);
+  React.useEffect(() => setDraft(null), [props.value]);
+  const set = (v: FormValue) => props.onChange(fromFormValue(field, v));
+  const describedBy = [field.describe ? `${uid}-help` : '', props.error ? `${uid}-err` : '']
+    .filter(Boolean)
+    .join(' ') || undefined;
+  const common = {
+    id: uid,
+    name: field.flag,
+    'aria-invalid': props.error ? true : undefined,
+    'aria-describedby': describedBy,
+    'aria-required': field.required || undefined,
+    'data-testid': `cubelab-arg-${field.flag}`,
+    disabled: props.readOnly || !field.editable
+  };
+  let input: JSX.Element;
+  switch (field.widget) {
+    case 'checkbox':
+      input = (
+        <input
+          type="checkbox"
+          {...common}
+          checked={shown as boolean}
+          onChange={e => set(e.target.checked)}
+        />
+      );
+      break;
+    case 'select':
+      input = (
+        <select
+          className="jp-mod-styled cl-Select"
+          {...common}
+          value={shown as string}
+          onChange={e => set(e.target.value)}
+        >
+          {!field.required || shown === '' ? <option value="">—</option> : null}
+          {field.choices.map(c => (
+            <option key={String(c)} value={String(c)}>
+              {String(c)}
+            </option>
+          ))}
+        </select>
+      );
+      break;
+    case 'multiselect': {
+      const selected = new Set(shown as string[]);
+      input = (
+        <fieldset className="cl-Multi" {...common} aria-labelledby={`${uid}-label`}>
+          {field.choices.map(c => (
+            <label key={String(c)} className="cl-Multi-item">
+              <input
+                type="checkbox"
+                checked={selected.has(String(c))}
+                disabled={common.disabled}
+                onChange={e => {
+                  const next = new Set(selected);
+                  if (e.target.checked) {
+                    next.add(String(c));
+                  } else {
+                    next.delete(String(c));
+                  }
+                  set(field.choices.map(String).filter(x => next.has(x)));
+                }}
+              />
+              {String(c)}
+            </label>
+          ))}
+        </fieldset>
+      );
+      break;
+    }
+    case 'textarea':
+    case 'json':
+      input = (
+        <textarea
+          className={`jp-mod-styled cl-Input${field.widget === 'json' ? ' cl-Code' : ''}${props.error ? ' cl-mod-invalid' : ''}`}
+          rows={field.widget === 'json' ? 3 : 4}
+          spellCheck={false}
+          placeholder={field.placeholder || (field.type === 'list' ? '["a", "b"]' : field.type === 'dict' ? '{"k": "v"}' : '')}
+          {...common}
+          value={draft ?? (shown as string)}
+          onChange={e => {
+            setDraft(e.target.value);
+            set(e.target.value);
+          }}
+        />
+      );
+      break;
+    default:
+      input = (
+        <input
+          type="text"
+          inputMode={field.widget === 'number' ? 'decimal' : undefined}
+          className={`jp-mod-styled cl-Input${props.error ? ' cl-mod-invalid' : ''}`}
+          placeholder={field.placeholder || (field.widget === 'file' ? 'path in your workspace' : '')}
+          spellCheck={false}
+          {...common}
+          value={draft ?? (shown as string)}
+          onChange={e => {
+            setDraft(e.target.value);
+            set(e.target.value);
+          }}
+        />
+      );
+  }
+  return (
+    <div className={`cl-Field cl-ArgField cl-type-${field.type}`} data-arg={field.flag}>
+      <label htmlFor={uid} id={`${uid}-label`} className="cl-Field-label">
+        {field.label}
+        {field.required ? (
+          <span className="cl-Required" title="required">
+            {' '}
+            *
+          </span>
+        ) : null}
+        <span className="cl-ArgFlag"> {field.flag}</span>
+      </label>
+      {input}
+      {field.describe ? (
+        <div id={`${uid}-help`} className="cl-Field-help">
+          {field.describe}
+        </div>
+      ) : null}
+      <FieldError id={`${uid}-err`} field={`args.${field.flag}`} message={props.error} />
+    </div>
+  );
+}
+
+function NumberField(props: {
+  name: string;
+  label: string;
+  value: number;
+  min?: number;
+  help?: string;
+  error?: string;
+  readOnly: boolean;
+  onChange: (v: number) => void;
+}): JSX.Element {
+  const [text, setText] = React.useState(String(props.value));
+  React.useEffect(() => setText(String(props.value)), [props.value]);
+  const localError = /^\s*\d+\s*$/.test(text) ? undefined : 'Enter a whole number.';
+  return (
+    <TextField
+      name={props.name}
+      label={props.label}
+      value={text}
+      help={props.help}
+      error={localError ?? props.error}
+      readOnly={props.readOnly}
+      testid={`cubelab-task-${props.name}`}
+      onChange={v => {
+        setText(v);
+        if (/^\s*\d+\s*$/.test(v)) {
+          props.onChange(parseInt(v, 10));
+        }
+      }}
+    />
+  );
+}
+
+/** The selected task's form: name, template arguments, resources, retries… */
+export function TaskProperties(props: { model: EditorModel; task: ITask }): JSX.Element {
+  const { model, task } = props;
+  const readOnly = !model.editable;
+  const template = findTemplate(model.templates, task.template, task.template_version);
+  const fields = React.useMemo(() => argFields(template?.args), [template]);
+  const serverErrors = model.diagnosticMap.taskFields[task.name] ?? {};
+  const [name, setName] = React.useState(task.name);
+  const [nameError, setNameError] = React.useState<string | undefined>();
+  const [envText, setEnvText] = React.useState(formatEnvLines(task.env));
+  const [envError, setEnvError] = React.useState<string | null>(null);
+  React.useEffect(() => {
+    setName(task.name);
+    setNameError(undefined);
+  }, [task.name]);
+  React.useEffect(() => {
+    if (!envError) {
+      setEnvText(formatEnvLines(task.env));
+    }
+  }, [task.env]);
+
+  const update = (change: Partial<ITask>, key: string) =>
+    model.updateTask(task.name, change, `${task.name}:${key}`);
+
+  const commitName = () => {
+    if (name === task.name) {
+      return;
+    }
+    const err = model.renameTask(task.name, name.trim());
+    setNameError(err ?? undefined);
+  };
+
+  const err = (key: string) => serverErrors[key];
+  return (
+    <div className="cl-Properties-body" data-testid="cubelab-task-properties" data-task={task.name}>
+      <h3 className="cl-Properties-title">Task</h3>
+      <div className="cl-TemplateInfo">
+        <span>
+          Template <strong>{task.template}</strong>
+          {task.template_version ? ` (${task.template_version})` : ''}
+        </span>
+        {template?.help_url ? (
+          <a href={template.help_url} target="_blank" rel="noopener noreferrer" className="cl-HelpLink">
+            Help
+          </a>
+        ) : null}
+      </div>
+      {template?.description ? <p className="cl-Field-help">{template.description}</p> : null}
+      <FieldError id="cl-task-template-err" field="template" message={err('template')} />
+      <div onKeyDown={e => e.key === 'Enter' && commitName()} onBlur={commitName}>
+        <TextField
+          name="name"
+          label="Name"
+          value={name}
+          onChange={v => {
+            setName(v);
+            setNameError(undefined);
+          }}
+          error={nameError ?? err('name')}
+          readOnly={readOnly}
+          testid="cubelab-task-name"
+          help="Press Enter to rename; edges and references follow."
+        />
+      </div>
+      <TextField
+        name="label"
+        label="Label"
+        value={task.label ?? ''}
+        onChange={v => update({ label: v }, 'label')}
+        readOnly={readOnly}
+        testid="cubelab-task-label"
+      />
+      {fields.length ? (
+        groupFields(fields).map(g => (
+          <fieldset key={g.group} className="cl-ArgGroup">
+            <legend>{g.group}</legend>
+            {g.fields.map(f => (
+              <ArgInput
+                key={f.flag}
+                field={f}
+                value={task.args[f.flag]}
+                readOnly={readOnly}
+                error={err(`args.${f.flag}`) ?? checkValue(f, task.args[f.flag]) ?? undefined}
+                onChange={v => update({ args: setArg(task.args, f.flag, v) }, `args.${f.flag}`)}
+              />
+            ))}
+          </fieldset>
+        ))
+      ) : template ? (
+        <p className="cl-Field-help">This template takes no arguments.</p>
+      ) : null}
+      {Object.keys(serverErrors)
+        .filter(k => k.startsWith('args.') && !fields.some(f => `args.${f.flag}` === k))
+        .map(k => (
+          <FieldError key={k} id={`cl-task-${k}`} field={k} message={serverErrors[k]} />
+        ))}
+      <fieldset className="cl-ArgGroup">
+        <legend>Resources</legend>
+        <div className="cl-Row3">
+          <TextField name="cpu" label="CPU" value={task.cpu} placeholder="1 or 1~4" error={err('cpu')} readOnly={readOnly} testid="cubelab-task-cpu" onChange={v => update({ cpu: v }, 'cpu')} />
+          <TextField name="memory" label="Memory" value={task.memory} placeholder="2G or 1G~8G" error={err('memory')} readOnly={readOnly} testid="cubelab-task-memory" onChange={v => update({ memory: v }, 'memory')} />
+          <TextField name="gpu" label="GPU" value={task.gpu} placeholder="0, 1, 2(V100)" error={err('gpu')} readOnly={readOnly} testid="cubelab-task-gpu" onChange={v => update({ gpu: v }, 'gpu')} />
+        </div>
+      </fieldset>
+      <fieldset className="cl-ArgGroup">
+        <legend>Execution</legend>
+        <div className="cl-Row3">
+          <NumberField name="retries" label="Retries" value={task.retries} error={err('retries')} readOnly={readOnly} onChange={v => update({ retries: v }, 'retries')} />
+          <NumberField name="timeout" label="Timeout (s)" value={task.timeout} help="0 = none" error={err('timeout')} readOnly={readOnly} onChange={v => update({ timeout: v }, 'timeout')} />
+        </div>
+        <label className="cl-Check">
+          <input
+            type="checkbox"
+            checked={task.skip}
+            disabled={readOnly}
+            data-testid="cubelab-task-skip"
+            onChange={e => update({ skip: e.target.checked }, 'skip')}
+          />
+          Skip this task
+        </label>
+        <TextField name="volume_mount" label="Extra mounts" value={task.volume_mount} placeholder="src(type):/path" error={err('volume_mount')} readOnly={readOnly} testid="cubelab-task-volume_mount" onChange={v => update({ volume_mount: v }, 'volume_mount')} />
+        <TextField name="node_selector" label="Node selector" value={task.node_selector} placeholder="k=v;k=v" error={err('node_selector')} readOnly={readOnly} testid="cubelab-task-node_selector" onChange={v => update({ node_selector: v }, 'node_selector')} />
+        <TextField
+          name="env"
+          label="Environment"
+          value={envText}
+          multiline
+          placeholder="KEY=value per line"
+          error={envError ?? err('env')}
+          readOnly={readOnly}
+          testid="cubelab-task-env"
+          onChange={v => {
+            setEnvText(v);
+            const parsed = parseEnvLines(v);
+            setEnvError(parsed.error);
+            if (!parsed.error) {
+              update({ env: parsed.env }, 'env');
+            }
+          }}
+        />
+      </fieldset>
+      {!readOnly ? (
+        <div className="cl-Form-buttons">
+          <button
+            type="button"
+            className="jp-Button jp-mod-styled cl-Button"
+            data-testid="cubelab-task-debug"
+            disabled={model.dirty && !model.editable}
+            onClick={() => void model.debugTask(task.name)}
+            title="Run this task alone (its upstreams' outputs come from their latest successful run)"
+          >
+            Debug run
+          </button>
+        </div>
+      ) : null}
+    </div>
+  );
+}
+
+/** Pipeline settings: name, description, global env, parallelism, schedule. */
+export function PipelineSettings(props: { model: EditorModel }): JSX.Element {
+  const { model } = props;
+  const p = model.pipeline;
+  const readOnly = !model.editable;
+  const errs = model.diagnosticMap.pipelineFields;
+  const [envText, setEnvText] = React.useState(formatEnvLines(p.env));
+  const [envError, setEnvError] = React.useState<string | null>(null);
+  const [par, setPar] = React.useState(p.parallelism === null ? '' : String(p.parallelism));
+  React.useEffect(() => setPar(p.parallelism === null ? '' : String(p.parallelism)), [p.parallelism]);
+  const update = (change: any, key: string) => model.updatePipeline(change, `pipeline:${key}`);
+  const fieldErr = (prefix: string) =>
+    Object.entries(errs)
+      .filter(([k]) => k === prefix || k.startsWith(prefix + '.'))
+      .map(([, v]) => v)
+      .join('\n') || undefined;
+  return (
+    <div className="cl-Properties-body" data-testid="cubelab-pipeline-settings">
+      <h3 className="cl-Properties-title">Pipeline</h3>
+      <p className="cl-Field-help">Project {p.project}</p>
+      <TextField name="name" label="Name" value={p.name} error={errs.name} readOnly={readOnly} testid="cubelab-pipeline-name" onChange={v => update({ name: v }, 'name')} />
+      <TextField name="description" label="Description" value={p.description} multiline readOnly={readOnly} testid="cubelab-pipeline-description" onChange={v => update({ description: v }, 'description')} />
+      <TextField
+        name="parallelism"
+        label="Parallelism"
+        value={par}
+        placeholder="machine cores"
+        help="Tasks at most running at once; empty for the engine's default."
+        error={(par.trim() && !/^\d+$/.test(par.trim()) ? 'Enter a whole number or leave empty.' : undefined) ?? errs.parallelism}
+        readOnly={readOnly}
+        testid="cubelab-pipeline-parallelism"
+        onChange={v => {
+          setPar(v);
+          if (!v.trim()) {
+            update({ parallelism: null }, 'parallelism');
+          } else if (/^\d+$/.test(v.trim())) {
+            update({ parallelism: parseInt(v, 10) }, 'parallelism');
+          }
+        }}
+      />
+      <TextField
+        name="env"
+        label="Global environment"
+        value={envText}
+        multiline
+        placeholder="KEY=value per line"
+        error={envError ?? fieldErr('env')}
+        readOnly={readOnly}
+        testid="cubelab-pipeline-env"
+        onChange={v => {
+          setEnvText(v);
+          const parsed = parseEnvLines(v);
+          setEnvError(parsed.error);
+          if (!parsed.error) {
+            update({ env: parsed.env }, 'env');
+          }
+        }}
+      />
+      <ScheduleSettings model={model} error={fieldErr('schedule')} />
+    </div>
+  );
+}
+
+function ScheduleSettings(props: { model: EditorModel; error?: string }): JSX.Element {
+  const { model } = props;
+  const s = model.pipeline.schedule;
+  const readOnly = !model.editable;
+  const update = (change: any, key: string) =>
+    model.updatePipeline({ schedule: { ...s, ...change } }, `schedule:${key}`);
+  const [next, setNext] = React.useState<string[] | null>(null);
+  const saved = model.savedPipeline?.schedule;
+  const savedCron = saved?.cron ?? null;
+  const savedTz = saved?.timezone ?? null;
+  React.useEffect(() => {
+    let live = true;
+    if (!savedCron) {
+      setNext(null);
+      return;
+    }
+    model.client
+      .schedule(model.id)
+      .then(v => live && setNext(v.next))
+      .catch(() => live && setNext(null));
+    return () => {
+      live = false;
+    };
+  }, [savedCron, savedTz, model.savedPipeline]);
+  const unsaved = (s.cron ?? null) !== savedCron || (s.timezone ?? null) !== savedTz;
+  return (
+    <fieldset className="cl-ArgGroup" data-testid="cubelab-schedule">
+      <legend>Schedule</legend>
+      <label className="cl-Check">
+        <input type="checkbox" checked={!!s.enabled} disabled={readOnly} data-testid="cubelab-schedule-enabled" onChange={e => update({ enabled: e.target.checked }, 'enabled')} />
+        Run on a schedule
+      </label>
+      <TextField name="cron" label="Cron" value={s.cron ?? ''} placeholder="0 2 * * *" help="minute hour day-of-month month day-of-week; ranges, lists and steps" error={props.error} readOnly={readOnly} testid="cubelab-schedule-cron" onChange={v => update({ cron: v.trim() ? v : null }, 'cron')} />
+      <TextField name="timezone" label="Time zone" value={s.timezone ?? ''} placeholder="UTC" readOnly={readOnly} testid="cubelab-schedule-timezone" onChange={v => update({ timezone: v.trim() ? v : null }, 'timezone')} />
+      <div className="cl-NextTimes" data-testid="cubelab-schedule-next" aria-live="polite">
+        {unsaved && s.cron ? (
+          <span className="cl-Field-help">Save to see the next run times.</span>
+        ) : next && next.length ? (
+          <>
+            <span className="cl-Field-label">Next 5 runs</span>
+            <ol>
+              {next.map(t => (
+                <li key={t}>{formatTime(t)}</li>
+              ))}
+            </ol>
+          </>
+        ) : null}
+      </div>
+    </fieldset>
+  );
+}
+
+export function formatTime(iso: string | null | undefined): string {
+  if (!iso) {
+    return '';
+  }
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) {
+    return iso;
+  }
+  return d.toLocaleString(undefined, {
+    weekday: 'short',
+    year: 'numeric',
+    month: 'short',
+    day: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit'
+  });
+}
+
+export function Properties(props: { model: EditorModel }): JSX.Element {
+  const { model } = props;
+  const sel = model.selection.tasks;
+  const task = sel.length === 1 ? getTask(model.pipeline, sel[0]) : undefined;
+  return (
+    <div className="cl-Properties" aria-label="Properties">
+      {task && !model.viewingRun ? (
+        <TaskProperties key={task.name} model={model} task={task} />
+      ) : sel.length > 1 ? (
+        <div className="cl-Properties-body">
+          <p>{sel.length} tasks selected.</p>
+          {model.editable ? (
+            <button type="button" className="jp-Button jp-mod-styled cl-Button" onClick={() => model.duplicateSelection()}>
+              Duplicate
+            </button>
+          ) : null}
+        </div>
+      ) : (
+        <PipelineSettings model={model} />
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,58 @@
+/** TensorBoard boards served through the user's Jupyter server (server_ext/.../tensorboard). */
+import { CubeLabClient } from '../api';
+
+export interface IBoard {
+  id: string;
+  logdir: string;
+  url: string;
+  started: string;
+  running?: boolean;
+}
+
+export class TensorBoardClient {
+  constructor(readonly api: CubeLabClient) {}
+
+  async list(): Promise<IBoard[]> {
+    const body = await this.api.call<{ boards: IBoard[] }>('GET', 'boards');
+    return body.boards;
+  }
+
+  start(logdir: string): Promise<IBoard> {
+    return this.api.call('POST', 'boards', { logdir });
+  }
+
+  stop(id: string): Promise<void> {
+    return this.api.call('DELETE', `boards/${encodeURIComponent(id)}`);
+  }
+}
+
+/** A log directory as the API wants it: relative to the server root, no leading './' or '/'. */
+export function normaliseLogdir(path: string): string {
+  let p = path.trim().replace(/\\/g, '/');
+  while (p.startsWith('./')) {
+    p = p.slice(2);
+  }
+  p = p.replace(/^\/+/, '').replace(/\/+$/, '');
+  return p || '.';
+}
+
+/** "3 min ago" style text for a board's start time. */
+export function startedText(iso: string, now: Date = new Date()): string {
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) {
+    return '';
+  }
+  const s = Math.max(0, Math.round((now.getTime() - t) / 1000));
+  if (s < 60) {
+    return 'just now';
+  }
+  const m = Math.round(s / 60);
+  if (m < 60) {
+    return `${m} min ago`;
+  }
+  const h = Math.round(m / 60);
+  if (h < 48) {
+    return `${h} h ago`;
+  }
+  return `${Math.round(h / 24)} days ago`;
+}
