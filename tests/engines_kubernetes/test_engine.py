@@ -386,3 +386,24 @@ async def test_reattach_without_engine_data_finds_the_workflow_by_its_name(argo,
         assert (await asyncio.wait_for(second.wait(spec.run_id), 5)).status == FAILED
     finally:
         await second.close()
+
+
+async def test_create_engine_from_a_host_and_from_a_kubeconfig(apiserver, tmp_path):
+    from cubelab_hub.engines.kubernetes import create_engine
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: fake\n"
+        f"clusters: [{{name: fake, cluster: {{server: '{apiserver.url}'}}}}]\n"
+        "users: [{name: u, user: {token: not-a-real-token}}]\n"
+        "contexts: [{name: fake, context: {cluster: fake, user: u}}]\n"
+    )
+    for kwargs in ({"host": apiserver.url}, {"kubeconfig": str(kubeconfig)}):
+        eng = await create_engine(**kwargs, config=DIAMOND_CONFIG, project_settings=lambda name: DIAMOND_PROJECT, logs_dir=tmp_path / "l")
+        try:
+            spec = diamond_spec(run_id=f"run-{len(apiserver.cluster.workflows)}")
+            assert (await eng.submit(spec)).status == PENDING
+        finally:
+            await eng.close()
+            await eng.client.close()
+    assert len(apiserver.cluster.workflows) == 2

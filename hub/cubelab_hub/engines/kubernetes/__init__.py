@@ -8,6 +8,6 @@
 """
 
 from .compile import ClusterConfig, compile_workflow
-from .engine import KubernetesEngine
+from .engine import KubernetesEngine, create_engine
 
-__all__ = ["ClusterConfig", "KubernetesEngine", "compile_workflow"]
+__all__ = ["ClusterConfig", "KubernetesEngine", "compile_workflow", "create_engine"]

@@ -48,7 +48,7 @@ from ..base import (
     UnknownRun,
     utcnow,
 )
-from .client import ArgoClient, KubernetesApiError, WorkflowExists
+from .client import ArgoClient, KubernetesApiError, WorkflowExists, make_api_client
 from .compile import ANNOTATION_RUN, LABEL_RUN, LABEL_TASK, ClusterConfig, compile_workflow, label_value, run_namespace, workflow_name
 from .status import Attempt, _time, attempts, run_status, task_states
 
@@ -215,7 +215,8 @@ class KubernetesEngine(Engine):
                     pass
 
     async def close(self) -> None:
-        """Stop watching; the workflows go on and a new engine can re-attach."""
+        """Stop watching; the workflows go on and a new engine can re-attach.
+        The API client stays open (it may be shared); ``client.close()`` ends it."""
         for run in self._runs.values():
             if run.driver and not run.driver.done():
                 run.driver.cancel()
@@ -456,3 +457,18 @@ class KubernetesEngine(Engine):
             ts = run.state.tasks.get(task)
             if ts is not None:
                 ts.log_path = str(folder)
+
+
+async def create_engine(
+    *,
+    host: str | None = None,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    in_cluster: bool = False,
+    **options,
+) -> KubernetesEngine:
+    """The engine for one cluster, for the control plane's engine table:
+    in-cluster credentials, a kubeconfig (and context), or a bare API URL.
+    ``options`` go to :class:`KubernetesEngine` (config, project_settings, logs_dir...)."""
+    api_client = await make_api_client(host=host, kubeconfig=kubeconfig, context=context, in_cluster=in_cluster)
+    return KubernetesEngine(ArgoClient(api_client), **options)
