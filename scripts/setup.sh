@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Set up CubeLab on this machine: system packages, a virtualenv in .venv, the
+# package with its JupyterLab plugin built in. Safe to run again.
+#   CUBELAB_EXTRAS=test   also install the test tools (and Debian's Chromium)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+EXTRAS=${CUBELAB_EXTRAS:-}
+
+say() { printf '\n== %s\n' "$*"; }
+
+apt_install() {
+  # only what is missing; needs root (CI and these machines run as root)
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "Please install these Debian packages: ${missing[*]}" >&2
+    return 1
+  fi
+  say "apt-get install ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# Python 3.11 or 3.12
+PYTHON=${PYTHON:-}
+if [ -z "$PYTHON" ]; then
+  for candidate in python3.11 python3.12 python3; do
+    if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; assert (3, 11) <= sys.version_info[:2] < (3, 13)' 2>/dev/null; then
+      PYTHON=$candidate; break
+    fi
+  done
+fi
+[ -n "$PYTHON" ] || { echo "CubeLab needs Python 3.11 or 3.12" >&2; exit 1; }
+
+# Node.js 20+ builds the JupyterLab plugin
+if ! command -v node >/dev/null || ! node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)'; then
+  apt_install nodejs npm
+fi
+if [ -n "$EXTRAS" ]; then
+  apt_install chromium
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  say "virtualenv .venv ($PYTHON)"
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+
+say "pip install .${EXTRAS:+[$EXTRAS]} (builds the JupyterLab plugin)"
+# a fresh build of the Lab plugin every time, so the wheel never ships a stale one
+rm -rf server_ext/cubelab_server/labextension
+.venv/bin/python -m pip install -q ".${EXTRAS:+[$EXTRAS]}"
+
+# the plugin's build tooling, for the jest tests
+if [ -n "$EXTRAS" ] && [ ! -d node_modules ]; then
+  (cd "$ROOT" && .venv/bin/jlpm install)
+fi
+
+.venv/bin/jupyter labextension list 2>&1 | grep -q "cubelab .*enabled.*OK" || { echo "the CubeLab Lab plugin is not installed" >&2; exit 1; }
+.venv/bin/jupyter server extension list 2>&1 | grep -q "cubelab_server .*OK" || { echo "the CubeLab server extension is not enabled" >&2; exit 1; }
+say "CubeLab is installed in $ROOT/.venv"

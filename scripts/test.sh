@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Set up CubeLab with its test tools, then run every test: the Lab plugin's jest
+# tests and the Python suite (real JupyterHub, real processes, Debian Chromium).
+# Extra arguments go to pytest. Artifacts (logs, screenshots): test-artifacts/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CUBELAB_EXTRAS=test bash scripts/setup.sh
+
+export CUBELAB_TEST_ARTIFACTS=${CUBELAB_TEST_ARTIFACTS:-$(pwd)/test-artifacts}
+mkdir -p "$CUBELAB_TEST_ARTIFACTS"
+echo "Test artifacts (logs, screenshots): $CUBELAB_TEST_ARTIFACTS"
+
+echo "== jest (Lab plugin)"
+.venv/bin/jlpm test --ci
+
+echo "== pytest"
+status=0
+.venv/bin/python -m pytest -p no:cacheprovider -ra "$@" || status=$?
+echo "Test artifacts (logs, screenshots): $CUBELAB_TEST_ARTIFACTS"
+exit $status
