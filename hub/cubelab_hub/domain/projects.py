@@ -144,7 +144,10 @@ def parse_quota(value: dict | None, field_name: str = "quota") -> Quota:
         text = str(value["cpu"]).strip()
         if "~" in text:
             raise FieldError(f"{field_name}.cpu", f"'{text}' is a range; a quota is one number of cores", CPU_ACCEPTED)
-        cpu = parse_cpu(text, f"{field_name}.cpu").limit
+        try:
+            cpu = parse_cpu(text, f"{field_name}.cpu").limit
+        except FieldError as exc:
+            raise FieldError(exc.field, exc.message, "one number of cores, e.g. '32' or '0.5'") from None
     if value.get("memory") is not None:
         text = str(value["memory"]).strip()
         if "~" in text:

@@ -105,9 +105,12 @@ def configure(
     singleuser = Path(sys.executable).parent / "jupyterhub-singleuser"
     if singleuser.exists():
         c.Spawner.cmd = [str(singleuser)]
+    # user servers make no calls to the internet on their own (news feed, update check)
+    args = ["--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         # containers often run everything as root; Jupyter refuses that unless told
-        c.Spawner.args = ["--ServerApp.allow_root=True"]
+        args.append("--ServerApp.allow_root=True")
+    c.Spawner.args = args
     c.Spawner.server_token_scopes = SERVER_TOKEN_SCOPES
     api_url = f"http://127.0.0.1:{controlplane_port}/services/{SERVICE_NAME}/api/v1"
     c.Spawner.environment = {"CUBELAB_API_URL": api_url, "CUBELAB_DATA_DIR": str(data)}
