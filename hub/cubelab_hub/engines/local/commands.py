@@ -116,9 +116,13 @@ def build_args(task: Task, template: JobTemplate, upstream, spec_for) -> tuple[l
     return argv, values
 
 
-def build_env(spec: RunSpec, task: Task, template: JobTemplate, paths: TaskPaths, ancestors: list[str], states: dict[str, TaskState], workspace: Path) -> dict[str, str]:
+def build_env(spec: RunSpec, task: Task, template: JobTemplate, paths: TaskPaths, upstream: list[str], states: dict[str, TaskState], workspace: Path) -> dict[str, str]:
     """Lowest to highest: inherited basics, template env, pipeline global env, task
-    env, run extras, then the platform's KFJ_* names (which always win)."""
+    env, run extras, then the platform's KFJ_* names (which always win).
+
+    Direct upstreams' output directories come as ``KFJ_UPSTREAM_<NAME>_OUTPUT_DIR``;
+    any ancestor's outputs are reachable through ``{{tasks.T.outputs.path}}`` arguments
+    (one variable per ancestor would grow the environment with the DAG's depth)."""
     pipeline: Pipeline = spec.pipeline
     env = base_env()
     env.update(template.env)
@@ -152,7 +156,7 @@ def build_env(spec: RunSpec, task: Task, template: JobTemplate, paths: TaskPaths
     )
     if spec.schedule_time is not None:
         env["KFJ_SCHEDULE_TIME"] = spec.schedule_time.isoformat()
-    for name in ancestors:
+    for name in upstream:
         st = states.get(name)
         if st is not None and "path" in st.outputs:
             env[f"KFJ_UPSTREAM_{env_task_key(name)}_OUTPUT_DIR"] = st.outputs["path"]

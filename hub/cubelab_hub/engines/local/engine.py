@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -317,8 +318,8 @@ class LocalEngine(Engine):
             if ts.attempts >= max_attempts:
                 await self._finish(run, ts, FAILED, why, exit_code=rc)
                 return
-        paths.work.mkdir(parents=True, exist_ok=True)
-        paths.out.mkdir(parents=True, exist_ok=True)
+        os.makedirs(paths.work, exist_ok=True)
+        os.makedirs(paths.out, exist_ok=True)
         ts.log_path = str(paths.log)
         ts.outputs = {"path": str(paths.out)}
         workspace = Path(self.workspace_for(spec.runner))
@@ -336,8 +337,7 @@ class LocalEngine(Engine):
 
             rendered, values = build_args(task, template, upstream_state, output_type)
             argv = build_argv(task, template, values, rendered, paths, workspace, **({"python": self.python} if self.python else {}))
-            ancestors = sorted(spec.pipeline.ancestors(task.name))
-            env = build_env(spec, task, template, paths, ancestors, states, workspace)
+            env = build_env(spec, task, template, paths, spec.pipeline.upstream(task.name), states, workspace)
         except TaskSetupError as exc:
             with open(paths.log, "ab") as fh:
                 fh.write(f"[cubelab] task could not start: {exc}\n".encode())
@@ -391,11 +391,7 @@ class LocalEngine(Engine):
                 log.write(f"\n[cubelab] attempt {attempt} of {task.retries + 1}\n".encode())
                 log.flush()
             try:
-                proc = await asyncio.create_subprocess_exec(
-                    _SH, "-c", _EXIT_WRAPPER, str(exit_file), *argv,
-                    stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=asyncio.subprocess.STDOUT,
-                    cwd=str(paths.work), env=env, start_new_session=True,
-                )
+                proc = _Child.spawn([_SH, "-c", _EXIT_WRAPPER, str(exit_file), *argv], log, str(paths.work), env)
             except OSError as exc:
                 log.write(f"[cubelab] could not start process: {exc}\n".encode())
                 return 127, f"could not start process: {exc}"
@@ -516,6 +512,47 @@ class LocalEngine(Engine):
         await self._emit(event)
         for q in run.subscribers:
             q.put_nowait(event)
+
+
+class _Child:
+    """A started task process. Its exit is awaited through a pidfd registered with
+    the event loop, so no watcher thread is started per process (asyncio's default
+    child watcher on Python 3.11 starts one for each)."""
+
+    def __init__(self, popen: subprocess.Popen):
+        self.popen = popen
+        self.pid = popen.pid
+        loop = asyncio.get_running_loop()
+        self._done: asyncio.Future = loop.create_future()
+        try:
+            self._fd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):  # not Linux >= 5.3: wait in a thread instead
+            self._fd = None
+            loop.run_in_executor(None, self._wait_blocking)
+        else:
+            loop.add_reader(self._fd, self._on_exit)
+
+    @classmethod
+    def spawn(cls, argv: list[str], log, cwd: str, env: dict[str, str]) -> "_Child":
+        popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env,
+                                 start_new_session=True, close_fds=True)
+        return cls(popen)
+
+    def _on_exit(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(self._fd)
+        os.close(self._fd)
+        self.popen.wait()  # reaps at once: the pidfd said the process ended
+        if not self._done.done():
+            self._done.set_result(self.popen.returncode)
+
+    def _wait_blocking(self) -> None:
+        rc = self.popen.wait()
+        loop = self._done.get_loop()
+        loop.call_soon_threadsafe(lambda: self._done.done() or self._done.set_result(rc))
+
+    async def wait(self) -> int:
+        return await asyncio.shield(self._done)
 
 
 def _elapsed(ts: TaskState) -> float:

@@ -1,0 +1,155 @@
+"""Per-task overhead of the local pipeline engine.
+
+Three DAGs of 200 no-op tasks (``/bin/true``): a chain, a 200-wide fan-out
+(one root, 199 leaves) and layered diamonds (50 diamonds a -> (b, c) -> d in a
+row). Each is run by the local engine and by a plain bash script that runs the
+same commands level by level with the same concurrency (a rolling pool of
+``parallelism`` jobs via ``wait -n``), in the same process run, alternating.
+Optionally (``--with-db``) the engine also persists every event to SQLite the
+way the control plane does.
+
+    .venv/bin/python bench/pipelines_overhead.py [--repeat 3] [--parallelism N] [--with-db]
+
+Prints, per DAG: median wall time of each, overhead in ms per task
+((engine - shell) / 200) and the ratio engine / shell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hub"))
+
+from cubelab_hub.domain.pipelines import Pipeline, Task  # noqa: E402
+from cubelab_hub.domain.templates import template_from_dict  # noqa: E402
+from cubelab_hub.engines.base import RunSpec  # noqa: E402
+from cubelab_hub.engines.local import LocalEngine  # noqa: E402
+
+N = 200
+NOOP = template_from_dict({"name": "noop", "image": "busybox", "command": ["/bin/true"]})
+
+
+def chain() -> tuple[list[str], list[tuple[str, str]]]:
+    names = [f"t{i}" for i in range(N)]
+    return names, list(zip(names, names[1:]))
+
+
+def fan_out():
+    names = [f"t{i}" for i in range(N)]
+    return names, [("t0", n) for n in names[1:]]
+
+
+def diamonds():
+    names, edges, prev = [], [], None
+    for i in range(N // 4):
+        a, b, c, d = (f"d{i}a", f"d{i}b", f"d{i}c", f"d{i}d")
+        names += [a, b, c, d]
+        edges += [(a, b), (a, c), (b, d), (c, d)]
+        if prev:
+            edges.append((prev, a))
+        prev = d
+    return names, edges
+
+
+SHAPES = {"chain": chain, "fan-out": fan_out, "diamonds": diamonds}
+
+
+def levels(names, edges) -> list[list[str]]:
+    up = {n: [u for u, d in edges if d == n] for n in names}
+    level: dict[str, int] = {}
+    for n in names:  # names are in topological order for every shape above
+        level[n] = 1 + max((level[u] for u in up[n]), default=-1)
+    out: list[list[str]] = [[] for _ in range(max(level.values()) + 1)]
+    for n in names:
+        out[level[n]].append(n)
+    return out
+
+
+def shell_script(names, edges, parallelism: int) -> str:
+    lines = ["#!/bin/bash", "set -e", "running=0"]
+    for layer in levels(names, edges):
+        for _ in layer:
+            lines.append(f"/bin/true & running=$((running+1)); if [ $running -ge {parallelism} ]; then wait -n; running=$((running-1)); fi")
+        lines.append("wait; running=0")
+    return "\n".join(lines) + "\n"
+
+
+def run_shell(script: str) -> float:
+    with tempfile.NamedTemporaryFile("w", suffix=".sh", delete=False) as fh:
+        fh.write(script)
+    t0 = time.perf_counter()
+    subprocess.run(["bash", fh.name], check=True)
+    elapsed = time.perf_counter() - t0
+    os.unlink(fh.name)
+    return elapsed
+
+
+async def run_engine(names, edges, parallelism: int, root: Path, run_id: str, with_db: bool) -> float:
+    pipeline = Pipeline("bench", tasks=[Task(n, "noop") for n in names], edges=list(edges), parallelism=parallelism)
+    spec = RunSpec(run_id=run_id, pipeline=pipeline, templates={n: NOOP for n in names}, creator="bench", runner="bench")
+    engine = LocalEngine(root / "runs", sample_interval=1.0)
+    manager = _db_listener(root, run_id, names) if with_db else None
+    if manager:
+        engine.add_listener(manager.on_event)
+    t0 = time.perf_counter()
+    await engine.submit(spec)
+    state = await engine.wait(run_id)
+    if manager:
+        manager.flush()  # the run is only done for the control plane once its final state is stored
+    elapsed = time.perf_counter() - t0
+    assert state.status == "succeeded", state.message
+    await engine.close()
+    return elapsed
+
+
+def _db_listener(root: Path, run_id: str, names):
+    """What the control plane does per event: one SQLite transaction (RunManager.on_event)."""
+    from cubelab_hub.controlplane.db import Database
+    from cubelab_hub.controlplane.handlers.runs import RunManager
+    from cubelab_hub.controlplane.models.pipelines import PipelineRow, RunRow, TaskRunRow
+
+    db = Database(f"sqlite:///{root / 'bench.sqlite'}")
+    db.upgrade()
+    with db.session() as s:
+        if s.get(PipelineRow, 1) is None:
+            s.add(PipelineRow(id=1, name="bench", project="public", creator="bench", body={}, schedule_enabled=False))
+            s.flush()
+        s.add(RunRow(id=run_id, pipeline_id=1, project="public", trigger="manual", runner="bench", engine="local", status="pending",
+                     message="", spec={}, engine_data={}))
+        for n in names:
+            s.add(TaskRunRow(run_id=run_id, name=n, status="pending", attempts=0, message="", outputs={}))
+    manager = RunManager(db, root, engines={})  # only its event persistence is used
+    return manager
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--parallelism", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--with-db", action="store_true", help="also persist every event to SQLite like the control plane")
+    args = parser.parse_args()
+    print(f"{N} no-op tasks (/bin/true), parallelism {args.parallelism}, median of {args.repeat}, {os.cpu_count()} CPUs")
+    print(f"{'dag':10} {'shell s':>9} {'engine s':>9} {'overhead ms/task':>17} {'ratio':>6}")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for shape, build in SHAPES.items():
+            names, edges = build()
+            script = shell_script(names, edges, args.parallelism)
+            shell_times, engine_times = [], []
+            for i in range(args.repeat):  # alternate so machine noise hits both
+                shell_times.append(run_shell(script))
+                engine_times.append(asyncio.run(run_engine(names, edges, args.parallelism, root, f"{shape}-{i}", args.with_db)))
+            s, e = statistics.median(shell_times), statistics.median(engine_times)
+            print(f"{shape:10} {s:9.3f} {e:9.3f} {1000 * (e - s) / N:17.2f} {e / s:6.2f}")
+
+
+if __name__ == "__main__":
+    main()
