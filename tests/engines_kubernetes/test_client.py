@@ -85,6 +85,18 @@ async def test_fake_rejects_json_patch_with_object_body(argo):
     assert info.value.status == 400
 
 
+def _watch_requests(cluster) -> int:
+    return sum(1 for r in cluster.requests if _go_bool(r["query"].get("watch")))
+
+
+async def _until(predicate, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < end, "condition not reached"
+        await asyncio.sleep(0.02)
+
+
 async def _collect(iterator, count: int, timeout: float = 5.0) -> list:
     out = []
 
@@ -109,11 +121,10 @@ async def test_watch_yields_current_state_then_changes_then_deleted(argo, apiser
             events.append((event.type, (event.object.get("status") or {}).get("phase")))
 
     task = asyncio.create_task(watch())
-    await asyncio.sleep(0.2)
+    await _until(lambda: _watch_requests(cluster) >= 1)
     cluster.set_status(NS, "run-1", {"phase": "Running"})
     cluster.set_status(NS, "run-2", {"phase": "Running"})  # another workflow: not seen
     cluster.set_status(NS, "run-1", {"phase": "Succeeded"})
-    await asyncio.sleep(0.2)
     cluster.delete_workflow(NS, "run-1")
     await asyncio.wait_for(task, 5)  # DELETED ends the stream
     assert events == [("ADDED", None), ("MODIFIED", "Running"), ("MODIFIED", "Succeeded"), ("DELETED", "Succeeded")]
@@ -131,7 +142,7 @@ async def test_watch_reconnects_after_server_timeout(argo, apiserver):
                 return
 
     task = asyncio.create_task(watch())
-    await asyncio.sleep(1.5)  # the first watch request has timed out by now
+    await _until(lambda: _watch_requests(cluster) >= 2, timeout=10)  # the first one timed out
     cluster.set_status(NS, "run-1", {"phase": "Succeeded"})
     await asyncio.wait_for(task, 5)
     assert seen == [None, "Succeeded"]
@@ -198,11 +209,9 @@ async def test_log_follow_streams_until_the_container_ends(argo, apiserver):
             got.append(line)
 
     task = asyncio.create_task(follow())
-    await asyncio.sleep(0.2)
-    assert got == ["first\n"]
+    await _until(lambda: got == ["first\n"])
     cluster.write_log(NS, "p", "main", "second\npart")
-    await asyncio.sleep(0.2)
-    assert got == ["first\n", "second\n"]
+    await _until(lambda: got == ["first\n", "second\n"])  # 'part' waits for its newline
     cluster.write_log(NS, "p", "main", "ial ünïcode\n" + "y" * 200_000 + "\n")
     cluster.end_log(NS, "p", "main")
     await asyncio.wait_for(task, 5)

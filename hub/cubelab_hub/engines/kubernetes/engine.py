@@ -217,9 +217,10 @@ class KubernetesEngine(Engine):
     async def close(self) -> None:
         """Stop watching; the workflows go on and a new engine can re-attach.
         The API client stays open (it may be shared); ``client.close()`` ends it."""
-        for run in self._runs.values():
-            if run.driver and not run.driver.done():
-                run.driver.cancel()
+        drivers = [run.driver for run in self._runs.values() if run.driver and not run.driver.done()]
+        for driver in drivers:
+            driver.cancel()
+        await asyncio.gather(*drivers, return_exceptions=True)  # their watch streams are released
         self._runs.clear()
 
     # ------------------------------------------------------------ driving a run
