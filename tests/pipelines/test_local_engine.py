@@ -306,3 +306,15 @@ async def test_restart_fails_tasks_that_vanished_with_a_reason(tmp_path):
     assert state.status == "failed"
     assert state.tasks["long"].status == "failed" and "lost while the control plane restarted" in state.tasks["long"].message
     assert state.tasks["next"].status == "upstream-failed"
+
+
+async def test_upstream_outputs_never_become_shell_text(engine, tmp_path):
+    marker = tmp_path / "pwned"
+    spec = make_spec({"tasks": [
+        sh("a", f"printf '%s' '$(touch {marker}); x' > $KFJ_TASK_OUTPUT_DIR/v"),
+        sh("b", "echo got:{{tasks.a.outputs.v}}"),
+    ], "edges": [["a", "b"]]})
+    state = await run(engine, spec)
+    assert state.status == "succeeded"
+    assert log_of(engine, "r1", "b") == f"got:$(touch {marker}); x\n"
+    assert not marker.exists()

@@ -91,8 +91,23 @@ def resolve_value(value: Any, upstream: Callable[[str], TaskState | None], spec_
     return REFERENCE_RE.sub(repl, value)
 
 
-def build_args(task: Task, template: JobTemplate, upstream, spec_for) -> tuple[list[str], dict[str, Any]]:
-    """Resolved, typed values of every argument, and their ``--name value`` argv."""
+def shell_references(command: str, upstream, spec_for) -> tuple[str, dict[str, str]]:
+    """References in a shell command become quoted variables (``"${CUBELAB_REF_0}"``)
+    whose values travel in the environment, so an upstream's output is never parsed
+    as shell text: only the user's own command line is."""
+    env: dict[str, str] = {}
+
+    def repl(match) -> str:
+        name = f"CUBELAB_REF_{len(env)}"
+        env[name] = resolve_value(match.group(0), upstream, spec_for)
+        return f'"${{{name}}}"'
+
+    return REFERENCE_RE.sub(repl, command), env
+
+
+def build_args(task: Task, template: JobTemplate, upstream, spec_for, ref_env: dict[str, str] | None = None) -> tuple[list[str], dict[str, Any]]:
+    """Resolved, typed values of every argument, and their ``--name value`` argv.
+    For the shell template, ``ref_env`` receives the values of references in its command."""
     argv: list[str] = []
     values: dict[str, Any] = {}
     for flag in task.args:
@@ -106,7 +121,11 @@ def build_args(task: Task, template: JobTemplate, upstream, spec_for) -> tuple[l
             if spec.require:
                 raise TaskSetupError(f"required argument '{spec.name}' has no value")
             continue
-        raw = resolve_value(raw, upstream, spec_for)
+        if template.kind == "shell" and spec.name == "--command" and isinstance(raw, str) and ref_env is not None:
+            raw, extra = shell_references(raw, upstream, spec_for)
+            ref_env.update(extra)
+        else:
+            raw = resolve_value(raw, upstream, spec_for)
         try:
             value = coerce_arg_value(spec, raw, spec.name)
         except FieldError as exc:

@@ -335,9 +335,11 @@ class LocalEngine(Engine):
                 out = tpl.output(output) if tpl else None
                 return out.type.lower() if out else None
 
-            rendered, values = build_args(task, template, upstream_state, output_type)
+            ref_env: dict[str, str] = {}
+            rendered, values = build_args(task, template, upstream_state, output_type, ref_env)
             argv = build_argv(task, template, values, rendered, paths, workspace, **({"python": self.python} if self.python else {}))
             env = build_env(spec, task, template, paths, spec.pipeline.upstream(task.name), states, workspace)
+            env.update(ref_env)
         except TaskSetupError as exc:
             with open(paths.log, "ab") as fh:
                 fh.write(f"[cubelab] task could not start: {exc}\n".encode())

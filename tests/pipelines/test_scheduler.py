@@ -1,0 +1,122 @@
+"""The scheduler with a controllable clock against a real database and the real
+local engine: records comed -> created / skipped, max_active_runs,
+depends_on_past, manual runs independent of scheduled ones, invalid pipelines."""
+
+import asyncio
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import select
+
+from cubelab_hub.controlplane.db import Database
+from cubelab_hub.controlplane.handlers.pipelines import store_pipeline
+from cubelab_hub.controlplane.handlers.runs import RunManager
+from cubelab_hub.controlplane.handlers.schedules import Scheduler
+from cubelab_hub.controlplane.handlers.templates import ensure_builtin_templates
+from cubelab_hub.controlplane.models.pipelines import PipelineRow, RunRow, ScheduleRecordRow
+from cubelab_hub.domain.pipelines import pipeline_from_dict
+from cubelab_hub.engines.local import LocalEngine
+
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def at(minute: int) -> datetime:
+    return T0.replace(minute=minute)
+
+
+@pytest.fixture
+def world(tmp_path):
+    db = Database(f"sqlite:///{tmp_path / 'cp.sqlite'}")
+    db.upgrade()
+    ensure_builtin_templates(db)
+    manager = RunManager(db, tmp_path, engines={"local": LocalEngine(tmp_path / "runs", kill_grace=1)})
+    manager.flush_delay = 0.01
+    return db, manager, Scheduler(db, manager)
+
+
+def add_pipeline(db, name, command, **schedule):
+    body = {"name": name, "project": "proj", "tasks": [{"name": "a", "template": "shell", "args": {"--command": command}}],
+            "schedule": {"enabled": True, "cron": "*/10 * * * *", **schedule}}
+    with db.session() as s:
+        row = PipelineRow(name=name, project="proj", creator="alice", body={}, schedule_enabled=False)
+        store_pipeline(row, pipeline_from_dict(body))
+        row.schedule_enabled_at = T0  # the clock of this test, not the wall clock
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def records(db, pid):
+    with db.session() as s:
+        rows = s.scalars(select(ScheduleRecordRow).where(ScheduleRecordRow.pipeline_id == pid).order_by(ScheduleRecordRow.tick)).all()
+        return [(r.tick.replace(tzinfo=timezone.utc), r.status, r.reason, r.run_id) for r in rows]
+
+
+async def finish(db, manager, run_id):
+    for _ in range(200):
+        manager.flush()
+        with db.session() as s:
+            run = s.get(RunRow, run_id)
+            if run.status in ("succeeded", "failed", "cancelled"):
+                return run.status
+        await asyncio.sleep(0.05)
+    raise AssertionError("run did not finish")
+
+
+async def test_ticks_become_records_and_runs_respect_max_active(world):
+    db, manager, scheduler = world
+    pid = add_pipeline(db, "cron", "sleep 0.5; echo $KFJ_SCHEDULE_TIME")
+    await scheduler.run_pass(at(25))
+    recs = records(db, pid)
+    assert [(t, s) for t, s, _, _ in recs] == [(at(10), "created"), (at(20), "comed")]
+    assert "max_active_runs=1" in recs[1][2]
+    # a manual run at the same time neither waits for nor blocks the scheduled one
+    manual = await manager.create_run(pid, "alice", False, trigger="manual")
+    await scheduler.run_pass(at(25))
+    assert records(db, pid)[1][1] == "comed"
+    assert await finish(db, manager, recs[0][3]) == "succeeded"
+    await scheduler.run_pass(at(25))  # same clock: no new ticks, the waiting one starts
+    recs = records(db, pid)
+    assert [(t, s) for t, s, _, _ in recs] == [(at(10), "created"), (at(20), "created")]
+    assert await finish(db, manager, recs[1][3]) == "succeeded"
+    assert await finish(db, manager, manual) == "succeeded"
+    with db.session() as s:
+        run = s.get(RunRow, recs[1][3])
+        assert run.trigger == "schedule" and run.schedule_time.replace(tzinfo=timezone.utc) == at(20)
+    log = (manager.data_dir / "runs" / recs[1][3] / "tasks" / "a" / "log.txt").read_text()
+    assert log.strip() == at(20).isoformat()
+
+
+async def test_depends_on_past_skips_after_a_failure(world):
+    db, manager, scheduler = world
+    pid = add_pipeline(db, "strict", "exit 1", depends_on_past=True, max_active_runs=3)
+    await scheduler.run_pass(at(15))
+    first = records(db, pid)[0]
+    assert first[1] == "created"
+    await scheduler.run_pass(at(25))
+    assert records(db, pid)[1][1] == "comed"  # waits while the previous one runs
+    assert await finish(db, manager, first[3]) == "failed"
+    await scheduler.run_pass(at(25))
+    second = records(db, pid)[1]
+    assert second[1] == "skipped" and "previous scheduled run failed (depends_on_past)" in second[2] and second[3] is None
+
+
+async def test_invalid_pipeline_tick_is_skipped_with_reason(world):
+    db, manager, scheduler = world
+    pid = add_pipeline(db, "broken", "")  # required --command missing
+    await scheduler.run_pass(at(12))
+    (tick, status, reason, run_id), = records(db, pid)
+    assert status == "skipped" and "pipeline is invalid" in reason and "--command" in reason and run_id is None
+
+
+async def test_turning_schedule_off_skips_waiting_records(world):
+    db, manager, scheduler = world
+    pid = add_pipeline(db, "toggle", "sleep 0.3")
+    await scheduler.run_pass(at(21))
+    assert [s for _, s, _, _ in records(db, pid)] == ["created", "comed"]
+    with db.session() as s:
+        s.get(PipelineRow, pid).schedule_enabled = False
+    await scheduler.run_pass(at(59))
+    recs = records(db, pid)
+    assert [s for _, s, _, _ in recs] == ["created", "skipped"] and "turned off" in recs[1][2]
+    await finish(db, manager, recs[0][3])
