@@ -23,8 +23,6 @@ from decimal import Decimal
 
 from .errors import FieldError, FieldErrors
 from .formats import (
-    CPU_ACCEPTED,
-    MEMORY_ACCEPTED,
     VolumeMount,
     check_mount_permissions,
     format_bytes,
@@ -48,6 +46,8 @@ ROLE_ACCEPTED = "one of " + ", ".join(ROLES)
 ORG_ACCEPTED = "one or more organisation labels joined by ',', e.g. 'public' or 'team-a,team-b'"
 IP_ACCEPTED = "IPv4 or IPv6 addresses joined by ',', e.g. '10.0.0.5' or '10.0.0.5,10.0.0.6'"
 QUOTA_ACCEPTED = "an object with any of 'cpu' (e.g. '32'), 'memory' (e.g. '128G'), 'gpu' (a whole number, e.g. '8')"
+QUOTA_CPU_ACCEPTED = "one number of cores, e.g. '32' or '0.5'"
+QUOTA_MEMORY_ACCEPTED = "one size, e.g. '128G' or '512M' (units K, M, G, T; binary)"
 DESCRIPTION_MAX = 2000
 
 
@@ -143,18 +143,18 @@ def parse_quota(value: dict | None, field_name: str = "quota") -> Quota:
     if value.get("cpu") is not None:
         text = str(value["cpu"]).strip()
         if "~" in text:
-            raise FieldError(f"{field_name}.cpu", f"'{text}' is a range; a quota is one number of cores", CPU_ACCEPTED)
+            raise FieldError(f"{field_name}.cpu", f"'{text}' is a range; a quota is one number of cores", QUOTA_CPU_ACCEPTED)
         try:
             cpu = parse_cpu(text, f"{field_name}.cpu").limit
         except FieldError as exc:
-            raise FieldError(exc.field, exc.message, "one number of cores, e.g. '32' or '0.5'") from None
+            raise FieldError(exc.field, exc.message, QUOTA_CPU_ACCEPTED) from None
     if value.get("memory") is not None:
         text = str(value["memory"]).strip()
         if "~" in text:
-            raise FieldError(f"{field_name}.memory", f"'{text}' is a range; a quota is one size", MEMORY_ACCEPTED)
-        memory = parse_bytes(text, f"{field_name}.memory")
+            raise FieldError(f"{field_name}.memory", f"'{text}' is a range; a quota is one size", QUOTA_MEMORY_ACCEPTED)
+        memory = parse_bytes(text, f"{field_name}.memory", QUOTA_MEMORY_ACCEPTED)
         if memory <= 0:
-            raise FieldError(f"{field_name}.memory", f"'{text}' must be more than 0", MEMORY_ACCEPTED)
+            raise FieldError(f"{field_name}.memory", f"'{text}' must be more than 0", QUOTA_MEMORY_ACCEPTED)
     if value.get("gpu") is not None:
         raw = value["gpu"]
         text = str(raw).strip()
