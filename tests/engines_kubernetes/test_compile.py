@@ -23,7 +23,7 @@ from cubelab_hub.engines.base import RunSpec
 from cubelab_hub.engines.kubernetes.compile import ClusterConfig, compile_workflow, label_value, workflow_name
 from cubelab_hub.engines.kubernetes.schema import workflow_errors
 
-from .specs import BUILTIN, BUILTINS_PROJECT, DIAMOND_CONFIG, DIAMOND_PROJECT, EVALUATE, PREP, TRAIN, builtins_spec, diamond_spec, rerun_spec
+from .specs import BUILTIN, BUILTINS_PROJECT, DIAMOND_CONFIG, DIAMOND_PROJECT, PREP, builtins_spec, diamond_spec, rerun_spec
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = {

@@ -53,7 +53,7 @@ def _dropped(given: Any, dumped: Any, path: str) -> list[str]:
         if not isinstance(dumped, list) or len(dumped) != len(given):
             return [f"{path}: list changed in Argo's model"]
         problems = []
-        for i, (a, b) in enumerate(zip(given, dumped)):
+        for i, (a, b) in enumerate(zip(given, dumped, strict=True)):
             problems.extend(_dropped(a, b, f"{path}[{i}]"))
         return problems
     if given != dumped:
