@@ -120,3 +120,14 @@ async def test_turning_schedule_off_skips_waiting_records(world):
     recs = records(db, pid)
     assert [s for _, s, _, _ in recs] == ["created", "skipped"] and "turned off" in recs[1][2]
     await finish(db, manager, recs[0][3])
+
+
+async def test_deleting_a_project_stops_and_removes_its_pipelines(world):
+    db, manager, scheduler = world
+    pid = add_pipeline(db, "doomed", "sleep 30")
+    run_id = await manager.create_run(pid, "alice", False)
+    await asyncio.sleep(0.3)
+    await manager.delete_project("proj")
+    with db.session() as s:
+        assert s.get(PipelineRow, pid) is None and s.get(RunRow, run_id) is None
+    assert (await manager.engines["local"].status(run_id)).status == "cancelled"

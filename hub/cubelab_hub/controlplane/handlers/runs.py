@@ -301,6 +301,17 @@ class RunManager:
 
     # ------------------------------------------------------------ actions
 
+    async def delete_project(self, project: str) -> None:
+        """Before a project goes: stop its runs, then remove its pipelines (their
+        runs, task runs and schedule records go with them, in one transaction)."""
+        with self.db.session() as session:
+            active = session.scalars(select(RunRow.id).where(RunRow.project == project, RunRow.status.in_(ACTIVE))).all()
+        for run_id in active:
+            await self.cancel(run_id)
+        with self.db.session() as session:
+            for row in session.scalars(select(PipelineRow).where(PipelineRow.project == project)).all():
+                session.delete(row)
+
     async def cancel(self, run_id: str) -> None:
         self.flush()
         with self.db.session() as session:
@@ -521,6 +532,7 @@ def setup(app) -> None:
                                    default_engine=getattr(app, "pipeline_default_engine", "local"),
                                    keep_runs_on_shutdown=getattr(app, "keep_runs_on_shutdown", False))
     app.background_tasks.append(app.pipeline_runs.start)
+    app.project_delete_hooks.append(app.pipeline_runs.delete_project)
     if not hasattr(app, "shutdown_hooks"):
         app.shutdown_hooks = []
     app.shutdown_hooks.append(app.pipeline_runs.shutdown)
