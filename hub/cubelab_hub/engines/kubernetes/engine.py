@@ -17,6 +17,24 @@ coarser), and it would fire runs the control plane only learns about
 afterwards. A scheduled tick therefore reaches this engine as an ordinary
 :meth:`submit` with ``trigger="schedule"`` and ``schedule_time``, so no
 CronWorkflow compiler exists.
+
+What the cluster needs:
+
+- Argo Workflows >= 3.5 (``podGC.deleteDelayDuration``; the schema checks use
+  hera's models of Argo 4.0.5), its controller watching the projects' namespaces.
+- The control plane's credentials: ``workflows.argoproj.io`` create, get, list,
+  watch, patch, delete; ``pods`` list; ``pods/log`` get, in those namespaces.
+- In each namespace, the workflow service account (``ClusterConfig.service_account``,
+  default ``pipeline``) with Argo's executor role.
+- An artifact repository only for pipelines that pass a directory downstream
+  (``{{tasks.T.outputs.path}}`` or a ``path``-type output); values travel as
+  parameters.
+
+Differences from the local engine, by nature of the platform: a task's timeout
+applies to each attempt (the pod's ``activeDeadlineSeconds``), not to all
+attempts together; a reference to an output of a skipped task, or to the
+directory of a task reused from an earlier run, fails the run before it starts
+rather than when the task would start; peak CPU/memory are not sampled.
 """
 
 from __future__ import annotations
