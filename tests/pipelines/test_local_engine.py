@@ -318,3 +318,10 @@ async def test_upstream_outputs_never_become_shell_text(engine, tmp_path):
     assert state.status == "succeeded"
     assert log_of(engine, "r1", "b") == f"got:$(touch {marker}); x\n"
     assert not marker.exists()
+
+
+async def test_timeout_applies_to_each_attempt(engine):
+    # each attempt sleeps 0.8s against a 1s timeout: a total budget would kill the second
+    cmd = "n=$(cat ../count 2>/dev/null || echo 0); echo $((n+1)) > ../count; sleep 0.8; [ $n -ge 1 ]"
+    state = await run(engine, make_spec({"tasks": [sh("a", cmd, timeout=1, retries=1)]}))
+    assert state.tasks["a"].status == "succeeded" and state.tasks["a"].attempts == 2

@@ -409,10 +409,8 @@ class LocalEngine(Engine):
             run.killed[task.name] = "cancel"
             await self._kill_group(proc.pid)
         try:
-            timeout = task.timeout - _elapsed(ts) if task.timeout else None
-            if timeout is not None:
-                timeout = max(timeout, 0.001)
-            rc = await asyncio.wait_for(proc.wait(), timeout)
+            # the timeout is per attempt, as Argo's activeDeadlineSeconds is per pod
+            rc = await asyncio.wait_for(proc.wait(), task.timeout or None)
         except asyncio.TimeoutError:
             run.killed[task.name] = "timeout"
             await self._kill_group(proc.pid)
@@ -439,8 +437,12 @@ class LocalEngine(Engine):
         if alive:
             run.procs[task.name] = pid
             try:
+                attempt_started = psutil.Process(pid).create_time()
+            except psutil.Error:
+                attempt_started = time.time()
+            try:
                 while ts.external_id == _proc_id(pid):
-                    if task.timeout and _elapsed(ts) > task.timeout and task.name not in run.killed:
+                    if task.timeout and time.time() - attempt_started > task.timeout and task.name not in run.killed:
                         run.killed[task.name] = "timeout"
                         await self._kill_group(pid)
                     await asyncio.sleep(0.2)
@@ -555,12 +557,6 @@ class _Child:
 
     async def wait(self) -> int:
         return await asyncio.shield(self._done)
-
-
-def _elapsed(ts: TaskState) -> float:
-    if ts.started_at is None:
-        return 0.0
-    return (utcnow() - ts.started_at).total_seconds()
 
 
 def _proc_id(pid: int) -> str | None:
