@@ -234,11 +234,19 @@ def remove_cgroup(group: Path, attempts: int = 20) -> bool:
 
 class CubeLocalSpawner(CubeSpawnerMixin, LocalProcessSpawner):
     data_dir = Unicode(
-        "cubelab-data",
         config=True,
         help="CubeLab's data directory; workspaces live in <data_dir>/workspaces/<username>, "
-        "local claims in <data_dir>/volumes/<claim>. `cubelab up --data-dir` sets it.",
+        "local claims in <data_dir>/volumes/<claim>. Default: CUBELAB_DATA_DIR from "
+        "Spawner.environment or the hub's environment, else ./cubelab-data (made absolute).",
     )
+
+    @default("data_dir")
+    def _default_data_dir(self):
+        # `cubelab up` tells every server its data dir; use the same one
+        configured = (self.environment or {}).get("CUBELAB_DATA_DIR")
+        if callable(configured):
+            configured = None
+        return os.path.abspath(configured or os.environ.get("CUBELAB_DATA_DIR") or "cubelab-data")
     default_volume_mounts = Unicode(
         DEFAULT_WORKSPACE,
         config=True,
@@ -331,7 +339,7 @@ class CubeLocalSpawner(CubeSpawnerMixin, LocalProcessSpawner):
 
     def get_args(self):
         args = super().get_args()
-        if os.geteuid() == 0:
+        if os.geteuid() == 0 and not any("allow_root" in a or a == "--allow-root" for a in args):
             # The server runs as the hub's own user; when that is root, Jupyter
             # would refuse to start. Refusing adds no isolation here.
             args.append("--ServerApp.allow_root=True")
