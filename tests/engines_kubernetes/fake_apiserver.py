@@ -103,6 +103,7 @@ class FakeCluster:
         self.requests: list[dict] = []
         self.compacted_before = 0  # watches from an older resourceVersion get 410
         self.validate = True  # check submitted workflows against the schemas
+        self.metrics: dict[tuple[str, str], dict] = {}  # (ns, pod) -> container -> {"cpu", "memory"}
         self._rv = 100
         self._changed = asyncio.Event()
         self.closing = False
@@ -393,6 +394,18 @@ class PodLogHandler(_Base):
             self.finish()
 
 
+class PodMetricsHandler(_Base):
+    """metrics.k8s.io PodMetrics, as metrics-server serves them."""
+
+    def get(self, namespace: str, name: str) -> None:
+        usage = self.cluster.metrics.get((namespace, name))
+        if usage is None:
+            self.fail(404, "NotFound", f'podmetrics.metrics.k8s.io "{name}" not found')
+            return
+        containers = [{"name": c, "usage": u} for c, u in usage.items()]
+        self.send(200, {"kind": "PodMetrics", "apiVersion": "metrics.k8s.io/v1beta1", "metadata": {"name": name, "namespace": namespace}, "window": "15s", "containers": containers})
+
+
 class FakeApiServer:
     """Start with ``await server.start()``; stop with ``await server.stop()``."""
 
@@ -413,6 +426,7 @@ class FakeApiServer:
                 (ARGO_PREFIX + r"/([a-z0-9.-]+)", WorkflowHandler, args),
                 (r"/api/v1/namespaces/([a-z0-9-]+)/pods", PodsHandler, args),
                 (r"/api/v1/namespaces/([a-z0-9-]+)/pods/([a-z0-9.-]+)/log", PodLogHandler, args),
+                (r"/apis/metrics\.k8s\.io/v1beta1/namespaces/([a-z0-9-]+)/pods/([a-z0-9.-]+)", PodMetricsHandler, args),
             ]
         )
         self._server = tornado.httpserver.HTTPServer(app)

@@ -407,3 +407,28 @@ async def test_create_engine_from_a_host_and_from_a_kubeconfig(apiserver, tmp_pa
             await eng.close()
             await eng.client.close()
     assert len(apiserver.cluster.workflows) == 2
+
+
+async def test_peak_cpu_and_memory_from_metrics_server(argo, apiserver, tmp_path):
+    cluster = apiserver.cluster
+    eng = _engine(argo, tmp_path, sample_interval=0.05)
+    final_events = []
+    eng.add_listener(lambda e: final_events.append((e.task.peak_cpu, e.task.peak_memory)) if e.task and e.task.status == SUCCEEDED else None)
+    try:
+        spec = _small_spec(retries=0)
+        await eng.submit(spec)
+        sim = ArgoSim(cluster, NS, "logs-r9")
+        sim.task("a", "Running")
+        pod = sim.pod_name("a")
+        cluster.metrics[(NS, pod)] = {"wait": {"cpu": "3", "memory": "9Gi"}, "main": {"cpu": "1500m", "memory": "512Mi"}}
+        await until(lambda: eng._runs["r9"].state.tasks["a"].peak_cpu == 1.5)
+        cluster.metrics[(NS, pod)] = {"main": {"cpu": "250000000n", "memory": "1Gi"}}
+        await until(lambda: eng._runs["r9"].state.tasks["a"].peak_memory == 2**30)
+        sim.task("a", "Succeeded", exit_code=0)
+        sim.finish("Succeeded")
+        state = await asyncio.wait_for(eng.wait("r9"), 5)
+        # the highest of each, the main container only (not Argo's wait container)
+        assert (state.tasks["a"].peak_cpu, state.tasks["a"].peak_memory) == (1.5, 2**30)
+        assert final_events == [(1.5, 2**30)]  # the success event carries them to the control plane
+    finally:
+        await eng.close()

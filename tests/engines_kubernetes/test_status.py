@@ -79,3 +79,22 @@ def test_reused_task_reports_the_earlier_result():
     states = task_states(spec, wf, False)
     assert states["prep"].status == SUCCEEDED and states["prep"].outputs == {"rows_out": "42"}
     assert states["prep"].message == "reused from an earlier run"
+
+
+def test_quantities_of_metrics_server():
+    from decimal import Decimal
+
+    import pytest
+
+    from cubelab_hub.engines.kubernetes.status import main_usage, parse_quantity
+
+    assert parse_quantity("250m") == Decimal("0.25")
+    assert parse_quantity("123456789n") == Decimal("0.123456789")
+    assert parse_quantity("512Mi") == 512 * 2**20
+    assert parse_quantity("2G") == 2 * 10**9
+    assert parse_quantity("1e3") == 1000
+    with pytest.raises(ValueError):
+        parse_quantity("12 cores")
+    assert main_usage({"containers": [{"name": "main", "usage": {"cpu": "1", "memory": "1Ki"}}]}) == (1.0, 1024)
+    assert main_usage({"containers": [{"name": "wait", "usage": {"cpu": "1", "memory": "1Ki"}}]}) is None
+    assert main_usage(None) is None

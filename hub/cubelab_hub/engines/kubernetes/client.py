@@ -237,6 +237,16 @@ class ArgoClient:
 
     # ------------------------------------------------------------ pods and logs
 
+    async def pod_metrics(self, namespace: str, pod: str) -> dict | None:
+        """metrics.k8s.io usage of a pod (metrics-server); None when there is none
+        (no metrics-server, or the pod not sampled yet)."""
+        try:
+            return await self.custom.get_namespaced_custom_object("metrics.k8s.io", "v1beta1", namespace, "pods", pod)
+        except ApiException as exc:
+            if exc.status in (404, 503):
+                return None
+            raise KubernetesApiError.from_api_exception(exc) from None
+
     async def list_pods(self, namespace: str, label_selector: str) -> list[dict]:
         try:
             response = await self.core.list_namespaced_pod(namespace, label_selector=label_selector, _preload_content=False)

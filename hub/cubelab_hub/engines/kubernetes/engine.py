@@ -23,7 +23,8 @@ What the cluster needs:
 - Argo Workflows >= 3.5 (``podGC.deleteDelayDuration``; the schema checks use
   hera's models of Argo 4.0.5), its controller watching the projects' namespaces.
 - The control plane's credentials: ``workflows.argoproj.io`` create, get, list,
-  watch, patch, delete; ``pods`` list; ``pods/log`` get, in those namespaces.
+  watch, patch, delete; ``pods`` list; ``pods/log`` get; ``metrics.k8s.io``
+  ``pods`` get, in those namespaces.
 - In each namespace, the workflow service account (``ClusterConfig.service_account``,
   default ``pipeline``) with Argo's executor role.
 - An artifact repository only for pipelines that pass a directory downstream
@@ -34,7 +35,9 @@ Differences from the local engine, by nature of the platform: a task's timeout
 applies to each attempt (the pod's ``activeDeadlineSeconds``), not to all
 attempts together; a reference to an output of a skipped task, or to the
 directory of a task reused from an earlier run, fails the run before it starts
-rather than when the task would start; peak CPU/memory are not sampled.
+rather than when the task would start. Peak CPU and memory (for resource
+auto-tuning) come from metrics-server's ``metrics.k8s.io`` (``pods`` get), sampled
+every ``sample_interval`` seconds; without metrics-server they stay unknown.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ from ..base import (
     FAILED,
     PENDING,
     RUN_FINAL,
+    RUNNING,
     TASK_FINAL,
     Engine,
     EngineError,
@@ -68,7 +72,7 @@ from ..base import (
 )
 from .client import ArgoClient, KubernetesApiError, WorkflowExists, make_api_client
 from .compile import ANNOTATION_RUN, LABEL_RUN, LABEL_TASK, ClusterConfig, compile_workflow, label_value, run_namespace, workflow_name
-from .status import Attempt, _time, attempts, run_status, task_states
+from .status import Attempt, _time, attempts, main_usage, run_status, task_states
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +94,7 @@ class _Run:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     subscribers: list[asyncio.Queue] = field(default_factory=list)
     driver: asyncio.Task | None = None
+    sampler: asyncio.Task | None = None
 
 
 class KubernetesEngine(Engine):
@@ -104,6 +109,7 @@ class KubernetesEngine(Engine):
         logs_dir: str | os.PathLike | None = None,
         retry_delay: float = 2.0,
         cancel_wait: float = 30.0,
+        sample_interval: float | None = 15.0,
     ) -> None:
         super().__init__()
         self.client = client
@@ -112,6 +118,7 @@ class KubernetesEngine(Engine):
         self.logs_dir = Path(logs_dir) if logs_dir is not None else None
         self.retry_delay = retry_delay
         self.cancel_wait = cancel_wait
+        self.sample_interval = sample_interval
         self._runs: dict[str, _Run] = {}
 
     # ------------------------------------------------------------ interface
@@ -141,7 +148,7 @@ class KubernetesEngine(Engine):
             await self._fail_unstarted(run, None, f"could not create the workflow: {exc}")
             return run.state
         await self._publish(run, None)
-        run.driver = asyncio.create_task(self._drive(run))
+        self._start(run)
         return run.state
 
     async def reattach(self, spec: RunSpec, saved: RunState) -> RunState:
@@ -156,7 +163,7 @@ class KubernetesEngine(Engine):
         for task in spec.pipeline.tasks:
             saved.tasks.setdefault(task.name, TaskState(name=task.name))
         self._runs[spec.run_id] = run
-        run.driver = asyncio.create_task(self._drive(run))
+        self._start(run)
         return run.state
 
     async def cancel(self, run_id: str, reason: str = "cancelled by user") -> RunState:
@@ -235,7 +242,7 @@ class KubernetesEngine(Engine):
     async def close(self) -> None:
         """Stop watching; the workflows go on and a new engine can re-attach.
         The API client stays open (it may be shared); ``client.close()`` ends it."""
-        drivers = [run.driver for run in self._runs.values() if run.driver and not run.driver.done()]
+        drivers = [task for run in self._runs.values() for task in (run.driver, run.sampler) if task and not task.done()]
         for driver in drivers:
             driver.cancel()
         await asyncio.gather(*drivers, return_exceptions=True)  # their watch streams are released
@@ -256,6 +263,39 @@ class KubernetesEngine(Engine):
         if hasattr(result, "__await__"):
             result = await result
         return result or ProjectSettings()
+
+    def _start(self, run: _Run) -> None:
+        run.driver = asyncio.create_task(self._drive(run))
+        if self.sample_interval:
+            run.sampler = asyncio.create_task(self._sample(run))
+
+    async def _sample(self, run: _Run) -> None:
+        """Peak CPU (cores) and memory of each running task's ``main`` container,
+        from metrics-server: the input of resource auto-tuning, as on the local
+        engine. Without metrics-server the peaks stay unknown."""
+        selector = f"{LABEL_RUN}={label_value(run.spec.run_id)}"
+        while not run.finished.is_set():
+            try:
+                await asyncio.wait_for(run.finished.wait(), self.sample_interval)
+                return
+            except asyncio.TimeoutError:
+                pass
+            running = {name for name, ts in run.state.tasks.items() if ts.status == RUNNING}
+            if not running:
+                continue
+            try:
+                for pod in await self.client.list_pods(run.namespace, selector):
+                    task = (pod["metadata"].get("labels") or {}).get(LABEL_TASK)
+                    if task not in running or (pod.get("status") or {}).get("phase") != "Running":
+                        continue
+                    usage = main_usage(await self.client.pod_metrics(run.namespace, pod["metadata"]["name"]))
+                    if usage is None:
+                        continue
+                    ts = run.state.tasks[task]
+                    ts.peak_cpu = max(ts.peak_cpu or 0.0, usage[0])
+                    ts.peak_memory = max(ts.peak_memory or 0, usage[1])
+            except (KubernetesApiError, aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                log.debug("sampling %s: %s", run.spec.run_id, exc)
 
     async def _drive(self, run: _Run) -> None:
         delay = self.retry_delay

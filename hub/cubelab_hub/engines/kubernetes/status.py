@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from ...domain.pipelines import Task, topological_order
 from ..base import (
@@ -39,6 +40,12 @@ from ..base import (
 from .compile import _task_mode
 
 _ATTEMPT_RE = re.compile(r"\((\d+)\)$")
+_QUANTITY_RE = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E))?$")
+_SUFFIX = {
+    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
+    "k": Decimal(10) ** 3, "M": Decimal(10) ** 6, "G": Decimal(10) ** 9, "T": Decimal(10) ** 12, "P": Decimal(10) ** 15, "E": Decimal(10) ** 18,
+    "Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20, "Gi": Decimal(2) ** 30, "Ti": Decimal(2) ** 40, "Pi": Decimal(2) ** 50, "Ei": Decimal(2) ** 60,
+}
 _FINAL_PHASES = {"Succeeded", "Failed", "Error", "Skipped", "Omitted"}
 
 
@@ -54,6 +61,32 @@ class Attempt:
     @property
     def final(self) -> bool:
         return self.phase in _FINAL_PHASES
+
+
+def parse_quantity(text: str) -> Decimal:
+    """A Kubernetes quantity ('250m', '123456789n', '512Mi', '1e3') as a number."""
+    match = _QUANTITY_RE.match(str(text).strip())
+    if not match:
+        raise ValueError(f"'{text}' is not a Kubernetes quantity")
+    number, exponent, suffix = match.groups()
+    value = Decimal(number)
+    if exponent:
+        return value * (Decimal(10) ** int(exponent[1:]))
+    return value * _SUFFIX[suffix or ""]
+
+
+def main_usage(metrics: dict | None) -> tuple[float, int] | None:
+    """(cores, bytes) of the ``main`` container in a PodMetrics object."""
+    for container in (metrics or {}).get("containers") or []:
+        if container.get("name") == "main":
+            usage = container.get("usage") or {}
+            try:
+                cores = float(parse_quantity(usage.get("cpu", "0")))
+                memory = int(parse_quantity(usage.get("memory", "0")))
+            except ValueError:
+                return None
+            return round(cores, 3), memory
+    return None
 
 
 def _time(value: str | None) -> datetime | None:
