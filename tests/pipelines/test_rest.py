@@ -36,7 +36,7 @@ def test_every_pipeline_route_is_documented(cp):
         "/pipelines/{pipeline_id}/export": {"get"}, "/pipelines/{pipeline_id}/resource-proposals": {"get"},
         "/pipelines/{pipeline_id}/resource-proposals/{task}/accept": {"post"},
         "/pipelines/{pipeline_id}/runs": {"get", "post"}, "/pipelines/{pipeline_id}/tasks/{task}/debug": {"post"},
-        "/runs": {"get"}, "/runs/{run_id}": {"get"}, "/runs/{run_id}/cancel": {"post"}, "/runs/{run_id}/rerun": {"post"},
+        "/runs": {"get"}, "/runs/{run_id}": {"get"}, "/runs/{run_id}/events": {"get"}, "/runs/{run_id}/cancel": {"post"}, "/runs/{run_id}/rerun": {"post"},
         "/runs/{run_id}/tasks/{task}/logs": {"get"},
         "/schedules": {"get"}, "/pipelines/{pipeline_id}/schedule": {"get", "put"}, "/pipelines/{pipeline_id}/schedule/records": {"get"},
     }
@@ -257,7 +257,19 @@ def test_follow_log_cancel_and_concurrent_manual_runs(cp):
         for line in resp.iter_lines():
             lines.append((time.monotonic() - t0, line.decode()))
     assert [l for _, l in lines] == [f"tick{i}" for i in range(1, 7)]
-    assert lines[-1][0] - lines[1][0] > 1.0  # lines arrived as they were written, not all at the end
+    assert lines[-1][0] - lines[0][0] > 1.0  # lines arrived as they were written, not all at the end
+    # live status as server-sent events, for canvases that update without reloading
+    watched = cp.call("alice", "POST", f"/pipelines/{p['id']}/runs").json()["id"]
+    seen = []
+    with requests.get(f"{cp.url}/runs/{watched}/events", headers={"Authorization": "token t-olga"}, stream=True, timeout=30) as resp:
+        assert resp.headers["Content-Type"].startswith("text/event-stream")
+        for line in resp.iter_lines():
+            if line.startswith(b"data: "):
+                run = json.loads(line[6:])
+                seen.append(tuple(t["status"] for t in run["tasks"]))
+    assert seen[-1] == ("succeeded", "succeeded") and ("running", "pending") in seen
+    assert len(seen) == len(set(seen))  # only changes are sent
+    assert cp.call("nina", "GET", f"/runs/{watched}/events").status_code == 404
     # cancel the other run: the task's process group goes away, pending tasks are cancelled
     third = cp.call("alice", "POST", f"/pipelines/{p['id']}/runs").json()["id"]
     cp.wait_run("alice", third, until=("running",))

@@ -10,6 +10,7 @@ plane restarted (or marks them failed with the reason).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 from datetime import datetime, timezone
@@ -455,6 +456,35 @@ class RunHandler(RunBase):
             self.send(run_view(session, self.load_run(session, run_id)))
 
 
+class RunEventsHandler(RunBase):
+    openapi = {"get": op("Server-sent events of a run: a 'run' event with the whole run (as GET /runs/{run_id}) first and after "
+                         "every change, until the run ends; works for every engine and across control-plane restarts",
+                         tags=TAGS, params=[RUN_PARAM])}
+    poll_seconds = 0.25
+
+    async def get(self, run_id):
+        with self.db.session() as session:
+            self.load_run(session, run_id)
+        self.set_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.set_header("X-Accel-Buffering", "no")
+        last = None
+        try:
+            while True:
+                with self.db.session() as session:
+                    view = run_view(session, session.get(RunRow, run_id))
+                text = json.dumps(view)
+                if text != last:
+                    self.write(f"event: run\ndata: {text}\n\n")
+                    await self.flush()
+                    last = text
+                if view["status"] in RUN_FINAL:
+                    break
+                await asyncio.sleep(self.poll_seconds)
+        except StreamClosedError:
+            return
+        self.finish()
+
+
 class CancelHandler(RunBase):
     openapi = {"post": op("Cancel a run: running tasks' whole process trees stop, pending tasks are cancelled", tags=TAGS,
                           returns="Run", params=[RUN_PARAM], errors=(401, 403, 404))}
@@ -570,6 +600,7 @@ ROUTES = [
     route("/pipelines/{pipeline_id}/tasks/{task}/debug", DebugTaskHandler),
     route("/runs", RunListHandler),
     route("/runs/{run_id}", RunHandler),
+    route("/runs/{run_id}/events", RunEventsHandler),
     route("/runs/{run_id}/cancel", CancelHandler),
     route("/runs/{run_id}/rerun", RerunHandler),
     route("/runs/{run_id}/tasks/{task}/logs", TaskLogHandler),
