@@ -395,3 +395,20 @@ def test_unbalanced_python_args_name_the_field():
     with pytest.raises(FieldError) as info:
         compile_workflow(spec, BUILTINS_PROJECT)
     assert info.value.field == "tasks.code.args.--args"
+
+
+@pytest.mark.parametrize("module", ["compile", "status"])
+def test_pure_modules_import_no_kubernetes_client(module):
+    import ast
+
+    import cubelab_hub.engines.kubernetes as package
+
+    source = (Path(package.__file__).parent / f"{module}.py").read_text()
+    imported = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            imported.add(node.module)
+    assert not {name for name in imported if name.split(".")[0] in ("kubernetes", "kubernetes_asyncio", "aiohttp", "hera")}
+    assert all(node.level > 0 or node.module in ("__future__", "hashlib", "json", "posixpath", "re", "shlex", "dataclasses", "typing", "datetime", "decimal") for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ImportFrom))
