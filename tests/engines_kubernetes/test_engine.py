@@ -73,7 +73,7 @@ async def test_submit_creates_the_compiled_workflow(engine, apiserver):
     spec = diamond_spec()
     state = await engine.submit(spec)
     assert state.status == PENDING
-    assert state.engine_data == {"namespace": NS, "workflow": "diamond-run-0042"}
+    assert state.engine_data == {"cluster": "default", "namespace": NS, "workflow": "diamond-run-0042"}
     stored = apiserver.cluster.workflows[(NS, "diamond-run-0042")]
     expected = compile_workflow(spec, DIAMOND_PROJECT, DIAMOND_CONFIG)
     assert stored["spec"] == expected["spec"]
@@ -381,15 +381,16 @@ async def test_reattach_without_engine_data_finds_the_workflow_by_its_name(argo,
     second = _engine(argo, tmp_path)
     try:
         restored = await second.reattach(spec, RunState(run_id=spec.run_id, status=PENDING))
-        assert restored.engine_data == {"namespace": NS, "workflow": "diamond-run-0042"}
+        assert restored.engine_data == {"cluster": "default", "namespace": NS, "workflow": "diamond-run-0042"}
         ArgoSim(apiserver.cluster, NS, "diamond-run-0042").finish("Failed", "stopped")
         assert (await asyncio.wait_for(second.wait(spec.run_id), 5)).status == FAILED
     finally:
         await second.close()
 
 
-async def test_create_engine_from_a_host_and_from_a_kubeconfig(apiserver, tmp_path):
-    from cubelab_hub.engines.kubernetes import create_engine
+async def test_engine_for_the_control_planes_clusters_setting(apiserver, tmp_path):
+    from cubelab_hub.domain.projects import settings_from_properties
+    from cubelab_hub.engines.kubernetes import engine_for_clusters
 
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
@@ -398,15 +399,32 @@ async def test_create_engine_from_a_host_and_from_a_kubeconfig(apiserver, tmp_pa
         "users: [{name: u, user: {token: not-a-real-token}}]\n"
         "contexts: [{name: fake, context: {cluster: fake, user: u}}]\n"
     )
-    for kwargs in ({"host": apiserver.url}, {"kubeconfig": str(kubeconfig)}):
-        eng = await create_engine(**kwargs, config=DIAMOND_CONFIG, project_settings=lambda name: DIAMOND_PROJECT, logs_dir=tmp_path / "l")
-        try:
-            spec = diamond_spec(run_id=f"run-{len(apiserver.cluster.workflows)}")
-            assert (await eng.submit(spec)).status == PENDING
-        finally:
-            await eng.close()
-            await eng.client.close()
-    assert len(apiserver.cluster.workflows) == 2
+    projects = {
+        "team-a": settings_from_properties({"namespace": "team-a"}),
+        "gpu-team": settings_from_properties({"namespace": "team-g", "cluster": "gpu"}),
+        "lost": settings_from_properties({"cluster": "elsewhere"}),
+    }
+    eng = engine_for_clusters(
+        {"default": {"host": apiserver.url}, "gpu": {"kubeconfig": str(kubeconfig), "context": "fake"}},
+        project_settings=projects.get,
+        logs_dir=tmp_path / "l",
+    )
+    try:
+        first = diamond_spec(run_id="run-1")
+        assert (await eng.submit(first)).engine_data["cluster"] == "default"
+        second = diamond_spec(run_id="run-2")
+        second.project = "gpu-team"
+        state = await eng.submit(second)
+        assert state.status == PENDING and state.engine_data == {"cluster": "gpu", "namespace": "team-g", "workflow": "diamond-run-2"}
+        assert ("team-g", "diamond-run-2") in apiserver.cluster.workflows
+        third = diamond_spec(run_id="run-3")
+        third.project = "lost"
+        refused = await eng.submit(third)
+        assert refused.status == FAILED and "cluster 'elsewhere' is not configured" in refused.message
+        with pytest.raises(ValueError):
+            engine_for_clusters({"x": {"kubeconfg": "typo"}})
+    finally:
+        await eng.close()
 
 
 async def test_peak_cpu_and_memory_from_metrics_server(argo, apiserver, tmp_path):

@@ -8,6 +8,7 @@
 """
 
 from .compile import ClusterConfig, compile_workflow
-from .engine import KubernetesEngine, create_engine
+from .client import ClusterAccess
+from .engine import KubernetesEngine, engine_for_clusters
 
-__all__ = ["ClusterConfig", "KubernetesEngine", "compile_workflow", "create_engine"]
+__all__ = ["ClusterAccess", "ClusterConfig", "KubernetesEngine", "compile_workflow", "engine_for_clusters"]

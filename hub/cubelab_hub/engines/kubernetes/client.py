@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -87,10 +88,32 @@ class WatchEvent:
     object: dict
 
 
+@dataclass(frozen=True)
+class ClusterAccess:
+    """How to reach one cluster (the control plane's ``clusters`` setting:
+    ``{"kubeconfig": path, "context": name}``; empty = in-cluster when running in
+    a pod, else the default kubeconfig)."""
+
+    kubeconfig: str | None = None
+    context: str | None = None
+    in_cluster: bool = False
+    host: str | None = None
+
+    @classmethod
+    def from_setting(cls, value: dict | None) -> "ClusterAccess":
+        value = dict(value or {})
+        unknown = sorted(set(value) - {"kubeconfig", "context", "in_cluster", "host"})
+        if unknown:
+            raise ValueError(f"unknown cluster setting(s) {', '.join(unknown)} (accepted: kubeconfig, context, in_cluster, host)")
+        return cls(value.get("kubeconfig"), value.get("context"), bool(value.get("in_cluster")), value.get("host"))
+
+
 async def make_api_client(*, host: str | None = None, kubeconfig: str | None = None, context: str | None = None, in_cluster: bool = False) -> k8s.ApiClient:
     """An ApiClient for a configured cluster: in-cluster service account,
     a kubeconfig (and context), or a bare host (tests, ``kubectl proxy``)."""
     configuration = k8s.Configuration()
+    if not (host or kubeconfig or context) and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        in_cluster = True  # nothing said, and running in a pod: its service account
     if in_cluster:
         k8s_config.load_incluster_config(client_configuration=configuration)
     elif kubeconfig is not None or host is None:

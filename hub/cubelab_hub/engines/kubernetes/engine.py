@@ -48,7 +48,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable
+from typing import AsyncIterator, Awaitable, Callable, Mapping
 
 import aiohttp
 
@@ -70,7 +70,7 @@ from ..base import (
     UnknownRun,
     utcnow,
 )
-from .client import ArgoClient, KubernetesApiError, WorkflowExists, make_api_client
+from .client import ArgoClient, ClusterAccess, KubernetesApiError, WorkflowExists, make_api_client
 from .compile import ANNOTATION_RUN, LABEL_RUN, LABEL_TASK, ClusterConfig, compile_workflow, label_value, run_namespace, workflow_name
 from .status import Attempt, _time, attempts, main_usage, run_status, task_states
 
@@ -86,6 +86,7 @@ class _Run:
     state: RunState
     namespace: str
     workflow: str
+    client: ArgoClient
     cancelled: bool = False
     cancel_reason: str = ""
     attempts: dict[str, list[Attempt]] = field(default_factory=dict)
@@ -102,8 +103,9 @@ class KubernetesEngine(Engine):
 
     def __init__(
         self,
-        client: ArgoClient,
+        clusters: ArgoClient | Mapping[str, ArgoClient | ClusterAccess],
         *,
+        default_cluster: str = "default",
         config: ClusterConfig | None = None,
         project_settings: ProjectResolver | None = None,
         logs_dir: str | os.PathLike | None = None,
@@ -112,7 +114,13 @@ class KubernetesEngine(Engine):
         sample_interval: float | None = 15.0,
     ) -> None:
         super().__init__()
-        self.client = client
+        # A project's 'cluster' setting picks the cluster its runs go to.
+        if isinstance(clusters, ArgoClient):
+            clusters = {default_cluster: clusters}
+        self.default_cluster = default_cluster
+        self._access = dict(clusters)
+        self._clients = {name: c for name, c in self._access.items() if isinstance(c, ArgoClient)}
+        self._owned: list[ArgoClient] = []  # clients this engine opened (and closes)
         self.config = config or ClusterConfig()
         self.project_settings = project_settings
         self.logs_dir = Path(logs_dir) if logs_dir is not None else None
@@ -128,19 +136,28 @@ class KubernetesEngine(Engine):
             raise EngineError(f"run {spec.run_id} is already running")
         state = RunState(run_id=spec.run_id, status=PENDING, started_at=utcnow(), tasks={t.name: TaskState(name=t.name) for t in spec.pipeline.tasks})
         project = await self._project(spec.project)
-        run = _Run(spec, state, run_namespace(spec, project), workflow_name(spec))
-        state.engine_data = {"namespace": run.namespace, "workflow": run.workflow}
+        cluster = project.cluster or self.default_cluster
+        try:
+            client = await self._client(cluster)
+        except EngineError as exc:
+            client = None
+            problem = str(exc)
+        run = _Run(spec, state, run_namespace(spec, project), workflow_name(spec), client)  # type: ignore[arg-type]
+        state.engine_data = {"cluster": cluster, "namespace": run.namespace, "workflow": run.workflow}
         self._runs[spec.run_id] = run
+        if client is None:
+            await self._fail_unstarted(run, None, problem)
+            return run.state
         try:
             body = compile_workflow(spec, project, self.config)
         except FieldError as exc:
             await self._fail_unstarted(run, exc.field, f"cannot run on kubernetes: {exc}")
             return run.state
         try:
-            await self.client.create_workflow(run.namespace, body)
+            await run.client.create_workflow(run.namespace, body)
         except WorkflowExists:
             # A submit repeated after a crash: the workflow is this run's if it says so.
-            existing = await self.client.get_workflow(run.namespace, run.workflow)
+            existing = await run.client.get_workflow(run.namespace, run.workflow)
             if existing is None or (existing["metadata"].get("annotations") or {}).get(ANNOTATION_RUN) != spec.run_id:
                 await self._fail_unstarted(run, None, f"workflow {run.namespace}/{run.workflow} exists and belongs to another run")
                 return run.state
@@ -155,14 +172,23 @@ class KubernetesEngine(Engine):
         if saved.status in RUN_FINAL:
             return saved
         data = saved.engine_data or {}
+        project = await self._project(spec.project)
         # no engine data: the control plane stopped between submit and saving it;
         # the name is deterministic, so the workflow can still be found
-        namespace = data.get("namespace") or run_namespace(spec, await self._project(spec.project))
-        run = _Run(spec, saved, namespace, data.get("workflow") or workflow_name(spec))
-        saved.engine_data = {"namespace": run.namespace, "workflow": run.workflow}
+        cluster = data.get("cluster") or project.cluster or self.default_cluster
+        namespace = data.get("namespace") or run_namespace(spec, project)
+        try:
+            client = await self._client(cluster)
+        except EngineError as exc:
+            client, problem = None, str(exc)
+        run = _Run(spec, saved, namespace, data.get("workflow") or workflow_name(spec), client)  # type: ignore[arg-type]
+        saved.engine_data = {"cluster": cluster, "namespace": run.namespace, "workflow": run.workflow}
         for task in spec.pipeline.tasks:
             saved.tasks.setdefault(task.name, TaskState(name=task.name))
         self._runs[spec.run_id] = run
+        if client is None:
+            await self._finish_without_workflow(run, f"cannot follow the run: {problem}")
+            return run.state
         self._start(run)
         return run.state
 
@@ -173,7 +199,7 @@ class KubernetesEngine(Engine):
         run.cancelled = True
         run.cancel_reason = reason
         try:
-            found = await self.client.terminate_workflow(run.namespace, run.workflow)
+            found = await run.client.terminate_workflow(run.namespace, run.workflow)
         except (KubernetesApiError, aiohttp.ClientError) as exc:
             raise EngineError(f"could not stop workflow {run.namespace}/{run.workflow}: {exc}") from None
         if found is None:
@@ -247,6 +273,30 @@ class KubernetesEngine(Engine):
             driver.cancel()
         await asyncio.gather(*drivers, return_exceptions=True)  # their watch streams are released
         self._runs.clear()
+        for client in self._owned:
+            await client.close()
+        self._owned.clear()
+        self._clients = {name: c for name, c in self._access.items() if isinstance(c, ArgoClient)}
+
+    @property
+    def client(self) -> ArgoClient:
+        """The default cluster's client (once connected)."""
+        return self._clients[self.default_cluster]
+
+    async def _client(self, cluster: str) -> ArgoClient:
+        if cluster in self._clients:
+            return self._clients[cluster]
+        access = self._access.get(cluster)
+        if access is None:
+            raise EngineError(f"cluster '{cluster}' is not configured for the kubernetes engine (configured: {', '.join(sorted(self._access)) or 'none'})")
+        try:
+            api_client = await make_api_client(host=access.host, kubeconfig=access.kubeconfig, context=access.context, in_cluster=access.in_cluster)
+        except Exception as exc:  # a bad kubeconfig names its own problem
+            raise EngineError(f"cannot connect to cluster '{cluster}': {exc}") from None
+        client = ArgoClient(api_client)
+        self._clients[cluster] = client
+        self._owned.append(client)
+        return client
 
     # ------------------------------------------------------------ driving a run
 
@@ -284,11 +334,11 @@ class KubernetesEngine(Engine):
             if not running:
                 continue
             try:
-                for pod in await self.client.list_pods(run.namespace, selector):
+                for pod in await run.client.list_pods(run.namespace, selector):
                     task = (pod["metadata"].get("labels") or {}).get(LABEL_TASK)
                     if task not in running or (pod.get("status") or {}).get("phase") != "Running":
                         continue
-                    usage = main_usage(await self.client.pod_metrics(run.namespace, pod["metadata"]["name"]))
+                    usage = main_usage(await run.client.pod_metrics(run.namespace, pod["metadata"]["name"]))
                     if usage is None:
                         continue
                     ts = run.state.tasks[task]
@@ -303,7 +353,7 @@ class KubernetesEngine(Engine):
             while not run.finished.is_set():
                 try:
                     seen = False
-                    async for event in self.client.watch_workflow(run.namespace, run.workflow):
+                    async for event in run.client.watch_workflow(run.namespace, run.workflow):
                         seen = True
                         delay = self.retry_delay
                         if event.type == "DELETED":
@@ -451,7 +501,7 @@ class KubernetesEngine(Engine):
 
     async def _pod_for(self, run: _Run, task: str, attempt: Attempt) -> str | None:
         selector = f"{LABEL_RUN}={label_value(run.spec.run_id)},{LABEL_TASK}={task}"
-        pods = await self.client.list_pods(run.namespace, selector)
+        pods = await run.client.list_pods(run.namespace, selector)
         for pod in pods:
             if (pod["metadata"].get("annotations") or {}).get(NODE_NAME_ANNOTATION) == attempt.node:
                 return pod["metadata"]["name"]
@@ -471,7 +521,7 @@ class KubernetesEngine(Engine):
                     yield f"[cubelab] the pod of attempt {attempt.index + 1} is gone; its log was not kept\n".encode()
                     return
                 if pod is not None:
-                    async for line in self.client.pod_log(run.namespace, pod, follow=follow):
+                    async for line in run.client.pod_log(run.namespace, pod, follow=follow):
                         yield line.encode()
                     return
             except KubernetesApiError as exc:
@@ -505,7 +555,7 @@ class KubernetesEngine(Engine):
                 if pod is None:
                     run.lost_logs.add(attempt.node)  # not asked again on every event
                     continue
-                chunks = [line async for line in self.client.pod_log(run.namespace, pod)]
+                chunks = [line async for line in run.client.pod_log(run.namespace, pod)]
             except (KubernetesApiError, aiohttp.ClientError) as exc:
                 log.warning("copying the log of %s attempt %d: %s", task, attempt.index, exc)
                 continue
@@ -518,16 +568,10 @@ class KubernetesEngine(Engine):
                 ts.log_path = str(folder)
 
 
-async def create_engine(
-    *,
-    host: str | None = None,
-    kubeconfig: str | None = None,
-    context: str | None = None,
-    in_cluster: bool = False,
-    **options,
-) -> KubernetesEngine:
-    """The engine for one cluster, for the control plane's engine table:
-    in-cluster credentials, a kubeconfig (and context), or a bare API URL.
+def engine_for_clusters(clusters: Mapping[str, dict | None], *, default_cluster: str = "default", **options) -> KubernetesEngine:
+    """The engine for the control plane's ``clusters`` setting (name ->
+    ``{"kubeconfig": path, "context": name}``; ``{}`` = in-cluster or the default
+    kubeconfig). Connections open on first use, so this needs no event loop.
     ``options`` go to :class:`KubernetesEngine` (config, project_settings, logs_dir...)."""
-    api_client = await make_api_client(host=host, kubeconfig=kubeconfig, context=context, in_cluster=in_cluster)
-    return KubernetesEngine(ArgoClient(api_client), **options)
+    access = {name: ClusterAccess.from_setting(value) for name, value in clusters.items()}
+    return KubernetesEngine(access, default_cluster=default_cluster, **options)
