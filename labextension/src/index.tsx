@@ -5,7 +5,6 @@ import {
 } from '@jupyterlab/application';
 import {
   ICommandPalette,
-  IFrame,
   MainAreaWidget,
   showErrorMessage,
   WidgetTracker
@@ -27,6 +26,7 @@ import {
 import { serverTransport, streamText } from './request';
 import { CubeLabPanel } from './sidebar';
 import { IBoard, TensorBoardClient } from './tensorboard/model';
+import { BoardFrame } from './tensorboard/frame';
 import { TensorBoardSection } from './tensorboard/TensorBoardSection';
 
 /** Root of the control-plane API as the server extension forwards it. */
@@ -171,16 +171,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const tbApi = new CubeLabClient(serverTransport(TENSORBOARD_ROOT, settings));
     const boards = new TensorBoardClient(tbApi);
     const boardsChanged = new Signal<object, void>(panel);
-    const boardTracker = new WidgetTracker<MainAreaWidget<IFrame>>({ namespace: 'cubelab-tensorboard' });
+    const boardTracker = new WidgetTracker<MainAreaWidget<BoardFrame>>({ namespace: 'cubelab-tensorboard' });
     const openBoard = (board: IBoard) => {
       const id = `cubelab-tensorboard-${board.id}`;
       let widget = boardTracker.find(w => w.id === id);
       if (!widget) {
-        const frame = new IFrame({
-          sandbox: ['allow-scripts', 'allow-same-origin', 'allow-popups', 'allow-downloads', 'allow-forms'],
-          referrerPolicy: 'same-origin'
-        });
-        frame.url = board.url;
+        const frame = new BoardFrame(board.url);
         widget = new MainAreaWidget({ content: frame });
         widget.id = id;
         widget.title.label = `TensorBoard: ${board.logdir}`;

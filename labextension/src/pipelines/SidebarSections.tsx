@@ -1,4 +1,5 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
+import { addIcon, closeIcon, copyIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { IMe } from '../api';
@@ -116,7 +117,7 @@ export function PipelinesSection(props: {
           data-testid="cubelab-new-pipeline"
           onClick={() => setCreating(!creating)}
         >
-          +
+          <addIcon.react tag="span" elementSize="normal" />
         </button>
       </div>
       {creating ? (
@@ -164,10 +165,10 @@ export function PipelinesSection(props: {
                 ) : null}
               </button>
               <button type="button" className="cl-IconButton" aria-label={`Duplicate ${s.name}`} title="Duplicate" data-testid="cubelab-pipeline-duplicate" onClick={() => void duplicate(s)}>
-                ⧉
+                <copyIcon.react tag="span" elementSize="normal" />
               </button>
               <button type="button" className="cl-IconButton" aria-label={`Delete ${s.name}`} title="Delete" data-testid="cubelab-pipeline-delete" onClick={() => void remove(s)}>
-                ×
+                <closeIcon.react tag="span" elementSize="normal" />
               </button>
             </li>
           ))}

@@ -1,4 +1,5 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
+import { closeIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import {
@@ -559,7 +560,7 @@ function Members(props: {
                   data-testid="cubelab-member-remove"
                   onClick={() => void remove(m)}
                 >
-                  ×
+                  <closeIcon.react tag="span" elementSize="normal" />
                 </button>
               </>
             ) : (

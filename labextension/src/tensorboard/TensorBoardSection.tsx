@@ -1,4 +1,5 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
+import { stopIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { ApiError } from '../api';
@@ -125,7 +126,7 @@ export function TensorBoardSection(props: ITensorBoardSectionProps): JSX.Element
                 data-testid="cubelab-board-stop"
                 onClick={() => void stop(b)}
               >
-                ■
+                <stopIcon.react tag="span" elementSize="normal" />
               </button>
             </li>
           ))}

@@ -200,7 +200,7 @@ export function Canvas(props: { model: EditorModel; fitSignal: number }): JSX.El
 
   React.useEffect(() => {
     if (props.fitSignal) {
-      window.requestAnimationFrame(() => void flow.fitView({ padding: 0.2, duration: 200 }));
+      window.requestAnimationFrame(() => void flow.fitView({ padding: 0.2, maxZoom: 1, duration: 200 }));
     }
   }, [props.fitSignal]);
 
@@ -336,6 +336,11 @@ export function Canvas(props: { model: EditorModel; fitSignal: number }): JSX.El
         nodeTypes={NODE_TYPES}
         onNodesChange={onNodesChange}
         onNodeDragStop={() => model.commitDrag()}
+        onNodeClick={(e, node) => {
+          if (!(e.shiftKey || e.metaKey || e.ctrlKey)) {
+            model.select([node.id], []);
+          }
+        }}
         onEdgeClick={(e, edge) => {
           const [u, d] = edge.id.split('->');
           model.select(e.shiftKey ? model.selection.tasks : [], [[u, d]]);
@@ -348,7 +353,9 @@ export function Canvas(props: { model: EditorModel; fitSignal: number }): JSX.El
         nodesConnectable={!readOnly}
         elementsSelectable
         minZoom={0.1}
+        maxZoom={2}
         fitView
+        fitViewOptions={{ padding: 0.2, maxZoom: 1 }}
         proOptions={{ hideAttribution: true }}
       >
         <Background gap={16} />

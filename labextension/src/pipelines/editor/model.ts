@@ -19,6 +19,7 @@ import {
   removeTasks,
   renameTask,
   samePipeline,
+  toBody,
   updateTask
 } from '../graph';
 import { History } from '../history';
@@ -322,11 +323,10 @@ export class EditorModel {
     const sent = this._history.present;
     try {
       const view = await this.client.save(this.id, sent);
-      this.setSaved({ ...view, tasks: view.tasks });
-      // keep edits made while saving
-      if (!samePipeline(sent, view)) {
-        // the server normalised something: adopt it as the saved state
-        this._savedView = view;
+      this.setSaved(view);
+      if (this._history.present === sent) {
+        // adopt the server's normal form (defaults filled in) without an undo step
+        this._history.replace(toBody(view));
       }
       this.notice = { kind: 'info', text: 'Saved.' };
       this._saved.emit(view);
