@@ -85,6 +85,16 @@ def test_invalid_usernames_get_the_login_page_with_the_accepted_form(platform, a
     assert hub_user(admin, bad.lower()).status_code == 404
 
 
+@pytest.mark.parametrize("length", [2, 32])
+def test_usernames_at_the_length_limits_register(platform, admin, helpers, length):
+    base = helpers.fresh_name("b").replace("x", "-")
+    name = (base + "z" * 32)[:length] if length > len(base) else "b" + base[-(length - 1):]
+    assert len(name) == length
+    resp = User(platform, name, "a-long-enough-password").login()
+    assert resp.status_code == 302, helpers.login_error(resp)
+    assert hub_user(admin, name).status_code == 200
+
+
 def test_short_password_on_registration_is_refused_with_a_message(platform, admin, helpers):
     name = helpers.fresh_name("shortpw")
     resp = User(platform, name, "seven77").login()
