@@ -450,3 +450,26 @@ async def test_peak_cpu_and_memory_from_metrics_server(argo, apiserver, tmp_path
         assert final_events == [(1.5, 2**30)]  # the success event carries them to the control plane
     finally:
         await eng.close()
+
+
+async def test_cancel_that_comes_too_late_leaves_a_success(engine, apiserver):
+    spec = diamond_spec()
+    await engine.submit(spec)
+    cluster = apiserver.cluster
+    sim = ArgoSim(cluster, NS, "diamond-run-0042")
+
+    async def controller():
+        # the workflow ends on its own just as the cancel arrives; Argo ignores the shutdown
+        await until(lambda: cluster.workflows[(NS, "diamond-run-0042")]["spec"].get("shutdown") == "Terminate")
+        for task in ("prep", "train-b", "publish"):
+            sim.task(task, "Succeeded", exit_code=0)
+        sim.task("train-a", "Succeeded", attempt=0, exit_code=0)
+        sim.mark("join", "Succeeded", type_="Suspend")
+        sim.mark("report", "Skipped")
+        sim.finish("Succeeded")
+
+    acting = asyncio.create_task(controller())
+    state = await engine.cancel(spec.run_id)
+    await acting
+    assert state.status == SUCCEEDED and state.message == ""
+    assert set(_statuses(state).values()) == {SUCCEEDED, SKIPPED}

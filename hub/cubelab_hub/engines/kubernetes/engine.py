@@ -157,7 +157,11 @@ class KubernetesEngine(Engine):
             await run.client.create_workflow(run.namespace, body)
         except WorkflowExists:
             # A submit repeated after a crash: the workflow is this run's if it says so.
-            existing = await run.client.get_workflow(run.namespace, run.workflow)
+            try:
+                existing = await run.client.get_workflow(run.namespace, run.workflow)
+            except (KubernetesApiError, aiohttp.ClientError) as exc:
+                await self._fail_unstarted(run, None, f"could not read the existing workflow: {exc}")
+                return run.state
             if existing is None or (existing["metadata"].get("annotations") or {}).get(ANNOTATION_RUN) != spec.run_id:
                 await self._fail_unstarted(run, None, f"workflow {run.namespace}/{run.workflow} exists and belongs to another run")
                 return run.state
@@ -392,8 +396,8 @@ class KubernetesEngine(Engine):
                 run.state.tasks[name] = merged
                 await self._publish(run, merged)
         status, message = run_status(workflow, run.cancelled)
-        if run.cancelled and status in RUN_FINAL:
-            message = run.cancel_reason
+        if status == CANCELLED:
+            message = run.cancel_reason  # not Argo's "Stopped with strategy 'Terminate'"
         changed = (status, message) != (run.state.status, run.state.message)
         run.state.status, run.state.message = status, message
         started = _time((workflow.get("status") or {}).get("startedAt"))
