@@ -103,6 +103,7 @@ class FakeCluster:
         self.requests: list[dict] = []
         self.compacted_before = 0  # watches from an older resourceVersion get 410
         self.validate = True  # check submitted workflows against the schemas
+        self.stall_watches = False  # watches stay open and say nothing
         self.metrics: dict[tuple[str, str], dict] = {}  # (ns, pod) -> container -> {"cpu", "memory"}
         self._rv = 100
         self._changed = asyncio.Event()
@@ -250,6 +251,9 @@ class WorkflowsHandler(_Base):
         cluster = self.cluster
         since = int(self.get_query_argument("resourceVersion", "0") or 0)
         timeout = float(self.get_query_argument("timeoutSeconds", "30"))
+        stalled = cluster.stall_watches  # this connection went silent: no events, no end
+        if stalled:
+            timeout = 3600.0
         self.set_header("Content-Type", "application/json")
         if since and since < cluster.compacted_before:
             self.write(json.dumps({"type": "ERROR", "object": _status(410, "Expired", f"too old resource version: {since} ({cluster.compacted_before})")}) + "\n")
@@ -265,6 +269,9 @@ class WorkflowsHandler(_Base):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while not self.gone and not cluster.closing and loop.time() < deadline:
+            if stalled:
+                await cluster.wait_change(0.05)
+                continue
             sent = False
             for rv, ns, kind, obj in list(cluster.events):
                 if rv <= since or ns != namespace:

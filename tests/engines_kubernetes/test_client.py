@@ -236,3 +236,19 @@ async def test_log_of_unknown_container_is_an_error(argo, apiserver):
     with pytest.raises(KubernetesApiError) as info:
         [line async for line in argo.pod_log(NS, "nope")]
     assert info.value.status == 404
+
+
+async def test_silent_watch_is_dropped_and_reopened(argo, apiserver):
+    cluster = apiserver.cluster
+    await argo.create_workflow(NS, _workflow("run-1"))
+    cluster.stall_watches = True
+    iterator = argo.watch_workflow(NS, "run-1", timeout_seconds=1, read_slack=0.2)
+    await anext(iterator)
+    following = asyncio.ensure_future(anext(iterator))
+    await _until(lambda: _watch_requests(cluster) >= 1)
+    cluster.stall_watches = False  # the next connection works
+    cluster.set_status(NS, "run-1", {"phase": "Succeeded"})  # the stalled stream never says so
+    event = await asyncio.wait_for(following, 10)
+    assert event.object["status"]["phase"] == "Succeeded"
+    assert _watch_requests(cluster) >= 2  # a second watch picked it up
+    await iterator.aclose()

@@ -8,12 +8,14 @@ nothing here knows what a pipeline is.
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import json
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import aiohttp
 from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.client.exceptions import ApiException
@@ -171,14 +173,17 @@ class ArgoClient:
             raise KubernetesApiError.from_api_exception(exc) from None
         return result.get("items", [])
 
-    async def watch_workflow(self, namespace: str, name: str, *, timeout_seconds: int = 300) -> AsyncIterator[WatchEvent]:
+    async def watch_workflow(self, namespace: str, name: str, *, timeout_seconds: int = 300, read_slack: float = 30.0) -> AsyncIterator[WatchEvent]:
         """The workflow's current state (as ADDED), then each change, until it is
         deleted (a DELETED event ends the stream) or the caller stops iterating.
 
         Server-side timeouts and dropped streams reconnect from the last
         resourceVersion; a 410 (version compacted away) re-reads the object, so a
-        long watch never misses the final state.
+        long watch never misses the final state. A stream silent for longer than
+        the server's timeout plus ``read_slack`` (a connection lost without a
+        word) is dropped and reopened too.
         """
+        read_timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout_seconds + read_slack)
         version: str | None = None
         while True:
             if version is None:
@@ -198,6 +203,7 @@ class ArgoClient:
                     resource_version=version,
                     timeout_seconds=timeout_seconds,
                     _preload_content=False,
+                    _request_timeout=read_timeout,
                 )
             except ApiException as exc:
                 if exc.status == 410:
@@ -227,6 +233,8 @@ class ArgoClient:
                     yield WatchEvent(kind, obj)
                     if kind == "DELETED":
                         return
+            except (asyncio.TimeoutError, aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError):
+                continue  # reopen from the last version seen
             finally:
                 response.release()
 
