@@ -58,6 +58,9 @@ if [ -n "$EXTRAS" ] && [ ! -d node_modules ]; then
   (cd "$ROOT" && .venv/bin/jlpm install)
 fi
 
-.venv/bin/jupyter labextension list 2>&1 | grep -q "cubelab .*enabled.*OK" || { echo "the CubeLab Lab plugin is not installed" >&2; exit 1; }
-.venv/bin/jupyter server extension list 2>&1 | grep -q "cubelab_server .*OK" || { echo "the CubeLab server extension is not enabled" >&2; exit 1; }
+# (captured first: grep -q closing the pipe early would fail the pipeline)
+labext=$(.venv/bin/jupyter labextension list 2>&1)
+grep -q "cubelab v.*enabled.*OK" <<<"$labext" || { echo "$labext"; echo "the CubeLab Lab plugin is not installed" >&2; exit 1; }
+serverext=$(.venv/bin/jupyter server extension list 2>&1)
+grep -q "cubelab_server .*OK" <<<"$serverext" || { echo "$serverext"; echo "the CubeLab server extension is not enabled" >&2; exit 1; }
 say "CubeLab is installed in $ROOT/.venv"
