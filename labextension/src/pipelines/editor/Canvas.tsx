@@ -157,10 +157,14 @@ export function Canvas(props: { model: EditorModel; fitSignal: number }): JSX.El
   const selectedTasks = new Set(model.selection.tasks);
   const selectedEdges = new Set(model.selection.edges.map(edgeId));
 
+  // reuse node objects whose content did not change, so React Flow only
+  // re-renders the nodes that did (matters for pipelines of hundreds of tasks)
+  const nodeCache = React.useRef(new Map<string, { sig: string; node: TaskFlowNode }>());
+  const edgeCache = React.useRef(new Map<string, { sig: string; edge: FlowEdge }>());
   const nodes: TaskFlowNode[] = shown.tasks.map(t => {
     const ds = model.viewingRun ? [] : diag.tasks[t.name] ?? [];
     const st = statusOf.get(t.name);
-    return {
+    const node: TaskFlowNode = {
       id: t.name,
       type: 'task',
       position: t.position as IPosition,
@@ -179,13 +183,20 @@ export function Canvas(props: { model: EditorModel; fitSignal: number }): JSX.El
         attempts: st?.attempts ?? 0
       }
     };
+    const sig = JSON.stringify([node.position, node.selected, node.measured, node.draggable, node.data]);
+    const cached = nodeCache.current.get(t.name);
+    if (cached && cached.sig === sig) {
+      return cached.node;
+    }
+    nodeCache.current.set(t.name, { sig, node });
+    return node;
   });
 
   const edges: FlowEdge[] = shown.edges.map(e => {
     const id = edgeId(e);
     const ds = model.viewingRun ? [] : diag.edges[id] ?? [];
     const sev = worst(ds);
-    return {
+    const edge: FlowEdge = {
       id,
       source: e[0],
       target: e[1],
@@ -196,6 +207,13 @@ export function Canvas(props: { model: EditorModel; fitSignal: number }): JSX.El
       ariaLabel: `Edge ${e[0]} to ${e[1]}${ds.length ? ': ' + ds.map(d => d.message).join('; ') : ''}`,
       data: { messages: ds.map(d => d.message) }
     };
+    const sig = JSON.stringify([edge.selected, edge.className, edge.ariaLabel]);
+    const cached = edgeCache.current.get(id);
+    if (cached && cached.sig === sig) {
+      return cached.edge;
+    }
+    edgeCache.current.set(id, { sig, edge });
+    return edge;
   });
 
   React.useEffect(() => {

@@ -188,6 +188,41 @@ function NumberField(props: {
   );
 }
 
+/** Checkboxes for the task's upstream tasks: connecting without a mouse. */
+function Upstreams(props: { model: EditorModel; task: ITask; readOnly: boolean }): JSX.Element | null {
+  const { model, task } = props;
+  const others = model.pipeline.tasks.filter(t => t.name !== task.name);
+  if (!others.length) {
+    return null;
+  }
+  const ups = new Set(model.pipeline.edges.filter(([, d]) => d === task.name).map(([u]) => u));
+  return (
+    <fieldset className="cl-ArgGroup" data-testid="cubelab-task-upstreams">
+      <legend>Runs after</legend>
+      <div className="cl-Multi">
+        {others.map(o => (
+          <label key={o.name} className="cl-Multi-item">
+            <input
+              type="checkbox"
+              checked={ups.has(o.name)}
+              disabled={props.readOnly}
+              data-upstream={o.name}
+              onChange={e => {
+                if (e.target.checked) {
+                  model.connect(o.name, task.name);
+                } else {
+                  model.disconnect(o.name, task.name);
+                }
+              }}
+            />
+            {o.name}
+          </label>
+        ))}
+      </div>
+    </fieldset>
+  );
+}
+
 /** The selected task's form: name, template arguments, resources, retries… */
 export function TaskProperties(props: { model: EditorModel; task: ITask }): JSX.Element {
   const { model, task } = props;
@@ -252,6 +287,7 @@ export function TaskProperties(props: { model: EditorModel; task: ITask }): JSX.
           help="Press Enter to rename; edges and references follow."
         />
       </div>
+      <Upstreams model={model} task={task} readOnly={readOnly} />
       <TextField
         name="label"
         label="Label"

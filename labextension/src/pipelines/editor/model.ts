@@ -208,6 +208,11 @@ export class EditorModel {
     return true;
   }
 
+  /** Remove one edge (keyboard alternative to selecting it on the canvas). */
+  disconnect(upstream: string, downstream: string): void {
+    this.apply(removeEdges(this.pipeline, [[upstream, downstream]]));
+  }
+
   deleteSelection(): void {
     const { tasks, edges } = this.selection;
     if (!tasks.length && !edges.length) {
