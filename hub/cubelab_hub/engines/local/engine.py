@@ -61,6 +61,10 @@ class _Run:
     dir: Path
     sem: asyncio.Semaphore
     done: dict[str, asyncio.Event] = field(default_factory=dict)
+    # dependency counting: a task wakes once, when its last upstream is final (or on cancel)
+    ready: dict[str, asyncio.Future] = field(default_factory=dict)
+    remaining: dict[str, int] = field(default_factory=dict)
+    downstream: dict[str, list[str]] = field(default_factory=dict)
     procs: dict[str, int] = field(default_factory=dict)  # task -> process-group id of the running attempt
     killed: dict[str, str] = field(default_factory=dict)  # task -> why we killed it ("timeout" | "cancel")
     cancelled: bool = False
@@ -116,7 +120,8 @@ class LocalEngine(Engine):
             return run.state
         run.cancelled = True
         run.cancel_reason = reason
-        run.cancel_event.set()  # tasks waiting for upstreams mark themselves cancelled
+        run.cancel_event.set()
+        self._wake_all(run)  # tasks waiting for upstreams mark themselves cancelled
         await asyncio.gather(*(self._kill_group(pgid) for pgid in self._mark_killed(run, "cancel")))
         await run.finished.wait()
         return run.state
@@ -189,6 +194,17 @@ class LocalEngine(Engine):
         (run_dir / "tasks").mkdir(parents=True, exist_ok=True)
         run = _Run(spec=spec, state=state, dir=run_dir, sem=asyncio.Semaphore(parallelism))
         run.done = {t.name: asyncio.Event() for t in spec.pipeline.tasks}
+        loop = asyncio.get_running_loop()
+        run.downstream = {t.name: [] for t in spec.pipeline.tasks}
+        for task in spec.pipeline.tasks:
+            ups = set(spec.pipeline.upstream(task.name))
+            run.remaining[task.name] = len(ups)
+            run.ready[task.name] = loop.create_future()
+            for up in ups:
+                run.downstream[up].append(task.name)
+        for name, count in run.remaining.items():
+            if count == 0:
+                run.ready[name].set_result(None)
         self._runs[spec.run_id] = run
         if state.status == PENDING:
             state.status = RUNNING
@@ -224,21 +240,22 @@ class LocalEngine(Engine):
             run.killed[name] = why
         return list(run.procs.values())
 
-    async def _wait_upstreams(self, run: _Run, names: list[str]) -> None:
-        cancel_ev = run.cancel_event
-        pending = [run.done[n].wait() for n in names if not run.done[n].is_set()]
-        if not pending:
+    @staticmethod
+    def _release(run: _Run, name: str) -> None:
+        """``name`` is final: wake the downstream tasks it was the last upstream of."""
+        if run.done[name].is_set():
             return
-        waiters = [asyncio.ensure_future(p) for p in pending]
-        cancel_task = asyncio.ensure_future(cancel_ev.wait())
-        try:
-            while waiters and not run.cancelled:
-                done, _ = await asyncio.wait(waiters + [cancel_task], return_when=asyncio.FIRST_COMPLETED)
-                waiters = [w for w in waiters if not w.done()]
-        finally:
-            cancel_task.cancel()
-            for w in waiters:
-                w.cancel()
+        run.done[name].set()
+        for down in run.downstream[name]:
+            run.remaining[down] -= 1
+            if run.remaining[down] == 0 and not run.ready[down].done():
+                run.ready[down].set_result(None)
+
+    @staticmethod
+    def _wake_all(run: _Run) -> None:
+        for fut in run.ready.values():
+            if not fut.done():
+                fut.set_result(None)
 
     async def _finish(self, run: _Run, ts: TaskState, status: str, message: str = "", exit_code: int | None = None) -> None:
         ts.status = status
@@ -249,7 +266,7 @@ class LocalEngine(Engine):
         ts.finished_at = ts.finished_at or utcnow()
         ts.pid = None
         await self._publish(run, ts)
-        run.done[ts.name].set()
+        self._release(run, ts.name)
 
     async def _guarded(self, run: _Run, task: Task, reattaching: bool) -> None:
         try:
@@ -267,10 +284,10 @@ class LocalEngine(Engine):
         spec = run.spec
         ts = run.state.tasks[task.name]
         if ts.status in TASK_FINAL:
-            run.done[task.name].set()
+            self._release(run, task.name)
             return
         upstream = spec.pipeline.upstream(task.name)
-        await self._wait_upstreams(run, upstream)
+        await run.ready[task.name]
         if run.cancelled and ts.status != RUNNING:
             await self._finish(run, ts, CANCELLED, run.cancel_reason)
             return
@@ -560,12 +577,24 @@ class _Child:
 
 
 def _proc_id(pid: int) -> str | None:
-    """pid plus start time: a recycled pid must not be mistaken for our process."""
+    """pid plus start time: a recycled pid must not be mistaken for our process.
+    None when the process is gone or a zombie."""
+    try:
+        # one read of /proc on Linux (psutil would also read the boot time every call)
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        if fields[0] == b"Z":
+            return None
+        return f"{pid}:{int(fields[19])}"  # field 22: start time in clock ticks since boot
+    except FileNotFoundError:
+        return None
+    except (OSError, IndexError, ValueError):
+        pass
     try:
         p = psutil.Process(pid)
         if p.status() == psutil.STATUS_ZOMBIE:
             return None
-        return f"{pid}:{p.create_time():.2f}"
+        return f"{pid}:{p.create_time():.2f}"  # not Linux
     except psutil.Error:
         return None
 
