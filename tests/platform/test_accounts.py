@@ -107,6 +107,15 @@ def test_short_password_on_registration_is_refused_with_a_message(platform, admi
     assert User(platform, name, "eight888").login().status_code == 302
 
 
+def test_overlong_password_on_registration_is_refused(platform, admin, helpers):
+    name = helpers.fresh_name("longpw")
+    resp = User(platform, name, "p" * 1025).login()
+    assert resp.status_code == 400
+    assert helpers.login_error(resp) == "Passwords are at most 1024 characters."
+    assert hub_user(admin, name).status_code == 404
+    assert User(platform, name, "p" * 1024).login().status_code == 302
+
+
 def test_empty_password_is_refused_with_a_message(platform, helpers):
     resp = User(platform, helpers.fresh_name("nopw"), "").login()
     assert resp.status_code == 400
