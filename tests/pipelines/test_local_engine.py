@@ -325,3 +325,22 @@ async def test_timeout_applies_to_each_attempt(engine):
     cmd = "n=$(cat ../count 2>/dev/null || echo 0); echo $((n+1)) > ../count; sleep 0.8; [ $n -ge 1 ]"
     state = await run(engine, make_spec({"tasks": [sh("a", cmd, timeout=1, retries=1)]}))
     assert state.tasks["a"].status == "succeeded" and state.tasks["a"].attempts == 2
+
+
+async def test_restart_adopts_a_process_the_saved_state_never_heard_of(tmp_path):
+    body = {"tasks": [sh("long", "echo started; sleep 1.5; echo finished > $KFJ_TASK_OUTPUT_DIR/v")]}
+    spec, proc, state_path = _start_host(tmp_path, body)
+    _wait_for(lambda: state_path.exists() and json.loads(state_path.read_text())["tasks"]["long"]["status"] == "running")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    saved = _saved(state_path)
+    pid = saved.tasks["long"].pid
+    # as if the crash came between starting the process and storing that it started
+    saved.tasks["long"] = TaskState(name="long")
+    engine = LocalEngine(tmp_path / "runs", kill_grace=1)
+    await engine.reattach(spec, saved)
+    state = await asyncio.wait_for(engine.wait("crash-run"), 20)
+    long = state.tasks["long"]
+    assert state.status == "succeeded" and long.attempts == 1 and long.exit_code == 0
+    assert long.pid is None and pid is not None
+    assert (tmp_path / "runs" / "crash-run" / "tasks" / "long" / "log.txt").read_text() == "started\n"  # not started twice

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import AsyncIterator, Callable
 
@@ -315,12 +315,14 @@ class LocalEngine(Engine):
         if template is None:
             await self._finish(run, ts, FAILED, f"template '{task.template}' was not resolved for this run")
             return
-        await self._run_attempts(run, task, template, ts)
+        await self._run_attempts(run, task, template, ts, reattaching)
 
-    async def _run_attempts(self, run: _Run, task: Task, template: JobTemplate, ts: TaskState) -> None:
+    async def _run_attempts(self, run: _Run, task: Task, template: JobTemplate, ts: TaskState, reattaching: bool = False) -> None:
         spec = run.spec
         paths = TaskPaths.for_task(run.dir, task.name)
         max_attempts = task.retries + 1
+        if reattaching:
+            _recover_from_disk(ts, paths)
         # re-attach: an attempt that was running when the control plane went away
         if ts.status == RUNNING and ts.attempts:
             rc, why = await self._adopt(run, task, ts, paths)
@@ -415,9 +417,13 @@ class LocalEngine(Engine):
                 log.write(f"[cubelab] could not start process: {exc}\n".encode())
                 return 127, f"could not start process: {exc}"
         run.procs[task.name] = proc.pid
+        external_id = _proc_id(proc.pid) or f"{proc.pid}:gone"
+        # on disk before anything else: a control plane that dies before its database
+        # hears of this attempt still finds (and adopts) the process after a restart
+        _write_small(paths.root / f"proc-{attempt}", external_id)
         run.killed.pop(task.name, None)
         ts.pid = proc.pid
-        ts.external_id = _proc_id(proc.pid)
+        ts.external_id = external_id if not external_id.endswith(":gone") else None
         ts.status = RUNNING
         ts.started_at = ts.started_at or utcnow()
         ts.exit_code = None
@@ -604,6 +610,31 @@ def _alive(p: psutil.Process) -> bool:
         return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
+
+
+def _write_small(path: Path, text: str) -> None:
+    with open(path, "w") as fh:
+        fh.write(text)
+
+
+def _recover_from_disk(ts: TaskState, paths: TaskPaths) -> None:
+    """Attempts the saved state never heard of (the control plane died between
+    starting a process and storing that): take the newest from its proc-N file."""
+    attempts = sorted(int(p.name[5:]) for p in paths.root.glob("proc-*") if p.name[5:].isdigit())
+    if not attempts or attempts[-1] < ts.attempts or (attempts[-1] == ts.attempts and ts.status == RUNNING):
+        return
+    last = attempts[-1]
+    proc_file = paths.root / f"proc-{last}"
+    text = proc_file.read_text().strip()
+    pid_text = text.split(":", 1)[0]
+    ts.attempts = last
+    ts.pid = int(pid_text) if pid_text.isdigit() else None
+    ts.external_id = None if text.endswith(":gone") else text
+    ts.status = RUNNING
+    ts.log_path = str(paths.log)
+    ts.outputs = {"path": str(paths.out)}
+    if ts.started_at is None:
+        ts.started_at = datetime.fromtimestamp(proc_file.stat().st_mtime, timezone.utc)
 
 
 def _read_exit(path: Path) -> int | None:
