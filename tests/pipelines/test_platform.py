@@ -14,7 +14,12 @@ def test_pipeline_run_through_the_real_hub(new_user, admin):
     body = {"name": "hello", "project": "public", "tasks": [
         {"name": "say", "template": "shell", "args": {"--command": "echo hello from $KFJ_CREATOR > $KFJ_TASK_OUTPUT_DIR/msg"}},
         {"name": "read", "template": "python", "args": {"--code": "import os; print(open(os.environ['KFJ_UPSTREAM_SAY_OUTPUT_DIR'] + '/msg').read().strip())"}},
+        {"name": "script", "template": "python", "args": {"--script": "jobs/hello.py", "--args": "--n 3"}},
     ], "edges": [["say", "read"]]}
+    # a script from the user's workspace (the directory their Jupyter server opens in)
+    jobs = user.platform.data_dir / "workspaces" / user.name / "jobs"
+    jobs.mkdir(parents=True, exist_ok=True)
+    (jobs / "hello.py").write_text("import sys; print('script', sys.argv[1:])")
     r = user.api("POST", "/pipelines", json=body)
     assert r.status_code == 201, r.text
     pid = r.json()["id"]
@@ -26,6 +31,7 @@ def test_pipeline_run_through_the_real_hub(new_user, admin):
         run = user.api("GET", f"/runs/{run['id']}").json()
     assert run["status"] == "succeeded", run
     assert user.api("GET", f"/runs/{run['id']}/tasks/read/logs").text == f"hello from {user.name}\n"
+    assert user.api("GET", f"/runs/{run['id']}/tasks/script/logs").text == "script ['--n', '3']\n"
     # templates: admins write; Alpha is theirs alone
     alpha = {"name": f"alpha-{user.name.lower()}", "version": "Alpha", "image": "busybox", "command": ["true"]}
     assert user.api("POST", "/templates", json=alpha).status_code == 403

@@ -111,7 +111,8 @@ class RunManager:
         if engines is None:
             from ...engines.local import LocalEngine
 
-            engines = {"local": LocalEngine(self.data_dir / "runs", workspace_for=lambda user: self.data_dir / "workspace" / user)}
+            # the same workspace the local spawner gives each user's Jupyter server
+            engines = {"local": LocalEngine(self.data_dir / "runs", workspace_for=lambda user: self.data_dir / "workspaces" / user)}
         self.engines = engines
         self.default_engine = default_engine
         self.keep_runs_on_shutdown = keep_runs_on_shutdown
