@@ -58,13 +58,6 @@ BODIES = {
 
 ERROR_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "conflict", 400: "invalid"}
 
-# Anonymous writes are refused by tornado's XSRF check before authentication,
-# with 403 "'_xsrf' argument missing" instead of 401 "authentication required"
-# (controlplane/handlers/base.py: check_xsrf_cookie only skips requests that
-# carry an Authorization header). A request with no credentials at all cannot
-# be a cross-site forgery; the right answer is 401.
-ANON_WRITE_BUG = "BUG: anonymous POST/PATCH/PUT/DELETE get 403 (XSRF) instead of 401; see module comment"
-
 
 def parse_matrix() -> list[tuple[str, str, str, int]]:
     lines = [line.split() for line in MATRIX.strip().splitlines()]
@@ -82,10 +75,7 @@ def parse_matrix() -> list[tuple[str, str, str, int]]:
 def cell_params():
     params = []
     for method, path, actor, status in parse_matrix():
-        marks = []
-        if actor == "anonymous" and method != "GET":
-            marks.append(pytest.mark.xfail(reason=ANON_WRITE_BUG, strict=True))
-        params.append(pytest.param(method, path, actor, status, marks=marks, id=f"{method} {path} as {actor} -> {status}"))
+        params.append(pytest.param(method, path, actor, status, id=f"{method} {path} as {actor} -> {status}"))
     return params
 
 

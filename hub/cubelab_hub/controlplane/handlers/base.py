@@ -103,8 +103,9 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
         self.set_header("X-Content-Type-Options", "nosniff")
 
     def check_xsrf_cookie(self):
-        # token-authenticated API calls carry no cookie, so no XSRF risk
-        if self.request.headers.get("Authorization"):
+        # XSRF rides on the browser's login cookie; token calls and anonymous
+        # calls (refused with 401 in prepare) carry none, so there is nothing to forge
+        if self.request.headers.get("Authorization") or self.hub_auth.cookie_name not in self.request.cookies:
             return
         return super().check_xsrf_cookie()
 
