@@ -286,7 +286,7 @@ def test_follow_log_cancel_and_concurrent_manual_runs(cp):
 
 
 def test_resource_proposals_need_ten_runs(cp):
-    code = "import time; b = bytearray(50 * 2**20); t = time.time()\nwhile time.time() - t < 1.2: pass"
+    code = "import time; b = bytearray(50 * 2**20); t = time.time()\nwhile time.time() - t < 0.7: pass"
     p = create(cp, "alice", {"name": "tune", "project": "proj", "parallelism": 1,
                              "tasks": [{"name": "burn", "template": "python", "args": {"--code": code}, "cpu": "4", "memory": "8G"},
                                        {"name": "join", "template": "logical"}], "edges": [["burn", "join"]]})

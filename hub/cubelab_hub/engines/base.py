@@ -172,6 +172,10 @@ class Engine(abc.ABC):
     calls them from its event loop."""
 
     name: str = "base"
+    # True when a run cannot go on without the control plane supervising it (local
+    # processes): a clean shutdown then stops its runs. Cluster engines leave theirs
+    # running and re-attach on start.
+    stops_with_control_plane: bool = False
 
     def __init__(self) -> None:
         self._listeners: list[EventListener] = []

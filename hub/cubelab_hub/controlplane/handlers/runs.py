@@ -283,16 +283,21 @@ class RunManager:
     async def shutdown(self) -> None:
         """On a clean stop, runs in flight are stopped and marked failed with the reason
         (no process is left behind); after a crash, :meth:`start` re-attaches instead."""
+        reason = "the control plane stopped while the run was in flight"
         for name, engine in self.engines.items():
-            if not self.keep_runs_on_shutdown:
+            # local processes would outlive us unsupervised; cluster workflows run on and are re-attached
+            if engine.stops_with_control_plane and not self.keep_runs_on_shutdown:
                 with self.db.session() as session:
                     ids = session.scalars(select(RunRow.id).where(RunRow.status.in_(ACTIVE), RunRow.engine == name)).all()
-                reason = "the control plane stopped while the run was in flight"
-                for run_id in ids:
+
+                async def stop(run_id: str) -> None:
                     try:
                         await engine.cancel(run_id, reason=reason)
                     except UnknownRun:
                         pass
+
+                await asyncio.gather(*(stop(run_id) for run_id in ids))  # all at once: each may wait a kill grace
+                for run_id in ids:
                     self._mark_failed(run_id, reason)
                     with self.db.session() as session:
                         # the engine reports 'cancelled'; the run did not finish, so it failed, for this reason

@@ -78,6 +78,7 @@ class _Run:
 
 class LocalEngine(Engine):
     name = "local"
+    stops_with_control_plane = True
 
     def __init__(
         self,
