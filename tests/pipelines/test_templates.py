@@ -128,6 +128,14 @@ def test_template_from_dict_collects_every_error():
     assert {"name", "version", "env.TASK_RESOURCE_CPU", "volume_mount", "args.g.--a.type", "colour"} <= fields
 
 
+def test_command_text_is_split_like_a_shell_would_not_run():
+    tpl = template_from_dict({"name": "t", "image": "i", "command": "python launcher.py --title 'a b' $HOME"})
+    assert tpl.command == ["python", "launcher.py", "--title", "a b", "$HOME"]
+    with pytest.raises(FieldErrors) as info:
+        template_from_dict({"name": "t", "image": "i", "command": "python 'unclosed"})
+    assert info.value.errors[0].field == "command"
+
+
 def test_template_flags():
     tpl = template_from_dict({"name": "t", "image": "python:3.11", "command": ["python", "x.py"], "env": "NO_RESOURCE_CHECK=true"})
     assert tpl.no_resource_check and tpl.released

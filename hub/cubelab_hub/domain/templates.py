@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,10 +137,7 @@ def parse_arg_spec(group: str, name: str, raw: Any, field_name: str) -> ArgSpec:
         extra=extra,
     )
     if spec.default not in (None, "") and not contains_reference(spec.default):
-        try:
-            coerce_arg_value(spec, spec.default, f"{field_name}.default")
-        except FieldError as exc:
-            raise exc
+        coerce_arg_value(spec, spec.default, f"{field_name}.default")  # a default must be a valid value
     return spec
 
 
@@ -555,14 +553,18 @@ def template_from_dict(data: Any) -> JobTemplate:
 
 
 def _parse_argv(value: Any, field_name: str, errors: list) -> list[str]:
-    """A command as a list of strings, or one string split on whitespace.
-
-    No shell parsing: the engines never pass a template command to a shell.
+    """A command as a list of strings, or one string split with shell quoting rules
+    (Cube Studio stores commands as text). Only split: the engines never hand a
+    template command to a shell.
     """
     if value in (None, ""):
         return []
     if isinstance(value, str):
-        return value.split()
+        try:
+            return shlex.split(value)
+        except ValueError as exc:
+            errors.append(FieldError(field_name, f"'{_short(value)}' cannot be split into arguments ({exc})", '["python", "train.py"] or "python train.py"'))
+            return []
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return list(value)
     errors.append(FieldError(field_name, "must be a list of strings", '["python", "train.py"]'))
