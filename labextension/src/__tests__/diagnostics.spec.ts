@@ -98,3 +98,17 @@ describe('focus and order', () => {
     expect(sorted[6]).toBe(DIAGS[2]);
   });
 });
+
+describe('run times', () => {
+  const { duration, formatTime } = jest.requireActual('../pipelines/format');
+  it('formats durations', () => {
+    expect(duration(null, null)).toBe('');
+    expect(duration('2026-01-01T00:00:00Z', '2026-01-01T00:00:42Z')).toBe('42s');
+    expect(duration('2026-01-01T00:00:00Z', '2026-01-01T00:03:05Z')).toBe('3m 5s');
+    expect(duration('2026-01-01T00:00:00Z', '2026-01-01T02:10:00Z')).toBe('2h 10m');
+    expect(duration('2026-01-01T00:00:00Z', null, Date.parse('2026-01-01T00:00:10Z'))).toBe('10s');
+    expect(formatTime('not a time')).toBe('not a time');
+    expect(formatTime(null)).toBe('');
+    expect(formatTime('2026-01-01T00:00:00Z')).toMatch(/2026/);
+  });
+});

@@ -8,8 +8,7 @@ import { formErrors } from '../projects/model';
 import { PipelinesClient } from './client';
 import { emptyPipeline, toBody, uniqueName } from './graph';
 import { STATUS_ICONS } from './editor/Canvas';
-import { duration } from './editor/Bottom';
-import { formatTime } from './editor/Properties';
+import { duration, formatTime } from './format';
 import { IPipelineSummary, IRun, RUN_FINAL } from './types';
 
 export interface IPipelineOpener {

@@ -4,33 +4,13 @@ import { focusTarget, sortDiagnostics } from '../diagnostics';
 import { IRun, IScheduleRecord, RUN_FINAL, TASK_FINAL } from '../types';
 import { STATUS_ICONS } from './Canvas';
 import { EditorModel } from './model';
-import { formatTime } from './Properties';
+import { duration, formatTime } from '../format';
 
 export type LogStreamer = (
   path: string,
   onText: (chunk: string) => void,
   signal: AbortSignal
 ) => Promise<void>;
-
-export function duration(start: string | null, end: string | null, now = Date.now()): string {
-  if (!start) {
-    return '';
-  }
-  const s = Date.parse(start);
-  const e = end ? Date.parse(end) : now;
-  if (Number.isNaN(s) || Number.isNaN(e)) {
-    return '';
-  }
-  const secs = Math.max(0, Math.round((e - s) / 1000));
-  if (secs < 60) {
-    return `${secs}s`;
-  }
-  const m = Math.floor(secs / 60);
-  if (m < 60) {
-    return `${m}m ${secs % 60}s`;
-  }
-  return `${Math.floor(m / 60)}h ${m % 60}m`;
-}
 
 function StatusText(props: { status: string }): JSX.Element {
   return (

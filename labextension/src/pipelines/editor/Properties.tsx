@@ -12,6 +12,7 @@ import {
   toFormValue
 } from '../argforms';
 import { formatEnvLines, getTask, parseEnvLines } from '../graph';
+import { formatTime } from '../format';
 import { findTemplate } from '../palette';
 import { ITask } from '../types';
 import { EditorModel } from './model';
@@ -496,24 +497,6 @@ function ScheduleSettings(props: { model: EditorModel; error?: string }): JSX.El
       </div>
     </fieldset>
   );
-}
-
-export function formatTime(iso: string | null | undefined): string {
-  if (!iso) {
-    return '';
-  }
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) {
-    return iso;
-  }
-  return d.toLocaleString(undefined, {
-    weekday: 'short',
-    year: 'numeric',
-    month: 'short',
-    day: 'numeric',
-    hour: '2-digit',
-    minute: '2-digit'
-  });
 }
 
 export function Properties(props: { model: EditorModel }): JSX.Element {
