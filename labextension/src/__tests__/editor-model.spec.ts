@@ -1,0 +1,206 @@
+import { ApiError } from '../api';
+import { PipelinesClient } from '../pipelines/client';
+import { EditorModel } from '../pipelines/editor/model';
+import { IPipelineView, IRun, ITemplate } from '../pipelines/types';
+
+const TEMPLATES: ITemplate[] = [
+  {
+    name: 'shell',
+    version: 'Release',
+    kind: 'shell',
+    category: 'base',
+    category_index: 0,
+    args: { shell: { '--command': { type: 'text', require: 1 } } }
+  },
+  {
+    name: 'python',
+    version: 'Release',
+    kind: 'python',
+    category: 'base',
+    category_index: 0,
+    args: { python: { '--script': { type: 'str' }, '--code': { type: 'text' } } }
+  }
+];
+
+function view(extra: Partial<IPipelineView> = {}): IPipelineView {
+  return {
+    id: 7,
+    name: 'demo',
+    project: 'public',
+    description: '',
+    tasks: [],
+    edges: [],
+    env: {},
+    parallelism: null,
+    schedule: { enabled: false, cron: null, timezone: 'UTC' },
+    permissions: { edit: true, run: true },
+    diagnostics: [],
+    ...extra
+  };
+}
+
+/** A fake of the API: saves echo the body back in the server's normal form. */
+function fakeClient(overrides: Partial<Record<keyof PipelinesClient, any>> = {}) {
+  const calls: string[] = [];
+  const client = {
+    templates: async () => TEMPLATES,
+    get: async () => view(),
+    runs: async () => [],
+    save: async (_id: number, p: any) => {
+      calls.push('save');
+      return view({ ...p, schedule: { timezone: 'UTC', ...p.schedule }, diagnostics: [] });
+    },
+    validateDraft: async () => [],
+    ...overrides
+  } as unknown as PipelinesClient;
+  return { client, calls };
+}
+
+describe('EditorModel', () => {
+  it('loads, edits with undo/redo and tracks the dirty state', async () => {
+    const { client } = fakeClient();
+    const m = new EditorModel(client, 7);
+    await m.load();
+    expect(m.loaded).toBe(true);
+    expect(m.dirty).toBe(false);
+    const a = m.addTemplateTask(TEMPLATES[0], { x: 0, y: 0 });
+    const b = m.addTemplateTask(TEMPLATES[0]);
+    expect([a, b]).toEqual(['shell', 'shell-2']);
+    expect(m.connect('shell', 'shell-2')).toBe(true);
+    expect(m.connect('shell-2', 'shell')).toBe(false);
+    expect(m.notice?.kind).toBe('error');
+    expect(m.dirty).toBe(true);
+    m.undo();
+    expect(m.pipeline.edges).toEqual([]);
+    m.redo();
+    expect(m.pipeline.edges).toEqual([['shell', 'shell-2']]);
+    m.select(['shell'], []);
+    m.deleteSelection();
+    expect(m.pipeline.tasks.map(t => t.name)).toEqual(['shell-2']);
+    expect(m.pipeline.edges).toEqual([]);
+    m.dispose();
+  });
+
+  it('groups typing in one field into one undo step', async () => {
+    const { client } = fakeClient();
+    const m = new EditorModel(client, 7);
+    await m.load();
+    m.addTemplateTask(TEMPLATES[0]);
+    m.updateTask('shell', { cpu: '2' }, 'shell:cpu');
+    m.updateTask('shell', { cpu: '24' }, 'shell:cpu');
+    expect(m.pipeline.tasks[0].cpu).toBe('24');
+    m.undo();
+    expect(m.pipeline.tasks[0].cpu).toBe('1');
+    m.dispose();
+  });
+
+  it('makes one undo step of a drag', async () => {
+    const { client } = fakeClient();
+    const m = new EditorModel(client, 7);
+    await m.load();
+    m.addTemplateTask(TEMPLATES[0], { x: 0, y: 0 });
+    m.dragTo({ shell: { x: 10, y: 10 } });
+    m.dragTo({ shell: { x: 50, y: 60 } });
+    m.commitDrag();
+    expect(m.pipeline.tasks[0].position).toEqual({ x: 50, y: 60 });
+    m.undo();
+    expect(m.pipeline.tasks[0].position).toEqual({ x: 0, y: 0 });
+    m.dispose();
+  });
+
+  it('adopts the saved form so a save leaves nothing dirty', async () => {
+    const { client, calls } = fakeClient();
+    const m = new EditorModel(client, 7);
+    await m.load();
+    m.addTemplateTask(TEMPLATES[0]);
+    expect(await m.save()).toBe(true);
+    expect(calls).toEqual(['save']);
+    expect(m.dirty).toBe(false);
+    expect(m.notice).toEqual({ kind: 'info', text: 'Saved.' });
+    m.dispose();
+  });
+
+  it('makes python and notebook tasks from dropped files', async () => {
+    const { client } = fakeClient();
+    const m = new EditorModel(client, 7);
+    await m.load();
+    expect(m.addFileTask('work/train.py')).toBe('train');
+    expect(m.pipeline.tasks[0]).toMatchObject({ template: 'python', args: { '--script': 'work/train.py' } });
+    expect(m.addFileTask('data.csv')).toBeNull();
+    expect(m.addFileTask('a.ipynb')).toBeNull(); // no notebook template here
+    expect(m.notice?.text).toMatch(/notebook/);
+    m.dispose();
+  });
+
+  it('shows the diagnostics of a refused run', async () => {
+    const diagnostics = [
+      { severity: 'error', message: "required argument '--command' has no value", task: 'shell', field: 'args.--command' }
+    ];
+    const { client } = fakeClient({
+      run: async () => {
+        throw new ApiError(409, 'invalid_pipeline', 'pipeline is invalid', null, [], { diagnostics });
+      }
+    });
+    const m = new EditorModel(client, 7);
+    await m.load();
+    m.addTemplateTask(TEMPLATES[0]);
+    await m.startRun();
+    expect(m.diagnostics).toEqual(diagnostics);
+    expect(m.diagnosticMap.taskFields.shell).toEqual({
+      'args.--command': "required argument '--command' has no value"
+    });
+    expect(m.notice?.kind).toBe('error');
+    m.dispose();
+  });
+
+  it('follows a run until it finishes', async () => {
+    jest.useFakeTimers();
+    const states: IRun['status'][] = ['running', 'succeeded'];
+    const run = (status: IRun['status']): IRun => ({
+      id: 'r1',
+      pipeline_id: 7,
+      pipeline_name: 'demo',
+      project: 'public',
+      trigger: 'manual',
+      runner: 'a',
+      engine: 'local',
+      status,
+      message: '',
+      created_at: '',
+      started_at: null,
+      finished_at: null,
+      tasks: [{ name: 'shell', status: status === 'succeeded' ? 'succeeded' : 'running', attempts: 1, exit_code: null, started_at: null, finished_at: null, message: '', outputs: {} }]
+    });
+    const { client } = fakeClient({
+      run: async () => run('pending'),
+      getRun: async () => run(states.shift() ?? 'succeeded')
+    });
+    const m = new EditorModel(client, 7);
+    await m.load();
+    const finished = jest.fn();
+    m.runFinished.connect(finished);
+    await m.startRun();
+    expect(m.run?.status).toBe('pending');
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(m.run?.status).toBe('running');
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(m.run?.status).toBe('succeeded');
+    expect(finished).toHaveBeenCalledTimes(1);
+    m.select(['shell'], []);
+    expect(m.logTask).toBe('shell');
+    m.closeRun();
+    expect(m.run).toBeNull();
+    m.dispose();
+    jest.useRealTimers();
+  });
+
+  it('is read-only without edit permission', async () => {
+    const { client } = fakeClient({ get: async () => view({ permissions: { edit: false, run: true } }) });
+    const m = new EditorModel(client, 7);
+    await m.load();
+    m.addTemplateTask(TEMPLATES[0]);
+    expect(m.pipeline.tasks).toEqual([]);
+    expect(await m.save()).toBe(false);
+    m.dispose();
+  });
+});
