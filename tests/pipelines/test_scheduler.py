@@ -131,3 +131,21 @@ async def test_deleting_a_project_stops_and_removes_its_pipelines(world):
     with db.session() as s:
         assert s.get(PipelineRow, pid) is None and s.get(RunRow, run_id) is None
     assert (await manager.engines["local"].status(run_id)).status == "cancelled"
+
+
+async def test_runs_go_to_the_engine_of_their_project(world, tmp_path):
+    db, manager, scheduler = world
+    other = LocalEngine(tmp_path / "other-runs", kill_grace=1)
+    other.add_listener(manager.on_event)
+    manager.engines["cluster-b"] = other
+    manager.engine_for_project = lambda project: "cluster-b" if project == "proj" else None
+    pid = add_pipeline(db, "placed", "echo placed")
+    run_id = await manager.create_run(pid, "alice", False)
+    assert await finish(db, manager, run_id) == "succeeded"
+    with db.session() as s:
+        assert s.get(RunRow, run_id).engine == "cluster-b"
+    assert (tmp_path / "other-runs" / run_id / "tasks" / "a" / "log.txt").read_text() == "placed\n"
+    manager.engine_for_project = lambda project: "nowhere"
+    with pytest.raises(Exception) as info:
+        await manager.create_run(pid, "alice", False)
+    assert "engine 'nowhere'" in str(info.value)

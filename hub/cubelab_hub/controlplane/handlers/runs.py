@@ -105,7 +105,7 @@ class RunManager:
     """Creates runs, persists engine events, re-attaches after a restart."""
 
     def __init__(self, database, data_dir: str | Path, engines: dict[str, Engine] | None = None, default_engine: str = "local",
-                 keep_runs_on_shutdown: bool = False):
+                 keep_runs_on_shutdown: bool = False, engine_for_project=None):
         self.db = database
         self.data_dir = Path(data_dir)
         if engines is None:
@@ -115,6 +115,8 @@ class RunManager:
             engines = {"local": LocalEngine(self.data_dir / "runs", workspace_for=lambda user: self.data_dir / "workspaces" / user)}
         self.engines = engines
         self.default_engine = default_engine
+        # project -> engine name (e.g. from the project's 'cluster' setting); default_engine when None
+        self.engine_for_project = engine_for_project
         self.keep_runs_on_shutdown = keep_runs_on_shutdown
         self.flush_delay = 0.05
         self._pending_runs: dict[str, RunState] = {}
@@ -203,6 +205,17 @@ class RunManager:
             prow = session.get(PipelineRow, pipeline_id)
             if prow is None:
                 raise KeyError(pipeline_id)
+            project = prow.project
+        engine_name = self.default_engine
+        if self.engine_for_project is not None:
+            chosen = self.engine_for_project(project)
+            engine_name = (await chosen if hasattr(chosen, "__await__") else chosen) or self.default_engine
+        if engine_name not in self.engines:
+            raise APIError(409, "conflict", f"project '{project}' runs on engine '{engine_name}', which this control plane does not have")
+        with self.db.session() as session:
+            prow = session.get(PipelineRow, pipeline_id)
+            if prow is None:
+                raise KeyError(pipeline_id)
             pipeline = row_to_pipeline(prow)
             catalog = load_catalog(session)
             diags = validate(pipeline, catalog, runner_admin)
@@ -223,18 +236,18 @@ class RunManager:
                 "runner": runner,
             }
             run = RunRow(id=run_id, pipeline_id=prow.id, project=prow.project, trigger=trigger, runner=runner,
-                         engine=self.default_engine, status=PENDING, message="", spec=spec_json, engine_data={},
+                         engine=engine_name, status=PENDING, message="", spec=spec_json, engine_data={},
                          source_run_id=source_run_id, schedule_time=schedule_time, created_at=utcnow())
             session.add(run)
             for task in pipeline.tasks:
                 session.add(TaskRunRow(run_id=run_id, name=task.name, status=PENDING, attempts=0, message="", outputs={}))
         spec = self.spec_from_json(run_id, spec_json, prow.project, trigger, schedule_time)
-        engine = self.engines[self.default_engine]
+        engine = self.engines[engine_name]
         try:
             await engine.submit(spec)
         except Exception as exc:
             log.exception("submitting run %s failed", run_id)
-            self._mark_failed(run_id, f"the {self.default_engine} engine could not start the run: {exc}")
+            self._mark_failed(run_id, f"the {engine_name} engine could not start the run: {exc}")
         return run_id
 
     def spec_from_json(self, run_id: str, spec: dict, project: str, trigger: str, schedule_time) -> RunSpec:
@@ -566,7 +579,8 @@ def setup(app) -> None:
     engines = getattr(app, "pipeline_engines", None)  # set by the lead / the Kubernetes engine's setup
     app.pipeline_runs = RunManager(app.database, app.data_dir, engines=engines,
                                    default_engine=getattr(app, "pipeline_default_engine", "local"),
-                                   keep_runs_on_shutdown=getattr(app, "keep_runs_on_shutdown", False))
+                                   keep_runs_on_shutdown=getattr(app, "keep_runs_on_shutdown", False),
+                                   engine_for_project=getattr(app, "pipeline_engine_for_project", None))
     app.background_tasks.append(app.pipeline_runs.start)
     app.project_delete_hooks.append(app.pipeline_runs.delete_project)
     if not hasattr(app, "shutdown_hooks"):
