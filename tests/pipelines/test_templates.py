@@ -192,6 +192,7 @@ def test_paddle_components_import(name):
     ("name: x\ninputs: [{name: a}]\nimplementation: {container: {image: i, args: [--b, {inputValue: zz}]}}", "unknown input 'zz'"),
     ("name: x\nimplementation: {container: {image: i, args: [{concat: [a, b]}]}}", "unsupported placeholder"),
     ("name: [unclosed", "not valid YAML"),
+    ("name: x\ninputs: [{name: Model Name}, {name: model_name}]\nimplementation: {container: {image: i}}", "both become argument '--model_name'"),
 ])
 def test_bad_components(text, needle):
     with pytest.raises(FieldErrors) as info:

@@ -790,6 +790,10 @@ def import_kfp_component(text_or_data: Any, *, category: str = "kubeflow", versi
     specs: dict[str, dict] = {}
     for in_name, item in input_by_name.items():
         flag = flags.get(in_name) or "--" + re.sub(r"[^A-Za-z0-9_]+", "_", in_name).strip("_").lower()
+        if flag in specs:
+            other = next(n for n, f in ((n, flags.get(n) or "--" + re.sub(r"[^A-Za-z0-9_]+", "_", n).strip("_").lower()) for n in input_by_name) if f == flag)
+            errors.append(FieldError("inputs", f"inputs '{other}' and '{in_name}' both become argument '{flag}'", "inputs that map to distinct flags"))
+            continue
         kfp_type = str(item.get("type", "String")).lower()
         arg_type = _KFP_TYPES.get(kfp_type, "str")
         optional = bool(item.get("optional", False)) or in_name in conditional
