@@ -3,6 +3,7 @@ import {
   Connection,
   Controls,
   Edge as FlowEdge,
+  EdgeChange,
   Handle,
   MarkerType,
   MiniMap,
@@ -224,6 +225,7 @@ export function Canvas(props: { model: EditorModel; fitSignal: number }): JSX.El
 
   const onNodesChange = (changes: NodeChange<TaskFlowNode>[]) => {
     const moved: Record<string, IPosition> = {};
+    const nudged: Record<string, IPosition> = {};
     let selectionChanged = false;
     let measuredChanged = false;
     const sel = new Set(model.selection.tasks);
@@ -232,7 +234,12 @@ export function Canvas(props: { model: EditorModel; fitSignal: number }): JSX.El
         measured.current[c.id] = c.dimensions;
         measuredChanged = true;
       } else if (c.type === 'position' && c.position) {
-        moved[c.id] = c.position;
+        // a mouse drag reports dragging=true until it ends; arrow keys move at once
+        if (c.dragging) {
+          moved[c.id] = c.position;
+        } else {
+          nudged[c.id] = c.position;
+        }
       } else if (c.type === 'select') {
         selectionChanged = true;
         if (c.selected) {
@@ -245,11 +252,33 @@ export function Canvas(props: { model: EditorModel; fitSignal: number }): JSX.El
     if (Object.keys(moved).length && !readOnly) {
       model.dragTo(moved);
     }
+    if (Object.keys(nudged).length && !readOnly) {
+      model.moveBy(nudged);
+    }
     if (selectionChanged) {
       model.select([...sel], model.selection.edges);
     }
     if (measuredChanged) {
       setMeasureTick(t => t + 1);
+    }
+  };
+
+  const onEdgesChange = (changes: EdgeChange[]) => {
+    let changed = false;
+    const sel = new Map(model.selection.edges.map(e => [edgeId(e), e] as [string, Edge]));
+    for (const c of changes) {
+      if (c.type === 'select') {
+        changed = true;
+        const [u, d] = c.id.split('->');
+        if (c.selected) {
+          sel.set(c.id, [u, d]);
+        } else {
+          sel.delete(c.id);
+        }
+      }
+    }
+    if (changed) {
+      model.select(model.selection.tasks, [...sel.values()]);
     }
   };
 
@@ -353,6 +382,7 @@ export function Canvas(props: { model: EditorModel; fitSignal: number }): JSX.El
         edges={edges}
         nodeTypes={NODE_TYPES}
         onNodesChange={onNodesChange}
+        onEdgesChange={onEdgesChange}
         onNodeDragStop={() => model.commitDrag()}
         onNodeClick={(e, node) => {
           if (!(e.shiftKey || e.metaKey || e.ctrlKey)) {

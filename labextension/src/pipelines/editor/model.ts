@@ -267,6 +267,15 @@ export class EditorModel {
     this.emit();
   }
 
+  /** Move tasks as one undo step (keyboard moves). */
+  moveBy(positions: Record<string, IPosition>): void {
+    if (this._dragStart) {
+      this.dragTo(positions);
+      return;
+    }
+    this.apply(moveTasks(this.pipeline, positions), 'move:' + Object.keys(positions).sort().join(','));
+  }
+
   commitDrag(): void {
     if (!this._history || !this._dragStart) {
       return;
