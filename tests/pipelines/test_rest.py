@@ -94,7 +94,9 @@ def test_import_paddle_components_and_cube_studio_json(cp):
     assert r.status_code == 400 and r.json()["field"] == "content[1].args.g.--x.type"
     assert cp.call("alice", "GET", "/templates/xgb/Release").status_code == 404  # all or nothing
     del cube["bad"]
-    assert cp.call("admin", "POST", "/templates/import", {"format": "cube-studio", "content": cube}).status_code == 201
+    cube["xgb"]["privileged"] = 1
+    r = cp.call("admin", "POST", "/templates/import", {"format": "cube-studio", "content": cube})
+    assert r.status_code == 201 and r.json()["ignored"] == {"xgb": ["privileged"]}
     assert cp.call("admin", "POST", "/templates/import", {"format": "airflow", "content": ""}).json()["field"] == "format"
 
 

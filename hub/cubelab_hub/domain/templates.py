@@ -609,6 +609,28 @@ def _k8s_name(text: str) -> str:
     return name[:63].strip("-")
 
 
+# Keys of Cube Studio's template JSON this importer reads; anything else with a
+# value is reported by cube_studio_ignored_fields (never dropped silently).
+CUBE_STUDIO_KEYS = frozenset({
+    "image_name", "images", "image", "group_name", "project_name", "project", "job_template_expand", "expand",
+    "job_template_name", "name", "job_template_version", "version", "job_template_workdir", "workdir",
+    "job_template_command", "entrypoint", "command", "job_template_args", "args", "job_template_env", "env",
+    "job_template_volume", "volume_mount", "job_template_account", "accounts", "service_account", "help_url",
+    "job_template_describe", "describe", "description",
+    # bookkeeping of Cube Studio's own database, meaningless elsewhere
+    "id", "created_on", "changed_on", "created_by", "changed_by", "created_by_fk", "changed_by_fk", "image_describe",
+    "project_id", "images_id", "gitpath",
+})
+
+
+def cube_studio_ignored_fields(data: Any) -> list[str]:
+    """Fields of a Cube Studio template that CubeLab does not carry over (e.g.
+    ``privileged``, ``hostAliases``), so the importer can say so."""
+    if not isinstance(data, dict):
+        return []
+    return sorted(k for k, v in data.items() if k not in CUBE_STUDIO_KEYS and v not in (None, "", 0, False, [], {}))
+
+
 def import_cube_studio_template(data: Any) -> JobTemplate:
     """Cube Studio template JSON -> :class:`JobTemplate`.
 

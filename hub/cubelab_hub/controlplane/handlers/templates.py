@@ -11,6 +11,7 @@ from ...domain.templates import (
     JobTemplate,
     TemplateCatalog,
     builtin_templates,
+    cube_studio_ignored_fields,
     import_cube_studio_template,
     import_kfp_component,
     template_from_dict,
@@ -163,6 +164,7 @@ class TemplateImportHandler(TemplateBase):
         content = body.get("content")
         replace = bool(body.get("replace", False))
         templates: list[JobTemplate] = []
+        ignored: dict[str, list[str]] = {}
         if fmt == "cube-studio":
             items = content
             if isinstance(content, dict) and not any(k in content for k in ("name", "job_template_name")):
@@ -175,6 +177,8 @@ class TemplateImportHandler(TemplateBase):
             for i, item in enumerate(items):
                 try:
                     templates.append(import_cube_studio_template(item))
+                    if cube_studio_ignored_fields(item):
+                        ignored[templates[-1].name] = cube_studio_ignored_fields(item)
                 except FieldErrors as exc:
                     errors.extend(e.prefixed(f"content[{i}]") for e in exc.errors)
             if errors:
@@ -201,7 +205,8 @@ class TemplateImportHandler(TemplateBase):
                     _update_row(row, tpl)
                 session.flush()
                 views.append(template_view(row))
-        self.send({"templates": views}, 201)
+        # fields of the source that have no CubeLab meaning, reported rather than dropped silently
+        self.send({"templates": views, "ignored": ignored}, 201)
 
 
 def setup(app) -> None:
@@ -247,7 +252,10 @@ SCHEMAS = {
             "outputs": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}, "description": {"type": "string"}, "type": {"type": "string"}, "flag": {"type": ["string", "null"]}}}},
         },
     },
-    "TemplateList": {"type": "object", "properties": {"templates": {"type": "array", "items": {"$ref": "#/components/schemas/Template"}}}},
+    "TemplateList": {"type": "object", "properties": {
+        "templates": {"type": "array", "items": {"$ref": "#/components/schemas/Template"}},
+        "ignored": {"type": "object", "description": "import only: template name -> source fields CubeLab does not carry over",
+                    "additionalProperties": {"type": "array", "items": {"type": "string"}}}}},
     "TemplateImport": {
         "type": "object",
         "required": ["format", "content"],
