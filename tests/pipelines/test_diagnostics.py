@@ -222,6 +222,7 @@ def test_enabled_schedule_without_cron(cat):
     ({"name": "p", "parallelism": "4"}, "parallelism"),
     ({"name": "p", "schedule": {"enabled": True, "cron": "61 * * * *"}}, "schedule.cron"),
     ({"name": "p", "colour": "red"}, "colour"),
+    ({"name": "p", "tasks": [shell("a", position=[1, 2])]}, "tasks[0].position"),
 ])
 def test_shape_errors_name_the_field(body, field):
     with pytest.raises(FieldErrors) as info:

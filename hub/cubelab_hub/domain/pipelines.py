@@ -207,6 +207,8 @@ def task_from_dict(data: Any, index: int) -> Task:
         errors.append(FieldError(f"{where}.template_version", "must be text", "'Release' or 'Alpha'"))
         version = None
     position = data.get("position")
+    if position is not None and not isinstance(position, dict):
+        errors.append(FieldError(f"{where}.position", "must be an object", '{"x": 120, "y": 40}'))
     timeout = _int_or_error(data.get("timeout"), f"{where}.timeout", errors, 0)
     retries = _int_or_error(data.get("retries"), f"{where}.retries", errors, 0)
     if errors:
