@@ -35,6 +35,7 @@ PIPELINE_ROUTES = [
     ("GET", "/pipelines", None, [200, 200, 200, 200, 200, 401]),
     ("GET", "/runs", None, [200, 200, 200, 200, 200, 401]),
     ("GET", "/schedules", None, [200, 200, 200, 200, 200, 401]),
+    ("POST", "/schedules/preview", {"cron": "0 * * * *"}, [200, 200, 200, 200, 200, 401]),
 ]
 
 TEMPLATE_ROUTES = [

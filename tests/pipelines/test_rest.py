@@ -38,7 +38,7 @@ def test_every_pipeline_route_is_documented(cp):
         "/pipelines/{pipeline_id}/runs": {"get", "post"}, "/pipelines/{pipeline_id}/tasks/{task}/debug": {"post"},
         "/runs": {"get"}, "/runs/{run_id}": {"get"}, "/runs/{run_id}/events": {"get"}, "/runs/{run_id}/cancel": {"post"}, "/runs/{run_id}/rerun": {"post"},
         "/runs/{run_id}/tasks/{task}/logs": {"get"},
-        "/schedules": {"get"}, "/pipelines/{pipeline_id}/schedule": {"get", "put"}, "/pipelines/{pipeline_id}/schedule/records": {"get"},
+        "/schedules": {"get"}, "/schedules/preview": {"post"}, "/pipelines/{pipeline_id}/schedule": {"get", "put"}, "/pipelines/{pipeline_id}/schedule/records": {"get"},
     }
     for path, methods in expected.items():
         assert path in doc["paths"], path
@@ -315,6 +315,17 @@ def test_resource_proposals_need_ten_runs(cp):
 
 
 # ---------------------------------------------------------------- schedules
+
+
+def test_schedule_preview_for_editors(cp):
+    r = cp.call("nina", "POST", "/schedules/preview", {"cron": "30 9 * * 1-5", "timezone": "Asia/Shanghai",
+                                                       "start_time": "2030-01-01T00:00:00+08:00", "count": 3})
+    assert r.status_code == 200, r.text
+    assert r.json()["next"] == ["2030-01-01T09:30:00+08:00", "2030-01-02T09:30:00+08:00", "2030-01-03T09:30:00+08:00"]
+    r = cp.call("nina", "POST", "/schedules/preview", {"cron": "*/5 * * *"})
+    assert r.status_code == 400 and r.json()["field"] == "schedule.cron" and "has 4 fields, not 5" in r.json()["message"]
+    assert cp.call("nina", "POST", "/schedules/preview", {"cron": "* * * * *", "count": 500}).json()["field"] == "count"
+    assert cp.call(None, "POST", "/schedules/preview", {"cron": "* * * * *"}).status_code == 401
 
 
 def test_schedule_settings_records_and_backfill(cp):

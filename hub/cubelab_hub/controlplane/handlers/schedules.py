@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import func, select
 
-from ...domain.errors import FieldErrors
+from ...domain.errors import FieldError, FieldErrors
 from ...domain.schedules import decide_start, due_ticks, next_ticks, schedule_from_dict
 from ..models.pipelines import PipelineRow, RunRow, ScheduleRecordRow, aware
 from .base import op, route
@@ -197,6 +197,21 @@ class ScheduleListHandler(PipelineBase):
         self.send({"schedules": items})
 
 
+class PreviewHandler(PipelineBase):
+    openapi = {"post": op("Check schedule settings without saving them and preview the next tick times (for editors)",
+                          tags=TAGS, body="SchedulePreviewRequest", returns="SchedulePreview")}
+
+    async def post(self):
+        body = self.json_body()
+        count = body.pop("count", 5)
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 50:
+            raise FieldError("count", f"{count!r} is not a number from 1 to 50", "1..50")
+        body.setdefault("enabled", True)
+        settings = schedule_from_dict(body)
+        after = settings.start_time if settings.start_time and settings.start_time > utcnow() else utcnow()
+        self.send({"next": [t.isoformat() for t in next_ticks(settings, after, count)], "timezone": settings.timezone})
+
+
 def setup(app) -> None:
     async def is_admin(name: str) -> bool:
         user = await app.hub_client.get_user(name)
@@ -215,10 +230,15 @@ SCHEMAS = {
         "status": {"type": "string", "enum": ["comed", "created", "skipped"]}, "reason": {"type": "string"}, "run_id": {"type": ["string", "null"]}}},
     "ScheduleRecordList": {"type": "object", "properties": {"records": {"type": "array", "items": {"$ref": "#/components/schemas/ScheduleRecord"}}}},
     "ScheduleList": {"type": "object", "properties": {"schedules": {"type": "array", "items": {"type": "object"}}}},
+    "SchedulePreviewRequest": {"allOf": [{"$ref": "#/components/schemas/Schedule"}, {"type": "object", "properties": {
+        "count": {"type": "integer", "minimum": 1, "maximum": 50, "default": 5}}}]},
+    "SchedulePreview": {"type": "object", "properties": {"next": {"type": "array", "items": {"type": "string", "format": "date-time"}},
+                                                         "timezone": {"type": "string"}}},
 }
 
 ROUTES = [
     route("/schedules", ScheduleListHandler),
+    route("/schedules/preview", PreviewHandler),
     route("/pipelines/{pipeline_id}/schedule", ScheduleHandler),
     route("/pipelines/{pipeline_id}/schedule/records", RecordsHandler),
 ]
