@@ -119,6 +119,7 @@ class RunManager:
         self.engine_for_project = engine_for_project
         self.keep_runs_on_shutdown = keep_runs_on_shutdown
         self.flush_delay = 0.05
+        self.created_at = utcnow()
         self._pending_runs: dict[str, RunState] = {}
         self._pending_tasks: dict[tuple[str, str], TaskState] = {}
         self._flush_handle = None
@@ -276,11 +277,16 @@ class RunManager:
     # ------------------------------------------------------------ restart
 
     async def start(self) -> None:
-        """Re-attach every run that was in flight when the control plane stopped."""
+        """Re-attach every run that was in flight when the control plane stopped
+        (runs created by this process are its own already)."""
         with self.db.session() as session:
-            rows = session.scalars(select(RunRow).where(RunRow.status.in_(ACTIVE))).all()
-            pending = [(r, session.scalars(select(TaskRunRow).where(TaskRunRow.run_id == r.id)).all()) for r in rows]
-        for run, tasks in pending:
+            ids = session.scalars(select(RunRow.id).where(RunRow.status.in_(ACTIVE), RunRow.created_at < self.created_at)).all()
+        for run_id in ids:
+            with self.db.session() as session:
+                run = session.get(RunRow, run_id)
+                if run.status not in ACTIVE:  # cancelled meanwhile
+                    continue
+                tasks = session.scalars(select(TaskRunRow).where(TaskRunRow.run_id == run_id)).all()
             engine = self.engines.get(run.engine)
             if engine is None:
                 self._mark_failed(run.id, f"engine '{run.engine}' is not configured after the control plane restarted")

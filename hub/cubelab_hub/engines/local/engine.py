@@ -111,6 +111,9 @@ class LocalEngine(Engine):
     async def reattach(self, spec: RunSpec, saved: RunState) -> RunState:
         if saved.status in RUN_FINAL:
             return saved
+        held = self._runs.get(spec.run_id)
+        if held is not None and not held.finished.is_set():
+            return held.state  # already driven by this engine: re-attaching twice must not start it twice
         for task in spec.pipeline.tasks:
             saved.tasks.setdefault(task.name, TaskState(name=task.name))
         return await self._start(spec, saved, reattaching=True)
