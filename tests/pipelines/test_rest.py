@@ -4,11 +4,9 @@ re-run, debug, log following), schedules, permissions, restart mid-run."""
 
 import json
 import signal
-import threading
 import time
 
 import psutil
-import pytest
 import requests
 
 from .conftest import FIXTURES

@@ -6,7 +6,6 @@ import pytest
 
 from cubelab_hub.domain.errors import FieldError, FieldErrors
 from cubelab_hub.domain.templates import (
-    ArgSpec,
     args_to_schema,
     coerce_arg_value,
     import_cube_studio_template,

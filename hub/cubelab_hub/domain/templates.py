@@ -232,7 +232,7 @@ def coerce_arg_value(spec: ArgSpec, value: Any, field_name: str) -> Any:
     if t == "int":
         accepted = "a whole number such as 3"
         if isinstance(value, bool):
-            raise FieldError(field_name, f"must be a whole number, got a boolean", accepted)
+            raise FieldError(field_name, "must be a whole number, got a boolean", accepted)
         if isinstance(value, float):
             if not value.is_integer():
                 raise FieldError(field_name, f"{value} is not a whole number", accepted)

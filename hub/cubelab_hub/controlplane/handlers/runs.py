@@ -39,7 +39,7 @@ from ...engines.base import (
     UnknownRun,
 )
 from ..models.pipelines import PipelineRow, RunRow, TaskRunRow, aware
-from .base import APIError, APIHandler, not_found, op, route
+from .base import APIError, not_found, op, route
 from .pipelines import ID_PARAM, TASK_PARAM, PipelineBase, row_to_pipeline
 from .templates import load_catalog
 
