@@ -12,6 +12,7 @@ import {
   toFormValue
 } from '../argforms';
 import { formatEnvLines, getTask, parseEnvLines } from '../graph';
+import { CronError, nextTimes } from '../cron';
 import { formatTime } from '../format';
 import { findTemplate } from '../palette';
 import { ITask } from '../types';
@@ -472,6 +473,17 @@ function ScheduleSettings(props: { model: EditorModel; error?: string }): JSX.El
     };
   }, [savedCron, savedTz, model.savedPipeline]);
   const unsaved = (s.cron ?? null) !== savedCron || (s.timezone ?? null) !== savedTz;
+  // while editing, a preview computed here; once saved, the server's own list
+  let preview: string[] = [];
+  let cronError: string | undefined;
+  if (s.cron) {
+    try {
+      preview = nextTimes(s.cron, new Date(), 5, s.timezone || 'UTC').map(d => d.toISOString());
+    } catch (err) {
+      cronError = err instanceof CronError ? err.message : String(err);
+    }
+  }
+  const times = !unsaved && next && next.length ? next : preview;
   return (
     <fieldset className="cl-ArgGroup" data-testid="cubelab-schedule">
       <legend>Schedule</legend>
@@ -479,16 +491,16 @@ function ScheduleSettings(props: { model: EditorModel; error?: string }): JSX.El
         <input type="checkbox" checked={!!s.enabled} disabled={readOnly} data-testid="cubelab-schedule-enabled" onChange={e => update({ enabled: e.target.checked }, 'enabled')} />
         Run on a schedule
       </label>
-      <TextField name="cron" label="Cron" value={s.cron ?? ''} placeholder="0 2 * * *" help="minute hour day-of-month month day-of-week; ranges, lists and steps" error={props.error} readOnly={readOnly} testid="cubelab-schedule-cron" onChange={v => update({ cron: v.trim() ? v : null }, 'cron')} />
+      <TextField name="cron" label="Cron" value={s.cron ?? ''} placeholder="0 2 * * *" help="minute hour day-of-month month day-of-week; ranges, lists and steps" error={props.error ?? cronError} readOnly={readOnly} testid="cubelab-schedule-cron" onChange={v => update({ cron: v.trim() ? v : null }, 'cron')} />
       <TextField name="timezone" label="Time zone" value={s.timezone ?? ''} placeholder="UTC" readOnly={readOnly} testid="cubelab-schedule-timezone" onChange={v => update({ timezone: v.trim() ? v : null }, 'timezone')} />
       <div className="cl-NextTimes" data-testid="cubelab-schedule-next" aria-live="polite">
-        {unsaved && s.cron ? (
-          <span className="cl-Field-help">Save to see the next run times.</span>
-        ) : next && next.length ? (
+        {times.length ? (
           <>
-            <span className="cl-Field-label">Next 5 runs</span>
+            <span className="cl-Field-label">
+              Next {times.length} runs{times === preview ? ' (preview)' : ''}, shown in your local time
+            </span>
             <ol>
-              {next.map(t => (
+              {times.map(t => (
                 <li key={t}>{formatTime(t)}</li>
               ))}
             </ol>
