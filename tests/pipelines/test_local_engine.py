@@ -196,7 +196,7 @@ async def test_follow_log_streams_while_running(engine):
 
 
 async def test_partial_runs_reuse_outputs(engine, tmp_path):
-    body = {"tasks": [sh("a", "echo A > $KFJ_TASK_OUTPUT_DIR/v"), sh("b", "cat {{tasks.a.outputs.path}}/v"), sh("c", "echo c")],
+    body = {"tasks": [sh("a", "echo A > $KFJ_TASK_OUTPUT_DIR/v; echo wrote-a"), sh("b", "cat {{tasks.a.outputs.path}}/v"), sh("c", "echo c")],
             "edges": [["a", "b"]]}
     first = await run(engine, make_spec(dict(body), "r1"))
     assert first.status == "succeeded"
@@ -207,6 +207,8 @@ async def test_partial_runs_reuse_outputs(engine, tmp_path):
     assert second.tasks["a"].status == "succeeded" and second.tasks["a"].message == "reused from an earlier run"
     assert second.tasks["c"].status == "skipped" and second.tasks["b"].attempts == 1
     assert log_of(engine, "r2", "b") == "A\n"
+    assert log_of(engine, "r2", "a") == "wrote-a\n"  # the reused task's log is the earlier one
+    assert (engine.runs_dir / "r2" / "tasks" / "a" / "log.txt").resolve() == (engine.runs_dir / "r1" / "tasks" / "a" / "log.txt").resolve()
 
 
 async def test_bad_reference_fails_the_task_with_reason(engine):

@@ -305,6 +305,12 @@ class LocalEngine(Engine):
                 ts.status, ts.outputs, ts.exit_code = SUCCEEDED, dict(prev.outputs), prev.exit_code
                 ts.started_at, ts.finished_at, ts.attempts = prev.started_at, prev.finished_at, prev.attempts
                 ts.log_path = prev.log_path
+                if prev.log_path and Path(prev.log_path).exists():
+                    # the earlier attempt's log stays readable under this run (a link, not a copy)
+                    paths = TaskPaths.for_task(run.dir, task.name)
+                    os.makedirs(paths.root, exist_ok=True)
+                    if not paths.log.exists():
+                        os.symlink(prev.log_path, paths.log)
                 await self._finish(run, ts, SUCCEEDED, "reused from an earlier run")
             else:
                 await self._finish(run, ts, SKIPPED, "not part of this run")
