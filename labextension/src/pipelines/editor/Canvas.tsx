@@ -337,7 +337,8 @@ export function Canvas(props: { model: EditorModel; fitSignal: number }): JSX.El
       if (accepts(ev)) {
         ev.preventDefault();
         ev.stopPropagation();
-        ev.dropAction = ev.proposedAction === 'none' ? 'none' : 'copy';
+        // the file browser only supports 'move'; the files stay where they are
+        ev.dropAction = ev.proposedAction;
       }
     };
     const drop = (ev: any) => {
@@ -346,7 +347,7 @@ export function Canvas(props: { model: EditorModel; fitSignal: number }): JSX.El
       }
       ev.preventDefault();
       ev.stopPropagation();
-      ev.dropAction = 'copy';
+      ev.dropAction = ev.proposedAction;
       const data = ev.mimeData.getData(CONTENTS_MIME);
       const paths: string[] = (Array.isArray(data) ? data : [data])
         .map((x: any) => (typeof x === 'string' ? x : x?.path))
