@@ -34,6 +34,7 @@ PIPELINE_ROUTES = [
     ("POST", "/pipelines/validate", "new", [200, 200, 200, 200, 200, 401]),
     ("GET", "/pipelines", None, [200, 200, 200, 200, 200, 401]),
     ("GET", "/runs", None, [200, 200, 200, 200, 200, 401]),
+    ("POST", "/runs", {"project": "proj", "task": {"template": "shell", "args": {"--command": "true"}}}, [201, 201, 201, 403, 403, 401]),
     ("GET", "/schedules", None, [200, 200, 200, 200, 200, 401]),
     ("POST", "/schedules/preview", {"cron": "0 * * * *"}, [200, 200, 200, 200, 200, 401]),
 ]

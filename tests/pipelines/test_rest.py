@@ -34,7 +34,7 @@ def test_every_pipeline_route_is_documented(cp):
         "/pipelines/{pipeline_id}/export": {"get"}, "/pipelines/{pipeline_id}/resource-proposals": {"get"},
         "/pipelines/{pipeline_id}/resource-proposals/{task}/accept": {"post"},
         "/pipelines/{pipeline_id}/runs": {"get", "post"}, "/pipelines/{pipeline_id}/tasks/{task}/debug": {"post"},
-        "/runs": {"get"}, "/runs/{run_id}": {"get"}, "/runs/{run_id}/events": {"get"}, "/runs/{run_id}/cancel": {"post"}, "/runs/{run_id}/rerun": {"post"},
+        "/runs": {"get", "post"}, "/runs/{run_id}": {"get"}, "/runs/{run_id}/events": {"get"}, "/runs/{run_id}/cancel": {"post"}, "/runs/{run_id}/rerun": {"post"},
         "/runs/{run_id}/tasks/{task}/logs": {"get"},
         "/schedules": {"get"}, "/schedules/preview": {"post"}, "/pipelines/{pipeline_id}/schedule": {"get", "put"}, "/pipelines/{pipeline_id}/schedule/records": {"get"},
     }
@@ -283,6 +283,23 @@ def test_follow_log_cancel_and_concurrent_manual_runs(cp):
     assert not [x for x in pids if x.is_running() and x.status() != psutil.STATUS_ZOMBIE]
     assert cp.wait_run("alice", second)["status"] == "succeeded"  # untouched by the cancel
     assert cp.wait_run("alice", first)["status"] == "succeeded"
+
+
+def test_one_off_task_runs(cp):
+    cell = {"project": "proj", "task": {"template": "python", "args": {"--code": "import os; print('cell ran for', os.environ['KFJ_RUNNER'])"}}}
+    r = cp.call("dan", "POST", "/runs", cell)
+    assert r.status_code == 201, r.text
+    run = cp.wait_run("dan", r.json()["id"])
+    assert run["status"] == "succeeded" and run["trigger"] == "oneoff" and run["pipeline_id"] is None
+    assert [t["name"] for t in run["tasks"]] == ["python"]
+    assert cp.call("olga", "GET", f"/runs/{run['id']}/tasks/python/logs").text == "cell ran for dan\n"
+    assert cp.call("dan", "POST", f"/runs/{run['id']}/rerun").status_code == 409
+    assert cp.call("olga", "POST", "/runs", cell).status_code == 403
+    r = cp.call("dan", "POST", "/runs", {"project": "proj", "task": {"template": "python"}})
+    assert r.status_code == 409 and any("--code" in d["message"] for d in r.json()["diagnostics"])
+    assert cp.call("dan", "POST", "/runs", {"project": "proj", "task": "print(1)"}).json()["field"] == "task"
+    assert cp.call("dan", "POST", "/runs", {"task": {}}).json()["field"] == "project"
+    assert run["id"] in {x["id"] for x in cp.call("alice", "GET", "/runs?project=proj").json()["runs"]}
 
 
 def test_resource_proposals_need_ten_runs(cp):

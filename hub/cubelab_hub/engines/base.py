@@ -32,7 +32,7 @@ RUN_STATUSES = (PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED)
 TASK_FINAL = frozenset({SUCCEEDED, FAILED, SKIPPED, CANCELLED, UPSTREAM_FAILED})
 RUN_FINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
 
-TRIGGERS = ("manual", "schedule", "rerun", "rerun-failed", "debug")
+TRIGGERS = ("manual", "schedule", "rerun", "rerun-failed", "debug", "oneoff")
 
 
 def utcnow() -> datetime:

@@ -206,7 +206,16 @@ class RunManager:
             prow = session.get(PipelineRow, pipeline_id)
             if prow is None:
                 raise KeyError(pipeline_id)
-            project = prow.project
+            pipeline, creator = row_to_pipeline(prow), prow.creator
+        return await self._create(pipeline, creator, pipeline_id, runner, runner_admin, trigger, only_tasks, reuse, source_run_id, schedule_time)
+
+    async def create_oneoff(self, pipeline: Pipeline, runner: str, runner_admin: bool) -> str:
+        """A run of tasks that belong to no saved pipeline (a notebook's ``%%cubelab task``)."""
+        return await self._create(pipeline, runner, None, runner, runner_admin, "oneoff", None, None, None, None)
+
+    async def _create(self, pipeline: Pipeline, creator: str, pipeline_id: int | None, runner: str, runner_admin: bool, trigger: str,
+                      only_tasks, reuse, source_run_id, schedule_time) -> str:
+        project = pipeline.project
         engine_name = self.default_engine
         if self.engine_for_project is not None:
             chosen = self.engine_for_project(project)
@@ -214,10 +223,6 @@ class RunManager:
         if engine_name not in self.engines:
             raise APIError(409, "conflict", f"project '{project}' runs on engine '{engine_name}', which this control plane does not have")
         with self.db.session() as session:
-            prow = session.get(PipelineRow, pipeline_id)
-            if prow is None:
-                raise KeyError(pipeline_id)
-            pipeline = row_to_pipeline(prow)
             catalog = load_catalog(session)
             diags = validate(pipeline, catalog, runner_admin)
             if only_tasks is not None:
@@ -233,16 +238,16 @@ class RunManager:
                 "templates": {name: tpl.to_dict() for name, tpl in templates.items()},
                 "only_tasks": sorted(only_tasks) if only_tasks is not None else None,
                 "reuse": {name: st.to_dict() for name, st in (reuse or {}).items()},
-                "creator": prow.creator,
+                "creator": creator,
                 "runner": runner,
             }
-            run = RunRow(id=run_id, pipeline_id=prow.id, project=prow.project, trigger=trigger, runner=runner,
+            run = RunRow(id=run_id, pipeline_id=pipeline_id, project=project, trigger=trigger, runner=runner,
                          engine=engine_name, status=PENDING, message="", spec=spec_json, engine_data={},
                          source_run_id=source_run_id, schedule_time=schedule_time, created_at=utcnow())
             session.add(run)
             for task in pipeline.tasks:
                 session.add(TaskRunRow(run_id=run_id, name=task.name, status=PENDING, attempts=0, message="", outputs={}))
-        spec = self.spec_from_json(run_id, spec_json, prow.project, trigger, schedule_time)
+        spec = self.spec_from_json(run_id, spec_json, project, trigger, schedule_time)
         engine = self.engines[engine_name]
         try:
             await engine.submit(spec)
@@ -401,8 +406,9 @@ class RunBase(PipelineBase):
         if run is None or not self.allowed("pipeline:read", run.project):
             raise not_found("run", run_id)
         if action != "pipeline:read":
-            prow = session.get(PipelineRow, run.pipeline_id)
-            self.require(action, run.project, prow.creator if prow else None)
+            prow = session.get(PipelineRow, run.pipeline_id) if run.pipeline_id is not None else None
+            # a one-off run belongs to whoever started it
+            self.require(action, run.project, prow.creator if prow else run.runner)
         return run
 
     async def start_run(self, pipeline_id: int, **kwargs) -> None:
@@ -452,10 +458,37 @@ class DebugTaskHandler(RunBase):
 
 
 class RunListHandler(RunBase):
-    openapi = {"get": op("Recent runs of the caller's projects", tags=TAGS, returns="RunList", params=[
-        {"name": "project", "in": "query", "required": False, "schema": {"type": "string"}},
-        {"name": "status", "in": "query", "required": False, "schema": {"type": "string"}},
-        {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "default": 50}}])}
+    openapi = {
+        "get": op("Recent runs of the caller's projects", tags=TAGS, returns="RunList", params=[
+            {"name": "project", "in": "query", "required": False, "schema": {"type": "string"}},
+            {"name": "status", "in": "query", "required": False, "schema": {"type": "string"}},
+            {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "default": 50}}]),
+        "post": op("Run one task that belongs to no saved pipeline (e.g. a notebook cell as a python task) in a project "
+                   "(creators and devs); refused with the diagnostics when invalid", tags=TAGS, body="OneOffRun", returns="Run",
+                   status=201, errors=(400, 401, 403, 409)),
+    }
+
+    async def post(self):
+        body = self.json_body()
+        unknown = sorted(set(body) - {"project", "task", "env"})
+        if unknown:
+            raise FieldError(unknown[0], "is not a field of a one-off run", "project, task, env")
+        project = body.get("project")
+        if not isinstance(project, str) or not project:
+            raise FieldError("project", "is missing", "the name of a project you belong to")
+        self.require("pipeline:create", project)
+        task = body.get("task")
+        if not isinstance(task, dict):
+            raise FieldError("task", "must be an object", '{"template": "python", "args": {"--code": "print(1)"}}')
+        task = dict(task)
+        task.setdefault("name", task.get("template") if isinstance(task.get("template"), str) else "task")
+        pipeline = pipeline_from_dict({"name": "oneoff", "project": project, "tasks": [task], "env": body.get("env")})
+        try:
+            run_id = await self.manager.create_oneoff(pipeline, self.actor.name, self.actor.admin)
+        except InvalidPipeline as exc:
+            raise APIError(409, "invalid_pipeline", str(exc), None, diagnostics=[d.to_dict() for d in exc.diagnostics])
+        with self.db.session() as session:
+            self.send(run_view(session, session.get(RunRow, run_id)), 201)
 
     async def get(self):
         limit = _limit(self.get_argument("limit", "50"))
@@ -536,6 +569,8 @@ class RerunHandler(RunBase):
             run = self.load_run(session, run_id, "pipeline:run")
             if run.status not in RUN_FINAL:
                 raise APIError(409, "conflict", f"run {run_id} is still {run.status}")
+            if run.pipeline_id is None:
+                raise APIError(409, "conflict", f"run {run_id} is a one-off run of no pipeline; start a new one instead")
             prow = session.get(PipelineRow, run.pipeline_id)
             pipeline = row_to_pipeline(prow)
             pid = prow.id
@@ -609,8 +644,8 @@ SCHEMAS = {
     "Run": {
         "type": "object",
         "properties": {
-            "id": {"type": "string"}, "pipeline_id": {"type": "integer"}, "pipeline_name": {"type": "string"}, "project": {"type": "string"},
-            "trigger": {"type": "string", "enum": ["manual", "schedule", "rerun", "rerun-failed", "debug"]}, "runner": {"type": "string"},
+            "id": {"type": "string"}, "pipeline_id": {"type": ["integer", "null"]}, "pipeline_name": {"type": "string"}, "project": {"type": "string"},
+            "trigger": {"type": "string", "enum": ["manual", "schedule", "rerun", "rerun-failed", "debug", "oneoff"]}, "runner": {"type": "string"},
             "engine": {"type": "string"}, "status": {"type": "string", "enum": ["pending", "running", "succeeded", "failed", "cancelled"]},
             "message": {"type": "string"}, "created_at": {"type": "string"}, "started_at": {"type": ["string", "null"]},
             "finished_at": {"type": ["string", "null"]}, "tasks": {"type": "array", "items": _TASK_RUN},
@@ -619,6 +654,9 @@ SCHEMAS = {
     },
     "RunList": {"type": "object", "properties": {"runs": {"type": "array", "items": {"$ref": "#/components/schemas/Run"}}}},
     "Rerun": {"type": "object", "properties": {"mode": {"type": "string", "enum": ["all", "failed"], "default": "all"}}},
+    "OneOffRun": {"type": "object", "required": ["project", "task"], "properties": {
+        "project": {"type": "string"}, "task": {"type": "object", "description": "a pipeline task (name defaults to the template's)"},
+        "env": {"type": "object", "additionalProperties": {"type": "string"}}}},
 }
 
 ROUTES = [

@@ -60,9 +60,10 @@ class RunRow(Base):
     __tablename__ = "pipeline_runs"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"), index=True)
+    # None for a one-off run of tasks that belong to no saved pipeline
+    pipeline_id: Mapped[int | None] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"), index=True)
     project: Mapped[str] = mapped_column(String(255), index=True)
-    trigger: Mapped[str] = mapped_column(String(16))  # manual | schedule | rerun | rerun-failed | debug
+    trigger: Mapped[str] = mapped_column(String(16))  # manual | schedule | rerun | rerun-failed | debug | oneoff
     runner: Mapped[str] = mapped_column(String(255))
     engine: Mapped[str] = mapped_column(String(32), default="local")
     status: Mapped[str] = mapped_column(String(16), index=True)

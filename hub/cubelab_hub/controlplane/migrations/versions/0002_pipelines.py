@@ -55,7 +55,7 @@ def upgrade() -> None:
     op.create_table(
         "pipeline_runs",
         sa.Column("id", sa.String(40), primary_key=True),
-        sa.Column("pipeline_id", sa.Integer, sa.ForeignKey("pipelines.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("pipeline_id", sa.Integer, sa.ForeignKey("pipelines.id", ondelete="CASCADE"), nullable=True),
         sa.Column("project", sa.String(255), nullable=False),
         sa.Column("trigger", sa.String(16), nullable=False),
         sa.Column("runner", sa.String(255), nullable=False),
