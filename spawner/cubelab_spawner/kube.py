@@ -8,6 +8,8 @@ sets ``profile_list`` gets plain KubeSpawner profiles instead of CubeLab's form.
 
 from __future__ import annotations
 
+import copy
+
 from kubespawner import KubeSpawner
 from tornado import web
 from traitlets import Dict, List, Unicode, default, validate
@@ -18,6 +20,16 @@ from cubelab_hub.domain.formats import DEFAULT_GPU_RESOURCES, parse_volume_mount
 from .common import CubeSpawnerMixin, invalid_options
 from .objects import DEFAULT_WORKSPACE, KubeSettings, check_volume_names, kube_overrides
 from .profiles import KindSpec, kinds_from_config
+
+
+# Every trait kube_overrides may set. The spawner object outlives a server (the
+# hub reuses it for the next start), so each start begins from the admin's
+# values again: no selector, GPU limit or volume of an earlier project lingers.
+OVERRIDDEN_TRAITS = (
+    "image", "cpu_guarantee", "cpu_limit", "mem_guarantee", "mem_limit", "extra_resource_limits",
+    "environment", "node_selector", "node_affinity_required", "volumes", "volume_mounts",
+    "default_url", "extra_labels", "namespace", "working_dir",
+)
 
 
 class CubeKubeSpawner(CubeSpawnerMixin, KubeSpawner):
@@ -100,6 +112,12 @@ class CubeKubeSpawner(CubeSpawnerMixin, KubeSpawner):
     async def load_user_options(self):
         if not self.cube_enabled:
             return await super().load_user_options()
+        base = getattr(self, "_cube_base", None)
+        if base is None:
+            self._cube_base = {name: copy.deepcopy(getattr(self, name)) for name in OVERRIDDEN_TRAITS}
+        else:
+            for name, value in base.items():
+                setattr(self, name, copy.deepcopy(value))
         choice = self.cube_choice()
         projects, _ = self.cube_projects()
         project = projects[choice.project]

@@ -270,3 +270,21 @@ async def test_form_submission_errors_raise_400_and_are_remembered(hub):
     assert spawner.run_options_from_form({"project": ["public"], "cpu": ["2"]}) == {
         "project": "public", "kind": "jupyterlab", "image": KINDS["jupyterlab"]["images"][0], "cpu": "2", "memory": "2G~4G", "gpu": "0"
     }
+
+
+async def test_next_start_does_not_inherit_the_previous_project(hub):
+    user = hub.user("alice")
+    hub.group("vision", {"node_selector": "disk=ssd", "volume_mount": "4G(memory):/dev/shm", "namespace": "team-vision"}, members=[user.orm_user])
+    spawner = make_spawner(hub, user, {"project": "vision", "gpu": "2(V100)"})
+    await spawner.load_user_options()
+    assert spawner.node_selector["disk"] == "ssd" and spawner.extra_resource_limits == {"nvidia.com/gpu": "2"}
+    # the same spawner object, started again for another project
+    hub.spawner(user, "", {"project": "public", "gpu": "0"})
+    await spawner.load_user_options()
+    assert spawner.node_selector == {"notebook": "true", "cpu": "true", "org": "public"}
+    assert spawner.extra_resource_limits == {}
+    assert spawner.namespace != "team-vision"
+    assert [m["mountPath"] for m in spawner.volume_mounts] == ["/mnt/alice"]
+    assert "NVIDIA_VISIBLE_DEVICES" in spawner.environment and spawner.environment["CUBELAB_PROJECT"] == "public"
+    manifest = spawner.api.api_client.sanitize_for_serialization(await spawner.get_pod_manifest())
+    kubernetes_validate.validate({"apiVersion": "v1", "kind": "Pod", **manifest}, K8S_VERSION, strict=True)
