@@ -119,10 +119,15 @@ class BoardProxyHandler(_ManagerMixin, JupyterHandler):
         except (ConnectionError, OSError) as exc:
             raise web.HTTPError(502, f"TensorBoard {board_id} is not answering: {exc}") from None
         self.set_status(response.code, response.reason)
-        self._headers = web.httputil.HTTPHeaders()  # drop Jupyter's defaults (CSP is set below)
+        self._headers = web.httputil.HTTPHeaders()  # the board's own headers, not Jupyter's defaults
+        csp = None
         for name, value in response.headers.get_all():
-            if name.lower() not in _HOP:
+            if name.lower() == "content-security-policy":
+                csp = value
+            elif name.lower() not in _HOP:
                 self.add_header(name, value)
+        # A Lab tab may frame the board; other sites may not (TensorBoard sets no frame-ancestors).
+        self.set_header("Content-Security-Policy", (csp + "; " if csp else "") + "frame-ancestors 'self'")
         if response.body:
             self.write(response.body)
         self.finish()
