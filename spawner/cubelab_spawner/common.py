@@ -5,7 +5,6 @@ and stopping a server whose project membership was revoked.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from tornado import web
@@ -228,9 +227,3 @@ def invalid_options(exc: FieldErrors) -> web.HTTPError:
     error.jupyterhub_message = message
     error.field_errors = exc.errors
     return error
-
-
-async def maybe_await(value):
-    if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
-        return await value
-    return value

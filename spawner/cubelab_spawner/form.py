@@ -133,10 +133,8 @@ def render_form(
         if quota is not None:
             q = getattr(quota.quota, name)
             if q is not None:
-                from .profiles import Limits as _L  # the describe() formatting
-
                 used = getattr(usage, name)
-                left = _L(**{name: max(q - used, 0)}).describe()[name]
+                left = Limits(**{name: max(q - used, 0)}).describe()[name]
         hint = _limit_hint(name, facts.limits, left)
         if name == "gpu" and facts.gpus_available is not None:
             hint = (hint + "; " if hint else "") + f"this machine has {facts.gpus_available}"

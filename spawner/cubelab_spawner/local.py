@@ -34,7 +34,7 @@ from pathlib import Path
 
 from jupyterhub.spawner import LocalProcessSpawner
 from tornado import web
-from traitlets import Bool, Enum, Integer, List, Unicode, default, validate
+from traitlets import Bool, Enum, Unicode, default, validate
 
 from cubelab_hub.domain.errors import FieldError, FieldErrors
 from cubelab_hub.domain.formats import VolumeMount, merge_mounts, parse_volume_mounts

@@ -5,7 +5,7 @@ start a real one)."""
 from __future__ import annotations
 
 from jupyterhub import orm
-from jupyterhub.objects import Hub, Server
+from jupyterhub.objects import Hub
 from jupyterhub.user import User
 from traitlets.config import Config
 

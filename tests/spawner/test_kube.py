@@ -6,7 +6,6 @@ port, since building a manifest never calls it.
 """
 
 import os
-from pathlib import Path
 
 import kubernetes_validate
 import pytest

@@ -4,7 +4,6 @@ through the user's server, refused to another user."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -90,7 +89,6 @@ def alice_server(hub):
     server = hub.wait_ready("alice")
     lab = alice.get(f"{hub.url}/user/alice/lab", timeout=60)
     assert lab.status_code == 200 and "JupyterLab" in lab.text
-    state = hub.api("GET", "/users/alice?include_stopped_servers", params={}).json()
     return alice, server
 
 
@@ -103,7 +101,6 @@ def test_local_server_workspace_mounts_limits(hub, alice_server):
     contents = alice.get(f"{hub.url}/user/alice/api/contents", timeout=30).json()
     assert "shared" in {item["name"] for item in contents["content"]}
 
-    state = hub.api("GET", "/users/alice", headers={}).json()
     pid = _server_pid(hub, "alice")
     proc = psutil.Process(pid)
     env = proc.environ()
@@ -126,7 +123,6 @@ def test_project_quota_counts_running_server(hub, alice_server):
 
 
 def _server_pid(hub, user, server=""):
-    model = hub.api("GET", f"/users/{user}", headers={}).json()
     r = hub.api("GET", f"/users/{user}")
     # admin:server_state gives the spawner state, which holds the pid
     state = r.json()["servers"][server].get("state") or {}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import ctypes
-import os
 import secrets
 import signal
 import socket
