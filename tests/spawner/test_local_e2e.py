@@ -234,3 +234,48 @@ def test_membership_revoked_stops_server_and_stop_cleans_up(hub, alice_server):
     if cgroup_lines and "cubelab-alice" in cgroup_lines[0]:
         assert not (Path("/sys/fs/cgroup/memory") / cgroup_lines[0].split(":", 2)[2].lstrip("/")).exists()
 
+
+
+async def test_reaper_stops_expired_server_and_renewal_postpones(hub, tmp_path):
+    """The control plane's expiry pass, against this real hub and a real
+    (migrated) control-plane database; the clock is a parameter."""
+    from datetime import datetime, timedelta, timezone
+
+    from cubelab_hub.controlplane.db import Database
+    from cubelab_hub.controlplane.handlers.servers import ServerExpiry, ServerManager
+    from cubelab_hub.controlplane.hubclient import HubClient
+
+    class App:  # the parts of the control plane ServerManager uses
+        def __init__(self):
+            self.database = Database(f"sqlite:///{tmp_path / 'cp.sqlite'}")
+            self.database.upgrade()
+            self.hub_client = HubClient(hub.url + "/hub/api", hub.token, 0)
+            self.audits = []
+
+        async def audit(self, actor, project, action, detail):
+            self.audits.append((actor, project, action, detail))
+
+    app = App()
+    manager = ServerManager(app, ServerExpiry(default="3d", gpu="1d"))
+    r = hub.api("POST", "/users/bob/servers/exp", json={"project": "public", "cpu": "1", "memory": "1G", "gpu": "0"})
+    assert r.status_code in (201, 202), r.text
+    hub.wait_ready("bob", "exp")
+
+    [view] = [s for s in await manager.user_servers("bob") if s["name"] == "exp"]
+    started = datetime.fromisoformat(view["started"].replace("Z", "+00:00"))
+    assert datetime.fromisoformat(view["expires_at"].replace("Z", "+00:00")) == started + timedelta(days=3)
+
+    assert await manager.reap(started + timedelta(days=2)) == []
+    renewed = await manager.renew("bob", "exp", "bob")
+    renewed_at = datetime.fromisoformat(renewed["renewed_at"].replace("Z", "+00:00"))
+    assert renewed_at > started
+    # past the start's expiry, within the renewal's: kept
+    assert await manager.reap(started + timedelta(days=3) + (renewed_at - started) / 2) == []
+    assert await manager.reap(renewed_at + timedelta(days=3, seconds=1)) == [("bob", "exp")]
+    assert app.audits[-1][2] == "server:expired"
+    deadline = datetime.now(timezone.utc) + timedelta(seconds=60)
+    import asyncio
+
+    while "exp" in hub.api("GET", "/users/bob").json()["servers"] and datetime.now(timezone.utc) < deadline:
+        await asyncio.sleep(0.5)
+    assert "exp" not in hub.api("GET", "/users/bob").json()["servers"]
