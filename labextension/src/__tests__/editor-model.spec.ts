@@ -204,3 +204,37 @@ describe('EditorModel', () => {
     m.dispose();
   });
 });
+
+describe('unreadable bodies', () => {
+  it('turns the field errors of a 400 into diagnostics on tasks and fields', async () => {
+    const { shapeDiagnostics } = jest.requireActual('../pipelines/editor/model');
+    const p = { ...view(), tasks: [{ name: 'a' }, { name: 'b' }] } as any;
+    const err = new ApiError(400, 'invalid', 'tasks[1].timeout: x', 'tasks[1].timeout', [
+      { field: 'tasks[1].timeout', message: "tasks[1].timeout: 'x' is not a whole number" },
+      { field: 'schedule.cron', message: 'schedule.cron: bad' }
+    ]);
+    expect(shapeDiagnostics(err, p)).toEqual([
+      { severity: 'error', message: "tasks[1].timeout: 'x' is not a whole number", task: 'b', edge: null, field: 'timeout' },
+      { severity: 'error', message: 'schedule.cron: bad', task: null, edge: null, field: 'schedule.cron' }
+    ]);
+    const single = new ApiError(400, 'invalid', 'name: bad', 'name');
+    expect(shapeDiagnostics(single, p)).toEqual([
+      { severity: 'error', message: 'name: bad', task: null, edge: null, field: 'name' }
+    ]);
+  });
+
+  it('shows them after a failed save', async () => {
+    const { client } = fakeClient({
+      save: async () => {
+        throw new ApiError(400, 'invalid', 'schedule.cron: bad', 'schedule.cron');
+      }
+    });
+    const m = new EditorModel(client, 7);
+    await m.load();
+    m.updatePipeline({ schedule: { enabled: true, cron: 'nope' } });
+    expect(await m.save()).toBe(false);
+    expect(m.diagnosticMap.pipelineFields['schedule.cron']).toBe('schedule.cron: bad');
+    expect(m.dirty).toBe(true);
+    m.dispose();
+  });
+});

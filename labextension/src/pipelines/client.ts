@@ -7,6 +7,7 @@ import {
   IPipelineSummary,
   IPipelineView,
   IRun,
+  ISchedule,
   IScheduleRecord,
   IScheduleView,
   ITemplate
@@ -86,6 +87,11 @@ export class PipelinesClient {
 
   schedule(id: number): Promise<IScheduleView> {
     return this.api.call('GET', `pipelines/${id}/schedule`);
+  }
+
+  /** Check unsaved schedule settings and list the next tick times (server-side, croniter). */
+  schedulePreview(schedule: ISchedule, count = 5): Promise<{ next: string[]; timezone: string }> {
+    return this.api.call('POST', 'schedules/preview', { ...schedule, count });
   }
 
   async scheduleRecords(id: number): Promise<IScheduleRecord[]> {

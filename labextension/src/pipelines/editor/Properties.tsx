@@ -1,5 +1,6 @@
 import * as React from 'react';
 
+import { ApiError } from '../../api';
 import { FieldError, TextField, useUid } from '../../components';
 import {
   argFields,
@@ -454,26 +455,40 @@ function ScheduleSettings(props: { model: EditorModel; error?: string }): JSX.El
   const readOnly = !model.editable;
   const update = (change: any, key: string) =>
     model.updatePipeline({ schedule: { ...s, ...change } }, `schedule:${key}`);
-  const [next, setNext] = React.useState<string[] | null>(null);
-  const saved = model.savedPipeline?.schedule;
-  const savedCron = saved?.cron ?? null;
-  const savedTz = saved?.timezone ?? null;
+  // the server checks the settings as typed (croniter, time zones) and lists
+  // the next ticks; until it answers, a preview computed here is shown
+  const [server, setServer] = React.useState<{ key: string; next: string[] | null; errors: Record<string, string> } | null>(null);
+  const key = JSON.stringify(s);
   React.useEffect(() => {
-    let live = true;
-    if (!savedCron) {
-      setNext(null);
+    if (!s.cron) {
+      setServer(null);
       return;
     }
-    model.client
-      .schedule(model.id)
-      .then(v => live && setNext(v.next))
-      .catch(() => live && setNext(null));
+    let live = true;
+    const timer = setTimeout(() => {
+      model.client
+        .schedulePreview(s)
+        .then(r => live && setServer({ key, next: r.next, errors: {} }))
+        .catch(err => {
+          if (!live) {
+            return;
+          }
+          if (err instanceof ApiError && err.status === 400) {
+            const errors: Record<string, string> = {};
+            for (const [f, m] of Object.entries(err.fieldMessages)) {
+              errors[f.replace(/^schedule\./, '')] = m;
+            }
+            setServer({ key, next: null, errors });
+          } else {
+            setServer(null); // no preview endpoint: keep the local preview
+          }
+        });
+    }, 400);
     return () => {
       live = false;
+      clearTimeout(timer);
     };
-  }, [savedCron, savedTz, model.savedPipeline]);
-  const unsaved = (s.cron ?? null) !== savedCron || (s.timezone ?? null) !== savedTz;
-  // while editing, a preview computed here; once saved, the server's own list
+  }, [key]);
   let preview: string[] = [];
   let cronError: string | undefined;
   if (s.cron) {
@@ -483,7 +498,13 @@ function ScheduleSettings(props: { model: EditorModel; error?: string }): JSX.El
       cronError = err instanceof CronError ? err.message : String(err);
     }
   }
-  const times = !unsaved && next && next.length ? next : preview;
+  const fresh = server && server.key === key ? server : null;
+  const times = fresh ? fresh.next ?? [] : preview;
+  const serverErrors = fresh?.errors ?? {};
+  const otherErrors = Object.entries(serverErrors)
+    .filter(([f]) => f !== 'cron' && f !== 'timezone')
+    .map(([, m]) => m)
+    .join('\n');
   return (
     <fieldset className="cl-ArgGroup" data-testid="cubelab-schedule">
       <legend>Schedule</legend>
@@ -491,13 +512,14 @@ function ScheduleSettings(props: { model: EditorModel; error?: string }): JSX.El
         <input type="checkbox" checked={!!s.enabled} disabled={readOnly} data-testid="cubelab-schedule-enabled" onChange={e => update({ enabled: e.target.checked }, 'enabled')} />
         Run on a schedule
       </label>
-      <TextField name="cron" label="Cron" value={s.cron ?? ''} placeholder="0 2 * * *" help="minute hour day-of-month month day-of-week; ranges, lists and steps" error={props.error ?? cronError} readOnly={readOnly} testid="cubelab-schedule-cron" onChange={v => update({ cron: v.trim() ? v : null }, 'cron')} />
-      <TextField name="timezone" label="Time zone" value={s.timezone ?? ''} placeholder="UTC" readOnly={readOnly} testid="cubelab-schedule-timezone" onChange={v => update({ timezone: v.trim() ? v : null }, 'timezone')} />
+      <TextField name="cron" label="Cron" value={s.cron ?? ''} placeholder="0 2 * * *" help="minute hour day-of-month month day-of-week; ranges, lists and steps" error={serverErrors.cron ?? (fresh ? undefined : cronError) ?? props.error} readOnly={readOnly} testid="cubelab-schedule-cron" onChange={v => update({ cron: v.trim() ? v : null }, 'cron')} />
+      <TextField name="timezone" label="Time zone" value={s.timezone ?? ''} placeholder="UTC" error={serverErrors.timezone} readOnly={readOnly} testid="cubelab-schedule-timezone" onChange={v => update({ timezone: v.trim() ? v : null }, 'timezone')} />
+      <FieldError id="cl-schedule-err" field="schedule" message={otherErrors || undefined} />
       <div className="cl-NextTimes" data-testid="cubelab-schedule-next" aria-live="polite">
         {times.length ? (
           <>
             <span className="cl-Field-label">
-              Next {times.length} runs{times === preview ? ' (preview)' : ''}, shown in your local time
+              Next {times.length} runs, shown in your local time
             </span>
             <ol>
               {times.map(t => (

@@ -37,6 +37,25 @@ import {
   RUN_FINAL
 } from '../types';
 
+/**
+ * Field errors of a 400 (the body could not be read) as diagnostics:
+ * `tasks[2].timeout` becomes task <name of task 2>, field `timeout`.
+ */
+export function shapeDiagnostics(err: ApiError, p: IPipeline): IDiagnostic[] {
+  const details = err.details.length ? err.details : [{ field: err.field, message: err.message }];
+  return details.map(d => {
+    const m = /^tasks\[(\d+)\]\.(.+)$/.exec(d.field ?? '');
+    const task = m ? p.tasks[parseInt(m[1], 10)]?.name ?? null : null;
+    return {
+      severity: 'error',
+      message: d.message,
+      task,
+      edge: null,
+      field: m ? m[2] : d.field ?? null
+    } as IDiagnostic;
+  });
+}
+
 export class EditorModel {
   constructor(
     readonly client: PipelinesClient,
@@ -347,6 +366,9 @@ export class EditorModel {
       return true;
     } catch (err) {
       this.notice = { kind: 'error', text: `Not saved: ${(err as Error).message}` };
+      if (err instanceof ApiError && err.status === 400) {
+        this.diagnostics = shapeDiagnostics(err, sent);
+      }
       return false;
     } finally {
       this.saving = false;
@@ -372,8 +394,13 @@ export class EditorModel {
         this.diagnostics = diags;
         this.emit();
       }
-    } catch {
-      // validation is advisory; the save answer carries diagnostics too
+    } catch (err) {
+      // a body the server cannot read at all (bad cron, bad env line…) comes
+      // back as a 400 with field errors: show them as diagnostics
+      if (err instanceof ApiError && err.status === 400 && this._history.present === sent) {
+        this.diagnostics = shapeDiagnostics(err, sent);
+        this.emit();
+      }
     }
   }
 
