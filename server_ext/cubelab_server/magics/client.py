@@ -1,0 +1,91 @@
+"""The CubeLab API as seen from a kernel of a CubeLab server.
+
+Kernels inherit their server's environment: ``JUPYTERHUB_SERVICE_URL`` (the
+server's own address) and ``JUPYTERHUB_API_TOKEN`` (its token). The client calls
+the server extension's same-origin API (``<server>/cubelab/api/...``), exactly
+as the Lab plugin does; the token never leaves this process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Iterator
+
+
+class CubeLabError(Exception):
+    """An error to show the user as it is (no traceback)."""
+
+
+def _server_url() -> str:
+    url = os.environ.get("CUBELAB_SERVER_URL") or os.environ.get("JUPYTERHUB_SERVICE_URL")
+    if not url:
+        raise CubeLabError("this kernel does not run in a CubeLab server (no JUPYTERHUB_SERVICE_URL in its environment)")
+    return url.rstrip("/") + "/"
+
+
+class CubeLabClient:
+    def __init__(self, server_url: str | None = None, token: str | None = None, timeout: float = 60):
+        self.base = (server_url or _server_url()).rstrip("/") + "/cubelab/api/"
+        self.token = token if token is not None else os.environ.get("JUPYTERHUB_API_TOKEN", "")
+        self.timeout = timeout
+
+    def _request(self, method: str, path: str, body=None, query: dict | None = None, timeout: float | None = None):
+        url = self.base + path.lstrip("/")
+        if query:
+            url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
+        data = None
+        headers = {"Authorization": f"token {self.token}", "Accept": "application/json"}
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        req = urllib.request.Request(url, data=data, method=method, headers=headers)
+        try:
+            return urllib.request.urlopen(req, timeout=timeout or self.timeout)
+        except urllib.error.HTTPError as exc:
+            raise CubeLabError(self._message(exc)) from None
+        except urllib.error.URLError as exc:
+            raise CubeLabError(f"cannot reach the CubeLab API at {self.base}: {exc.reason}") from None
+
+    @staticmethod
+    def _message(exc: urllib.error.HTTPError) -> str:
+        try:
+            body = json.loads(exc.read() or b"{}")
+        except ValueError:
+            body = {}
+        message = body.get("message") or exc.reason
+        if exc.code == 403 and body.get("error") == "forbidden":
+            message = f"no permission: {message}"
+        for diag in body.get("diagnostics") or []:
+            where = diag.get("task") or ("→".join(diag["edge"]) if diag.get("edge") else "pipeline")
+            message += f"\n  [{diag.get('severity', 'error')}] {where}: {diag.get('message')}"
+        return message
+
+    def get(self, path: str, **query):
+        with self._request("GET", path, query=query) as resp:
+            return json.loads(resp.read() or b"null")
+
+    def post(self, path: str, body=None):
+        with self._request("POST", path, body if body is not None else {}) as resp:
+            return json.loads(resp.read() or b"null")
+
+    def stream(self, path: str, **query) -> Iterator[str]:
+        """Lines of a streaming response (a followed log)."""
+        with self._request("GET", path, query=query, timeout=24 * 3600) as resp:
+            for raw in resp:
+                yield raw.decode("utf-8", errors="replace")
+
+    # -------------------------------------------------------------- helpers
+
+    def find_pipeline(self, name: str, project: str | None = None) -> dict:
+        found = [p for p in self.get("pipelines", project=project, search=name)["pipelines"] if p["name"] == name]
+        if not found:
+            where = f" in project '{project}'" if project else ""
+            raise CubeLabError(f"unknown pipeline '{name}'{where}; list them with %cubelab pipelines")
+        if len(found) > 1:
+            projects = ", ".join(sorted(p["project"] for p in found))
+            raise CubeLabError(f"several projects have a pipeline '{name}' ({projects}): add --project NAME")
+        return found[0]

@@ -1,0 +1,113 @@
+"""``%load_ext cubelab`` in a real IPython kernel, talking to a real platform
+through the user's server extension (as a kernel of a CubeLab server does)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import pytest
+from jupyter_client.manager import start_new_kernel
+
+from support.platform import start_server
+
+pytestmark = pytest.mark.hub
+
+
+class Kernel:
+    def __init__(self, env: dict):
+        self.manager, self.client = start_new_kernel(kernel_name="python3", env={**os.environ, **env})
+
+    def run(self, code: str, timeout: float = 240) -> dict:
+        """Execute code; collect stdout, errors and rich outputs."""
+        msg_id = self.client.execute(code)
+        out = {"stdout": "", "error": None, "data": []}
+        while True:
+            msg = self.client.get_iopub_msg(timeout=timeout)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "stream" and content["name"] == "stdout":
+                out["stdout"] += content["text"]
+            elif kind == "stream":
+                # IPython prints a magic's UsageError on stderr, without a traceback
+                out["error"] = (out["error"] or "") + content["text"]
+            elif kind == "error":
+                out["error"] = f"{content['ename']}: {content['evalue']}"
+            elif kind in ("execute_result", "display_data"):
+                out["data"].append(content["data"])
+            elif kind == "status" and content["execution_state"] == "idle":
+                return out
+
+    def stop(self):
+        self.client.stop_channels()
+        self.manager.shutdown_kernel(now=True)
+
+
+@pytest.fixture(scope="module")
+def world(platform, request):
+    from support.platform import register
+
+    user = register(platform, "magician")
+    outsider = register(platform, "muggle")
+    start_server(user)
+    pipeline = {
+        "name": "twostep", "project": "public",
+        "tasks": [
+            {"name": "prep", "template": "shell", "args": {"--command": "echo prepared 42"}},
+            {"name": "train", "template": "python", "args": {"--code": "print('trained on', 6 * 7)"}},
+        ],
+        "edges": [["prep", "train"]],
+    }
+    created = user.api("POST", "/pipelines", json=pipeline)
+    assert created.status_code == 201, created.text
+    kernel = Kernel({
+        "JUPYTERHUB_SERVICE_URL": f"{platform.url}/user/{user.name}/",
+        "JUPYTERHUB_API_TOKEN": user.token,
+        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+    })
+    request.addfinalizer(kernel.stop)
+    assert kernel.run("%load_ext cubelab")["error"] is None
+    return {"user": user, "outsider": outsider, "kernel": kernel, "pipeline": created.json()}
+
+
+def test_pipelines_lists_the_users_pipelines(world):
+    out = world["kernel"].run("%cubelab pipelines")
+    assert out["error"] is None
+    html = out["data"][-1]["text/html"]
+    assert "twostep" in html and "public" in html
+
+
+def test_run_wait_shows_a_live_widget_and_a_summary(world):
+    kernel = world["kernel"]
+    out = kernel.run("summary = %cubelab run twostep --wait\nsummary")
+    assert out["error"] is None, out["error"]
+    kinds = [set(d) for d in out["data"]]
+    assert any("application/vnd.jupyter.widget-view+json" in k for k in kinds), "the run is shown as a widget"
+    html = out["data"][-1]["text/html"]
+    assert "succeeded" in html and "prep" in html and "train" in html
+    statuses = kernel.run("import json; print(json.dumps([(r['task'], r['status']) for r in summary.rows]))")
+    assert json.loads(statuses["stdout"]) == [["prep", "succeeded"], ["train", "succeeded"]]
+    run_id = kernel.run("print(summary.title.split()[1])")["stdout"].strip()
+    logs = kernel.run(f"%cubelab logs {run_id} train")
+    assert "trained on 42" in logs["stdout"]
+
+
+def test_cell_magic_runs_the_cell_as_a_task_and_shows_its_log(world):
+    out = world["kernel"].run("%%cubelab task python --project public\nprint('hello from', 'a task', sum(range(10)))")
+    assert out["error"] is None, out["error"]
+    assert "hello from a task 45" in out["stdout"]
+    assert "succeeded" in out["data"][-1]["text/html"]
+
+
+def test_clear_errors(world):
+    kernel = world["kernel"]
+    unknown = kernel.run("%cubelab run no-such-pipeline")
+    assert unknown["error"] and "unknown pipeline 'no-such-pipeline'" in unknown["error"]
+    usage = kernel.run("%cubelab frobnicate")
+    assert usage["error"] and "unknown command 'frobnicate'" in usage["error"]
+    forbidden = kernel.run("%%cubelab task python --project not-mine\nprint(1)")
+    assert forbidden["error"] and ("no permission" in forbidden["error"] or "not-mine" in forbidden["error"])
+    invalid = kernel.run("%%cubelab task shell --project public --nonsense 1\necho hi")
+    assert invalid["error"] and "--nonsense" in invalid["error"]
