@@ -147,6 +147,9 @@ def apply_links(workspace: Path, links: list[tuple[str, str]], volumes_dir: str)
     previous = set(record.read_text().split("\n")) - {""} if record.exists() else set()
     wanted = {rel for rel, _ in links}
     for rel in previous - wanted:
+        # the record lives in the user's workspace: never follow it outside
+        if rel.startswith("/") or ".." in rel.split("/"):
+            continue
         path = workspace / rel
         if path.is_symlink():
             path.unlink()

@@ -98,3 +98,27 @@ def test_resolve_logdir(tmp_path):
         with pytest.raises(BoardError) as err:
             resolve_logdir(str(tmp_path), bad)
         assert err.value.status == status and err.value.field == "logdir", bad
+
+
+def test_resolve_logdir_allows_project_mount_links_only(tmp_path):
+    from cubelab_server.tensorboard import BoardError, resolve_logdir
+
+    root, data = tmp_path / "ws", tmp_path / "project-data"
+    (data / "runs").mkdir(parents=True)
+    root.mkdir()
+    apply_links(root, [("shared", str(data))], str(tmp_path / "volumes"))
+    (tmp_path / "elsewhere" / "runs").mkdir(parents=True)
+    (root / "mine").symlink_to(tmp_path / "elsewhere")  # made by the user, not a project mount
+    assert resolve_logdir(str(root), "shared/runs/") == ("shared/runs", (data / "runs").resolve())
+    with pytest.raises(BoardError):
+        resolve_logdir(str(root), "mine/runs")
+
+
+def test_apply_links_ignores_traversal_in_its_record(tmp_path):
+    ws, other = tmp_path / "ws", tmp_path / "other"
+    ws.mkdir()
+    other.mkdir()
+    (other / "link").symlink_to("/tmp")
+    (ws / ".cubelab-links").write_text("../other/link\n/abs\n")
+    apply_links(ws, [], str(tmp_path / "volumes"))
+    assert (other / "link").is_symlink()

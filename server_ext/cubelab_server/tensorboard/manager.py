@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import ctypes
+import posixpath
 import secrets
 import signal
 import socket
@@ -70,6 +71,26 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
         pass
 
 
+MOUNT_LINKS_FILE = ".cubelab-links"  # written by cubelab_spawner.local: the project mounts it linked
+
+
+def _mount_targets(root: Path) -> list[Path]:
+    """Where the project mounts the local spawner linked into the workspace
+    point (they are part of the workspace as the user sees it, as real mounts
+    are on Kubernetes). Links the user made themselves are not listed."""
+    record = root / MOUNT_LINKS_FILE
+    try:
+        names = [n for n in record.read_text().splitlines() if n and not n.startswith("/") and ".." not in n.split("/")]
+    except OSError:
+        return []
+    targets = []
+    for name in names:
+        link = root / name
+        if link.is_symlink():
+            targets.append(link.resolve())
+    return targets
+
+
 def resolve_logdir(root_dir: str, logdir: object) -> tuple[str, Path]:
     """(normalised relative path, absolute path) or BoardError 400 naming ``logdir``."""
     if not isinstance(logdir, str) or not logdir.strip():
@@ -84,11 +105,15 @@ def resolve_logdir(root_dir: str, logdir: object) -> tuple[str, Path]:
         target = candidate.resolve()
     else:
         target = (root / candidate).resolve()
-    if target != root and root not in target.parents:
+    allowed = [root] + _mount_targets(root)
+    if not any(target == base or base in target.parents for base in allowed):
         raise BoardError(403, f"logdir: '{text}' is outside your workspace ({LOGDIR_ACCEPTED})", "logdir")
     if not target.is_dir():
         raise BoardError(400, f"logdir: '{text}' is not a directory ({LOGDIR_ACCEPTED})", "logdir")
-    rel = target.relative_to(root).as_posix() or "."
+    if target == root or root in target.parents:
+        rel = target.relative_to(root).as_posix() or "."
+    else:  # through a project mount link: keep the path as the user sees it
+        rel = posixpath.normpath(posixpath.relpath(text, str(root)) if candidate.is_absolute() else text)
     return rel, target
 
 
