@@ -1,3 +1,33 @@
-"""CubeLab's notebook spawners: project profiles on Kubernetes (``kube.CubeKubeSpawner``)
-and on one machine (``local.CubeLocalSpawner``). Import the spawner modules by
-name; this package imports neither, so the local one works without a cluster."""
+"""CubeLab's notebook spawners: project profiles on Kubernetes and on one machine.
+
+Both offer the same spawn form (project, kind, image, CPU, memory, GPU in the
+DESIGN.md forms), validate it on the server (membership, per-role limits,
+project quota, GPUs there are) and refuse, never reduce, an over-limit request.
+Import the spawner modules by name; this package imports neither, so the local
+one works without a cluster.
+
+One machine (what ``cubelab up`` uses)::
+
+    c.JupyterHub.spawner_class = "cubelab_spawner.local.CubeLocalSpawner"
+    c.CubeLocalSpawner.data_dir = "/srv/cubelab-data"      # workspaces/<user>, volumes/<claim>
+    c.CubeLocalSpawner.role_limits = {"user": {"cpu": "8", "memory": "32G", "gpu": 1}, "admin": {}}
+    c.CubeLocalSpawner.memory_limit = "auto"                 # cgroup, else RLIMIT_DATA
+
+Kubernetes::
+
+    c.JupyterHub.spawner_class = "cubelab_spawner.kube.CubeKubeSpawner"
+    c.CubeKubeSpawner.kinds = {
+        "jupyterlab": {"images": ["quay.io/jupyter/scipy-notebook:2025-06-02"],
+                       "free_image_pattern": r"registry\\.example\\.com/.+:.+"},
+        "vscode": {"images": ["registry.example.com/cubelab-vscode:1"]},
+        "rstudio": {"images": ["registry.example.com/cubelab-rstudio:1"]},
+    }
+    c.CubeKubeSpawner.default_volume_mounts = "kubeflow-user-workspace(pvc):/mnt"
+    c.CubeKubeSpawner.gpu_resource_map = {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu"}
+    c.CubeKubeSpawner.enable_user_namespaces = True          # when projects set a namespace
+    c.CubeKubeSpawner.cluster_names = ["default"]
+
+Setting ``profile_list`` on CubeKubeSpawner switches back to plain KubeSpawner
+profiles. Expiry and renewal live in the control plane
+(``cubelab_hub.controlplane.handlers.servers``, policy in :mod:`.expiry`).
+"""
