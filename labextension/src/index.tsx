@@ -9,6 +9,7 @@ import {
   showErrorMessage,
   WidgetTracker
 } from '@jupyterlab/apputils';
+import { PageConfig, URLExt } from '@jupyterlab/coreutils';
 import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { Signal } from '@lumino/signaling';
 import * as React from 'react';
@@ -24,6 +25,8 @@ import {
   RunsSection
 } from './pipelines/SidebarSections';
 import { serverTransport, streamText } from './request';
+import { serverPath, ServerClient } from './server/model';
+import { ServerSection } from './server/ServerSection';
 import { CubeLabPanel } from './sidebar';
 import { IBoard, TensorBoardClient } from './tensorboard/model';
 import { BoardFrame } from './tensorboard/frame';
@@ -255,6 +258,31 @@ const plugin: JupyterFrontEndPlugin<void> = {
         });
       }
     });
+
+    // ------------------------------------------------------------ this server (under JupyterHub)
+    const hubUser = PageConfig.getOption('hubUser');
+    if (hubUser) {
+      const servers = new ServerClient(api, hubUser, PageConfig.getOption('hubServerName'));
+      void available(api, serverPath(hubUser, servers.server)).then(ok => {
+        if (!ok) {
+          return;
+        }
+        panel.addSection({
+          id: 'server',
+          title: 'This server',
+          rank: 5,
+          render: () => (
+            <ServerSection
+              client={servers}
+              onReset={() => {
+                const hub = PageConfig.getOption('hubPrefix') || '/hub/';
+                window.location.href = URLExt.join(hub, 'home');
+              }}
+            />
+          )
+        });
+      });
+    }
 
     if (palette) {
       palette.addItem({ command: CommandIDs.open, category: 'CubeLab' });
