@@ -50,6 +50,15 @@ def test_expiry_renew_reset_and_permissions(platform, new_user):
     assert parse(renewed["expires_at"]) == parse(renewed["renewed_at"]) + timedelta(days=3)
     assert alice.api("GET", f"/users/{alice.name}/server").json()["renewed_at"] == renewed["renewed_at"]
 
+    # the Lab plugin's path: same-origin through the user's own Jupyter server
+    assert alice.session.get(f"{platform.url}/user/{alice.name}/lab", timeout=60).status_code == 200
+    xsrf = next(c.value for c in alice.session.cookies if c.name == "_xsrf" and c.path == f"/user/{alice.name}/")
+    r = alice.session.post(f"{platform.url}/user/{alice.name}/cubelab/api/users/{alice.name}/server/renew", headers={"X-XSRFToken": xsrf}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert parse(r.json()["renewed_at"]) >= parse(renewed["renewed_at"])
+    r = alice.session.get(f"{platform.url}/user/{alice.name}/cubelab/api/servers", timeout=30)
+    assert r.status_code == 200 and r.json()["servers"][0]["expires_at"]
+
     # reset: stopped and started again with the same choices, renewal forgotten
     r = alice.api("POST", f"/users/{alice.name}/server/reset")
     assert r.status_code == 202, r.text
