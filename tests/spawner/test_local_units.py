@@ -122,3 +122,25 @@ def test_apply_links_ignores_traversal_in_its_record(tmp_path):
     (ws / ".cubelab-links").write_text("../other/link\n/abs\n")
     apply_links(ws, [], str(tmp_path / "volumes"))
     assert (other / "link").is_symlink()
+
+
+def test_local_spawner_gpu_holdings_survive_state_and_are_released(tmp_path):
+    from traitlets.config import Config
+
+    from cubelab_spawner.local import CubeLocalSpawner
+    from hubobjects import HubDB
+
+    c = Config()
+    c.CubeLocalSpawner.data_dir = str(tmp_path)
+    hub = HubDB(CubeLocalSpawner, c)
+    alice = hub.spawner(hub.user("alice"), "")
+    bob = hub.spawner(hub.user("bob"), "")
+    gpus = parse_nvidia_smi(NVIDIA_SMI)
+    # alice's server was running before a hub restart: her card stays hers
+    alice.load_state({"pid": 12345, "gpu_uuids": [gpus[0].uuid]})
+    taken = {u for u, owner in CubeLocalSpawner._gpu_owners.items() if owner != bob._owner_key}
+    assert [g.index for g in pick_gpus(gpus, 1, None, taken)] == ["1"]
+    assert alice.get_state()["gpu_uuids"] == [gpus[0].uuid]
+    alice.clear_state()
+    assert gpus[0].uuid not in CubeLocalSpawner._gpu_owners
+    assert alice.workspace == tmp_path / "workspaces" / "alice"
