@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from tornado import web
-from traitlets import Dict, Unicode, default
+from traitlets import Dict, Enum, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
 from cubelab_hub.domain.errors import FieldError, FieldErrors
@@ -41,12 +41,21 @@ class CubeSpawnerMixin(LoggingConfigurable):
     default_cpu = Unicode("1~2", config=True, help="CPU preselected (and used when user_options give none), e.g. '2' or '1~4'.")
     default_memory = Unicode("2G~4G", config=True, help="Memory preselected (and used when user_options give none), e.g. '4G' or '1G~8G'.")
     default_gpu = Unicode("0", config=True, help="GPU preselected (and used when user_options give none), e.g. '0' or '1(V100)'.")
-    stop_on_membership_revoked = Unicode(
+    stop_on_membership_revoked = Enum(
+        ["stop", "keep"],
         "stop",
         config=True,
         help="""What a poll does when the server's user is no longer a member of its
         project: 'stop' (report the server stopped, so the hub stops it) or 'keep'.""",
     )
+
+    @validate("role_limits")
+    def _check_role_limits(self, proposal):
+        from .profiles import Limits
+
+        for role, limits in proposal.value.items():
+            Limits.from_config(limits, f"role_limits.{role}")  # a bad setting fails at start-up
+        return proposal.value
 
     # ------------------------------------------------------------ facts
 
