@@ -219,7 +219,15 @@ def test_vscode_route_is_authenticated_and_explains_missing_code_server(hub, ali
 
 
 def test_membership_revoked_stops_server_and_stop_cleans_up(hub, alice_server):
+    alice, _ = alice_server
     pid = _server_pid(hub, "alice")
+    # a board left running: it must go with the server
+    (hub.data_dir / "workspaces" / "alice" / "runs" / "left").mkdir(parents=True)
+    r = alice.post(f"{hub.url}/user/alice/cubelab/tensorboard/api/boards", json={"logdir": "runs/left"},
+                   headers={"X-XSRFToken": xsrf_cookie(alice, "/user/alice/")}, timeout=90)
+    assert r.status_code == 201, r.text
+    boards = [c for c in psutil.Process(pid).children(recursive=True) if "tensorboard.main" in " ".join(c.cmdline())]
+    assert len(boards) == 1
     cgroup_lines = [line for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines() if ":memory:" in line]
     hub.api("DELETE", "/groups/vision/users", json={"users": ["alice"]}).raise_for_status()
     # the hub polls every 30s by default; ask it now through a poll-triggering API read
@@ -231,6 +239,8 @@ def test_membership_revoked_stops_server_and_stop_cleans_up(hub, alice_server):
         time.sleep(2)
     assert "" not in hub.api("GET", "/users/alice").json()["servers"], hub.log_text()
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    psutil.wait_procs(boards, timeout=15)
+    assert not any(b.is_running() and b.status() != psutil.STATUS_ZOMBIE for b in boards)
     if cgroup_lines and "cubelab-alice" in cgroup_lines[0]:
         assert not (Path("/sys/fs/cgroup/memory") / cgroup_lines[0].split(":", 2)[2].lstrip("/")).exists()
 
