@@ -111,14 +111,20 @@ async def run_engine(names, edges, parallelism: int, root: Path, run_id: str, wi
     return elapsed, cpu
 
 
+_DATABASES: dict = {}
+
+
 def _db_listener(root: Path, run_id: str, names):
-    """What the control plane does per event: one SQLite transaction (RunManager.on_event)."""
+    """What the control plane does with events: RunManager.on_event batches them into
+    SQLite transactions. One database per bench process, warm, as in a running control plane."""
     from cubelab_hub.controlplane.db import Database
     from cubelab_hub.controlplane.handlers.runs import RunManager
     from cubelab_hub.controlplane.models.pipelines import PipelineRow, RunRow, TaskRunRow
 
-    db = Database(f"sqlite:///{root / 'bench.sqlite'}")
-    db.upgrade()
+    if root not in _DATABASES:
+        _DATABASES[root] = Database(f"sqlite:///{root / 'bench.sqlite'}")
+        _DATABASES[root].upgrade()
+    db = _DATABASES[root]
     with db.session() as s:
         if s.get(PipelineRow, 1) is None:
             s.add(PipelineRow(id=1, name="bench", project="public", creator="bench", body={}, schedule_enabled=False))

@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -118,19 +119,22 @@ class RunManager:
         # project -> engine name (e.g. from the project's 'cluster' setting); default_engine when None
         self.engine_for_project = engine_for_project
         self.keep_runs_on_shutdown = keep_runs_on_shutdown
-        self.flush_delay = 0.05
+        self.flush_delay = 0.1  # how stale a stored status may be (readers such as the SSE stream poll at 0.25s)
         self.created_at = utcnow()
         self._pending_runs: dict[str, RunState] = {}
         self._pending_tasks: dict[tuple[str, str], TaskState] = {}
         self._flush_handle = None
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="cubelab-run-events")
+        self._inflight = None
         for engine in engines.values():
             engine.add_listener(self.on_event)
 
     # ------------------------------------------------------------ persistence of events
 
     def on_event(self, event: RunEvent) -> None:
-        """Events are coalesced and written together, one transaction per batch
-        (a transaction per event costs a disk sync each: tens of ms per task)."""
+        """Events are coalesced and written in batches, one transaction each, by a
+        writer thread (a transaction per event costs a disk sync each, tens of ms
+        per task, and would stall the event loop that drives the runs)."""
         if event.kind == "run":
             self._pending_runs[event.run_id] = event.run
         else:
@@ -144,52 +148,86 @@ class RunManager:
             return
         self._flush_handle = loop.call_later(self.flush_delay, self._flush_soon)
 
-    def _flush_soon(self) -> None:
-        self._flush_handle = None
-        try:
-            self.flush()
-        except Exception:
-            log.exception("persisting run events failed; retrying")
-            self._flush_handle = asyncio.get_running_loop().call_later(1.0, self._flush_soon)
-
-    def flush(self) -> None:
+    def _take(self):
+        """Swap out what is pending and copy it into plain rows, on the loop's thread
+        (the engine changes its state objects there; the writer must not see them move)."""
         runs, tasks = self._pending_runs, self._pending_tasks
         if not runs and not tasks:
-            return
+            return None
         self._pending_runs, self._pending_tasks = {}, {}
-        try:
-            with self.db.session() as session:
-                # Core executemany: no ORM loading of rows, one statement per batch
+        task_rows = [
+            {"b_run": run_id, "b_name": name, "status": ts.status, "attempts": ts.attempts, "exit_code": ts.exit_code,
+             "started_at": ts.started_at, "finished_at": ts.finished_at, "message": ts.message or "",
+             "outputs": dict(ts.outputs), "log_path": ts.log_path, "pid": ts.pid, "external_id": ts.external_id,
+             "peak_cpu": ts.peak_cpu, "peak_memory": ts.peak_memory}
+            for (run_id, name), ts in tasks.items()
+        ]
+        run_rows = [
+            {"b_id": run_id, "status": st.status, "message": st.message or "", "started_at": st.started_at,
+             "finished_at": st.finished_at, "engine_data": dict(st.engine_data)}
+            for run_id, st in runs.items()
+        ]
+        return runs, tasks, task_rows, run_rows
+
+    def _requeue(self, snap) -> None:
+        # the live state objects: writing them later writes their newest values
+        runs, tasks, _, _ = snap
+        for key, value in runs.items():
+            self._pending_runs.setdefault(key, value)
+        for key, value in tasks.items():
+            self._pending_tasks.setdefault(key, value)
+
+    def _write(self, snap) -> None:
+        _, _, task_rows, run_rows = snap
+        with self.db.session() as session:
+            # Core executemany: no ORM loading of rows, one statement per batch
+            if task_rows:
                 table = TaskRunRow.__table__
-                if tasks:
-                    stmt = (update(table).where(table.c.run_id == bindparam("b_run"), table.c.name == bindparam("b_name"))
-                            .values(status=bindparam("status"), attempts=bindparam("attempts"), exit_code=bindparam("exit_code"),
-                                    started_at=bindparam("started_at"), finished_at=bindparam("finished_at"),
-                                    message=bindparam("message"), outputs=bindparam("outputs"), log_path=bindparam("log_path"),
-                                    pid=bindparam("pid"), external_id=bindparam("external_id"), peak_cpu=bindparam("peak_cpu"),
-                                    peak_memory=bindparam("peak_memory")))
-                    session.execute(stmt, [
-                        {"b_run": run_id, "b_name": name, "status": ts.status, "attempts": ts.attempts, "exit_code": ts.exit_code,
-                         "started_at": ts.started_at, "finished_at": ts.finished_at, "message": ts.message or "",
-                         "outputs": dict(ts.outputs), "log_path": ts.log_path, "pid": ts.pid, "external_id": ts.external_id,
-                         "peak_cpu": ts.peak_cpu, "peak_memory": ts.peak_memory}
-                        for (run_id, name), ts in tasks.items()
-                    ])
-                for run_id, state in runs.items():
-                    run = session.get(RunRow, run_id)
-                    if run is None:
-                        continue
-                    run.status = state.status
-                    run.message = state.message or ""
-                    run.started_at = state.started_at
-                    run.finished_at = state.finished_at
-                    run.engine_data = dict(state.engine_data)
+                session.execute(
+                    update(table).where(table.c.run_id == bindparam("b_run"), table.c.name == bindparam("b_name")).values(
+                        **{k: bindparam(k) for k in task_rows[0] if not k.startswith("b_")}),
+                    task_rows)
+            if run_rows:
+                table = RunRow.__table__
+                session.execute(
+                    update(table).where(table.c.id == bindparam("b_id")).values(**{k: bindparam(k) for k in run_rows[0] if k != "b_id"}),
+                    run_rows)
+
+    def _flush_soon(self) -> None:
+        self._flush_handle = None
+        loop = asyncio.get_running_loop()
+        if self._inflight is not None and not self._inflight.done():
+            # one batch at a time, so batches land in order
+            self._flush_handle = loop.call_later(self.flush_delay, self._flush_soon)
+            return
+        snap = self._take()
+        if snap is None:
+            return
+        fut = self._writer.submit(self._write, snap)
+        self._inflight = fut
+        fut.add_done_callback(lambda f: loop.call_soon_threadsafe(self._written, f, snap))
+
+    def _written(self, fut, snap) -> None:
+        if fut.exception() is not None:
+            log.error("persisting run events failed; retrying", exc_info=fut.exception())
+            self._requeue(snap)
+            if self._flush_handle is None:
+                self._flush_handle = asyncio.get_running_loop().call_later(1.0, self._flush_soon)
+
+    def flush(self) -> None:
+        """Write everything now (before reading runs back, and on shutdown)."""
+        if self._inflight is not None:
+            try:
+                self._inflight.result()
+            except Exception:
+                pass  # its callback requeues; those objects are written below or next time
+        snap = self._take()
+        if snap is None:
+            return
+        try:
+            self._write(snap)
         except BaseException:
-            # keep what was not written (newer events win) so the next flush retries it
-            for key, value in runs.items():
-                self._pending_runs.setdefault(key, value)
-            for key, value in tasks.items():
-                self._pending_tasks.setdefault(key, value)
+            self._requeue(snap)
             raise
 
     # ------------------------------------------------------------ creating runs
