@@ -9,10 +9,14 @@ sets ``profile_list`` gets plain KubeSpawner profiles instead of CubeLab's form.
 from __future__ import annotations
 
 import copy
+import os
 
+import kubernetes_asyncio.client
+from kubernetes_asyncio.config import new_client_from_config
 from kubespawner import KubeSpawner
+from kubespawner.clients import shared_client
 from tornado import web
-from traitlets import Dict, List, Unicode, default, validate
+from traitlets import Dict, Unicode, default, validate
 
 from cubelab_hub.domain.errors import FieldError, FieldErrors
 from cubelab_hub.domain.formats import DEFAULT_GPU_RESOURCES, parse_volume_mounts
@@ -53,13 +57,33 @@ class CubeKubeSpawner(CubeSpawnerMixin, KubeSpawner):
         help="Mounts every server gets, in the mount syntax; a project's mount on the same path wins. "
         "The default gives each user /mnt/<username> of the claim kubeflow-user-workspace.",
     )
-    cluster_names = List(
-        Unicode(),
-        ["default"],
+    cluster_name = Unicode(
+        "default",
         config=True,
-        help="Names of the cluster this hub starts servers on, as projects name it in their 'cluster' setting. "
-        "A project on another cluster is refused with a clear message (run a hub per cluster).",
+        help="The name projects use for the hub's own cluster (the in-cluster config or $KUBECONFIG). "
+        "Projects without a 'cluster' setting run here.",
     )
+    clusters = Dict(
+        {},
+        config=True,
+        help="Other clusters servers may run on, by the name a project's 'cluster' setting uses: "
+        "{'gpu-farm': {'kubeconfig': '/etc/cubelab/gpu-farm.yaml', 'context': 'admin@gpu-farm'}} "
+        "('context' optional). The hub needs network access and RBAC there as in its own cluster.",
+    )
+
+    @validate("clusters")
+    def _check_clusters(self, proposal):
+        for name, spec in proposal.value.items():
+            unknown = set(spec) - {"kubeconfig", "context"}
+            if unknown or not spec.get("kubeconfig"):
+                raise ValueError(f"clusters.{name}: needs 'kubeconfig' (and optionally 'context'); unknown: {sorted(unknown)}")
+            if not os.path.exists(spec["kubeconfig"]):
+                raise ValueError(f"clusters.{name}: kubeconfig {spec['kubeconfig']} does not exist")
+        return proposal.value
+
+    # cluster name -> ApiClient, shared by every spawner of this hub
+    _cluster_clients: dict = {}
+    _cube_cluster: str | None = None
 
     @validate("default_volume_mounts")
     def _check_default_mounts(self, proposal):
@@ -99,7 +123,60 @@ class CubeKubeSpawner(CubeSpawnerMixin, KubeSpawner):
         return frozenset(self.gpu_resource_map)
 
     def cube_clusters(self):
-        return frozenset(self.cluster_names)
+        return frozenset({self.cluster_name, *self.clusters})
+
+    # ------------------------------------------------------------ clusters
+    # KubeSpawner talks to one cluster through self.api and class-wide
+    # reflectors keyed by (kind, namespace). Servers of a project on another
+    # cluster get that cluster's client, and reflectors keyed by cluster too.
+
+    @property
+    def cube_cluster(self) -> str:
+        return self._cube_cluster or self.cluster_name
+
+    async def cube_client(self, cluster: str):
+        if cluster == self.cluster_name:
+            return None
+        clients = CubeKubeSpawner._cluster_clients
+        if cluster not in clients:
+            spec = self.clusters.get(cluster)
+            if spec is None:
+                raise web.HTTPError(400, f"cluster '{cluster}' is not configured on this hub (c.CubeKubeSpawner.clusters)")
+            client = await new_client_from_config(config_file=spec["kubeconfig"], context=spec.get("context"), persist_config=False)
+            if clients.setdefault(cluster, client) is not client:  # another start got there first
+                await client.close()
+        return clients[cluster]
+
+    async def cube_use_cluster(self, cluster: str) -> None:
+        self._cube_cluster = cluster
+        client = await self.cube_client(cluster)
+        self.api = shared_client("CoreV1Api") if client is None else kubernetes_asyncio.client.CoreV1Api(client)
+
+    def _get_reflector_key(self, kind):
+        key = super()._get_reflector_key(kind)
+        if self.cube_cluster == self.cluster_name:
+            return key  # the hub's own cluster: KubeSpawner's keys, shared with plain use
+        return (self.cube_cluster, *key)
+
+    async def _start_reflector(self, kind, reflector_class, replace=False, **kwargs):
+        client = await self.cube_client(self.cube_cluster)
+        if client is not None:
+            reflector_class = bind_reflector(reflector_class, client)
+        return await super()._start_reflector(kind, reflector_class, replace=replace, **kwargs)
+
+    def get_state(self):
+        state = super().get_state()
+        if self._cube_cluster and self._cube_cluster != self.cluster_name:
+            state["cluster"] = self._cube_cluster
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        self._cube_cluster = state.get("cluster")
+
+    async def stop(self, now=False):
+        await self.cube_use_cluster(self.cube_cluster)  # after a hub restart self.api is the default
+        return await super().stop(now=now)
 
     def cube_settings(self) -> KubeSettings:
         return KubeSettings(
@@ -127,14 +204,9 @@ class CubeKubeSpawner(CubeSpawnerMixin, KubeSpawner):
             check_volume_names(list(self.volumes), overrides["volumes"])
         except FieldError as exc:
             raise invalid_options(FieldErrors([exc.prefixed(f"project {choice.project}")])) from None
-        namespace = overrides.get("namespace")
-        if namespace and namespace != self.namespace and not self.enable_user_namespaces:
-            # The pod reflector watches one namespace unless user namespaces are on.
-            raise web.HTTPError(
-                400,
-                f"project '{choice.project}' runs in namespace '{namespace}', but this hub starts servers only in "
-                f"'{self.namespace}' (an admin can set c.KubeSpawner.enable_user_namespaces = True)",
-            )
+        # KubeSpawner keeps one pod reflector per namespace (or one for all with
+        # enable_user_namespaces), so a project namespace needs no more than RBAC there.
+        await self.cube_use_cluster(project.cluster or self.cluster_name)
         # Lists add to the admin's; KubeSpawner merges dicts and sets the rest.
         admin_volume_names = {v.get("name") for v in self.volumes}
         overrides["volumes"] = list(self.volumes) + [v for v in overrides["volumes"] if v["name"] not in admin_volume_names]
@@ -148,7 +220,22 @@ class CubeKubeSpawner(CubeSpawnerMixin, KubeSpawner):
         self._apply_overrides(overrides)
 
     async def poll(self):
+        if self.cube_enabled:
+            await self.cube_use_cluster(self.cube_cluster)
         status = await super().poll()
         if not self.cube_enabled:
             return status
         return await self.cube_check_membership(status)
+
+
+def bind_reflector(reflector_class, api_client):
+    """A reflector class that lists and watches through ``api_client`` (another
+    cluster) instead of KubeSpawner's shared client."""
+
+    class ClusterReflector(reflector_class):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.api = getattr(kubernetes_asyncio.client, self.api_group_name)(api_client)
+
+    ClusterReflector.__name__ = f"Cluster{reflector_class.__name__}"
+    return ClusterReflector

@@ -213,17 +213,73 @@ async def test_project_quota_counts_running_servers_of_others(hub):
     assert "quota of 2 GPU card(s) and its running servers use 2" in err.value.jupyterhub_message
 
 
-async def test_namespace_needs_user_namespaces():
-    from tornado.web import HTTPError
+async def test_project_namespace_without_user_namespaces():
+    # KubeSpawner 7 keeps a pod reflector per namespace: RBAC there is enough
     from cubelab_spawner.kube import CubeKubeSpawner
 
     hub = HubDB(CubeKubeSpawner, config())
     user = hub.user("alice")
     hub.group("ns", {"namespace": "team-ns"}, members=[user.orm_user])
     spawner = make_spawner(hub, user, {"project": "ns"})
+    await spawner.load_user_options()
+    assert spawner.namespace == "team-ns"
+    assert spawner._get_reflector_key("pods") == ("pods", "team-ns")
+
+
+def write_kubeconfig(path, server):
+    path.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: farm\n"
+        f"clusters: [{{name: farm, cluster: {{server: '{server}'}}}}]\n"
+        "users: [{name: farm, user: {token: not-a-secret}}]\n"
+        "contexts: [{name: farm, context: {cluster: farm, user: farm, namespace: ml}}]\n"
+    )
+    return path
+
+
+async def test_project_on_another_cluster_uses_its_client_and_reflectors(tmp_path):
+    from kubespawner.reflector import ResourceReflector
+
+    from cubelab_spawner.kube import CubeKubeSpawner, bind_reflector
+
+    farm = write_kubeconfig(tmp_path / "farm.yaml", "https://10.9.9.9:6443")
+    hub = HubDB(CubeKubeSpawner, config(clusters={"gpu-farm": {"kubeconfig": str(farm), "context": "farm"}}))
+    user = hub.user("alice")
+    hub.group("far", {"cluster": "gpu-farm"}, members=[user.orm_user])
+    hub.group("unknown", {"cluster": "moon"}, members=[user.orm_user])
+    spawner = make_spawner(hub, user, {"project": "far"})
+    await spawner.load_user_options()
+    assert spawner.api.api_client.configuration.host == "https://10.9.9.9:6443"
+    assert spawner._get_reflector_key("pods")[0] == "gpu-farm"
+    assert spawner.get_state()["cluster"] == "gpu-farm"
+    manifest = spawner.api.api_client.sanitize_for_serialization(await spawner.get_pod_manifest())
+    kubernetes_validate.validate({"apiVersion": "v1", "kind": "Pod", **manifest}, K8S_VERSION, strict=True)
+
+    # reflectors for that cluster list and watch through its client
+    client = await spawner.cube_client("gpu-farm")
+    bound = bind_reflector(ResourceReflector, client)
+    reflector = bound(parent=spawner, namespace="default", kind="pods", list_method_name="list_namespaced_pod")
+    assert reflector.api.api_client.configuration.host == "https://10.9.9.9:6443"
+
+    # after a hub restart the state brings the cluster back
+    again = hub.spawner(user, "later")
+    again.load_state(spawner.get_state())
+    assert again.cube_cluster == "gpu-farm"
+
+    # back on the hub's own cluster: KubeSpawner's shared client and keys
+    hub.spawner(user, "", {"project": "public"})
+    await spawner.load_user_options()
+    assert spawner.api.api_client.configuration.host == "https://127.0.0.1:9"
+    assert spawner._get_reflector_key("pods")[0] == "pods"
+
+    from tornado.web import HTTPError
+
+    moon = make_spawner(hub, user, {"project": "unknown"}, server_name="moon")
     with pytest.raises(HTTPError) as err:
-        await spawner.load_user_options()
-    assert "enable_user_namespaces" in err.value.log_message
+        await moon.load_user_options()
+    assert "cluster 'moon'" in err.value.jupyterhub_message and "gpu-farm" in err.value.jupyterhub_message
+    for cached in CubeKubeSpawner._cluster_clients.values():
+        await cached.close()
+    CubeKubeSpawner._cluster_clients.clear()
 
 
 async def test_profile_list_keeps_plain_kubespawner():
