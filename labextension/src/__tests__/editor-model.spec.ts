@@ -156,6 +156,7 @@ describe('EditorModel', () => {
   it('follows a run until it finishes', async () => {
     jest.useFakeTimers();
     const states: IRun['status'][] = ['running', 'succeeded'];
+    let getRuns = 0;
     const run = (status: IRun['status']): IRun => ({
       id: 'r1',
       pipeline_id: 7,
@@ -173,7 +174,10 @@ describe('EditorModel', () => {
     });
     const { client } = fakeClient({
       run: async () => run('pending'),
-      getRun: async () => run(states.shift() ?? 'succeeded')
+      getRun: async () => {
+        getRuns++;
+        return run(states.shift() ?? 'succeeded');
+      }
     });
     const m = new EditorModel(client, 7);
     await m.load();
@@ -181,10 +185,13 @@ describe('EditorModel', () => {
     m.runFinished.connect(finished);
     await m.startRun();
     expect(m.run?.status).toBe('pending');
-    await jest.advanceTimersByTimeAsync(1000);
+    // polled every 250 ms while the run starts
+    await jest.advanceTimersByTimeAsync(250);
     expect(m.run?.status).toBe('running');
-    await jest.advanceTimersByTimeAsync(1000);
+    await jest.advanceTimersByTimeAsync(250);
     expect(m.run?.status).toBe('succeeded');
+    await jest.advanceTimersByTimeAsync(5000);
+    expect(getRuns).toBe(2); // polling stopped at the final status
     expect(finished).toHaveBeenCalledTimes(1);
     m.select(['shell'], []);
     expect(m.logTask).toBe('shell');

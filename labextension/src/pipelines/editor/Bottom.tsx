@@ -150,7 +150,7 @@ export function RunPanel(props: { model: EditorModel; stream: LogStreamer }): JS
       <div className="cl-RunPanel-head">
         <StatusText status={run.status} />
         <span>
-          run <code>{run.id.slice(0, 12)}</code> · {run.trigger} · {formatTime(run.started_at ?? run.created_at)}
+          run <code>{run.id}</code> · {run.trigger} · {formatTime(run.started_at ?? run.created_at)}
           {run.started_at ? ` · ${duration(run.started_at, run.finished_at)}` : ''}
         </span>
         {model.viewingRun ? <span className="cl-RoleBadge">read-only</span> : null}

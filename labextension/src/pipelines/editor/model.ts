@@ -487,9 +487,22 @@ export class EditorModel {
     this.viewingRun = readOnly;
     this.stopPolling();
     if (!RUN_FINAL.includes(run.status)) {
-      this._poll = setInterval(() => void this.poll(), 1000);
+      // poll fast while a run starts (the canvas shows "running" quickly),
+      // then once a second
+      this._pollStarted = Date.now();
+      this.schedulePoll();
     }
     this.emit();
+  }
+
+  private schedulePoll(): void {
+    const fast = Date.now() - this._pollStarted < 5000;
+    this._poll = setTimeout(async () => {
+      await this.poll();
+      if (this._poll !== null) {
+        this.schedulePoll();
+      }
+    }, fast ? 250 : 1000);
   }
 
   private async poll(): Promise<void> {
@@ -520,7 +533,7 @@ export class EditorModel {
 
   private stopPolling(): void {
     if (this._poll) {
-      clearInterval(this._poll);
+      clearTimeout(this._poll);
       this._poll = null;
     }
   }
@@ -546,7 +559,8 @@ export class EditorModel {
   private _lastTime = 0;
   private _dragStart: IPipeline | null = null;
   private _validateTimer: ReturnType<typeof setTimeout> | null = null;
-  private _poll: ReturnType<typeof setInterval> | null = null;
+  private _poll: ReturnType<typeof setTimeout> | null = null;
+  private _pollStarted = 0;
   private _polling = false;
   private _diagMap: IDiagnosticMap | null = null;
   private _diagMapFor: IDiagnostic[] | null = null;
