@@ -60,7 +60,7 @@ class _Run:
     state: RunState
     dir: Path
     sem: asyncio.Semaphore
-    done: dict[str, asyncio.Event] = field(default_factory=dict)
+    done: dict[str, asyncio.Event] = field(default_factory=dict)  # set once a task is final and released
     # dependency counting: a task wakes once, when its last upstream is final (or on cancel)
     ready: dict[str, asyncio.Future] = field(default_factory=dict)
     remaining: dict[str, int] = field(default_factory=dict)
@@ -73,7 +73,6 @@ class _Run:
     subscribers: list[asyncio.Queue] = field(default_factory=list)
     driver: asyncio.Task | None = None
     samples: dict[str, tuple[float, float]] = field(default_factory=dict)  # task -> (wall, cpu seconds)
-    cancel_event: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class LocalEngine(Engine):
@@ -124,7 +123,6 @@ class LocalEngine(Engine):
             return run.state
         run.cancelled = True
         run.cancel_reason = reason
-        run.cancel_event.set()
         self._wake_all(run)  # tasks waiting for upstreams mark themselves cancelled
         await asyncio.gather(*(self._kill_group(pgid) for pgid in self._mark_killed(run, "cancel")))
         await run.finished.wait()
