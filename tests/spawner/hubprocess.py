@@ -25,9 +25,11 @@ def free_port() -> int:
 
 
 class HubProcess:
-    def __init__(self, workdir: Path, extra_config: str = ""):
+    def __init__(self, workdir: Path, extra_config: str = "", extra_env: dict | None = None):
         self.workdir = workdir
+        self.extra_env = dict(extra_env or {})
         self.port = free_port()
+        self.hub_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.token = secrets.token_hex(16)
         self.data_dir = workdir / "data"
@@ -46,7 +48,7 @@ c = get_config()  # noqa
 c.JupyterHub.ip = "127.0.0.1"
 c.JupyterHub.port = {self.port}
 c.JupyterHub.hub_ip = "127.0.0.1"
-c.JupyterHub.hub_port = {free_port()}
+c.JupyterHub.hub_port = {self.hub_port}
 c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{free_port()}"
 c.JupyterHub.db_url = "sqlite:///{workdir}/jupyterhub.sqlite"
 c.JupyterHub.cookie_secret_file = "{workdir}/cookie_secret"
@@ -75,6 +77,7 @@ c.Spawner.poll_interval = 3
         env = dict(os.environ)
         env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
         env["PYTHONPATH"] = self.pythonpath
+        env.update(self.extra_env)
         self.log = open(self.workdir / "hub.log", "wb")
         self.proc = subprocess.Popen(
             [str(VENV_BIN / "jupyterhub"), "-f", str(self.workdir / "jupyterhub_config.py")],
