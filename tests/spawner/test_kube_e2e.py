@@ -141,3 +141,15 @@ def test_project_on_other_cluster_runs_there(kube):
     time.sleep(2)
     assert hub.api("GET", "/users/alice").json()["servers"][""]["ready"]
     stop_and_wait(hub, farm)
+
+
+def test_revoked_membership_deletes_the_pod(kube):
+    hub, home, farm = kube
+    session = hub.login("alice")
+    spawn(hub, session, {"project": "vision", "kind": "jupyterlab", "cpu": "1", "memory": "1G", "gpu": "0"})
+    assert len(home.pods()) == 1
+    hub.api("DELETE", "/groups/vision/users", json={"users": ["alice"]}).raise_for_status()
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and (home.pods() or hub.api("GET", "/users/alice").json()["servers"]):
+        time.sleep(1)
+    assert home.pods() == [] and not hub.api("GET", "/users/alice").json()["servers"]
