@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from tornado import web
 from tornado.httpserver import HTTPServer
-from traitlets import Dict, Float, Integer, Unicode, default
+from traitlets import Dict, Enum, Float, Integer, Unicode, default
 from traitlets.config import Application
 
 from . import handlers as handlers_pkg
@@ -88,6 +88,20 @@ class ControlPlane(Application):
         "A project's 'cluster' setting must name one of these.",
     )
 
+    pipeline_engine = Enum(
+        ["local", "kubernetes"],
+        "local",
+        config=True,
+        help="Where pipeline runs execute: 'local' (processes on this machine) or 'kubernetes' "
+        "(Argo Workflows in each project's cluster and namespace; see 'clusters').",
+    )
+
+    kubernetes_service_account = Unicode(
+        "pipeline",
+        config=True,
+        help="Service account of pipeline pods on Kubernetes (needs Argo's executor role).",
+    )
+
     hub_cache_seconds = Float(
         5.0,
         config=True,
@@ -124,6 +138,7 @@ class ControlPlane(Application):
         self.project_delete_hooks: list = []
         self.user_delete_hooks: list = []
         self.background_tasks: list = []
+        self.shutdown_hooks: list = []
         self.routes, schemas, self.resource_modules = self._collect_resources()
         prefix = self.service_prefix.rstrip("/") + "/" + API_PREFIX
         self.openapi_document = build_document(self.routes, schemas, prefix)
@@ -230,7 +245,34 @@ class ControlPlane(Application):
 
     # ------------------------------------------------------------------ run
 
+    def _configure_pipeline_engines(self) -> None:
+        if self.pipeline_engine != "kubernetes":
+            return  # the runs resource makes the local engine itself
+        from ..domain.projects import settings_from_properties
+        from ..engines.kubernetes.compile import ClusterConfig
+        from ..engines.kubernetes.engine import engine_for_clusters
+        from ..engines.local.engine import LocalEngine
+
+        async def project_settings(name: str):
+            group = await self.hub_client.get_group(name)
+            return settings_from_properties((group or {}).get("properties"))
+
+        data = Path(self.data_dir)
+        self.pipeline_engines = {
+            "kubernetes": engine_for_clusters(
+                self.clusters,
+                default_cluster=next(iter(self.clusters), "default"),
+                config=ClusterConfig(service_account=self.kubernetes_service_account),
+                project_settings=project_settings,
+                logs_dir=data / "k8s-logs",
+            ),
+            # kept so runs started on this machine before a switch can be re-attached
+            "local": LocalEngine(data / "runs", workspace_for=lambda user: data / "workspaces" / user),
+        }
+        self.pipeline_default_engine = "kubernetes"
+
     def start(self):
+        self._configure_pipeline_engines()
         for module in self.resource_modules:
             if hasattr(module, "setup"):
                 module.setup(self)
@@ -246,15 +288,13 @@ class ControlPlane(Application):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        for starter in list(self.background_tasks):
-            self._tasks = getattr(self, "_tasks", [])
-            self._tasks.append(asyncio.create_task(starter()))
+        tasks = [asyncio.create_task(starter()) for starter in self.background_tasks]
         await stop.wait()
         self.log.info("CubeLab control plane stopping")
         self.http_server.stop()
-        for task in getattr(self, "_tasks", []):
+        for task in tasks:
             task.cancel()
-        for hook in getattr(self, "shutdown_hooks", []):
+        for hook in self.shutdown_hooks:
             await hook()
 
 
