@@ -44,3 +44,21 @@ def test_renewal_extends_from_now_and_restart_forgets_it():
     assert policy.is_expired(T0 + timedelta(days=3), T0, None, {})
     assert not policy.is_expired(T0 + timedelta(days=3), T0, renewed, {})
     assert not ExpiryPolicy.from_config("never").is_expired(T0 + timedelta(days=999), T0, None, {})
+
+
+def test_control_plane_expiry_settings():
+    from traitlets import TraitError
+    from traitlets.config import Config
+
+    from cubelab_hub.controlplane.handlers.servers import ServerExpiry
+
+    c = Config()
+    c.ServerExpiry.default = "1d"
+    c.ServerExpiry.per_kind = {"vscode": "12h"}
+    c.ServerExpiry.gpu = "6h"
+    policy = ServerExpiry(config=c).policy()
+    assert policy.period_for({"kind": "jupyterlab"}) == timedelta(days=1)
+    assert policy.period_for({"kind": "vscode"}) == timedelta(hours=12)
+    assert policy.period_for({"kind": "jupyterlab", "gpu": "1"}) == timedelta(hours=6)
+    with pytest.raises((FieldError, TraitError)):
+        ServerExpiry(default="three days")
