@@ -212,11 +212,7 @@ class CubeKubeSpawner(CubeSpawnerMixin, KubeSpawner):
         overrides["volumes"] = list(self.volumes) + [v for v in overrides["volumes"] if v["name"] not in admin_volume_names]
         overrides["volume_mounts"] = list(self.volume_mounts) + overrides["volume_mounts"]
         if "node_affinity_required" in overrides and self.node_affinity_required:
-            raise web.HTTPError(
-                400,
-                f"project '{choice.project}' spans several orgs (a node-affinity rule) and the admin configured "
-                "node_affinity_required too; KubeSpawner ORs node selector terms, which would widen both",
-            )
+            overrides["node_affinity_required"] = and_terms(self.node_affinity_required, overrides["node_affinity_required"])
         self._apply_overrides(overrides)
 
     async def poll(self):
@@ -226,6 +222,20 @@ class CubeKubeSpawner(CubeSpawnerMixin, KubeSpawner):
         if not self.cube_enabled:
             return status
         return await self.cube_check_membership(status)
+
+
+def and_terms(admin_terms, ours: list[dict]) -> list[dict]:
+    """Node selector terms are ORed; to require the admin's rule *and* ours,
+    add our expressions to each admin term: (A1 or A2) and B = (A1 and B) or (A2 and B)."""
+    if isinstance(admin_terms, dict):
+        admin_terms = [admin_terms[k] for k in sorted(admin_terms)]
+    extra = [expr for term in ours for expr in term.get("matchExpressions", [])]
+    combined = []
+    for term in admin_terms:
+        term = copy.deepcopy(term)
+        term["matchExpressions"] = list(term.get("matchExpressions", [])) + copy.deepcopy(extra)
+        combined.append(term)
+    return combined
 
 
 def bind_reflector(reflector_class, api_client):

@@ -343,3 +343,24 @@ async def test_next_start_does_not_inherit_the_previous_project(hub):
     assert "NVIDIA_VISIBLE_DEVICES" in spawner.environment and spawner.environment["CUBELAB_PROJECT"] == "public"
     manifest = spawner.api.api_client.sanitize_for_serialization(await spawner.get_pod_manifest())
     kubernetes_validate.validate({"apiVersion": "v1", "kind": "Pod", **manifest}, K8S_VERSION, strict=True)
+
+
+async def test_several_orgs_and_admin_affinity_are_both_required():
+    from cubelab_spawner.kube import CubeKubeSpawner
+
+    admin_terms = [
+        {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]},
+        {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["b"]}]},
+    ]
+    hub = HubDB(CubeKubeSpawner, config(node_affinity_required=admin_terms))
+    user = hub.user("alice")
+    hub.group("edge", {"org": "x,y"}, members=[user.orm_user])
+    spawner = make_spawner(hub, user, {"project": "edge"})
+    await spawner.load_user_options()
+    org = {"key": "org", "operator": "In", "values": ["x", "y"]}
+    assert spawner.node_affinity_required == [
+        {"matchExpressions": [admin_terms[0]["matchExpressions"][0], org]},
+        {"matchExpressions": [admin_terms[1]["matchExpressions"][0], org]},
+    ]
+    manifest = spawner.api.api_client.sanitize_for_serialization(await spawner.get_pod_manifest())
+    kubernetes_validate.validate({"apiVersion": "v1", "kind": "Pod", **manifest}, K8S_VERSION, strict=True)
