@@ -420,6 +420,8 @@ class CubeLocalSpawner(CubeSpawnerMixin, LocalProcessSpawner):
         self.notebook_dir = str(self.workspace)
         self.default_url = kind.default_url
 
+        if getattr(self, "_cgroup", None):
+            remove_cgroup(self._cgroup)  # left by an earlier start that failed
         self._cgroup = None
         self._rlimit = None
         if self.memory_limit in ("auto", "cgroup"):
