@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from tornado import web
 from tornado.httpserver import HTTPServer
-from traitlets import Dict, Enum, Float, Integer, Unicode, default
+from traitlets import Bool, Dict, Enum, Float, Integer, Unicode, default
 from traitlets.config import Application
 
 from . import handlers as handlers_pkg
@@ -100,6 +100,22 @@ class ControlPlane(Application):
         "pipeline",
         config=True,
         help="Service account of pipeline pods on Kubernetes (needs Argo's executor role).",
+    )
+
+    scheduler_interval = Float(
+        config=True,
+        help="Seconds between the cron scheduler's looks at due ticks (default 10, or $CUBELAB_SCHEDULER_INTERVAL).",
+    )
+
+    @default("scheduler_interval")
+    def _scheduler_interval_default(self):
+        return float(os.environ.get("CUBELAB_SCHEDULER_INTERVAL", "10"))
+
+    keep_runs_on_shutdown = Bool(
+        False,
+        config=True,
+        help="On a clean stop, leave local runs' processes running to be re-attached at the next start "
+        "(default: cancel them and mark the runs failed with the reason).",
     )
 
     hub_cache_seconds = Float(

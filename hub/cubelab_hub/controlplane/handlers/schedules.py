@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from datetime import datetime, timezone
 
 from sqlalchemy import func, select
@@ -217,8 +216,7 @@ def setup(app) -> None:
         user = await app.hub_client.get_user(name)
         return bool(user and user.get("admin"))
 
-    interval = float(os.environ.get("CUBELAB_SCHEDULER_INTERVAL", "10"))
-    app.pipeline_scheduler = Scheduler(app.database, app.pipeline_runs, interval=interval, is_admin=is_admin)
+    app.pipeline_scheduler = Scheduler(app.database, app.pipeline_runs, interval=app.scheduler_interval, is_admin=is_admin)
     app.background_tasks.append(app.pipeline_scheduler.loop)
 
 
