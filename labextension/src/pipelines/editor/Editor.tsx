@@ -1,4 +1,4 @@
-import { ReactFlowProvider } from '@xyflow/react';
+import { ReactFlowProvider, useReactFlow } from '@xyflow/react';
 import * as React from 'react';
 
 import { Spinner } from '../../components';
@@ -24,6 +24,7 @@ type Tab = 'problems' | 'run' | 'history';
 function Editor(props: { model: EditorModel; stream: LogStreamer }): JSX.Element {
   const { model } = props;
   useModel(model);
+  const flow = useReactFlow();
   const [fit, setFit] = React.useState(0);
   const [tab, setTab] = React.useState<Tab>('problems');
   const [historyTick, setHistoryTick] = React.useState(0);
@@ -68,6 +69,15 @@ function Editor(props: { model: EditorModel; stream: LogStreamer }): JSX.Element
   };
   const focusTask = (task: string) => {
     model.select([task], []);
+    const node = flow.getNode(task);
+    if (node) {
+      const w = node.measured?.width ?? 180;
+      const h = node.measured?.height ?? 56;
+      void flow.setCenter(node.position.x + w / 2, node.position.y + h / 2, {
+        zoom: Math.max(flow.getZoom(), 0.8),
+        duration: 200
+      });
+    }
     const el = document.querySelector<HTMLElement>(
       `.cl-PipelineEditor .react-flow__node[data-id="${CSS.escape(task)}"]`
     );
