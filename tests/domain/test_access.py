@@ -34,6 +34,7 @@ pipeline:edit        1     1       0   0   0        1         1         0
 pipeline:run         1     1       0   1   0        1         1         0
 template:write       1     0       0   0   0        0         0         0
 template:read-alpha  1     0       0   0   0        0         0         0
+server:manage        1     0       0   0   0        1         1         1
 admin                1     0       0   0   0        0         0         0
 """
 
@@ -60,7 +61,7 @@ def test_rule(action, caller, expected):
     else:
         with pytest.raises(PermissionDenied) as info:
             require(actor, action, P, owner)
-        assert info.value.message == RULES[action][1].format(project=P)
+        assert info.value.message == RULES[action][1].format(project=P, owner=owner)
         assert "{" not in info.value.message
 
 

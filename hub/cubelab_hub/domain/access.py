@@ -49,6 +49,10 @@ def _runner(actor: Actor, project: str | None, owner: str | None) -> bool:
     return _owner_or_creator(actor, project, owner) or actor.role_in(project or "") == "ops"
 
 
+def _self(actor: Actor, project: str | None, owner: str | None) -> bool:
+    return owner is not None and owner == actor.name
+
+
 def _anyone(actor: Actor, project: str | None, owner: str | None) -> bool:
     return True
 
@@ -69,6 +73,7 @@ RULES = {
     "pipeline:run": (_runner, "only the pipeline's creator, creators or ops of project '{project}' may run it"),
     "template:write": (_nobody, "only admins may create or change job templates"),
     "template:read-alpha": (_nobody, "only admins may see Alpha job templates"),
+    "server:manage": (_self, "only {owner} or an admin may see or change {owner}'s servers"),
     "admin": (_nobody, "only admins may do this"),
 }
 
@@ -81,7 +86,7 @@ def allowed(actor: Actor, action: str, project: str | None = None, owner: str | 
 def require(actor: Actor, action: str, project: str | None = None, owner: str | None = None) -> None:
     if not allowed(actor, action, project, owner):
         _, message = RULES[action]
-        raise PermissionDenied(message.format(project=project))
+        raise PermissionDenied(message.format(project=project, owner=owner))
 
 
 def project_permissions(actor: Actor, project: str) -> dict[str, bool]:

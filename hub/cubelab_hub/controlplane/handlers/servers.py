@@ -226,8 +226,7 @@ class ServerBase(APIHandler):
 
     def require_owner(self, user: str) -> None:
         # A server is its owner's; admins may act on any (as on the hub).
-        if self.actor.name != user and not self.actor.admin:
-            raise APIError(403, "forbidden", f"only {user} or an admin may see or change {user}'s servers")
+        self.require("server:manage", owner=user)
 
 
 class ServerListHandler(ServerBase):
