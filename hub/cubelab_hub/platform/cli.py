@@ -7,7 +7,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from traitlets import Bool, Integer, List, Unicode, default
+from traitlets import Bool, Dict, Integer, List, Unicode, default
 from traitlets.config import Application
 
 from .. import __version__
@@ -36,6 +36,11 @@ class UpApp(Application):
     admin_users = List(Unicode(), config=True, help="Admin usernames (repeat --admin for several). The first one is printed at start.")
     open_registration = Bool(True, config=True, help="Whether logging in with a new username creates the account (admins can change it later).")
     spawner_class = Unicode("", config=True, help="Spawner class; default CubeLab's local spawner.")
+    controlplane_options = Dict(
+        config=True,
+        help="Settings for the control plane, e.g. --controlplane ServerExpiry.default=1d "
+        "--controlplane scheduler_interval=5 (a bare name is a ControlPlane setting).",
+    )
 
     aliases = {
         "ip": "UpApp.ip",
@@ -46,6 +51,7 @@ class UpApp(Application):
         "data-dir": "UpApp.data_dir",
         "admin": "UpApp.admin_users",
         "spawner": "UpApp.spawner_class",
+        "controlplane": "UpApp.controlplane_options",
         "log-level": "Application.log_level",
     }
     flags = {
@@ -65,6 +71,7 @@ class UpApp(Application):
             admin_users=list(self.admin_users),
             open_registration=self.open_registration,
             spawner_class=self.spawner_class or None,
+            controlplane_config=dict(self.controlplane_options),
         )
         text = (
             "# Written by `cubelab up` at each start; change its options instead of this file.\n"

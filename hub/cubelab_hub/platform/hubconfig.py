@@ -118,8 +118,9 @@ def configure(
     c.SimpleLocalProcessSpawner.home_dir_template = str(data / "users" / "{username}")
 
     cp_args = [sys.executable, "-m", "cubelab_hub.controlplane"]
+    # "pipeline_engine" means ControlPlane.pipeline_engine; "ServerExpiry.default" is taken as is
     for key, value in (controlplane_config or {}).items():
-        cp_args.append(f"--ControlPlane.{key}={value}")
+        cp_args.append(f"--{key if '.' in key else 'ControlPlane.' + key}={value}")
     c.JupyterHub.services = [
         {
             "name": SERVICE_NAME,
