@@ -32,6 +32,19 @@ from .openapi import build_document
 API_PREFIX = "api/v1"
 
 
+class ServiceRootHandler(web.RequestHandler):
+    """The service's root (JupyterHub checks it): where the API and its document are."""
+
+    def initialize(self, prefix: str):
+        self.prefix = prefix
+
+    def get(self):
+        from .. import __version__
+
+        self.finish({"name": "CubeLab control plane", "version": __version__,
+                     "api": self.prefix + "/", "openapi": self.prefix + "/openapi.json"})
+
+
 class ControlPlane(Application):
     name = "cubelab-controlplane"
 
@@ -175,6 +188,7 @@ class ControlPlane(Application):
     def _make_web_app(self, prefix: str) -> web.Application:
         handlers = [(prefix + pattern, handler, kwargs) for pattern, handler, kwargs in self.routes]
         handlers.append((self.service_prefix.rstrip("/") + "/oauth_callback", HubOAuthCallbackHandler))
+        handlers.append((self.service_prefix.rstrip("/") + "/?", ServiceRootHandler, {"prefix": prefix}))
         return web.Application(
             handlers,
             cubelab=self,
