@@ -60,11 +60,13 @@ function Sidebar(props: {
     setSelected(null);
     // return focus to the row of the project we came from
     window.requestAnimationFrame(() => {
-      const row = focusName
-        ? listRef.current?.querySelector<HTMLButtonElement>(
-            `li[data-project="${CSS.escape(focusName)}"] button`
-          )
-        : null;
+      const row =
+        (focusName
+          ? listRef.current?.querySelector<HTMLButtonElement>(
+              `[data-testid="cubelab-projects"] li[data-project="${CSS.escape(focusName)}"] button`
+            )
+          : null) ??
+        listRef.current?.querySelector<HTMLButtonElement>('[data-testid="cubelab-projects"] li button');
       row?.focus();
     });
   };

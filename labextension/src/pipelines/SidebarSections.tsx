@@ -142,7 +142,7 @@ export function PipelinesSection(props: {
       {items && items.length ? (
         <ul className="cl-List" aria-label="Pipelines" data-testid="cubelab-pipeline-list">
           {items.map(s => (
-            <li key={s.id} className="cl-List-item cl-Row" data-pipeline={s.name} data-pipeline-id={s.id} data-project={s.project}>
+            <li key={s.id} className="cl-List-item cl-Row" data-pipeline={s.name} data-pipeline-id={s.id} data-pipeline-project={s.project}>
               <button
                 type="button"
                 className="cl-List-button"
