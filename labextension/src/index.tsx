@@ -160,13 +160,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
         id: 'pipelines',
         title: 'Pipelines',
         rank: 10,
-        render: ctx => <PipelinesSection me={ctx.me} client={pipelines} opener={opener} />
+        render: ctx => <PipelinesSection me={ctx.me} client={pipelines} opener={opener} refresh={ctx.refresh} />
       });
       panel.addSection({
         id: 'runs',
         title: 'Runs',
         rank: 20,
-        render: () => <RunsSection client={pipelines} opener={opener} />
+        render: ctx => <RunsSection client={pipelines} opener={opener} refresh={ctx.refresh} />
       });
     });
 
@@ -217,8 +217,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
         id: 'tensorboard',
         title: 'TensorBoard',
         rank: 30,
-        render: () => (
+        render: ctx => (
           <TensorBoardSection
+            refresh={ctx.refresh}
             client={boards}
             open={openBoard}
             onExternalChange={fn => {
@@ -271,8 +272,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
           id: 'server',
           title: 'This server',
           rank: 5,
-          render: () => (
+          render: ctx => (
             <ServerSection
+              refresh={ctx.refresh}
               client={servers}
               onReset={() => {
                 const hub = PageConfig.getOption('hubPrefix') || '/hub/';

@@ -1,5 +1,6 @@
 import { ReactWidget } from '@jupyterlab/ui-components';
 import { refreshIcon, addIcon } from '@jupyterlab/ui-components';
+import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
 import { CubeLabClient, IMe, IProjectSummary } from './api';
@@ -19,6 +20,8 @@ export interface ISidebarContext {
   me: IMe;
   projects: IProjectSummary[];
   client: CubeLabClient;
+  /** increases each time the user refreshes the panel: sections reload then */
+  refresh: number;
 }
 
 function Sidebar(props: {
@@ -35,10 +38,12 @@ function Sidebar(props: {
   const [selected, setSelected] = React.useState<string | null>(null);
   const [creating, setCreating] = React.useState(false);
   const [loading, setLoading] = React.useState(false);
+  const [refresh, setRefresh] = React.useState(0);
   const listRef = React.useRef<HTMLDivElement>(null);
 
   const load = React.useCallback(async () => {
     setLoading(true);
+    setRefresh(r => r + 1);
     try {
       const [m, list] = await Promise.all([client.me(), client.listProjects()]);
       setMe(m);
@@ -142,7 +147,7 @@ function Sidebar(props: {
     );
   }
 
-  const ctx: ISidebarContext = { me, projects, client };
+  const ctx: ISidebarContext = { me, projects, client, refresh };
   return (
     <div className="cl-Sidebar" ref={listRef}>
       {header}
@@ -216,6 +221,15 @@ export class CubeLabPanel extends ReactWidget {
     }
   }
 
+  /** Fresh data each time the user opens the panel again. */
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    if (this._shown) {
+      this.refresh();
+    }
+    this._shown = true;
+  }
+
   addSection(section: ISidebarSection): void {
     this.sections.push(section);
     this.update();
@@ -237,4 +251,5 @@ export class CubeLabPanel extends ReactWidget {
   }
 
   private _listeners = new Set<() => void>();
+  private _shown = false;
 }

@@ -17,11 +17,11 @@ export interface IPipelineOpener {
   onChange: (fn: () => void) => () => void;
 }
 
-function useRefresh(opener: IPipelineOpener, load: () => void): void {
+function useRefresh(opener: IPipelineOpener, load: () => void, refresh: number): void {
   React.useEffect(() => {
     load();
     return opener.onChange(load);
-  }, [load]);
+  }, [load, refresh]);
 }
 
 /** The Pipelines section: filter, search, create, duplicate, delete. */
@@ -29,6 +29,7 @@ export function PipelinesSection(props: {
   me: IMe;
   client: PipelinesClient;
   opener: IPipelineOpener;
+  refresh: number;
 }): JSX.Element {
   const { client, me } = props;
   const [project, setProject] = React.useState('');
@@ -46,7 +47,7 @@ export function PipelinesSection(props: {
       })
       .catch(err => setError((err as Error).message));
   }, [client, project, search]);
-  useRefresh(props.opener, load);
+  useRefresh(props.opener, load, props.refresh);
 
   const duplicate = async (s: IPipelineSummary) => {
     try {
@@ -245,7 +246,7 @@ function CreatePipelineForm(props: {
 }
 
 /** Recent runs of the user's projects, with live status. */
-export function RunsSection(props: { client: PipelinesClient; opener: IPipelineOpener }): JSX.Element {
+export function RunsSection(props: { client: PipelinesClient; opener: IPipelineOpener; refresh: number }): JSX.Element {
   const { client } = props;
   const [runs, setRuns] = React.useState<IRun[] | null>(null);
   const [error, setError] = React.useState<string | null>(null);
@@ -258,7 +259,7 @@ export function RunsSection(props: { client: PipelinesClient; opener: IPipelineO
       })
       .catch(err => setError((err as Error).message));
   }, [client]);
-  useRefresh(props.opener, load);
+  useRefresh(props.opener, load, props.refresh);
   const active = (runs ?? []).some(r => !RUN_FINAL.includes(r.status));
   React.useEffect(() => {
     if (!active) {

@@ -6,7 +6,7 @@ import { formatTime } from '../pipelines/format';
 import { expiresSoon, expiresText, IServerView, ServerClient } from './model';
 
 /** This server: project, kind, expiry with one-click renewal, reset. */
-export function ServerSection(props: { client: ServerClient; onReset: () => void }): JSX.Element {
+export function ServerSection(props: { client: ServerClient; onReset: () => void; refresh?: number }): JSX.Element {
   const { client } = props;
   const [view, setView] = React.useState<IServerView | null>(null);
   const [error, setError] = React.useState<string | null>(null);
@@ -32,7 +32,7 @@ export function ServerSection(props: { client: ServerClient; onReset: () => void
       clearInterval(t);
       clearInterval(r);
     };
-  }, [load]);
+  }, [load, props.refresh]);
 
   const renew = async () => {
     setBusy(true);

@@ -12,6 +12,7 @@ export interface ITensorBoardSectionProps {
   open: (board: IBoard) => void;
   /** subscribe to "boards changed elsewhere" (context menu); returns unsubscribe */
   onExternalChange: (fn: () => void) => () => void;
+  refresh?: number;
 }
 
 export function TensorBoardSection(props: ITensorBoardSectionProps): JSX.Element {
@@ -34,7 +35,7 @@ export function TensorBoardSection(props: ITensorBoardSectionProps): JSX.Element
   React.useEffect(() => {
     void load();
     return props.onExternalChange(() => void load());
-  }, [load]);
+  }, [load, props.refresh]);
 
   const start = async (e: React.FormEvent) => {
     e.preventDefault();
