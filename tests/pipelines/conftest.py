@@ -16,11 +16,3 @@ FIXTURES = Path(__file__).parent / "fixtures"
 def catalog():
     return TemplateCatalog(builtin_templates())
 
-
-@pytest.fixture(scope="module")
-def cp(tmp_path_factory):
-    from .cp import ControlPlane
-
-    plane = ControlPlane(tmp_path_factory.mktemp("cp")).start()
-    yield plane
-    plane.close()

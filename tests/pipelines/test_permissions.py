@@ -1,13 +1,21 @@
 """Permission matrix of every pipelines/templates/runs/schedules route, for each
-kind of caller: admin, project creator (alice, who also created the pipeline),
-dev (dan), ops (olga), non-member (nina), anonymous."""
+kind of caller, on a real CubeLab: admin, project creator (who also created the
+pipeline), dev, ops, non-member (an outsider, member of ``public`` only),
+anonymous (no token). The world (built once for the module on the session
+platform, as in tests/platform/test_project_permissions.py) is a project made
+through /projects with users who registered by logging in; routes that change
+things act on throw-away objects made for each call."""
 
 import itertools
 
 import pytest
 
-ROLES = ["admin", "alice", "dan", "olga", "nina", None]
+from .cp import ROLES, World, fresh
+
+pytestmark = pytest.mark.hub
+
 _n = itertools.count()
+ERROR_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found"}
 
 # (method, path, body or None, expected status per role in ROLES order)
 PIPELINE_ROUTES = [
@@ -34,7 +42,7 @@ PIPELINE_ROUTES = [
     ("POST", "/pipelines/validate", "new", [200, 200, 200, 200, 200, 401]),
     ("GET", "/pipelines", None, [200, 200, 200, 200, 200, 401]),
     ("GET", "/runs", None, [200, 200, 200, 200, 200, 401]),
-    ("POST", "/runs", {"project": "proj", "task": {"template": "shell", "args": {"--command": "true"}}}, [201, 201, 201, 403, 403, 401]),
+    ("POST", "/runs", "oneoff", [201, 201, 201, 403, 403, 401]),
     ("GET", "/schedules", None, [200, 200, 200, 200, 200, 401]),
     ("POST", "/schedules/preview", {"cron": "0 * * * *"}, [200, 200, 200, 200, 200, 401]),
 ]
@@ -49,8 +57,8 @@ TEMPLATE_ROUTES = [
 ]
 
 
-def pipeline_body(name):
-    return {"name": name, "project": "proj", "tasks": [{"name": "a", "template": "shell", "args": {"--command": "echo hi"}}]}
+def pipeline_body(name, project):
+    return {"name": name, "project": project, "tasks": [{"name": "a", "template": "shell", "args": {"--command": "echo hi"}}]}
 
 
 def template_body(name):
@@ -58,32 +66,43 @@ def template_body(name):
 
 
 @pytest.fixture(scope="module")
+def cp(platform, admin):
+    return World(platform, admin)
+
+
+@pytest.fixture(scope="module")
 def fixtures(cp):
-    pid = cp.call("alice", "POST", "/pipelines", pipeline_body("perm")).json()["id"]
-    rid = cp.call("alice", "POST", f"/pipelines/{pid}/runs").json()["id"]
-    cp.wait_run("alice", rid)
-    cp.call("admin", "POST", "/templates", template_body("perm-tpl"))
-    doc = cp.call("alice", "GET", f"/pipelines/{pid}/export").json()
-    return {"pid": pid, "rid": rid, "doc": doc}
+    r = cp.call("creator", "POST", "/pipelines", pipeline_body("perm", cp.project))
+    assert r.status_code == 201, r.text
+    pid = r.json()["id"]
+    rid = cp.call("creator", "POST", f"/pipelines/{pid}/runs").json()["id"]
+    assert cp.wait_run("creator", rid)["status"] == "succeeded"
+    tpl = fresh("perm-tpl-")  # templates are platform-wide: names of this module's own
+    assert cp.call("admin", "POST", "/templates", template_body(tpl)).status_code == 201
+    doc = cp.call("creator", "GET", f"/pipelines/{pid}/export").json()
+    return {"pid": pid, "rid": rid, "doc": doc, "tpl": tpl}
 
 
 def resolve(cp, fx, path, body_kind):
-    n = next(_n)
+    n = fresh("x")
     if "{fresh}" in path:
-        path = path.replace("{fresh}", str(cp.call("alice", "POST", "/pipelines", pipeline_body(f"fresh{n}")).json()["id"]))
+        r = cp.call("creator", "POST", "/pipelines", pipeline_body(f"fresh{n}", cp.project))
+        assert r.status_code == 201, r.text
+        path = path.replace("{fresh}", str(r.json()["id"]))
     if "{fresh_tpl}" in path:
-        cp.call("admin", "POST", "/templates", template_body(f"fresh-tpl{n}"))
+        assert cp.call("admin", "POST", "/templates", template_body(f"fresh-tpl{n}")).status_code == 201
         path = path.replace("{fresh_tpl}", f"fresh-tpl{n}")
-    path = path.format(pid=fx["pid"], rid=fx["rid"], tpl="perm-tpl")
+    path = path.format(pid=fx["pid"], rid=fx["rid"], tpl=fx["tpl"])
     if isinstance(body_kind, dict):
         return path, body_kind
     body = {
         None: None,
-        "same": pipeline_body("perm"),
-        "new": pipeline_body(f"new{n}"),
-        "import": {"document": fx["doc"], "project": "proj", "name": f"imp{n}"},
+        "same": pipeline_body("perm", cp.project),
+        "new": pipeline_body(f"new{n}", cp.project),
+        "import": {"document": fx["doc"], "project": cp.project, "name": f"imp{n}"},
+        "oneoff": {"project": cp.project, "task": {"template": "shell", "args": {"--command": "true"}}},
         "template": template_body(f"tpl{n}"),
-        "template-same": template_body("perm-tpl"),
+        "template-same": template_body(fx["tpl"]),
         "kfp": {"format": "kfp", "content": f"name: kfp{n}\nimplementation: {{container: {{image: busybox, command: [true]}}}}"},
     }.get(body_kind, body_kind)
     return path, body
@@ -91,11 +110,16 @@ def resolve(cp, fx, path, body_kind):
 
 @pytest.mark.parametrize("method,path,body,expected", PIPELINE_ROUTES + TEMPLATE_ROUTES, ids=lambda v: v if isinstance(v, str) else None)
 def test_matrix(cp, fixtures, method, path, body, expected):
-    got = []
+    got, errors = [], []
     for role in ROLES:
         real_path, real_body = resolve(cp, fixtures, path, body)
-        got.append(cp.call(role, method, real_path, real_body).status_code)
+        r = cp.call(role, method, real_path, real_body)
+        got.append(r.status_code)
+        if r.status_code in ERROR_CODES:  # refusals are JSON that say which refusal
+            assert r.headers["Content-Type"].startswith("application/json"), (role, r.text[:200])
+            errors.append((role, r.json().get("error"), ERROR_CODES[r.status_code]))
     assert got == expected, dict(zip([r or "anonymous" for r in ROLES], got))
+    assert [e for e in errors if e[1] != e[2]] == []
 
 
 def test_matrix_covers_every_route():
