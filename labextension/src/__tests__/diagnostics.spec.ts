@@ -112,3 +112,14 @@ describe('run times', () => {
     expect(formatTime('2026-01-01T00:00:00Z')).toMatch(/2026/);
   });
 });
+
+describe('sizes', () => {
+  const { formatBytes } = jest.requireActual('../pipelines/format');
+  it('formats bytes in binary units', () => {
+    expect(formatBytes(512)).toBe('512');
+    expect(formatBytes(1536)).toBe('1.5K');
+    expect(formatBytes(3 * 2 ** 30)).toBe('3G');
+    expect(formatBytes(12.4 * 2 ** 20)).toBe('12M');
+    expect(formatBytes(null)).toBe('');
+  });
+});

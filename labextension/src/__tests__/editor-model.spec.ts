@@ -245,3 +245,60 @@ describe('unreadable bodies', () => {
     m.dispose();
   });
 });
+
+describe('resource proposals', () => {
+  const proposal = {
+    task: 'shell',
+    current: { cpu: '1', memory: '2G' },
+    proposed: { cpu: '2', memory: '3G' },
+    runs: 10,
+    peak_cpu: 1.2,
+    peak_memory: 2 * 2 ** 30
+  };
+
+  it('accepts through the server when nothing is unsaved', async () => {
+    const saved = view({
+      tasks: [{ name: 'shell', template: 'shell', args: {}, cpu: '1', memory: '2G', gpu: '0', volume_mount: '', node_selector: '', timeout: 0, retries: 0, skip: false, env: {}, position: { x: 0, y: 0 } }]
+    });
+    const accepted: string[] = [];
+    const { client } = fakeClient({
+      get: async () => saved,
+      proposals: async () => [proposal],
+      acceptProposal: async (_id: number, task: string) => {
+        accepted.push(task);
+        return { ...saved, tasks: [{ ...saved.tasks[0], cpu: '2', memory: '3G' }] };
+      }
+    });
+    const m = new EditorModel(client, 7);
+    await m.load();
+    await m.loadProposals();
+    expect(Object.keys(m.proposals)).toEqual(['shell']);
+    await m.acceptProposal('shell');
+    expect(accepted).toEqual(['shell']);
+    expect(m.pipeline.tasks[0]).toMatchObject({ cpu: '2', memory: '3G' });
+    expect(m.dirty).toBe(false);
+    expect(m.proposals).toEqual({});
+    m.dispose();
+  });
+
+  it('applies locally when there are unsaved edits', async () => {
+    const accepted: string[] = [];
+    const { client } = fakeClient({
+      proposals: async () => [proposal],
+      acceptProposal: async (_id: number, task: string) => {
+        accepted.push(task);
+        return view();
+      }
+    });
+    const m = new EditorModel(client, 7);
+    await m.load();
+    m.addTemplateTask(TEMPLATES[0]);
+    await m.loadProposals();
+    await m.acceptProposal('shell');
+    expect(accepted).toEqual([]);
+    expect(m.pipeline.tasks[0]).toMatchObject({ cpu: '2', memory: '3G' });
+    expect(m.dirty).toBe(true);
+    expect(m.notice?.text).toMatch(/save to keep/);
+    m.dispose();
+  });
+});

@@ -1,5 +1,5 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
-import { addIcon, closeIcon, copyIcon } from '@jupyterlab/ui-components';
+import { addIcon, closeIcon, copyIcon, fileUploadIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { IMe } from '../api';
@@ -37,6 +37,25 @@ export function PipelinesSection(props: {
   const [items, setItems] = React.useState<IPipelineSummary[] | null>(null);
   const [error, setError] = React.useState<string | null>(null);
   const [creating, setCreating] = React.useState(false);
+  const fileInput = React.useRef<HTMLInputElement>(null);
+
+  const importFile = async (file: File) => {
+    try {
+      let doc: unknown;
+      try {
+        doc = JSON.parse(await file.text());
+      } catch {
+        setError(`${file.name} is not a JSON document.`);
+        return;
+      }
+      const created = await client.importDocument(doc, project || 'public');
+      setError(null);
+      load();
+      props.opener.open(created.id);
+    } catch (err) {
+      setError(`Not imported: ${(err as Error).message}`);
+    }
+  };
 
   const load = React.useCallback(() => {
     client
@@ -119,6 +138,30 @@ export function PipelinesSection(props: {
         >
           <addIcon.react tag="span" elementSize="normal" />
         </button>
+        <button
+          type="button"
+          className="cl-IconButton"
+          aria-label={`Import a pipeline JSON document into ${project || 'public'}`}
+          title={`Import a pipeline (.json) into ${project || 'public'}`}
+          data-testid="cubelab-import-pipeline"
+          onClick={() => fileInput.current?.click()}
+        >
+          <fileUploadIcon.react tag="span" elementSize="normal" />
+        </button>
+        <input
+          ref={fileInput}
+          type="file"
+          accept=".json,application/json"
+          hidden
+          data-testid="cubelab-import-pipeline-file"
+          onChange={e => {
+            const file = e.target.files?.[0];
+            e.target.value = '';
+            if (file) {
+              void importFile(file);
+            }
+          }}
+        />
       </div>
       {creating ? (
         <CreatePipelineForm

@@ -6,6 +6,7 @@ import {
   IPipeline,
   IPipelineSummary,
   IPipelineView,
+  IResourceProposal,
   IRun,
   ISchedule,
   IScheduleRecord,
@@ -97,6 +98,24 @@ export class PipelinesClient {
   async scheduleRecords(id: number): Promise<IScheduleRecord[]> {
     return (await this.api.call<{ records: IScheduleRecord[] }>('GET', `pipelines/${id}/schedule/records`))
       .records;
+  }
+
+  async proposals(id: number): Promise<IResourceProposal[]> {
+    return (await this.api.call<{ proposals: IResourceProposal[] }>('GET', `pipelines/${id}/resource-proposals`))
+      .proposals;
+  }
+
+  acceptProposal(id: number, task: string): Promise<IPipelineView> {
+    return this.api.call('POST', `pipelines/${id}/resource-proposals/${enc(task)}/accept`);
+  }
+
+  /** The pipeline as one JSON document (templates by name and version). */
+  exportDocument(id: number): Promise<Record<string, unknown>> {
+    return this.api.call('GET', `pipelines/${id}/export`);
+  }
+
+  importDocument(document: unknown, project: string, name?: string): Promise<IPipelineView> {
+    return this.api.call('POST', 'pipelines/import', name ? { document, project, name } : { document, project });
   }
 
   /** Path (relative to the API root) of a task's log; `follow` streams. */

@@ -37,3 +37,18 @@ export function formatTime(iso: string | null | undefined): string {
     minute: '2-digit'
   });
 }
+
+/** 1.5G, 512M… (binary units, like the resource forms). */
+export function formatBytes(n: number | null | undefined): string {
+  if (n === null || n === undefined || !Number.isFinite(n)) {
+    return '';
+  }
+  const units = ['', 'K', 'M', 'G', 'T'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v >= 10 || i === 0 ? Math.round(v) : v.toFixed(1).replace(/\.0$/, '')}${units[i]}`;
+}

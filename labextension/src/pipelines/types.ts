@@ -213,3 +213,12 @@ export const TASK_FINAL = [
   'cancelled',
   'upstream-failed'
 ];
+
+export interface IResourceProposal {
+  task: string;
+  current: { cpu: string; memory: string };
+  proposed: { cpu: string; memory: string };
+  runs: number;
+  peak_cpu: number;
+  peak_memory: number;
+}

@@ -103,6 +103,9 @@ function Editor(props: { model: EditorModel; stream: LogStreamer }): JSX.Element
         <button type="button" className="jp-Button jp-mod-styled cl-Button" data-testid="cubelab-fit" onClick={() => setFit(f => f + 1)}>
           Fit
         </button>
+        <button type="button" className="jp-Button jp-mod-styled cl-Button" data-testid="cubelab-export" onClick={() => void model.exportDocument()} title={model.dirty ? 'Exports the saved version' : 'Download as JSON'}>
+          Export
+        </button>
         <span className="cl-Spacer" />
         <span className={`cl-Notice${model.notice ? ` cl-mod-${model.notice.kind}` : ''}`} role="status" aria-live="polite" data-testid="cubelab-notice">
           {model.notice?.text ?? (model.dirty ? 'Unsaved changes' : '')}

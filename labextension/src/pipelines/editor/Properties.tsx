@@ -14,7 +14,7 @@ import {
 } from '../argforms';
 import { formatEnvLines, getTask, parseEnvLines } from '../graph';
 import { CronError, nextTimes } from '../cron';
-import { formatTime } from '../format';
+import { formatBytes, formatTime } from '../format';
 import { findTemplate } from '../palette';
 import { ITask } from '../types';
 import { EditorModel } from './model';
@@ -325,6 +325,26 @@ export function TaskProperties(props: { model: EditorModel; task: ITask }): JSX.
         ))}
       <fieldset className="cl-ArgGroup">
         <legend>Resources</legend>
+        {model.proposals[task.name] ? (
+          <div className="cl-Proposal" data-testid="cubelab-proposal" role="note">
+            <span>
+              After {model.proposals[task.name].runs} successful runs (peak {model.proposals[task.name].peak_cpu.toFixed(2)} CPU,{' '}
+              {formatBytes(model.proposals[task.name].peak_memory)}), CubeLab proposes CPU{' '}
+              <strong>{model.proposals[task.name].proposed.cpu}</strong> and memory{' '}
+              <strong>{model.proposals[task.name].proposed.memory}</strong>.
+            </span>
+            {!readOnly ? (
+              <button
+                type="button"
+                className="jp-Button jp-mod-styled jp-mod-accept cl-Button"
+                data-testid="cubelab-proposal-accept"
+                onClick={() => void model.acceptProposal(task.name)}
+              >
+                Apply
+              </button>
+            ) : null}
+          </div>
+        ) : null}
         <div className="cl-Row3">
           <TextField name="cpu" label="CPU" value={task.cpu} placeholder="1 or 1~4" error={err('cpu')} readOnly={readOnly} testid="cubelab-task-cpu" onChange={v => update({ cpu: v }, 'cpu')} />
           <TextField name="memory" label="Memory" value={task.memory} placeholder="2G or 1G~8G" error={err('memory')} readOnly={readOnly} testid="cubelab-task-memory" onChange={v => update({ memory: v }, 'memory')} />

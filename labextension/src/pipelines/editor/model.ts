@@ -31,6 +31,7 @@ import {
   IPipeline,
   IPipelineView,
   IPosition,
+  IResourceProposal,
   IRun,
   ITask,
   ITemplate,
@@ -115,6 +116,9 @@ export class EditorModel {
   loadError: string | null = null;
   saving = false;
 
+  /** Resource proposals by task (after enough successful runs). */
+  proposals: Record<string, IResourceProposal> = {};
+
   /** The run shown on the canvas (live or past), with its task statuses. */
   run: IRun | null = null;
   /** true while a past run is shown read-only */
@@ -143,6 +147,7 @@ export class EditorModel {
       // positions added by the first layout are not an unsaved change
       this._savedView = { ...view, tasks: this._history.present.tasks };
       this.loadError = null;
+      void this.loadProposals();
       const last = (await this.client.runs(this.id, 1).catch(() => []))[0];
       if (last && !RUN_FINAL.includes(last.status)) {
         void this.showRun(last.id, false);
@@ -347,6 +352,63 @@ export class EditorModel {
 
   // ---------------------------------------------------------------- server
 
+  /** Download the pipeline as one JSON document (`<name>.pipeline.json`). */
+  async exportDocument(): Promise<void> {
+    try {
+      const doc = await this.client.exportDocument(this.id);
+      const blob = new Blob([JSON.stringify(doc, null, 2)], { type: 'application/json' });
+      const url = URL.createObjectURL(blob);
+      const a = document.createElement('a');
+      a.href = url;
+      a.download = `${this.savedPipeline?.name ?? 'pipeline'}.pipeline.json`;
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 1000);
+    } catch (err) {
+      this.setNotice('error', `Not exported: ${(err as Error).message}`);
+    }
+  }
+
+  async loadProposals(): Promise<void> {
+    try {
+      const list = await this.client.proposals(this.id);
+      this.proposals = Object.fromEntries(list.map(p => [p.task, p]));
+      this.emit();
+    } catch {
+      this.proposals = {};
+    }
+  }
+
+  /**
+   * Accept a task's resource proposal: through the server when there are no
+   * unsaved edits (it writes the pipeline), else as an edit to save.
+   */
+  async acceptProposal(task: string): Promise<void> {
+    const proposal = this.proposals[task];
+    if (!proposal || !this._history || !this.editable) {
+      return;
+    }
+    if (this.dirty) {
+      this.updateTask(task, { cpu: proposal.proposed.cpu, memory: proposal.proposed.memory });
+      this.notice = { kind: 'info', text: `Applied the proposal to ${task}; save to keep it.` };
+    } else {
+      try {
+        const view = await this.client.acceptProposal(this.id, task);
+        this.setSaved(view);
+        this._history.push(toBody(view));
+        this.notice = { kind: 'info', text: `Resources of ${task} set to the proposal.` };
+        this._saved.emit(view);
+      } catch (err) {
+        this.notice = { kind: 'error', text: (err as Error).message };
+      }
+    }
+    const rest = { ...this.proposals };
+    delete rest[task];
+    this.proposals = rest;
+    this.emit();
+  }
+
   async save(): Promise<boolean> {
     if (!this._history || this.saving || !this.editable) {
       return false;
@@ -517,6 +579,7 @@ export class EditorModel {
         if (RUN_FINAL.includes(run.status)) {
           this.stopPolling();
           this._runFinished.emit(run);
+          void this.loadProposals();
         }
         this.emit();
       }
