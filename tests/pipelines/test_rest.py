@@ -308,8 +308,7 @@ def test_follow_log_cancel_and_concurrent_manual_runs(cp):
 
 
 def test_follow_through_the_proxy(cp):
-    """A log followed at the platform's public URL is complete; whether it streams
-    there depends on the proxy in front of the hub and the control plane."""
+    """A log followed at the platform's public URL streams through the proxy."""
     p = create(cp, "creator", {"name": "proxied", "project": cp.project,
                                "tasks": [sh("talk", "for i in 1 2 3 4; do echo tick$i; sleep 0.5; done")]})
     run_id = cp.call("creator", "POST", f"/pipelines/{p['id']}/runs").json()["id"]
@@ -322,9 +321,8 @@ def test_follow_through_the_proxy(cp):
             lines.append((time.monotonic() - t0, line.decode()))
     assert [line for _, line in lines] == [f"tick{i}" for i in range(1, 5)]
     assert cp.wait_run("creator", run_id)["status"] == "succeeded"
-    if lines[-1][0] - lines[0][0] < 0.5:
-        pytest.xfail("known bug: the Python configurable-http-proxy 0.4.0 that `cubelab up` runs buffers whole "
-                     "upstream responses, so followed logs and /events arrive only when they end at the public URL")
+    # lines arrive as the task prints them (~0.5 s apart), not all at once at the end
+    assert lines[-1][0] - lines[0][0] >= 1.0, lines
 
 
 def test_one_off_task_runs(cp):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -43,12 +42,8 @@ SERVER_TOKEN_SCOPES = [
 
 
 def _proxy_command() -> list[str]:
-    """The Python configurable-http-proxy from this environment (no npm needed)."""
-    here = Path(sys.executable).parent / "configurable-http-proxy"
-    if here.exists():
-        return [str(here)]
-    found = shutil.which("configurable-http-proxy")
-    return [found or "configurable-http-proxy"]
+    """The Python configurable-http-proxy (no npm needed), streaming responses."""
+    return [sys.executable, "-m", "cubelab_hub.platform.proxy"]
 
 
 def default_spawner_class() -> str:
