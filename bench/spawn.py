@@ -1,7 +1,7 @@
 """Bench: time to a ready server through CubeLab's spawn form (CubeLocalSpawner)
 versus JupyterHub's plain SimpleLocalProcessSpawner, same machine, same run.
 
-    .venv/bin/python tests/spawner/bench_spawn.py [rounds]
+    .venv/bin/python bench/spawn.py [rounds]
 
 Each round: POST the spawn form (or the plain spawn), wait until the hub says
 ready and JupyterLab answers, stop the server. Prints medians and the ratio.
@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path[:0] = [str(Path(__file__).resolve().parent)] + [str(Path(__file__).resolve().parents[2] / p) for p in ("hub", "spawner", "server_ext")]
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "tests" / "spawner")]
 
 from hubprocess import HubProcess  # noqa: E402
 
