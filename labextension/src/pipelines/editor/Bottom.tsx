@@ -81,20 +81,49 @@ function LogView(props: { model: EditorModel; run: IRun; task: string; stream: L
       return;
     }
     const ctrl = new AbortController();
-    let buf = '';
+    let streamed = '';
+    let polled = '';
+    let streamLive = false;
+    const show = () => setText(streamed.length >= polled.length ? streamed : polled);
     setText('');
     setError(null);
     props
       .stream(props.model.client.logPath(run.id, task, phase === 'running'), chunk => {
-        buf += chunk;
-        setText(buf);
+        streamed += chunk;
+        streamLive = true;
+        show();
       }, ctrl.signal)
       .catch(err => {
         if (!ctrl.signal.aborted) {
           setError((err as Error).message);
         }
       });
-    return () => ctrl.abort();
+    // if something on the way buffers the followed response, read the log
+    // so far every 1.5 s until the stream shows it is live
+    let timer: ReturnType<typeof setInterval> | null = null;
+    if (phase === 'running') {
+      timer = setInterval(() => {
+        if (streamLive) {
+          return;
+        }
+        let text = '';
+        props
+          .stream(props.model.client.logPath(run.id, task, false), chunk => (text += chunk), ctrl.signal)
+          .then(() => {
+            if (text.length > polled.length) {
+              polled = text;
+              show();
+            }
+          })
+          .catch(() => undefined);
+      }, 1500);
+    }
+    return () => {
+      ctrl.abort();
+      if (timer) {
+        clearInterval(timer);
+      }
+    };
   }, [run.id, task, phase]);
   React.useEffect(() => {
     if (pre.current && stick.current) {

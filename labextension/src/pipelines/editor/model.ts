@@ -547,6 +547,12 @@ export class EditorModel {
   private trackRun(run: IRun, readOnly: boolean): void {
     this.run = run;
     this.viewingRun = readOnly;
+    // show the log of the task the user has selected (or of the only task)
+    const names = (run.tasks ?? []).map(t => t.name);
+    if (!this.logTask || !names.includes(this.logTask)) {
+      const sel = this.selection.tasks.length === 1 ? this.selection.tasks[0] : null;
+      this.logTask = sel && names.includes(sel) ? sel : names.length === 1 ? names[0] : null;
+    }
     this.stopPolling();
     if (!RUN_FINAL.includes(run.status)) {
       // poll fast while a run starts (the canvas shows "running" quickly),
