@@ -103,6 +103,9 @@ function Editor(props: { model: EditorModel; stream: LogStreamer }): JSX.Element
         <button type="button" className="jp-Button jp-mod-styled cl-Button" data-testid="cubelab-fit" onClick={() => setFit(f => f + 1)}>
           Fit
         </button>
+        <button type="button" className="jp-Button jp-mod-styled cl-Button" data-testid="cubelab-settings" aria-pressed={!model.selection.tasks.length} onClick={() => model.select([], [])} title="Pipeline settings: env, parallelism, schedule">
+          Settings
+        </button>
         <button type="button" className="jp-Button jp-mod-styled cl-Button" data-testid="cubelab-export" onClick={() => void model.exportDocument()} title={model.dirty ? 'Exports the saved version' : 'Download as JSON'}>
           Export
         </button>

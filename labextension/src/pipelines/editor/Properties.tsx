@@ -394,7 +394,7 @@ export function TaskProperties(props: { model: EditorModel; task: ITask }): JSX.
             type="button"
             className="jp-Button jp-mod-styled cl-Button"
             data-testid="cubelab-task-debug"
-            disabled={model.dirty && !model.editable}
+            disabled={!model.canRun}
             onClick={() => void model.debugTask(task.name)}
             title="Run this task alone (its upstreams' outputs come from their latest successful run)"
           >
