@@ -11,6 +11,7 @@ import {
 } from '@jupyterlab/apputils';
 import { PageConfig, URLExt } from '@jupyterlab/coreutils';
 import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
+import { IStateDB } from '@jupyterlab/statedb';
 import { Signal } from '@lumino/signaling';
 import * as React from 'react';
 
@@ -60,12 +61,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
   id: 'cubelab:plugin',
   description: 'The CubeLab sidebar: projects, pipelines, runs and TensorBoard.',
   autoStart: true,
-  optional: [ILayoutRestorer, ICommandPalette, IFileBrowserFactory],
+  optional: [ILayoutRestorer, ICommandPalette, IFileBrowserFactory, IStateDB],
   activate: (
     app: JupyterFrontEnd,
     restorer: ILayoutRestorer | null,
     palette: ICommandPalette | null,
-    browserFactory: IFileBrowserFactory | null
+    browserFactory: IFileBrowserFactory | null,
+    state: IStateDB | null
   ) => {
     const settings = app.serviceManager.serverSettings;
     const api = new CubeLabClient(serverTransport(API_ROOT, settings));
@@ -73,6 +75,20 @@ const plugin: JupyterFrontEndPlugin<void> = {
     app.shell.add(panel, 'left', { rank: 650 });
     if (restorer) {
       restorer.add(panel, 'cubelab-panel');
+    }
+    // the first time CubeLab opens for a user, show its panel (later, the
+    // restored layout decides)
+    if (state) {
+      const key = 'cubelab:panel-shown';
+      void app.restored
+        .then(() => state.fetch(key))
+        .then(seen => {
+          if (!seen) {
+            app.shell.activateById(panel.id);
+            return state.save(key, true);
+          }
+        })
+        .catch(() => undefined);
     }
 
     app.commands.addCommand(CommandIDs.open, {
