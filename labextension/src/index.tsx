@@ -155,6 +155,68 @@ const plugin: JupyterFrontEndPlugin<void> = {
       isEnabled: () => !!editors.currentWidget,
       execute: () => editors.currentWidget?.model.save()
     });
+    // task commands for the canvas' context menu (they act on the selection)
+    const current = () => editors.currentWidget?.model ?? null;
+    const oneTask = () => {
+      const m = current();
+      return m && m.selection.tasks.length === 1 ? m.selection.tasks[0] : null;
+    };
+    app.commands.addCommand('cubelab:pipeline-task-log', {
+      label: 'Show Task Log',
+      isEnabled: () => !!current()?.run && !!oneTask(),
+      execute: () => {
+        const m = current();
+        const t = oneTask();
+        if (m && t) {
+          m.select([t], []);
+        }
+      }
+    });
+    app.commands.addCommand('cubelab:pipeline-task-debug', {
+      label: 'Debug Run This Task',
+      isEnabled: () => !!oneTask() && !!current()?.canRun && !current()?.viewingRun,
+      execute: () => {
+        const t = oneTask();
+        if (t) {
+          void current()?.debugTask(t);
+        }
+      }
+    });
+    app.commands.addCommand('cubelab:pipeline-task-duplicate', {
+      label: 'Duplicate',
+      isEnabled: () => !!current()?.editable && !!current()?.selection.tasks.length,
+      execute: () => current()?.duplicateSelection()
+    });
+    app.commands.addCommand('cubelab:pipeline-task-delete', {
+      label: 'Delete',
+      isEnabled: () => !!current()?.editable && !!current()?.selection.tasks.length,
+      execute: () => current()?.deleteSelection()
+    });
+    app.commands.addCommand('cubelab:pipeline-layout', {
+      label: 'Auto-layout Pipeline',
+      isEnabled: () => !!current()?.editable,
+      execute: () => current()?.layout()
+    });
+    app.commands.addCommand('cubelab:pipeline-run', {
+      label: 'Run Pipeline',
+      isEnabled: () => !!current()?.canRun,
+      execute: () => current()?.startRun()
+    });
+    [
+      'cubelab:pipeline-task-log',
+      'cubelab:pipeline-task-debug',
+      'cubelab:pipeline-task-duplicate',
+      'cubelab:pipeline-task-delete'
+    ].forEach((command, i) =>
+      app.contextMenu.addItem({ command, selector: '.cl-TaskNode', rank: i })
+    );
+    app.contextMenu.addItem({ command: 'cubelab:pipeline-layout', selector: '.cl-Canvas .react-flow__pane', rank: 10 });
+    app.contextMenu.addItem({ command: 'cubelab:pipeline-run', selector: '.cl-Canvas .react-flow__pane', rank: 11 });
+    if (palette) {
+      for (const command of [CommandIDs.savePipeline, 'cubelab:pipeline-run', 'cubelab:pipeline-layout']) {
+        palette.addItem({ command, category: 'CubeLab Pipeline' });
+      }
+    }
     app.commands.addKeyBinding({
       command: CommandIDs.savePipeline,
       keys: ['Accel S'],

@@ -395,6 +395,12 @@ export function Canvas(props: { model: EditorModel; fitSignal: number }): JSX.El
           model.select(e.shiftKey ? model.selection.tasks : [], [[u, d]]);
         }}
         onPaneClick={() => model.select([], [])}
+        onNodeContextMenu={(_e, node) => {
+          // JupyterLab's context menu (selector .cl-TaskNode) acts on the selection
+          if (!model.selection.tasks.includes(node.id)) {
+            model.select([node.id], []);
+          }
+        }}
         onConnect={onConnect}
         isValidConnection={isValidConnection}
         deleteKeyCode={null}
