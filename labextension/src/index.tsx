@@ -15,6 +15,8 @@ import { IStateDB } from '@jupyterlab/statedb';
 import { Signal } from '@lumino/signaling';
 import * as React from 'react';
 
+import { AccountsSection } from './accounts/AccountsSection';
+import { AccountsClient } from './accounts/model';
 import { ApiError, CubeLabClient } from './api';
 import { cubeIcon } from './icons';
 import { PipelinesClient } from './pipelines/client';
@@ -336,6 +338,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
           rank: 60
         });
       }
+    });
+
+    // ------------------------------------------------------------ accounts (admins)
+    const accounts = new AccountsClient(api);
+    panel.addSection({
+      id: 'accounts',
+      title: 'Accounts',
+      rank: 50,
+      visible: ctx => ctx.me.admin,
+      render: ctx => <AccountsSection me={ctx.me} client={accounts} refresh={ctx.refresh} />
     });
 
     // ------------------------------------------------------------ this server (under JupyterHub)

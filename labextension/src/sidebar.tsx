@@ -14,6 +14,8 @@ export interface ISidebarSection {
   title: string;
   rank: number;
   render: (ctx: ISidebarContext) => React.ReactNode;
+  /** whether the section applies to this user (default: always) */
+  visible?: (ctx: ISidebarContext) => boolean;
 }
 
 export interface ISidebarContext {
@@ -188,6 +190,7 @@ function Sidebar(props: {
         />
       </Section>
       {[...props.sections]
+        .filter(s => !s.visible || s.visible(ctx))
         .sort((a, b) => a.rank - b.rank)
         .map(s => (
           <Section key={s.id} id={s.id} title={s.title}>

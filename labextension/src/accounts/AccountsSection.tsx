@@ -1,0 +1,136 @@
+import { Dialog, showDialog } from '@jupyterlab/apputils';
+import { closeIcon } from '@jupyterlab/ui-components';
+import * as React from 'react';
+
+import { IMe } from '../api';
+import { AccountsClient, filterAccounts, IAccount } from './model';
+
+/** Admins: who has an account, deactivate/reactivate/delete, registration switch. */
+export function AccountsSection(props: { me: IMe; client: AccountsClient; refresh: number }): JSX.Element {
+  const { client, me } = props;
+  const [accounts, setAccounts] = React.useState<IAccount[] | null>(null);
+  const [open, setOpen] = React.useState<boolean | null>(null);
+  const [filter, setFilter] = React.useState('');
+  const [error, setError] = React.useState<string | null>(null);
+
+  const load = React.useCallback(() => {
+    client
+      .list()
+      .then(a => {
+        setAccounts(a);
+        setError(null);
+      })
+      .catch(err => setError((err as Error).message));
+    client
+      .registration()
+      .then(setOpen)
+      .catch(() => setOpen(null));
+  }, [client]);
+  React.useEffect(load, [load, props.refresh]);
+
+  const act = async (fn: () => Promise<unknown>) => {
+    try {
+      await fn();
+      setError(null);
+    } catch (err) {
+      setError((err as Error).message);
+    }
+    load();
+  };
+
+  const toggle = async (a: IAccount) => {
+    if (a.active) {
+      const r = await showDialog({
+        title: `Deactivate ${a.name}?`,
+        body: `${a.name}'s logins are refused, their tokens stop working and their servers stop. You can reactivate the account later.`,
+        buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Deactivate' })]
+      });
+      if (!r.button.accept) {
+        return;
+      }
+    }
+    await act(() => client.setActive(a.name, !a.active));
+  };
+
+  const remove = async (a: IAccount) => {
+    const r = await showDialog({
+      title: `Delete the account ${a.name}?`,
+      body: `The account and its project memberships are removed. This cannot be undone.`,
+      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
+    });
+    if (r.button.accept) {
+      await act(() => client.remove(a.name));
+    }
+  };
+
+  const shown = filterAccounts(accounts ?? [], filter);
+  return (
+    <div className="cl-Accounts" data-testid="cubelab-accounts">
+      {open !== null ? (
+        <label className="cl-Check cl-Registration">
+          <input
+            type="checkbox"
+            checked={open}
+            data-testid="cubelab-registration"
+            onChange={e => void act(() => client.setRegistration(e.target.checked))}
+          />
+          Open registration (a new name at the login page creates an account)
+        </label>
+      ) : null}
+      <div className="cl-Filters">
+        <input
+          type="search"
+          className="jp-mod-styled cl-Input"
+          placeholder="Filter by name or project"
+          aria-label="Filter accounts"
+          value={filter}
+          onChange={e => setFilter(e.target.value)}
+        />
+      </div>
+      {error ? (
+        <div className="cl-FieldError cl-Banner" role="alert">
+          {error}
+        </div>
+      ) : null}
+      {accounts ? (
+        <ul className="cl-List" aria-label="Accounts" data-testid="cubelab-account-list">
+          {shown.map(a => (
+            <li key={a.name} className={`cl-List-item cl-Row${a.active ? '' : ' cl-mod-inactive'}`} data-user={a.name} data-active={String(a.active)}>
+              <span className="cl-List-main cl-Account">
+                <span className="cl-ProjectName">
+                  {a.name}
+                  {a.admin ? <span className="cl-AdminBadge">admin</span> : null}
+                  {a.active ? null : <span className="cl-RoleBadge">deactivated</span>}
+                </span>
+                <span className="cl-ProjectDesc">{a.projects.join(', ')}</span>
+              </span>
+              {a.name !== me.name ? (
+                <>
+                  <button
+                    type="button"
+                    className="jp-Button jp-mod-styled cl-Button cl-SmallButton"
+                    data-testid="cubelab-account-toggle"
+                    aria-label={`${a.active ? 'Deactivate' : 'Reactivate'} ${a.name}`}
+                    onClick={() => void toggle(a)}
+                  >
+                    {a.active ? 'Deactivate' : 'Reactivate'}
+                  </button>
+                  <button
+                    type="button"
+                    className="cl-IconButton"
+                    data-testid="cubelab-account-delete"
+                    aria-label={`Delete the account ${a.name}`}
+                    title="Delete account"
+                    onClick={() => void remove(a)}
+                  >
+                    <closeIcon.react tag="span" elementSize="normal" />
+                  </button>
+                </>
+              ) : null}
+            </li>
+          ))}
+        </ul>
+      ) : null}
+    </div>
+  );
+}
