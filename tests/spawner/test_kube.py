@@ -29,9 +29,19 @@ def kubeconfig(tmp_path_factory):
         "users: [{name: none, user: {token: not-a-secret}}]\n"
         "contexts: [{name: none, context: {cluster: none, user: none}}]\n"
     )
+    import kubernetes_asyncio.config.kube_config as kube_config
+    from kubespawner import clients
+
+    # kubernetes-asyncio reads $KUBECONFIG once, at import (maybe by an earlier
+    # test module), and KubeSpawner caches the loaded config: set both here
     old = os.environ.get("KUBECONFIG")
+    old_default = kube_config.KUBE_CONFIG_DEFAULT_LOCATION
     os.environ["KUBECONFIG"] = str(path)
+    kube_config.KUBE_CONFIG_DEFAULT_LOCATION = str(path)
+    clients.load_config.cache_clear()
     yield path
+    kube_config.KUBE_CONFIG_DEFAULT_LOCATION = old_default
+    clients.load_config.cache_clear()
     if old is None:
         os.environ.pop("KUBECONFIG", None)
     else:
