@@ -75,3 +75,29 @@ def test_every_extension_handler_refuses_anonymous_requests(platform, running):
             assert resp.status_code in (302, 401, 403), f"{method} {url} answered {resp.status_code} without credentials"
             if resp.status_code == 302:
                 assert "/hub/" in resp.headers["Location"] or "oauth" in resp.headers["Location"]
+
+
+def test_a_followed_log_streams_through_the_extension_and_the_proxy(platform, running):
+    """The Lab plugin follows a running task's log at /user/<name>/cubelab/api/...:
+    lines must arrive as the task prints them, not all at once at the end."""
+    import time
+
+    pipeline = running.api("POST", "/pipelines", json={
+        "name": "ticker", "project": "public",
+        "tasks": [{"name": "tick", "template": "shell", "args": {"--command": "for i in 1 2 3 4; do echo tick$i; sleep 0.6; done"}}],
+    })
+    assert pipeline.status_code == 201, pipeline.text
+    run = running.api("POST", f"/pipelines/{pipeline.json()['id']}/runs").json()
+    url = f"{platform.url}/user/{running.name}/cubelab/api/runs/{run['id']}/tasks/tick/logs?follow=1"
+    deadline = time.monotonic() + 60
+    while running.api("GET", f"/runs/{run['id']}").json()["tasks"][0]["status"] == "pending" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    arrivals = []
+    start = time.monotonic()
+    with requests.get(url, headers={"Authorization": f"token {running.token}"}, stream=True, timeout=60) as resp:
+        assert resp.status_code == 200
+        for line in resp.iter_lines():
+            if line:
+                arrivals.append((time.monotonic() - start, line.decode()))
+    assert [line for _, line in arrivals] == ["tick1", "tick2", "tick3", "tick4"]
+    assert arrivals[-1][0] - arrivals[0][0] >= 1.2, f"lines arrived together: {arrivals}"

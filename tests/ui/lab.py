@@ -19,5 +19,10 @@ def log_in(page, base_url: str, name: str, password: str, timeout_ms: int = 120_
 
 
 def open_cubelab_panel(page) -> None:
-    page.click('.jp-SideBar [data-id="cubelab-panel"]')
-    page.wait_for_selector('[data-testid="cubelab-panel"]', state="visible")
+    """Show the CubeLab panel (a first visit may already show it; clicking its
+    tab again would hide it)."""
+    panel = page.locator('[data-testid="cubelab-panel"]')
+    panel.wait_for(state="attached")
+    if not panel.is_visible():
+        page.click('.jp-SideBar [data-id="cubelab-panel"]')
+    panel.wait_for(state="visible")
