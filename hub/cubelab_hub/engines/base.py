@@ -10,6 +10,7 @@ the domain never imports engines.
 from __future__ import annotations
 
 import abc
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import AsyncIterator, Awaitable, Callable
@@ -179,6 +180,9 @@ class Engine(abc.ABC):
 
     def __init__(self) -> None:
         self._listeners: list[EventListener] = []
+        # the runs this engine drives: run id -> an object with .spec, .state,
+        # .finished (an asyncio.Event) and .subscribers (the queues of watch())
+        self._runs: dict = {}
 
     def add_listener(self, listener: EventListener) -> None:
         """``listener(event)`` is called (and awaited if it returns an awaitable)
@@ -200,13 +204,46 @@ class Engine(abc.ABC):
         """Stop a run: every running task's whole process tree / pod stops; pending
         tasks become cancelled. Idempotent on finished runs."""
 
-    @abc.abstractmethod
+    def _get(self, run_id: str):
+        try:
+            return self._runs[run_id]
+        except KeyError:
+            raise UnknownRun(f"run {run_id} is not known to the {self.name} engine") from None
+
     async def status(self, run_id: str) -> RunState:
         """The current state; raises :class:`UnknownRun` for runs this engine does not hold."""
+        return self._get(run_id).state
 
-    @abc.abstractmethod
-    def watch(self, run_id: str) -> AsyncIterator[RunEvent]:
+    async def watch(self, run_id: str) -> AsyncIterator[RunEvent]:
         """Events of one run until it finishes (then the iterator ends)."""
+        run = self._get(run_id)
+        if run.finished.is_set():
+            return
+        queue: asyncio.Queue = asyncio.Queue()
+        run.subscribers.append(queue)
+        try:
+            while True:
+                event = await queue.get()
+                if event is None:
+                    return
+                yield event
+        finally:
+            if queue in run.subscribers:
+                run.subscribers.remove(queue)
+
+    async def _publish(self, run, ts: TaskState | None) -> None:
+        """Tell listeners and watchers about a change of the run (``ts`` None) or a task."""
+        event = RunEvent(run_id=run.spec.run_id, kind="task" if ts else "run", run=run.state, task=ts)
+        await self._emit(event)
+        for queue in run.subscribers:
+            queue.put_nowait(event)
+
+    @staticmethod
+    def _end_watches(run) -> None:
+        """The run is final: every watch() ends."""
+        run.finished.set()
+        for queue in run.subscribers:
+            queue.put_nowait(None)
 
     @abc.abstractmethod
     def logs(self, run_id: str, task: str, follow: bool = False) -> AsyncIterator[bytes]:

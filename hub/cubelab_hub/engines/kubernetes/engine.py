@@ -63,7 +63,6 @@ from ..base import (
     TASK_FINAL,
     Engine,
     EngineError,
-    RunEvent,
     RunSpec,
     RunState,
     TaskState,
@@ -215,25 +214,6 @@ class KubernetesEngine(Engine):
             pass
         return run.state
 
-    async def status(self, run_id: str) -> RunState:
-        return self._get(run_id).state
-
-    async def watch(self, run_id: str) -> AsyncIterator[RunEvent]:
-        run = self._get(run_id)
-        if run.finished.is_set():
-            return
-        queue: asyncio.Queue = asyncio.Queue()
-        run.subscribers.append(queue)
-        try:
-            while True:
-                event = await queue.get()
-                if event is None:
-                    return
-                yield event
-        finally:
-            if queue in run.subscribers:
-                run.subscribers.remove(queue)
-
     async def logs(self, run_id: str, task: str, follow: bool = False) -> AsyncIterator[bytes]:
         """Every attempt in order (a header line before each retry): from the
         copy in ``logs_dir`` when the attempt has ended and was copied, else from
@@ -303,12 +283,6 @@ class KubernetesEngine(Engine):
         return client
 
     # ------------------------------------------------------------ driving a run
-
-    def _get(self, run_id: str) -> _Run:
-        try:
-            return self._runs[run_id]
-        except KeyError:
-            raise UnknownRun(run_id) from None
 
     async def _project(self, name: str) -> ProjectSettings:
         if self.project_settings is None:
@@ -428,10 +402,8 @@ class KubernetesEngine(Engine):
     def _end(self, run: _Run) -> None:
         if run.finished.is_set():
             return
-        run.finished.set()
+        self._end_watches(run)
         self._notify(run)
-        for queue in run.subscribers:
-            queue.put_nowait(None)
 
     async def _finish_without_workflow(self, run: _Run, reason: str) -> None:
         status = CANCELLED if run.cancelled else FAILED
@@ -465,12 +437,6 @@ class KubernetesEngine(Engine):
             await self._publish(run, ts)
         await self._publish(run, None)
         self._end(run)
-
-    async def _publish(self, run: _Run, ts: TaskState | None) -> None:
-        event = RunEvent(run_id=run.spec.run_id, kind="task" if ts else "run", run=run.state, task=ts)
-        await self._emit(event)
-        for queue in run.subscribers:
-            queue.put_nowait(event)
 
     # ------------------------------------------------------------ logs
 

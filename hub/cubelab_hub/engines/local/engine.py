@@ -36,11 +36,9 @@ from ..base import (
     UPSTREAM_FAILED,
     Engine,
     EngineError,
-    RunEvent,
     RunSpec,
     RunState,
     TaskState,
-    UnknownRun,
     utcnow,
 )
 from .commands import TaskPaths, TaskSetupError, build_args, build_argv, build_env, validate_resources
@@ -128,25 +126,6 @@ class LocalEngine(Engine):
         await run.finished.wait()
         return run.state
 
-    async def status(self, run_id: str) -> RunState:
-        return self._get(run_id).state
-
-    async def watch(self, run_id: str) -> AsyncIterator[RunEvent]:
-        run = self._get(run_id)
-        if run.finished.is_set():
-            return
-        queue: asyncio.Queue = asyncio.Queue()
-        run.subscribers.append(queue)
-        try:
-            while True:
-                event = await queue.get()
-                if event is None:
-                    return
-                yield event
-        finally:
-            if queue in run.subscribers:
-                run.subscribers.remove(queue)
-
     async def logs(self, run_id: str, task: str, follow: bool = False) -> AsyncIterator[bytes]:
         run = self._runs.get(run_id)
         log_path = self.runs_dir / run_id / "tasks" / task / "log.txt"
@@ -183,12 +162,6 @@ class LocalEngine(Engine):
         self._runs.clear()
 
     # ------------------------------------------------------------ driving a run
-
-    def _get(self, run_id: str) -> _Run:
-        try:
-            return self._runs[run_id]
-        except KeyError:
-            raise UnknownRun(f"run {run_id} is not known to the local engine")
 
     async def _start(self, spec: RunSpec, state: RunState, reattaching: bool = False) -> RunState:
         parallelism = spec.pipeline.parallelism or self.default_parallelism
@@ -232,9 +205,7 @@ class LocalEngine(Engine):
             run.state.status = SUCCEEDED
         run.state.finished_at = utcnow()
         await self._publish(run, None)
-        run.finished.set()
-        for q in run.subscribers:
-            q.put_nowait(None)
+        self._end_watches(run)
 
     @staticmethod
     def _mark_killed(run: _Run, why: str) -> list[int]:
@@ -541,12 +512,6 @@ class LocalEngine(Engine):
                         cores = max(0.0, (cpu_seconds - prev[1]) / (now - prev[0]))
                         ts.peak_cpu = max(ts.peak_cpu or 0.0, round(cores, 3))
                     ts.peak_memory = max(ts.peak_memory or 0, rss)
-
-    async def _publish(self, run: _Run, ts: TaskState | None) -> None:
-        event = RunEvent(run_id=run.spec.run_id, kind="task" if ts else "run", run=run.state, task=ts)
-        await self._emit(event)
-        for q in run.subscribers:
-            q.put_nowait(event)
 
 
 class _Child:
