@@ -49,7 +49,7 @@ from ...domain.pipelines import Task, env_task_key, topological_order
 from ...domain.projects import ProjectSettings
 from ...domain.templates import REFERENCE_RE, JobTemplate, coerce_arg_value, render_arg
 from ...kubeobjects import node_selector_for, resources_for, volumes_and_mounts
-from ..base import SUCCEEDED, RunSpec
+from ..base import SUCCEEDED, RunSpec, platform_env
 
 API_VERSION = "argoproj.io/v1alpha1"
 DAG_TEMPLATE = "pipeline"
@@ -375,29 +375,8 @@ def _env(spec: RunSpec, namespace: str, task: Task, template: JobTemplate, resou
     for layer, where in ((template.env, "template.env"), (pipeline.env, "env"), (task.env, f"tasks.{task.name}.env"), (spec.extra_env, "extra_env")):
         for key, value in layer.items():
             env[key] = _literal(value, f"{where}.{key}")
-    env.update(
-        {
-            "KFJ_PIPELINE_ID": str(pipeline.id or ""),
-            "KFJ_PIPELINE_NAME": pipeline.name,
-            "KFJ_RUN_ID": spec.run_id,
-            "KFJ_CREATOR": spec.creator,
-            "KFJ_RUNNER": spec.runner,
-            "KFJ_NAMESPACE": namespace,
-            "KFJ_TASK_ID": f"{spec.run_id}-{task.name}",
-            "KFJ_TASK_NAME": task.name,
-            "KFJ_TASK_IMAGES": template.image,
-            "KFJ_TASK_VOLUME_MOUNT": ",".join(m for m in (template.volume_mount, task.volume_mount) if m),
-            "KFJ_TASK_NODE_SELECTOR": task.node_selector,
-            "KFJ_TASK_RESOURCE_CPU": cpu,
-            "KFJ_TASK_RESOURCE_MEMORY": memory,
-            "KFJ_TASK_RESOURCE_GPU": gpu,
-            "KFJ_TASK_PROJECT_NAME": spec.project,
-            "USERNAME": spec.runner,
-            "KFJ_TASK_OUTPUT_DIR": OUTPUT_DIR,
-        }
-    )
-    if spec.schedule_time is not None:
-        env["KFJ_SCHEDULE_TIME"] = spec.schedule_time.isoformat()
+    env.update(platform_env(spec, task, template, namespace, resources))
+    env["KFJ_TASK_OUTPUT_DIR"] = OUTPUT_DIR
     for upstream in inputs.dirs + inputs.empty_dirs:
         env[f"KFJ_UPSTREAM_{env_task_key(upstream)}_OUTPUT_DIR"] = f"{UPSTREAM_DIR}/{upstream}"
     if gpu_env:

@@ -18,7 +18,7 @@ from ...domain.errors import FieldError
 from ...domain.formats import parse_cpu, parse_gpu, parse_memory
 from ...domain.pipelines import Pipeline, Task, env_task_key
 from ...domain.templates import REFERENCE_RE, JobTemplate, coerce_arg_value, render_arg
-from ..base import RunSpec, TaskState
+from ..base import RunSpec, TaskState, platform_env
 
 # The environment a task inherits from the control plane: only these names, so the
 # control plane's own secrets (hub API token, DB URL) never reach user processes.
@@ -149,32 +149,9 @@ def build_env(spec: RunSpec, task: Task, template: JobTemplate, paths: TaskPaths
     env.update(task.env)
     env.update(spec.extra_env)
     cpu, memory, gpu = effective_resources(task, template)
-    env.update(
-        {
-            "KFJ_PIPELINE_ID": str(pipeline.id or ""),
-            "KFJ_PIPELINE_NAME": pipeline.name,
-            "KFJ_RUN_ID": spec.run_id,
-            "KFJ_CREATOR": spec.creator,
-            "KFJ_RUNNER": spec.runner,
-            "KFJ_NAMESPACE": spec.namespace,
-            "KFJ_TASK_ID": f"{spec.run_id}-{task.name}",
-            "KFJ_TASK_NAME": task.name,
-            "KFJ_TASK_IMAGES": template.image,
-            "KFJ_TASK_VOLUME_MOUNT": ",".join(m for m in (template.volume_mount, task.volume_mount) if m),
-            "KFJ_TASK_NODE_SELECTOR": task.node_selector,
-            "KFJ_TASK_RESOURCE_CPU": cpu,
-            "KFJ_TASK_RESOURCE_MEMORY": memory,
-            "KFJ_TASK_RESOURCE_GPU": gpu,
-            "KFJ_TASK_PROJECT_NAME": spec.project,
-            "USERNAME": spec.runner,
-            # local-engine additions: where this task writes, and where upstreams wrote
-            "KFJ_TASK_OUTPUT_DIR": str(paths.out),
-            "KFJ_TASK_WORK_DIR": str(paths.work),
-            "KFJ_WORKSPACE": str(workspace),
-        }
-    )
-    if spec.schedule_time is not None:
-        env["KFJ_SCHEDULE_TIME"] = spec.schedule_time.isoformat()
+    env.update(platform_env(spec, task, template, spec.namespace, (cpu, memory, gpu)))
+    # local-engine additions: where this task writes, and where upstreams wrote
+    env.update({"KFJ_TASK_OUTPUT_DIR": str(paths.out), "KFJ_TASK_WORK_DIR": str(paths.work), "KFJ_WORKSPACE": str(workspace)})
     for name in upstream:
         st = states.get(name)
         if st is not None and "path" in st.outputs:
