@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -42,6 +42,21 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(cfg, revision)
 
 
+@contextmanager
+def unit_of_work(sessions: sessionmaker):
+    """A session committed on success and rolled back on any error, so nothing
+    is half-written."""
+    session = sessions()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
 class Database:
     def __init__(self, url: str):
         self.url = url
@@ -51,16 +66,6 @@ class Database:
     def upgrade(self) -> None:
         upgrade(self.url)
 
-    @contextmanager
-    def session(self) -> Session:
-        """A unit of work: committed on success, rolled back on any error,
-        so nothing is half-written."""
-        session = self._sessions()
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+    def session(self):
+        """A unit of work (see :func:`unit_of_work`)."""
+        return unit_of_work(self._sessions)

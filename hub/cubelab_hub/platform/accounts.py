@@ -7,14 +7,15 @@ account may log in, and whether logging in with a new name registers it.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import datetime, timezone
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Boolean, DateTime, String, create_engine, select
+from sqlalchemy import Boolean, DateTime, String, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+from ..controlplane.db import make_engine, unit_of_work
 
 
 class _Base(DeclarativeBase):
@@ -43,23 +44,13 @@ class AccountExists(Exception):
 
 class AccountStore:
     def __init__(self, url: str):
-        kwargs = {"connect_args": {"check_same_thread": False, "timeout": 30}} if url.startswith("sqlite") else {}
-        self.engine = create_engine(url, **kwargs)
+        self.engine = make_engine(url)
         _Base.metadata.create_all(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._hasher = PasswordHasher()
 
-    @contextmanager
     def _session(self):
-        session = self._sessions()
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+        return unit_of_work(self._sessions)
 
     def get(self, name: str) -> Account | None:
         with self._session() as session:
