@@ -75,16 +75,19 @@ class HubClient:
         self._user_cache[name] = (now, model)
         return model
 
-    async def list_users(self) -> list[dict]:
-        users: list[dict] = []
-        offset = 0
+    async def _all_pages(self, path: str) -> list[dict]:
+        """Every item of a JupyterHub list endpoint, 200 at a time."""
+        items: list[dict] = []
+        sep = "&" if "?" in path else "?"
         while True:
-            page = await self.request("GET", f"/users?offset={offset}&limit=200&include_stopped_servers=1")
-            items = page["items"] if isinstance(page, dict) and "items" in page else page
-            users.extend(items)
-            if len(items) < 200:
-                return users
-            offset += len(items)
+            page = await self.request("GET", f"{path}{sep}offset={len(items)}&limit=200")
+            batch = page["items"] if isinstance(page, dict) and "items" in page else page
+            items.extend(batch)
+            if len(batch) < 200:
+                return items
+
+    async def list_users(self) -> list[dict]:
+        return await self._all_pages("/users?include_stopped_servers=1")
 
     async def delete_user(self, name: str) -> None:
         await self.request("DELETE", f"/users/{quote(name, safe='')}")
@@ -99,15 +102,7 @@ class HubClient:
     # ------------------------------------------------------------ groups
 
     async def list_groups(self) -> list[dict]:
-        groups: list[dict] = []
-        offset = 0
-        while True:
-            page = await self.request("GET", f"/groups?offset={offset}&limit=200")
-            items = page["items"] if isinstance(page, dict) and "items" in page else page
-            groups.extend(items)
-            if len(items) < 200:
-                return groups
-            offset += len(items)
+        return await self._all_pages("/groups")
 
     async def get_group(self, name: str) -> dict | None:
         return await self.request("GET", f"/groups/{quote(name, safe='')}", ok_missing=True)
