@@ -109,25 +109,21 @@ class Pipeline:
         return [d for (u, d) in self.edges if u == name]
 
     def ancestors(self, name: str) -> set[str]:
-        seen: set[str] = set()
-        stack = self.upstream(name)
-        while stack:
-            cur = stack.pop()
-            if cur in seen:
-                continue
-            seen.add(cur)
-            stack.extend(self.upstream(cur))
-        return seen
+        return self._reach(name, self.upstream)
 
     def descendants(self, name: str) -> set[str]:
+        return self._reach(name, self.downstream)
+
+    @staticmethod
+    def _reach(name: str, step) -> set[str]:
+        """Every task reachable from ``name`` by repeating ``step`` (cycle-safe)."""
         seen: set[str] = set()
-        stack = self.downstream(name)
+        stack = step(name)
         while stack:
             cur = stack.pop()
-            if cur in seen:
-                continue
-            seen.add(cur)
-            stack.extend(self.downstream(cur))
+            if cur not in seen:
+                seen.add(cur)
+                stack.extend(step(cur))
         return seen
 
     def to_dict(self) -> dict:
