@@ -81,12 +81,20 @@ def login_to_lab(url: str, name: str, password: str, timeout: float = 300) -> fl
     if 'id="spawn_form"' in resp.text:  # submit the spawn form with its defaults
         form = resp.text[resp.text.index('id="spawn_form"'):]
         action = re.search(r'action="([^"]*)"', resp.text[resp.text.rfind("<form", 0, resp.text.index('id="spawn_form"')):]).group(1)
-        data = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', form))
+        data = {}
+        for tag in re.findall(r"<input[^>]*>", form):
+            field, value = re.search(r'name="([^"]+)"', tag), re.search(r'value="([^"]*)"', tag)
+            if not field or ('type="radio"' in tag and "checked" not in tag):
+                continue  # only the chosen radio button is sent
+            data[field.group(1)] = value.group(1) if value else ""
         for select, body in re.findall(r'<select[^>]*name="([^"]+)"[^>]*>(.*?)</select>', form, re.S):
             chosen = re.search(r'<option[^>]*value="([^"]*)"[^>]*selected', body) or re.search(r'<option[^>]*value="([^"]*)"', body)
             data[select] = chosen.group(1) if chosen else ""
         data["_xsrf"] = session.cookies.get("_xsrf", path="/hub/") or xsrf
         resp = session.post(requests.compat.urljoin(resp.url, action.replace("&amp;", "&")), data=data, timeout=60)
+        if 'id="spawn_form"' in resp.text:
+            errors = re.findall(r'cubelab-field-error[^>]*>([^<]+)<', resp.text)
+            raise RuntimeError(f"the spawn form was refused: {errors or resp.text[:500]}")
     lab = f"{url}/user/{name}/lab"
     while time.monotonic() - started < timeout:
         r = session.get(lab, timeout=60)
