@@ -235,17 +235,10 @@ export function TaskProperties(props: { model: EditorModel; task: ITask }): JSX.
   const serverErrors = model.diagnosticMap.taskFields[task.name] ?? {};
   const [name, setName] = React.useState(task.name);
   const [nameError, setNameError] = React.useState<string | undefined>();
-  const [envText, setEnvText] = React.useState(formatEnvLines(task.env));
-  const [envError, setEnvError] = React.useState<string | null>(null);
   React.useEffect(() => {
     setName(task.name);
     setNameError(undefined);
   }, [task.name]);
-  React.useEffect(() => {
-    if (!envError) {
-      setEnvText(formatEnvLines(task.env));
-    }
-  }, [task.env]);
 
   const update = (change: Partial<ITask>, key: string) =>
     model.updateTask(task.name, change, `${task.name}:${key}`);
@@ -369,23 +362,13 @@ export function TaskProperties(props: { model: EditorModel; task: ITask }): JSX.
         </label>
         <TextField name="volume_mount" label="Extra mounts" value={task.volume_mount} placeholder="src(type):/path" error={err('volume_mount')} readOnly={readOnly} testid="cubelab-task-volume_mount" onChange={v => update({ volume_mount: v }, 'volume_mount')} />
         <TextField name="node_selector" label="Node selector" value={task.node_selector} placeholder="k=v;k=v" error={err('node_selector')} readOnly={readOnly} testid="cubelab-task-node_selector" onChange={v => update({ node_selector: v }, 'node_selector')} />
-        <TextField
-          name="env"
+        <EnvField
           label="Environment"
-          value={envText}
-          multiline
-          placeholder="KEY=value per line"
-          error={envError ?? err('env')}
+          env={task.env}
+          error={err('env')}
           readOnly={readOnly}
           testid="cubelab-task-env"
-          onChange={v => {
-            setEnvText(v);
-            const parsed = parseEnvLines(v);
-            setEnvError(parsed.error);
-            if (!parsed.error) {
-              update({ env: parsed.env }, 'env');
-            }
-          }}
+          onChange={env => update({ env }, 'env')}
         />
       </fieldset>
       {!readOnly ? (
@@ -407,13 +390,50 @@ export function TaskProperties(props: { model: EditorModel; task: ITask }): JSX.
 }
 
 /** Pipeline settings: name, description, global env, parallelism, schedule. */
+/** ``KEY=value`` lines for an environment; text with an error stays as typed
+ * (and is not applied) until it parses. */
+function EnvField(props: {
+  label: string;
+  env: Record<string, string>;
+  error?: string;
+  readOnly: boolean;
+  testid: string;
+  onChange: (env: Record<string, string>) => void;
+}): JSX.Element {
+  const [text, setText] = React.useState(formatEnvLines(props.env));
+  const [error, setError] = React.useState<string | null>(null);
+  React.useEffect(() => {
+    if (!error) {
+      setText(formatEnvLines(props.env));
+    }
+  }, [props.env]);
+  return (
+    <TextField
+      name="env"
+      label={props.label}
+      value={text}
+      multiline
+      placeholder="KEY=value per line"
+      error={error ?? props.error}
+      readOnly={props.readOnly}
+      testid={props.testid}
+      onChange={v => {
+        setText(v);
+        const parsed = parseEnvLines(v);
+        setError(parsed.error);
+        if (!parsed.error) {
+          props.onChange(parsed.env);
+        }
+      }}
+    />
+  );
+}
+
 export function PipelineSettings(props: { model: EditorModel }): JSX.Element {
   const { model } = props;
   const p = model.pipeline;
   const readOnly = !model.editable;
   const errs = model.diagnosticMap.pipelineFields;
-  const [envText, setEnvText] = React.useState(formatEnvLines(p.env));
-  const [envError, setEnvError] = React.useState<string | null>(null);
   const [par, setPar] = React.useState(p.parallelism === null ? '' : String(p.parallelism));
   React.useEffect(() => setPar(p.parallelism === null ? '' : String(p.parallelism)), [p.parallelism]);
   const update = (change: any, key: string) => model.updatePipeline(change, `pipeline:${key}`);
@@ -446,23 +466,13 @@ export function PipelineSettings(props: { model: EditorModel }): JSX.Element {
           }
         }}
       />
-      <TextField
-        name="env"
+      <EnvField
         label="Global environment"
-        value={envText}
-        multiline
-        placeholder="KEY=value per line"
-        error={envError ?? fieldErr('env')}
+        env={p.env}
+        error={fieldErr('env')}
         readOnly={readOnly}
         testid="cubelab-pipeline-env"
-        onChange={v => {
-          setEnvText(v);
-          const parsed = parseEnvLines(v);
-          setEnvError(parsed.error);
-          if (!parsed.error) {
-            update({ env: parsed.env }, 'env');
-          }
-        }}
+        onChange={env => update({ env }, 'env')}
       />
       <ScheduleSettings model={model} error={fieldErr('schedule')} />
     </div>
