@@ -116,9 +116,14 @@ class PipelineListHandler(PipelineBase):
             if project:
                 q = q.where(PipelineRow.project == project)
             rows = [r for r in session.scalars(q).all() if self.allowed("pipeline:read", r.project) and search in r.name.lower()]
+            # the latest run of every listed pipeline, in one query (the sidebar refreshes this list often)
+            newest = (select(RunRow.pipeline_id, func.max(RunRow.created_at).label("at"))
+                      .where(RunRow.pipeline_id.in_([r.id for r in rows])).group_by(RunRow.pipeline_id).subquery())
+            latest = {run.pipeline_id: run for run in session.scalars(
+                select(RunRow).join(newest, (RunRow.pipeline_id == newest.c.pipeline_id) & (RunRow.created_at == newest.c.at)))}
             items = []
             for r in rows:
-                last = session.scalars(select(RunRow).where(RunRow.pipeline_id == r.id).order_by(RunRow.created_at.desc()).limit(1)).first()
+                last = latest.get(r.id)
                 items.append({
                     "id": r.id, "name": r.name, "project": r.project, "creator": r.creator,
                     "description": r.body.get("description", ""), "tasks": len(r.body.get("tasks", [])),
