@@ -9,6 +9,15 @@ from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parent.parent
+# The checkout's own sources come first, here and in every process the tests start
+# (hub, control plane, user servers inherit PYTHONPATH): edits to hub/, spawner/ and
+# server_ext/ take effect without reinstalling, whichever checkout runs the tests.
+SOURCES = [str(ROOT / part) for part in ("hub", "spawner", "server_ext")]
+for _path in reversed(SOURCES):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+os.environ["PYTHONPATH"] = os.pathsep.join(SOURCES + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p not in SOURCES])
 sys.path.insert(0, str(Path(__file__).parent))
 
 from support.platform import Platform, User, register  # noqa: E402
