@@ -25,16 +25,9 @@ from .formats import (
     parse_volume_mounts,
     validate_dns_label,
 )
+from .argspec import REFERENCE_RE, coerce_arg_value, contains_reference
 from .schedules import ScheduleSettings, schedule_from_dict
-from .templates import (
-    REFERENCE_RE,
-    RESERVED_OUTPUT_NAMES,
-    JobTemplate,
-    TemplateCatalog,
-    coerce_arg_value,
-    contains_reference,
-    parse_env_lines,
-)
+from .templates import RESERVED_OUTPUT_NAMES, JobTemplate, TemplateCatalog, parse_env_lines
 
 EXPORT_FORMAT = "cubelab.pipeline/v1"
 MAX_RETRIES = 20
