@@ -35,7 +35,7 @@ ARG_NAME_ACCEPTED = "a command-line flag such as '--learning_rate' or '-n' (lett
 REFERENCE_RE = re.compile(r"\{\{\s*tasks\.([A-Za-z0-9_\-]+)\.outputs\.([A-Za-z0-9_\-]+)\s*\}\}")
 
 
-def _as_flag(value: Any) -> bool:
+def _as_bool(value: Any) -> bool:
     """Cube Studio writes 0/1; JSON users write true/false."""
     if isinstance(value, bool):
         return value
@@ -48,7 +48,8 @@ def _as_flag(value: Any) -> bool:
 
 @dataclass
 class ArgSpec:
-    """One argument of a template (one entry of the Cube Studio schema)."""
+    """One typed, named value: an entry of the Cube Studio schema (a template's
+    argument), rendered on a command line as its flag."""
 
     name: str  # the flag as written on the command line: "--epochs"
     group: str = "参数"
@@ -110,13 +111,13 @@ def parse_arg_spec(group: str, name: str, raw: Any, field_name: str) -> ArgSpec:
         type=arg_type,
         item_type=str(raw.get("item_type", "") or ""),
         label=str(raw.get("label", "") or ""),
-        require=_as_flag(raw.get("require", 0)),
+        require=_as_bool(raw.get("require", 0)),
         choice=choice,
         range=str(rng),
         default=raw.get("default", ""),
         placeholder=str(raw.get("placeholder", "") or ""),
         describe=str(raw.get("describe", "") or ""),
-        editable=_as_flag(raw.get("editable", 1)),
+        editable=_as_bool(raw.get("editable", 1)),
         extra=extra,
     )
     if spec.default not in (None, "") and not contains_reference(spec.default):
@@ -156,6 +157,7 @@ def args_to_schema(specs: list[ArgSpec]) -> dict:
 
 
 def parse_range(text: str, field_name: str) -> tuple[float | None, float | None]:
+    """A numeric range ('1,100', '0~1', ',10') -> (min, max); None where open."""
     accepted = "'min,max' or 'min~max' (either side may be empty), e.g. '1,100'"
     sep = "~" if "~" in text else ","
     parts = text.split(sep)
@@ -193,6 +195,7 @@ def _json_text(value: Any, spec: ArgSpec, field_name: str, want: type | None, ac
 
 
 def shorten(value: Any, limit: int = 60) -> str:
+    """A value as text short enough to quote in an error message."""
     text = str(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
