@@ -16,9 +16,9 @@ error, and the launcher tile is hidden.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-from pathlib import Path
+
+from cubelab_hub.codeserver import find_code_server
 
 INSTALL_HELP = (
     "code-server is not installed. Install it with node 20 (no install scripts are needed): "
@@ -26,20 +26,6 @@ INSTALL_HELP = (
     "ln -s ~/.local/node_modules/.bin/code-server ~/.local/bin/code-server — "
     "or set CUBELAB_CODE_SERVER to its path; then restart your server."
 )
-
-
-def find_code_server() -> str | None:
-    """$CUBELAB_CODE_SERVER, code-server on PATH, or npm's ~/.local prefix."""
-    configured = os.environ.get("CUBELAB_CODE_SERVER")
-    if configured and os.access(configured, os.X_OK):
-        return configured
-    found = shutil.which("code-server")
-    if found:
-        return found
-    for candidate in (Path.home() / ".local" / "node_modules" / ".bin" / "code-server", Path.home() / ".local" / "bin" / "code-server"):
-        if os.access(candidate, os.X_OK):
-            return str(candidate)
-    return None
 
 
 def workspace_folder() -> str:

@@ -36,6 +36,7 @@ from jupyterhub.spawner import LocalProcessSpawner
 from tornado import web
 from traitlets import Bool, Enum, Unicode, default, validate
 
+from cubelab_hub.codeserver import find_code_server
 from cubelab_hub.domain.errors import FieldError, FieldErrors
 from cubelab_hub.domain.formats import VolumeMount, merge_mounts, parse_volume_mounts
 
@@ -315,8 +316,6 @@ class CubeLocalSpawner(CubeSpawnerMixin, LocalProcessSpawner):
         if found or self.code_server != "code-server":
             return found
         # the same places the server's proxy entry looks (PATH, ~/.local of the hub's user)
-        from cubelab_server.vscode import find_code_server
-
         return find_code_server()
 
     def cube_kinds(self) -> dict[str, KindSpec]:

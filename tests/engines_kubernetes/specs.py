@@ -6,7 +6,8 @@ from datetime import datetime, timezone
 
 from cubelab_hub.domain.pipelines import Pipeline, Task
 from cubelab_hub.domain.projects import settings_from_properties
-from cubelab_hub.domain.templates import ArgSpec, JobTemplate, TemplateOutput, builtin_templates
+from cubelab_hub.domain.argspec import ArgSpec
+from cubelab_hub.domain.templates import JobTemplate, TemplateOutput, builtin_templates
 from cubelab_hub.engines.base import SUCCEEDED, RunSpec, TaskState
 from cubelab_hub.engines.kubernetes.compile import ClusterConfig
 

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from cubelab_hub.domain.errors import FieldError
-from cubelab_spawner.expiry import ExpiryPolicy, parse_duration
+from cubelab_hub.domain.expiry import ExpiryPolicy, parse_duration
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

@@ -25,16 +25,9 @@ from .formats import (
     parse_volume_mounts,
     validate_dns_label,
 )
+from .argspec import REFERENCE_RE, coerce_arg_value, contains_reference
 from .schedules import ScheduleSettings, schedule_from_dict
-from .templates import (
-    REFERENCE_RE,
-    RESERVED_OUTPUT_NAMES,
-    JobTemplate,
-    TemplateCatalog,
-    coerce_arg_value,
-    contains_reference,
-    parse_env_lines,
-)
+from .templates import RESERVED_OUTPUT_NAMES, JobTemplate, TemplateCatalog, parse_env_lines
 
 EXPORT_FORMAT = "cubelab.pipeline/v1"
 MAX_RETRIES = 20
@@ -608,66 +601,3 @@ def import_pipeline(document: Any, templates: TemplateCatalog | Mapping, *, proj
         if _resolve_template(templates, fake) is None:
             diags.append(Diagnostic("error", f"template '{ref.get('name')}' version {ref.get('version')} is not installed here", field=f"templates[{i}]"))
     return pipeline, diags
-
-
-# ---------------------------------------------------------------- resource auto-tuning
-
-TUNING_MIN_RUNS = 10
-TUNING_FACTOR = 1.4
-
-
-@dataclass(frozen=True)
-class ResourceProposal:
-    task: str
-    current_cpu: str
-    current_memory: str
-    cpu: str
-    memory: str
-    runs: int
-    peak_cpu: float
-    peak_memory: int
-
-    def to_dict(self) -> dict:
-        return {
-            "task": self.task,
-            "current": {"cpu": self.current_cpu, "memory": self.current_memory},
-            "proposed": {"cpu": self.cpu, "memory": self.memory},
-            "runs": self.runs,
-            "peak_cpu": self.peak_cpu,
-            "peak_memory": self.peak_memory,
-        }
-
-
-def propose_resources(task: Task, template: JobTemplate | None, peaks: list[tuple[float | None, int | None]]) -> ResourceProposal | None:
-    """Cube Studio's rule: after ``TUNING_MIN_RUNS`` successful runs, propose the
-    request as the peak observed ×1.4, rounded up (whole cores, whole GiB).
-    The limit is kept, or raised to the new request. ``NO_RESOURCE_CHECK``
-    templates, and tasks whose template overrides resources, are exempt."""
-    import math
-
-    from .formats import format_bytes
-
-    if template is None or template.no_resource_check or template.kind == "logical":
-        return None
-    if any(k in template.env for k in ("TASK_RESOURCE_CPU", "TASK_RESOURCE_MEMORY")):
-        return None
-    usable = [(c, m) for c, m in peaks if c is not None and m is not None]
-    if len(usable) < TUNING_MIN_RUNS:
-        return None
-    try:
-        cur_cpu = parse_cpu(task.cpu)
-        cur_mem = parse_memory(task.memory)
-    except FieldError:
-        return None
-    peak_cpu = max(c for c, _ in usable)
-    peak_mem = max(m for _, m in usable)
-    new_cpu = max(1, math.ceil(peak_cpu * TUNING_FACTOR))
-    gib = 2**30
-    new_mem = max(1, math.ceil(peak_mem * TUNING_FACTOR / gib)) * gib
-    cpu_limit = max(float(cur_cpu.limit), new_cpu)
-    mem_limit = max(cur_mem.limit, new_mem)
-    cpu_text = str(new_cpu) if cpu_limit == new_cpu else f"{new_cpu}~{format(cur_cpu.limit.normalize(), 'f')}"
-    mem_text = format_bytes(new_mem) if mem_limit == new_mem else f"{format_bytes(new_mem)}~{format_bytes(mem_limit)}"
-    if float(cur_cpu.request) == new_cpu and cur_mem.request == new_mem:
-        return None
-    return ResourceProposal(task.name, task.cpu, task.memory, cpu_text, mem_text, len(usable), peak_cpu, peak_mem)

@@ -15,7 +15,7 @@ from sqlalchemy import Boolean, DateTime, String, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
-from ..controlplane.db import make_engine, unit_of_work
+from ..storage import make_engine, unit_of_work
 
 
 class _Base(DeclarativeBase):

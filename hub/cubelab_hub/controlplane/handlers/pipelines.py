@@ -12,14 +12,8 @@ from datetime import datetime, timezone
 from sqlalchemy import func, select
 
 from ...domain.errors import FieldError
-from ...domain.pipelines import (
-    Pipeline,
-    export_pipeline,
-    import_pipeline,
-    pipeline_from_dict,
-    propose_resources,
-    validate,
-)
+from ...domain.pipelines import Pipeline, export_pipeline, import_pipeline, pipeline_from_dict, validate
+from ...domain.proposals import propose_resources
 from ..models.pipelines import PipelineRow, RunRow, TaskRunRow, aware
 from .base import APIError, APIHandler, not_found, op, route
 from .templates import load_catalog

@@ -23,8 +23,7 @@ from sqlalchemy import select
 from traitlets import Dict, Float, Unicode, validate
 from traitlets.config import Configurable
 
-from cubelab_spawner.expiry import ExpiryPolicy, parse_duration
-
+from ...domain.expiry import ExpiryPolicy, parse_duration
 from ..hubclient import HubAPIError
 from ..models.pipelines import aware
 from ..models.servers import ServerRenewalRow

@@ -7,15 +7,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from ...domain.errors import FieldError, FieldErrors
-from ...domain.templates import (
-    JobTemplate,
-    TemplateCatalog,
-    builtin_templates,
-    cube_studio_ignored_fields,
-    import_cube_studio_template,
-    import_kfp_component,
-    template_from_dict,
-)
+from ...domain.templates import JobTemplate, TemplateCatalog, builtin_templates, template_from_dict
+from ...importers.cube_studio import cube_studio_ignored_fields, import_cube_studio_template
+from ...importers.kubeflow import import_kfp_component
 from ..models.pipelines import TemplateRow, aware
 from .base import APIError, APIHandler, not_found, op, route
 

@@ -47,7 +47,8 @@ from ...domain.errors import FieldError
 from ...domain.formats import merge_mounts, parse_cpu, parse_gpu, parse_memory, parse_node_selector, parse_volume_mounts
 from ...domain.pipelines import Task, env_task_key, topological_order
 from ...domain.projects import ProjectSettings
-from ...domain.templates import REFERENCE_RE, JobTemplate, coerce_arg_value, render_arg
+from ...domain.argspec import REFERENCE_RE, coerce_arg_value, render_arg
+from ...domain.templates import JobTemplate
 from ...kubeobjects import node_selector_for, resources_for, volumes_and_mounts
 from ..base import SUCCEEDED, RunSpec, platform_env
 

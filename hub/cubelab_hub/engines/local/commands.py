@@ -17,7 +17,8 @@ from typing import Any, Callable
 from ...domain.errors import FieldError
 from ...domain.formats import parse_cpu, parse_gpu, parse_memory
 from ...domain.pipelines import Pipeline, Task, env_task_key
-from ...domain.templates import REFERENCE_RE, JobTemplate, coerce_arg_value, render_arg
+from ...domain.argspec import REFERENCE_RE, coerce_arg_value, render_arg
+from ...domain.templates import JobTemplate
 from ..base import RunSpec, TaskState, platform_env
 
 # The environment a task inherits from the control plane: only these names, so the

@@ -6,7 +6,8 @@ admin's: a default (3 days, as Cube Studio), per kind, and for GPU servers
 (scarce cards go back sooner). A renewal made before the server was restarted
 does not carry over: the new start is later.
 
-Pure Python: the control plane applies it to the hub's server list.
+Pure Python: the control plane applies it to the hub's server list, and the
+spawner reads the same settings, so both depend on the domain, not on each other.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 
-from cubelab_hub.domain.errors import FieldError
-from cubelab_hub.domain.formats import parse_gpu
+from .errors import FieldError
+from .formats import parse_gpu
 
 DURATION_ACCEPTED = "a duration such as '3d', '12h', '90m', '1d12h' or a number of seconds; '0' or 'never' for no expiry"
 _DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")

@@ -1,0 +1,314 @@
+"""Argument schemas: typed, named values checked and rendered as command-line flags.
+
+An :class:`ArgSpec` is one entry of Cube Studio's grouped schema::
+
+    {"group": {"--name": {"type": "str", "item_type": "", "label": "...",
+                          "require": 1, "choice": [], "range": "", "default": "",
+                          "placeholder": "", "describe": "", "editable": 1}}}
+
+with eleven types (:data:`ARG_TYPES`). The same schema describes a job
+template's arguments, and is meant to describe any set of typed values a user
+fills in (search spaces, service settings), so nothing here knows about
+templates or pipelines beyond the ``{{tasks.T.outputs.O}}`` reference syntax a
+value may hold until a run resolves it.
+
+Pure Python: no Jupyter, tornado or Kubernetes imports.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import FieldError
+
+ARG_TYPES = ("int", "float", "bool", "str", "text", "enum", "multiple", "list", "dict", "json", "file")
+ARG_TYPES_ACCEPTED = "one of " + ", ".join(ARG_TYPES)
+
+ARG_NAME_RE = re.compile(r"^--?[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+ARG_NAME_ACCEPTED = "a command-line flag such as '--learning_rate' or '-n' (letters, digits, '_', '.', '-')"
+
+# A reference to an upstream task's output inside an argument value.
+REFERENCE_RE = re.compile(r"\{\{\s*tasks\.([A-Za-z0-9_\-]+)\.outputs\.([A-Za-z0-9_\-]+)\s*\}\}")
+
+
+def _as_bool(value: Any) -> bool:
+    """Cube Studio writes 0/1; JSON users write true/false."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return bool(value)
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes")
+    return bool(value)
+
+
+@dataclass
+class ArgSpec:
+    """One typed, named value: an entry of the Cube Studio schema (a template's
+    argument), rendered on a command line as its flag."""
+
+    name: str  # the flag as written on the command line: "--epochs"
+    group: str = "参数"
+    type: str = "str"
+    item_type: str = ""
+    label: str = ""
+    require: bool = False
+    choice: list = field(default_factory=list)
+    range: str = ""
+    default: Any = ""
+    placeholder: str = ""
+    describe: str = ""
+    editable: bool = True
+    extra: dict = field(default_factory=dict)  # keys we keep but do not interpret (condition, regex, ...)
+
+    def to_schema(self) -> dict:
+        data = {
+            "type": self.type,
+            "item_type": self.item_type,
+            "label": self.label,
+            "require": 1 if self.require else 0,
+            "choice": list(self.choice),
+            "range": self.range,
+            "default": self.default,
+            "placeholder": self.placeholder,
+            "describe": self.describe,
+            "editable": 1 if self.editable else 0,
+        }
+        data.update(self.extra)
+        return data
+
+
+_SPEC_KEYS = ("type", "item_type", "label", "require", "choice", "range", "default", "placeholder", "describe", "editable")
+
+
+def parse_arg_spec(group: str, name: str, raw: Any, field_name: str) -> ArgSpec:
+    if not isinstance(raw, dict):
+        raise FieldError(field_name, f"argument '{name}' must be an object, got {type(raw).__name__}", "an object with keys " + ", ".join(_SPEC_KEYS))
+    if not isinstance(name, str) or not ARG_NAME_RE.match(name):
+        raise FieldError(field_name, f"argument name '{name}' is not a flag", ARG_NAME_ACCEPTED)
+    arg_type = raw.get("type", "str") or "str"
+    if arg_type not in ARG_TYPES:
+        raise FieldError(f"{field_name}.type", f"'{arg_type}' is not an argument type", ARG_TYPES_ACCEPTED)
+    choice = raw.get("choice", []) or []
+    if isinstance(choice, str):
+        # Cube Studio sometimes stores choices as 'a,b,c'
+        choice = [c.strip() for c in choice.split(",") if c.strip()]
+    if not isinstance(choice, list):
+        raise FieldError(f"{field_name}.choice", f"must be a list, got {type(choice).__name__}", "a list of allowed values")
+    if arg_type in ("enum", "multiple") and not choice:
+        raise FieldError(f"{field_name}.choice", f"type '{arg_type}' needs a non-empty 'choice' list", "a list of allowed values")
+    rng = raw.get("range", "") or ""
+    if rng:
+        parse_range(str(rng), f"{field_name}.range")
+    extra = {k: v for k, v in raw.items() if k not in _SPEC_KEYS}
+    spec = ArgSpec(
+        name=name,
+        group=group,
+        type=arg_type,
+        item_type=str(raw.get("item_type", "") or ""),
+        label=str(raw.get("label", "") or ""),
+        require=_as_bool(raw.get("require", 0)),
+        choice=choice,
+        range=str(rng),
+        default=raw.get("default", ""),
+        placeholder=str(raw.get("placeholder", "") or ""),
+        describe=str(raw.get("describe", "") or ""),
+        editable=_as_bool(raw.get("editable", 1)),
+        extra=extra,
+    )
+    if spec.default not in (None, "") and not contains_reference(spec.default):
+        coerce_arg_value(spec, spec.default, f"{field_name}.default")  # a default must be a valid value
+    return spec
+
+
+def parse_args_schema(raw: Any, field_name: str = "args") -> list[ArgSpec]:
+    """Cube Studio's grouped schema (dict, or its JSON text) -> ordered specs."""
+    if raw in (None, "", {}):
+        return []
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise FieldError(field_name, f"is not valid JSON ({exc.msg} at position {exc.pos})", '{"group": {"--name": {"type": "str", ...}}}')
+    if not isinstance(raw, dict):
+        raise FieldError(field_name, f"must be an object of groups, got {type(raw).__name__}", '{"group": {"--name": {"type": "str", ...}}}')
+    specs: list[ArgSpec] = []
+    seen: set[str] = set()
+    for group, items in raw.items():
+        if not isinstance(items, dict):
+            raise FieldError(f"{field_name}.{group}", f"group '{group}' must be an object of arguments", '{"--name": {"type": "str", ...}}')
+        for name, spec_raw in items.items():
+            if name in seen:
+                raise FieldError(f"{field_name}.{group}.{name}", f"argument '{name}' appears in more than one group", "each flag once")
+            seen.add(name)
+            specs.append(parse_arg_spec(group, name, spec_raw, f"{field_name}.{group}.{name}"))
+    return specs
+
+
+def args_to_schema(specs: list[ArgSpec]) -> dict:
+    schema: dict[str, dict] = {}
+    for spec in specs:
+        schema.setdefault(spec.group, {})[spec.name] = spec.to_schema()
+    return schema
+
+
+def parse_range(text: str, field_name: str) -> tuple[float | None, float | None]:
+    """A numeric range ('1,100', '0~1', ',10') -> (min, max); None where open."""
+    accepted = "'min,max' or 'min~max' (either side may be empty), e.g. '1,100'"
+    sep = "~" if "~" in text else ","
+    parts = text.split(sep)
+    if len(parts) != 2:
+        raise FieldError(field_name, f"'{text}' is not a range", accepted)
+    bounds: list[float | None] = []
+    for part in parts:
+        part = part.strip()
+        if not part:
+            bounds.append(None)
+            continue
+        try:
+            bounds.append(float(part))
+        except ValueError:
+            raise FieldError(field_name, f"'{part}' in '{text}' is not a number", accepted)
+    low, high = bounds
+    if low is not None and high is not None and low > high:
+        raise FieldError(field_name, f"'{text}' has min above max", accepted)
+    return low, high
+
+
+def contains_reference(value: Any) -> bool:
+    return isinstance(value, str) and "{{" in value and bool(REFERENCE_RE.search(value))
+
+
+def _json_text(value: Any, spec: ArgSpec, field_name: str, want: type | None, accepted: str) -> Any:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise FieldError(field_name, f"'{shorten(value)}' is not valid JSON ({exc.msg})", accepted)
+    if want is not None and not isinstance(value, want):
+        raise FieldError(field_name, f"must be a {spec.type}, got {type(value).__name__}", accepted)
+    return value
+
+
+def shorten(value: Any, limit: int = 60) -> str:
+    """A value as text short enough to quote in an error message."""
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _check_item(spec: ArgSpec, item: Any, field_name: str) -> Any:
+    kind = spec.item_type
+    if kind in ("int", "float", "bool", "str"):
+        sub = ArgSpec(name=spec.name, type=kind)
+        return coerce_arg_value(sub, item, field_name)
+    return item
+
+
+def coerce_arg_value(spec: ArgSpec, value: Any, field_name: str) -> Any:
+    """Check ``value`` against ``spec`` and return its typed form.
+
+    Strings from forms are accepted where they parse exactly ("3" for int,
+    "true" for bool); nothing is rounded or truncated.
+    """
+    t = spec.type
+    if t == "int":
+        accepted = "a whole number such as 3"
+        if isinstance(value, bool):
+            raise FieldError(field_name, "must be a whole number, got a boolean", accepted)
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise FieldError(field_name, f"{value} is not a whole number", accepted)
+            value = int(value)
+        elif isinstance(value, str):
+            if not re.match(r"^\s*[-+]?\d+\s*$", value):
+                raise FieldError(field_name, f"'{shorten(value)}' is not a whole number", accepted)
+            value = int(value)
+        elif not isinstance(value, int):
+            raise FieldError(field_name, f"must be a whole number, got {type(value).__name__}", accepted)
+        _check_range(spec, value, field_name)
+        return value
+    if t == "float":
+        accepted = "a number such as 0.01"
+        if isinstance(value, bool):
+            raise FieldError(field_name, "must be a number, got a boolean", accepted)
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise FieldError(field_name, f"'{shorten(value)}' is not a number", accepted)
+        elif isinstance(value, int):
+            value = value  # keep ints exact
+        elif not isinstance(value, float):
+            raise FieldError(field_name, f"must be a number, got {type(value).__name__}", accepted)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise FieldError(field_name, f"{value} is not a finite number", accepted)
+        _check_range(spec, value, field_name)
+        return value
+    if t == "bool":
+        accepted = "true or false"
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise FieldError(field_name, f"'{shorten(value)}' is not a boolean", accepted)
+    if t in ("str", "text", "file"):
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise FieldError(field_name, f"must be text, got {type(value).__name__}", "a string")
+        return value if isinstance(value, str) else str(value)
+    if t == "enum":
+        accepted = "one of " + ", ".join(repr(c) for c in spec.choice)
+        if value not in spec.choice and str(value) not in [str(c) for c in spec.choice]:
+            raise FieldError(field_name, f"'{shorten(value)}' is not one of the choices", accepted)
+        return value
+    if t == "multiple":
+        accepted = "a list of (or comma-joined) values from " + ", ".join(repr(c) for c in spec.choice)
+        items = [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+        if not isinstance(items, list):
+            raise FieldError(field_name, f"must be a list, got {type(value).__name__}", accepted)
+        allowed = [str(c) for c in spec.choice]
+        bad = [v for v in items if str(v) not in allowed]
+        if bad:
+            raise FieldError(field_name, f"{', '.join(repr(b) for b in bad)} not among the choices", accepted)
+        return items
+    if t == "list":
+        accepted = 'a JSON list such as ["a", "b"]'
+        items = _json_text(value, spec, field_name, list, accepted)
+        return [_check_item(spec, item, f"{field_name}[{i}]") for i, item in enumerate(items)]
+    if t == "dict":
+        return _json_text(value, spec, field_name, dict, 'a JSON object such as {"k": "v"}')
+    if t == "json":
+        return _json_text(value, spec, field_name, None, "any JSON value")
+    raise FieldError(field_name, f"unknown type '{t}'", ARG_TYPES_ACCEPTED)  # pragma: no cover
+
+
+def _check_range(spec: ArgSpec, value: float, field_name: str) -> None:
+    if not spec.range:
+        return
+    low, high = parse_range(spec.range, f"{field_name}.range")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise FieldError(field_name, f"{value} is outside the range {spec.range}", f"a value within {spec.range}")
+
+
+def render_arg(spec: ArgSpec, value: Any) -> list[str]:
+    """One typed value -> argv items: ``--name value``; a true bool is a bare flag,
+    a false bool is left out; lists, dicts and JSON are JSON strings."""
+    if value is None:
+        return []
+    if spec.type == "bool":
+        return [spec.name] if value else []
+    if spec.type in ("list", "dict", "json"):
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    elif spec.type == "multiple":
+        # Cube Studio's form submits multiple choices comma-joined
+        text = ",".join(str(v) for v in value)
+    elif isinstance(value, float):
+        text = repr(value)
+    else:
+        text = str(value)
+    return [spec.name, text]

@@ -1,0 +1,13 @@
+"""Importers: other tools' job and pipeline formats -> CubeLab's domain objects.
+
+One module per source format, each a pure function from the parsed document
+(or its text) to domain objects, raising :class:`~cubelab_hub.domain.errors.FieldErrors`
+that name every field it cannot carry over:
+
+- :mod:`.cube_studio`: Cube Studio job templates (registration form and database export);
+- :mod:`.kubeflow`: Kubeflow Pipelines v1 component YAML;
+- :mod:`.naming`: the naming rules they share (an input's ``--flag``, a template's name).
+
+Like the domain, nothing here imports Jupyter, tornado, SQLAlchemy or Kubernetes
+code: the REST handlers and the command line call these functions.
+"""
