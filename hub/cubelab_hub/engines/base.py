@@ -67,35 +67,6 @@ class RunSpec:
     extra_env: dict[str, str] = field(default_factory=dict)  # e.g. project env; below KFJ_* and above global env
 
 
-def platform_env(spec: RunSpec, task, template: JobTemplate, namespace: str, resources: tuple[str, str, str]) -> dict[str, str]:
-    """The environment of DESIGN.md that every task sees on every engine (names
-    kept from Cube Studio, so existing job images work). Engines add where
-    outputs go on their side."""
-    pipeline = spec.pipeline
-    cpu, memory, gpu = resources
-    env = {
-        "KFJ_PIPELINE_ID": str(pipeline.id or ""),
-        "KFJ_PIPELINE_NAME": pipeline.name,
-        "KFJ_RUN_ID": spec.run_id,
-        "KFJ_CREATOR": spec.creator,
-        "KFJ_RUNNER": spec.runner,
-        "KFJ_NAMESPACE": namespace,
-        "KFJ_TASK_ID": f"{spec.run_id}-{task.name}",
-        "KFJ_TASK_NAME": task.name,
-        "KFJ_TASK_IMAGES": template.image,
-        "KFJ_TASK_VOLUME_MOUNT": ",".join(m for m in (template.volume_mount, task.volume_mount) if m),
-        "KFJ_TASK_NODE_SELECTOR": task.node_selector,
-        "KFJ_TASK_RESOURCE_CPU": cpu,
-        "KFJ_TASK_RESOURCE_MEMORY": memory,
-        "KFJ_TASK_RESOURCE_GPU": gpu,
-        "KFJ_TASK_PROJECT_NAME": spec.project,
-        "USERNAME": spec.runner,
-    }
-    if spec.schedule_time is not None:
-        env["KFJ_SCHEDULE_TIME"] = spec.schedule_time.isoformat()
-    return env
-
-
 @dataclass
 class TaskState:
     name: str
@@ -228,10 +199,20 @@ class Engine(abc.ABC):
     async def submit(self, spec: RunSpec) -> RunState:
         """Start a run; returns at once with its initial state (tasks pending)."""
 
-    @abc.abstractmethod
     async def cancel(self, run_id: str, reason: str = "cancelled by user") -> RunState:
         """Stop a run: every running task's whole process tree / pod stops; pending
         tasks become cancelled. Idempotent on finished runs."""
+        run = self._get(run_id)
+        if run.finished.is_set():
+            return run.state
+        run.cancelled = True
+        run.cancel_reason = reason
+        await self._stop(run)
+        return run.state
+
+    async def _stop(self, run) -> None:
+        """What :meth:`cancel` does on this engine once the run is marked cancelled."""
+        raise NotImplementedError
 
     def _get(self, run_id: str):
         try:

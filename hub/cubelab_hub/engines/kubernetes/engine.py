@@ -195,12 +195,7 @@ class KubernetesEngine(Engine):
         self._start(run)
         return run.state
 
-    async def cancel(self, run_id: str, reason: str = "cancelled by user") -> RunState:
-        run = self._get(run_id)
-        if run.finished.is_set():
-            return run.state
-        run.cancelled = True
-        run.cancel_reason = reason
+    async def _stop(self, run: _Run) -> None:
         try:
             found = await run.client.terminate_workflow(run.namespace, run.workflow)
         except (KubernetesApiError, aiohttp.ClientError) as exc:
@@ -212,7 +207,6 @@ class KubernetesEngine(Engine):
             await asyncio.wait_for(run.finished.wait(), self.cancel_wait)
         except asyncio.TimeoutError:
             pass
-        return run.state
 
     async def logs(self, run_id: str, task: str, follow: bool = False) -> AsyncIterator[bytes]:
         """Every attempt in order (a header line before each retry): from the

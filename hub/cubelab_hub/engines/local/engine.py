@@ -41,7 +41,7 @@ from ..base import (
     TaskState,
     utcnow,
 )
-from .commands import TaskPaths, TaskSetupError, build_args, build_argv, build_env, validate_resources
+from .commands import TaskPaths, TaskSetupError, build_launch
 
 # A fixed script: the task's argv arrives as "$@" (positional parameters, never parsed
 # as shell text) and its exit status is written to the file named by $0. The file is
@@ -115,16 +115,10 @@ class LocalEngine(Engine):
             saved.tasks.setdefault(task.name, TaskState(name=task.name))
         return await self._start(spec, saved, reattaching=True)
 
-    async def cancel(self, run_id: str, reason: str = "cancelled by user") -> RunState:
-        run = self._get(run_id)
-        if run.finished.is_set():
-            return run.state
-        run.cancelled = True
-        run.cancel_reason = reason
+    async def _stop(self, run: _Run) -> None:
         self._wake_all(run)  # tasks waiting for upstreams mark themselves cancelled
         await asyncio.gather(*(self._kill_group(pgid) for pgid in self._mark_killed(run, "cancel")))
         await run.finished.wait()
-        return run.state
 
     async def logs(self, run_id: str, task: str, follow: bool = False) -> AsyncIterator[bytes]:
         run = self._runs.get(run_id)
@@ -322,22 +316,7 @@ class LocalEngine(Engine):
         ts.outputs = {"path": str(paths.out)}
         workspace = Path(self.workspace_for(spec.runner))
         try:
-            validate_resources(task, template)
-            states = run.state.tasks
-
-            def upstream_state(name: str) -> TaskState | None:
-                return states.get(name)
-
-            def output_type(task_name: str, output: str) -> str | None:
-                tpl = spec.templates.get(task_name)
-                out = tpl.output(output) if tpl else None
-                return out.type.lower() if out else None
-
-            ref_env: dict[str, str] = {}
-            rendered, values = build_args(task, template, upstream_state, output_type, ref_env)
-            argv = build_argv(task, template, values, rendered, paths, workspace, **({"python": self.python} if self.python else {}))
-            env = build_env(spec, task, template, paths, spec.pipeline.upstream(task.name), states, workspace)
-            env.update(ref_env)
+            argv, env = build_launch(spec, task, template, paths, run.state.tasks, workspace, **({"python": self.python} if self.python else {}))
         except TaskSetupError as exc:
             with open(paths.log, "ab") as fh:
                 fh.write(f"[cubelab] task could not start: {exc}\n".encode())
