@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from datetime import datetime, timezone
 from typing import AsyncIterator, Awaitable, Callable
+
+from traitlets import MetaHasTraits, TraitType
+from traitlets.config import LoggingConfigurable
 
 from ..domain.pipelines import Pipeline
 from ..domain.templates import JobTemplate
@@ -168,9 +173,35 @@ class UnknownRun(EngineError):
 # ---------------------------------------------------------------- the interface
 
 
-class Engine(abc.ABC):
+class PathTrait(TraitType):
+    """A filesystem path setting: given as text (command line, config file) or a
+    path, held as a :class:`~pathlib.Path`."""
+
+    info_text = "a filesystem path"
+
+    def validate(self, obj, value):
+        if isinstance(value, (str, os.PathLike)):
+            return Path(value)
+        self.error(obj, value)
+
+
+def data_dir_of(parent) -> Path:
+    """The control plane's data directory, where engines keep their files by default."""
+    return Path(getattr(parent, "data_dir", None) or os.environ.get("CUBELAB_DATA_DIR") or "cubelab-data")
+
+
+class _EngineMeta(MetaHasTraits, abc.ABCMeta):
+    """Engines are configurable (traitlets) and abstract at once."""
+
+
+class Engine(LoggingConfigurable, metaclass=_EngineMeta):
     """One engine. All methods are coroutines or async iterators; the control plane
-    calls them from its event loop."""
+    calls them from its event loop.
+
+    Engines are found through the entry-point group ``cubelab.engines``
+    (:mod:`.registry`) and built by the control plane with its configuration
+    (``config=..., parent=control_plane``), so each engine's settings are
+    traitlets with help strings, set as ``--LocalEngine.runs_dir=...``."""
 
     name: str = "base"
     # True when a run cannot go on without the control plane supervising it (local
@@ -178,7 +209,8 @@ class Engine(abc.ABC):
     # running and re-attach on start.
     stops_with_control_plane: bool = False
 
-    def __init__(self) -> None:
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
         self._listeners: list[EventListener] = []
         # the runs this engine drives: run id -> an object with .spec, .state,
         # .finished (an asyncio.Event) and .subscribers (the queues of watch())
