@@ -25,9 +25,10 @@ How a run maps onto Argo, and why:
   makes the directory an output artifact (so an artifact repository is needed
   only by pipelines that pass directories), unpacked downstream at
   ``/cubelab/upstream/<task>`` (and named by ``KFJ_UPSTREAM_<TASK>_OUTPUT_DIR``).
-- Argument values are rendered as on the local engine (``--name value`` argv, a
-  true bool a bare flag, JSON for lists and dicts); no shell sees them (the
-  ``shell`` template runs its one command with ``bash -c``, by design).
+- The command line, environment layers and resources are the shared launch
+  description (:mod:`..launch`), as on the local engine; this module translates
+  it into a container. No shell sees argument values (the ``shell`` template
+  runs its one command with ``bash -c``, by design).
 - Argo substitutes ``{{...}}`` anywhere in a template and has no escape, so a
   user value with such a tag that is not a task-output reference is refused with
   a :class:`FieldError` rather than handed to Argo to reinterpret.
