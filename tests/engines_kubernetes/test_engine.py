@@ -35,7 +35,7 @@ NS = "team-a"
 def _engine(argo, tmp_path, **kw) -> KubernetesEngine:
     return KubernetesEngine(
         argo,
-        config=DIAMOND_CONFIG,
+        cluster_config=DIAMOND_CONFIG,
         project_settings=lambda name: DIAMOND_PROJECT if name == "team-a" else None,
         logs_dir=tmp_path / "logs",
         retry_delay=0.05,

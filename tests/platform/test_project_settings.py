@@ -210,7 +210,8 @@ def test_good_setting_round_trips(admin, creator, project, setting, value, shown
 def test_good_settings_at_creation(creator):
     name = _fresh("made-")
     settings = {"cluster": "default", "org": "team-x", "node_selector": "disk=ssd", "volume_mount": "ws(pvc):/mnt",
-                "service_external_ip": "10.0.0.9", "quota": {"cpu": "8", "memory": "32G", "gpu": "1"}, "namespace": "team-x"}
+                "service_external_ip": "10.0.0.9", "quota": {"cpu": "8", "memory": "32G", "gpu": "1"}, "namespace": "team-x",
+                "engine": "local"}
     resp = creator.api("POST", "/projects", json={"name": name, "settings": settings})
     assert resp.status_code == 201, resp.text
     assert resp.json()["settings"] == settings

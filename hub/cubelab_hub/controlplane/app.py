@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from tornado import web
 from tornado.httpserver import HTTPServer
-from traitlets import Bool, Dict, Enum, Float, Integer, Unicode, default
+from traitlets import Bool, Dict, Float, Integer, List, Unicode, default
 from traitlets.config import Application
 
 from . import handlers as handlers_pkg
@@ -101,12 +101,20 @@ class ControlPlane(Application):
         "A project's 'cluster' setting must name one of these.",
     )
 
-    pipeline_engine = Enum(
-        ["local", "kubernetes"],
+    pipeline_engine = Unicode(
         "local",
         config=True,
-        help="Where pipeline runs execute: 'local' (processes on this machine) or 'kubernetes' "
-        "(Argo Workflows in each project's cluster and namespace; see 'clusters').",
+        help="Where pipeline runs execute by default: the name of an installed engine (entry point group "
+        "'cubelab.engines'): 'local' (processes on this machine) or 'kubernetes' (Argo Workflows in each "
+        "project's cluster and namespace; see 'clusters'). Each engine's own settings are its traitlets "
+        "(--LocalEngine.runs_dir=..., --KubernetesEngine.service_account=...).",
+    )
+
+    pipeline_engine_choices = List(
+        Unicode(),
+        config=True,
+        help="Further engines a project may run on instead of 'pipeline_engine', chosen by its 'engine' setting. "
+        "The local engine is also kept when it is not chosen, only to re-attach runs started on it before a switch.",
     )
 
     kubernetes_service_account = Unicode(
@@ -150,6 +158,11 @@ class ControlPlane(Application):
     @property
     def cluster_names(self) -> list[str]:
         return list(self.clusters)
+
+    @property
+    def engine_names(self) -> list[str]:
+        """Engines a project's 'engine' setting may name (the default first)."""
+        return list(dict.fromkeys([self.pipeline_engine, *self.pipeline_engine_choices]))
 
     def initialize(self, argv=None):
         super().initialize(argv)
@@ -275,34 +288,41 @@ class ControlPlane(Application):
 
     # ------------------------------------------------------------------ run
 
-    def _configure_pipeline_engines(self) -> None:
-        if self.pipeline_engine != "kubernetes":
-            return  # the runs resource makes the local engine itself
+    async def project_settings(self, name: str):
+        """A project's typed settings, from its hub group (engines read them too)."""
         from ..domain.projects import settings_from_properties
-        from ..engines.kubernetes.compile import ClusterConfig
-        from ..engines.kubernetes.engine import engine_for_clusters
-        from ..engines.local.engine import LocalEngine
 
-        async def project_settings(name: str):
-            group = await self.hub_client.get_group(name)
-            return settings_from_properties((group or {}).get("properties"))
+        group = await self.hub_client.get_group(name)
+        return settings_from_properties((group or {}).get("properties"))
 
-        data = Path(self.data_dir)
-        self.pipeline_engines = {
-            "kubernetes": engine_for_clusters(
-                self.clusters,
-                default_cluster=next(iter(self.clusters), "default"),
-                config=ClusterConfig(service_account=self.kubernetes_service_account),
-                project_settings=project_settings,
-                logs_dir=data / "k8s-logs",
-            ),
-            # kept so runs started on this machine before a switch can be re-attached
-            "local": LocalEngine(data / "runs", workspace_for=lambda user: data / "workspaces" / user),
-        }
-        self.pipeline_default_engine = "kubernetes"
+    async def _engine_for_project(self, name: str) -> str | None:
+        """The engine a project's 'engine' setting chose; None: the default."""
+        if len(self.engine_names) == 1:
+            return None  # nothing to choose: no need to ask the hub
+        chosen = (await self.project_settings(name)).engine
+        return chosen if chosen in self.engine_names else None
+
+    def _configure_pipeline_engines(self) -> None:
+        """Build the engines through the registry (entry points ``cubelab.engines``),
+        each configured from this application's config. Raises
+        :class:`~cubelab_hub.engines.registry.UnknownEngine` naming an unknown one."""
+        from ..engines import registry
+
+        # local too: runs started on this machine before a switch can be re-attached
+        names = list(dict.fromkeys([*self.engine_names, "local"]))
+        registry.check(names)
+        self.pipeline_engines = {name: registry.build(name, config=self.config, parent=self) for name in names}
+        self.pipeline_default_engine = self.pipeline_engine
+        self.pipeline_engine_for_project = self._engine_for_project
 
     def start(self):
-        self._configure_pipeline_engines()
+        from ..engines.registry import UnknownEngine
+
+        try:
+            self._configure_pipeline_engines()
+        except UnknownEngine as exc:
+            self.log.critical("%s", exc)
+            self.exit(1)
         for module in self.resource_modules:
             if hasattr(module, "setup"):
                 module.setup(self)

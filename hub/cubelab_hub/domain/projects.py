@@ -7,7 +7,7 @@ A project's group ``properties`` look like::
      "cluster": "default", "org": "public", "node_selector": "disk=ssd",
      "volume_mount": "kubeflow-user-workspace(pvc):/mnt",
      "service_external_ip": "10.0.0.5", "namespace": "team-a",
-     "quota": {"cpu": "32", "memory": "128G", "gpu": "8"}}
+     "quota": {"cpu": "32", "memory": "128G", "gpu": "8"}, "engine": "kubernetes"}
 
 Settings are kept as the text the user wrote (so the form shows it back) and
 validated strictly on every write; readers get typed values from
@@ -37,7 +37,7 @@ from .formats import (
 PUBLIC = "public"
 ROLES = ("creator", "dev", "ops")
 DEFAULT_ROLE = "dev"
-SETTING_FIELDS = ("cluster", "org", "node_selector", "volume_mount", "service_external_ip", "quota", "namespace")
+SETTING_FIELDS = ("cluster", "org", "node_selector", "volume_mount", "service_external_ip", "quota", "namespace", "engine")
 QUOTA_FIELDS = ("cpu", "memory", "gpu")
 
 PROJECT_NAME_ACCEPTED = "2 to 63 lowercase letters, digits and '-', starting with a letter and ending with a letter or digit"
@@ -69,6 +69,7 @@ class ProjectSettings:
     service_external_ip: list[str] = field(default_factory=list)
     quota: Quota = field(default_factory=Quota)
     namespace: str | None = None
+    engine: str | None = None  # the pipeline engine of the project's runs; None: the platform's default
 
 
 def validate_project_name(name: object, field_name: str = "name") -> str:
@@ -175,10 +176,11 @@ def format_quota(quota: Quota) -> dict:
 # ---------------------------------------------------------------- whole settings
 
 
-def validate_setting(name: str, value, *, is_admin: bool, clusters: list[str] | None = None):
+def validate_setting(name: str, value, *, is_admin: bool, clusters: list[str] | None = None, engines: list[str] | None = None):
     """Validate one setting; returns the value to store (normalised text).
 
-    Raises FieldError naming ``name`` (or ``quota.cpu`` etc.).
+    Raises FieldError naming ``name`` (or ``quota.cpu`` etc.). ``clusters`` and
+    ``engines``: the names the platform has configured (None: not checked).
     """
     if value is None:
         return None
@@ -187,6 +189,13 @@ def validate_setting(name: str, value, *, is_admin: bool, clusters: list[str] | 
             raise FieldError(name, "must be a non-empty string", "the name of a configured cluster")
         if clusters is not None and value not in clusters:
             raise FieldError(name, f"'{value}' is not a configured cluster", "one of " + ", ".join(clusters))
+        return value
+    if name == "engine":
+        accepted = "one of " + ", ".join(engines) if engines else "the name of a configured pipeline engine"
+        if not isinstance(value, str) or not value:
+            raise FieldError(name, "must be a non-empty string", accepted)
+        if engines is not None and value not in engines:
+            raise FieldError(name, f"'{value}' is not a configured pipeline engine", accepted)
         return value
     if name == "org":
         return ",".join(parse_org(value, name))
@@ -210,7 +219,7 @@ def validate_setting(name: str, value, *, is_admin: bool, clusters: list[str] | 
     raise FieldError(name, "is not a project setting", "one of " + ", ".join(SETTING_FIELDS))
 
 
-def apply_settings_patch(properties: dict, patch: dict, *, is_admin: bool, clusters: list[str] | None = None) -> dict:
+def apply_settings_patch(properties: dict, patch: dict, *, is_admin: bool, clusters: list[str] | None = None, engines: list[str] | None = None) -> dict:
     """Return new group properties with ``patch`` (setting -> value or None to
     unset) applied. Every error in the patch is collected; if any, FieldErrors is
     raised and nothing changes.
@@ -227,7 +236,7 @@ def apply_settings_patch(properties: dict, patch: dict, *, is_admin: bool, clust
         # by a creator editing other fields: it stays valid for them.
         unchanged = properties.get(name) == value
         try:
-            stored = validate_setting(name, value, is_admin=is_admin or unchanged, clusters=clusters)
+            stored = validate_setting(name, value, is_admin=is_admin or unchanged, clusters=clusters, engines=engines)
         except FieldError as exc:
             errors.append(exc)
             continue
@@ -251,6 +260,7 @@ def settings_from_properties(properties: dict | None) -> ProjectSettings:
         service_external_ip=parse_external_ips(props.get("service_external_ip")),
         quota=parse_quota(props.get("quota")),
         namespace=props.get("namespace"),
+        engine=props.get("engine"),
     )
 
 

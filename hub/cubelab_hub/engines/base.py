@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from datetime import datetime, timezone
 from typing import AsyncIterator, Awaitable, Callable
+
+from traitlets import MetaHasTraits, TraitType
+from traitlets.config import LoggingConfigurable
 
 from ..domain.pipelines import Pipeline
 from ..domain.templates import JobTemplate
@@ -65,35 +70,6 @@ class RunSpec:
     reuse: dict[str, "TaskState"] = field(default_factory=dict)
     schedule_time: datetime | None = None  # the cron tick, for scheduled runs
     extra_env: dict[str, str] = field(default_factory=dict)  # e.g. project env; below KFJ_* and above global env
-
-
-def platform_env(spec: RunSpec, task, template: JobTemplate, namespace: str, resources: tuple[str, str, str]) -> dict[str, str]:
-    """The environment of DESIGN.md that every task sees on every engine (names
-    kept from Cube Studio, so existing job images work). Engines add where
-    outputs go on their side."""
-    pipeline = spec.pipeline
-    cpu, memory, gpu = resources
-    env = {
-        "KFJ_PIPELINE_ID": str(pipeline.id or ""),
-        "KFJ_PIPELINE_NAME": pipeline.name,
-        "KFJ_RUN_ID": spec.run_id,
-        "KFJ_CREATOR": spec.creator,
-        "KFJ_RUNNER": spec.runner,
-        "KFJ_NAMESPACE": namespace,
-        "KFJ_TASK_ID": f"{spec.run_id}-{task.name}",
-        "KFJ_TASK_NAME": task.name,
-        "KFJ_TASK_IMAGES": template.image,
-        "KFJ_TASK_VOLUME_MOUNT": ",".join(m for m in (template.volume_mount, task.volume_mount) if m),
-        "KFJ_TASK_NODE_SELECTOR": task.node_selector,
-        "KFJ_TASK_RESOURCE_CPU": cpu,
-        "KFJ_TASK_RESOURCE_MEMORY": memory,
-        "KFJ_TASK_RESOURCE_GPU": gpu,
-        "KFJ_TASK_PROJECT_NAME": spec.project,
-        "USERNAME": spec.runner,
-    }
-    if spec.schedule_time is not None:
-        env["KFJ_SCHEDULE_TIME"] = spec.schedule_time.isoformat()
-    return env
 
 
 @dataclass
@@ -197,9 +173,35 @@ class UnknownRun(EngineError):
 # ---------------------------------------------------------------- the interface
 
 
-class Engine(abc.ABC):
+class PathTrait(TraitType):
+    """A filesystem path setting: given as text (command line, config file) or a
+    path, held as a :class:`~pathlib.Path`."""
+
+    info_text = "a filesystem path"
+
+    def validate(self, obj, value):
+        if isinstance(value, (str, os.PathLike)):
+            return Path(value)
+        self.error(obj, value)
+
+
+def data_dir_of(parent) -> Path:
+    """The control plane's data directory, where engines keep their files by default."""
+    return Path(getattr(parent, "data_dir", None) or os.environ.get("CUBELAB_DATA_DIR") or "cubelab-data")
+
+
+class _EngineMeta(MetaHasTraits, abc.ABCMeta):
+    """Engines are configurable (traitlets) and abstract at once."""
+
+
+class Engine(LoggingConfigurable, metaclass=_EngineMeta):
     """One engine. All methods are coroutines or async iterators; the control plane
-    calls them from its event loop."""
+    calls them from its event loop.
+
+    Engines are found through the entry-point group ``cubelab.engines``
+    (:mod:`.registry`) and built by the control plane with its configuration
+    (``config=..., parent=control_plane``), so each engine's settings are
+    traitlets with help strings, set as ``--LocalEngine.runs_dir=...``."""
 
     name: str = "base"
     # True when a run cannot go on without the control plane supervising it (local
@@ -207,7 +209,8 @@ class Engine(abc.ABC):
     # running and re-attach on start.
     stops_with_control_plane: bool = False
 
-    def __init__(self) -> None:
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
         self._listeners: list[EventListener] = []
         # the runs this engine drives: run id -> an object with .spec, .state,
         # .finished (an asyncio.Event) and .subscribers (the queues of watch())
@@ -228,10 +231,20 @@ class Engine(abc.ABC):
     async def submit(self, spec: RunSpec) -> RunState:
         """Start a run; returns at once with its initial state (tasks pending)."""
 
-    @abc.abstractmethod
     async def cancel(self, run_id: str, reason: str = "cancelled by user") -> RunState:
         """Stop a run: every running task's whole process tree / pod stops; pending
         tasks become cancelled. Idempotent on finished runs."""
+        run = self._get(run_id)
+        if run.finished.is_set():
+            return run.state
+        run.cancelled = True
+        run.cancel_reason = reason
+        await self._stop(run)
+        return run.state
+
+    async def _stop(self, run) -> None:
+        """What :meth:`cancel` does on this engine once the run is marked cancelled."""
+        raise NotImplementedError
 
     def _get(self, run_id: str):
         try:

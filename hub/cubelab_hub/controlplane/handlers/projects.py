@@ -74,7 +74,7 @@ class ProjectListHandler(ProjectBase):
         name = validate_project_name(body.get("name"))
         description = validate_description(body.get("description", ""))
         properties = {"description": description, "creator": self.actor.name, "member_roles": {self.actor.name: "creator"}}
-        properties = apply_settings_patch(properties, body.get("settings") or {}, is_admin=self.actor.admin, clusters=self.app.cluster_names)
+        properties = apply_settings_patch(properties, body.get("settings") or {}, is_admin=self.actor.admin, clusters=self.app.cluster_names, engines=self.app.engine_names)
         async with self.app.project_lock(name):
             if await self.hub.get_group(name) is not None:
                 raise APIError(409, "conflict", f"a project or group named '{name}' already exists", "name")
@@ -110,7 +110,7 @@ class ProjectHandler(ProjectBase):
             if "description" in body:
                 properties["description"] = validate_description(body["description"])
             if "settings" in body:
-                properties = apply_settings_patch(properties, body["settings"], is_admin=self.actor.admin, clusters=self.app.cluster_names)
+                properties = apply_settings_patch(properties, body["settings"], is_admin=self.actor.admin, clusters=self.app.cluster_names, engines=self.app.engine_names)
             await self.hub.set_group_properties(project, properties)
             self.app.forget_groups()
         await self.audit(project, "project.update", change=body)
@@ -242,6 +242,7 @@ SCHEMAS = {
             "volume_mount": {"type": ["string", "null"], "example": "kubeflow-user-workspace(pvc):/mnt"},
             "service_external_ip": {"type": ["string", "null"], "example": "10.0.0.5"},
             "namespace": {"type": ["string", "null"]},
+            "engine": {"type": ["string", "null"], "example": "local"},
             "quota": {
                 "type": ["object", "null"],
                 "properties": {k: {"type": ["string", "null"]} for k in ("cpu", "memory", "gpu")},

@@ -25,9 +25,10 @@ How a run maps onto Argo, and why:
   makes the directory an output artifact (so an artifact repository is needed
   only by pipelines that pass directories), unpacked downstream at
   ``/cubelab/upstream/<task>`` (and named by ``KFJ_UPSTREAM_<TASK>_OUTPUT_DIR``).
-- Argument values are rendered as on the local engine (``--name value`` argv, a
-  true bool a bare flag, JSON for lists and dicts); no shell sees them (the
-  ``shell`` template runs its one command with ``bash -c``, by design).
+- The command line, environment layers and resources are the shared launch
+  description (:mod:`..launch`), as on the local engine; this module translates
+  it into a container. No shell sees argument values (the ``shell`` template
+  runs its one command with ``bash -c``, by design).
 - Argo substitutes ``{{...}}`` anywhere in a template and has no escape, so a
   user value with such a tag that is not a task-output reference is refused with
   a :class:`FieldError` rather than handed to Argo to reinterpret.
@@ -36,21 +37,19 @@ How a run maps onto Argo, and why:
 from __future__ import annotations
 
 import hashlib
-import json
-import posixpath
 import re
-import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
 from ...domain.errors import FieldError
 from ...domain.formats import merge_mounts, parse_cpu, parse_gpu, parse_memory, parse_node_selector, parse_volume_mounts
-from ...domain.pipelines import Task, env_task_key, topological_order
+from ...domain.pipelines import Task, topological_order
 from ...domain.projects import ProjectSettings
-from ...domain.argspec import REFERENCE_RE, coerce_arg_value, render_arg
+from ...domain.argspec import REFERENCE_RE
 from ...domain.templates import JobTemplate
 from ...kubeobjects import node_selector_for, resources_for, volumes_and_mounts
-from ..base import SUCCEEDED, RunSpec, platform_env
+from ..base import SUCCEEDED, RunSpec
+from ..launch import Launch, Where, describe, effective_resources, upstream_dir_env
 
 API_VERSION = "argoproj.io/v1alpha1"
 DAG_TEMPLATE = "pipeline"
@@ -171,15 +170,6 @@ def _literal(text: Any, field_name: str) -> str:
     return text
 
 
-def effective_resources(task: Task, template: JobTemplate) -> tuple[str, str, str]:
-    """The template's ``TASK_RESOURCE_*`` env wins over the task's values."""
-    return (
-        template.env.get("TASK_RESOURCE_CPU") or task.cpu,
-        template.env.get("TASK_RESOURCE_MEMORY") or task.memory,
-        template.env.get("TASK_RESOURCE_GPU") or task.gpu,
-    )
-
-
 # ---------------------------------------------------------------- the plan
 
 
@@ -280,41 +270,6 @@ def _resolve(value: str, task: Task, spec: RunSpec, plan: _Plan, inputs: _Inputs
     return text, dynamic
 
 
-def _render_args(task: Task, template: JobTemplate, spec: RunSpec, plan: _Plan, inputs: _Inputs) -> tuple[list[str], dict[str, Any]]:
-    """``--name value`` argv items and the typed values, as the local engine
-    renders them; a value known only at run time is passed as text."""
-    where = f"tasks.{task.name}.args"
-    for flag in task.args:
-        if template.arg(flag) is None:
-            raise FieldError(f"{where}.{flag}", f"is not an argument of template '{template.name}'", ", ".join(s.name for s in template.args) or "none")
-    argv: list[str] = []
-    values: dict[str, Any] = {}
-    for arg in template.args:
-        field_name = f"{where}.{arg.name}"
-        raw = task.args.get(arg.name)
-        if raw in (None, ""):
-            raw = arg.default
-        if raw in (None, ""):
-            if arg.require:
-                raise FieldError(field_name, "is required and has no value", "a value, or a default in the template")
-            continue
-        if isinstance(raw, str):
-            raw, dynamic = _resolve(raw, task, spec, plan, inputs, field_name)
-            if dynamic:
-                if arg.type == "bool":
-                    raise FieldError(field_name, "a bool flag cannot take a value known only at run time", "true or false")
-                values[arg.name] = raw
-                argv.extend([arg.name, raw])
-                continue
-        value = coerce_arg_value(arg, raw, field_name)
-        rendered = render_arg(arg, value)
-        for item in rendered:
-            _literal(item, field_name)
-        values[arg.name] = value
-        argv.extend(rendered)
-    return argv, values
-
-
 # ---------------------------------------------------------------- one task
 
 
@@ -326,60 +281,12 @@ def _workspace(volume_mounts: list[dict]) -> str | None:
     return None
 
 
-def _in_workspace(path: str, workspace: str | None, field_name: str) -> str:
-    if not posixpath.isabs(path):
-        if workspace is None:
-            raise FieldError(field_name, f"'{path}' is relative but the task mounts no workspace", "an absolute path, or a project with a workspace mount such as kubeflow-user-workspace(pvc):/mnt")
-        path = posixpath.join(workspace, path)
-    path = posixpath.normpath(path)
-    if workspace is not None and not (path == workspace or path.startswith(workspace + "/")):
-        raise FieldError(field_name, f"'{path}' is outside the workspace {workspace}", f"a path inside {workspace}")
-    return path
-
-
-def _command(task: Task, template: JobTemplate, values: dict[str, Any], rendered: list[str], workspace: str | None) -> tuple[list[str] | None, list[str] | None]:
-    """(command, args) of the container; builtin kinds run their tool directly."""
-    where = f"tasks.{task.name}.args"
-    if template.kind == "shell":
-        return ["bash", "-c", str(values["--command"])], None
-    if template.kind == "python":
-        try:
-            extra = shlex.split(str(values.get("--args") or ""))  # split like a shell, executed by none
-        except ValueError as exc:
-            raise FieldError(f"{where}.--args", f"cannot be split into arguments ({exc})", "words separated by spaces, quotes balanced") from None
-        script = values.get("--script")
-        if script:
-            return ["python", _in_workspace(str(script), workspace, f"{where}.--script"), *extra], None
-        return ["python", "-c", str(values.get("--code", "")), *extra], None
-    if template.kind == "notebook":
-        notebook = _in_workspace(str(values["--notebook"]), workspace, f"{where}.--notebook")
-        argv = ["python", "-m", "papermill", notebook, f"{OUTPUT_DIR}/{posixpath.basename(notebook)}", "--cwd", posixpath.dirname(notebook)]
-        if values.get("--parameters"):
-            argv += ["-y", json.dumps(values["--parameters"])]
-        if values.get("--kernel"):
-            argv += ["-k", str(values["--kernel"])]
-        return argv, None
-    args = [_literal(a, f"tasks.{task.name}.template.fixed_args") for a in template.fixed_args] + rendered
-    for out in template.outputs:
-        if out.flag:
-            args += [out.flag, f"{OUTPUT_DIR}/{out.name}"]
-    command = [_literal(c, f"tasks.{task.name}.template.command") for c in template.command] or None
-    return command, args or None
-
-
-def _env(spec: RunSpec, namespace: str, task: Task, template: JobTemplate, resources: tuple[str, str, str], inputs: _Inputs, gpu_env: dict[str, str]) -> list[dict]:
-    """Lowest to highest, as on the local engine: template env, pipeline global
-    env, task env, run extras, then the platform's KFJ_* names."""
-    pipeline = spec.pipeline
-    cpu, memory, gpu = resources
-    env: dict[str, str] = {}
-    for layer, where in ((template.env, "template.env"), (pipeline.env, "env"), (task.env, f"tasks.{task.name}.env"), (spec.extra_env, "extra_env")):
-        for key, value in layer.items():
-            env[key] = _literal(value, f"{where}.{key}")
-    env.update(platform_env(spec, task, template, namespace, resources))
+def _env(launch: Launch, task: Task, inputs: _Inputs, gpu_env: dict[str, str]) -> list[dict]:
+    """The launch's environment, then where this task's outputs go and its
+    upstreams' directories are unpacked, then the GPU visibility."""
+    env = dict(launch.env)
     env["KFJ_TASK_OUTPUT_DIR"] = OUTPUT_DIR
-    for upstream in inputs.dirs + inputs.empty_dirs:
-        env[f"KFJ_UPSTREAM_{env_task_key(upstream)}_OUTPUT_DIR"] = f"{UPSTREAM_DIR}/{upstream}"
+    env.update(upstream_dir_env({up: f"{UPSTREAM_DIR}/{up}" for up in inputs.dirs + inputs.empty_dirs}))
     if gpu_env:
         env.update(gpu_env)
         env["CUDA_VISIBLE_DEVICES"] = ""  # as on the local engine: GPU '0' hides every card
@@ -391,13 +298,6 @@ def _env(spec: RunSpec, namespace: str, task: Task, template: JobTemplate, resou
 def _task_template(spec: RunSpec, task: Task, template: JobTemplate, plan: _Plan, project: ProjectSettings, config: ClusterConfig) -> dict:
     where = f"tasks.{task.name}"
     inputs = _Inputs()
-    rendered, values = _render_args(task, template, spec, plan, inputs)
-    if config.pass_all_output_dirs:
-        ancestors = spec.pipeline.ancestors(task.name)
-        for ancestor in topological_order(spec.pipeline):
-            if ancestor in ancestors and plan.mode[ancestor] == "run" and ancestor not in inputs.dirs:
-                inputs.dirs.append(ancestor)
-
     cpu_text, memory_text, gpu_text = effective_resources(task, template)
     try:
         cpu = parse_cpu(cpu_text, "cpu")
@@ -417,8 +317,15 @@ def _task_template(spec: RunSpec, task: Task, template: JobTemplate, plan: _Plan
         raise exc.prefixed(where) from None
 
     workspace = _workspace(volume_mounts)
-    command, args = _command(task, template, values, rendered, workspace)
-    env = _env(spec, run_namespace(spec, project), task, template, (cpu_text, memory_text, gpu_text), inputs, gpu_env)
+    place = Where(python="python", output_dir=OUTPUT_DIR, namespace=run_namespace(spec, project), workspace=workspace)
+    launch = describe(spec, task, template, place, lambda arg, raw, field_name: _resolve(raw, task, spec, plan, inputs, field_name), _literal)
+    if config.pass_all_output_dirs:
+        ancestors = spec.pipeline.ancestors(task.name)
+        for ancestor in topological_order(spec.pipeline):
+            if ancestor in ancestors and plan.mode[ancestor] == "run" and ancestor not in inputs.dirs:
+                inputs.dirs.append(ancestor)
+    command, args = launch.command, launch.args
+    env = _env(launch, task, inputs, gpu_env)
 
     volumes = [*volumes, {"name": OUTPUT_VOLUME, "emptyDir": {}}]
     volume_mounts = [*volume_mounts, {"name": OUTPUT_VOLUME, "mountPath": OUTPUT_DIR}]

@@ -44,31 +44,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import AsyncIterator, Awaitable, Callable, Mapping
 
 import aiohttp
+from traitlets import Dict, Float, Unicode, default
 
 from ...domain.errors import FieldError
 from ...domain.projects import ProjectSettings
-from ..base import (
-    CANCELLED,
-    FAILED,
-    PENDING,
-    RUN_FINAL,
-    RUNNING,
-    TASK_FINAL,
-    Engine,
-    EngineError,
-    RunSpec,
-    RunState,
-    TaskState,
-    UnknownRun,
-    utcnow,
-)
+from ..base import (CANCELLED, FAILED, PENDING, RUN_FINAL, RUNNING, TASK_FINAL, Engine, EngineError, PathTrait, RunSpec, RunState,
+                    TaskState, UnknownRun, data_dir_of, utcnow)
 from .client import ArgoClient, ClusterAccess, KubernetesApiError, WorkflowExists, make_api_client
 from .compile import ANNOTATION_RUN, LABEL_RUN, LABEL_TASK, ClusterConfig, compile_workflow, label_value, run_namespace, workflow_name
 from .status import Attempt, _time, attempts, main_usage, run_status, task_states
@@ -100,32 +87,74 @@ class _Run:
 class KubernetesEngine(Engine):
     name = "kubernetes"
 
+    clusters = Dict(
+        help="Clusters runs go to: name -> {'kubeconfig': path, 'context': name} ({} = in-cluster or the "
+        "default kubeconfig). A project's 'cluster' setting picks one. Default: the control plane's 'clusters'.",
+    ).tag(config=True)
+
+    default_cluster = Unicode(
+        help="The cluster of projects without a 'cluster' setting. Default: the first of 'clusters'.",
+    ).tag(config=True)
+
+    service_account = Unicode(
+        help="Service account of pipeline pods (needs Argo's executor role). "
+        "Default: the control plane's 'kubernetes_service_account', else 'pipeline'.",
+    ).tag(config=True)
+
+    logs_dir = PathTrait(
+        None,
+        allow_none=True,
+        help="Where each finished attempt's log is copied, so it outlives the pod. Default: <data_dir>/k8s-logs "
+        "when built by the control plane; none (logs only from pods) otherwise.",
+    ).tag(config=True)
+
+    retry_delay = Float(2.0, help="Seconds before watching a workflow again after the API failed.").tag(config=True)
+    cancel_wait = Float(30.0, help="Seconds a cancel waits for Argo to stop the workflow's pods.").tag(config=True)
+    sample_interval = Float(
+        15.0,
+        allow_none=True,
+        help="Seconds between samples of running pods' CPU and memory from metrics-server; 0: no sampling.",
+    ).tag(config=True)
+
+    # defaults from the control plane that builds the engine (its parent)
+
+    @default("clusters")
+    def _clusters_default(self):
+        return dict(getattr(self.parent, "clusters", None) or {"default": {}})
+
+    @default("default_cluster")
+    def _default_cluster_default(self):
+        return next(iter(self.clusters), "default")
+
+    @default("service_account")
+    def _service_account_default(self):
+        return getattr(self.parent, "kubernetes_service_account", None) or "pipeline"
+
+    @default("logs_dir")
+    def _logs_dir_default(self):
+        return data_dir_of(self.parent) / "k8s-logs" if self.parent is not None else None
+
     def __init__(
         self,
-        clusters: ArgoClient | Mapping[str, ArgoClient | ClusterAccess],
+        clients: ArgoClient | Mapping[str, ArgoClient | ClusterAccess] | None = None,
         *,
-        default_cluster: str = "default",
-        config: ClusterConfig | None = None,
+        cluster_config: ClusterConfig | None = None,
         project_settings: ProjectResolver | None = None,
-        logs_dir: str | os.PathLike | None = None,
-        retry_delay: float = 2.0,
-        cancel_wait: float = 30.0,
-        sample_interval: float | None = 15.0,
+        **kwargs,
     ) -> None:
-        super().__init__()
-        # A project's 'cluster' setting picks the cluster its runs go to.
-        if isinstance(clusters, ArgoClient):
-            clusters = {default_cluster: clusters}
-        self.default_cluster = default_cluster
-        self._access = dict(clusters)
+        """``clients``: connected clients or access settings per cluster name (tests,
+        tools); None: from the ``clusters`` setting, connected on first use."""
+        super().__init__(**kwargs)
+        if clients is None:
+            clients = {name: ClusterAccess.from_setting(value) for name, value in self.clusters.items()}
+        elif isinstance(clients, ArgoClient):
+            clients = {self.default_cluster: clients}
+        self._access = dict(clients)
         self._clients = {name: c for name, c in self._access.items() if isinstance(c, ArgoClient)}
         self._owned: list[ArgoClient] = []  # clients this engine opened (and closes)
-        self.config = config or ClusterConfig()
-        self.project_settings = project_settings
-        self.logs_dir = Path(logs_dir) if logs_dir is not None else None
-        self.retry_delay = retry_delay
-        self.cancel_wait = cancel_wait
-        self.sample_interval = sample_interval
+        self.cluster_config = cluster_config or ClusterConfig(service_account=self.service_account)
+        # project name -> its settings; the control plane's reader of hub groups by default
+        self.project_settings = project_settings or getattr(self.parent, "project_settings", None)
         self._runs: dict[str, _Run] = {}
 
     # ------------------------------------------------------------ interface
@@ -148,7 +177,7 @@ class KubernetesEngine(Engine):
             await self._fail_unstarted(run, None, problem)
             return run.state
         try:
-            body = compile_workflow(spec, project, self.config)
+            body = compile_workflow(spec, project, self.cluster_config)
         except FieldError as exc:
             await self._fail_unstarted(run, exc.field, f"cannot run on kubernetes: {exc}")
             return run.state
@@ -195,12 +224,7 @@ class KubernetesEngine(Engine):
         self._start(run)
         return run.state
 
-    async def cancel(self, run_id: str, reason: str = "cancelled by user") -> RunState:
-        run = self._get(run_id)
-        if run.finished.is_set():
-            return run.state
-        run.cancelled = True
-        run.cancel_reason = reason
+    async def _stop(self, run: _Run) -> None:
         try:
             found = await run.client.terminate_workflow(run.namespace, run.workflow)
         except (KubernetesApiError, aiohttp.ClientError) as exc:
@@ -212,7 +236,6 @@ class KubernetesEngine(Engine):
             await asyncio.wait_for(run.finished.wait(), self.cancel_wait)
         except asyncio.TimeoutError:
             pass
-        return run.state
 
     async def logs(self, run_id: str, task: str, follow: bool = False) -> AsyncIterator[bytes]:
         """Every attempt in order (a header line before each retry): from the
@@ -539,9 +562,8 @@ class KubernetesEngine(Engine):
 
 
 def engine_for_clusters(clusters: Mapping[str, dict | None], *, default_cluster: str = "default", **options) -> KubernetesEngine:
-    """The engine for the control plane's ``clusters`` setting (name ->
-    ``{"kubeconfig": path, "context": name}``; ``{}`` = in-cluster or the default
-    kubeconfig). Connections open on first use, so this needs no event loop.
-    ``options`` go to :class:`KubernetesEngine` (config, project_settings, logs_dir...)."""
-    access = {name: ClusterAccess.from_setting(value) for name, value in clusters.items()}
-    return KubernetesEngine(access, default_cluster=default_cluster, **options)
+    """The engine for a ``clusters`` setting (name -> ``{"kubeconfig": path,
+    "context": name}``; ``{}`` = in-cluster or the default kubeconfig). Connections
+    open on first use, so this needs no event loop. ``options`` go to
+    :class:`KubernetesEngine` (cluster_config, project_settings, logs_dir...)."""
+    return KubernetesEngine(clusters=dict(clusters), default_cluster=default_cluster, **options)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import AsyncIterator, Callable
 
 import psutil
+from traitlets import Float, Integer, Unicode, default
 
 from ...domain.pipelines import Task
 from ...domain.templates import JobTemplate
@@ -36,12 +37,14 @@ from ..base import (
     UPSTREAM_FAILED,
     Engine,
     EngineError,
+    PathTrait,
     RunSpec,
     RunState,
     TaskState,
+    data_dir_of,
     utcnow,
 )
-from .commands import TaskPaths, TaskSetupError, build_args, build_argv, build_env, validate_resources
+from .commands import TaskPaths, TaskSetupError, build_launch
 
 # A fixed script: the task's argv arrives as "$@" (positional parameters, never parsed
 # as shell text) and its exit status is written to the file named by $0. The file is
@@ -77,23 +80,56 @@ class LocalEngine(Engine):
     name = "local"
     stops_with_control_plane = True
 
-    def __init__(
-        self,
-        runs_dir: str | os.PathLike,
-        workspace_for: Callable[[str], Path] | None = None,
-        default_parallelism: int | None = None,
-        kill_grace: float = 5.0,
-        sample_interval: float = 0.5,
-        python: str | None = None,
-    ) -> None:
-        super().__init__()
-        self.runs_dir = Path(runs_dir)
+    runs_dir = PathTrait(
+        help="Directory of local runs: each task's log, working and output directories, and what a "
+        "restarted control plane needs to re-attach to running tasks. Default: <data_dir>/runs.",
+    ).tag(config=True)
+
+    @default("runs_dir")
+    def _runs_dir_default(self):
+        return data_dir_of(self.parent) / "runs"
+
+    workspaces_dir = PathTrait(
+        help="Users' workspaces: python scripts and notebooks of user U's tasks are found in "
+        "<workspaces_dir>/U, and must stay inside it. Default: <data_dir>/workspaces.",
+    ).tag(config=True)
+
+    @default("workspaces_dir")
+    def _workspaces_dir_default(self):
+        if getattr(self.parent, "data_dir", None):
+            return data_dir_of(self.parent) / "workspaces"
+        return self.runs_dir.parent / "workspace"
+
+    default_parallelism = Integer(
+        0,
+        help="Tasks of one run that execute at once when the pipeline sets no parallelism; 0: the number of CPUs.",
+    ).tag(config=True)
+
+    kill_grace = Float(
+        5.0,
+        help="Seconds a cancelled or timed-out task's processes get between SIGTERM and SIGKILL.",
+    ).tag(config=True)
+
+    sample_interval = Float(
+        0.5,
+        help="Seconds between samples of running tasks' CPU and memory (the peaks feed resource proposals).",
+    ).tag(config=True)
+
+    python = Unicode(
+        "",
+        help="Interpreter of python and notebook tasks; empty: the control plane's own.",
+    ).tag(config=True)
+
+    def __init__(self, runs_dir: str | os.PathLike | None = None, workspace_for: Callable[[str], Path] | None = None, **kwargs) -> None:
+        if runs_dir is not None:
+            kwargs["runs_dir"] = runs_dir
+        for name in ("default_parallelism", "python"):
+            if kwargs.get(name) is None:
+                kwargs.pop(name, None)
+        super().__init__(**kwargs)
         self.runs_dir.mkdir(parents=True, exist_ok=True)
-        self.workspace_for = workspace_for or (lambda user: self.runs_dir.parent / "workspace" / user)
-        self.default_parallelism = default_parallelism or os.cpu_count() or 1
-        self.kill_grace = kill_grace
-        self.sample_interval = sample_interval
-        self.python = python
+        # where a user's files are; a function so a deployment can map users elsewhere
+        self.workspace_for = workspace_for or (lambda user: self.workspaces_dir / user)
         self._runs: dict[str, _Run] = {}
         self._sampler: asyncio.Task | None = None
 
@@ -115,16 +151,10 @@ class LocalEngine(Engine):
             saved.tasks.setdefault(task.name, TaskState(name=task.name))
         return await self._start(spec, saved, reattaching=True)
 
-    async def cancel(self, run_id: str, reason: str = "cancelled by user") -> RunState:
-        run = self._get(run_id)
-        if run.finished.is_set():
-            return run.state
-        run.cancelled = True
-        run.cancel_reason = reason
+    async def _stop(self, run: _Run) -> None:
         self._wake_all(run)  # tasks waiting for upstreams mark themselves cancelled
         await asyncio.gather(*(self._kill_group(pgid) for pgid in self._mark_killed(run, "cancel")))
         await run.finished.wait()
-        return run.state
 
     async def logs(self, run_id: str, task: str, follow: bool = False) -> AsyncIterator[bytes]:
         run = self._runs.get(run_id)
@@ -164,7 +194,7 @@ class LocalEngine(Engine):
     # ------------------------------------------------------------ driving a run
 
     async def _start(self, spec: RunSpec, state: RunState, reattaching: bool = False) -> RunState:
-        parallelism = spec.pipeline.parallelism or self.default_parallelism
+        parallelism = spec.pipeline.parallelism or self.default_parallelism or os.cpu_count() or 1
         run_dir = self.runs_dir / spec.run_id
         (run_dir / "tasks").mkdir(parents=True, exist_ok=True)
         run = _Run(spec=spec, state=state, dir=run_dir, sem=asyncio.Semaphore(parallelism))
@@ -322,22 +352,7 @@ class LocalEngine(Engine):
         ts.outputs = {"path": str(paths.out)}
         workspace = Path(self.workspace_for(spec.runner))
         try:
-            validate_resources(task, template)
-            states = run.state.tasks
-
-            def upstream_state(name: str) -> TaskState | None:
-                return states.get(name)
-
-            def output_type(task_name: str, output: str) -> str | None:
-                tpl = spec.templates.get(task_name)
-                out = tpl.output(output) if tpl else None
-                return out.type.lower() if out else None
-
-            ref_env: dict[str, str] = {}
-            rendered, values = build_args(task, template, upstream_state, output_type, ref_env)
-            argv = build_argv(task, template, values, rendered, paths, workspace, **({"python": self.python} if self.python else {}))
-            env = build_env(spec, task, template, paths, spec.pipeline.upstream(task.name), states, workspace)
-            env.update(ref_env)
+            argv, env = build_launch(spec, task, template, paths, run.state.tasks, workspace, **({"python": self.python} if self.python else {}))
         except TaskSetupError as exc:
             with open(paths.log, "ab") as fh:
                 fh.write(f"[cubelab] task could not start: {exc}\n".encode())

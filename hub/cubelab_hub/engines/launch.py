@@ -1,0 +1,234 @@
+"""How one task is launched, whichever engine runs it: pure, no I/O.
+
+:func:`describe` turns a task and its template into one :class:`Launch`: the
+command line of its kind, its environment and its effective resources. Engines
+only translate it: the local engine into an argv and an environment for a
+process, the Kubernetes engine into a container's command, args, env and
+resources. What differs between them is passed in as :class:`Where` (where the
+task sees its interpreter, output directory and workspace) and two callbacks:
+how an argument's upstream references are resolved, and what a user string
+must satisfy to be handed on as it is (Argo, for one, substitutes ``{{...}}``).
+
+Argument values are rendered as ``--name value`` argv items (a true bool a bare
+flag, JSON for lists and dicts); no shell parses them. The ``shell`` template
+runs its one command with ``bash -c``: running the user's own command line is
+what it is for.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import shlex
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..domain.errors import FieldError
+from ..domain.pipelines import Task, env_task_key
+from ..domain.argspec import ArgSpec, coerce_arg_value, render_arg
+from ..domain.templates import JobTemplate
+from .base import RunSpec
+
+# (argument, raw text, field name) -> (value, whether it is only known at run time)
+Resolver = Callable[[ArgSpec, str, str], "tuple[Any, bool]"]
+# (user text, field name) -> the text, or FieldError when it cannot be handed on as it is
+Checker = Callable[[Any, str], str]
+
+RESOURCE_OVERRIDES = ("TASK_RESOURCE_CPU", "TASK_RESOURCE_MEMORY", "TASK_RESOURCE_GPU")
+
+
+def _as_is(value: Any, field_name: str) -> str:
+    return str(value)
+
+
+def _literal_value(arg: ArgSpec, raw: str, field_name: str) -> tuple[Any, bool]:
+    return raw, False
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where the task sees things, on the engine that runs it."""
+
+    python: str  # the interpreter of the python and notebook kinds
+    output_dir: str  # KFJ_TASK_OUTPUT_DIR
+    namespace: str  # KFJ_NAMESPACE
+    workspace: str | None = None  # the user's files; relative script and notebook paths start here
+    # python kind with inline code: the file the engine writes it to; None runs it with ``python -c``
+    code_file: str | None = None
+
+
+@dataclass
+class Launch:
+    """One task's launch. ``command`` None: the image's entrypoint (templates
+    without a command; a ``logical`` task runs nothing at all)."""
+
+    kind: str  # the template's kind
+    command: list[str] | None
+    args: list[str] | None
+    env: dict[str, str]
+    resources: tuple[str, str, str]  # cpu, memory, gpu as written (template overrides applied)
+    values: dict[str, Any] = field(default_factory=dict)  # argument -> typed value
+    files: dict[str, str] = field(default_factory=dict)  # path -> text the engine writes before starting
+    # (field name, path): files of the user's workspace the task needs; engines that can look, check them
+    workspace_files: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def runs_nothing(self) -> bool:
+        return self.kind == "logical"
+
+    @property
+    def argv(self) -> list[str]:
+        return [*(self.command or []), *(self.args or [])]
+
+
+def effective_resources(task: Task, template: JobTemplate) -> tuple[str, str, str]:
+    """CPU, memory, GPU as the task will get them: the template's ``TASK_RESOURCE_*``
+    env wins over the task's values (an admin's template pins them, as in Cube Studio)."""
+    cpu, memory, gpu = (template.env.get(name) for name in RESOURCE_OVERRIDES)
+    return cpu or task.cpu, memory or task.memory, gpu or task.gpu
+
+
+def platform_env(spec: RunSpec, task: Task, template: JobTemplate, namespace: str, resources: tuple[str, str, str]) -> dict[str, str]:
+    """The environment every task sees on every engine (names kept from Cube
+    Studio, so existing job images work). Engines add where outputs go on their side."""
+    pipeline = spec.pipeline
+    cpu, memory, gpu = resources
+    env = {
+        "KFJ_PIPELINE_ID": str(pipeline.id or ""),
+        "KFJ_PIPELINE_NAME": pipeline.name,
+        "KFJ_RUN_ID": spec.run_id,
+        "KFJ_CREATOR": spec.creator,
+        "KFJ_RUNNER": spec.runner,
+        "KFJ_NAMESPACE": namespace,
+        "KFJ_TASK_ID": f"{spec.run_id}-{task.name}",
+        "KFJ_TASK_NAME": task.name,
+        "KFJ_TASK_IMAGES": template.image,
+        "KFJ_TASK_VOLUME_MOUNT": ",".join(m for m in (template.volume_mount, task.volume_mount) if m),
+        "KFJ_TASK_NODE_SELECTOR": task.node_selector,
+        "KFJ_TASK_RESOURCE_CPU": cpu,
+        "KFJ_TASK_RESOURCE_MEMORY": memory,
+        "KFJ_TASK_RESOURCE_GPU": gpu,
+        "KFJ_TASK_PROJECT_NAME": spec.project,
+        "USERNAME": spec.runner,
+    }
+    if spec.schedule_time is not None:
+        env["KFJ_SCHEDULE_TIME"] = spec.schedule_time.isoformat()
+    return env
+
+
+def upstream_dir_env(dirs: dict[str, str]) -> dict[str, str]:
+    """``KFJ_UPSTREAM_<TASK>_OUTPUT_DIR`` for each upstream task -> its output directory."""
+    return {f"KFJ_UPSTREAM_{env_task_key(name)}_OUTPUT_DIR": path for name, path in dirs.items()}
+
+
+def layered_env(spec: RunSpec, task: Task, template: JobTemplate, namespace: str, resources: tuple[str, str, str], check: Checker = _as_is) -> dict[str, str]:
+    """Lowest to highest: template env, pipeline global env, task env, run
+    extras, then the platform's KFJ_* names (which always win)."""
+    env: dict[str, str] = {}
+    layers = ((template.env, "template.env"), (spec.pipeline.env, "env"), (task.env, f"tasks.{task.name}.env"), (spec.extra_env, "extra_env"))
+    for layer, where in layers:
+        for key, value in layer.items():
+            env[key] = check(value, f"{where}.{key}")
+    env.update(platform_env(spec, task, template, namespace, resources))
+    return env
+
+
+def render_args(task: Task, template: JobTemplate, resolve: Resolver = _literal_value, check: Checker = _as_is) -> tuple[list[str], dict[str, Any]]:
+    """``--name value`` argv items and the typed value of every argument. A value
+    ``resolve`` says is known only at run time is passed on as text."""
+    where = f"tasks.{task.name}.args"
+    for flag in task.args:
+        if template.arg(flag) is None:
+            raise FieldError(f"{where}.{flag}", f"is not an argument of template '{template.name}'", ", ".join(s.name for s in template.args) or "none")
+    argv: list[str] = []
+    values: dict[str, Any] = {}
+    for arg in template.args:
+        field_name = f"{where}.{arg.name}"
+        raw = task.args.get(arg.name)
+        if raw in (None, ""):
+            raw = arg.default
+        if raw in (None, ""):
+            if arg.require:
+                raise FieldError(field_name, "is required and has no value", "a value, or a default in the template")
+            continue
+        if isinstance(raw, str):
+            raw, dynamic = resolve(arg, raw, field_name)
+            if dynamic:
+                if arg.type == "bool":
+                    raise FieldError(field_name, "a bool flag cannot take a value known only at run time", "true or false")
+                values[arg.name] = raw
+                argv.extend([arg.name, raw])
+                continue
+        value = coerce_arg_value(arg, raw, field_name)
+        rendered = render_arg(arg, value)
+        for item in rendered:
+            check(item, field_name)
+        values[arg.name] = value
+        argv.extend(rendered)
+    return argv, values
+
+
+def in_workspace(path: str, workspace: str | None, field_name: str) -> str:
+    """An absolute, normalised path inside ``workspace`` (relative paths start there)."""
+    if not posixpath.isabs(path):
+        if workspace is None:
+            raise FieldError(field_name, f"'{path}' is relative but the task mounts no workspace", "an absolute path, or a project with a workspace mount such as kubeflow-user-workspace(pvc):/mnt")
+        path = posixpath.join(workspace, path)
+    path = posixpath.normpath(path)
+    if workspace is not None:
+        root = posixpath.normpath(workspace)
+        if not (path == root or path.startswith(root.rstrip("/") + "/")):
+            raise FieldError(field_name, f"'{path}' is outside the workspace {workspace}", f"a path inside {workspace}")
+    return path
+
+
+def _builtin_command(task: Task, template: JobTemplate, values: dict[str, Any], where: Where, launch: Launch) -> list[str]:
+    field_base = f"tasks.{task.name}.args"
+    if template.kind == "shell":
+        return ["bash", "-c", str(values["--command"])]
+    if template.kind == "python":
+        try:
+            extra = shlex.split(str(values.get("--args") or ""))  # split like a shell, executed by none
+        except ValueError as exc:
+            raise FieldError(f"{field_base}.--args", f"cannot be split into arguments ({exc})", "words separated by spaces, quotes balanced") from None
+        script = values.get("--script")
+        if script:
+            path = in_workspace(str(script), where.workspace, f"{field_base}.--script")
+            launch.workspace_files.append((f"{field_base}.--script", path))
+            return [where.python, path, *extra]
+        code = str(values.get("--code", ""))
+        if where.code_file is None:
+            return [where.python, "-c", code, *extra]
+        launch.files[where.code_file] = code
+        return [where.python, where.code_file, *extra]
+    # notebook: papermill executes it into the output directory
+    notebook = in_workspace(str(values["--notebook"]), where.workspace, f"{field_base}.--notebook")
+    launch.workspace_files.append((f"{field_base}.--notebook", notebook))
+    argv = [where.python, "-m", "papermill", notebook, posixpath.join(where.output_dir, posixpath.basename(notebook)), "--cwd", posixpath.dirname(notebook)]
+    if values.get("--parameters"):
+        argv += ["-y", json.dumps(values["--parameters"])]  # JSON is YAML: papermill's -y takes it as-is
+    if values.get("--kernel"):
+        argv += ["-k", str(values["--kernel"])]
+    return argv
+
+
+def describe(spec: RunSpec, task: Task, template: JobTemplate, where: Where, resolve: Resolver = _literal_value, check: Checker = _as_is) -> Launch:
+    """The launch of ``task``. Raises :class:`FieldError` naming the task field
+    that cannot be launched."""
+    resources = effective_resources(task, template)
+    rendered, values = render_args(task, template, resolve, check)
+    env = layered_env(spec, task, template, where.namespace, resources, check)
+    launch = Launch(kind=template.kind, command=None, args=None, env=env, resources=resources, values=values)
+    if template.kind == "logical":
+        return launch
+    if template.kind in ("shell", "python", "notebook"):
+        launch.command = _builtin_command(task, template, values, where, launch)
+        return launch
+    # a template of its own: its command (or the image's entrypoint) with fixed and rendered args
+    args = [check(a, f"tasks.{task.name}.template.fixed_args") for a in template.fixed_args] + rendered
+    for out in template.outputs:
+        if out.flag:
+            args += [out.flag, posixpath.join(where.output_dir, out.name)]
+    launch.command = [check(c, f"tasks.{task.name}.template.command") for c in template.command] or None
+    launch.args = args or None
+    return launch
