@@ -102,6 +102,8 @@ def test_empty_regex_checks_nothing():
     assert coerce_arg_value(spec(type="str", regex=""), "anything at all", "v") == "anything at all"
 
 
-@pytest.mark.parametrize("regex,bad", [("([a-z]", "is not a regular expression"), (3, "must be text, got int"), ("a" * 1001, "is 1001 characters, more than 1000")])
+@pytest.mark.parametrize(
+    "regex,bad", [("([a-z]", "is not a regular expression"), (3, "must be text, got int"), ("a" * 1001, "is 1001 characters, more than 1000")]
+)
 def test_bad_regex_refused_at_parse(regex, bad):
     refused({"type": "str", "regex": regex}, f"{FIELD}.regex", bad)

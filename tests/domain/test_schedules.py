@@ -35,7 +35,9 @@ def test_backward_range_refused_naming_the_field_and_the_range(cron, bad):
     assert "ranges from low to high" in err.accepted and CRON_ACCEPTED in err.accepted
 
 
-@pytest.mark.parametrize("cron", ["1-5 * * * *", "1-1 * * * *", "0 9-18 * * 1-5", "0 0 * * fri-sun", "0 0 * * 5-7", "0 0 * * 0-6", "0 0 1 jan-mar *", "0 0 L * *", "0 0 * * 5#3"])
+@pytest.mark.parametrize(
+    "cron", ["1-5 * * * *", "1-1 * * * *", "0 9-18 * * 1-5", "0 0 * * fri-sun", "0 0 * * 5-7", "0 0 * * 0-6", "0 0 1 jan-mar *", "0 0 L * *", "0 0 * * 5#3"]
+)
 def test_forward_ranges_and_croniter_forms_accepted(cron):
     assert parse_cron(cron) == cron
 
