@@ -227,9 +227,15 @@ class Facts:
 
 
 def _text(options: Mapping[str, Any], name: str, default: str | None, errors: list[FieldError], accepted: str) -> str | None:
-    value = options.get(name)
-    if value is None or (isinstance(value, str) and not value.strip()):
+    """The text of option ``name``; ``default`` only when the option is absent (or
+    null). A value given but blank is refused: it is what the user typed (a cleared
+    form field), and starting a server with the default instead would hide that."""
+    if name not in options or options[name] is None:
         return default
+    value = options[name]
+    if isinstance(value, str) and not value.strip():
+        errors.append(FieldError(name, "is blank", accepted))
+        return None
     if isinstance(value, (int, float)) and not isinstance(value, bool) and name in ("cpu", "memory", "gpu"):
         return str(value)
     if not isinstance(value, str):

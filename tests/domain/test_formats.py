@@ -96,6 +96,12 @@ def test_cpu_good(text, request_, limit, shown, req_q, lim_q):
         (True, "must be a string, got bool"),
         (None, "must be a string, got NoneType"),
         ([2], "must be a string, got list"),
+        ("1 0", "'1 0' has a space inside"),
+        ("1~1 6", "'1 6' has a space inside"),
+        ("1000001", "'1000001' is more than 1000000 cores, beyond any machine"),
+        ("1~99999999999999999999", "is more than 1000000 cores"),
+        ("9" * 5000, "is more than 1000000 cores"),
+        ("\u0662", "is not a number of cores"),  # Arabic-Indic 2
     ],
 )
 def test_cpu_bad(text, bad):
@@ -115,8 +121,9 @@ def test_cpu_bad(text, bad):
         ("4Gi", 4 * G, 4 * G, "4G"),
         ("4GB", 4 * G, 4 * G, "4G"),
         ("4g", 4 * G, 4 * G, "4G"),
-        ("2 G", 2 * G, 2 * G, "2G"),
+        (" 2G ", 2 * G, 2 * G, "2G"),
         ("512M ~ 2G", 512 * M, 2 * G, "512M~2G"),
+        ("1024P", 2**60, 2**60, "1024P"),
         ("1T", 2**40, 2**40, "1T"),
         ("64K", 64 * 1024, 64 * 1024, "64K"),
         ("1000", 1000, 1000, "1000"),
@@ -144,6 +151,14 @@ def test_memory_good(text, request_, limit, shown):
         ("1G~2G~4G", "has more than one '~'"),
         ("1G~", "'' is not a size"),
         (None, "must be a string, got NoneType"),
+        ("1 G", "'1 G' has a space inside"),
+        ("1G~8 G", "'8 G' has a space inside"),
+        ("1\tG", "has a space inside"),
+        ("99999999999999999999T", "'99999999999999999999T' is more than 1024P, beyond any machine"),
+        ("1025P", "'1025P' is more than 1024P"),
+        (str(2**60 + 1), "is more than 1024P"),
+        ("1G~" + "9" * 5000 + "G", "is more than 1024P"),
+        ("\u0664G", "is not a size"),  # Arabic-Indic 4: only ASCII digits
     ],
 )
 def test_memory_bad(text, bad):
@@ -200,6 +215,12 @@ def test_gpu_good(text, expected, shown):
         ("1(V100", "'1(V100' is not a GPU request"),
         (True, "must be a string, got bool"),
         (1.0, "must be a string, got float"),
+        ("9999999999999999999", "'9999999999999999999' cards is more than 1024 per request"),
+        ("1025", "'1025' cards is more than 1024"),
+        ("1025(V100)", "is more than 1024"),
+        ("9" * 5000, "is more than 1024"),
+        ("1 0", "'1 0' has a space inside the number of cards"),
+        ("\u0661", "is not a GPU request"),  # Arabic-Indic 1
     ],
 )
 def test_gpu_bad(text, bad):
@@ -393,3 +414,20 @@ def test_admin_only_mount_kinds(kind_text):
 @pytest.mark.parametrize("text", ["ws(pvc):/mnt", "d(pvc-share):/d", "4G(memory):/dev/shm", "c(configmap):/c", "s(secret):/s"])
 def test_other_mount_kinds_are_for_everyone(text):
     check_mount_permissions(parse_volume_mounts(text), is_admin=False)
+
+
+# ---------------------------------------------------------------- bounds
+
+
+def test_bounds_are_the_largest_accepted_values():
+    assert parse_cpu("1000000").limit == Decimal(1_000_000)
+    assert parse_gpu("1024").count == 1024
+    assert parse_gpu("0001").count == 1
+    assert parse_bytes("1024P") == 2**60
+    # a caller may set a tighter bound, and the message names it
+    refused(parse_gpu, "9", "gpu", maximum=8, field="gpu", bad="'9' cards is more than 8 per request")
+    refused(parse_bytes, "2G", "quota.memory", maximum=2**30, field="quota.memory", bad="'2G' is more than 1G")
+
+
+def test_space_inside_memory_mount_size_refused():
+    refused(parse_volume_mounts, "1 G(memory):/dev/shm", field="volume_mount", bad="'1 G' has a space inside", accepted=MOUNTS_ACCEPTED)

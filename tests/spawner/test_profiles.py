@@ -218,3 +218,31 @@ def test_form_shows_limits_quota_and_errors():
     assert "your role: at most 4 per server; project quota left: 2" in html
     assert 'data-field="cpu">cpu: too much (accepted: at most 2 cores)</div>' in html
     assert 'name="image_custom"' in html
+
+
+@pytest.mark.parametrize("name", ["project", "kind", "image", "cpu", "memory", "gpu"])
+@pytest.mark.parametrize("blank", ["", "  ", "\t\n"])
+def test_blank_value_refused_not_replaced_by_the_default(name, blank):
+    # a cleared form field is what the user typed: starting with the default would hide it
+    errors = errors_of({name: blank})
+    assert errors[name].message == "is blank" and errors[name].accepted
+    assert str(errors[name]).startswith(f"{name}: is blank (accepted: ")
+
+
+def test_absent_or_null_option_takes_the_default():
+    assert parse_choice({"cpu": None, "gpu": None}, facts()).to_options()["cpu"] == "1~2"
+
+
+@pytest.mark.parametrize(
+    "options,field,needle",
+    [
+        ({"memory": "1 G"}, "memory", "'1 G' has a space inside"),
+        ({"memory": "99999999999999999999T"}, "memory", "is more than 1024P"),
+        ({"cpu": "1 0"}, "cpu", "'1 0' has a space inside"),
+        ({"gpu": "9999999999999999999"}, "gpu", "is more than 1024 per request"),
+    ],
+)
+def test_wrong_resources_refused_by_the_parsers(options, field, needle):
+    # with no role limits and no machine count, only the parser stands between the value and a spawn
+    errors = errors_of(options, facts(limits=Limits()))
+    assert needle in errors[field].message

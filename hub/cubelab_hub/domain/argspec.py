@@ -35,15 +35,18 @@ ARG_NAME_ACCEPTED = "a command-line flag such as '--learning_rate' or '-n' (lett
 REFERENCE_RE = re.compile(r"\{\{\s*tasks\.([A-Za-z0-9_\-]+)\.outputs\.([A-Za-z0-9_\-]+)\s*\}\}")
 
 
-def _as_bool(value: Any) -> bool:
-    """Cube Studio writes 0/1; JSON users write true/false."""
+FLAG_ACCEPTED = "1 or 0 (true or false)"
+
+
+def _as_flag(raw: dict, key: str, default: bool, field_name: str) -> bool:
+    """A 0/1 switch of the schema (``require``, ``editable``). Cube Studio writes
+    0/1; JSON users write true/false. Anything else ('yes', 2) has no sure meaning."""
+    value = raw.get(key, default)
     if isinstance(value, bool):
         return value
-    if isinstance(value, (int, float)):
+    if type(value) is int and value in (0, 1):
         return bool(value)
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes")
-    return bool(value)
+    raise FieldError(f"{field_name}.{key}", f"{shorten(repr(value))} is not 0 or 1", FLAG_ACCEPTED)
 
 
 @dataclass
@@ -63,7 +66,7 @@ class ArgSpec:
     placeholder: str = ""
     describe: str = ""
     editable: bool = True
-    extra: dict = field(default_factory=dict)  # keys we keep but do not interpret (condition, regex, ...)
+    extra: dict = field(default_factory=dict)  # Cube Studio keys kept as given (EXTRA_SPEC_KEYS)
 
     def to_schema(self) -> dict:
         data = {
@@ -83,13 +86,27 @@ class ArgSpec:
 
 
 _SPEC_KEYS = ("type", "item_type", "label", "require", "choice", "range", "default", "placeholder", "describe", "editable")
+# Keys real Cube Studio templates also write, kept as given so they import and
+# round-trip: 'regex' (a pattern text values must match, checked by
+# coerce_arg_value), 'condition' and 'sub_args' (not interpreted yet).
+EXTRA_SPEC_KEYS = ("regex", "condition", "sub_args")
+SPEC_KEYS_ACCEPTED = "an object with keys " + ", ".join(_SPEC_KEYS + EXTRA_SPEC_KEYS)
+# A pattern is compiled and run on every value; a bound keeps that cheap.
+MAX_REGEX_LENGTH = 1000
 
 
 def parse_arg_spec(group: str, name: str, raw: Any, field_name: str) -> ArgSpec:
     if not isinstance(raw, dict):
-        raise FieldError(field_name, f"argument '{name}' must be an object, got {type(raw).__name__}", "an object with keys " + ", ".join(_SPEC_KEYS))
+        raise FieldError(field_name, f"argument '{name}' must be an object, got {type(raw).__name__}", SPEC_KEYS_ACCEPTED)
     if not isinstance(name, str) or not ARG_NAME_RE.match(name):
         raise FieldError(field_name, f"argument name '{name}' is not a flag", ARG_NAME_ACCEPTED)
+    unknown = [k for k in raw if k not in _SPEC_KEYS and k not in EXTRA_SPEC_KEYS]
+    if unknown:
+        listed = ", ".join(f"'{shorten(k, 40)}'" for k in unknown)
+        raise FieldError(f"{field_name}.{shorten(unknown[0], 40)}", f"argument '{name}' has unknown key(s) {listed}", SPEC_KEYS_ACCEPTED)
+    regex = raw.get("regex", "")
+    if regex not in (None, ""):
+        _compile_regex(regex, f"{field_name}.regex")
     arg_type = raw.get("type", "str") or "str"
     if arg_type not in ARG_TYPES:
         raise FieldError(f"{field_name}.type", f"'{arg_type}' is not an argument type", ARG_TYPES_ACCEPTED)
@@ -104,20 +121,20 @@ def parse_arg_spec(group: str, name: str, raw: Any, field_name: str) -> ArgSpec:
     rng = raw.get("range", "") or ""
     if rng:
         parse_range(str(rng), f"{field_name}.range")
-    extra = {k: v for k, v in raw.items() if k not in _SPEC_KEYS}
+    extra = {k: v for k, v in raw.items() if k in EXTRA_SPEC_KEYS}
     spec = ArgSpec(
         name=name,
         group=group,
         type=arg_type,
         item_type=str(raw.get("item_type", "") or ""),
         label=str(raw.get("label", "") or ""),
-        require=_as_bool(raw.get("require", 0)),
+        require=_as_flag(raw, "require", False, field_name),
         choice=choice,
         range=str(rng),
         default=raw.get("default", ""),
         placeholder=str(raw.get("placeholder", "") or ""),
         describe=str(raw.get("describe", "") or ""),
-        editable=_as_bool(raw.get("editable", 1)),
+        editable=_as_flag(raw, "editable", True, field_name),
         extra=extra,
     )
     if spec.default not in (None, "") and not contains_reference(spec.default):
@@ -177,6 +194,27 @@ def parse_range(text: str, field_name: str) -> tuple[float | None, float | None]
     if low is not None and high is not None and low > high:
         raise FieldError(field_name, f"'{text}' has min above max", accepted)
     return low, high
+
+
+def _compile_regex(pattern: Any, field_name: str) -> re.Pattern:
+    accepted = f"a regular expression (Python syntax) of at most {MAX_REGEX_LENGTH} characters, or empty"
+    if not isinstance(pattern, str):
+        raise FieldError(field_name, f"must be text, got {type(pattern).__name__}", accepted)
+    if len(pattern) > MAX_REGEX_LENGTH:
+        raise FieldError(field_name, f"is {len(pattern)} characters, more than {MAX_REGEX_LENGTH}", accepted)
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise FieldError(field_name, f"'{shorten(pattern)}' is not a regular expression ({exc})", accepted) from None
+
+
+def _check_regex(spec: ArgSpec, text: str, field_name: str) -> None:
+    pattern = spec.extra.get("regex")
+    if pattern in (None, ""):
+        return
+    # search, as Cube Studio's form tests its pattern: a pattern anchors itself with ^...$
+    if not _compile_regex(pattern, f"{field_name}.regex").search(text):
+        raise FieldError(field_name, f"'{shorten(text)}' does not match {shorten(pattern)}", f"text matching the regular expression {shorten(pattern)}")
 
 
 def contains_reference(value: Any) -> bool:
@@ -260,7 +298,9 @@ def coerce_arg_value(spec: ArgSpec, value: Any, field_name: str) -> Any:
     if t in ("str", "text", "file"):
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise FieldError(field_name, f"must be text, got {type(value).__name__}", "a string")
-        return value if isinstance(value, str) else str(value)
+        text = value if isinstance(value, str) else str(value)
+        _check_regex(spec, text, field_name)
+        return text
     if t == "enum":
         accepted = "one of " + ", ".join(repr(c) for c in spec.choice)
         if value not in spec.choice and str(value) not in [str(c) for c in spec.choice]:

@@ -89,13 +89,30 @@ def format_node_selector(selector: dict[str, str]) -> str:
 
 # ---------------------------------------------------------------- CPU / memory / GPU
 
-CPU_ACCEPTED = "a number of cores such as '2' or '0.5', or 'request~limit' such as '1~4'"
-MEMORY_ACCEPTED = "a size such as '4G', '512M' or '1.5G' (units K, M, G, T; binary), or 'request~limit' such as '1G~8G'"
-GPU_ACCEPTED = "a whole number of cards: '0', '1', '2(V100)' (adds gpu-type=V100) or '1(nvidia,A100)' (vendor and type)"
+# Upper bounds, far above any machine or cluster a request could be meant for, so a
+# slip of the keyboard ('99999999999999999999T') is refused instead of reaching a
+# scheduler. They also keep every value inside Kubernetes' 64-bit quantities
+# (2^60 bytes; a million cores is 10^9 millicores) and the database's integers.
+MAX_CPU_CORES = Decimal(1_000_000)
+MAX_MEMORY_BYTES = 2**60  # 1024P, an exbibyte
+# A request is for one server or one task, which runs on one node; the largest
+# nodes hold 8 to 16 cards, so 1024 leaves room for any future machine.
+MAX_GPU_CARDS = 1024
+
+CPU_ACCEPTED = "a number of cores such as '2' or '0.5' (at most 1000000), or 'request~limit' such as '1~4'"
+MEMORY_ACCEPTED = (
+    "a size such as '4G', '512M' or '1.5G' with no space inside (units K, M, G, T, P; binary; at most 1024P), "
+    "or 'request~limit' such as '1G~8G'"
+)
+GPU_ACCEPTED = (
+    "a whole number of cards up to 1024: '0', '1', '2(V100)' (adds gpu-type=V100) or '1(nvidia,A100)' (vendor and type)"
+)
 
 _MEM_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40, "P": 2**50}
-_MEM_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGTP]?)(I?B?)$", re.IGNORECASE)
-_NUM_RE = re.compile(r"^\d+(?:\.\d+)?$")
+# [0-9], not \d: \d also matches other scripts' digits, which Decimal and int read.
+_MEM_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)([KMGTP]?)(I?B?)", re.IGNORECASE)
+_NUM_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_SPACE_RE = re.compile(r"\s")
 
 
 @dataclass(frozen=True)
@@ -164,20 +181,30 @@ def _split_range(text: str, field: str, accepted: str) -> tuple[str, str]:
         raise FieldError(field, f"'{text}' has more than one '~'", accepted)
     if "~" in text:
         low, _, high = text.partition("~")
-        return low.strip(), high.strip()
-    return text, text
+        low, high = low.strip(), high.strip()
+    else:
+        low = high = text
+    # Spaces around '~' are layout; a space inside a value ('1 G', '1 0') is a slip
+    # whose meaning is a guess, so it is refused rather than read one way.
+    for part in (low, high):
+        if _SPACE_RE.search(part):
+            raise FieldError(field, f"'{part}' has a space inside", accepted)
+    return low, high
 
 
 def parse_cpu(text: str | int | float, field: str = "cpu") -> CpuRequest:
     low, high = _split_range(text, field, CPU_ACCEPTED)
     values = []
     for part in (low, high):
-        if not _NUM_RE.match(part):
+        if not _NUM_RE.fullmatch(part):
             raise FieldError(field, f"'{part}' is not a number of cores", CPU_ACCEPTED)
         try:
-            values.append(Decimal(part))
+            value = Decimal(part)
         except InvalidOperation:  # pragma: no cover - regex guards this
             raise FieldError(field, f"'{part}' is not a number", CPU_ACCEPTED)
+        if value > MAX_CPU_CORES:
+            raise FieldError(field, f"'{part}' is more than {MAX_CPU_CORES} cores, beyond any machine", CPU_ACCEPTED)
+        values.append(value)
     request, limit = values
     if limit <= 0:
         raise FieldError(field, f"'{text}' must be more than 0 cores", CPU_ACCEPTED)
@@ -188,14 +215,22 @@ def parse_cpu(text: str | int | float, field: str = "cpu") -> CpuRequest:
     return CpuRequest(request, limit)
 
 
-def parse_bytes(text: str, field: str = "memory", accepted: str = MEMORY_ACCEPTED) -> int:
-    match = _MEM_RE.match(text.strip())
+def parse_bytes(text: str, field: str = "memory", accepted: str = MEMORY_ACCEPTED, maximum: int = MAX_MEMORY_BYTES) -> int:
+    """One size ('4G', '1.5G', '1000') -> bytes, at most ``maximum``."""
+    if not isinstance(text, str):
+        raise FieldError(field, f"must be a string, got {type(text).__name__}", accepted)
+    stripped = text.strip()
+    if _SPACE_RE.search(stripped):
+        raise FieldError(field, f"'{stripped}' has a space inside", accepted)
+    match = _MEM_RE.fullmatch(stripped)
     if not match:
         raise FieldError(field, f"'{text}' is not a size", accepted)
     number, unit, suffix = match.groups()
     if suffix and not unit:
         raise FieldError(field, f"'{text}' has a suffix without a unit", accepted)
     value = Decimal(number) * _MEM_UNITS[unit.upper()]
+    if value > maximum:
+        raise FieldError(field, f"'{stripped}' is more than {format_bytes(maximum)}, beyond any machine", accepted)
     if value != value.to_integral_value():
         raise FieldError(field, f"'{text}' is not a whole number of bytes", accepted)
     return int(value)
@@ -229,22 +264,30 @@ def bytes_to_quantity(value: int) -> str:
     return str(value)
 
 
-_GPU_RE = re.compile(r"^(\d+)\s*(?:\(\s*([^()]*?)\s*\))?$")
+# Spaces may surround the brackets and the comma; names are checked on their own.
+_GPU_RE = re.compile(r"([0-9]+)\s*(?:\(\s*([^()]*?)\s*\))?")
 _GPU_NAME_RE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 
 
-def parse_gpu(text: str | int, field: str = "gpu") -> GpuRequest:
+def parse_gpu(text: str | int, field: str = "gpu", maximum: int = MAX_GPU_CARDS) -> GpuRequest:
+    """'2(V100)' -> 2 cards of type V100; at most ``maximum`` cards."""
     if isinstance(text, bool) or not isinstance(text, (str, int)):
         raise FieldError(field, f"must be a string, got {type(text).__name__}", GPU_ACCEPTED)
     text = str(text).strip()
     if not text:
         raise FieldError(field, "is empty", GPU_ACCEPTED)
-    match = _GPU_RE.match(text)
+    match = _GPU_RE.fullmatch(text)
     if not match:
-        if re.match(r"^\d*\.\d+", text):
+        if re.match(r"^[0-9]*\.[0-9]+", text):
             raise FieldError(field, f"'{text}' is a fraction of a card; only whole cards are scheduled", GPU_ACCEPTED)
+        if re.match(r"^[0-9]+\s+[0-9]", text):
+            raise FieldError(field, f"'{text}' has a space inside the number of cards", GPU_ACCEPTED)
         raise FieldError(field, f"'{text}' is not a GPU request", GPU_ACCEPTED)
-    count = int(match.group(1))
+    digits = match.group(1).lstrip("0") or "0"
+    # compared as text first: int() of thousands of digits is refused by Python itself
+    if len(digits) > len(str(maximum)) or int(digits) > maximum:
+        raise FieldError(field, f"'{match.group(1)}' cards is more than {maximum} per request, beyond any machine", GPU_ACCEPTED)
+    count = int(digits)
     inner = match.group(2)
     vendor = gpu_type = None
     if inner is not None:

@@ -7,6 +7,7 @@ Cube Studio's regex rejected ranges.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -46,16 +47,64 @@ class ScheduleSettings:
         }
 
 
+CRON_FIELDS = ("minute", "hour", "day-of-month", "month", "day-of-week")
+_MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
+_DAYS = {d: i for i, d in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))}
+_RANGE_RE = re.compile(r"([0-9A-Za-z]+)-([0-9A-Za-z]+)(/[0-9]+)?")
+# A fixed base for the "does it ever fire" probe, so parsing does not depend on the clock.
+_PROBE_BASE = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+
+def _range_bound(text: str, position: int) -> int | None:
+    """A range end as a number; None for what croniter alone understands."""
+    if text.isdigit():
+        return int(text)
+    name = text.lower()
+    if position == 3:
+        return _MONTHS.get(name)
+    if position == 4 and name in _DAYS:
+        return _DAYS[name]
+    return None
+
+
+def _check_ranges(expr: str, field_name: str) -> None:
+    """Refuse a range that runs backwards ('5-1'): croniter reads it as wrapping
+    around, which is rarely what was meant and never what the form shows."""
+    for position, part in enumerate(expr.split(" ")):
+        for item in part.split(","):
+            match = _RANGE_RE.fullmatch(item)
+            if not match:
+                continue
+            start, end = _range_bound(match.group(1), position), _range_bound(match.group(2), position)
+            if start is None or end is None:
+                continue
+            if position == 4 and end == 0 and start > 0:
+                end = 7  # 'fri-sun': Sunday is also 7 at the end of a week
+            if start > end:
+                raise FieldError(
+                    field_name,
+                    f"in '{expr}' the {CRON_FIELDS[position]} range '{item}' starts after it ends",
+                    f"ranges from low to high such as '1-5' (split one that crosses the end in two, e.g. '22-23,0-2'); {CRON_ACCEPTED}",
+                )
+
+
 def parse_cron(expr: Any, field_name: str = "schedule.cron") -> str:
     if not isinstance(expr, str) or not expr.strip():
         raise FieldError(field_name, "is empty", CRON_ACCEPTED)
     expr = " ".join(expr.split())
     if len(expr.split(" ")) != 5:
         raise FieldError(field_name, f"'{expr}' has {len(expr.split(' '))} fields, not 5", CRON_ACCEPTED)
+    _check_ranges(expr, field_name)
     try:
-        croniter(expr)
+        it = croniter(expr, _PROBE_BASE)
     except (CroniterBadCronError, CroniterNotAlphaError, CroniterBadDateError, ValueError, KeyError) as exc:
         raise FieldError(field_name, f"'{expr}' is not a cron expression ({exc})", CRON_ACCEPTED)
+    try:
+        # '0 0 31 2 *' parses but names no real day; croniter then fails on every
+        # look-up (preview, each scheduler pass), so it is refused here instead.
+        it.get_next(datetime)
+    except (CroniterBadDateError, ValueError, KeyError):
+        raise FieldError(field_name, f"'{expr}' never fires (no such date)", CRON_ACCEPTED) from None
     return expr
 
 
@@ -154,10 +203,21 @@ def _aware(dt: datetime) -> datetime:
 
 
 def next_ticks(settings: ScheduleSettings, after: datetime, count: int = 5) -> list[datetime]:
-    """The next ``count`` tick times strictly after ``after`` (for previews), in the schedule's zone."""
+    """The next ``count`` tick times strictly after ``after`` (for previews), in the schedule's zone.
+
+    Settings may hold no cron (a schedule switched off keeps none): that is the
+    caller's input, so it is a :class:`FieldError`, not a crash in croniter.
+    """
+    if not isinstance(settings.cron, str) or not settings.cron.strip():
+        raise FieldError("schedule.cron", "is empty", CRON_ACCEPTED)
     zone = parse_timezone(settings.timezone)
-    it = croniter(settings.cron, _aware(after).astimezone(zone))
-    return [it.get_next(datetime) for _ in range(count)]
+    try:
+        it = croniter(settings.cron, _aware(after).astimezone(zone))
+        return [it.get_next(datetime) for _ in range(count)]
+    except (CroniterBadCronError, CroniterNotAlphaError, CroniterBadDateError, ValueError, KeyError):
+        # settings built without parse_cron (stored before a rule existed): the same message
+        parse_cron(settings.cron, "schedule.cron")
+        raise FieldError("schedule.cron", f"'{settings.cron}' has no tick after {after.isoformat()}", CRON_ACCEPTED) from None
 
 
 @dataclass
