@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from cubelab_hub.controlplane.db import Database
-from cubelab_hub.controlplane.handlers.pipelines import store_pipeline
-from cubelab_hub.controlplane.handlers.runs import RunManager
-from cubelab_hub.controlplane.handlers.schedules import Scheduler
-from cubelab_hub.controlplane.handlers.templates import ensure_builtin_templates
 from cubelab_hub.controlplane.models.pipelines import PipelineRow, RunRow, ScheduleRecordRow
+from cubelab_hub.controlplane.services.runs import RunManager
+from cubelab_hub.controlplane.services.scheduler import Scheduler
+from cubelab_hub.controlplane.services.templates import ensure_builtin_templates
+from cubelab_hub.controlplane.store import store_pipeline
 from cubelab_hub.domain.pipelines import pipeline_from_dict
 from cubelab_hub.engines.local import LocalEngine
 
@@ -29,7 +29,7 @@ def world(tmp_path):
     db = Database(f"sqlite:///{tmp_path / 'cp.sqlite'}")
     db.upgrade()
     ensure_builtin_templates(db)
-    manager = RunManager(db, tmp_path, engines={"local": LocalEngine(tmp_path / "runs", kill_grace=1)})
+    manager = RunManager(db, engines={"local": LocalEngine(tmp_path / "runs", kill_grace=1)})
     manager.flush_delay = 0.01
     return db, manager, Scheduler(db, manager)
 
@@ -83,7 +83,7 @@ async def test_ticks_become_records_and_runs_respect_max_active(world):
     with db.session() as s:
         run = s.get(RunRow, recs[1][3])
         assert run.trigger == "schedule" and run.schedule_time.replace(tzinfo=timezone.utc) == at(20)
-    log = (manager.data_dir / "runs" / recs[1][3] / "tasks" / "a" / "log.txt").read_text()
+    log = (manager.engines["local"].runs_dir / recs[1][3] / "tasks" / "a" / "log.txt").read_text()
     assert log.strip() == at(20).isoformat()
 
 
