@@ -14,8 +14,10 @@ from cubelab_hub.controlplane.services.runs import RunManager
 from cubelab_hub.controlplane.services.scheduler import Scheduler
 from cubelab_hub.controlplane.services.templates import ensure_builtin_templates
 from cubelab_hub.controlplane.store import store_pipeline
+from cubelab_hub.domain.errors import Conflict
 from cubelab_hub.domain.pipelines import pipeline_from_dict
 from cubelab_hub.engines.local import LocalEngine
+from support.engines import InstantEngine
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -135,7 +137,7 @@ async def test_deleting_a_project_stops_and_removes_its_pipelines(world):
 
 async def test_runs_go_to_the_engine_of_their_project(world, tmp_path):
     db, manager, scheduler = world
-    other = LocalEngine(tmp_path / "other-runs", kill_grace=1)
+    other = InstantEngine("cluster-b")
     other.add_listener(manager.on_event)
     manager.engines["cluster-b"] = other
     manager.engine_for_project = lambda project: "cluster-b" if project == "proj" else None
@@ -144,8 +146,8 @@ async def test_runs_go_to_the_engine_of_their_project(world, tmp_path):
     assert await finish(db, manager, run_id) == "succeeded"
     with db.session() as s:
         assert s.get(RunRow, run_id).engine == "cluster-b"
-    assert (tmp_path / "other-runs" / run_id / "tasks" / "a" / "log.txt").read_text() == "placed\n"
+    assert [spec.run_id for spec in other.submitted] == [run_id]
+    assert not (tmp_path / "runs" / run_id).exists(), "the default engine ran it too"
     manager.engine_for_project = lambda project: "nowhere"
-    with pytest.raises(Exception) as info:
+    with pytest.raises(Conflict, match="engine 'nowhere'"):
         await manager.create_run(pid, "alice", False)
-    assert "engine 'nowhere'" in str(info.value)
