@@ -5,6 +5,10 @@ Authentication is JupyterHub's: ``HubOAuth`` accepts both API tokens
 browser's OAuth cookie. Authorization is :mod:`cubelab_hub.domain.access`,
 asked through :meth:`APIHandler.require`.
 
+Errors become HTTP answers in one place, :meth:`APIHandler._handle_request_exception`:
+``FieldError``/``FieldErrors`` 400, ``PermissionDenied`` 403, ``NotFound`` 404,
+``Conflict`` 409 (with its code and details), and the server service's own.
+
 Each handler class documents its methods in ``openapi`` (one OpenAPI operation
 per HTTP method); :mod:`cubelab_hub.controlplane.openapi` assembles the document
 and a test checks that every route and method is documented.
