@@ -119,7 +119,7 @@ def _db_listener(root: Path, run_id: str, names):
     """What the control plane does with events: RunManager.on_event batches them into
     SQLite transactions. One database per bench process, warm, as in a running control plane."""
     from cubelab_hub.controlplane.db import Database
-    from cubelab_hub.controlplane.handlers.runs import RunManager
+    from cubelab_hub.controlplane.services.runs import RunManager
     from cubelab_hub.controlplane.models.pipelines import PipelineRow, RunRow, TaskRunRow
 
     if root not in _DATABASES:
@@ -134,7 +134,7 @@ def _db_listener(root: Path, run_id: str, names):
                      message="", spec={}, engine_data={}))
         for n in names:
             s.add(TaskRunRow(run_id=run_id, name=n, status="pending", attempts=0, message="", outputs={}))
-    manager = RunManager(db, root, engines={})  # only its event persistence is used
+    manager = RunManager(db, engines={})  # only its event persistence is used
     return manager
 
 

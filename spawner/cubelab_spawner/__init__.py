@@ -33,6 +33,6 @@ cluster.
 
 Setting ``profile_list`` on CubeKubeSpawner switches back to plain KubeSpawner
 profiles. Expiry and renewal live in the control plane
-(``cubelab_hub.controlplane.handlers.servers``, policy in
+(``cubelab_hub.controlplane.services.servers``, policy in
 ``cubelab_hub.domain.expiry``).
 """

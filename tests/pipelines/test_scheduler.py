@@ -9,13 +9,15 @@ import pytest
 from sqlalchemy import select
 
 from cubelab_hub.controlplane.db import Database
-from cubelab_hub.controlplane.handlers.pipelines import store_pipeline
-from cubelab_hub.controlplane.handlers.runs import RunManager
-from cubelab_hub.controlplane.handlers.schedules import Scheduler
-from cubelab_hub.controlplane.handlers.templates import ensure_builtin_templates
 from cubelab_hub.controlplane.models.pipelines import PipelineRow, RunRow, ScheduleRecordRow
+from cubelab_hub.controlplane.services.runs import RunManager
+from cubelab_hub.controlplane.services.scheduler import Scheduler
+from cubelab_hub.controlplane.services.templates import ensure_builtin_templates
+from cubelab_hub.controlplane.store import store_pipeline
+from cubelab_hub.domain.errors import Conflict
 from cubelab_hub.domain.pipelines import pipeline_from_dict
 from cubelab_hub.engines.local import LocalEngine
+from support.engines import InstantEngine
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -29,7 +31,7 @@ def world(tmp_path):
     db = Database(f"sqlite:///{tmp_path / 'cp.sqlite'}")
     db.upgrade()
     ensure_builtin_templates(db)
-    manager = RunManager(db, tmp_path, engines={"local": LocalEngine(tmp_path / "runs", kill_grace=1)})
+    manager = RunManager(db, engines={"local": LocalEngine(tmp_path / "runs", kill_grace=1)})
     manager.flush_delay = 0.01
     return db, manager, Scheduler(db, manager)
 
@@ -83,7 +85,7 @@ async def test_ticks_become_records_and_runs_respect_max_active(world):
     with db.session() as s:
         run = s.get(RunRow, recs[1][3])
         assert run.trigger == "schedule" and run.schedule_time.replace(tzinfo=timezone.utc) == at(20)
-    log = (manager.data_dir / "runs" / recs[1][3] / "tasks" / "a" / "log.txt").read_text()
+    log = (manager.engines["local"].runs_dir / recs[1][3] / "tasks" / "a" / "log.txt").read_text()
     assert log.strip() == at(20).isoformat()
 
 
@@ -135,7 +137,7 @@ async def test_deleting_a_project_stops_and_removes_its_pipelines(world):
 
 async def test_runs_go_to_the_engine_of_their_project(world, tmp_path):
     db, manager, scheduler = world
-    other = LocalEngine(tmp_path / "other-runs", kill_grace=1)
+    other = InstantEngine("cluster-b")
     other.add_listener(manager.on_event)
     manager.engines["cluster-b"] = other
     manager.engine_for_project = lambda project: "cluster-b" if project == "proj" else None
@@ -144,8 +146,8 @@ async def test_runs_go_to_the_engine_of_their_project(world, tmp_path):
     assert await finish(db, manager, run_id) == "succeeded"
     with db.session() as s:
         assert s.get(RunRow, run_id).engine == "cluster-b"
-    assert (tmp_path / "other-runs" / run_id / "tasks" / "a" / "log.txt").read_text() == "placed\n"
+    assert [spec.run_id for spec in other.submitted] == [run_id]
+    assert not (tmp_path / "runs" / run_id).exists(), "the default engine ran it too"
     manager.engine_for_project = lambda project: "nowhere"
-    with pytest.raises(Exception) as info:
+    with pytest.raises(Conflict, match="engine 'nowhere'"):
         await manager.create_run(pid, "alice", False)
-    assert "engine 'nowhere'" in str(info.value)

@@ -5,9 +5,7 @@ Needs ``openapi-spec-validator`` (test extra).
 
 from __future__ import annotations
 
-import importlib
 import json
-import pkgutil
 import re
 
 import pytest
@@ -27,15 +25,10 @@ def document(platform) -> dict:
 
 
 def app_routes() -> list[tuple[str, type, dict]]:
-    """The routes the running app serves: ROUTES of every handler module, as
-    ControlPlane._collect_resources gathers them."""
+    """The routes the running app serves: ROUTES of every listed resource module."""
     from cubelab_hub.controlplane import handlers
 
-    routes = []
-    for info in pkgutil.iter_modules(handlers.__path__):
-        module = importlib.import_module(f"{handlers.__name__}.{info.name}")
-        routes.extend(getattr(module, "ROUTES", []))
-    return routes
+    return handlers.collect()[0]
 
 
 def test_openapi_document_is_served_anonymously(platform, document):
@@ -91,12 +84,10 @@ def test_document_matches_the_running_app(document):
     """The served document is the one the app builds from its handlers."""
     from cubelab_hub.controlplane.openapi import build_document
 
-    schemas = {}
     from cubelab_hub.controlplane import handlers
 
-    for info in pkgutil.iter_modules(handlers.__path__):
-        schemas.update(getattr(importlib.import_module(f"{handlers.__name__}.{info.name}"), "SCHEMAS", {}))
-    built = build_document(app_routes(), schemas, API)
+    routes, schemas = handlers.collect()
+    built = build_document(routes, schemas, API)
     assert built["paths"] == document["paths"]
     assert built["components"] == document["components"]
 
@@ -118,3 +109,18 @@ def test_every_schema_reference_resolves(document):
     refs = set(re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', json.dumps(document)))
     assert refs, "no references at all"
     assert refs <= names, f"dangling: {sorted(refs - names)}"
+
+
+def test_command_line_prints_the_served_document(document, tmp_path):
+    """``python -m cubelab_hub.controlplane.openapi`` needs no server and no
+    database, and prints what the running control plane serves."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTERHUB_", "CUBELAB_DATA_DIR"))}
+    out = subprocess.run([sys.executable, "-m", "cubelab_hub.controlplane.openapi"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == document
+    assert list(tmp_path.iterdir()) == [], "the command wrote files"

@@ -50,7 +50,7 @@ def test_control_plane_expiry_settings():
     from traitlets import TraitError
     from traitlets.config import Config
 
-    from cubelab_hub.controlplane.handlers.servers import ServerExpiry
+    from cubelab_hub.controlplane.services.servers import ServerExpiry
 
     c = Config()
     c.ServerExpiry.default = "1d"

@@ -252,21 +252,17 @@ async def test_reaper_stops_expired_server_and_renewal_postpones(hub, tmp_path):
     from datetime import datetime, timedelta, timezone
 
     from cubelab_hub.controlplane.db import Database
-    from cubelab_hub.controlplane.handlers.servers import ServerExpiry, ServerManager
+    from cubelab_hub.controlplane.services.servers import ServerExpiry, ServerManager
     from cubelab_hub.controlplane.hubclient import HubClient
 
-    class App:  # the parts of the control plane ServerManager uses
-        def __init__(self):
-            self.database = Database(f"sqlite:///{tmp_path / 'cp.sqlite'}")
-            self.database.upgrade()
-            self.hub_client = HubClient(hub.url + "/hub/api", hub.token, 0)
-            self.audits = []
+    database = Database(f"sqlite:///{tmp_path / 'cp.sqlite'}")
+    database.upgrade()
+    audits = []
 
-        async def audit(self, actor, project, action, detail):
-            self.audits.append((actor, project, action, detail))
+    async def audit(actor, project, action, detail):
+        audits.append((actor, project, action, detail))
 
-    app = App()
-    manager = ServerManager(app, ServerExpiry(default="3d", gpu="1d"))
+    manager = ServerManager(database, HubClient(hub.url + "/hub/api", hub.token, 0), ServerExpiry(default="3d", gpu="1d"), audit=audit)
     r = hub.api("POST", "/users/bob/servers/exp", json={"project": "public", "cpu": "1", "memory": "1G", "gpu": "0"})
     assert r.status_code in (201, 202), r.text
     hub.wait_ready("bob", "exp")
@@ -282,7 +278,7 @@ async def test_reaper_stops_expired_server_and_renewal_postpones(hub, tmp_path):
     # past the start's expiry, within the renewal's: kept
     assert await manager.reap(started + timedelta(days=3) + (renewed_at - started) / 2) == []
     assert await manager.reap(renewed_at + timedelta(days=3, seconds=1)) == [("bob", "exp")]
-    assert app.audits[-1][2] == "server:expired"
+    assert audits[-1][2] == "server:expired"
     deadline = datetime.now(timezone.utc) + timedelta(seconds=60)
     import asyncio
 

@@ -9,9 +9,7 @@ Settings are traitlets: ``--ControlPlane.db_url=...`` or a config file.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
-import pkgutil
 import signal
 import time
 from pathlib import Path
@@ -28,6 +26,10 @@ from .db import Database
 from .hubclient import HubClient
 from .models import AuditEvent
 from .openapi import build_document
+from .services.runs import RunManager
+from .services.scheduler import Scheduler
+from .services.servers import ServerExpiry, ServerManager
+from .services.templates import ensure_builtin_templates
 
 API_PREFIX = "api/v1"
 
@@ -175,28 +177,44 @@ class ControlPlane(Application):
         self.hub_auth = HubOAuth(api_token=token, api_url=api_url, cache_max_age=self.token_cache_seconds)
         self._groups: tuple[float, list[dict]] | None = None
         self._locks: dict[str, asyncio.Lock] = {}
-        # hooks other resources register from their module's setup(app)
-        self.membership_revoked_hooks: list = []
-        self.project_delete_hooks: list = []
-        self.user_delete_hooks: list = []
-        self.background_tasks: list = []
-        self.shutdown_hooks: list = []
-        self.routes, schemas, self.resource_modules = self._collect_resources()
+        ensure_builtin_templates(self.database)
+        self._build_services()
+        self._wire_hooks()
+        self.routes, schemas = handlers_pkg.collect()
         prefix = self.service_prefix.rstrip("/") + "/" + API_PREFIX
         self.openapi_document = build_document(self.routes, schemas, prefix)
         self.web_app = self._make_web_app(prefix)
 
-    def _collect_resources(self):
-        """Every module in ``handlers/`` with ``ROUTES`` is a REST resource;
-        ``SCHEMAS`` feed the OpenAPI document; ``setup(app)`` registers hooks."""
-        routes, schemas, modules = [], {}, []
-        for info in sorted(pkgutil.iter_modules(handlers_pkg.__path__), key=lambda i: i.name):
-            module = importlib.import_module(f"{handlers_pkg.__name__}.{info.name}")
-            if hasattr(module, "ROUTES"):
-                routes.extend(module.ROUTES)
-                schemas.update(getattr(module, "SCHEMAS", {}))
-                modules.append(module)
-        return routes, schemas, modules
+    def _build_services(self) -> None:
+        """Engines, then the services that use them, each given what it needs."""
+        from ..engines.registry import UnknownEngine
+
+        try:
+            self._configure_pipeline_engines()
+        except UnknownEngine as exc:
+            self.log.critical("%s", exc)
+            self.exit(1)
+        self.pipeline_runs = RunManager(
+            self.database, self.pipeline_engines, default_engine=self.pipeline_default_engine,
+            keep_runs_on_shutdown=self.keep_runs_on_shutdown, engine_for_project=self.pipeline_engine_for_project,
+        )
+        self.pipeline_scheduler = Scheduler(self.database, self.pipeline_runs, interval=self.scheduler_interval,
+                                            is_admin=self._is_admin)
+        self.server_manager = ServerManager(self.database, self.hub_client, ServerExpiry(parent=self), audit=self.audit)
+
+    def _wire_hooks(self) -> None:
+        """Who hears of what: a project deleted, a membership revoked, a user
+        deleted; what runs in the background; what stops on shutdown."""
+        self.project_delete_hooks: list = [self.pipeline_runs.delete_project]
+        self.membership_revoked_hooks: list = [self.server_manager.on_membership_revoked]
+        self.user_delete_hooks: list = []
+        # re-attaching runs first: the scheduler then sees them active
+        self.background_tasks: list = [self.pipeline_runs.start, self.pipeline_scheduler.loop, self.server_manager.loop]
+        self.shutdown_hooks: list = [self.pipeline_runs.shutdown]
+
+    async def _is_admin(self, name: str) -> bool:
+        user = await self.hub_client.get_user(name)
+        return bool(user and user.get("admin"))
 
     def _make_web_app(self, prefix: str) -> web.Application:
         handlers = [(prefix + pattern, handler, kwargs) for pattern, handler, kwargs in self.routes]
@@ -316,16 +334,6 @@ class ControlPlane(Application):
         self.pipeline_engine_for_project = self._engine_for_project
 
     def start(self):
-        from ..engines.registry import UnknownEngine
-
-        try:
-            self._configure_pipeline_engines()
-        except UnknownEngine as exc:
-            self.log.critical("%s", exc)
-            self.exit(1)
-        for module in self.resource_modules:
-            if hasattr(module, "setup"):
-                module.setup(self)
         asyncio.run(self._serve())
 
     async def _serve(self):

@@ -43,3 +43,32 @@ def build_document(routes: list[tuple], schemas: dict, server_url: str) -> dict:
         "security": [{"token": []}],
         "paths": paths,
     }
+
+
+def default_document(service_prefix: str = "/services/cubelab/") -> dict:
+    """The document the control plane serves under ``service_prefix``, built from
+    the handler modules alone (no server, no database)."""
+    from . import handlers
+    from .app import API_PREFIX
+
+    routes, schemas = handlers.collect()
+    return build_document(routes, schemas, service_prefix.rstrip("/") + "/" + API_PREFIX)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+    import json
+    import os
+
+    parser = argparse.ArgumentParser(
+        prog="python -m cubelab_hub.controlplane.openapi",
+        description="Print the control plane's OpenAPI document (JSON) to stdout.",
+    )
+    parser.add_argument("--service-prefix", default=os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/cubelab/"),
+                        help="the service's URL prefix, as in the served document's 'servers' (default: %(default)s)")
+    args = parser.parse_args(argv)
+    print(json.dumps(default_document(args.service_prefix), indent=2, sort_keys=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -48,6 +48,37 @@ class FieldErrors(ValueError):
         super().__init__("; ".join(str(e) for e in self.errors))
 
 
+class NotFound(LookupError):
+    """Something the caller named does not exist, or is not theirs to see (both
+    answer the same, so nobody learns what exists where they may not look).
+
+    ``field``: the request field that named it, when it came from a body.
+    """
+
+    def __init__(self, message: str, field: str | None = None):
+        self.message = message
+        self.field = field
+        super().__init__(message)
+
+    @classmethod
+    def of(cls, what: str, name: str, field: str | None = None) -> "NotFound":
+        return cls(f"{what} '{name}' does not exist", field)
+
+
+class Conflict(Exception):
+    """The request is well-formed but the current state refuses it (a name taken,
+    a run still active, the last creator leaving). ``code`` is the short error
+    code callers switch on; ``extra`` carries details such as diagnostics."""
+
+    code = "conflict"
+
+    def __init__(self, message: str, field: str | None = None, **extra):
+        self.message = message
+        self.field = field
+        self.extra = extra
+        super().__init__(message)
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     """One finding of a validation pass, shaped for the pipeline editor's canvas

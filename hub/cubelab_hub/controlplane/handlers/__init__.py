@@ -1,0 +1,25 @@
+"""The REST resources, one module each: request handlers, ``ROUTES`` and
+``SCHEMAS`` (the OpenAPI components they use), nothing else.
+
+The control plane serves exactly the modules listed in :data:`default_resources`
+(as JupyterHub lists its ``default_handlers``); a resource needs no set-up of
+its own, so adding one cannot break another's start-up. The services they call
+are built by :meth:`cubelab_hub.controlplane.app.ControlPlane.initialize`.
+"""
+
+from __future__ import annotations
+
+from . import me, openapi_doc, pipelines, projects, runs, schedules, servers, templates, users
+
+# the order of the OpenAPI document's paths
+default_resources = [me, openapi_doc, pipelines, projects, runs, schedules, servers, templates, users]
+
+
+def collect(resources=None) -> tuple[list[tuple], dict]:
+    """The routes and the OpenAPI schemas of ``resources`` (default: all)."""
+    routes: list[tuple] = []
+    schemas: dict = {}
+    for module in default_resources if resources is None else resources:
+        routes.extend(module.ROUTES)
+        schemas.update(getattr(module, "SCHEMAS", {}))
+    return routes, schemas

@@ -5,6 +5,10 @@ Authentication is JupyterHub's: ``HubOAuth`` accepts both API tokens
 browser's OAuth cookie. Authorization is :mod:`cubelab_hub.domain.access`,
 asked through :meth:`APIHandler.require`.
 
+Errors become HTTP answers in one place, :meth:`APIHandler._handle_request_exception`:
+``FieldError``/``FieldErrors`` 400, ``PermissionDenied`` 403, ``NotFound`` 404,
+``Conflict`` 409 (with its code and details), and the server service's own.
+
 Each handler class documents its methods in ``openapi`` (one OpenAPI operation
 per HTTP method); :mod:`cubelab_hub.controlplane.openapi` assembles the document
 and a test checks that every route and method is documented.
@@ -21,8 +25,9 @@ from jupyterhub.services.auth import HubOAuthenticated
 from tornado import web
 
 from ...domain.access import Actor, PermissionDenied, allowed, require
-from ...domain.errors import FieldError, FieldErrors
+from ...domain.errors import Conflict, FieldError, FieldErrors, NotFound
 from ..hubclient import HubAPIError
+from ..services.servers import RestartFailed, ServerStopTimeout
 
 
 class APIError(Exception):
@@ -35,10 +40,6 @@ class APIError(Exception):
         self.field = field
         self.extra = extra
         super().__init__(message)
-
-
-def not_found(what: str, name: str) -> APIError:
-    return APIError(404, "not_found", f"{what} '{name}' does not exist")
 
 
 def route(path: str, handler: type) -> tuple[str, type, dict]:
@@ -164,6 +165,7 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
     # ------------------------------------------------------------ errors
 
     def _handle_request_exception(self, e: BaseException) -> None:
+        # the one place where errors of the domain and the services become HTTP answers
         if isinstance(e, FieldErrors):
             first = e.errors[0]
             self._send_error(400, "invalid", str(first), first.field, errors=[err.to_dict() for err in e.errors])
@@ -171,6 +173,14 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
             self._send_error(400, "invalid", str(e), e.field, accepted=e.accepted)
         elif isinstance(e, PermissionDenied):
             self._send_error(403, "forbidden", e.message, None)
+        elif isinstance(e, NotFound):
+            self._send_error(404, "not_found", e.message, e.field)
+        elif isinstance(e, Conflict):
+            self._send_error(409, e.code, e.message, e.field, **e.extra)
+        elif isinstance(e, ServerStopTimeout):
+            self._send_error(504, "timeout", str(e), None)
+        elif isinstance(e, RestartFailed):
+            self._send_error(e.status if e.status in (400, 409) else 502, "start_failed", e.message, None)
         elif isinstance(e, APIError):
             self._send_error(e.status, e.error, e.message, e.field, **e.extra)
         elif isinstance(e, HubAPIError):

@@ -7,60 +7,31 @@ Invalid drafts save; runs are refused while diagnostics have errors.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from sqlalchemy import select
 
-from sqlalchemy import func, select
-
-from ...domain.errors import FieldError
-from ...domain.pipelines import Pipeline, export_pipeline, import_pipeline, pipeline_from_dict, validate
-from ...domain.proposals import propose_resources
-from ..models.pipelines import PipelineRow, RunRow, TaskRunRow, aware
-from .base import APIError, APIHandler, not_found, op, route
-from .templates import load_catalog
+from ...domain.errors import FieldError, NotFound
+from ...domain.ids import parse_id
+from ...domain.pipelines import export_pipeline, import_pipeline, pipeline_from_dict, validate
+from ..models.pipelines import PipelineRow, aware
+from ..services.pipelines import accept_proposal, delete_pipeline, ensure_unique, latest_runs, resource_proposals
+from ..services.templates import load_catalog
+from ..store import pipeline_summary, row_to_pipeline, store_pipeline
+from .base import APIHandler, op, route
 
 TAGS = ["pipelines"]
 ID_PARAM = {"name": "pipeline_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 TASK_PARAM = {"name": "task", "in": "path", "required": True, "schema": {"type": "string"}}
-ACTIVE = ("pending", "running")
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def row_to_pipeline(row: PipelineRow) -> Pipeline:
-    pipeline = pipeline_from_dict({k: v for k, v in row.body.items() if k not in ("id", "creator")})
-    pipeline.id = row.id
-    pipeline.creator = row.creator
-    pipeline.project = row.project
-    return pipeline
-
-
-def store_pipeline(row: PipelineRow, pipeline: Pipeline) -> None:
-    """Write the body and the scheduler's columns together (one transaction)."""
-    was_enabled = row.schedule_enabled
-    body = pipeline.to_dict()
-    body.pop("id", None)
-    body.pop("creator", None)
-    row.name = pipeline.name
-    row.project = pipeline.project
-    row.body = body
-    row.schedule_enabled = bool(pipeline.schedule.enabled and pipeline.schedule.cron)
-    if row.schedule_enabled and not was_enabled:
-        # turning a schedule on does not replay the time it was off (unless backfill asks)
-        row.schedule_enabled_at = utcnow()
-        row.last_tick = None
 
 
 class PipelineBase(APIHandler):
     def load(self, session, pipeline_id: str, action: str = "pipeline:read") -> PipelineRow:
         try:
-            pid = int(pipeline_id)
-        except ValueError:
-            raise not_found("pipeline", pipeline_id)
+            pid = parse_id(pipeline_id, "pipeline_id")
+        except FieldError:  # not an id any pipeline can have
+            raise NotFound.of("pipeline", pipeline_id) from None
         row = session.get(PipelineRow, pid)
         if row is None or not self.allowed("pipeline:read", row.project):
-            raise not_found("pipeline", pipeline_id)
+            raise NotFound.of("pipeline", pipeline_id)
         if action != "pipeline:read":
             self.require(action, row.project, row.creator)
         return row
@@ -84,13 +55,7 @@ class PipelineBase(APIHandler):
             raise FieldError("project", "is missing", "the name of a project you belong to")
         self.require("pipeline:create", project)
         if self.actor.admin and project not in self.actor.projects and await self.hub.get_group(project) is None:
-            raise APIError(404, "not_found", f"project '{project}' does not exist", "project")
-
-    def ensure_unique(self, session, project: str, name: str, exclude: int | None = None) -> None:
-        q = select(PipelineRow.id).where(PipelineRow.project == project, PipelineRow.name == name)
-        for other in session.scalars(q).all():
-            if other != exclude:
-                raise APIError(409, "conflict", f"project '{project}' already has a pipeline named '{name}'", "name")
+            raise NotFound.of("project", project, "project")
 
 
 class PipelineListHandler(PipelineBase):
@@ -110,21 +75,8 @@ class PipelineListHandler(PipelineBase):
             if project:
                 q = q.where(PipelineRow.project == project)
             rows = [r for r in session.scalars(q).all() if self.allowed("pipeline:read", r.project) and search in r.name.lower()]
-            # the latest run of every listed pipeline, in one query (the sidebar refreshes this list often)
-            newest = (select(RunRow.pipeline_id, func.max(RunRow.created_at).label("at"))
-                      .where(RunRow.pipeline_id.in_([r.id for r in rows])).group_by(RunRow.pipeline_id).subquery())
-            latest = {run.pipeline_id: run for run in session.scalars(
-                select(RunRow).join(newest, (RunRow.pipeline_id == newest.c.pipeline_id) & (RunRow.created_at == newest.c.at)))}
-            items = []
-            for r in rows:
-                last = latest.get(r.id)
-                items.append({
-                    "id": r.id, "name": r.name, "project": r.project, "creator": r.creator,
-                    "description": r.body.get("description", ""), "tasks": len(r.body.get("tasks", [])),
-                    "schedule_enabled": r.schedule_enabled,
-                    "updated_at": aware(r.updated_at).isoformat() if r.updated_at else None,
-                    "last_run": {"id": last.id, "status": last.status} if last else None,
-                })
+            latest = latest_runs(session, [r.id for r in rows])
+            items = [pipeline_summary(r, latest.get(r.id)) for r in rows]
         self.send({"pipelines": items})
 
     async def post(self):
@@ -132,7 +84,7 @@ class PipelineListHandler(PipelineBase):
         pipeline = pipeline_from_dict(body)
         await self.check_project(pipeline.project)
         with self.db.session() as session:
-            self.ensure_unique(session, pipeline.project, pipeline.name)
+            ensure_unique(session, pipeline.project, pipeline.name)
             row = PipelineRow(name=pipeline.name, project=pipeline.project, creator=self.actor.name, body={}, schedule_enabled=False)
             store_pipeline(row, pipeline)
             session.add(row)
@@ -162,7 +114,7 @@ class PipelineHandler(PipelineBase):
             if pipeline.project != row.project:
                 # moving a pipeline: the caller must be allowed to create in the target project
                 await self.check_project(pipeline.project)
-            self.ensure_unique(session, pipeline.project, pipeline.name, exclude=row.id)
+            ensure_unique(session, pipeline.project, pipeline.name, exclude=row.id)
             store_pipeline(row, pipeline)
             session.flush()
             view = self.view(session, row)
@@ -171,10 +123,7 @@ class PipelineHandler(PipelineBase):
     async def delete(self, pipeline_id):
         with self.db.session() as session:
             row = self.load(session, pipeline_id, "pipeline:edit")
-            active = session.scalar(select(func.count()).select_from(RunRow).where(RunRow.pipeline_id == row.id, RunRow.status.in_(ACTIVE)))
-            if active:
-                raise APIError(409, "conflict", f"pipeline has {active} active run(s); cancel them first")
-            session.delete(row)
+            delete_pipeline(session, row)
         self.send(None, 204)
 
 
@@ -223,7 +172,7 @@ class ImportHandler(PipelineBase):
         with self.db.session() as session:
             catalog = load_catalog(session)
             pipeline, import_diags = import_pipeline(body.get("document"), catalog, project=project, name=body.get("name"))
-            self.ensure_unique(session, pipeline.project, pipeline.name)
+            ensure_unique(session, pipeline.project, pipeline.name)
             row = PipelineRow(name=pipeline.name, project=pipeline.project, creator=self.actor.name, body={}, schedule_enabled=False)
             store_pipeline(row, pipeline)
             session.add(row)
@@ -231,24 +180,6 @@ class ImportHandler(PipelineBase):
             view = self.view(session, row)
         view["diagnostics"] = [d.to_dict() for d in import_diags] + view["diagnostics"]
         self.send(view, 201)
-
-
-def resource_proposals(session, row: PipelineRow) -> list:
-    pipeline = row_to_pipeline(row)
-    catalog = load_catalog(session)
-    proposals = []
-    for task in pipeline.tasks:
-        q = (
-            select(TaskRunRow.peak_cpu, TaskRunRow.peak_memory)
-            .join(RunRow, RunRow.id == TaskRunRow.run_id)
-            .where(RunRow.pipeline_id == row.id, TaskRunRow.name == task.name, TaskRunRow.status == "succeeded",
-                   TaskRunRow.peak_cpu.is_not(None), TaskRunRow.peak_memory.is_not(None), TaskRunRow.attempts > 0)
-        )
-        peaks = [(c, m) for c, m in session.execute(q).all()]
-        proposal = propose_resources(task, catalog.get(task.template, task.template_version), peaks)
-        if proposal is not None:
-            proposals.append(proposal)
-    return proposals
 
 
 class ProposalsHandler(PipelineBase):
@@ -268,13 +199,7 @@ class AcceptProposalHandler(PipelineBase):
     async def post(self, pipeline_id, task):
         with self.db.session() as session:
             row = self.load(session, pipeline_id, "pipeline:edit")
-            proposal = next((p for p in resource_proposals(session, row) if p.task == task), None)
-            if proposal is None:
-                raise APIError(409, "conflict", f"task '{task}' has no resource proposal (needs 10 successful runs with measurements)")
-            pipeline = row_to_pipeline(row)
-            target = pipeline.task(task)
-            target.cpu, target.memory = proposal.cpu, proposal.memory
-            store_pipeline(row, pipeline)
+            store_pipeline(row, accept_proposal(session, row, task))
             session.flush()
             view = self.view(session, row)
         self.send(view)

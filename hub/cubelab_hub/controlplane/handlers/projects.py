@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...domain.access import project_permissions
-from ...domain.errors import FieldError
+from ...domain.errors import Conflict, FieldError, NotFound
 from ...domain.projects import (
     PUBLIC,
     ROLES,
@@ -14,7 +14,7 @@ from ...domain.projects import (
     validate_project_name,
     validate_role,
 )
-from .base import APIError, APIHandler, not_found, op, route
+from .base import APIHandler, op, route
 
 TAGS = ["projects"]
 PROJECT_PARAM = {"name": "project", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -46,7 +46,7 @@ class ProjectBase(APIHandler):
     async def load_project(self, project: str) -> dict:
         group = await self.hub.get_group(project)
         if group is None or not self.app.is_project(group):
-            raise not_found("project", project)
+            raise NotFound.of("project", project)
         self.require("project:read", project)
         return group
 
@@ -77,7 +77,7 @@ class ProjectListHandler(ProjectBase):
         properties = apply_settings_patch(properties, body.get("settings") or {}, is_admin=self.actor.admin, clusters=self.app.cluster_names, engines=self.app.engine_names)
         async with self.app.project_lock(name):
             if await self.hub.get_group(name) is not None:
-                raise APIError(409, "conflict", f"a project or group named '{name}' already exists", "name")
+                raise Conflict(f"a project or group named '{name}' already exists", "name")
             await self.hub.create_group(name, [self.actor.name], properties)
             self.app.forget_groups(self.actor.name)
         await self.audit(name, "project.create", settings=body.get("settings") or {})
@@ -120,7 +120,7 @@ class ProjectHandler(ProjectBase):
         await self.load_project(project)
         self.require("project:delete", project)
         if project == PUBLIC:
-            raise APIError(409, "conflict", "the 'public' project cannot be deleted: every user is a member of it")
+            raise Conflict("the 'public' project cannot be deleted: every user is a member of it")
         async with self.app.project_lock(project):
             await self.app.before_project_delete(project)
             await self.hub.delete_group(project)
@@ -153,11 +153,11 @@ class MemberListHandler(ProjectBase):
             raise FieldError("name", "must be the name of an existing user", "a username")
         role = validate_role(body.get("role", "dev"))
         if await self.hub.get_user(name, fresh=True) is None:
-            raise APIError(404, "not_found", f"user '{name}' does not exist", "name")
+            raise NotFound(f"user '{name}' does not exist", "name")
         async with self.app.project_lock(project):
             group = await self.hub.get_group(project)
             if name in (group.get("users") or []):
-                raise APIError(409, "conflict", f"'{name}' is already a member of '{project}'", "name")
+                raise Conflict(f"'{name}' is already a member of '{project}'", "name")
             properties = dict(group.get("properties") or {})
             properties["member_roles"] = {**(properties.get("member_roles") or {}), name: role}
             await self.hub.set_group_properties(project, properties)
@@ -186,7 +186,7 @@ class MemberHandler(ProjectBase):
             return
         creators = {n for n, r in roles.items() if r == "creator"}
         if creators and creators <= {member} and new_role != "creator":
-            raise APIError(409, "conflict", f"'{member}' is the last creator of '{project}'; make another member creator first", "role" if new_role else None)
+            raise Conflict(f"'{member}' is the last creator of '{project}'; make another member creator first", "role" if new_role else None)
 
     async def patch(self, project, member):
         await self.load_project(project)
@@ -200,7 +200,7 @@ class MemberHandler(ProjectBase):
             group = await self.hub.get_group(project)
             roles = member_roles(group.get("properties"), group.get("users") or [], project)
             if member not in roles:
-                raise APIError(404, "not_found", f"'{member}' is not a member of '{project}'")
+                raise NotFound(f"'{member}' is not a member of '{project}'")
             self._check_keeps_creator(project, roles, member, role)
             properties = dict(group.get("properties") or {})
             properties["member_roles"] = {**(properties.get("member_roles") or {}), member: role}
@@ -214,12 +214,12 @@ class MemberHandler(ProjectBase):
         if member != self.actor.name:
             self.require("project:members", project)
         if project == PUBLIC:
-            raise APIError(409, "conflict", "every user is a member of 'public'; members cannot be removed from it")
+            raise Conflict("every user is a member of 'public'; members cannot be removed from it")
         async with self.app.project_lock(project):
             group = await self.hub.get_group(project)
             roles = member_roles(group.get("properties"), group.get("users") or [], project)
             if member not in roles:
-                raise APIError(404, "not_found", f"'{member}' is not a member of '{project}'")
+                raise NotFound(f"'{member}' is not a member of '{project}'")
             self._check_keeps_creator(project, roles, member, None)
             await self.hub.remove_group_members(project, [member])
             properties = dict(group.get("properties") or {})

@@ -6,64 +6,16 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from ...domain.errors import FieldError, FieldErrors
-from ...domain.templates import JobTemplate, TemplateCatalog, builtin_templates, template_from_dict
-from ...importers.cube_studio import cube_studio_ignored_fields, import_cube_studio_template
-from ...importers.kubeflow import import_kfp_component
-from ..models.pipelines import TemplateRow, aware
-from .base import APIError, APIHandler, not_found, op, route
+from ...domain.errors import Conflict, FieldError, NotFound
+from ...domain.templates import template_from_dict
+from ..models.pipelines import TemplateRow
+from ..services.templates import add_template, find_template, read_import, save_imported
+from ..store import template_view, update_template_row
+from .base import APIHandler, op, route
 
 TAGS = ["templates"]
 NAME_PARAM = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
 VERSION_PARAM = {"name": "version", "in": "path", "required": True, "schema": {"type": "string", "enum": ["Release", "Alpha"]}}
-
-
-# ---------------------------------------------------------------- storage helpers (used by pipelines and runs too)
-
-
-def row_to_template(row: TemplateRow) -> JobTemplate:
-    return template_from_dict(row.body)
-
-
-def template_view(row: TemplateRow) -> dict:
-    data = dict(row.body)
-    data["id"] = row.id
-    data["created_by"] = row.created_by
-    data["updated_at"] = aware(row.updated_at).isoformat() if row.updated_at else None
-    return data
-
-
-def load_catalog(session, include_alpha: bool = True) -> TemplateCatalog:
-    rows = session.scalars(select(TemplateRow)).all()
-    return TemplateCatalog([row_to_template(r) for r in rows if include_alpha or r.version == "Release"])
-
-
-def ensure_builtin_templates(database) -> None:
-    """Insert the built-in templates an installation needs (never overwrites an admin's edits)."""
-    with database.session() as session:
-        existing = {(r.name, r.version) for r in session.scalars(select(TemplateRow)).all()}
-        for tpl in builtin_templates():
-            if tpl.ref not in existing:
-                session.add(_new_row(tpl, None))
-
-
-def _new_row(tpl: JobTemplate, actor: str | None) -> TemplateRow:
-    # only the installation's own built-ins are protected from deletion
-    tpl.builtin = actor is None and tpl.builtin
-    return TemplateRow(
-        name=tpl.name, version=tpl.version, kind=tpl.kind, category=tpl.category, category_index=tpl.category_index,
-        body=tpl.to_dict(), builtin=tpl.builtin, created_by=actor,
-    )
-
-
-def _update_row(row: TemplateRow, tpl: JobTemplate) -> None:
-    row.kind, row.category, row.category_index = tpl.kind, tpl.category, tpl.category_index
-    body = tpl.to_dict()
-    body["builtin"] = row.builtin
-    row.body = body
-
-
-# ---------------------------------------------------------------- handlers
 
 
 class TemplateBase(APIHandler):
@@ -71,9 +23,9 @@ class TemplateBase(APIHandler):
         return version == "Release" or self.allowed("template:read-alpha")
 
     def load(self, session, name: str, version: str) -> TemplateRow:
-        row = session.scalars(select(TemplateRow).where(TemplateRow.name == name, TemplateRow.version == version)).first()
+        row = find_template(session, name, version)
         if row is None or not self.visible(version):
-            raise not_found("template", f"{name} ({version})")
+            raise NotFound.of("template", f"{name} ({version})")
         return row
 
 
@@ -96,12 +48,7 @@ class TemplateListHandler(TemplateBase):
         self.require("template:write")
         tpl = template_from_dict(self.json_body())
         with self.db.session() as session:
-            if session.scalars(select(TemplateRow).where(TemplateRow.name == tpl.name, TemplateRow.version == tpl.version)).first():
-                raise APIError(409, "conflict", f"template '{tpl.name}' version {tpl.version} already exists", "name")
-            row = _new_row(tpl, self.actor.name)
-            session.add(row)
-            session.flush()
-            view = template_view(row)
+            view = template_view(add_template(session, tpl, self.actor.name))
         self.send(view, 201)
 
 
@@ -126,7 +73,7 @@ class TemplateHandler(TemplateBase):
         tpl = template_from_dict(body)
         with self.db.session() as session:
             row = self.load(session, name, version)
-            _update_row(row, tpl)
+            update_template_row(row, tpl)
             session.flush()
             view = template_view(row)
         self.send(view)
@@ -136,7 +83,7 @@ class TemplateHandler(TemplateBase):
         with self.db.session() as session:
             row = self.load(session, name, version)
             if row.builtin:
-                raise APIError(409, "conflict", f"template '{name}' is built in and cannot be deleted")
+                raise Conflict(f"template '{name}' is built in and cannot be deleted")
             session.delete(row)
         self.send(None, 204)
 
@@ -151,60 +98,11 @@ class TemplateImportHandler(TemplateBase):
     async def post(self):
         self.require("template:write")
         body = self.json_body()
-        unknown = sorted(set(body) - {"format", "content", "category", "version", "replace"})
-        if unknown:
-            raise FieldError(unknown[0], "is not an import field", "format, content, category, version, replace")
-        fmt = body.get("format")
-        content = body.get("content")
-        replace = bool(body.get("replace", False))
-        templates: list[JobTemplate] = []
-        ignored: dict[str, list[str]] = {}
-        if fmt == "cube-studio":
-            items = content
-            if isinstance(content, dict) and not any(k in content for k in ("name", "job_template_name")):
-                items = list(content.values())  # init-job-template.json: name -> template
-            if isinstance(items, dict):
-                items = [items]
-            if not isinstance(items, list) or not items:
-                raise FieldError("content", "must be a template object, a list of them or name -> template", "Cube Studio job template JSON")
-            errors = []
-            for i, item in enumerate(items):
-                try:
-                    templates.append(import_cube_studio_template(item))
-                    if cube_studio_ignored_fields(item):
-                        ignored[templates[-1].name] = cube_studio_ignored_fields(item)
-                except FieldErrors as exc:
-                    errors.extend(e.prefixed(f"content[{i}]") for e in exc.errors)
-            if errors:
-                raise FieldErrors(errors)
-        elif fmt == "kfp":
-            if not isinstance(content, str):
-                raise FieldError("content", "must be the component YAML text", "a Kubeflow Pipelines component YAML")
-            version = body.get("version", "Release")
-            if version not in ("Release", "Alpha"):
-                raise FieldError("version", f"'{version}' is not a version", "'Release' or 'Alpha'")
-            templates.append(import_kfp_component(content, category=body.get("category") or "kubeflow", version=version))
-        else:
-            raise FieldError("format", f"'{fmt}' is not an import format", "'cube-studio' or 'kfp'")
+        templates, ignored = read_import(body)
         with self.db.session() as session:
-            views = []
-            for tpl in templates:
-                row = session.scalars(select(TemplateRow).where(TemplateRow.name == tpl.name, TemplateRow.version == tpl.version)).first()
-                if row is not None and not replace:
-                    raise APIError(409, "conflict", f"template '{tpl.name}' version {tpl.version} already exists (send \"replace\": true to overwrite)", "name")
-                if row is None:
-                    row = _new_row(tpl, self.actor.name)
-                    session.add(row)
-                else:
-                    _update_row(row, tpl)
-                session.flush()
-                views.append(template_view(row))
+            views = [template_view(row) for row in save_imported(session, templates, self.actor.name, bool(body.get("replace", False)))]
         # fields of the source that have no CubeLab meaning, reported rather than dropped silently
         self.send({"templates": views, "ignored": ignored}, 201)
-
-
-def setup(app) -> None:
-    ensure_builtin_templates(app.database)
 
 
 _ARG = {
@@ -213,14 +111,18 @@ _ARG = {
         "type": {"type": "string", "enum": ["int", "float", "bool", "str", "text", "enum", "multiple", "list", "dict", "json", "file"]},
         "item_type": {"type": "string"},
         "label": {"type": "string"},
-        "require": {"type": "integer", "enum": [0, 1]},
+        "require": {"oneOf": [{"type": "integer", "enum": [0, 1]}, {"type": "boolean"}]},
         "choice": {"type": "array"},
         "range": {"type": "string"},
         "default": {},
         "placeholder": {"type": "string"},
         "describe": {"type": "string"},
-        "editable": {"type": "integer", "enum": [0, 1]},
+        "editable": {"oneOf": [{"type": "integer", "enum": [0, 1]}, {"type": "boolean"}]},
+        "regex": {"type": "string", "description": "values must match (search semantics; anchor with ^...$)"},
+        "condition": {"description": "kept as given (Cube Studio's display condition)"},
+        "sub_args": {"description": "kept as given (Cube Studio's nested schema for dict arguments)"},
     },
+    "additionalProperties": False,
 }
 
 SCHEMAS = {

@@ -6,8 +6,8 @@ resource gives the admin page one API for it.
 
 from __future__ import annotations
 
-from ...domain.errors import FieldError
-from .base import APIError, APIHandler, not_found, op, route
+from ...domain.errors import Conflict, FieldError, NotFound
+from .base import APIHandler, op, route
 
 TAGS = ["users"]
 USER_PARAM = {"name": "user", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -44,7 +44,7 @@ class UserHandler(APIHandler):
     async def _model(self, user: str) -> dict:
         model = await self.hub.get_user(user, fresh=True)
         if model is None:
-            raise not_found("user", user)
+            raise NotFound.of("user", user)
         account = await self.hub.get_account(user) or {}
         return {
             "name": model["name"],
@@ -69,7 +69,7 @@ class UserHandler(APIHandler):
             raise FieldError("active", f"must be true or false, got {body.get('active')!r}", "true or false")
         await self._model(user)
         if user == self.actor.name and not body["active"]:
-            raise APIError(409, "conflict", "admins cannot deactivate their own account", "active")
+            raise Conflict("admins cannot deactivate their own account", "active")
         await self.hub.set_account_active(user, body["active"])
         self.app.forget_caches(user)
         await self.app.audit(self.actor.name, None, "user.active", {"user": user, "active": body["active"]})
@@ -79,7 +79,7 @@ class UserHandler(APIHandler):
         self.require("admin")
         await self._model(user)
         if user == self.actor.name:
-            raise APIError(409, "conflict", "admins cannot delete their own account")
+            raise Conflict("admins cannot delete their own account")
         await self.app.remove_user_everywhere(user)
         await self.app.audit(self.actor.name, None, "user.delete", {"user": user})
         self.send(None, 204)

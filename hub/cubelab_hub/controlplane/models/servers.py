@@ -2,7 +2,7 @@
 
 The hub is the truth for which servers run and when they started; the control
 plane keeps only what the hub has no place for: when a server was last renewed
-and by whom. Expiry is computed from both (``cubelab_spawner.expiry``).
+and by whom. Expiry is computed from both (``cubelab_hub.domain.expiry``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,130 @@
+"""The cron scheduler: every due tick of an enabled schedule becomes a record.
+
+Records go ``comed``, then ``created`` when the run starts, or ``skipped`` with
+the reason (expired, depends_on_past, invalid pipeline). Scheduled runs count
+only against the pipeline's ``max_active_runs``; manual runs never block or
+cancel them, nor the reverse. The clock is a parameter of
+:meth:`Scheduler.run_pass` so tests drive it.
+
+Scheduled runs on the Kubernetes engine also go through this scheduler (not Argo
+CronWorkflows): one implementation of backfill, expiry, depends_on_past and
+records for both engines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timezone
+
+from sqlalchemy import func, select
+
+from ...domain.errors import FieldErrors
+from ...domain.schedules import decide_start, due_ticks
+from ..models.pipelines import PipelineRow, RunRow, ScheduleRecordRow, aware
+from ..store import row_to_pipeline
+from .runs import InvalidPipeline, RunManager
+
+ACTIVE = ("pending", "running")
+log = logging.getLogger("cubelab.scheduler")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Scheduler:
+    def __init__(self, database, runs: RunManager, interval: float = 10.0, is_admin=None):
+        self.db = database
+        self.runs = runs
+        self.interval = interval
+        self._is_admin = is_admin  # async name -> bool (the creator's admin flag, for validation)
+
+    async def loop(self) -> None:
+        while True:
+            try:
+                await self.run_pass(utcnow())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("scheduler pass failed")
+            await asyncio.sleep(self.interval)
+
+    async def run_pass(self, now: datetime) -> None:
+        self._record_ticks(now)
+        with self.db.session() as session:
+            ids = session.scalars(select(ScheduleRecordRow.pipeline_id).where(ScheduleRecordRow.status == "comed").distinct()).all()
+        for pipeline_id in ids:
+            await self._start_due(pipeline_id)
+
+    def _record_ticks(self, now: datetime) -> None:
+        """Phase 1, one transaction: new ticks become records; last_tick moves on."""
+        with self.db.session() as session:
+            for row in session.scalars(select(PipelineRow).where(PipelineRow.schedule_enabled.is_(True))).all():
+                try:
+                    settings = row_to_pipeline(row).schedule
+                except FieldErrors:
+                    continue
+                plan = due_ticks(settings, aware(row.last_tick), now, aware(row.schedule_enabled_at))
+                # stored in UTC: SQLite keeps no offset, and the schedule's zone only shapes the ticks
+                plan.expired = [t.astimezone(timezone.utc) for t in plan.expired]
+                plan.run = [t.astimezone(timezone.utc) for t in plan.run]
+                ticks = plan.expired + plan.run
+                if not ticks:
+                    continue
+                existing = {aware(t) for t in session.scalars(select(ScheduleRecordRow.tick).where(
+                    ScheduleRecordRow.pipeline_id == row.id, ScheduleRecordRow.tick.in_(ticks))).all()}
+                for tick in plan.expired:
+                    if tick not in existing:
+                        session.add(ScheduleRecordRow(pipeline_id=row.id, tick=tick, status="skipped",
+                                                      reason=f"expired: more than expired_limit={settings.expired_limit} ticks were due"))
+                for tick in plan.run:
+                    if tick not in existing:
+                        session.add(ScheduleRecordRow(pipeline_id=row.id, tick=tick, status="comed", reason=""))
+                row.last_tick = max(ticks)
+
+    async def _start_due(self, pipeline_id: int) -> None:
+        """Phase 2: start comed records in tick order while the rules allow."""
+        while True:
+            with self.db.session() as session:
+                prow = session.get(PipelineRow, pipeline_id)
+                if prow is None:
+                    return
+                record = session.scalars(select(ScheduleRecordRow).where(ScheduleRecordRow.pipeline_id == pipeline_id,
+                                         ScheduleRecordRow.status == "comed").order_by(ScheduleRecordRow.tick).limit(1)).first()
+                if record is None:
+                    return
+                if not prow.schedule_enabled:
+                    record.status, record.reason = "skipped", "schedule was turned off before the run started"
+                    continue
+                settings = row_to_pipeline(prow).schedule
+                active = session.scalar(select(func.count()).select_from(RunRow).where(
+                    RunRow.pipeline_id == pipeline_id, RunRow.trigger == "schedule", RunRow.status.in_(ACTIVE)))
+                previous = session.scalars(select(ScheduleRecordRow).where(
+                    ScheduleRecordRow.pipeline_id == pipeline_id, ScheduleRecordRow.tick < record.tick,
+                    ScheduleRecordRow.run_id.is_not(None)).order_by(ScheduleRecordRow.tick.desc()).limit(1)).first()
+                prev_status = None
+                if previous is not None:
+                    prev_run = session.get(RunRow, previous.run_id)
+                    prev_status = prev_run.status if prev_run else None
+                decision = decide_start(settings, active, prev_status)
+                record_id, tick, creator = record.id, aware(record.tick), prow.creator
+                if decision.action == "skip":
+                    record.status, record.reason = "skipped", decision.reason
+                    continue
+                if decision.action == "wait":
+                    if record.reason != decision.reason:
+                        record.reason = decision.reason
+                    return
+            admin = bool(await self._is_admin(creator)) if self._is_admin else False
+            status, reason, run_id = "created", "", None
+            try:
+                run_id = await self.runs.create_run(pipeline_id, creator, admin, trigger="schedule", schedule_time=tick)
+            except InvalidPipeline as exc:
+                status, reason = "skipped", str(exc)
+            except Exception as exc:  # the record says why; the loop goes on with other pipelines
+                log.exception("scheduled run of pipeline %s failed to start", pipeline_id)
+                status, reason = "skipped", f"could not start: {exc}"
+            with self.db.session() as session:
+                record = session.get(ScheduleRecordRow, record_id)
+                record.status, record.reason, record.run_id = status, reason, run_id

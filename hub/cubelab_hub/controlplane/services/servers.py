@@ -1,0 +1,235 @@
+"""Notebook servers: expiry, renewal, reset, and stopping on revoked membership.
+
+The hub knows which servers run, when they started and with which choices
+(``user_options``); this service adds when each expires
+(``cubelab_hub.domain.expiry``), a one-click renewal, a reset that restarts a
+server with the same choices, and a reaper that stops expired servers through
+the hub's API.
+
+Settings (control plane config): ``c.ServerExpiry.default = "3d"``,
+``c.ServerExpiry.per_kind = {"vscode": "1d"}``, ``c.ServerExpiry.gpu = "1d"``,
+``c.ServerExpiry.reaper_interval = 60``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import datetime, timezone
+from urllib.parse import quote
+
+from sqlalchemy import select
+from traitlets import Dict, Float, Unicode, validate
+from traitlets.config import Configurable
+
+from ...domain.expiry import ExpiryPolicy, parse_duration
+
+from ...domain.errors import Conflict, NotFound
+from ..hubclient import HubAPIError
+from ..models.pipelines import aware
+from ..models.servers import ServerRenewalRow
+
+log = logging.getLogger("cubelab.servers")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class ServerExpiry(Configurable):
+    default = Unicode("3d", config=True, help="How long a notebook server lives after it starts or is renewed ('3d', '12h', 'never').")
+    per_kind = Dict(
+        {}, config=True, help="Periods per kind of server, over the default: {'jupyterlab': '3d', 'vscode': '1d', 'rstudio': '1d'}."
+    )
+    gpu = Unicode("", config=True, help="Period for servers with at least one GPU, over kind and default ('' = as the others).")
+    reaper_interval = Float(60.0, config=True, help="Seconds between passes that stop expired servers.")
+    stop_timeout = Float(120.0, config=True, help="Seconds a reset waits for the old server to stop before giving up.")
+
+    @validate("default", "gpu")
+    def _check_duration(self, proposal):
+        if proposal.value:
+            parse_duration(proposal.value, f"ServerExpiry.{proposal.trait.name}")
+        return proposal.value
+
+    def policy(self) -> ExpiryPolicy:
+        return ExpiryPolicy.from_config(self.default, self.per_kind, self.gpu or None)
+
+
+def _hub_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return aware(datetime.fromisoformat(text.replace("Z", "+00:00")))
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if value else None
+
+
+def _server_path(user: str, server: str) -> str:
+    base = f"/users/{quote(user, safe='')}"
+    return f"{base}/servers/{quote(server, safe='')}" if server else f"{base}/server"
+
+
+def _active(model: dict) -> bool:
+    return bool(model.get("ready") or model.get("pending")) and not model.get("stopped")
+
+
+class ServerStopTimeout(Exception):
+    """A server did not stop within the wait a reset allows."""
+
+
+class RestartFailed(Exception):
+    """A reset stopped the server but the hub refused to start it again
+    (``status``: the hub's answer, e.g. 400 when the same choices are now over quota)."""
+
+    def __init__(self, status: int, message: str):
+        self.status = status
+        self.message = message
+        super().__init__(message)
+
+
+class ServerManager:
+    """Expiry, renewal, reset and reaping of the hub's servers.
+
+    ``audit``: ``async (actor, project, action, detail)``, records what the reaper does.
+    """
+
+    def __init__(self, database, hub_client, expiry: ServerExpiry, audit=None):
+        self.db = database
+        self.hub = hub_client
+        self.expiry = expiry
+        self._audit = audit
+
+    def renewals(self, user: str | None = None) -> dict[tuple[str, str], ServerRenewalRow]:
+        with self.db.session() as session:
+            query = select(ServerRenewalRow)
+            if user is not None:
+                query = query.where(ServerRenewalRow.user == user)
+            return {(r.user, r.server): r for r in session.scalars(query).all()}
+
+    def view(self, user: str, model: dict, renewal: ServerRenewalRow | None) -> dict:
+        options = model.get("user_options") or {}
+        started = _hub_time(model.get("started"))
+        renewed_at = aware(renewal.renewed_at) if renewal else None
+        if started and renewed_at and renewed_at < started:
+            renewed_at = None  # a renewal of an earlier run of this server
+        expires = self.expiry.policy().expires_at(started, renewed_at, options) if started else None
+        return {
+            "user": user,
+            "name": model.get("name", ""),
+            "project": options.get("project"),
+            "kind": options.get("kind"),
+            "options": options,
+            "url": model.get("url"),
+            "ready": bool(model.get("ready")),
+            "pending": model.get("pending"),
+            "started": _iso(started),
+            "renewed_at": _iso(renewed_at),
+            "renewed_by": renewal.renewed_by if renewed_at and renewal else None,
+            "expires_at": _iso(expires),
+        }
+
+    async def user_servers(self, user: str) -> list[dict]:
+        model = await self.hub.get_user(user, fresh=True)
+        if model is None:
+            raise NotFound.of("user", user)
+        renewals = self.renewals(user)
+        servers = model.get("servers") or {}
+        return [self.view(user, s, renewals.get((user, name))) for name, s in sorted(servers.items()) if _active(s)]
+
+    async def server(self, user: str, server: str) -> dict:
+        model = await self.hub.get_user(user, fresh=True)
+        if model is None:
+            raise NotFound.of("user", user)
+        found = (model.get("servers") or {}).get(server)
+        if found is None or not _active(found):
+            label = f"server '{server}'" if server else "default server"
+            raise NotFound(f"{user} has no running {label}")
+        return found
+
+    async def renew(self, user: str, server: str, actor: str) -> dict:
+        model = await self.server(user, server)
+        now = utcnow()
+        with self.db.session() as session:
+            row = session.scalars(select(ServerRenewalRow).where(ServerRenewalRow.user == user, ServerRenewalRow.server == server)).first()
+            if row is None:
+                row = ServerRenewalRow(user=user, server=server, renewed_at=now, renewed_by=actor)
+                session.add(row)
+            else:
+                row.renewed_at, row.renewed_by = now, actor
+        return self.view(user, model, row)
+
+    async def stop(self, user: str, server: str, wait: bool) -> None:
+        await self.hub.request("DELETE", _server_path(user, server), ok_missing=True)
+        if not wait:
+            return
+        deadline = time.monotonic() + self.expiry.stop_timeout
+        while time.monotonic() < deadline:
+            model = await self.hub.get_user(user, fresh=True)
+            current = ((model or {}).get("servers") or {}).get(server)
+            if current is None or not _active(current):
+                return
+            await asyncio.sleep(0.5)
+        raise ServerStopTimeout(f"the server did not stop within {self.expiry.stop_timeout:.0f}s")
+
+    async def reset(self, user: str, server: str) -> dict:
+        model = await self.server(user, server)
+        if model.get("pending"):
+            raise Conflict(f"the server is {model['pending']}; try again when it is done")
+        options = dict(model.get("user_options") or {})
+        await self.stop(user, server, wait=True)
+        try:
+            await self.hub.request("POST", _server_path(user, server), options)
+        except HubAPIError as exc:
+            # e.g. the same choices are now over the project's quota: say so
+            raise RestartFailed(exc.status, f"stopped, but starting again failed: {exc.message}") from None
+        with self.db.session() as session:
+            for row in session.scalars(select(ServerRenewalRow).where(ServerRenewalRow.user == user, ServerRenewalRow.server == server)):
+                session.delete(row)  # a fresh start: the renewal belonged to the old one
+        return {"user": user, "name": server, "options": options, "status": "starting"}
+
+    async def reap(self, now: datetime) -> list[tuple[str, str]]:
+        """Stop every expired server; returns what was stopped."""
+        policy = self.expiry.policy()
+        renewals = self.renewals()
+        stopped = []
+        for user in await self.hub.list_users():
+            for name, model in (user.get("servers") or {}).items():
+                if not model.get("ready") or model.get("pending"):
+                    continue
+                started = _hub_time(model.get("started"))
+                if started is None:
+                    continue
+                renewal = renewals.get((user["name"], name))
+                renewed_at = aware(renewal.renewed_at) if renewal else None
+                if policy.is_expired(now, started, renewed_at, model.get("user_options")):
+                    log.info("server %s/%s expired (started %s, renewed %s); stopping", user["name"], name, _iso(started), _iso(renewed_at))
+                    try:
+                        await self.stop(user["name"], name, wait=False)
+                    except Exception:
+                        log.exception("stopping expired server %s/%s failed", user["name"], name)
+                        continue
+                    if self._audit is not None:
+                        await self._audit("cubelab", (model.get("user_options") or {}).get("project"), "server:expired",
+                                          {"user": user["name"], "server": name})
+                    stopped.append((user["name"], name))
+        return stopped
+
+    async def loop(self) -> None:
+        while True:
+            try:
+                await self.reap(utcnow())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("server expiry pass failed")
+            await asyncio.sleep(self.expiry.reaper_interval)
+
+    async def on_membership_revoked(self, project: str, user: str) -> None:
+        """Stop the user's servers that run for the project they just left."""
+        model = await self.hub.get_user(user, fresh=True)
+        for name, server in ((model or {}).get("servers") or {}).items():
+            if _active(server) and (server.get("user_options") or {}).get("project") == project:
+                log.info("%s left project %s: stopping server '%s'", user, project, name)
+                await self.stop(user, name, wait=False)
