@@ -9,10 +9,8 @@ sets ``profile_list`` gets plain KubeSpawner profiles instead of CubeLab's form.
 from __future__ import annotations
 
 import copy
-import os
 
 import kubernetes_asyncio.client
-from kubernetes_asyncio.config import new_client_from_config
 from kubespawner import KubeSpawner
 from kubespawner.clients import shared_client
 from tornado import web
@@ -20,6 +18,7 @@ from traitlets import Dict, Unicode, default, validate
 
 from cubelab_hub.domain.errors import FieldError, FieldErrors
 from cubelab_hub.domain.formats import DEFAULT_GPU_RESOURCES, parse_volume_mounts
+from cubelab_hub.kube.clusters import Clusters, connect
 
 from .common import CubeSpawnerMixin, invalid_options
 from .objects import DEFAULT_WORKSPACE, KubeSettings, check_volume_names, kube_overrides
@@ -57,33 +56,21 @@ class CubeKubeSpawner(CubeSpawnerMixin, KubeSpawner):
         help="Mounts every server gets, in the mount syntax; a project's mount on the same path wins. "
         "The default gives each user /mnt/<username> of the claim kubeflow-user-workspace.",
     )
-    cluster_name = Unicode(
-        "default",
-        config=True,
-        help="The name projects use for the hub's own cluster (the in-cluster config or $KUBECONFIG). "
-        "Projects without a 'cluster' setting run here.",
-    )
-    clusters = Dict(
-        {},
-        config=True,
-        help="Other clusters servers may run on, by the name a project's 'cluster' setting uses: "
-        "{'gpu-farm': {'kubeconfig': '/etc/cubelab/gpu-farm.yaml', 'context': 'admin@gpu-farm'}} "
-        "('context' optional). The hub needs network access and RBAC there as in its own cluster.",
-    )
-
-    @validate("clusters")
-    def _check_clusters(self, proposal):
-        for name, spec in proposal.value.items():
-            unknown = set(spec) - {"kubeconfig", "context"}
-            if unknown or not spec.get("kubeconfig"):
-                raise ValueError(f"clusters.{name}: needs 'kubeconfig' (and optionally 'context'); unknown: {sorted(unknown)}")
-            if not os.path.exists(spec["kubeconfig"]):
-                raise ValueError(f"clusters.{name}: kubeconfig {spec['kubeconfig']} does not exist")
-        return proposal.value
-
     # cluster name -> ApiClient, shared by every spawner of this hub
     _cluster_clients: dict = {}
     _cube_cluster: str | None = None
+    _cube_cluster_setting: Clusters | None = None
+
+    @property
+    def cube_cluster_setting(self) -> Clusters:
+        """The platform's ``Clusters`` (``c.Clusters``, shared with the control plane)."""
+        if self._cube_cluster_setting is None:
+            self._cube_cluster_setting = Clusters(parent=self)
+        return self._cube_cluster_setting
+
+    @property
+    def cluster_name(self) -> str:
+        return self.cube_cluster_setting.default
 
     @validate("default_volume_mounts")
     def _check_default_mounts(self, proposal):
@@ -123,7 +110,7 @@ class CubeKubeSpawner(CubeSpawnerMixin, KubeSpawner):
         return frozenset(self.gpu_resource_map)
 
     def cube_clusters(self):
-        return frozenset({self.cluster_name, *self.clusters})
+        return frozenset(self.cube_cluster_setting.names())
 
     # ------------------------------------------------------------ clusters
     # KubeSpawner talks to one cluster through self.api and class-wide
@@ -135,14 +122,17 @@ class CubeKubeSpawner(CubeSpawnerMixin, KubeSpawner):
         return self._cube_cluster or self.cluster_name
 
     async def cube_client(self, cluster: str):
-        if cluster == self.cluster_name:
+        """The API client of ``cluster``; None for the hub's own cluster reached
+        the ambient way (KubeSpawner's shared client)."""
+        setting = self.cube_cluster_setting
+        if setting.is_implicit_default(cluster):
             return None
         clients = CubeKubeSpawner._cluster_clients
         if cluster not in clients:
-            spec = self.clusters.get(cluster)
-            if spec is None:
-                raise web.HTTPError(400, f"cluster '{cluster}' is not configured on this hub (c.CubeKubeSpawner.clusters)")
-            client = await new_client_from_config(config_file=spec["kubeconfig"], context=spec.get("context"), persist_config=False)
+            access = setting.access(cluster)
+            if access is None:
+                raise web.HTTPError(400, f"cluster '{cluster}' is not configured on this hub (Clusters.clusters)")
+            client = await connect(access)
             if clients.setdefault(cluster, client) is not client:  # another start got there first
                 await client.close()
         return clients[cluster]
@@ -154,7 +144,7 @@ class CubeKubeSpawner(CubeSpawnerMixin, KubeSpawner):
 
     def _get_reflector_key(self, kind):
         key = super()._get_reflector_key(kind)
-        if self.cube_cluster == self.cluster_name:
+        if self.cube_cluster_setting.is_implicit_default(self.cube_cluster):
             return key  # the hub's own cluster: KubeSpawner's keys, shared with plain use
         return (self.cube_cluster, *key)
 

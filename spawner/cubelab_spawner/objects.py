@@ -14,7 +14,7 @@ from typing import Any
 from cubelab_hub.domain.errors import FieldError
 from cubelab_hub.domain.formats import VolumeMount, merge_mounts, parse_volume_mounts
 from cubelab_hub.domain.projects import ProjectSettings
-from cubelab_hub.kubeobjects import node_selector_for, resources_for, volumes_and_mounts
+from cubelab_hub.kube.objects import node_selector_for, resources_for, volumes_and_mounts
 
 from .profiles import Choice, KindSpec
 

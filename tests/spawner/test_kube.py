@@ -118,7 +118,10 @@ def config(**extra):
     c.CubeKubeSpawner.kinds = KINDS
     c.CubeKubeSpawner.role_limits = {"user": {"cpu": "8", "memory": "32G", "gpu": 2}}
     for key, value in extra.items():
-        setattr(c.CubeKubeSpawner, key, value)
+        if key == "clusters":  # the platform's setting, shared with the control plane
+            c.Clusters.clusters = value
+        else:
+            setattr(c.CubeKubeSpawner, key, value)
     return c
 
 

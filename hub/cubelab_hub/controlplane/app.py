@@ -20,9 +20,10 @@ from urllib.parse import urlparse
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from tornado import web
 from tornado.httpserver import HTTPServer
-from traitlets import Bool, Dict, Enum, Float, Integer, Unicode, default
+from traitlets import Bool, Enum, Float, Integer, Unicode, default
 from traitlets.config import Application
 
+from ..kube.clusters import Clusters
 from . import handlers as handlers_pkg
 from .db import Database
 from .hubclient import HubClient
@@ -55,6 +56,8 @@ class ControlPlane(Application):
     @default("log_format")
     def _log_format_default(self):
         return "[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s] %(message)s"
+
+    classes = [Clusters]  # the hub's setting, on this service's command line (--help-all shows it)
 
     description = "CubeLab's control plane: projects, templates, pipelines, runs, schedules, services"
 
@@ -94,19 +97,12 @@ class ControlPlane(Application):
     def _service_prefix_default(self):
         return os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/cubelab/")
 
-    clusters = Dict(
-        {"default": {}},
-        config=True,
-        help="Clusters projects may be assigned to: name -> {'kubeconfig': path, 'context': name}. "
-        "A project's 'cluster' setting must name one of these.",
-    )
-
     pipeline_engine = Enum(
         ["local", "kubernetes"],
         "local",
         config=True,
         help="Where pipeline runs execute: 'local' (processes on this machine) or 'kubernetes' "
-        "(Argo Workflows in each project's cluster and namespace; see 'clusters').",
+        "(Argo Workflows in each project's cluster and namespace; see Clusters.clusters).",
     )
 
     kubernetes_service_account = Unicode(
@@ -148,8 +144,17 @@ class ControlPlane(Application):
     # ------------------------------------------------------------------ state
 
     @property
+    def clusters(self) -> Clusters:
+        """The hub's ``Clusters`` setting, passed on this service's command line."""
+        if self._clusters is None:
+            self._clusters = Clusters(parent=self)
+        return self._clusters
+
+    _clusters: Clusters | None = None
+
+    @property
     def cluster_names(self) -> list[str]:
-        return list(self.clusters)
+        return self.clusters.names()
 
     def initialize(self, argv=None):
         super().initialize(argv)
@@ -291,7 +296,6 @@ class ControlPlane(Application):
         self.pipeline_engines = {
             "kubernetes": engine_for_clusters(
                 self.clusters,
-                default_cluster=next(iter(self.clusters), "default"),
                 config=ClusterConfig(service_account=self.kubernetes_service_account),
                 project_settings=project_settings,
                 logs_dir=data / "k8s-logs",

@@ -48,7 +48,7 @@ from ...domain.formats import merge_mounts, parse_cpu, parse_gpu, parse_memory, 
 from ...domain.pipelines import Task, env_task_key, topological_order
 from ...domain.projects import ProjectSettings
 from ...domain.templates import REFERENCE_RE, JobTemplate, coerce_arg_value, render_arg
-from ...kubeobjects import node_selector_for, resources_for, volumes_and_mounts
+from ...kube.objects import node_selector_for, resources_for, volumes_and_mounts
 from ..base import SUCCEEDED, RunSpec, platform_env
 
 API_VERSION = "argoproj.io/v1alpha1"

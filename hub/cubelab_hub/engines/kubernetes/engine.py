@@ -46,14 +46,16 @@ import asyncio
 import logging
 import os
 import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable, Mapping
 
 import aiohttp
 
 from ...domain.errors import FieldError
 from ...domain.projects import ProjectSettings
+from ...kube.client import KubernetesApiError
+from ...kube.clusters import ClusterAccess, Clusters, connect
 from ..base import (
     CANCELLED,
     FAILED,
@@ -69,8 +71,17 @@ from ..base import (
     UnknownRun,
     utcnow,
 )
-from .client import ArgoClient, ClusterAccess, KubernetesApiError, WorkflowExists, make_api_client
-from .compile import ANNOTATION_RUN, LABEL_RUN, LABEL_TASK, ClusterConfig, compile_workflow, label_value, run_namespace, workflow_name
+from .client import ArgoClient, WorkflowExists
+from .compile import (
+    ANNOTATION_RUN,
+    LABEL_RUN,
+    LABEL_TASK,
+    ClusterConfig,
+    compile_workflow,
+    label_value,
+    run_namespace,
+    workflow_name,
+)
 from .status import Attempt, _time, attempts, main_usage, run_status, task_states
 
 log = logging.getLogger(__name__)
@@ -210,7 +221,7 @@ class KubernetesEngine(Engine):
         try:
             # Argo stops the pods; the driver sees the workflow end.
             await asyncio.wait_for(run.finished.wait(), self.cancel_wait)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         return run.state
 
@@ -246,7 +257,7 @@ class KubernetesEngine(Engine):
                     return
                 try:
                     await asyncio.wait_for(changed.wait(), 5)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     async def close(self) -> None:
@@ -274,7 +285,7 @@ class KubernetesEngine(Engine):
         if access is None:
             raise EngineError(f"cluster '{cluster}' is not configured for the kubernetes engine (configured: {', '.join(sorted(self._access)) or 'none'})")
         try:
-            api_client = await make_api_client(host=access.host, kubeconfig=access.kubeconfig, context=access.context, in_cluster=access.in_cluster)
+            api_client = await connect(access)
         except Exception as exc:  # a bad kubeconfig names its own problem
             raise EngineError(f"cannot connect to cluster '{cluster}': {exc}") from None
         client = ArgoClient(api_client)
@@ -306,7 +317,7 @@ class KubernetesEngine(Engine):
             try:
                 await asyncio.wait_for(run.finished.wait(), self.sample_interval)
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             running = {name for name, ts in run.state.tasks.items() if ts.status == RUNNING}
             if not running:
@@ -322,7 +333,7 @@ class KubernetesEngine(Engine):
                     ts = run.state.tasks[task]
                     ts.peak_cpu = max(ts.peak_cpu or 0.0, usage[0])
                     ts.peak_memory = max(ts.peak_memory or 0, usage[1])
-            except (KubernetesApiError, aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, KubernetesApiError, aiohttp.ClientError) as exc:
                 log.debug("sampling %s: %s", run.spec.run_id, exc)
 
     async def _drive(self, run: _Run) -> None:
@@ -344,7 +355,7 @@ class KubernetesEngine(Engine):
                             break
                     if not seen and not run.finished.is_set():
                         await self._finish_without_workflow(run, f"workflow {run.namespace}/{run.workflow} no longer exists; its end was not seen")
-                except (KubernetesApiError, aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+                except (TimeoutError, KubernetesApiError, aiohttp.ClientError, ValueError) as exc:
                     # the API server is away: keep the run as it is and try again
                     log.warning("watching %s/%s: %s; retrying in %.0fs", run.namespace, run.workflow, exc, delay)
                     await asyncio.sleep(delay)
@@ -508,7 +519,7 @@ class KubernetesEngine(Engine):
                 continue
             try:
                 await asyncio.wait_for(changed.wait(), 1)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _copy_finished_logs(self, run: _Run, task: str) -> None:
@@ -538,10 +549,12 @@ class KubernetesEngine(Engine):
                 ts.log_path = str(folder)
 
 
-def engine_for_clusters(clusters: Mapping[str, dict | None], *, default_cluster: str = "default", **options) -> KubernetesEngine:
-    """The engine for the control plane's ``clusters`` setting (name ->
-    ``{"kubeconfig": path, "context": name}``; ``{}`` = in-cluster or the default
-    kubeconfig). Connections open on first use, so this needs no event loop.
+def engine_for_clusters(clusters: Clusters | Mapping[str, dict | None], *, default_cluster: str = "default", **options) -> KubernetesEngine:
+    """The engine for the platform's clusters (:class:`cubelab_hub.kube.clusters.Clusters`,
+    or its ``clusters`` value as a dict, ``default_cluster`` naming the default).
+    Connections open on first use, so this needs no event loop.
     ``options`` go to :class:`KubernetesEngine` (config, project_settings, logs_dir...)."""
-    access = {name: ClusterAccess.from_setting(value) for name, value in clusters.items()}
-    return KubernetesEngine(access, default_cluster=default_cluster, **options)
+    if not isinstance(clusters, Clusters):
+        clusters = Clusters(default=default_cluster, clusters=dict(clusters))
+    access = {name: clusters.access(name) for name in clusters.names()}
+    return KubernetesEngine(access, default_cluster=clusters.default, **options)

@@ -1,7 +1,7 @@
 """Pure builders for the Kubernetes pieces every CubeLab workload shares.
 
 Notebook servers (``cubelab_spawner``), pipeline tasks and services all turn the
-same user formats (DESIGN.md section 2) into the same pod-spec fragments: volumes
+same user formats (:mod:`cubelab_hub.domain.formats`) into the same pod-spec fragments: volumes
 and mounts, container resources, node selector and affinity. Building them in one
 place keeps the three in step, and keeps them testable with golden dicts.
 
@@ -15,10 +15,11 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import re
-from typing import Any, Iterable, Protocol
+from collections.abc import Iterable
+from typing import Any, Protocol
 
-from .domain.errors import FieldError
-from .domain.formats import (
+from ..domain.errors import FieldError
+from ..domain.formats import (
     CpuRequest,
     GpuRequest,
     MemoryRequest,
@@ -28,12 +29,12 @@ from .domain.formats import (
 )
 
 __all__ = [
+    "PLATFORM_LABEL_KEYS",
     "ROLE_LABELS",
+    "node_selector_for",
+    "resources_for",
     "volume_name",
     "volumes_and_mounts",
-    "resources_for",
-    "node_selector_for",
-    "PLATFORM_LABEL_KEYS",
 ]
 
 # Role labels the platform puts on nodes (Cube Studio's node labelling scheme):
@@ -240,3 +241,4 @@ def node_selector_for(
             }
         }
     return selector, affinity
+
