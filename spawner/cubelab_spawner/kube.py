@@ -14,11 +14,12 @@ import kubernetes_asyncio.client
 from kubespawner import KubeSpawner
 from kubespawner.clients import shared_client
 from tornado import web
-from traitlets import Dict, Unicode, default, validate
+from traitlets import Dict, Integer, Tuple, Unicode, default, validate
 
 from cubelab_hub.domain.errors import FieldError, FieldErrors
 from cubelab_hub.domain.formats import DEFAULT_GPU_RESOURCES, parse_volume_mounts
 from cubelab_hub.kube.clusters import Clusters, connect
+from cubelab_hub.kube.objects import DEFAULT_ID_RANGE, check_id_range, check_security_policy
 
 from .common import CubeSpawnerMixin, invalid_options
 from .objects import DEFAULT_WORKSPACE, KubeSettings, check_volume_names, kube_overrides
@@ -31,7 +32,7 @@ from .profiles import KindSpec, kinds_from_config
 OVERRIDDEN_TRAITS = (
     "image", "cpu_guarantee", "cpu_limit", "mem_guarantee", "mem_limit", "extra_resource_limits",
     "environment", "node_selector", "node_affinity_required", "volumes", "volume_mounts",
-    "default_url", "extra_labels", "namespace", "working_dir",
+    "default_url", "extra_labels", "namespace", "working_dir", "pod_security_context", "container_security_context",
 )
 
 
@@ -56,6 +57,43 @@ class CubeKubeSpawner(CubeSpawnerMixin, KubeSpawner):
         help="Mounts every server gets, in the mount syntax; a project's mount on the same path wins. "
         "The default gives each user /mnt/<username> of the claim kubeflow-user-workspace.",
     )
+    security_contexts = Dict(
+        {},
+        config=True,
+        help="""Security of each kind's pods: kind -> policy. 'restricted' (the default for every
+        kind not listed): the server runs as the user's own uid and gid (hashed from the user name
+        into user_id_range), runAsNonRoot, no privilege escalation, all capabilities dropped,
+        seccomp RuntimeDefault: the Kubernetes "restricted" Pod Security Standard. 'none': no
+        security context (the image's own user, e.g. an image that must start as root).
+        {'pod': {...}, 'container': {...}}: these securityContexts (camelCase) instead.
+        Merged over KubeSpawner's own pod_security_context / container_security_context.""",
+    )
+    user_id_range = Tuple(
+        Integer(),
+        Integer(),
+        default_value=DEFAULT_ID_RANGE,
+        config=True,
+        help="(first id, how many ids): each user's pods run as a uid (= gid) hashed from the user name "
+        "into this range. The Kubernetes engine's task pods use the same default, so a user's notebooks "
+        "and tasks own the files they write alike; change both together.",
+    )
+
+    @validate("security_contexts")
+    def _check_security_contexts(self, proposal):
+        for kind, policy in proposal.value.items():
+            try:
+                check_security_policy(policy, f"security_contexts.{kind}")
+            except FieldError as exc:
+                raise ValueError(str(exc)) from None
+        return proposal.value
+
+    @validate("user_id_range")
+    def _check_user_id_range(self, proposal):
+        try:
+            return check_id_range(proposal.value, "user_id_range")
+        except FieldError as exc:
+            raise ValueError(str(exc)) from None
+
     # cluster name -> ApiClient, shared by every spawner of this hub
     _cluster_clients: dict = {}
     _cube_cluster: str | None = None
@@ -172,6 +210,8 @@ class CubeKubeSpawner(CubeSpawnerMixin, KubeSpawner):
         return KubeSettings(
             default_mounts=tuple(parse_volume_mounts(self.default_volume_mounts, "default_volume_mounts")),
             gpu_resource_map=dict(self.gpu_resource_map),
+            security=dict(self.security_contexts),
+            user_id_range=tuple(self.user_id_range),
         )
 
     # ------------------------------------------------------------ apply
@@ -201,6 +241,9 @@ class CubeKubeSpawner(CubeSpawnerMixin, KubeSpawner):
         admin_volume_names = {v.get("name") for v in self.volumes}
         overrides["volumes"] = list(self.volumes) + [v for v in overrides["volumes"] if v["name"] not in admin_volume_names]
         overrides["volume_mounts"] = list(self.volume_mounts) + overrides["volume_mounts"]
+        for name in ("pod_security_context", "container_security_context"):
+            if name in overrides:  # ours over the admin's KubeSpawner setting
+                overrides[name] = {**getattr(self, name), **overrides[name]}
         if "node_affinity_required" in overrides and self.node_affinity_required:
             overrides["node_affinity_required"] = and_terms(self.node_affinity_required, overrides["node_affinity_required"])
         self._apply_overrides(overrides)

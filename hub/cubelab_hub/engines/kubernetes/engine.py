@@ -31,6 +31,11 @@ What the cluster needs:
   (``{{tasks.T.outputs.path}}`` or a ``path``-type output); values travel as
   parameters.
 
+Task pods run as the run's user: the user who started it, or the pipeline's
+owner for a scheduled run, with a uid and gid hashed from that name (the same
+as the user's notebook pods) under the "restricted" Pod Security Standard
+(``task_security``; :mod:`.security`).
+
 Differences from the local engine, by nature of the platform: a task's timeout
 applies to each attempt (the pod's ``activeDeadlineSeconds``), not to all
 attempts together; a reference to an output of a skipped task, or to the
@@ -56,6 +61,12 @@ from ...domain.errors import FieldError
 from ...domain.projects import ProjectSettings
 from ...kube.client import KubernetesApiError
 from ...kube.clusters import ClusterAccess, Clusters, connect
+from ...kube.objects import (
+    DEFAULT_ID_RANGE,
+    RESTRICTED,
+    check_id_range,
+    check_security_policy,
+)
 from ..base import (
     CANCELLED,
     FAILED,
@@ -82,6 +93,7 @@ from .compile import (
     run_namespace,
     workflow_name,
 )
+from .security import secure_for_runner
 from .status import Attempt, _time, attempts, main_usage, run_status, task_states
 
 log = logging.getLogger(__name__)
@@ -122,8 +134,17 @@ class KubernetesEngine(Engine):
         retry_delay: float = 2.0,
         cancel_wait: float = 30.0,
         sample_interval: float | None = 15.0,
+        task_security=RESTRICTED,
+        user_id_range: tuple[int, int] = DEFAULT_ID_RANGE,
     ) -> None:
         super().__init__()
+        # Task pods run as the run's user (uid = gid hashed from the name into
+        # user_id_range, the same as their notebook pods) under the "restricted"
+        # Pod Security Standard; 'none' or explicit {'pod', 'container'} contexts
+        # are the admin's choice (cubelab_hub.kube.objects.security_contexts_for).
+        check_security_policy(task_security, "task_security")
+        self.task_security = task_security
+        self.user_id_range = check_id_range(user_id_range)
         # A project's 'cluster' setting picks the cluster its runs go to.
         if isinstance(clusters, ArgoClient):
             clusters = {default_cluster: clusters}
@@ -159,7 +180,7 @@ class KubernetesEngine(Engine):
             await self._fail_unstarted(run, None, problem)
             return run.state
         try:
-            body = compile_workflow(spec, project, self.config)
+            body = secure_for_runner(compile_workflow(spec, project, self.config), spec.runner, self.task_security, self.user_id_range)
         except FieldError as exc:
             await self._fail_unstarted(run, exc.field, f"cannot run on kubernetes: {exc}")
             return run.state
