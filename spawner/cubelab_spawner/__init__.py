@@ -24,8 +24,8 @@ Kubernetes::
     }
     c.CubeKubeSpawner.default_volume_mounts = "kubeflow-user-workspace(pvc):/mnt"
     c.CubeKubeSpawner.gpu_resource_map = {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu"}
-    c.CubeKubeSpawner.cluster_name = "default"               # the hub's own cluster
-    c.CubeKubeSpawner.clusters = {"gpu-farm": {"kubeconfig": "/etc/cubelab/gpu-farm.yaml", "context": "admin@gpu-farm"}}
+    # other clusters, for servers and pipeline runs alike (cubelab_hub.kube.clusters)
+    configure(c, ..., clusters={"gpu-farm": {"kubeconfig": "/etc/cubelab/gpu-farm.yaml", "context": "admin@gpu-farm"}})
 
 A project's ``namespace`` needs only RBAC there (KubeSpawner keeps a pod
 reflector per namespace); its ``cluster`` picks a client and reflectors of that

@@ -9,17 +9,17 @@ sets ``profile_list`` gets plain KubeSpawner profiles instead of CubeLab's form.
 from __future__ import annotations
 
 import copy
-import os
 
 import kubernetes_asyncio.client
-from kubernetes_asyncio.config import new_client_from_config
 from kubespawner import KubeSpawner
 from kubespawner.clients import shared_client
 from tornado import web
-from traitlets import Dict, Unicode, default, validate
+from traitlets import Dict, Integer, Tuple, Unicode, default, validate
 
 from cubelab_hub.domain.errors import FieldError, FieldErrors
 from cubelab_hub.domain.formats import DEFAULT_GPU_RESOURCES, parse_volume_mounts
+from cubelab_hub.kube.clusters import Clusters, connect
+from cubelab_hub.kube.objects import DEFAULT_ID_RANGE, check_id_range, check_security_policy
 
 from .common import CubeSpawnerMixin, invalid_options
 from .objects import DEFAULT_WORKSPACE, KubeSettings, check_volume_names, kube_overrides
@@ -32,7 +32,7 @@ from .profiles import KindSpec, kinds_from_config
 OVERRIDDEN_TRAITS = (
     "image", "cpu_guarantee", "cpu_limit", "mem_guarantee", "mem_limit", "extra_resource_limits",
     "environment", "node_selector", "node_affinity_required", "volumes", "volume_mounts",
-    "default_url", "extra_labels", "namespace", "working_dir",
+    "default_url", "extra_labels", "namespace", "working_dir", "pod_security_context", "container_security_context",
 )
 
 
@@ -57,33 +57,58 @@ class CubeKubeSpawner(CubeSpawnerMixin, KubeSpawner):
         help="Mounts every server gets, in the mount syntax; a project's mount on the same path wins. "
         "The default gives each user /mnt/<username> of the claim kubeflow-user-workspace.",
     )
-    cluster_name = Unicode(
-        "default",
-        config=True,
-        help="The name projects use for the hub's own cluster (the in-cluster config or $KUBECONFIG). "
-        "Projects without a 'cluster' setting run here.",
-    )
-    clusters = Dict(
+    security_contexts = Dict(
         {},
         config=True,
-        help="Other clusters servers may run on, by the name a project's 'cluster' setting uses: "
-        "{'gpu-farm': {'kubeconfig': '/etc/cubelab/gpu-farm.yaml', 'context': 'admin@gpu-farm'}} "
-        "('context' optional). The hub needs network access and RBAC there as in its own cluster.",
+        help="""Security of each kind's pods: kind -> policy. 'restricted' (the default for every
+        kind not listed): the server runs as the user's own uid and gid (hashed from the user name
+        into user_id_range), runAsNonRoot, no privilege escalation, all capabilities dropped,
+        seccomp RuntimeDefault: the Kubernetes "restricted" Pod Security Standard. 'none': no
+        security context (the image's own user, e.g. an image that must start as root).
+        {'pod': {...}, 'container': {...}}: these securityContexts (camelCase) instead.
+        Merged over KubeSpawner's own pod_security_context / container_security_context.""",
+    )
+    user_id_range = Tuple(
+        Integer(),
+        Integer(),
+        default_value=DEFAULT_ID_RANGE,
+        config=True,
+        help="(first id, how many ids): each user's pods run as a uid (= gid) hashed from the user name "
+        "into this range. The Kubernetes engine's task pods use the same default, so a user's notebooks "
+        "and tasks own the files they write alike; change both together.",
     )
 
-    @validate("clusters")
-    def _check_clusters(self, proposal):
-        for name, spec in proposal.value.items():
-            unknown = set(spec) - {"kubeconfig", "context"}
-            if unknown or not spec.get("kubeconfig"):
-                raise ValueError(f"clusters.{name}: needs 'kubeconfig' (and optionally 'context'); unknown: {sorted(unknown)}")
-            if not os.path.exists(spec["kubeconfig"]):
-                raise ValueError(f"clusters.{name}: kubeconfig {spec['kubeconfig']} does not exist")
+    @validate("security_contexts")
+    def _check_security_contexts(self, proposal):
+        for kind, policy in proposal.value.items():
+            try:
+                check_security_policy(policy, f"security_contexts.{kind}")
+            except FieldError as exc:
+                raise ValueError(str(exc)) from None
         return proposal.value
+
+    @validate("user_id_range")
+    def _check_user_id_range(self, proposal):
+        try:
+            return check_id_range(proposal.value, "user_id_range")
+        except FieldError as exc:
+            raise ValueError(str(exc)) from None
 
     # cluster name -> ApiClient, shared by every spawner of this hub
     _cluster_clients: dict = {}
     _cube_cluster: str | None = None
+    _cube_cluster_setting: Clusters | None = None
+
+    @property
+    def cube_cluster_setting(self) -> Clusters:
+        """The platform's ``Clusters`` (``c.Clusters``, shared with the control plane)."""
+        if self._cube_cluster_setting is None:
+            self._cube_cluster_setting = Clusters(parent=self)
+        return self._cube_cluster_setting
+
+    @property
+    def cluster_name(self) -> str:
+        return self.cube_cluster_setting.default
 
     @validate("default_volume_mounts")
     def _check_default_mounts(self, proposal):
@@ -123,7 +148,7 @@ class CubeKubeSpawner(CubeSpawnerMixin, KubeSpawner):
         return frozenset(self.gpu_resource_map)
 
     def cube_clusters(self):
-        return frozenset({self.cluster_name, *self.clusters})
+        return frozenset(self.cube_cluster_setting.names())
 
     # ------------------------------------------------------------ clusters
     # KubeSpawner talks to one cluster through self.api and class-wide
@@ -135,14 +160,17 @@ class CubeKubeSpawner(CubeSpawnerMixin, KubeSpawner):
         return self._cube_cluster or self.cluster_name
 
     async def cube_client(self, cluster: str):
-        if cluster == self.cluster_name:
+        """The API client of ``cluster``; None for the hub's own cluster reached
+        the ambient way (KubeSpawner's shared client)."""
+        setting = self.cube_cluster_setting
+        if setting.is_implicit_default(cluster):
             return None
         clients = CubeKubeSpawner._cluster_clients
         if cluster not in clients:
-            spec = self.clusters.get(cluster)
-            if spec is None:
-                raise web.HTTPError(400, f"cluster '{cluster}' is not configured on this hub (c.CubeKubeSpawner.clusters)")
-            client = await new_client_from_config(config_file=spec["kubeconfig"], context=spec.get("context"), persist_config=False)
+            access = setting.access(cluster)
+            if access is None:
+                raise web.HTTPError(400, f"cluster '{cluster}' is not configured on this hub (Clusters.clusters)")
+            client = await connect(access)
             if clients.setdefault(cluster, client) is not client:  # another start got there first
                 await client.close()
         return clients[cluster]
@@ -154,7 +182,7 @@ class CubeKubeSpawner(CubeSpawnerMixin, KubeSpawner):
 
     def _get_reflector_key(self, kind):
         key = super()._get_reflector_key(kind)
-        if self.cube_cluster == self.cluster_name:
+        if self.cube_cluster_setting.is_implicit_default(self.cube_cluster):
             return key  # the hub's own cluster: KubeSpawner's keys, shared with plain use
         return (self.cube_cluster, *key)
 
@@ -182,6 +210,8 @@ class CubeKubeSpawner(CubeSpawnerMixin, KubeSpawner):
         return KubeSettings(
             default_mounts=tuple(parse_volume_mounts(self.default_volume_mounts, "default_volume_mounts")),
             gpu_resource_map=dict(self.gpu_resource_map),
+            security=dict(self.security_contexts),
+            user_id_range=tuple(self.user_id_range),
         )
 
     # ------------------------------------------------------------ apply
@@ -211,6 +241,9 @@ class CubeKubeSpawner(CubeSpawnerMixin, KubeSpawner):
         admin_volume_names = {v.get("name") for v in self.volumes}
         overrides["volumes"] = list(self.volumes) + [v for v in overrides["volumes"] if v["name"] not in admin_volume_names]
         overrides["volume_mounts"] = list(self.volume_mounts) + overrides["volume_mounts"]
+        for name in ("pod_security_context", "container_security_context"):
+            if name in overrides:  # ours over the admin's KubeSpawner setting
+                overrides[name] = {**getattr(self, name), **overrides[name]}
         if "node_affinity_required" in overrides and self.node_affinity_required:
             overrides["node_affinity_required"] = and_terms(self.node_affinity_required, overrides["node_affinity_required"])
         self._apply_overrides(overrides)

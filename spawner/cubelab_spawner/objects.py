@@ -14,7 +14,14 @@ from typing import Any
 from cubelab_hub.domain.errors import FieldError
 from cubelab_hub.domain.formats import VolumeMount, merge_mounts, parse_volume_mounts
 from cubelab_hub.domain.projects import ProjectSettings
-from cubelab_hub.kubeobjects import node_selector_for, resources_for, volumes_and_mounts
+from cubelab_hub.kube.objects import (
+    DEFAULT_ID_RANGE,
+    RESTRICTED,
+    node_selector_for,
+    resources_for,
+    security_contexts_for,
+    volumes_and_mounts,
+)
 
 from .profiles import Choice, KindSpec
 
@@ -28,6 +35,9 @@ class KubeSettings:
     # Mounts every server gets, under the project's (the project wins by path).
     default_mounts: tuple[VolumeMount, ...] = field(default_factory=lambda: tuple(parse_volume_mounts(DEFAULT_WORKSPACE)))
     gpu_resource_map: dict[str, str] | None = None
+    # kind -> 'restricted' | 'none' | {'pod': {...}, 'container': {...}}; unlisted kinds are restricted
+    security: dict[str, Any] = field(default_factory=dict)
+    user_id_range: tuple[int, int] = DEFAULT_ID_RANGE
 
 
 def server_environment(choice: Choice, username: str) -> dict[str, str]:
@@ -94,6 +104,11 @@ def kube_overrides(
         overrides["image"] = choice.image
     if affinity is not None:
         overrides["node_affinity_required"] = affinity["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    pod_context, container_context = security_contexts_for(settings.security.get(choice.kind, RESTRICTED), username, settings.user_id_range)
+    if pod_context is not None:
+        overrides["pod_security_context"] = pod_context
+    if container_context is not None:
+        overrides["container_security_context"] = container_context
     workdir = workspace_dir(mounts, username)
     if workdir:
         overrides["working_dir"] = workdir

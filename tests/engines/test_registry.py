@@ -47,7 +47,7 @@ def test_an_entry_point_that_is_no_engine_is_refused(tmp_path, monkeypatch):
 
 
 def test_the_control_plane_builds_its_engines_from_its_config(tmp_path):
-    config = Config({"ControlPlane": {"pipeline_engine": "kubernetes", "clusters": {"east": {}, "west": {}}},
+    config = Config({"ControlPlane": {"pipeline_engine": "kubernetes"}, "Clusters": {"default": "east", "clusters": {"west": {}}},
                      "KubernetesEngine": {"service_account": "runner"}, "LocalEngine": {"kill_grace": 2.0}})
     app = ControlPlane(config=config, data_dir=str(tmp_path))
     app._configure_pipeline_engines()
@@ -56,6 +56,7 @@ def test_the_control_plane_builds_its_engines_from_its_config(tmp_path):
     kube = engines["kubernetes"]
     assert isinstance(kube, KubernetesEngine)
     assert kube.cluster_config.service_account == "runner" and kube.default_cluster == "east"
+    assert set(kube._access) == {"east", "west"}
     assert kube.logs_dir == tmp_path / "k8s-logs"
     local = engines["local"]
     assert local.runs_dir == tmp_path / "runs" and local.kill_grace == 2.0

@@ -30,7 +30,7 @@ import tornado.httpserver
 import tornado.iostream
 import tornado.web
 
-from cubelab_hub.engines.kubernetes.schema import workflow_errors
+from support.kube_schema import workflow_errors
 
 ARGO_PREFIX = r"/apis/argoproj\.io/v1alpha1/namespaces/([a-z0-9-]+)/workflows"
 

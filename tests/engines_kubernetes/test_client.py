@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from cubelab_hub.engines.kubernetes.client import KubernetesApiError, WorkflowExists
+from cubelab_hub.engines.kubernetes.client import WorkflowExists
+from cubelab_hub.kube.client import KubernetesApiError
 
 from .fake_apiserver import _go_bool
 

@@ -21,7 +21,7 @@ from cubelab_hub.domain.pipelines import Pipeline, Task
 from cubelab_hub.domain.projects import settings_from_properties
 from cubelab_hub.engines.base import RunSpec
 from cubelab_hub.engines.kubernetes.compile import ClusterConfig, compile_workflow, label_value, workflow_name
-from cubelab_hub.engines.kubernetes.schema import workflow_errors
+from support.kube_schema import workflow_errors
 
 from .specs import BUILTIN, BUILTINS_PROJECT, DIAMOND_CONFIG, DIAMOND_PROJECT, PREP, builtins_spec, diamond_spec, rerun_spec
 

@@ -23,6 +23,8 @@ from cubelab_hub.engines.base import (
     UnknownRun,
 )
 from cubelab_hub.engines.kubernetes.client import ArgoClient
+from cubelab_hub.engines.kubernetes.security import secure_for_runner
+from cubelab_hub.kube.objects import user_id
 from cubelab_hub.engines.kubernetes.compile import compile_workflow
 from cubelab_hub.engines.kubernetes.engine import KubernetesEngine
 
@@ -75,8 +77,10 @@ async def test_submit_creates_the_compiled_workflow(engine, apiserver):
     assert state.status == PENDING
     assert state.engine_data == {"cluster": "default", "namespace": NS, "workflow": "diamond-run-0042"}
     stored = apiserver.cluster.workflows[(NS, "diamond-run-0042")]
-    expected = compile_workflow(spec, DIAMOND_PROJECT, DIAMOND_CONFIG)
+    # the compiled workflow, its task pods restricted and running as the run's user
+    expected = secure_for_runner(compile_workflow(spec, DIAMOND_PROJECT, DIAMOND_CONFIG), spec.runner)
     assert stored["spec"] == expected["spec"]
+    assert stored["spec"]["securityContext"]["runAsUser"] == user_id(spec.runner)
     assert stored["metadata"]["labels"] == expected["metadata"]["labels"]
     with pytest.raises(EngineError):
         await engine.submit(spec)  # the same run twice while it runs

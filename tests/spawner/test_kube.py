@@ -92,6 +92,22 @@ def test_golden_overrides_gpu_project():
         "extra_labels": {"cubelab.io/project": "vision", "cubelab.io/kind": "jupyterlab"},
         "namespace": "team-vision",
         "working_dir": "/mnt/alice",
+        # restricted by default: alice's own uid = gid (hashed from her name)
+        "pod_security_context": {
+            "runAsNonRoot": True,
+            "runAsUser": 91220207,
+            "runAsGroup": 91220207,
+            "fsGroup": 91220207,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "container_security_context": {
+            "runAsNonRoot": True,
+            "runAsUser": 91220207,
+            "runAsGroup": 91220207,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
     }
 
 
@@ -106,6 +122,7 @@ def test_golden_overrides_cpu_vscode_several_orgs_no_workspace():
     assert overrides["environment"]["NVIDIA_VISIBLE_DEVICES"] == "none"
     assert overrides["extra_resource_limits"] == {}
     assert overrides["volumes"] == [] and "working_dir" not in overrides and "namespace" not in overrides
+    assert overrides["pod_security_context"]["runAsUser"] == overrides["container_security_context"]["runAsUser"] == 749178650  # bob's
 
 
 def make_spawner(hubdb, user, options, server_name=""):
@@ -118,7 +135,10 @@ def config(**extra):
     c.CubeKubeSpawner.kinds = KINDS
     c.CubeKubeSpawner.role_limits = {"user": {"cpu": "8", "memory": "32G", "gpu": 2}}
     for key, value in extra.items():
-        setattr(c.CubeKubeSpawner, key, value)
+        if key == "clusters":  # the platform's setting, shared with the control plane
+            c.Clusters.clusters = value
+        else:
+            setattr(c.CubeKubeSpawner, key, value)
     return c
 
 

@@ -68,7 +68,7 @@ c.KubeSpawner.port = {pod_port}
 c.KubeSpawner.events_enabled = False
 c.KubeSpawner.image = "fake/notebook:1"
 c.CubeKubeSpawner.kinds = {{"jupyterlab": {{"images": ["quay.io/jupyter/base-notebook:2025-06-02"]}}}}
-c.CubeKubeSpawner.clusters = {{"gpu-farm": {{"kubeconfig": "{farm.kubeconfig}"}}}}
+c.Clusters.clusters = {{"gpu-farm": {{"kubeconfig": "{farm.kubeconfig}"}}}}
 c.CubeKubeSpawner.role_limits = {{"user": {{"cpu": "4", "memory": "8G", "gpu": 2}}}}
 '''
     (workdir / "hub").mkdir()

@@ -1,4 +1,4 @@
-"""Golden-dict tests for the shared pod-spec builders (hub/cubelab_hub/kubeobjects.py)."""
+"""Golden-dict tests for the shared pod-spec builders (hub/cubelab_hub/kube/objects.py)."""
 
 from types import SimpleNamespace
 
@@ -6,7 +6,7 @@ import pytest
 
 from cubelab_hub.domain.errors import FieldError
 from cubelab_hub.domain.formats import merge_mounts, parse_cpu, parse_gpu, parse_memory, parse_volume_mounts
-from cubelab_hub.kubeobjects import node_selector_for, resources_for, volume_name, volumes_and_mounts
+from cubelab_hub.kube.objects import node_selector_for, resources_for, volume_name, volumes_and_mounts
 
 
 def vm(text):

@@ -18,9 +18,10 @@ from urllib.parse import urlparse
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from tornado import web
 from tornado.httpserver import HTTPServer
-from traitlets import Bool, Dict, Float, Integer, List, Unicode, default
+from traitlets import Bool, Float, Integer, List, Unicode, default
 from traitlets.config import Application
 
+from ..kube.clusters import Clusters
 from . import handlers as handlers_pkg
 from .db import Database
 from .hubclient import HubClient
@@ -57,6 +58,8 @@ class ControlPlane(Application):
     @default("log_format")
     def _log_format_default(self):
         return "[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s] %(message)s"
+
+    classes = [Clusters]  # the hub's setting, on this service's command line (--help-all shows it)
 
     description = "CubeLab's control plane: projects, templates, pipelines, runs, schedules, services"
 
@@ -96,19 +99,12 @@ class ControlPlane(Application):
     def _service_prefix_default(self):
         return os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/cubelab/")
 
-    clusters = Dict(
-        {"default": {}},
-        config=True,
-        help="Clusters projects may be assigned to: name -> {'kubeconfig': path, 'context': name}. "
-        "A project's 'cluster' setting must name one of these.",
-    )
-
     pipeline_engine = Unicode(
         "local",
         config=True,
         help="Where pipeline runs execute by default: the name of an installed engine (entry point group "
         "'cubelab.engines'): 'local' (processes on this machine) or 'kubernetes' (Argo Workflows in each "
-        "project's cluster and namespace; see 'clusters'). Each engine's own settings are its traitlets "
+        "project's cluster and namespace; see Clusters.clusters). Each engine's own settings are its traitlets "
         "(--LocalEngine.runs_dir=..., --KubernetesEngine.service_account=...).",
     )
 
@@ -158,8 +154,17 @@ class ControlPlane(Application):
     # ------------------------------------------------------------------ state
 
     @property
+    def clusters(self) -> Clusters:
+        """The hub's ``Clusters`` setting, passed on this service's command line."""
+        if self._clusters is None:
+            self._clusters = Clusters(parent=self)
+        return self._clusters
+
+    _clusters: Clusters | None = None
+
+    @property
     def cluster_names(self) -> list[str]:
-        return list(self.clusters)
+        return self.clusters.names()
 
     @property
     def engine_names(self) -> list[str]:

@@ -65,8 +65,21 @@ def configure(
     open_registration: bool = True,
     spawner_class: str | None = None,
     controlplane_config: dict | None = None,
+    clusters: dict | None = None,
+    default_cluster: str = "default",
 ) -> None:
-    """Apply CubeLab's settings to a JupyterHub config object ``c``."""
+    """Apply CubeLab's settings to a JupyterHub config object ``c``.
+
+    ``clusters`` and ``default_cluster`` are the Kubernetes clusters projects may
+    use (:class:`cubelab_hub.kube.clusters.Clusters`): set here, they reach both
+    the spawner (``c.Clusters``) and the control plane (its command line). Set
+    them here rather than on ``c.Clusters`` afterwards, which the control plane
+    would not see.
+    """
+    from ..kube.clusters import Clusters, command_line
+
+    # checked now: a bad entry stops the start with a message naming it
+    cluster_setting = Clusters(default=default_cluster, clusters=dict(clusters or {}))
     data = Path(data_dir).resolve()
     data.mkdir(parents=True, exist_ok=True)
     os.environ["CUBELAB_DATA_DIR"] = str(data)
@@ -112,7 +125,12 @@ def configure(
     # The fallback spawner: one workspace per user under the data directory.
     c.SimpleLocalProcessSpawner.home_dir_template = str(data / "users" / "{username}")
 
+    c.Clusters.default = cluster_setting.default
+    c.Clusters.clusters = cluster_setting.clusters
+
     cp_args = [sys.executable, "-m", "cubelab_hub.controlplane"]
+    if clusters or default_cluster != "default":
+        cp_args += command_line(cluster_setting)
     # "pipeline_engine" means ControlPlane.pipeline_engine; "ServerExpiry.default" is taken as is
     for key, value in (controlplane_config or {}).items():
         cp_args.append(f"--{key if '.' in key else 'ControlPlane.' + key}={value}")

@@ -1,24 +1,22 @@
 """The only code of the Kubernetes engine that talks to an API server.
 
-A thin layer over kubernetes-asyncio: Argo ``Workflow`` custom objects (create,
-get, list, watch, terminate, delete) and the pods/logs of their tasks. Objects go
-in and come out as plain dicts (the compiler's output, the API server's JSON), so
-nothing here knows what a pipeline is.
+Argo ``Workflow`` custom objects (create, get, list, watch, terminate, delete)
+on top of the generic pod, log and metrics calls of
+:class:`cubelab_hub.kube.client.PodClient`. Objects go in and come out as plain
+dicts (the compiler's output, the API server's JSON), so nothing here knows what
+a pipeline is.
 """
 
 from __future__ import annotations
 
-import asyncio
-import codecs
 import json
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
-from kubernetes_asyncio import client as k8s
-from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.client.exceptions import ApiException
+
+from ...kube.client import KubernetesApiError, PodClient, check_response, read_lines
 
 GROUP = "argoproj.io"
 VERSION = "v1alpha1"
@@ -26,58 +24,8 @@ PLURAL = "workflows"
 MAIN_CONTAINER = "main"  # Argo names the user's container 'main' (beside 'wait' and 'init')
 
 
-# aiohttp's readline() fails on lines over 128 KiB: a watch event of a big
-# workflow's status, or one long log line (a progress bar), is larger than that.
+# A watch event of a big workflow's status can be far over aiohttp's 128 KiB line limit.
 WATCH_LINE_MAX = 64 * 2**20
-LOG_PIECE_MAX = 64 * 2**10
-
-
-async def _lines(stream, limit: int, *, split_long: bool) -> AsyncIterator[bytes]:
-    """Newline-terminated lines of a byte stream (the last one may lack it).
-    A line over ``limit`` is yielded in pieces (logs) or is an error (watch)."""
-    buffer = b""
-    async for chunk in stream.iter_any():
-        buffer += chunk
-        while buffer:
-            cut = buffer.find(b"\n")
-            if 0 <= cut < limit:
-                yield buffer[: cut + 1]
-                buffer = buffer[cut + 1 :]
-            elif cut >= limit or len(buffer) > limit:
-                if not split_long:
-                    raise KubernetesApiError(0, "LineTooLong", f"a watch event is over {limit} bytes")
-                yield buffer[:limit]
-                buffer = buffer[limit:]
-            else:
-                break
-    if buffer:
-        yield buffer
-
-
-class KubernetesApiError(RuntimeError):
-    """An API call that failed; ``status`` is the HTTP status (0 = no answer)."""
-
-    def __init__(self, status: int, reason: str, message: str):
-        self.status = status
-        self.reason = reason
-        self.message = message
-        super().__init__(f"{status} {reason}: {message}")
-
-    @classmethod
-    def from_api_exception(cls, exc: ApiException) -> "KubernetesApiError":
-        return cls.from_body(exc.status or 0, exc.reason or "", exc.body)
-
-    @classmethod
-    def from_body(cls, status: int, reason: str, body: str | None) -> "KubernetesApiError":
-        """The API server's Status object names the reason and says what is wrong."""
-        message = reason
-        try:
-            data = json.loads(body or "{}")
-            message = data.get("message", message)
-            reason = data.get("reason", reason)
-        except (TypeError, ValueError, AttributeError):
-            pass
-        return cls(status, reason, message)
 
 
 class WorkflowExists(KubernetesApiError):
@@ -90,62 +38,9 @@ class WatchEvent:
     object: dict
 
 
-@dataclass(frozen=True)
-class ClusterAccess:
-    """How to reach one cluster (the control plane's ``clusters`` setting:
-    ``{"kubeconfig": path, "context": name}``; empty = in-cluster when running in
-    a pod, else the default kubeconfig)."""
-
-    kubeconfig: str | None = None
-    context: str | None = None
-    in_cluster: bool = False
-    host: str | None = None
-
-    @classmethod
-    def from_setting(cls, value: dict | None) -> "ClusterAccess":
-        value = dict(value or {})
-        unknown = sorted(set(value) - {"kubeconfig", "context", "in_cluster", "host"})
-        if unknown:
-            raise ValueError(f"unknown cluster setting(s) {', '.join(unknown)} (accepted: kubeconfig, context, in_cluster, host)")
-        return cls(value.get("kubeconfig"), value.get("context"), bool(value.get("in_cluster")), value.get("host"))
-
-
-async def make_api_client(*, host: str | None = None, kubeconfig: str | None = None, context: str | None = None, in_cluster: bool = False) -> k8s.ApiClient:
-    """An ApiClient for a configured cluster: in-cluster service account,
-    a kubeconfig (and context), or a bare host (tests, ``kubectl proxy``)."""
-    configuration = k8s.Configuration()
-    if not (host or kubeconfig or context) and os.environ.get("KUBERNETES_SERVICE_HOST"):
-        in_cluster = True  # nothing said, and running in a pod: its service account
-    if in_cluster:
-        k8s_config.load_incluster_config(client_configuration=configuration)
-    elif kubeconfig is not None or host is None:
-        await k8s_config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
-    else:
-        configuration.host = host
-    return k8s.ApiClient(configuration)
-
-
-async def _check(response) -> None:
-    """With ``_preload_content=False`` kubernetes-asyncio hands back the raw
-    response whatever its status: turn an error status into an exception."""
-    if 200 <= response.status <= 299:
-        return
-    body = await response.read()
-    response.release()
-    raise KubernetesApiError.from_body(response.status, response.reason or "", body.decode("utf-8", errors="replace"))
-
-
-class ArgoClient:
+class ArgoClient(PodClient):
     """Workflows and their pods in one cluster; the namespace is per call
     (each project may have its own)."""
-
-    def __init__(self, api_client: k8s.ApiClient):
-        self.api_client = api_client
-        self.custom = k8s.CustomObjectsApi(api_client)
-        self.core = k8s.CoreV1Api(api_client)
-
-    async def close(self) -> None:
-        await self.api_client.close()
 
     # ------------------------------------------------------------ workflows
 
@@ -214,9 +109,9 @@ class ArgoClient:
                 response.release()
                 version = None
                 continue
-            await _check(response)
+            await check_response(response)
             try:
-                async for raw in _lines(response.content, WATCH_LINE_MAX, split_long=False):
+                async for raw in read_lines(response.content, WATCH_LINE_MAX, split_long=False):
                     line = raw.strip()
                     if not line:
                         continue
@@ -233,7 +128,7 @@ class ArgoClient:
                     yield WatchEvent(kind, obj)
                     if kind == "DELETED":
                         return
-            except (asyncio.TimeoutError, aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError):
+            except (TimeoutError, aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError):
                 continue  # reopen from the last version seen
             finally:
                 response.release()
@@ -266,47 +161,9 @@ class ArgoClient:
             raise KubernetesApiError.from_api_exception(exc) from None
         return True
 
-    # ------------------------------------------------------------ pods and logs
+    # ------------------------------------------------------------ logs
 
-    async def pod_metrics(self, namespace: str, pod: str) -> dict | None:
-        """metrics.k8s.io usage of a pod (metrics-server); None when there is none
-        (no metrics-server, or the pod not sampled yet)."""
-        try:
-            return await self.custom.get_namespaced_custom_object("metrics.k8s.io", "v1beta1", namespace, "pods", pod)
-        except ApiException as exc:
-            if exc.status in (404, 503):
-                return None
-            raise KubernetesApiError.from_api_exception(exc) from None
-
-    async def list_pods(self, namespace: str, label_selector: str) -> list[dict]:
-        try:
-            response = await self.core.list_namespaced_pod(namespace, label_selector=label_selector, _preload_content=False)
-            await _check(response)
-            try:
-                data = json.loads(await response.read())
-            finally:
-                response.release()
-        except ApiException as exc:
-            raise KubernetesApiError.from_api_exception(exc) from None
-        return data.get("items", [])
-
-    async def pod_log(self, namespace: str, pod: str, *, container: str = MAIN_CONTAINER, follow: bool = False) -> AsyncIterator[str]:
-        """Lines of a container's log (with their newline); with ``follow`` the
-        stream goes on until the container ends."""
-        try:
-            response = await self.core.read_namespaced_pod_log(pod, namespace, container=container, follow=follow, _preload_content=False)
-        except ApiException as exc:
-            raise KubernetesApiError.from_api_exception(exc) from None
-        await _check(response)
-        try:
-            # incremental: a long line's pieces may cut a UTF-8 character in two
-            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-            async for raw in _lines(response.content, LOG_PIECE_MAX, split_long=True):
-                text = decoder.decode(raw)
-                if text:
-                    yield text
-            tail = decoder.decode(b"", final=True)
-            if tail:
-                yield tail
-        finally:
-            response.release()
+    async def pod_log(self, namespace: str, pod: str, *, container: str | None = MAIN_CONTAINER, follow: bool = False) -> AsyncIterator[str]:
+        """A task pod's log: its ``main`` container unless told otherwise."""
+        async for line in super().pod_log(namespace, pod, container=container, follow=follow):
+            yield line

@@ -1,9 +1,9 @@
 """Compile a pipeline run to an Argo Workflow: a pure function, data in, dict out.
 
 No Kubernetes client here; the volumes, resources and node placement come from
-the shared builders of :mod:`cubelab_hub.kubeobjects`, so tasks, notebooks and
+the shared builders of :mod:`cubelab_hub.kube.objects`, so tasks, notebooks and
 services place and mount the same way. The result is checked against Argo's and
-Kubernetes' schemas in the tests (:mod:`.schema`).
+Kubernetes' schemas in the tests (``tests/support/kube_schema.py``).
 
 How a run maps onto Argo, and why:
 
@@ -47,7 +47,7 @@ from ...domain.pipelines import Task, topological_order
 from ...domain.projects import ProjectSettings
 from ...domain.argspec import REFERENCE_RE
 from ...domain.templates import JobTemplate
-from ...kubeobjects import node_selector_for, resources_for, volumes_and_mounts
+from ...kube.objects import node_selector_for, resources_for, volumes_and_mounts
 from ..base import SUCCEEDED, RunSpec
 from ..launch import Launch, Where, describe, effective_resources, upstream_dir_env
 

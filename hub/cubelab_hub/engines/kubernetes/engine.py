@@ -31,6 +31,11 @@ What the cluster needs:
   (``{{tasks.T.outputs.path}}`` or a ``path``-type output); values travel as
   parameters.
 
+Task pods run as the run's user: the user who started it, or the pipeline's
+owner for a scheduled run, with a uid and gid hashed from that name (the same
+as the user's notebook pods) under the "restricted" Pod Security Standard
+(``task_security``; :mod:`.security`).
+
 Differences from the local engine, by nature of the platform: a task's timeout
 applies to each attempt (the pod's ``activeDeadlineSeconds``), not to all
 attempts together; a reference to an output of a skipped task, or to the
@@ -45,19 +50,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable, Mapping
 
 import aiohttp
-from traitlets import Dict, Float, Unicode, default
+from traitlets import Any, Dict, Float, Integer, Tuple, Unicode, default, validate
 
 from ...domain.errors import FieldError
 from ...domain.projects import ProjectSettings
+from ...kube.client import KubernetesApiError
+from ...kube.clusters import ClusterAccess, Clusters, cluster_access, connect
+from ...kube.objects import DEFAULT_ID_RANGE, RESTRICTED, check_id_range, check_security_policy
 from ..base import (CANCELLED, FAILED, PENDING, RUN_FINAL, RUNNING, TASK_FINAL, Engine, EngineError, PathTrait, RunSpec, RunState,
                     TaskState, UnknownRun, data_dir_of, utcnow)
-from .client import ArgoClient, ClusterAccess, KubernetesApiError, WorkflowExists, make_api_client
+from .client import ArgoClient, WorkflowExists
 from .compile import ANNOTATION_RUN, LABEL_RUN, LABEL_TASK, ClusterConfig, compile_workflow, label_value, run_namespace, workflow_name
+from .security import secure_for_runner
 from .status import Attempt, _time, attempts, main_usage, run_status, task_states
 
 log = logging.getLogger(__name__)
@@ -118,12 +127,42 @@ class KubernetesEngine(Engine):
 
     # defaults from the control plane that builds the engine (its parent)
 
+    task_security = Any(
+        RESTRICTED,
+        help="Security context of task pods: 'restricted' (the default: runAsNonRoot as the run's user, "
+        "uid = gid hashed from the user name into user_id_range, the same as their notebook pods; no privilege "
+        "escalation; all capabilities dropped; seccomp RuntimeDefault — the 'restricted' Pod Security Standard), "
+        "'none', or explicit {'pod': {...}, 'container': {...}} securityContexts.",
+    ).tag(config=True)
+
+    user_id_range = Tuple(
+        Integer(),
+        Integer(),
+        default_value=DEFAULT_ID_RANGE,
+        help="(first id, how many ids) that users' uids/gids are hashed into; must match CubeKubeSpawner.user_id_range.",
+    ).tag(config=True)
+
+    @validate("task_security")
+    def _check_task_security(self, proposal):
+        check_security_policy(proposal.value, "task_security")
+        return proposal.value
+
+    @validate("user_id_range")
+    def _check_user_id_range(self, proposal):
+        return check_id_range(proposal.value)
+
     @default("clusters")
     def _clusters_default(self):
-        return dict(getattr(self.parent, "clusters", None) or {"default": {}})
+        platform = getattr(self.parent, "clusters", None)
+        if isinstance(platform, Clusters):  # the platform's one clusters setting
+            return {name: dict(platform.clusters.get(name) or {}) for name in platform.names()}
+        return dict(platform or {"default": {}})
 
     @default("default_cluster")
     def _default_cluster_default(self):
+        platform = getattr(self.parent, "clusters", None)
+        if isinstance(platform, Clusters):
+            return platform.default
         return next(iter(self.clusters), "default")
 
     @default("service_account")
@@ -146,7 +185,7 @@ class KubernetesEngine(Engine):
         tools); None: from the ``clusters`` setting, connected on first use."""
         super().__init__(**kwargs)
         if clients is None:
-            clients = {name: ClusterAccess.from_setting(value) for name, value in self.clusters.items()}
+            clients = {name: cluster_access(name, value) for name, value in self.clusters.items()}
         elif isinstance(clients, ArgoClient):
             clients = {self.default_cluster: clients}
         self._access = dict(clients)
@@ -177,7 +216,7 @@ class KubernetesEngine(Engine):
             await self._fail_unstarted(run, None, problem)
             return run.state
         try:
-            body = compile_workflow(spec, project, self.cluster_config)
+            body = secure_for_runner(compile_workflow(spec, project, self.cluster_config), spec.runner, self.task_security, self.user_id_range)
         except FieldError as exc:
             await self._fail_unstarted(run, exc.field, f"cannot run on kubernetes: {exc}")
             return run.state
@@ -234,7 +273,7 @@ class KubernetesEngine(Engine):
         try:
             # Argo stops the pods; the driver sees the workflow end.
             await asyncio.wait_for(run.finished.wait(), self.cancel_wait)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     async def logs(self, run_id: str, task: str, follow: bool = False) -> AsyncIterator[bytes]:
@@ -269,7 +308,7 @@ class KubernetesEngine(Engine):
                     return
                 try:
                     await asyncio.wait_for(changed.wait(), 5)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     async def close(self) -> None:
@@ -297,7 +336,7 @@ class KubernetesEngine(Engine):
         if access is None:
             raise EngineError(f"cluster '{cluster}' is not configured for the kubernetes engine (configured: {', '.join(sorted(self._access)) or 'none'})")
         try:
-            api_client = await make_api_client(host=access.host, kubeconfig=access.kubeconfig, context=access.context, in_cluster=access.in_cluster)
+            api_client = await connect(access)
         except Exception as exc:  # a bad kubeconfig names its own problem
             raise EngineError(f"cannot connect to cluster '{cluster}': {exc}") from None
         client = ArgoClient(api_client)
@@ -329,7 +368,7 @@ class KubernetesEngine(Engine):
             try:
                 await asyncio.wait_for(run.finished.wait(), self.sample_interval)
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             running = {name for name, ts in run.state.tasks.items() if ts.status == RUNNING}
             if not running:
@@ -345,7 +384,7 @@ class KubernetesEngine(Engine):
                     ts = run.state.tasks[task]
                     ts.peak_cpu = max(ts.peak_cpu or 0.0, usage[0])
                     ts.peak_memory = max(ts.peak_memory or 0, usage[1])
-            except (KubernetesApiError, aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, KubernetesApiError, aiohttp.ClientError) as exc:
                 log.debug("sampling %s: %s", run.spec.run_id, exc)
 
     async def _drive(self, run: _Run) -> None:
@@ -367,7 +406,7 @@ class KubernetesEngine(Engine):
                             break
                     if not seen and not run.finished.is_set():
                         await self._finish_without_workflow(run, f"workflow {run.namespace}/{run.workflow} no longer exists; its end was not seen")
-                except (KubernetesApiError, aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+                except (TimeoutError, KubernetesApiError, aiohttp.ClientError, ValueError) as exc:
                     # the API server is away: keep the run as it is and try again
                     log.warning("watching %s/%s: %s; retrying in %.0fs", run.namespace, run.workflow, exc, delay)
                     await asyncio.sleep(delay)
@@ -531,7 +570,7 @@ class KubernetesEngine(Engine):
                 continue
             try:
                 await asyncio.wait_for(changed.wait(), 1)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _copy_finished_logs(self, run: _Run, task: str) -> None:
@@ -561,9 +600,12 @@ class KubernetesEngine(Engine):
                 ts.log_path = str(folder)
 
 
-def engine_for_clusters(clusters: Mapping[str, dict | None], *, default_cluster: str = "default", **options) -> KubernetesEngine:
-    """The engine for a ``clusters`` setting (name -> ``{"kubeconfig": path,
-    "context": name}``; ``{}`` = in-cluster or the default kubeconfig). Connections
-    open on first use, so this needs no event loop. ``options`` go to
-    :class:`KubernetesEngine` (cluster_config, project_settings, logs_dir...)."""
-    return KubernetesEngine(clusters=dict(clusters), default_cluster=default_cluster, **options)
+def engine_for_clusters(clusters: Clusters | Mapping[str, dict | None], *, default_cluster: str = "default", **options) -> KubernetesEngine:
+    """The engine for the platform's clusters (:class:`cubelab_hub.kube.clusters.Clusters`,
+    or its ``clusters`` value as a dict, ``default_cluster`` naming the default).
+    Connections open on first use, so this needs no event loop.
+    ``options`` go to :class:`KubernetesEngine` (cluster_config, project_settings, logs_dir...)."""
+    if not isinstance(clusters, Clusters):
+        clusters = Clusters(default=default_cluster, clusters=dict(clusters))
+    access = {name: clusters.access(name) for name in clusters.names()}
+    return KubernetesEngine(access, default_cluster=clusters.default, **options)

@@ -1,21 +1,15 @@
-"""Check compiled Workflows against the official schemas.
+"""Argo's rules that a schema cannot say, and the pods Argo makes: pure, no test-only imports.
 
-Three layers, each returning a list of problems (empty = valid):
+- :func:`argo_lint_errors`: what Argo's controller enforces beyond the schema
+  (entrypoint and template references, ``depends`` names and cycles,
+  ``{{inputs.parameters.X}}`` / ``{{tasks.T.outputs...}}`` references); a list
+  of problems, empty = valid.
+- :func:`pod_for_template`: the Pod Argo creates for a container template, as
+  far as it comes from the compiled workflow (what schema and Pod Security
+  checks look at).
 
-- :func:`argo_schema_errors`: Argo's Workflow schema, through hera's models
-  (``hera.workflows.models.Workflow``, generated from Argo's OpenAPI spec).
-  pydantic ignores unknown keys, so the input is also compared with the model's
-  own dump: a key the model dropped is reported as not in Argo's schema.
-- :func:`argo_lint_errors`: the rules Argo's controller enforces that a schema
-  cannot say (entrypoint and template references, ``depends`` names and cycles,
-  ``{{inputs.parameters.X}}`` / ``{{tasks.T.outputs...}}`` references).
-- :func:`pod_schema_errors`: each container template as the Pod Argo will
-  create, against the Kubernetes OpenAPI schema (kubernetes-validate, strict),
-  plus what that JSON schema leaves out (quantities, DNS names, mount/volume
-  pairing).
-
-hera and kubernetes-validate are test/dev dependencies: they are imported when
-a check runs, so the engine itself never needs them.
+The checks against Argo's and Kubernetes' published schemas need hera and
+kubernetes-validate and live with the tests.
 """
 
 from __future__ import annotations
@@ -23,54 +17,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-KUBERNETES_VERSION = "1.33.0"
-
-_QUANTITY_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)(([KMGTPE]i)|[numkMGTPE]|[eE][+-]?\d+)?$")
-_DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _ARGO_NAME_RE = re.compile(r"^[a-zA-Z0-9][-a-zA-Z0-9]*$")
 _PARAM_NAME_RE = re.compile(r"^[-a-zA-Z0-9_]+$")
-_TAG_RE = re.compile(r"\{\{(.*?)\}\}", re.S)
+_TAG_RE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _DEPENDS_TOKEN_RE = re.compile(r"[A-Za-z0-9][-A-Za-z0-9]*(?:\.[A-Za-z]+)?")
 _DEPENDS_RESULTS = {"Succeeded", "Failed", "Errored", "Skipped", "Omitted", "Daemoned", "AnySucceeded", "AllFailed"}
-
-
-# ---------------------------------------------------------------- Argo schema
-
-
-def _dropped(given: Any, dumped: Any, path: str) -> list[str]:
-    if isinstance(given, dict):
-        if not isinstance(dumped, dict):
-            return [f"{path or '<root>'}: became {type(dumped).__name__} in Argo's model"]
-        problems = []
-        for key, value in given.items():
-            where = f"{path}.{key}" if path else key
-            if key not in dumped:
-                problems.append(f"{where}: not a field of Argo's schema")
-            else:
-                problems.extend(_dropped(value, dumped[key], where))
-        return problems
-    if isinstance(given, list):
-        if not isinstance(dumped, list) or len(dumped) != len(given):
-            return [f"{path}: list changed in Argo's model"]
-        problems = []
-        for i, (a, b) in enumerate(zip(given, dumped, strict=True)):
-            problems.extend(_dropped(a, b, f"{path}[{i}]"))
-        return problems
-    if given != dumped:
-        return [f"{path}: {given!r} was read as {dumped!r}"]
-    return []
-
-
-def argo_schema_errors(workflow: dict) -> list[str]:
-    from hera.workflows.models import Workflow
-    from pydantic import ValidationError
-
-    try:
-        model = Workflow.model_validate(workflow)
-    except ValidationError as exc:
-        return [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
-    dumped = model.model_dump(mode="json", by_alias=True, exclude_unset=True)
-    return _dropped(workflow, dumped, "")
 
 
 # ---------------------------------------------------------------- Argo rules
@@ -232,58 +183,3 @@ def pod_for_template(workflow: dict, template: dict) -> dict:
     if labels:
         metadata["labels"] = labels
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": pod_spec}
-
-
-def _pod_extra_errors(pod: dict, where: str) -> list[str]:
-    problems = []
-    spec = pod["spec"]
-    volumes = {v["name"] for v in spec.get("volumes") or []}
-    if len(volumes) != len(spec.get("volumes") or []):
-        problems.append(f"{where}: two volumes share a name")
-    for v in volumes:
-        if not _DNS_LABEL_RE.match(v) or len(v) > 63:
-            problems.append(f"{where}: volume name {v!r} is not a DNS label")
-    for container in spec["containers"]:
-        paths = [m["mountPath"] for m in container.get("volumeMounts") or []]
-        if len(set(paths)) != len(paths):
-            problems.append(f"{where}: two mounts at one path")
-        for mount in container.get("volumeMounts") or []:
-            if mount["name"] not in volumes:
-                problems.append(f"{where}: mount {mount['name']!r} has no volume")
-        names = [e["name"] for e in container.get("env") or []]
-        if len(set(names)) != len(names):
-            problems.append(f"{where}: an env name is given twice")
-        resources = container.get("resources") or {}
-        for kind in ("requests", "limits"):
-            for resource, quantity in (resources.get(kind) or {}).items():
-                if not isinstance(quantity, str) or not _QUANTITY_RE.match(quantity):
-                    problems.append(f"{where}: {kind}.{resource} {quantity!r} is not a quantity")
-        for resource, quantity in (resources.get("requests") or {}).items():
-            if "/" in resource and (resources.get("limits") or {}).get(resource, quantity) != quantity:
-                problems.append(f"{where}: extended resource {resource} request differs from its limit")
-    for key, value in (spec.get("nodeSelector") or {}).items():
-        if not isinstance(value, str):
-            problems.append(f"{where}: nodeSelector {key} is not a string")
-    return problems
-
-
-def pod_schema_errors(workflow: dict, version: str = KUBERNETES_VERSION) -> list[str]:
-    import kubernetes_validate
-
-    problems = []
-    for template in (workflow.get("spec") or {}).get("templates") or []:
-        if "container" not in template:
-            continue
-        pod = pod_for_template(workflow, template)
-        where = f"template {template.get('name')}"
-        try:
-            kubernetes_validate.validate(pod, version, strict=True)
-        except kubernetes_validate.ValidationError as exc:
-            problems.append(f"{where}: {'.'.join(str(p) for p in exc.path)}: {exc.message}")
-        problems.extend(_pod_extra_errors(pod, where))
-    return problems
-
-
-def workflow_errors(workflow: dict) -> list[str]:
-    """All three checks."""
-    return argo_schema_errors(workflow) + argo_lint_errors(workflow) + pod_schema_errors(workflow)

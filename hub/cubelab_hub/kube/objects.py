@@ -1,8 +1,8 @@
 """Pure builders for the Kubernetes pieces every CubeLab workload shares.
 
 Notebook servers (``cubelab_spawner``), pipeline tasks and services all turn the
-same user formats (DESIGN.md section 2) into the same pod-spec fragments: volumes
-and mounts, container resources, node selector and affinity. Building them in one
+same user formats (:mod:`cubelab_hub.domain.formats`) into the same pod-spec fragments: volumes
+and mounts, container resources, node selector and affinity, security context. Building them in one
 place keeps the three in step, and keeps them testable with golden dicts.
 
 Data in, plain dicts out: no Kubernetes client, no Jupyter imports. Every call
@@ -12,13 +12,15 @@ mutating one pod's resources changed the others).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import posixpath
 import re
-from typing import Any, Iterable, Protocol
+from collections.abc import Iterable
+from typing import Any, Protocol
 
-from .domain.errors import FieldError
-from .domain.formats import (
+from ..domain.errors import FieldError
+from ..domain.formats import (
     CpuRequest,
     GpuRequest,
     MemoryRequest,
@@ -28,12 +30,20 @@ from .domain.formats import (
 )
 
 __all__ = [
+    "DEFAULT_ID_RANGE",
+    "PLATFORM_LABEL_KEYS",
+    "RESTRICTED",
     "ROLE_LABELS",
+    "UNRESTRICTED",
+    "check_id_range",
+    "check_security_policy",
+    "node_selector_for",
+    "resources_for",
+    "restricted_security_context",
+    "security_contexts_for",
+    "user_id",
     "volume_name",
     "volumes_and_mounts",
-    "resources_for",
-    "node_selector_for",
-    "PLATFORM_LABEL_KEYS",
 ]
 
 # Role labels the platform puts on nodes (Cube Studio's node labelling scheme):
@@ -240,3 +250,87 @@ def node_selector_for(
             }
         }
     return selector, affinity
+
+
+# ---------------------------------------------------------------- security context
+#
+# Every pod CubeLab builds runs as its user, not as root: a uid and gid derived
+# from the user name (the same on every cluster and for every kind of pod, so
+# files a user's notebook writes on a shared claim belong to the same id as the
+# files their tasks write), no privilege escalation, no capabilities and the
+# runtime's default seccomp profile: the Kubernetes "restricted" Pod Security
+# Standard. The gid equals the uid (a user-private group); ``fsGroup`` makes
+# fresh volumes writable by it.
+
+RESTRICTED = "restricted"
+UNRESTRICTED = "none"
+# first id, how many ids: 10**9 ids above the ranges distributions and images
+# use, so two of a thousand users share an id with a chance of about 1 in 2000.
+DEFAULT_ID_RANGE = (1_000_000, 1_000_000_000)
+_POLICY_FORM = "'restricted', 'none', or {'pod': {securityContext of the pod}, 'container': {securityContext of the container}}"
+
+
+def user_id(name: str, id_range: tuple[int, int] = DEFAULT_ID_RANGE) -> int:
+    """The uid (and gid) of ``name``'s pods: a hash of the name in ``id_range``
+    (first id, how many); the same name always gets the same id."""
+    first, count = check_id_range(id_range)
+    digest = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big")
+    return first + digest % count
+
+
+def check_id_range(id_range, field_name: str = "user_id_range") -> tuple[int, int]:
+    """(first, count) with first >= 1 and the last id below 2**31."""
+    try:
+        first, count = (int(v) for v in id_range)
+    except (TypeError, ValueError):
+        raise FieldError(field_name, f"{id_range!r} is not a pair of integers", "(first id, how many ids), e.g. (1000000, 1000000000)") from None
+    if first < 1 or count < 1 or first + count > 2**31:
+        raise FieldError(field_name, f"({first}, {count}) reaches outside 1..2147483647", "ids from 1 (never root) below 2**31")
+    return first, count
+
+
+def restricted_security_context(uid: int, gid: int) -> tuple[dict, dict]:
+    """Pod and container ``securityContext`` meeting the "restricted" Pod
+    Security Standard, running as ``uid``:``gid``."""
+    if uid < 1 or gid < 0:
+        raise ValueError(f"a restricted pod runs as a non-root uid, not {uid}:{gid}")
+    seccomp = {"type": "RuntimeDefault"}
+    pod = {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": gid, "fsGroup": gid, "seccompProfile": dict(seccomp)}
+    container = {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": gid,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": dict(seccomp),
+    }
+    return pod, container
+
+
+def check_security_policy(policy, field_name: str) -> None:
+    """A policy is 'restricted', 'none' or explicit pod/container contexts."""
+    if policy in (RESTRICTED, UNRESTRICTED):
+        return
+    if not isinstance(policy, dict) or not policy or set(policy) - {"pod", "container"}:
+        raise FieldError(field_name, f"{policy!r} is not a security policy", _POLICY_FORM)
+    for part, value in policy.items():
+        if not isinstance(value, dict):
+            raise FieldError(f"{field_name}.{part}", f"{value!r} is not a securityContext", _POLICY_FORM)
+
+
+def security_contexts_for(policy, username: str, id_range: tuple[int, int] = DEFAULT_ID_RANGE) -> tuple[dict | None, dict | None]:
+    """Pod and container ``securityContext`` of ``username``'s pod under
+    ``policy``: 'restricted' (as that user), 'none' (the image's own user, no
+    context), or the admin's explicit ``{'pod': ..., 'container': ...}``
+    (copied; the admin takes responsibility for what it allows)."""
+    check_security_policy(policy, "security policy")
+    if policy == UNRESTRICTED:
+        return None, None
+    if policy == RESTRICTED:
+        uid = user_id(username, id_range)
+        return restricted_security_context(uid, uid)
+    return _copy(policy.get("pod")), _copy(policy.get("container"))
+
+
+def _copy(value: dict | None) -> dict | None:
+    return copy.deepcopy(value) if value is not None else None

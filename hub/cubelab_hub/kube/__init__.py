@@ -1,0 +1,10 @@
+"""CubeLab's Kubernetes layer, shared by the spawner and the engines.
+
+- :mod:`.objects`: pure builders of pod-spec pieces (volumes, resources,
+  placement, security context), golden-tested
+- :mod:`.clusters`: the one ``clusters`` setting and the function that connects
+- :mod:`.client`: generic pod, log and metrics calls
+
+Nothing of a particular workload lives here: Argo stays in its engine, the
+KubeSpawner glue in the spawner.
+"""
