@@ -1,5 +1,6 @@
-import { CubeLabClient, Transport } from '../api';
-import { AccountsClient, filterAccounts, IAccount } from '../accounts/model';
+import { CubeLabClient, Transport } from '../request';
+import { AccountsClient, IAccount } from '../accounts/client';
+import { filterAccounts } from '../accounts/model';
 
 const acc = (name: string, active = true, projects: string[] = ['public']): IAccount => ({
   name,

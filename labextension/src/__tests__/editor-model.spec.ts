@@ -1,4 +1,4 @@
-import { ApiError } from '../api';
+import { ApiError } from '../request';
 import { PipelinesClient } from '../pipelines/client';
 import { EditorModel } from '../pipelines/editor/model';
 import { IPipelineView, IRun, ITemplate } from '../pipelines/types';
@@ -199,6 +199,50 @@ describe('EditorModel', () => {
     expect(m.run).toBeNull();
     m.dispose();
     jest.useRealTimers();
+  });
+
+  it('follows a run through its events stream, without polling', async () => {
+    let getRuns = 0;
+    let streamed: string | null = null;
+    const run = (status: IRun['status']): IRun => ({
+      id: 'r2',
+      pipeline_id: 7,
+      pipeline_name: 'demo',
+      project: 'public',
+      trigger: 'manual',
+      runner: 'a',
+      engine: 'local',
+      status,
+      message: '',
+      created_at: '',
+      started_at: null,
+      finished_at: null,
+      tasks: []
+    });
+    const { client } = fakeClient({
+      run: async () => run('pending'),
+      getRun: async () => {
+        getRuns++;
+        return run('succeeded');
+      },
+      runEvents: async (id: string, onRun: (r: IRun) => void) => {
+        streamed = id;
+        await Promise.resolve();
+        onRun(run('running'));
+        onRun(run('succeeded'));
+      }
+    });
+    const m = new EditorModel(client, 7);
+    await m.load();
+    const finished = jest.fn();
+    m.runFinished.connect(finished);
+    await m.startRun();
+    await new Promise(resolve => setTimeout(resolve, 0));
+    expect(streamed).toBe('r2');
+    expect(m.run?.status).toBe('succeeded');
+    expect(finished).toHaveBeenCalledTimes(1);
+    expect(getRuns).toBe(0);
+    m.dispose();
   });
 
   it('is read-only without edit permission', async () => {

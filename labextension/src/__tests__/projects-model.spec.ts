@@ -1,4 +1,4 @@
-import { ApiError, parseError } from '../api';
+import { ApiError, parseError } from '../request';
 import {
   capabilities,
   checkNewMember,

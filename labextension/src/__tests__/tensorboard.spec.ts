@@ -1,5 +1,6 @@
-import { CubeLabClient, Transport } from '../api';
-import { normaliseLogdir, startedText, TensorBoardClient } from '../tensorboard/model';
+import { CubeLabClient, Transport } from '../request';
+import { TensorBoardClient } from '../tensorboard/client';
+import { normaliseLogdir, startedText } from '../tensorboard/model';
 
 describe('TensorBoard client', () => {
   it('lists, starts and stops boards on the server extension API', async () => {

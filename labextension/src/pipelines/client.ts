@@ -1,5 +1,6 @@
 /** Calls of the pipelines API (templates, pipelines, runs, schedules). */
-import { CubeLabClient } from '../api';
+import { CubeLabClient } from '../request';
+import { EventStreamParser } from '../sse';
 import { toBody } from './graph';
 import {
   IDiagnostic,
@@ -76,6 +77,19 @@ export class PipelinesClient {
 
   getRun(runId: string): Promise<IRun> {
     return this.api.call('GET', `runs/${enc(runId)}`);
+  }
+
+  /**
+   * Follow a run's server-sent events: `onRun` gets the whole run first and
+   * after every change; resolves when the run has ended and the stream closes.
+   */
+  runEvents(runId: string, onRun: (run: IRun) => void, signal: AbortSignal): Promise<void> {
+    const parser = new EventStreamParser(event => {
+      if (event.event === 'run') {
+        onRun(JSON.parse(event.data) as IRun);
+      }
+    });
+    return this.api.stream(`runs/${enc(runId)}/events`, text => parser.push(text), signal);
   }
 
   cancel(runId: string): Promise<IRun> {

@@ -2,16 +2,16 @@ import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { closeIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
+import { ApiError } from '../request';
 import {
-  ApiError,
-  CubeLabClient,
   IMe,
   IMember,
   IProject,
   IProjectSummary,
+  ProjectsClient,
   Role,
   ROLES
-} from '../api';
+} from './client';
 import {
   Button,
   FieldError,
@@ -52,7 +52,7 @@ export function ProjectList(props: {
   onOpen: (name: string) => void;
   creating: boolean;
   onCreateDone: (created: string | null) => void;
-  client: CubeLabClient;
+  client: ProjectsClient;
 }): JSX.Element {
   const { projects } = props;
   return (
@@ -110,7 +110,7 @@ export function ProjectList(props: {
 
 /** Inline form to create a project; server messages shown by their field. */
 export function CreateProjectForm(props: {
-  client: CubeLabClient;
+  client: ProjectsClient;
   onDone: (created: string | null) => void;
 }): JSX.Element {
   const [name, setName] = React.useState('');
@@ -253,7 +253,7 @@ function SettingsFields(props: {
 export function ProjectDetail(props: {
   name: string;
   me: IMe;
-  client: CubeLabClient;
+  client: ProjectsClient;
   onBack: () => void;
   onChanged: () => void;
   onDeleted: () => void;
@@ -381,7 +381,7 @@ export function ProjectDetail(props: {
 
 function DescriptionEditor(props: {
   project: IProject;
-  client: CubeLabClient;
+  client: ProjectsClient;
   editable: boolean;
   onSaved: (p: IProject) => void;
 }): JSX.Element | null {
@@ -453,7 +453,7 @@ function DescriptionEditor(props: {
 function Members(props: {
   project: IProject;
   me: IMe;
-  client: CubeLabClient;
+  client: ProjectsClient;
   editable: boolean;
   onChanged: () => void;
 }): JSX.Element {
@@ -637,7 +637,7 @@ function Members(props: {
 
 function SettingsEditor(props: {
   project: IProject;
-  client: CubeLabClient;
+  client: ProjectsClient;
   editable: boolean;
   onSaved: (p: IProject) => void;
 }): JSX.Element {

@@ -1,15 +1,15 @@
 /**
  * Pure logic of the project settings and member forms (no DOM, no JupyterLab).
  */
+import { ApiError } from '../request';
 import {
-  ApiError,
   IMember,
   IProject,
   ISettings,
   Role,
   ROLES,
   SettingsPatch
-} from '../api';
+} from './client';
 
 /** Keys of the settings form; quota parts are `quota.cpu` etc. */
 export type SettingKey =

@@ -1,6 +1,6 @@
 import * as React from 'react';
 
-import { ApiError } from '../../api';
+import { ApiError } from '../../request';
 import { FieldError, TextField, useUid } from '../../components';
 import {
   argFields,

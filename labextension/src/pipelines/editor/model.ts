@@ -5,7 +5,7 @@
  */
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { ApiError } from '../../api';
+import { ApiError } from '../../request';
 import { PipelinesClient } from '../client';
 import { IDiagnosticMap, mapDiagnostics } from '../diagnostics';
 import {
@@ -24,6 +24,7 @@ import {
 } from '../graph';
 import { History } from '../history';
 import { autoLayout } from '../layout';
+import { RunTracker } from '../runTracker';
 import { findTemplate } from '../palette';
 import {
   Edge,
@@ -61,7 +62,9 @@ export class EditorModel {
   constructor(
     readonly client: PipelinesClient,
     readonly id: number
-  ) {}
+  ) {
+    this._tracker = new RunTracker(client, run => this.runUpdated(run));
+  }
 
   get changed(): ISignal<this, void> {
     return this._changed;
@@ -537,7 +540,7 @@ export class EditorModel {
   }
 
   closeRun(): void {
-    this.stopPolling();
+    this._tracker.stop();
     this.run = null;
     this.viewingRun = false;
     this.logTask = null;
@@ -553,62 +556,30 @@ export class EditorModel {
       const sel = this.selection.tasks.length === 1 ? this.selection.tasks[0] : null;
       this.logTask = sel && names.includes(sel) ? sel : names.length === 1 ? names[0] : null;
     }
-    this.stopPolling();
-    if (!RUN_FINAL.includes(run.status)) {
-      // poll fast while a run starts (the canvas shows "running" quickly),
-      // then once a second
-      this._pollStarted = Date.now();
-      this.schedulePoll();
-    }
+    this._tracker.follow(run);
     this.emit();
   }
 
-  private schedulePoll(): void {
-    const fast = Date.now() - this._pollStarted < 5000;
-    this._poll = setTimeout(async () => {
-      await this.poll();
-      if (this._poll !== null) {
-        this.schedulePoll();
-      }
-    }, fast ? 250 : 1000);
-  }
-
-  private async poll(): Promise<void> {
-    if (!this.run || this._polling) {
+  /** A new state of the followed run, from the events stream or a poll. */
+  private runUpdated(run: IRun): void {
+    if (!this.run || run.id !== this.run.id) {
       return;
     }
-    this._polling = true;
-    try {
-      const run = await this.client.getRun(this.run.id);
-      if (this.run && run.id === this.run.id) {
-        this.run = run;
-        if (RUN_FINAL.includes(run.status)) {
-          this.stopPolling();
-          this._runFinished.emit(run);
-          void this.loadProposals();
-        }
-        this.emit();
-      }
-    } catch {
-      // keep polling; a transient error should not stop the live view
-    } finally {
-      this._polling = false;
+    this.run = run;
+    if (RUN_FINAL.includes(run.status)) {
+      this._runFinished.emit(run);
+      void this.loadProposals();
     }
+    this.emit();
   }
 
   get runFinished(): ISignal<this, IRun> {
     return this._runFinished;
   }
 
-  private stopPolling(): void {
-    if (this._poll) {
-      clearTimeout(this._poll);
-      this._poll = null;
-    }
-  }
 
   dispose(): void {
-    this.stopPolling();
+    this._tracker.stop();
     if (this._validateTimer) {
       clearTimeout(this._validateTimer);
     }
@@ -628,9 +599,7 @@ export class EditorModel {
   private _lastTime = 0;
   private _dragStart: IPipeline | null = null;
   private _validateTimer: ReturnType<typeof setTimeout> | null = null;
-  private _poll: ReturnType<typeof setTimeout> | null = null;
-  private _pollStarted = 0;
-  private _polling = false;
+  private _tracker: RunTracker;
   private _diagMap: IDiagnosticMap | null = null;
   private _diagMapFor: IDiagnostic[] | null = null;
   private _diagMapPipeline: IPipeline | null = null;

@@ -1,4 +1,5 @@
-import { ApiError, CubeLabClient, parseError, Transport } from '../api';
+import { ProjectsClient } from '../projects/client';
+import { ApiError, CubeLabClient, parseError, Transport } from '../request';
 
 function fakeTransport(
   status: number,
@@ -82,10 +83,15 @@ describe('parseError', () => {
   });
 });
 
-describe('CubeLabClient', () => {
+/** The projects client on the shared request helper. */
+function projects(transport: Transport): ProjectsClient {
+  return new ProjectsClient(new CubeLabClient(transport));
+}
+
+describe('CubeLabClient with ProjectsClient', () => {
   it('sends JSON to the right paths and parses the answer', async () => {
     const calls: any[] = [];
-    const client = new CubeLabClient(
+    const client = projects(
       fakeTransport(201, { name: 'team-a', role: 'creator' }, calls)
     );
     const p = await client.createProject({ name: 'team-a', description: 'x' });
@@ -112,12 +118,12 @@ describe('CubeLabClient', () => {
   });
 
   it('returns undefined for 204', async () => {
-    const client = new CubeLabClient(fakeTransport(204, undefined));
+    const client = projects(fakeTransport(204, undefined));
     await expect(client.removeMember('p', 'u')).resolves.toBeUndefined();
   });
 
   it('unwraps the project list', async () => {
-    const client = new CubeLabClient(
+    const client = projects(
       fakeTransport(200, { projects: [{ name: 'public', role: 'dev' }] })
     );
     const list = await client.listProjects();
@@ -125,7 +131,7 @@ describe('CubeLabClient', () => {
   });
 
   it('throws ApiError with the field for a 400', async () => {
-    const client = new CubeLabClient(
+    const client = projects(
       fakeTransport(400, {
         error: 'invalid',
         message: 'volume_mount: bad type',
@@ -142,7 +148,7 @@ describe('CubeLabClient', () => {
   });
 
   it('maps a network failure to status 0', async () => {
-    const client = new CubeLabClient(async () => {
+    const client = projects(async () => {
       throw new Error('offline');
     });
     await expect(client.me()).rejects.toMatchObject({
@@ -152,7 +158,7 @@ describe('CubeLabClient', () => {
   });
 
   it('refuses a success answer that is not JSON', async () => {
-    const client = new CubeLabClient(fakeTransport(200, '<html>'));
+    const client = projects(fakeTransport(200, '<html>'));
     await expect(client.me()).rejects.toMatchObject({ code: 'bad_response' });
   });
 });
