@@ -68,7 +68,6 @@ export function useResource<T>(
       }
     }
     // `deps` are the caller's: they say when `load` changes
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, deps);
 
   const { subscribe, refresh, intervalMs } = options;

@@ -174,9 +174,9 @@ export function nextTimes(expr: string, from: Date, count = 5, timeZone = 'UTC')
   // walk wall-clock days in the zone, starting the day before (offsets)
   const wallNow = start + tzOffset(start, timeZone);
   const d0 = new Date(wallNow);
-  let y = d0.getUTCFullYear();
-  let m = d0.getUTCMonth();
-  let d = d0.getUTCDate() - 1;
+  const y = d0.getUTCFullYear();
+  const m = d0.getUTCMonth();
+  const d = d0.getUTCDate() - 1;
   for (let i = 0; i < 366 * 5 && out.length < count; i++) {
     const day = new Date(Date.UTC(y, m, d + i));
     const [yy, mm, dd] = [day.getUTCFullYear(), day.getUTCMonth(), day.getUTCDate()];
