@@ -15,11 +15,7 @@ export interface ITransportResponse {
 }
 
 /** Sends one request; `path` is relative to the API root (`projects/x`). */
-export type Transport = (
-  method: string,
-  path: string,
-  body?: unknown
-) => Promise<ITransportResponse>;
+export type Transport = (method: string, path: string, body?: unknown) => Promise<ITransportResponse>;
 
 export interface IFieldMessage {
   field: string | null;
@@ -111,11 +107,7 @@ export function parseError(status: number, bodyText: string): ApiError {
  * Reads a streamed text resource (a followed log, server-sent events), calling
  * `onText` with each chunk; resolves when the server ends the response.
  */
-export type Streamer = (
-  path: string,
-  onText: (chunk: string) => void,
-  signal: AbortSignal
-) => Promise<void>;
+export type Streamer = (path: string, onText: (chunk: string) => void, signal: AbortSignal) => Promise<void>;
 
 /** Requests to one API root: JSON calls and streamed reads. */
 export class CubeLabClient {
@@ -125,15 +117,9 @@ export class CubeLabClient {
   ) {}
 
   /** Stream `path` (relative to the API root); see `Streamer`. */
-  stream(
-    path: string,
-    onText: (chunk: string) => void,
-    signal: AbortSignal
-  ): Promise<void> {
+  stream(path: string, onText: (chunk: string) => void, signal: AbortSignal): Promise<void> {
     if (!this.streamer) {
-      return Promise.reject(
-        new ApiError(0, 'network', 'This client cannot stream responses')
-      );
+      return Promise.reject(new ApiError(0, 'network', 'This client cannot stream responses'));
     }
     return this.streamer(path, onText, signal);
   }
@@ -143,11 +129,7 @@ export class CubeLabClient {
     try {
       response = await this.transport(method, path, body);
     } catch (err) {
-      throw new ApiError(
-        0,
-        'network',
-        `Cannot reach the server: ${(err as Error)?.message ?? err}`
-      );
+      throw new ApiError(0, 'network', `Cannot reach the server: ${(err as Error)?.message ?? err}`);
     }
     const text = await response.text();
     if (response.status < 200 || response.status >= 300) {
@@ -159,11 +141,7 @@ export class CubeLabClient {
     try {
       return JSON.parse(text) as T;
     } catch {
-      throw new ApiError(
-        response.status,
-        'bad_response',
-        'The server sent an answer that is not JSON'
-      );
+      throw new ApiError(response.status, 'bad_response', 'The server sent an answer that is not JSON');
     }
   }
 }

@@ -23,7 +23,10 @@ describe('accounts', () => {
     const transport: Transport = async (method, path, body) => {
       calls.push([method, path, body]);
       const answer = path === 'users' ? { users: [] } : path.startsWith('settings') ? { open: false } : acc('x');
-      return { status: method === 'DELETE' ? 204 : 200, text: async () => (method === 'DELETE' ? '' : JSON.stringify(answer)) };
+      return {
+        status: method === 'DELETE' ? 204 : 200,
+        text: async () => (method === 'DELETE' ? '' : JSON.stringify(answer))
+      };
     };
     const c = new AccountsClient(new CubeLabClient(transport));
     await c.list();

@@ -134,7 +134,12 @@ describe('EditorModel', () => {
 
   it('shows the diagnostics of a refused run', async () => {
     const diagnostics = [
-      { severity: 'error', message: "required argument '--command' has no value", task: 'shell', field: 'args.--command' }
+      {
+        severity: 'error',
+        message: "required argument '--command' has no value",
+        task: 'shell',
+        field: 'args.--command'
+      }
     ];
     const { client } = fakeClient({
       run: async () => {
@@ -170,7 +175,18 @@ describe('EditorModel', () => {
       created_at: '',
       started_at: null,
       finished_at: null,
-      tasks: [{ name: 'shell', status: status === 'succeeded' ? 'succeeded' : 'running', attempts: 1, exit_code: null, started_at: null, finished_at: null, message: '', outputs: {} }]
+      tasks: [
+        {
+          name: 'shell',
+          status: status === 'succeeded' ? 'succeeded' : 'running',
+          attempts: 1,
+          exit_code: null,
+          started_at: null,
+          finished_at: null,
+          message: '',
+          outputs: {}
+        }
+      ]
     });
     const { client } = fakeClient({
       run: async () => run('pending'),
@@ -265,7 +281,13 @@ describe('unreadable bodies', () => {
       { field: 'schedule.cron', message: 'schedule.cron: bad' }
     ]);
     expect(shapeDiagnostics(err, p)).toEqual([
-      { severity: 'error', message: "tasks[1].timeout: 'x' is not a whole number", task: 'b', edge: null, field: 'timeout' },
+      {
+        severity: 'error',
+        message: "tasks[1].timeout: 'x' is not a whole number",
+        task: 'b',
+        edge: null,
+        field: 'timeout'
+      },
       { severity: 'error', message: 'schedule.cron: bad', task: null, edge: null, field: 'schedule.cron' }
     ]);
     const single = new ApiError(400, 'invalid', 'name: bad', 'name');
@@ -302,7 +324,23 @@ describe('resource proposals', () => {
 
   it('accepts through the server when nothing is unsaved', async () => {
     const saved = view({
-      tasks: [{ name: 'shell', template: 'shell', args: {}, cpu: '1', memory: '2G', gpu: '0', volume_mount: '', node_selector: '', timeout: 0, retries: 0, skip: false, env: {}, position: { x: 0, y: 0 } }]
+      tasks: [
+        {
+          name: 'shell',
+          template: 'shell',
+          args: {},
+          cpu: '1',
+          memory: '2G',
+          gpu: '0',
+          volume_mount: '',
+          node_selector: '',
+          timeout: 0,
+          retries: 0,
+          skip: false,
+          env: {},
+          position: { x: 0, y: 0 }
+        }
+      ]
     });
     const accepted: string[] = [];
     const { client } = fakeClient({

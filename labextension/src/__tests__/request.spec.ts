@@ -1,21 +1,12 @@
 import { ProjectsClient } from '../projects/client';
 import { ApiError, CubeLabClient, parseError, Transport } from '../request';
 
-function fakeTransport(
-  status: number,
-  body: unknown,
-  calls: any[] = []
-): Transport {
+function fakeTransport(status: number, body: unknown, calls: any[] = []): Transport {
   return async (method, path, data) => {
     calls.push({ method, path, data });
     return {
       status,
-      text: async () =>
-        body === undefined
-          ? ''
-          : typeof body === 'string'
-            ? body
-            : JSON.stringify(body)
+      text: async () => (body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body))
     };
   };
 }
@@ -60,18 +51,13 @@ describe('parseError', () => {
   });
 
   it('puts a message without a field under the empty key', () => {
-    const e = parseError(
-      403,
-      JSON.stringify({ error: 'forbidden', message: 'not a creator', field: null })
-    );
+    const e = parseError(403, JSON.stringify({ error: 'forbidden', message: 'not a creator', field: null }));
     expect(e.field).toBeNull();
     expect(e.fieldMessages).toEqual({ '': 'not a creator' });
   });
 
   it('explains non-JSON answers by their status', () => {
-    expect(parseError(502, '<html>Bad gateway</html>').message).toMatch(
-      /control plane cannot be reached/
-    );
+    expect(parseError(502, '<html>Bad gateway</html>').message).toMatch(/control plane cannot be reached/);
     expect(parseError(401, '').message).toMatch(/not logged in/);
     expect(parseError(418, 'x').message).toBe('Request failed (HTTP 418)');
   });
@@ -91,9 +77,7 @@ function projects(transport: Transport): ProjectsClient {
 describe('CubeLabClient with ProjectsClient', () => {
   it('sends JSON to the right paths and parses the answer', async () => {
     const calls: any[] = [];
-    const client = projects(
-      fakeTransport(201, { name: 'team-a', role: 'creator' }, calls)
-    );
+    const client = projects(fakeTransport(201, { name: 'team-a', role: 'creator' }, calls));
     const p = await client.createProject({ name: 'team-a', description: 'x' });
     expect(p.name).toBe('team-a');
     await client.addMember('team a', 'bob', 'dev');
@@ -123,9 +107,7 @@ describe('CubeLabClient with ProjectsClient', () => {
   });
 
   it('unwraps the project list', async () => {
-    const client = projects(
-      fakeTransport(200, { projects: [{ name: 'public', role: 'dev' }] })
-    );
+    const client = projects(fakeTransport(200, { projects: [{ name: 'public', role: 'dev' }] }));
     const list = await client.listProjects();
     expect(list.map(p => p.name)).toEqual(['public']);
   });
@@ -138,9 +120,7 @@ describe('CubeLabClient with ProjectsClient', () => {
         field: 'volume_mount'
       })
     );
-    await expect(
-      client.updateProject('p', { settings: { volume_mount: 'x' } })
-    ).rejects.toMatchObject({
+    await expect(client.updateProject('p', { settings: { volume_mount: 'x' } })).rejects.toMatchObject({
       status: 400,
       field: 'volume_mount',
       message: 'volume_mount: bad type'

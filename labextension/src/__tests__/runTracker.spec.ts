@@ -74,7 +74,8 @@ describe('PipelinesClient.runEvents', () => {
       async () => ({ status: 500, text: async () => '' }),
       async (path, onText) => {
         paths.push(path);
-        const text = `event: run\ndata: ${JSON.stringify(run('running', 'r 1'))}\n\n` +
+        const text =
+          `event: run\ndata: ${JSON.stringify(run('running', 'r 1'))}\n\n` +
           `event: run\ndata: ${JSON.stringify(run('failed', 'r 1'))}\n\n`;
         // chunks that cut an event in two
         onText(text.slice(0, 30));

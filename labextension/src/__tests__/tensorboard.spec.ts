@@ -9,7 +9,11 @@ describe('TensorBoard client', () => {
       calls.push([method, path, body]);
       const answer =
         method === 'GET'
-          ? { boards: [{ id: 'ab', logdir: 'runs', url: '/user/a/cubelab/tensorboard/ab/', started: '2026-01-01T00:00:00Z' }] }
+          ? {
+              boards: [
+                { id: 'ab', logdir: 'runs', url: '/user/a/cubelab/tensorboard/ab/', started: '2026-01-01T00:00:00Z' }
+              ]
+            }
           : method === 'POST'
             ? { id: 'cd', logdir: 'runs/x', url: '/u', started: '' }
             : undefined;

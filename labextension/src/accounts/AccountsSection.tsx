@@ -91,7 +91,12 @@ export function AccountsSection(props: { me: IMe; client: AccountsClient; refres
       {accounts ? (
         <ul className="cl-List" aria-label="Accounts" data-testid="cubelab-account-list">
           {shown.map(a => (
-            <li key={a.name} className={`cl-List-item cl-Row${a.active ? '' : ' cl-mod-inactive'}`} data-user={a.name} data-active={String(a.active)}>
+            <li
+              key={a.name}
+              className={`cl-List-item cl-Row${a.active ? '' : ' cl-mod-inactive'}`}
+              data-user={a.name}
+              data-active={String(a.active)}
+            >
               <span className="cl-List-main cl-Account">
                 <span className="cl-ProjectName">
                   {a.name}

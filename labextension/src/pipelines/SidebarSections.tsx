@@ -56,7 +56,6 @@ export function PipelinesSection(props: {
     }
   };
 
-
   const duplicate = async (s: IPipelineSummary) => {
     try {
       const full = await client.get(s.id);
@@ -175,7 +174,13 @@ export function PipelinesSection(props: {
       {items && items.length ? (
         <ul className="cl-List" aria-label="Pipelines" data-testid="cubelab-pipeline-list">
           {items.map(s => (
-            <li key={s.id} className="cl-List-item cl-Row" data-pipeline={s.name} data-pipeline-id={s.id} data-pipeline-project={s.project}>
+            <li
+              key={s.id}
+              className="cl-List-item cl-Row"
+              data-pipeline={s.name}
+              data-pipeline-id={s.id}
+              data-pipeline-project={s.project}
+            >
               <button
                 type="button"
                 className="cl-List-button"
@@ -191,15 +196,32 @@ export function PipelinesSection(props: {
                   </span>
                 </span>
                 {s.last_run ? (
-                  <span className={`cl-StatusText cl-status-${s.last_run.status}`} title={`last run ${s.last_run.status}`}>
+                  <span
+                    className={`cl-StatusText cl-status-${s.last_run.status}`}
+                    title={`last run ${s.last_run.status}`}
+                  >
                     {STATUS_ICONS[s.last_run.status] ?? '•'}
                   </span>
                 ) : null}
               </button>
-              <button type="button" className="cl-IconButton" aria-label={`Duplicate ${s.name}`} title="Duplicate" data-testid="cubelab-pipeline-duplicate" onClick={() => void duplicate(s)}>
+              <button
+                type="button"
+                className="cl-IconButton"
+                aria-label={`Duplicate ${s.name}`}
+                title="Duplicate"
+                data-testid="cubelab-pipeline-duplicate"
+                onClick={() => void duplicate(s)}
+              >
                 <copyIcon.react tag="span" elementSize="normal" />
               </button>
-              <button type="button" className="cl-IconButton" aria-label={`Delete ${s.name}`} title="Delete" data-testid="cubelab-pipeline-delete" onClick={() => void remove(s)}>
+              <button
+                type="button"
+                className="cl-IconButton"
+                aria-label={`Delete ${s.name}`}
+                title="Delete"
+                data-testid="cubelab-pipeline-delete"
+                onClick={() => void remove(s)}
+              >
                 <closeIcon.react tag="span" elementSize="normal" />
               </button>
             </li>
@@ -251,12 +273,29 @@ function CreatePipelineForm(props: {
       }}
     >
       <FieldError id="cl-create-pipeline-error" field="" message={errors['']} />
-      <TextField name="name" label="Name" value={name} onChange={setName} required autoFocus placeholder="e.g. train-daily" help="Lowercase letters, digits and “-”." error={errors.name} testid="cubelab-create-pipeline-name" />
+      <TextField
+        name="name"
+        label="Name"
+        value={name}
+        onChange={setName}
+        required
+        autoFocus
+        placeholder="e.g. train-daily"
+        help="Lowercase letters, digits and “-”."
+        error={errors.name}
+        testid="cubelab-create-pipeline-name"
+      />
       <div className="cl-Field">
         <label className="cl-Field-label" htmlFor="cl-create-pipeline-project">
           Project
         </label>
-        <select id="cl-create-pipeline-project" className="jp-mod-styled cl-Select" value={project} data-testid="cubelab-create-pipeline-project" onChange={e => setProject(e.target.value)}>
+        <select
+          id="cl-create-pipeline-project"
+          className="jp-mod-styled cl-Select"
+          value={project}
+          data-testid="cubelab-create-pipeline-project"
+          onChange={e => setProject(e.target.value)}
+        >
           {props.me.projects.map(p => (
             <option key={p.name} value={p.name}>
               {p.name}
@@ -291,7 +330,11 @@ export function RunsSection(props: { client: PipelinesClient; opener: IPipelineO
   React.useEffect(() => setActive((runs ?? []).some(r => !RUN_FINAL.includes(r.status))), [runs]);
   return (
     <div className="cl-Runs" data-testid="cubelab-runs">
-      {error ? <div className="cl-FieldError cl-Banner" role="alert">{error}</div> : null}
+      {error ? (
+        <div className="cl-FieldError cl-Banner" role="alert">
+          {error}
+        </div>
+      ) : null}
       {runs && !runs.length ? <p className="cl-Empty">No runs yet.</p> : null}
       {runs && runs.length ? (
         <ul className="cl-List" aria-label="Recent runs">

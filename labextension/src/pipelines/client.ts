@@ -33,9 +33,8 @@ export class PipelinesClient {
       q.set('search', filter.search);
     }
     const qs = q.toString();
-    return (
-      await this.api.call<{ pipelines: IPipelineSummary[] }>('GET', 'pipelines' + (qs ? `?${qs}` : ''))
-    ).pipelines;
+    return (await this.api.call<{ pipelines: IPipelineSummary[] }>('GET', 'pipelines' + (qs ? `?${qs}` : '')))
+      .pipelines;
   }
 
   get(id: number): Promise<IPipelineView> {
@@ -55,8 +54,7 @@ export class PipelinesClient {
   }
 
   async validateDraft(p: IPipeline): Promise<IDiagnostic[]> {
-    return (await this.api.call<{ diagnostics: IDiagnostic[] }>('POST', 'pipelines/validate', toBody(p)))
-      .diagnostics;
+    return (await this.api.call<{ diagnostics: IDiagnostic[] }>('POST', 'pipelines/validate', toBody(p))).diagnostics;
   }
 
   run(id: number): Promise<IRun> {
@@ -110,8 +108,7 @@ export class PipelinesClient {
   }
 
   async scheduleRecords(id: number): Promise<IScheduleRecord[]> {
-    return (await this.api.call<{ records: IScheduleRecord[] }>('GET', `pipelines/${id}/schedule/records`))
-      .records;
+    return (await this.api.call<{ records: IScheduleRecord[] }>('GET', `pipelines/${id}/schedule/records`)).records;
   }
 
   async proposals(id: number): Promise<IResourceProposal[]> {

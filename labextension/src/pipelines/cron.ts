@@ -103,7 +103,9 @@ function parseField(text: string, f: IFieldSpec): { values: Set<number>; star: b
 export function parseCron(expr: string): ICron {
   const parts = expr.trim().split(/\s+/);
   if (parts.length !== 5 || !parts[0]) {
-    throw new CronError(`'${expr.trim()}' has ${parts[0] ? parts.length : 0} fields, not 5 (minute hour day-of-month month day-of-week)`);
+    throw new CronError(
+      `'${expr.trim()}' has ${parts[0] ? parts.length : 0} fields, not 5 (minute hour day-of-month month day-of-week)`
+    );
   }
   const [mi, h, dom, mon, dow] = parts.map((p, i) => parseField(p, FIELDS[i]));
   return {

@@ -31,8 +31,7 @@ export const pipelinesPlugin: JupyterFrontEndPlugin<void> = {
     const pipelines = new PipelinesClient(api.client);
     const changed = new Signal<PipelinesClient, void>(pipelines);
     const opener: IPipelineOpener = {
-      open: (id, runId) =>
-        void app.commands.execute(CommandIDs.openPipeline, { id, runId: runId ?? null }),
+      open: (id, runId) => void app.commands.execute(CommandIDs.openPipeline, { id, runId: runId ?? null }),
       onChange: fn => {
         const slot = () => fn();
         changed.connect(slot);
@@ -133,9 +132,7 @@ export const pipelinesPlugin: JupyterFrontEndPlugin<void> = {
       'cubelab:pipeline-task-debug',
       'cubelab:pipeline-task-duplicate',
       'cubelab:pipeline-task-delete'
-    ].forEach((command, i) =>
-      app.contextMenu.addItem({ command, selector: '.cl-TaskNode', rank: i })
-    );
+    ].forEach((command, i) => app.contextMenu.addItem({ command, selector: '.cl-TaskNode', rank: i }));
     app.contextMenu.addItem({ command: 'cubelab:pipeline-layout', selector: '.cl-Canvas .react-flow__pane', rank: 10 });
     app.contextMenu.addItem({ command: 'cubelab:pipeline-run', selector: '.cl-Canvas .react-flow__pane', rank: 11 });
     if (palette) {
@@ -173,6 +170,5 @@ export const pipelinesPlugin: JupyterFrontEndPlugin<void> = {
         render: ctx => <RunsSection client={pipelines} opener={opener} refresh={ctx.refresh} />
       });
     });
-
   }
 };

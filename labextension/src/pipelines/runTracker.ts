@@ -8,11 +8,7 @@ import { IRun, RUN_FINAL } from './types';
 export interface IRunSource {
   getRun(runId: string): Promise<IRun>;
   /** Calls `onRun` with each state the stream sends; resolves when it ends. */
-  runEvents?(
-    runId: string,
-    onRun: (run: IRun) => void,
-    signal: AbortSignal
-  ): Promise<void>;
+  runEvents?(runId: string, onRun: (run: IRun) => void, signal: AbortSignal): Promise<void>;
 }
 
 export interface IRunTrackerOptions {

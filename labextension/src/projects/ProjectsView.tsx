@@ -3,23 +3,8 @@ import { closeIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { ApiError } from '../request';
-import {
-  IMe,
-  IMember,
-  IProject,
-  IProjectSummary,
-  ProjectsClient,
-  Role,
-  ROLES
-} from './client';
-import {
-  Button,
-  FieldError,
-  RoleBadge,
-  Spinner,
-  TextField,
-  useUid
-} from '../components';
+import { IMe, IMember, IProject, IProjectSummary, ProjectsClient, Role, ROLES } from './client';
+import { Button, FieldError, RoleBadge, Spinner, TextField, useUid } from '../components';
 import {
   capabilities,
   checkNewMember,
@@ -40,9 +25,7 @@ import {
 type Errors = Record<string, string>;
 
 function errorText(error: unknown): string {
-  return error instanceof ApiError
-    ? error.message
-    : ((error as Error)?.message ?? String(error));
+  return error instanceof ApiError ? error.message : ((error as Error)?.message ?? String(error));
 }
 
 /** The list of the user's projects, with the create form. */
@@ -57,24 +40,13 @@ export function ProjectList(props: {
   const { projects } = props;
   return (
     <div className="cl-Projects">
-      {props.creating ? (
-        <CreateProjectForm client={props.client} onDone={props.onCreateDone} />
-      ) : null}
+      {props.creating ? <CreateProjectForm client={props.client} onDone={props.onCreateDone} /> : null}
       {projects.length === 0 ? (
         <p className="cl-Empty">You are not a member of any project yet.</p>
       ) : (
-        <ul
-          className="cl-List"
-          data-testid="cubelab-projects"
-          aria-label="Projects"
-        >
+        <ul className="cl-List" data-testid="cubelab-projects" aria-label="Projects">
           {projects.map(p => (
-            <li
-              key={p.name}
-              className="cl-List-item"
-              data-project={p.name}
-              data-role={p.role ?? ''}
-            >
+            <li key={p.name} className="cl-List-item" data-project={p.name} data-role={p.role ?? ''}>
               <button
                 type="button"
                 className="cl-List-button"
@@ -92,10 +64,7 @@ export function ProjectList(props: {
                 </span>
                 <span className="cl-List-side">
                   <RoleBadge role={p.role} />
-                  <span
-                    className="cl-Count"
-                    title={`${p.member_count} member${p.member_count === 1 ? '' : 's'}`}
-                  >
+                  <span className="cl-Count" title={`${p.member_count} member${p.member_count === 1 ? '' : 's'}`}>
                     {p.member_count}
                   </span>
                 </span>
@@ -194,28 +163,12 @@ export function CreateProjectForm(props: {
       >
         {showSettings ? 'Hide settings' : 'Settings…'}
       </button>
-      {showSettings ? (
-        <SettingsFields
-          form={settings}
-          onChange={setSettings}
-          errors={errors}
-          readOnly={false}
-        />
-      ) : null}
+      {showSettings ? <SettingsFields form={settings} onChange={setSettings} errors={errors} readOnly={false} /> : null}
       <div className="cl-Form-buttons">
-        <Button
-          kind="reject"
-          onClick={() => props.onDone(null)}
-          testid="cubelab-create-cancel"
-        >
+        <Button kind="reject" onClick={() => props.onDone(null)} testid="cubelab-create-cancel">
           Cancel
         </Button>
-        <Button
-          kind="accept"
-          type="submit"
-          disabled={busy}
-          testid="cubelab-create-submit"
-        >
+        <Button kind="accept" type="submit" disabled={busy} testid="cubelab-create-submit">
           {busy ? 'Creating…' : 'Create'}
         </Button>
       </div>
@@ -286,10 +239,7 @@ export function ProjectDetail(props: {
     const result = await showDialog({
       title: `Delete project ${name}?`,
       body: 'The project and its memberships are removed. This cannot be undone.',
-      buttons: [
-        Dialog.cancelButton(),
-        Dialog.warnButton({ label: 'Delete' })
-      ]
+      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
     });
     if (!result.button.accept) {
       return;
@@ -307,11 +257,7 @@ export function ProjectDetail(props: {
   };
 
   return (
-    <div
-      className="cl-ProjectDetail"
-      data-testid="cubelab-project-detail"
-      data-project={name}
-    >
+    <div className="cl-ProjectDetail" data-testid="cubelab-project-detail" data-project={name}>
       <div className="cl-DetailHeader">
         <button
           ref={backRef}
@@ -364,11 +310,7 @@ export function ProjectDetail(props: {
           />
           {caps.delete && project.name !== 'public' ? (
             <div className="cl-Danger">
-              <Button
-                kind="warn"
-                onClick={deleteProject}
-                testid="cubelab-project-delete"
-              >
+              <Button kind="warn" onClick={deleteProject} testid="cubelab-project-delete">
                 Delete project
               </Button>
             </div>
@@ -388,10 +330,7 @@ function DescriptionEditor(props: {
   const [value, setValue] = React.useState(props.project.description ?? '');
   const [error, setError] = React.useState<string | undefined>();
   const [busy, setBusy] = React.useState(false);
-  React.useEffect(
-    () => setValue(props.project.description ?? ''),
-    [props.project.description]
-  );
+  React.useEffect(() => setValue(props.project.description ?? ''), [props.project.description]);
   if (!props.editable) {
     return props.project.description ? (
       <p className="cl-Description" data-testid="cubelab-description">
@@ -430,18 +369,10 @@ function DescriptionEditor(props: {
       />
       {dirty ? (
         <div className="cl-Form-buttons">
-          <Button
-            kind="reject"
-            onClick={() => setValue(props.project.description ?? '')}
-          >
+          <Button kind="reject" onClick={() => setValue(props.project.description ?? '')}>
             Reset
           </Button>
-          <Button
-            kind="accept"
-            type="submit"
-            disabled={busy}
-            testid="cubelab-description-save"
-          >
+          <Button kind="accept" type="submit" disabled={busy} testid="cubelab-description-save">
             Save
           </Button>
         </div>
@@ -504,10 +435,7 @@ function Members(props: {
     const result = await showDialog({
       title: `Remove ${m.name}?`,
       body: `${m.name} will no longer be a member of ${project.name}.`,
-      buttons: [
-        Dialog.cancelButton(),
-        Dialog.warnButton({ label: 'Remove' })
-      ]
+      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Remove' })]
     });
     if (!result.button.accept) {
       return;
@@ -533,9 +461,7 @@ function Members(props: {
           <li key={m.name} className="cl-Member" data-member={m.name} data-role={m.role}>
             <span className="cl-MemberName">
               {m.name}
-              {m.name === props.me.name ? (
-                <span className="cl-You"> (you)</span>
-              ) : null}
+              {m.name === props.me.name ? <span className="cl-You"> (you)</span> : null}
             </span>
             {canEditMembers ? (
               <>
@@ -575,12 +501,7 @@ function Members(props: {
         ))}
       </ul>
       {canEditMembers ? (
-        <form
-          className="cl-AddMember"
-          aria-label="Add a member"
-          data-testid="cubelab-add-member-form"
-          onSubmit={add}
-        >
+        <form className="cl-AddMember" aria-label="Add a member" data-testid="cubelab-add-member-form" onSubmit={add}>
           <FieldError id="cl-add-member-error" field="" message={errors['']} />
           <div className="cl-AddMember-row">
             <label htmlFor={nameId} className="cl-VisuallyHidden">
@@ -615,12 +536,7 @@ function Members(props: {
                 </option>
               ))}
             </select>
-            <Button
-              kind="accept"
-              type="submit"
-              disabled={busy}
-              testid="cubelab-add-member"
-            >
+            <Button kind="accept" type="submit" disabled={busy} testid="cubelab-add-member">
               Add
             </Button>
           </div>
@@ -641,10 +557,7 @@ function SettingsEditor(props: {
   editable: boolean;
   onSaved: (p: IProject) => void;
 }): JSX.Element {
-  const original = React.useMemo(
-    () => formFromSettings(props.project.settings),
-    [props.project.settings]
-  );
+  const original = React.useMemo(() => formFromSettings(props.project.settings), [props.project.settings]);
   const [form, setForm] = React.useState<SettingsForm>(original);
   const [errors, setErrors] = React.useState<Errors>({});
   const [busy, setBusy] = React.useState(false);
@@ -683,12 +596,7 @@ function SettingsEditor(props: {
     >
       <h4 className="cl-Subsection-title">Settings</h4>
       <FieldError id="cl-settings-error" field="" message={errors['']} />
-      <SettingsFields
-        form={form}
-        onChange={setForm}
-        errors={errors}
-        readOnly={!props.editable}
-      />
+      <SettingsFields form={form} onChange={setForm} errors={errors} readOnly={!props.editable} />
       {props.editable ? (
         <div className="cl-Form-buttons">
           {saved && !dirty ? (
@@ -707,12 +615,7 @@ function SettingsEditor(props: {
           >
             Reset
           </Button>
-          <Button
-            kind="accept"
-            type="submit"
-            disabled={!dirty || busy}
-            testid="cubelab-settings-save"
-          >
+          <Button kind="accept" type="submit" disabled={!dirty || busy} testid="cubelab-settings-save">
             {busy ? 'Saving…' : 'Save'}
           </Button>
         </div>

@@ -71,10 +71,7 @@ export class ProjectsClient {
   }
 
   async listProjects(): Promise<IProjectSummary[]> {
-    const body = await this.api.call<{ projects: IProjectSummary[] }>(
-      'GET',
-      'projects'
-    );
+    const body = await this.api.call<{ projects: IProjectSummary[] }>('GET', 'projects');
     return body.projects;
   }
 
@@ -82,18 +79,11 @@ export class ProjectsClient {
     return this.api.call('GET', `projects/${enc(name)}`);
   }
 
-  createProject(data: {
-    name: string;
-    description?: string;
-    settings?: SettingsPatch;
-  }): Promise<IProject> {
+  createProject(data: { name: string; description?: string; settings?: SettingsPatch }): Promise<IProject> {
     return this.api.call('POST', 'projects', data);
   }
 
-  updateProject(
-    name: string,
-    data: { description?: string; settings?: SettingsPatch }
-  ): Promise<IProject> {
+  updateProject(name: string, data: { description?: string; settings?: SettingsPatch }): Promise<IProject> {
     return this.api.call('PATCH', `projects/${enc(name)}`, data);
   }
 
@@ -109,17 +99,10 @@ export class ProjectsClient {
   }
 
   setMemberRole(project: string, name: string, role: Role): Promise<IMember> {
-    return this.api.call(
-      'PATCH',
-      `projects/${enc(project)}/members/${enc(name)}`,
-      { role }
-    );
+    return this.api.call('PATCH', `projects/${enc(project)}/members/${enc(name)}`, { role });
   }
 
   removeMember(project: string, name: string): Promise<void> {
-    return this.api.call(
-      'DELETE',
-      `projects/${enc(project)}/members/${enc(name)}`
-    );
+    return this.api.call('DELETE', `projects/${enc(project)}/members/${enc(name)}`);
   }
 }

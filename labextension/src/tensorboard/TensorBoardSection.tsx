@@ -28,7 +28,6 @@ export function TensorBoardSection(props: ITensorBoardSectionProps): JSX.Element
   const [errors, setErrors] = React.useState<Record<string, string>>({});
   const [busy, setBusy] = React.useState(false);
 
-
   const start = async (e: React.FormEvent) => {
     e.preventDefault();
     if (!logdir.trim()) {

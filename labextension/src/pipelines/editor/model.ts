@@ -47,13 +47,13 @@ export function shapeDiagnostics(err: ApiError, p: IPipeline): IDiagnostic[] {
   const details = err.details.length ? err.details : [{ field: err.field, message: err.message }];
   return details.map(d => {
     const m = /^tasks\[(\d+)\]\.(.+)$/.exec(d.field ?? '');
-    const task = m ? p.tasks[parseInt(m[1], 10)]?.name ?? null : null;
+    const task = m ? (p.tasks[parseInt(m[1], 10)]?.name ?? null) : null;
     return {
       severity: 'error',
       message: d.message,
       task,
       edge: null,
-      field: m ? m[2] : d.field ?? null
+      field: m ? m[2] : (d.field ?? null)
     } as IDiagnostic;
   });
 }
@@ -88,11 +88,7 @@ export class EditorModel {
   }
 
   get dirty(): boolean {
-    return (
-      !!this._history &&
-      !!this._savedView &&
-      !samePipeline(this._history.present, this._savedView)
-    );
+    return !!this._history && !!this._savedView && !samePipeline(this._history.present, this._savedView);
   }
 
   get canUndo(): boolean {
@@ -140,10 +136,7 @@ export class EditorModel {
 
   async load(): Promise<void> {
     try {
-      const [view, templates] = await Promise.all([
-        this.client.get(this.id),
-        this.client.templates()
-      ]);
+      const [view, templates] = await Promise.all([this.client.get(this.id), this.client.templates()]);
       this.templates = templates;
       this.setSaved(view);
       this._history = new History<IPipeline>(this.withPositions(view), (a, b) => samePipeline(a, b));
@@ -220,7 +213,9 @@ export class EditorModel {
     const { pipeline, name } = addTask(this.pipeline, template, position ?? nextFreePosition(this.pipeline), {
       name: spec.name
     });
-    this.apply(updateTask(pipeline, name, { args: { ...pipeline.tasks.find(t => t.name === name)!.args, ...spec.args } }));
+    this.apply(
+      updateTask(pipeline, name, { args: { ...pipeline.tasks.find(t => t.name === name)!.args, ...spec.args } })
+    );
     this.select([name], []);
     return name;
   }
@@ -576,7 +571,6 @@ export class EditorModel {
   get runFinished(): ISignal<this, IRun> {
     return this._runFinished;
   }
-
 
   dispose(): void {
     this._tracker.stop();
