@@ -3,6 +3,7 @@ import { closeIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { ApiError } from '../request';
+import { useResource } from '../useResource';
 import { IMe, IMember, IProject, IProjectSummary, ProjectsClient, Role, ROLES } from './client';
 import { Button, FieldError, RoleBadge, Spinner, TextField, useUid } from '../components';
 import {
@@ -212,21 +213,8 @@ export function ProjectDetail(props: {
   onDeleted: () => void;
 }): JSX.Element {
   const { client, name } = props;
-  const [project, setProject] = React.useState<IProject | null>(null);
-  const [loadError, setLoadError] = React.useState<string | null>(null);
-
-  const load = React.useCallback(async () => {
-    try {
-      setProject(await client.getProject(name));
-      setLoadError(null);
-    } catch (err) {
-      setLoadError(errorText(err));
-    }
-  }, [client, name]);
-
-  React.useEffect(() => {
-    void load();
-  }, [load]);
+  const loaded = useResource(() => client.getProject(name), [client, name]);
+  const { data: project, error: loadError, setData: setProject, reload: load } = loaded;
 
   const backRef = React.useRef<HTMLButtonElement>(null);
   React.useEffect(() => {
