@@ -1,11 +1,7 @@
 import * as React from 'react';
 
 /** A message about one form field (or the whole form when `field` is ''). */
-export function FieldError(props: {
-  id: string;
-  field: string;
-  message?: string;
-}): JSX.Element | null {
+export function FieldError(props: { id: string; field: string; message?: string }): JSX.Element | null {
   if (!props.message) {
     return null;
   }
@@ -14,9 +10,7 @@ export function FieldError(props: {
       id={props.id}
       className="cl-FieldError"
       role="alert"
-      data-testid={
-        props.field ? `cubelab-field-error-${props.field}` : 'cubelab-form-error'
-      }
+      data-testid={props.field ? `cubelab-field-error-${props.field}` : 'cubelab-form-error'}
     >
       {props.message}
     </div>
@@ -54,10 +48,7 @@ export function TextField(props: ITextFieldProps): JSX.Element {
   const uid = useUid('cl-field');
   const helpId = `${uid}-help`;
   const errId = `${uid}-err`;
-  const describedBy =
-    [props.help ? helpId : '', props.error ? errId : '']
-      .filter(Boolean)
-      .join(' ') || undefined;
+  const describedBy = [props.help ? helpId : '', props.error ? errId : ''].filter(Boolean).join(' ') || undefined;
   const common = {
     id: uid,
     name: props.name,
@@ -69,11 +60,8 @@ export function TextField(props: ITextFieldProps): JSX.Element {
     'aria-invalid': props.error ? true : undefined,
     'aria-describedby': describedBy,
     'data-testid': props.testid,
-    className:
-      'jp-mod-styled cl-Input' + (props.error ? ' cl-mod-invalid' : ''),
-    onChange: (
-      e: React.ChangeEvent<HTMLInputElement | HTMLTextAreaElement>
-    ) => props.onChange(e.target.value)
+    className: 'jp-mod-styled cl-Input' + (props.error ? ' cl-mod-invalid' : ''),
+    onChange: (e: React.ChangeEvent<HTMLInputElement | HTMLTextAreaElement>) => props.onChange(e.target.value)
   };
   return (
     <div className="cl-Field" data-field={props.name}>
@@ -86,11 +74,7 @@ export function TextField(props: ITextFieldProps): JSX.Element {
           </span>
         ) : null}
       </label>
-      {props.multiline ? (
-        <textarea rows={2} {...common} />
-      ) : (
-        <input type="text" spellCheck={false} {...common} />
-      )}
+      {props.multiline ? <textarea rows={2} {...common} /> : <input type="text" spellCheck={false} {...common} />}
       {props.help ? (
         <div id={helpId} className="cl-Field-help">
           {props.help}
@@ -110,13 +94,7 @@ export function Button(
 ): JSX.Element {
   const { kind = 'plain', testid, className, ...rest } = props;
   const mod =
-    kind === 'accept'
-      ? ' jp-mod-accept'
-      : kind === 'warn'
-        ? ' jp-mod-warn'
-        : kind === 'reject'
-          ? ' jp-mod-reject'
-          : '';
+    kind === 'accept' ? ' jp-mod-accept' : kind === 'warn' ? ' jp-mod-warn' : kind === 'reject' ? ' jp-mod-reject' : '';
   return (
     <button
       type="button"

@@ -1,5 +1,6 @@
-import { CubeLabClient, Transport } from '../api';
-import { AccountsClient, filterAccounts, IAccount } from '../accounts/model';
+import { CubeLabClient, Transport } from '../request';
+import { AccountsClient, IAccount } from '../accounts/client';
+import { filterAccounts } from '../accounts/model';
 
 const acc = (name: string, active = true, projects: string[] = ['public']): IAccount => ({
   name,
@@ -22,7 +23,10 @@ describe('accounts', () => {
     const transport: Transport = async (method, path, body) => {
       calls.push([method, path, body]);
       const answer = path === 'users' ? { users: [] } : path.startsWith('settings') ? { open: false } : acc('x');
-      return { status: method === 'DELETE' ? 204 : 200, text: async () => (method === 'DELETE' ? '' : JSON.stringify(answer)) };
+      return {
+        status: method === 'DELETE' ? 204 : 200,
+        text: async () => (method === 'DELETE' ? '' : JSON.stringify(answer))
+      };
     };
     const c = new AccountsClient(new CubeLabClient(transport));
     await c.list();

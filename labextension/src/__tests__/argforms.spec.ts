@@ -159,9 +159,7 @@ describe('form value -> task arg', () => {
   });
 
   it('keeps references to upstream outputs as text', () => {
-    expect(fromFormValue(f('--epochs'), '{{tasks.prep.outputs.n}}')).toBe(
-      '{{tasks.prep.outputs.n}}'
-    );
+    expect(fromFormValue(f('--epochs'), '{{tasks.prep.outputs.n}}')).toBe('{{tasks.prep.outputs.n}}');
   });
 
   it('maps bools, enums and multiple choices', () => {

@@ -14,14 +14,51 @@ function pipeline(): IPipeline {
 
 // diagnostics as the server's Diagnostic.to_dict() returns them
 const DIAGS: IDiagnostic[] = [
-  { severity: 'error', message: "required argument '--data' (Data) has no value", task: 'train', edge: null, field: 'args.--data' },
+  {
+    severity: 'error',
+    message: "required argument '--data' (Data) has no value",
+    task: 'train',
+    edge: null,
+    field: 'args.--data'
+  },
   { severity: 'error', message: "cpu: 'lots' is not a CPU amount", task: 'train', edge: null, field: 'cpu' },
-  { severity: 'warning', message: "template 'prep' is Alpha, not released", task: 'prep', edge: null, field: 'template' },
-  { severity: 'error', message: 'cycle: prep -> train -> prep', task: null, edge: ['prep', 'train'], field: 'edges', extra: { cycle: ['prep', 'train'] } },
-  { severity: 'error', message: 'task is part of a cycle: prep -> train -> prep', task: 'prep', edge: null, field: 'edges' },
-  { severity: 'warning', message: 'edge a -> b: upstream task does not exist', task: null, edge: ['a', 'b'], field: 'edges' },
+  {
+    severity: 'warning',
+    message: "template 'prep' is Alpha, not released",
+    task: 'prep',
+    edge: null,
+    field: 'template'
+  },
+  {
+    severity: 'error',
+    message: 'cycle: prep -> train -> prep',
+    task: null,
+    edge: ['prep', 'train'],
+    field: 'edges',
+    extra: { cycle: ['prep', 'train'] }
+  },
+  {
+    severity: 'error',
+    message: 'task is part of a cycle: prep -> train -> prep',
+    task: 'prep',
+    edge: null,
+    field: 'edges'
+  },
+  {
+    severity: 'warning',
+    message: 'edge a -> b: upstream task does not exist',
+    task: null,
+    edge: ['a', 'b'],
+    field: 'edges'
+  },
   { severity: 'error', message: 'parallelism: 0 is less than 1', task: null, edge: null, field: 'parallelism' },
-  { severity: 'error', message: 'schedule is enabled but has no cron expression', task: null, edge: null, field: 'schedule.cron' },
+  {
+    severity: 'error',
+    message: 'schedule is enabled but has no cron expression',
+    task: null,
+    edge: null,
+    field: 'schedule.cron'
+  },
   { severity: 'warning', message: 'ghost task', task: 'ghost', edge: null, field: 'name' }
 ];
 

@@ -1,4 +1,4 @@
-import { ApiError } from '../api';
+import { ApiError } from '../request';
 import { PipelinesClient } from '../pipelines/client';
 import { EditorModel } from '../pipelines/editor/model';
 import { IPipelineView, IRun, ITemplate } from '../pipelines/types';
@@ -134,7 +134,12 @@ describe('EditorModel', () => {
 
   it('shows the diagnostics of a refused run', async () => {
     const diagnostics = [
-      { severity: 'error', message: "required argument '--command' has no value", task: 'shell', field: 'args.--command' }
+      {
+        severity: 'error',
+        message: "required argument '--command' has no value",
+        task: 'shell',
+        field: 'args.--command'
+      }
     ];
     const { client } = fakeClient({
       run: async () => {
@@ -170,7 +175,18 @@ describe('EditorModel', () => {
       created_at: '',
       started_at: null,
       finished_at: null,
-      tasks: [{ name: 'shell', status: status === 'succeeded' ? 'succeeded' : 'running', attempts: 1, exit_code: null, started_at: null, finished_at: null, message: '', outputs: {} }]
+      tasks: [
+        {
+          name: 'shell',
+          status: status === 'succeeded' ? 'succeeded' : 'running',
+          attempts: 1,
+          exit_code: null,
+          started_at: null,
+          finished_at: null,
+          message: '',
+          outputs: {}
+        }
+      ]
     });
     const { client } = fakeClient({
       run: async () => run('pending'),
@@ -201,6 +217,50 @@ describe('EditorModel', () => {
     jest.useRealTimers();
   });
 
+  it('follows a run through its events stream, without polling', async () => {
+    let getRuns = 0;
+    let streamed: string | null = null;
+    const run = (status: IRun['status']): IRun => ({
+      id: 'r2',
+      pipeline_id: 7,
+      pipeline_name: 'demo',
+      project: 'public',
+      trigger: 'manual',
+      runner: 'a',
+      engine: 'local',
+      status,
+      message: '',
+      created_at: '',
+      started_at: null,
+      finished_at: null,
+      tasks: []
+    });
+    const { client } = fakeClient({
+      run: async () => run('pending'),
+      getRun: async () => {
+        getRuns++;
+        return run('succeeded');
+      },
+      runEvents: async (id: string, onRun: (r: IRun) => void) => {
+        streamed = id;
+        await Promise.resolve();
+        onRun(run('running'));
+        onRun(run('succeeded'));
+      }
+    });
+    const m = new EditorModel(client, 7);
+    await m.load();
+    const finished = jest.fn();
+    m.runFinished.connect(finished);
+    await m.startRun();
+    await new Promise(resolve => setTimeout(resolve, 0));
+    expect(streamed).toBe('r2');
+    expect(m.run?.status).toBe('succeeded');
+    expect(finished).toHaveBeenCalledTimes(1);
+    expect(getRuns).toBe(0);
+    m.dispose();
+  });
+
   it('is read-only without edit permission', async () => {
     const { client } = fakeClient({ get: async () => view({ permissions: { edit: false, run: true } }) });
     const m = new EditorModel(client, 7);
@@ -221,7 +281,13 @@ describe('unreadable bodies', () => {
       { field: 'schedule.cron', message: 'schedule.cron: bad' }
     ]);
     expect(shapeDiagnostics(err, p)).toEqual([
-      { severity: 'error', message: "tasks[1].timeout: 'x' is not a whole number", task: 'b', edge: null, field: 'timeout' },
+      {
+        severity: 'error',
+        message: "tasks[1].timeout: 'x' is not a whole number",
+        task: 'b',
+        edge: null,
+        field: 'timeout'
+      },
       { severity: 'error', message: 'schedule.cron: bad', task: null, edge: null, field: 'schedule.cron' }
     ]);
     const single = new ApiError(400, 'invalid', 'name: bad', 'name');
@@ -258,7 +324,23 @@ describe('resource proposals', () => {
 
   it('accepts through the server when nothing is unsaved', async () => {
     const saved = view({
-      tasks: [{ name: 'shell', template: 'shell', args: {}, cpu: '1', memory: '2G', gpu: '0', volume_mount: '', node_selector: '', timeout: 0, retries: 0, skip: false, env: {}, position: { x: 0, y: 0 } }]
+      tasks: [
+        {
+          name: 'shell',
+          template: 'shell',
+          args: {},
+          cpu: '1',
+          memory: '2G',
+          gpu: '0',
+          volume_mount: '',
+          node_selector: '',
+          timeout: 0,
+          retries: 0,
+          skip: false,
+          env: {},
+          position: { x: 0, y: 0 }
+        }
+      ]
     });
     const accepted: string[] = [];
     const { client } = fakeClient({

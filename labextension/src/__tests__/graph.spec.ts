@@ -85,11 +85,14 @@ describe('adding and removing tasks', () => {
   });
 
   it('removes tasks with their edges', () => {
-    const p = build(['a', 'b', 'c'], [
-      ['a', 'b'],
-      ['b', 'c'],
-      ['a', 'c']
-    ]);
+    const p = build(
+      ['a', 'b', 'c'],
+      [
+        ['a', 'b'],
+        ['b', 'c'],
+        ['a', 'c']
+      ]
+    );
     const q = removeTasks(p, ['b']);
     expect(q.tasks.map(t => t.name)).toEqual(['a', 'c']);
     expect(q.edges).toEqual([['a', 'c']]);
@@ -97,10 +100,13 @@ describe('adding and removing tasks', () => {
   });
 
   it('removes edges', () => {
-    const p = build(['a', 'b', 'c'], [
-      ['a', 'b'],
-      ['b', 'c']
-    ]);
+    const p = build(
+      ['a', 'b', 'c'],
+      [
+        ['a', 'b'],
+        ['b', 'c']
+      ]
+    );
     expect(removeEdges(p, [['a', 'b']]).edges).toEqual([['b', 'c']]);
   });
 
@@ -117,10 +123,13 @@ describe('adding and removing tasks', () => {
 
 describe('connecting tasks', () => {
   it('connects and refuses self-loops, duplicates and cycles', () => {
-    const p = build(['a', 'b', 'c'], [
-      ['a', 'b'],
-      ['b', 'c']
-    ]);
+    const p = build(
+      ['a', 'b', 'c'],
+      [
+        ['a', 'b'],
+        ['b', 'c']
+      ]
+    );
     expect(p.edges).toEqual([
       ['a', 'b'],
       ['b', 'c']
@@ -138,8 +147,26 @@ describe('connecting tasks', () => {
   });
 
   it('finds paths', () => {
-    expect(reaches([['a', 'b'], ['b', 'c']], 'a', 'c')).toBe(true);
-    expect(reaches([['a', 'b'], ['b', 'c']], 'c', 'a')).toBe(false);
+    expect(
+      reaches(
+        [
+          ['a', 'b'],
+          ['b', 'c']
+        ],
+        'a',
+        'c'
+      )
+    ).toBe(true);
+    expect(
+      reaches(
+        [
+          ['a', 'b'],
+          ['b', 'c']
+        ],
+        'c',
+        'a'
+      )
+    ).toBe(false);
   });
 });
 
@@ -193,10 +220,13 @@ describe('editing tasks', () => {
   });
 
   it('duplicates tasks with the edges among them', () => {
-    let p = build(['a', 'b', 'c'], [
-      ['a', 'b'],
-      ['b', 'c']
-    ]);
+    let p = build(
+      ['a', 'b', 'c'],
+      [
+        ['a', 'b'],
+        ['b', 'c']
+      ]
+    );
     p = moveTasks(p, { a: { x: 0, y: 0 }, b: { x: 100, y: 0 } });
     const d = duplicateTasks(p, ['a', 'b']);
     expect(d.names).toEqual(['a-2', 'b-2']);
@@ -213,9 +243,16 @@ describe('editing tasks', () => {
     const view = { ...p, id: 3, diagnostics: [], permissions: { edit: true, run: true } };
     expect(samePipeline(p, view as IPipeline)).toBe(true);
     expect(samePipeline(p, updateTask(p, 'a', { cpu: '3' }))).toBe(false);
-    expect(Object.keys(toBody(view as IPipeline)).sort()).toEqual(
-      ['description', 'edges', 'env', 'name', 'parallelism', 'project', 'schedule', 'tasks']
-    );
+    expect(Object.keys(toBody(view as IPipeline)).sort()).toEqual([
+      'description',
+      'edges',
+      'env',
+      'name',
+      'parallelism',
+      'project',
+      'schedule',
+      'tasks'
+    ]);
   });
 
   it('parses and formats env lines', () => {
@@ -267,32 +304,41 @@ describe('history', () => {
 describe('auto-layout', () => {
   it('puts each task one layer after its deepest upstream', () => {
     expect(
-      layers(['a', 'b', 'c', 'd'], [
-        ['a', 'b'],
-        ['b', 'd'],
-        ['a', 'c'],
-        ['c', 'd'],
-        ['a', 'd']
-      ])
+      layers(
+        ['a', 'b', 'c', 'd'],
+        [
+          ['a', 'b'],
+          ['b', 'd'],
+          ['a', 'c'],
+          ['c', 'd'],
+          ['a', 'd']
+        ]
+      )
     ).toEqual([['a'], ['b', 'c'], ['d']]);
   });
 
   it('tolerates cycles and unknown edge ends', () => {
-    const ls = layers(['a', 'b', 'c'], [
-      ['a', 'b'],
-      ['b', 'a'],
-      ['c', 'zzz']
-    ]);
+    const ls = layers(
+      ['a', 'b', 'c'],
+      [
+        ['a', 'b'],
+        ['b', 'a'],
+        ['c', 'zzz']
+      ]
+    );
     expect(ls.flat().sort()).toEqual(['a', 'b', 'c']);
   });
 
   it('places layers left to right without overlaps', () => {
-    const pos = autoLayout(['a', 'b', 'c', 'd'], [
-      ['a', 'b'],
-      ['a', 'c'],
-      ['b', 'd'],
-      ['c', 'd']
-    ]);
+    const pos = autoLayout(
+      ['a', 'b', 'c', 'd'],
+      [
+        ['a', 'b'],
+        ['a', 'c'],
+        ['b', 'd'],
+        ['c', 'd']
+      ]
+    );
     expect(pos.a.x).toBeLessThan(pos.b.x);
     expect(pos.b.x).toBe(pos.c.x);
     expect(pos.d.x).toBeGreaterThan(pos.b.x);
@@ -333,9 +379,7 @@ describe('palette', () => {
   });
 
   it('searches names, descriptions and categories', () => {
-    expect(paletteGroups(templates, 'CODE').map(g => g.templates.map(t => t.name))).toEqual([
-      ['python']
-    ]);
+    expect(paletteGroups(templates, 'CODE').map(g => g.templates.map(t => t.name))).toEqual([['python']]);
     expect(paletteGroups(templates, 'data')[0].templates.map(t => t.name)).toEqual(['export']);
     expect(paletteGroups(templates, 'nothing')).toEqual([]);
   });
@@ -349,7 +393,6 @@ describe('palette', () => {
 
 describe('files dropped on the canvas', () => {
   it('makes python and notebook tasks', () => {
-
     expect(fileTaskSpec('work/train_model.py')).toEqual({
       template: 'python',
       args: { '--script': 'work/train_model.py' },

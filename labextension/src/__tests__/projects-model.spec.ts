@@ -1,4 +1,4 @@
-import { ApiError, parseError } from '../api';
+import { ApiError, parseError } from '../request';
 import {
   capabilities,
   checkNewMember,
@@ -76,9 +76,9 @@ describe('settings form model', () => {
 
   it('sends the whole quota when one part changed', () => {
     const original = formFromSettings(settings);
-    expect(
-      settingsPatch(original, { ...original, 'quota.memory': '64G' })
-    ).toEqual({ quota: { cpu: '32', memory: '64G', gpu: '8' } });
+    expect(settingsPatch(original, { ...original, 'quota.memory': '64G' })).toEqual({
+      quota: { cpu: '32', memory: '64G', gpu: '8' }
+    });
     expect(
       settingsPatch(original, {
         ...original,
@@ -90,17 +90,16 @@ describe('settings form model', () => {
 
   it('is not dirty for whitespace-only edits', () => {
     const original = formFromSettings(settings);
-    expect(isDirty(original, { ...original, cluster: ' default ' })).toBe(
-      false
-    );
+    expect(isDirty(original, { ...original, cluster: ' default ' })).toBe(false);
     expect(isDirty(original, { ...original, cluster: 'other' })).toBe(true);
   });
 
   it('creates with only the filled fields', () => {
     expect(settingsForCreate(emptyForm())).toEqual({});
-    expect(
-      settingsForCreate({ ...emptyForm(), org: 'x', 'quota.gpu': '1' })
-    ).toEqual({ org: 'x', quota: { cpu: null, memory: null, gpu: '1' } });
+    expect(settingsForCreate({ ...emptyForm(), org: 'x', 'quota.gpu': '1' })).toEqual({
+      org: 'x',
+      quota: { cpu: null, memory: null, gpu: '1' }
+    });
   });
 });
 
@@ -137,21 +136,14 @@ describe('server errors onto form fields', () => {
   });
 
   it('puts a create conflict on the name field', () => {
-    const err = new ApiError(
-      409,
-      'conflict',
-      "a project named 'x' already exists",
-      'name'
-    );
+    const err = new ApiError(409, 'conflict', "a project named 'x' already exists", 'name');
     expect(formErrors(err, CREATE_FORM_KEYS)).toEqual({
       name: "a project named 'x' already exists"
     });
   });
 
   it('shows permission and network errors at the top', () => {
-    expect(
-      formErrors(new ApiError(403, 'forbidden', 'no'), SETTINGS_FORM_KEYS)
-    ).toEqual({ '': 'no' });
+    expect(formErrors(new ApiError(403, 'forbidden', 'no'), SETTINGS_FORM_KEYS)).toEqual({ '': 'no' });
     expect(formErrors(new Error('boom'), SETTINGS_FORM_KEYS)).toEqual({
       '': 'boom'
     });

@@ -1,5 +1,6 @@
-import { CubeLabClient, Transport } from '../api';
-import { expiresSoon, expiresText, serverPath, ServerClient } from '../server/model';
+import { CubeLabClient, Transport } from '../request';
+import { serverPath, ServerClient } from '../server/client';
+import { expiresSoon, expiresText } from '../server/model';
 
 describe('server expiry', () => {
   const now = new Date('2026-01-01T12:00:00Z');

@@ -1,5 +1,6 @@
-import { CubeLabClient, Transport } from '../api';
-import { normaliseLogdir, startedText, TensorBoardClient } from '../tensorboard/model';
+import { CubeLabClient, Transport } from '../request';
+import { TensorBoardClient } from '../tensorboard/client';
+import { normaliseLogdir, startedText } from '../tensorboard/model';
 
 describe('TensorBoard client', () => {
   it('lists, starts and stops boards on the server extension API', async () => {
@@ -8,7 +9,11 @@ describe('TensorBoard client', () => {
       calls.push([method, path, body]);
       const answer =
         method === 'GET'
-          ? { boards: [{ id: 'ab', logdir: 'runs', url: '/user/a/cubelab/tensorboard/ab/', started: '2026-01-01T00:00:00Z' }] }
+          ? {
+              boards: [
+                { id: 'ab', logdir: 'runs', url: '/user/a/cubelab/tensorboard/ab/', started: '2026-01-01T00:00:00Z' }
+              ]
+            }
           : method === 'POST'
             ? { id: 'cd', logdir: 'runs/x', url: '/u', started: '' }
             : undefined;

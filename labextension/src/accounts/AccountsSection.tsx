@@ -2,31 +2,27 @@ import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { closeIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { IMe } from '../api';
-import { AccountsClient, filterAccounts, IAccount } from './model';
+import { IMe } from '../projects/client';
+import { useResource } from '../useResource';
+import { AccountsClient, IAccount } from './client';
+import { filterAccounts } from './model';
 
 /** Admins: who has an account, deactivate/reactivate/delete, registration switch. */
 export function AccountsSection(props: { me: IMe; client: AccountsClient; refresh: number }): JSX.Element {
   const { client, me } = props;
-  const [accounts, setAccounts] = React.useState<IAccount[] | null>(null);
-  const [open, setOpen] = React.useState<boolean | null>(null);
+  const list = useResource(() => client.list(), [client], { refresh: props.refresh });
+  // without the registration setting the switch is hidden, not an error
+  const registration = useResource(() => client.registration().catch(() => null), [client], {
+    refresh: props.refresh
+  });
   const [filter, setFilter] = React.useState('');
-  const [error, setError] = React.useState<string | null>(null);
-
-  const load = React.useCallback(() => {
-    client
-      .list()
-      .then(a => {
-        setAccounts(a);
-        setError(null);
-      })
-      .catch(err => setError((err as Error).message));
-    client
-      .registration()
-      .then(setOpen)
-      .catch(() => setOpen(null));
-  }, [client]);
-  React.useEffect(load, [load, props.refresh]);
+  const accounts = list.data;
+  const open = registration.data;
+  const { error, setError } = list;
+  const load = () => {
+    void list.reload();
+    void registration.reload();
+  };
 
   const act = async (fn: () => Promise<unknown>) => {
     try {
@@ -95,7 +91,12 @@ export function AccountsSection(props: { me: IMe; client: AccountsClient; refres
       {accounts ? (
         <ul className="cl-List" aria-label="Accounts" data-testid="cubelab-account-list">
           {shown.map(a => (
-            <li key={a.name} className={`cl-List-item cl-Row${a.active ? '' : ' cl-mod-inactive'}`} data-user={a.name} data-active={String(a.active)}>
+            <li
+              key={a.name}
+              className={`cl-List-item cl-Row${a.active ? '' : ' cl-mod-inactive'}`}
+              data-user={a.name}
+              data-active={String(a.active)}
+            >
               <span className="cl-List-main cl-Account">
                 <span className="cl-ProjectName">
                   {a.name}

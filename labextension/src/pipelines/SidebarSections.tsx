@@ -2,26 +2,20 @@ import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { addIcon, closeIcon, copyIcon, fileUploadIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { IMe } from '../api';
+import { IMe } from '../projects/client';
 import { Button, FieldError, TextField } from '../components';
 import { formErrors } from '../projects/model';
 import { PipelinesClient } from './client';
 import { emptyPipeline, toBody, uniqueName } from './graph';
 import { STATUS_ICONS } from './editor/Canvas';
 import { duration, formatTime } from './format';
-import { IPipelineSummary, IRun, RUN_FINAL } from './types';
+import { IPipelineSummary, RUN_FINAL } from './types';
+import { useResource } from '../useResource';
 
 export interface IPipelineOpener {
   open: (id: number, runId?: string) => void;
   /** subscribe to "pipelines or runs changed" (saves, runs); returns unsubscribe */
   onChange: (fn: () => void) => () => void;
-}
-
-function useRefresh(opener: IPipelineOpener, load: () => void, refresh: number): void {
-  React.useEffect(() => {
-    load();
-    return opener.onChange(load);
-  }, [load, refresh]);
 }
 
 /** The Pipelines section: filter, search, create, duplicate, delete. */
@@ -34,8 +28,13 @@ export function PipelinesSection(props: {
   const { client, me } = props;
   const [project, setProject] = React.useState('');
   const [search, setSearch] = React.useState('');
-  const [items, setItems] = React.useState<IPipelineSummary[] | null>(null);
-  const [error, setError] = React.useState<string | null>(null);
+  const list = useResource(
+    () => client.list({ project: project || undefined, search: search.trim() || undefined }),
+    [client, project, search],
+    { subscribe: props.opener.onChange, refresh: props.refresh }
+  );
+  const { data: items, error, setError } = list;
+  const load = () => void list.reload();
   const [creating, setCreating] = React.useState(false);
   const fileInput = React.useRef<HTMLInputElement>(null);
 
@@ -56,17 +55,6 @@ export function PipelinesSection(props: {
       setError(`Not imported: ${(err as Error).message}`);
     }
   };
-
-  const load = React.useCallback(() => {
-    client
-      .list({ project: project || undefined, search: search.trim() || undefined })
-      .then(list => {
-        setItems(list);
-        setError(null);
-      })
-      .catch(err => setError((err as Error).message));
-  }, [client, project, search]);
-  useRefresh(props.opener, load, props.refresh);
 
   const duplicate = async (s: IPipelineSummary) => {
     try {
@@ -186,7 +174,13 @@ export function PipelinesSection(props: {
       {items && items.length ? (
         <ul className="cl-List" aria-label="Pipelines" data-testid="cubelab-pipeline-list">
           {items.map(s => (
-            <li key={s.id} className="cl-List-item cl-Row" data-pipeline={s.name} data-pipeline-id={s.id} data-pipeline-project={s.project}>
+            <li
+              key={s.id}
+              className="cl-List-item cl-Row"
+              data-pipeline={s.name}
+              data-pipeline-id={s.id}
+              data-pipeline-project={s.project}
+            >
               <button
                 type="button"
                 className="cl-List-button"
@@ -202,15 +196,32 @@ export function PipelinesSection(props: {
                   </span>
                 </span>
                 {s.last_run ? (
-                  <span className={`cl-StatusText cl-status-${s.last_run.status}`} title={`last run ${s.last_run.status}`}>
+                  <span
+                    className={`cl-StatusText cl-status-${s.last_run.status}`}
+                    title={`last run ${s.last_run.status}`}
+                  >
                     {STATUS_ICONS[s.last_run.status] ?? '•'}
                   </span>
                 ) : null}
               </button>
-              <button type="button" className="cl-IconButton" aria-label={`Duplicate ${s.name}`} title="Duplicate" data-testid="cubelab-pipeline-duplicate" onClick={() => void duplicate(s)}>
+              <button
+                type="button"
+                className="cl-IconButton"
+                aria-label={`Duplicate ${s.name}`}
+                title="Duplicate"
+                data-testid="cubelab-pipeline-duplicate"
+                onClick={() => void duplicate(s)}
+              >
                 <copyIcon.react tag="span" elementSize="normal" />
               </button>
-              <button type="button" className="cl-IconButton" aria-label={`Delete ${s.name}`} title="Delete" data-testid="cubelab-pipeline-delete" onClick={() => void remove(s)}>
+              <button
+                type="button"
+                className="cl-IconButton"
+                aria-label={`Delete ${s.name}`}
+                title="Delete"
+                data-testid="cubelab-pipeline-delete"
+                onClick={() => void remove(s)}
+              >
                 <closeIcon.react tag="span" elementSize="normal" />
               </button>
             </li>
@@ -262,12 +273,29 @@ function CreatePipelineForm(props: {
       }}
     >
       <FieldError id="cl-create-pipeline-error" field="" message={errors['']} />
-      <TextField name="name" label="Name" value={name} onChange={setName} required autoFocus placeholder="e.g. train-daily" help="Lowercase letters, digits and “-”." error={errors.name} testid="cubelab-create-pipeline-name" />
+      <TextField
+        name="name"
+        label="Name"
+        value={name}
+        onChange={setName}
+        required
+        autoFocus
+        placeholder="e.g. train-daily"
+        help="Lowercase letters, digits and “-”."
+        error={errors.name}
+        testid="cubelab-create-pipeline-name"
+      />
       <div className="cl-Field">
         <label className="cl-Field-label" htmlFor="cl-create-pipeline-project">
           Project
         </label>
-        <select id="cl-create-pipeline-project" className="jp-mod-styled cl-Select" value={project} data-testid="cubelab-create-pipeline-project" onChange={e => setProject(e.target.value)}>
+        <select
+          id="cl-create-pipeline-project"
+          className="jp-mod-styled cl-Select"
+          value={project}
+          data-testid="cubelab-create-pipeline-project"
+          onChange={e => setProject(e.target.value)}
+        >
           {props.me.projects.map(p => (
             <option key={p.name} value={p.name}>
               {p.name}
@@ -291,29 +319,22 @@ function CreatePipelineForm(props: {
 /** Recent runs of the user's projects, with live status. */
 export function RunsSection(props: { client: PipelinesClient; opener: IPipelineOpener; refresh: number }): JSX.Element {
   const { client } = props;
-  const [runs, setRuns] = React.useState<IRun[] | null>(null);
-  const [error, setError] = React.useState<string | null>(null);
-  const load = React.useCallback(() => {
-    client
-      .recentRuns()
-      .then(r => {
-        setRuns(r.slice(0, 20));
-        setError(null);
-      })
-      .catch(err => setError((err as Error).message));
-  }, [client]);
-  useRefresh(props.opener, load, props.refresh);
-  const active = (runs ?? []).some(r => !RUN_FINAL.includes(r.status));
-  React.useEffect(() => {
-    if (!active) {
-      return;
-    }
-    const t = setInterval(load, 3000);
-    return () => clearInterval(t);
-  }, [active, load]);
+  const [active, setActive] = React.useState(false);
+  // while a run is active the list reloads every 3 s
+  const recent = useResource(async () => (await client.recentRuns()).slice(0, 20), [client], {
+    subscribe: props.opener.onChange,
+    refresh: props.refresh,
+    intervalMs: active ? 3000 : 0
+  });
+  const { data: runs, error } = recent;
+  React.useEffect(() => setActive((runs ?? []).some(r => !RUN_FINAL.includes(r.status))), [runs]);
   return (
     <div className="cl-Runs" data-testid="cubelab-runs">
-      {error ? <div className="cl-FieldError cl-Banner" role="alert">{error}</div> : null}
+      {error ? (
+        <div className="cl-FieldError cl-Banner" role="alert">
+          {error}
+        </div>
+      ) : null}
       {runs && !runs.length ? <p className="cl-Empty">No runs yet.</p> : null}
       {runs && runs.length ? (
         <ul className="cl-List" aria-label="Recent runs">

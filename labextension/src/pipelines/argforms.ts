@@ -9,15 +9,7 @@
  */
 import { ArgsSchema, ArgType, ARG_TYPES, IArgSpecRaw, ITemplate } from './types';
 
-export type Widget =
-  | 'number'
-  | 'checkbox'
-  | 'text'
-  | 'textarea'
-  | 'select'
-  | 'multiselect'
-  | 'json'
-  | 'file';
+export type Widget = 'number' | 'checkbox' | 'text' | 'textarea' | 'select' | 'multiselect' | 'json' | 'file';
 
 export interface IArgField {
   flag: string;
@@ -55,9 +47,7 @@ export function asFlag(value: unknown): boolean {
   return !!value;
 }
 
-export function parseRange(
-  text: string | undefined
-): { min: number | null; max: number | null } | null {
+export function parseRange(text: string | undefined): { min: number | null; max: number | null } | null {
   if (!text) {
     return null;
   }
@@ -114,9 +104,7 @@ export function argFields(schema: ArgsSchema | null | undefined): IArgField[] {
     }
     for (const [flag, raw] of Object.entries(items)) {
       const spec = (raw ?? {}) as IArgSpecRaw;
-      const type = (
-        ARG_TYPES.includes(spec.type as ArgType) ? spec.type : 'str'
-      ) as ArgType;
+      const type = (ARG_TYPES.includes(spec.type as ArgType) ? spec.type : 'str') as ArgType;
       fields.push({
         flag,
         group,
@@ -139,9 +127,7 @@ export function argFields(schema: ArgsSchema | null | undefined): IArgField[] {
 }
 
 /** Fields grouped by their schema group, groups in schema order. */
-export function groupFields(
-  fields: IArgField[]
-): { group: string; fields: IArgField[] }[] {
+export function groupFields(fields: IArgField[]): { group: string; fields: IArgField[] }[] {
   const groups: { group: string; fields: IArgField[] }[] = [];
   for (const f of fields) {
     let g = groups.find(x => x.group === f.group);
@@ -298,21 +284,17 @@ function checkRange(field: IArgField, n: number): string | null {
 function checkItem(itemType: string, item: unknown, index: number): string | null {
   switch (itemType) {
     case 'int':
-      return Number.isInteger(item) ||
-        (typeof item === 'string' && /^\s*[-+]?\d+\s*$/.test(item))
+      return Number.isInteger(item) || (typeof item === 'string' && /^\s*[-+]?\d+\s*$/.test(item))
         ? null
         : `item ${index} is not a whole number`;
     case 'float':
-      return typeof item === 'number' ||
-        (typeof item === 'string' && Number.isFinite(Number(item)))
+      return typeof item === 'number' || (typeof item === 'string' && Number.isFinite(Number(item)))
         ? null
         : `item ${index} is not a number`;
     case 'bool':
       return typeof item === 'boolean' ? null : `item ${index} is not true or false`;
     case 'str':
-      return typeof item === 'string' || typeof item === 'number'
-        ? null
-        : `item ${index} is not text`;
+      return typeof item === 'string' || typeof item === 'number' ? null : `item ${index} is not text`;
     default:
       return null;
   }
@@ -333,10 +315,7 @@ export function checkValue(field: IArgField, value: unknown): string | null {
   if (typeof value === 'string' && REFERENCE_RE.test(value)) {
     return null;
   }
-  if (
-    !field.editable &&
-    JSON.stringify(value) !== JSON.stringify(field.default)
-  ) {
+  if (!field.editable && JSON.stringify(value) !== JSON.stringify(field.default)) {
     return `Not editable: must stay ${JSON.stringify(field.default)}.`;
   }
   switch (field.type) {
@@ -355,9 +334,7 @@ export function checkValue(field: IArgField, value: unknown): string | null {
     case 'str':
     case 'text':
     case 'file':
-      return typeof value === 'string' || typeof value === 'number'
-        ? null
-        : `Must be text, got ${typeName(value)}.`;
+      return typeof value === 'string' || typeof value === 'number' ? null : `Must be text, got ${typeName(value)}.`;
     case 'enum':
       return field.choices.some(c => String(c) === String(value))
         ? null
@@ -403,10 +380,7 @@ export function checkValue(field: IArgField, value: unknown): string | null {
 }
 
 /** Client-side messages for every argument of a task (flag -> message). */
-export function checkArgs(
-  fields: IArgField[],
-  args: Record<string, unknown>
-): Record<string, string> {
+export function checkArgs(fields: IArgField[], args: Record<string, unknown>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const f of fields) {
     const m = checkValue(f, args[f.flag]);
@@ -418,11 +392,7 @@ export function checkArgs(
 }
 
 /** Set or clear one argument, returning new args. */
-export function setArg(
-  args: Record<string, unknown>,
-  flag: string,
-  value: unknown
-): Record<string, unknown> {
+export function setArg(args: Record<string, unknown>, flag: string, value: unknown): Record<string, unknown> {
   const next = { ...args };
   if (value === undefined) {
     delete next[flag];

@@ -1,5 +1,6 @@
 /** Calls of the pipelines API (templates, pipelines, runs, schedules). */
-import { CubeLabClient } from '../api';
+import { CubeLabClient } from '../request';
+import { EventStreamParser } from '../sse';
 import { toBody } from './graph';
 import {
   IDiagnostic,
@@ -32,9 +33,8 @@ export class PipelinesClient {
       q.set('search', filter.search);
     }
     const qs = q.toString();
-    return (
-      await this.api.call<{ pipelines: IPipelineSummary[] }>('GET', 'pipelines' + (qs ? `?${qs}` : ''))
-    ).pipelines;
+    return (await this.api.call<{ pipelines: IPipelineSummary[] }>('GET', 'pipelines' + (qs ? `?${qs}` : '')))
+      .pipelines;
   }
 
   get(id: number): Promise<IPipelineView> {
@@ -54,8 +54,7 @@ export class PipelinesClient {
   }
 
   async validateDraft(p: IPipeline): Promise<IDiagnostic[]> {
-    return (await this.api.call<{ diagnostics: IDiagnostic[] }>('POST', 'pipelines/validate', toBody(p)))
-      .diagnostics;
+    return (await this.api.call<{ diagnostics: IDiagnostic[] }>('POST', 'pipelines/validate', toBody(p))).diagnostics;
   }
 
   run(id: number): Promise<IRun> {
@@ -78,6 +77,19 @@ export class PipelinesClient {
     return this.api.call('GET', `runs/${enc(runId)}`);
   }
 
+  /**
+   * Follow a run's server-sent events: `onRun` gets the whole run first and
+   * after every change; resolves when the run has ended and the stream closes.
+   */
+  runEvents(runId: string, onRun: (run: IRun) => void, signal: AbortSignal): Promise<void> {
+    const parser = new EventStreamParser(event => {
+      if (event.event === 'run') {
+        onRun(JSON.parse(event.data) as IRun);
+      }
+    });
+    return this.api.stream(`runs/${enc(runId)}/events`, text => parser.push(text), signal);
+  }
+
   cancel(runId: string): Promise<IRun> {
     return this.api.call('POST', `runs/${enc(runId)}/cancel`);
   }
@@ -96,8 +108,7 @@ export class PipelinesClient {
   }
 
   async scheduleRecords(id: number): Promise<IScheduleRecord[]> {
-    return (await this.api.call<{ records: IScheduleRecord[] }>('GET', `pipelines/${id}/schedule/records`))
-      .records;
+    return (await this.api.call<{ records: IScheduleRecord[] }>('GET', `pipelines/${id}/schedule/records`)).records;
   }
 
   async proposals(id: number): Promise<IResourceProposal[]> {

@@ -103,7 +103,9 @@ function parseField(text: string, f: IFieldSpec): { values: Set<number>; star: b
 export function parseCron(expr: string): ICron {
   const parts = expr.trim().split(/\s+/);
   if (parts.length !== 5 || !parts[0]) {
-    throw new CronError(`'${expr.trim()}' has ${parts[0] ? parts.length : 0} fields, not 5 (minute hour day-of-month month day-of-week)`);
+    throw new CronError(
+      `'${expr.trim()}' has ${parts[0] ? parts.length : 0} fields, not 5 (minute hour day-of-month month day-of-week)`
+    );
   }
   const [mi, h, dom, mon, dow] = parts.map((p, i) => parseField(p, FIELDS[i]));
   return {
@@ -174,9 +176,9 @@ export function nextTimes(expr: string, from: Date, count = 5, timeZone = 'UTC')
   // walk wall-clock days in the zone, starting the day before (offsets)
   const wallNow = start + tzOffset(start, timeZone);
   const d0 = new Date(wallNow);
-  let y = d0.getUTCFullYear();
-  let m = d0.getUTCMonth();
-  let d = d0.getUTCDate() - 1;
+  const y = d0.getUTCFullYear();
+  const m = d0.getUTCMonth();
+  const d = d0.getUTCDate() - 1;
   for (let i = 0; i < 366 * 5 && out.length < count; i++) {
     const day = new Date(Date.UTC(y, m, d + i));
     const [yy, mm, dd] = [day.getUTCFullYear(), day.getUTCMonth(), day.getUTCDate()];

@@ -48,10 +48,7 @@ export function taskFieldKey(field: string | null | undefined): string | null {
   return field;
 }
 
-export function mapDiagnostics(
-  diags: IDiagnostic[] | null | undefined,
-  pipeline: IPipeline
-): IDiagnosticMap {
+export function mapDiagnostics(diags: IDiagnostic[] | null | undefined, pipeline: IPipeline): IDiagnosticMap {
   const tasks = new Set(pipeline.tasks.map(t => t.name));
   const edges = new Set(pipeline.edges.map(edgeId));
   const out: IDiagnosticMap = {
@@ -114,10 +111,6 @@ export function focusTarget(
 export function sortDiagnostics(diags: IDiagnostic[]): IDiagnostic[] {
   return diags
     .map((d, i) => ({ d, i }))
-    .sort(
-      (a, b) =>
-        (a.d.severity === 'error' ? 0 : 1) - (b.d.severity === 'error' ? 0 : 1) ||
-        a.i - b.i
-    )
+    .sort((a, b) => (a.d.severity === 'error' ? 0 : 1) - (b.d.severity === 'error' ? 0 : 1) || a.i - b.i)
     .map(x => x.d);
 }

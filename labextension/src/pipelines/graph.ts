@@ -90,10 +90,7 @@ export function addTask(
     ...extra,
     name,
     template: template.name,
-    template_version:
-      template.version && template.version !== 'Release'
-        ? template.version
-        : null,
+    template_version: template.version && template.version !== 'Release' ? template.version : null,
     position: position ? { x: Math.round(position.x), y: Math.round(position.y) } : null
   };
   return { pipeline: { ...p, tasks: [...p.tasks, task] }, name };
@@ -142,16 +139,10 @@ export function reaches(edges: Edge[], from: string, to: string): boolean {
   return false;
 }
 
-export type ConnectResult =
-  | { ok: true; pipeline: IPipeline }
-  | { ok: false; reason: string };
+export type ConnectResult = { ok: true; pipeline: IPipeline } | { ok: false; reason: string };
 
 /** Connect `upstream -> downstream`, refusing self-loops, duplicates and cycles. */
-export function connect(
-  p: IPipeline,
-  upstream: string,
-  downstream: string
-): ConnectResult {
+export function connect(p: IPipeline, upstream: string, downstream: string): ConnectResult {
   if (!getTask(p, upstream) || !getTask(p, downstream)) {
     return { ok: false, reason: 'Both ends must be tasks of this pipeline.' };
   }
@@ -176,21 +167,14 @@ export function connect(
   };
 }
 
-export function updateTask(
-  p: IPipeline,
-  name: string,
-  change: Partial<ITask>
-): IPipeline {
+export function updateTask(p: IPipeline, name: string, change: Partial<ITask>): IPipeline {
   return {
     ...p,
     tasks: p.tasks.map(t => (t.name === name ? { ...t, ...change, name } : t))
   };
 }
 
-export function moveTasks(
-  p: IPipeline,
-  positions: Record<string, IPosition>
-): IPipeline {
+export function moveTasks(p: IPipeline, positions: Record<string, IPosition>): IPipeline {
   return {
     ...p,
     tasks: p.tasks.map(t =>
@@ -209,10 +193,7 @@ export function moveTasks(
 
 function renameRefs(value: unknown, from: string, to: string): unknown {
   if (typeof value === 'string') {
-    const re = new RegExp(
-      `(\\{\\{\\s*tasks\\.)${from.replace(/[-]/g, '\\-')}(\\.outputs\\.)`,
-      'g'
-    );
+    const re = new RegExp(`(\\{\\{\\s*tasks\\.)${from.replace(/[-]/g, '\\-')}(\\.outputs\\.)`, 'g');
     return value.replace(re, `$1${to}$2`);
   }
   if (Array.isArray(value)) {
@@ -221,16 +202,10 @@ function renameRefs(value: unknown, from: string, to: string): unknown {
   return value;
 }
 
-export type RenameResult =
-  | { ok: true; pipeline: IPipeline }
-  | { ok: false; reason: string };
+export type RenameResult = { ok: true; pipeline: IPipeline } | { ok: false; reason: string };
 
 /** Rename a task; edges and `{{tasks.<old>.outputs.x}}` references follow. */
-export function renameTask(
-  p: IPipeline,
-  from: string,
-  to: string
-): RenameResult {
+export function renameTask(p: IPipeline, from: string, to: string): RenameResult {
   if (from === to) {
     return { ok: true, pipeline: p };
   }
@@ -240,8 +215,7 @@ export function renameTask(
   if (!isValidTaskName(to)) {
     return {
       ok: false,
-      reason:
-        'Use lowercase letters, digits and “-” (at most 63), starting and ending with a letter or digit.'
+      reason: 'Use lowercase letters, digits and “-” (at most 63), starting and ending with a letter or digit.'
     };
   }
   if (getTask(p, to)) {
@@ -258,9 +232,7 @@ export function renameTask(
         }
         return { ...t, name: t.name === from ? to : t.name, args };
       }),
-      edges: p.edges.map(
-        ([u, d]) => [u === from ? to : u, d === from ? to : d] as Edge
-      )
+      edges: p.edges.map(([u, d]) => [u === from ? to : u, d === from ? to : d] as Edge)
     }
   };
 }
@@ -287,9 +259,7 @@ export function duplicateTasks(
       name,
       args: { ...t.args },
       env: { ...t.env },
-      position: t.position
-        ? { x: t.position.x + offset.x, y: t.position.y + offset.y }
-        : null
+      position: t.position ? { x: t.position.x + offset.x, y: t.position.y + offset.y } : null
     });
   }
   const edges = p.edges
@@ -350,9 +320,7 @@ export function formatEnvLines(env: Record<string, string>): string {
  * A task for a file dropped from the file browser: `.py` -> the `python`
  * template's `--script`, `.ipynb` -> the `notebook` template's `--notebook`.
  */
-export function fileTaskSpec(
-  path: string
-): { template: string; args: Record<string, unknown>; name: string } | null {
+export function fileTaskSpec(path: string): { template: string; args: Record<string, unknown>; name: string } | null {
   const base = path.split('/').pop() ?? path;
   const stem = base.replace(/\.[^.]+$/, '');
   if (/\.py$/i.test(path)) {

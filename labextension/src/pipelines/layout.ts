@@ -63,18 +63,8 @@ export function layers(nodes: string[], edges: Edge[]): string[][] {
   return result.filter(Boolean);
 }
 
-export function autoLayout(
-  nodes: string[],
-  edges: Edge[],
-  options: ILayoutOptions = {}
-): Record<string, IPosition> {
-  const {
-    nodeWidth = 180,
-    nodeHeight = 56,
-    gapX = 70,
-    gapY = 28,
-    sweeps = 4
-  } = options;
+export function autoLayout(nodes: string[], edges: Edge[], options: ILayoutOptions = {}): Record<string, IPosition> {
+  const { nodeWidth = 180, nodeHeight = 56, gapX = 70, gapY = 28, sweeps = 4 } = options;
   const ls = layers(nodes, edges);
   const ups = new Map<string, string[]>(nodes.map(n => [n, []]));
   const downs = new Map<string, string[]>(nodes.map(n => [n, []]));
@@ -85,8 +75,7 @@ export function autoLayout(
     }
   }
   const index = new Map<string, number>();
-  const reindex = () =>
-    ls.forEach(layer => layer.forEach((n, i) => index.set(n, i)));
+  const reindex = () => ls.forEach(layer => layer.forEach((n, i) => index.set(n, i)));
   reindex();
   const bary = (n: string, neigh: Map<string, string[]>) => {
     const ns = neigh.get(n)!.filter(m => index.has(m));
@@ -99,7 +88,10 @@ export function autoLayout(
     const down = s % 2 === 0;
     const range = down
       ? ls.map((_, i) => i).slice(1)
-      : ls.map((_, i) => i).reverse().slice(1);
+      : ls
+          .map((_, i) => i)
+          .reverse()
+          .slice(1);
     for (const li of range) {
       const neigh = down ? ups : downs;
       const keyed = ls[li].map(n => ({ n, k: bary(n, neigh) }));

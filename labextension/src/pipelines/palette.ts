@@ -7,10 +7,7 @@ export interface IPaletteGroup {
   templates: ITemplate[];
 }
 
-export function paletteGroups(
-  templates: ITemplate[],
-  search = ''
-): IPaletteGroup[] {
+export function paletteGroups(templates: ITemplate[], search = ''): IPaletteGroup[] {
   const q = search.trim().toLowerCase();
   const match = (t: ITemplate) =>
     !q ||
@@ -39,14 +36,9 @@ export function paletteGroups(
 }
 
 /** Key that identifies a template in drag data. */
-export const templateKey = (t: { name: string; version: string }): string =>
-  `${t.name}@${t.version}`;
+export const templateKey = (t: { name: string; version: string }): string => `${t.name}@${t.version}`;
 
-export function findTemplate(
-  templates: ITemplate[],
-  name: string,
-  version?: string | null
-): ITemplate | undefined {
+export function findTemplate(templates: ITemplate[], name: string, version?: string | null): ITemplate | undefined {
   return (
     templates.find(t => t.name === name && t.version === (version || 'Release')) ??
     (version ? undefined : templates.find(t => t.name === name))

@@ -1,17 +1,17 @@
-/** Shapes of the control plane's pipelines API (hub/.../handlers/{templates,pipelines,runs,schedules}.py). */
+/**
+ * Shapes of the control plane's pipelines API.  Where the OpenAPI document
+ * describes a shape fully, the type is an alias of the generated one
+ * (`generated/api.ts`, from `openapi.json` by `jlpm build:types`); the
+ * interfaces below refine what the document leaves open (edges as pairs,
+ * the editor's views and list items, which the document types as bare objects).
+ */
+import { components } from '../generated/api';
 
-export type ArgType =
-  | 'int'
-  | 'float'
-  | 'bool'
-  | 'str'
-  | 'text'
-  | 'enum'
-  | 'multiple'
-  | 'list'
-  | 'dict'
-  | 'json'
-  | 'file';
+type Schemas = components['schemas'];
+type GeneratedRun = Schemas['Run'];
+type ArgSpec = NonNullable<Schemas['Template']['args']>[string][string];
+
+export type ArgType = ArgSpec['type'];
 
 export const ARG_TYPES: ArgType[] = [
   'int',
@@ -140,53 +140,28 @@ export interface IPipelineSummary {
   last_run: { id: string; status: string } | null;
 }
 
-export interface IDiagnostic {
-  severity: 'error' | 'warning';
-  message: string;
-  task?: string | null;
+/** A diagnostic; drafts checked in the browser may leave out what the server always sends. */
+export interface IDiagnostic
+  extends Omit<Schemas['Diagnostic'], 'task' | 'edge' | 'field' | 'extra'>,
+    Partial<Pick<Schemas['Diagnostic'], 'task' | 'field' | 'extra'>> {
   edge?: Edge | null;
-  field?: string | null;
-  extra?: Record<string, unknown>;
   cycle?: string[];
 }
 
-export type TaskStatus =
-  | 'pending'
-  | 'running'
-  | 'succeeded'
-  | 'failed'
-  | 'skipped'
-  | 'cancelled'
-  | 'upstream-failed';
+export type RunStatus = GeneratedRun['status'];
+export type TaskStatus = ITaskRun['status'];
 
-export interface ITaskRun {
-  name: string;
-  status: TaskStatus;
-  attempts: number;
-  exit_code: number | null;
-  started_at: string | null;
-  finished_at: string | null;
-  message: string;
-  outputs: Record<string, unknown>;
-  peak_cpu?: number | null;
-  peak_memory?: number | null;
-}
+/** One task of a run (peaks only where metrics were collected). */
+export type ITaskRun = Omit<GeneratedRun['tasks'][number], 'peak_cpu' | 'peak_memory'> &
+  Partial<Pick<GeneratedRun['tasks'][number], 'peak_cpu' | 'peak_memory'>>;
 
-export interface IRun {
-  id: string;
+/** A run; the list endpoints leave out tasks and edges. */
+export interface IRun extends Omit<GeneratedRun, 'pipeline_id' | 'pipeline_name' | 'trigger' | 'tasks' | 'edges'> {
   pipeline_id: number;
   pipeline_name: string | null;
-  project: string;
   trigger: string;
-  runner: string;
-  engine: string;
-  status: 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
-  message: string;
   source_run_id?: string | null;
   schedule_time?: string | null;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
   only_tasks?: string[] | null;
   tasks?: ITaskRun[];
   edges?: Edge[];
@@ -197,22 +172,16 @@ export interface IScheduleView extends ISchedule {
   last_tick: string | null;
 }
 
-export interface IScheduleRecord {
-  tick: string;
-  status: string;
-  reason: string;
-  run_id: string | null;
-  [extra: string]: unknown;
-}
+export type IScheduleRecord = Schemas['ScheduleRecord'];
 
-export const RUN_FINAL = ['succeeded', 'failed', 'cancelled'];
-export const TASK_FINAL = [
+export const RUN_FINAL: string[] = ['succeeded', 'failed', 'cancelled'] satisfies RunStatus[];
+export const TASK_FINAL: string[] = [
   'succeeded',
   'failed',
   'skipped',
   'cancelled',
   'upstream-failed'
-];
+] satisfies TaskStatus[];
 
 export interface IResourceProposal {
   task: string;

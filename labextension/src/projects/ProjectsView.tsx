@@ -2,24 +2,10 @@ import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { closeIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import {
-  ApiError,
-  CubeLabClient,
-  IMe,
-  IMember,
-  IProject,
-  IProjectSummary,
-  Role,
-  ROLES
-} from '../api';
-import {
-  Button,
-  FieldError,
-  RoleBadge,
-  Spinner,
-  TextField,
-  useUid
-} from '../components';
+import { ApiError } from '../request';
+import { useResource } from '../useResource';
+import { IMe, IMember, IProject, IProjectSummary, ProjectsClient, Role, ROLES } from './client';
+import { Button, FieldError, RoleBadge, Spinner, TextField, useUid } from '../components';
 import {
   capabilities,
   checkNewMember,
@@ -40,9 +26,7 @@ import {
 type Errors = Record<string, string>;
 
 function errorText(error: unknown): string {
-  return error instanceof ApiError
-    ? error.message
-    : ((error as Error)?.message ?? String(error));
+  return error instanceof ApiError ? error.message : ((error as Error)?.message ?? String(error));
 }
 
 /** The list of the user's projects, with the create form. */
@@ -52,29 +36,18 @@ export function ProjectList(props: {
   onOpen: (name: string) => void;
   creating: boolean;
   onCreateDone: (created: string | null) => void;
-  client: CubeLabClient;
+  client: ProjectsClient;
 }): JSX.Element {
   const { projects } = props;
   return (
     <div className="cl-Projects">
-      {props.creating ? (
-        <CreateProjectForm client={props.client} onDone={props.onCreateDone} />
-      ) : null}
+      {props.creating ? <CreateProjectForm client={props.client} onDone={props.onCreateDone} /> : null}
       {projects.length === 0 ? (
         <p className="cl-Empty">You are not a member of any project yet.</p>
       ) : (
-        <ul
-          className="cl-List"
-          data-testid="cubelab-projects"
-          aria-label="Projects"
-        >
+        <ul className="cl-List" data-testid="cubelab-projects" aria-label="Projects">
           {projects.map(p => (
-            <li
-              key={p.name}
-              className="cl-List-item"
-              data-project={p.name}
-              data-role={p.role ?? ''}
-            >
+            <li key={p.name} className="cl-List-item" data-project={p.name} data-role={p.role ?? ''}>
               <button
                 type="button"
                 className="cl-List-button"
@@ -92,10 +65,7 @@ export function ProjectList(props: {
                 </span>
                 <span className="cl-List-side">
                   <RoleBadge role={p.role} />
-                  <span
-                    className="cl-Count"
-                    title={`${p.member_count} member${p.member_count === 1 ? '' : 's'}`}
-                  >
+                  <span className="cl-Count" title={`${p.member_count} member${p.member_count === 1 ? '' : 's'}`}>
                     {p.member_count}
                   </span>
                 </span>
@@ -110,7 +80,7 @@ export function ProjectList(props: {
 
 /** Inline form to create a project; server messages shown by their field. */
 export function CreateProjectForm(props: {
-  client: CubeLabClient;
+  client: ProjectsClient;
   onDone: (created: string | null) => void;
 }): JSX.Element {
   const [name, setName] = React.useState('');
@@ -194,28 +164,12 @@ export function CreateProjectForm(props: {
       >
         {showSettings ? 'Hide settings' : 'Settings…'}
       </button>
-      {showSettings ? (
-        <SettingsFields
-          form={settings}
-          onChange={setSettings}
-          errors={errors}
-          readOnly={false}
-        />
-      ) : null}
+      {showSettings ? <SettingsFields form={settings} onChange={setSettings} errors={errors} readOnly={false} /> : null}
       <div className="cl-Form-buttons">
-        <Button
-          kind="reject"
-          onClick={() => props.onDone(null)}
-          testid="cubelab-create-cancel"
-        >
+        <Button kind="reject" onClick={() => props.onDone(null)} testid="cubelab-create-cancel">
           Cancel
         </Button>
-        <Button
-          kind="accept"
-          type="submit"
-          disabled={busy}
-          testid="cubelab-create-submit"
-        >
+        <Button kind="accept" type="submit" disabled={busy} testid="cubelab-create-submit">
           {busy ? 'Creating…' : 'Create'}
         </Button>
       </div>
@@ -253,27 +207,14 @@ function SettingsFields(props: {
 export function ProjectDetail(props: {
   name: string;
   me: IMe;
-  client: CubeLabClient;
+  client: ProjectsClient;
   onBack: () => void;
   onChanged: () => void;
   onDeleted: () => void;
 }): JSX.Element {
   const { client, name } = props;
-  const [project, setProject] = React.useState<IProject | null>(null);
-  const [loadError, setLoadError] = React.useState<string | null>(null);
-
-  const load = React.useCallback(async () => {
-    try {
-      setProject(await client.getProject(name));
-      setLoadError(null);
-    } catch (err) {
-      setLoadError(errorText(err));
-    }
-  }, [client, name]);
-
-  React.useEffect(() => {
-    void load();
-  }, [load]);
+  const loaded = useResource(() => client.getProject(name), [client, name]);
+  const { data: project, error: loadError, setData: setProject, reload: load } = loaded;
 
   const backRef = React.useRef<HTMLButtonElement>(null);
   React.useEffect(() => {
@@ -286,10 +227,7 @@ export function ProjectDetail(props: {
     const result = await showDialog({
       title: `Delete project ${name}?`,
       body: 'The project and its memberships are removed. This cannot be undone.',
-      buttons: [
-        Dialog.cancelButton(),
-        Dialog.warnButton({ label: 'Delete' })
-      ]
+      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
     });
     if (!result.button.accept) {
       return;
@@ -307,11 +245,7 @@ export function ProjectDetail(props: {
   };
 
   return (
-    <div
-      className="cl-ProjectDetail"
-      data-testid="cubelab-project-detail"
-      data-project={name}
-    >
+    <div className="cl-ProjectDetail" data-testid="cubelab-project-detail" data-project={name}>
       <div className="cl-DetailHeader">
         <button
           ref={backRef}
@@ -364,11 +298,7 @@ export function ProjectDetail(props: {
           />
           {caps.delete && project.name !== 'public' ? (
             <div className="cl-Danger">
-              <Button
-                kind="warn"
-                onClick={deleteProject}
-                testid="cubelab-project-delete"
-              >
+              <Button kind="warn" onClick={deleteProject} testid="cubelab-project-delete">
                 Delete project
               </Button>
             </div>
@@ -381,17 +311,14 @@ export function ProjectDetail(props: {
 
 function DescriptionEditor(props: {
   project: IProject;
-  client: CubeLabClient;
+  client: ProjectsClient;
   editable: boolean;
   onSaved: (p: IProject) => void;
 }): JSX.Element | null {
   const [value, setValue] = React.useState(props.project.description ?? '');
   const [error, setError] = React.useState<string | undefined>();
   const [busy, setBusy] = React.useState(false);
-  React.useEffect(
-    () => setValue(props.project.description ?? ''),
-    [props.project.description]
-  );
+  React.useEffect(() => setValue(props.project.description ?? ''), [props.project.description]);
   if (!props.editable) {
     return props.project.description ? (
       <p className="cl-Description" data-testid="cubelab-description">
@@ -430,18 +357,10 @@ function DescriptionEditor(props: {
       />
       {dirty ? (
         <div className="cl-Form-buttons">
-          <Button
-            kind="reject"
-            onClick={() => setValue(props.project.description ?? '')}
-          >
+          <Button kind="reject" onClick={() => setValue(props.project.description ?? '')}>
             Reset
           </Button>
-          <Button
-            kind="accept"
-            type="submit"
-            disabled={busy}
-            testid="cubelab-description-save"
-          >
+          <Button kind="accept" type="submit" disabled={busy} testid="cubelab-description-save">
             Save
           </Button>
         </div>
@@ -453,7 +372,7 @@ function DescriptionEditor(props: {
 function Members(props: {
   project: IProject;
   me: IMe;
-  client: CubeLabClient;
+  client: ProjectsClient;
   editable: boolean;
   onChanged: () => void;
 }): JSX.Element {
@@ -504,10 +423,7 @@ function Members(props: {
     const result = await showDialog({
       title: `Remove ${m.name}?`,
       body: `${m.name} will no longer be a member of ${project.name}.`,
-      buttons: [
-        Dialog.cancelButton(),
-        Dialog.warnButton({ label: 'Remove' })
-      ]
+      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Remove' })]
     });
     if (!result.button.accept) {
       return;
@@ -533,9 +449,7 @@ function Members(props: {
           <li key={m.name} className="cl-Member" data-member={m.name} data-role={m.role}>
             <span className="cl-MemberName">
               {m.name}
-              {m.name === props.me.name ? (
-                <span className="cl-You"> (you)</span>
-              ) : null}
+              {m.name === props.me.name ? <span className="cl-You"> (you)</span> : null}
             </span>
             {canEditMembers ? (
               <>
@@ -575,12 +489,7 @@ function Members(props: {
         ))}
       </ul>
       {canEditMembers ? (
-        <form
-          className="cl-AddMember"
-          aria-label="Add a member"
-          data-testid="cubelab-add-member-form"
-          onSubmit={add}
-        >
+        <form className="cl-AddMember" aria-label="Add a member" data-testid="cubelab-add-member-form" onSubmit={add}>
           <FieldError id="cl-add-member-error" field="" message={errors['']} />
           <div className="cl-AddMember-row">
             <label htmlFor={nameId} className="cl-VisuallyHidden">
@@ -615,12 +524,7 @@ function Members(props: {
                 </option>
               ))}
             </select>
-            <Button
-              kind="accept"
-              type="submit"
-              disabled={busy}
-              testid="cubelab-add-member"
-            >
+            <Button kind="accept" type="submit" disabled={busy} testid="cubelab-add-member">
               Add
             </Button>
           </div>
@@ -637,14 +541,11 @@ function Members(props: {
 
 function SettingsEditor(props: {
   project: IProject;
-  client: CubeLabClient;
+  client: ProjectsClient;
   editable: boolean;
   onSaved: (p: IProject) => void;
 }): JSX.Element {
-  const original = React.useMemo(
-    () => formFromSettings(props.project.settings),
-    [props.project.settings]
-  );
+  const original = React.useMemo(() => formFromSettings(props.project.settings), [props.project.settings]);
   const [form, setForm] = React.useState<SettingsForm>(original);
   const [errors, setErrors] = React.useState<Errors>({});
   const [busy, setBusy] = React.useState(false);
@@ -683,12 +584,7 @@ function SettingsEditor(props: {
     >
       <h4 className="cl-Subsection-title">Settings</h4>
       <FieldError id="cl-settings-error" field="" message={errors['']} />
-      <SettingsFields
-        form={form}
-        onChange={setForm}
-        errors={errors}
-        readOnly={!props.editable}
-      />
+      <SettingsFields form={form} onChange={setForm} errors={errors} readOnly={!props.editable} />
       {props.editable ? (
         <div className="cl-Form-buttons">
           {saved && !dirty ? (
@@ -707,12 +603,7 @@ function SettingsEditor(props: {
           >
             Reset
           </Button>
-          <Button
-            kind="accept"
-            type="submit"
-            disabled={!dirty || busy}
-            testid="cubelab-settings-save"
-          >
+          <Button kind="accept" type="submit" disabled={!dirty || busy} testid="cubelab-settings-save">
             {busy ? 'Saving…' : 'Save'}
           </Button>
         </div>

@@ -1,15 +1,8 @@
 /**
  * Pure logic of the project settings and member forms (no DOM, no JupyterLab).
  */
-import {
-  ApiError,
-  IMember,
-  IProject,
-  ISettings,
-  Role,
-  ROLES,
-  SettingsPatch
-} from '../api';
+import { ApiError } from '../request';
+import { IMember, IProject, ISettings, Role, ROLES, SettingsPatch } from './client';
 
 /** Keys of the settings form; quota parts are `quota.cpu` etc. */
 export type SettingKey =
@@ -102,9 +95,7 @@ export function emptyForm(): SettingsForm {
 }
 
 /** Form values from a project's settings (null and missing become ''). */
-export function formFromSettings(
-  settings: Partial<ISettings> | null | undefined
-): SettingsForm {
+export function formFromSettings(settings: Partial<ISettings> | null | undefined): SettingsForm {
   const form = emptyForm();
   if (!settings) {
     return form;
@@ -133,10 +124,7 @@ const norm = (text: string): string | null => {
  * parts, null for unlimited) when any part changed, because the server
  * replaces it as one value.  Empty object when nothing changed.
  */
-export function settingsPatch(
-  original: SettingsForm,
-  form: SettingsForm
-): SettingsPatch {
+export function settingsPatch(original: SettingsForm, form: SettingsForm): SettingsPatch {
   const patch: SettingsPatch = {};
   let quotaChanged = false;
   for (const key of SETTING_KEYS) {
@@ -157,10 +145,7 @@ export function settingsPatch(
       memory: norm(form['quota.memory']),
       gpu: norm(form['quota.gpu'])
     };
-    patch.quota =
-      quota.cpu === null && quota.memory === null && quota.gpu === null
-        ? null
-        : quota;
+    patch.quota = quota.cpu === null && quota.memory === null && quota.gpu === null ? null : quota;
   }
   return patch;
 }
@@ -175,10 +160,7 @@ export function isDirty(original: SettingsForm, form: SettingsForm): boolean {
 }
 
 /** Where a message for `field` (as the server names it) goes in a form. */
-export function formKeyFor(
-  field: string | null | undefined,
-  known: readonly string[]
-): string {
+export function formKeyFor(field: string | null | undefined, known: readonly string[]): string {
   if (!field) {
     return '';
   }
@@ -205,10 +187,7 @@ export function formKeyFor(
  * Server messages of an error keyed by the form field they concern; messages
  * about no known field are under '' (shown at the top of the form).
  */
-export function formErrors(
-  error: unknown,
-  known: readonly string[]
-): Record<string, string> {
+export function formErrors(error: unknown, known: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
   const add = (key: string, message: string) => {
     out[key] = out[key] ? `${out[key]}\n${message}` : message;
@@ -228,15 +207,8 @@ export function formErrors(
   return out;
 }
 
-export const SETTINGS_FORM_KEYS: readonly string[] = [
-  ...SETTING_KEYS,
-  'description'
-];
-export const CREATE_FORM_KEYS: readonly string[] = [
-  'name',
-  'description',
-  ...SETTING_KEYS
-];
+export const SETTINGS_FORM_KEYS: readonly string[] = [...SETTING_KEYS, 'description'];
+export const CREATE_FORM_KEYS: readonly string[] = ['name', 'description', ...SETTING_KEYS];
 export const MEMBER_FORM_KEYS: readonly string[] = ['name', 'role'];
 
 /** What the current user may do with a project, from its permissions. */
@@ -260,16 +232,11 @@ export function isRole(value: unknown): value is Role {
 /** Members sorted with creators first, then by name. */
 export function sortMembers(members: IMember[]): IMember[] {
   const rank = (r: Role) => ROLES.indexOf(r);
-  return [...members].sort(
-    (a, b) => rank(a.role) - rank(b.role) || a.name.localeCompare(b.name)
-  );
+  return [...members].sort((a, b) => rank(a.role) - rank(b.role) || a.name.localeCompare(b.name));
 }
 
 /** A client-side check before adding a member (the server checks again). */
-export function checkNewMember(
-  name: string,
-  members: IMember[]
-): string | null {
+export function checkNewMember(name: string, members: IMember[]): string | null {
   const n = name.trim();
   if (!n) {
     return 'Enter a username.';

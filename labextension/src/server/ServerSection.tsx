@@ -3,42 +3,27 @@ import * as React from 'react';
 
 import { Button } from '../components';
 import { formatTime } from '../pipelines/format';
-import { expiresSoon, expiresText, IServerView, ServerClient } from './model';
+import { useResource } from '../useResource';
+import { ServerClient } from './client';
+import { expiresSoon, expiresText } from './model';
 
 /** This server: project, kind, expiry with one-click renewal, reset. */
 export function ServerSection(props: { client: ServerClient; onReset: () => void; refresh?: number }): JSX.Element {
   const { client } = props;
-  const [view, setView] = React.useState<IServerView | null>(null);
-  const [error, setError] = React.useState<string | null>(null);
+  // the data is reloaded every 10 minutes, the relative time every minute
+  const server = useResource(() => client.get(), [client], { refresh: props.refresh, intervalMs: 600000 });
+  const { data: view, error, setError } = server;
   const [busy, setBusy] = React.useState(false);
   const [, setTick] = React.useState(0);
-
-  const load = React.useCallback(() => {
-    client
-      .get()
-      .then(v => {
-        setView(v);
-        setError(null);
-      })
-      .catch(err => setError((err as Error).message));
-  }, [client]);
-
   React.useEffect(() => {
-    load();
-    // refresh the relative time every minute, the data every 10
     const t = setInterval(() => setTick(x => x + 1), 60000);
-    const r = setInterval(load, 600000);
-    return () => {
-      clearInterval(t);
-      clearInterval(r);
-    };
-  }, [load, props.refresh]);
+    return () => clearInterval(t);
+  }, []);
 
   const renew = async () => {
     setBusy(true);
     try {
-      setView(await client.renew());
-      setError(null);
+      server.setData(await client.renew());
     } catch (err) {
       setError((err as Error).message);
     } finally {

@@ -2,10 +2,12 @@ import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { stopIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { ApiError } from '../api';
+import { ApiError } from '../request';
 import { Button, TextField } from '../components';
 import { formErrors } from '../projects/model';
-import { IBoard, normaliseLogdir, startedText, TensorBoardClient } from './model';
+import { useResource } from '../useResource';
+import { IBoard, TensorBoardClient } from './client';
+import { normaliseLogdir, startedText } from './model';
 
 export interface ITensorBoardSectionProps {
   client: TensorBoardClient;
@@ -17,25 +19,14 @@ export interface ITensorBoardSectionProps {
 
 export function TensorBoardSection(props: ITensorBoardSectionProps): JSX.Element {
   const { client } = props;
-  const [boards, setBoards] = React.useState<IBoard[] | null>(null);
-  const [error, setError] = React.useState<string | null>(null);
+  const list = useResource(() => client.list(), [client], {
+    subscribe: props.onExternalChange,
+    refresh: props.refresh
+  });
+  const { data: boards, error, setError, reload: load } = list;
   const [logdir, setLogdir] = React.useState('');
   const [errors, setErrors] = React.useState<Record<string, string>>({});
   const [busy, setBusy] = React.useState(false);
-
-  const load = React.useCallback(async () => {
-    try {
-      setBoards(await client.list());
-      setError(null);
-    } catch (err) {
-      setError((err as Error).message);
-    }
-  }, [client]);
-
-  React.useEffect(() => {
-    void load();
-    return props.onExternalChange(() => void load());
-  }, [load, props.refresh]);
 
   const start = async (e: React.FormEvent) => {
     e.preventDefault();

@@ -1,30 +1,4 @@
-/** TensorBoard boards served through the user's Jupyter server (server_ext/.../tensorboard). */
-import { CubeLabClient } from '../api';
-
-export interface IBoard {
-  id: string;
-  logdir: string;
-  url: string;
-  started: string;
-  running?: boolean;
-}
-
-export class TensorBoardClient {
-  constructor(readonly api: CubeLabClient) {}
-
-  async list(): Promise<IBoard[]> {
-    const body = await this.api.call<{ boards: IBoard[] }>('GET', 'boards');
-    return body.boards;
-  }
-
-  start(logdir: string): Promise<IBoard> {
-    return this.api.call('POST', 'boards', { logdir });
-  }
-
-  stop(id: string): Promise<void> {
-    return this.api.call('DELETE', `boards/${encodeURIComponent(id)}`);
-  }
-}
+/** Log directory and start-time texts of the TensorBoard section — pure. */
 
 /** A log directory as the API wants it: relative to the server root, no leading './' or '/'. */
 export function normaliseLogdir(path: string): string {

@@ -6,11 +6,7 @@ import { STATUS_ICONS } from './Canvas';
 import { EditorModel } from './model';
 import { duration, formatTime } from '../format';
 
-export type LogStreamer = (
-  path: string,
-  onText: (chunk: string) => void,
-  signal: AbortSignal
-) => Promise<void>;
+export type LogStreamer = (path: string, onText: (chunk: string) => void, signal: AbortSignal) => Promise<void>;
 
 function StatusText(props: { status: string }): JSX.Element {
   return (
@@ -28,7 +24,11 @@ export function Problems(props: { model: EditorModel; onFocusTask: (task: string
   const { model } = props;
   const diags = sortDiagnostics(model.diagnostics);
   if (!diags.length) {
-    return <p className="cl-Empty" data-testid="cubelab-problems">No problems.</p>;
+    return (
+      <p className="cl-Empty" data-testid="cubelab-problems">
+        No problems.
+      </p>
+    );
   }
   return (
     <ul className="cl-Problems" data-testid="cubelab-problems" aria-label="Problems">
@@ -88,11 +88,15 @@ function LogView(props: { model: EditorModel; run: IRun; task: string; stream: L
     setText('');
     setError(null);
     props
-      .stream(props.model.client.logPath(run.id, task, phase === 'running'), chunk => {
-        streamed += chunk;
-        streamLive = true;
-        show();
-      }, ctrl.signal)
+      .stream(
+        props.model.client.logPath(run.id, task, phase === 'running'),
+        chunk => {
+          streamed += chunk;
+          streamLive = true;
+          show();
+        },
+        ctrl.signal
+      )
       .catch(err => {
         if (!ctrl.signal.aborted) {
           setError((err as Error).message);
@@ -147,7 +151,11 @@ function LogView(props: { model: EditorModel; run: IRun; task: string; stream: L
           <pre>{JSON.stringify(t.outputs, null, 2)}</pre>
         </details>
       ) : null}
-      {error ? <div className="cl-FieldError" role="alert">{error}</div> : null}
+      {error ? (
+        <div className="cl-FieldError" role="alert">
+          {error}
+        </div>
+      ) : null}
       <pre
         ref={pre}
         className="cl-LogText"
@@ -185,23 +193,43 @@ export function RunPanel(props: { model: EditorModel; stream: LogStreamer }): JS
         {model.viewingRun ? <span className="cl-RoleBadge">read-only</span> : null}
         <span className="cl-Spacer" />
         {model.canRun && active ? (
-          <button type="button" className="jp-Button jp-mod-styled jp-mod-warn cl-Button" data-testid="cubelab-run-cancel" onClick={() => void model.cancelRun()}>
+          <button
+            type="button"
+            className="jp-Button jp-mod-styled jp-mod-warn cl-Button"
+            data-testid="cubelab-run-cancel"
+            onClick={() => void model.cancelRun()}
+          >
             Cancel
           </button>
         ) : null}
         {model.canRun && !active ? (
           <>
-            <button type="button" className="jp-Button jp-mod-styled cl-Button" data-testid="cubelab-run-rerun" onClick={() => void model.rerun('all')}>
+            <button
+              type="button"
+              className="jp-Button jp-mod-styled cl-Button"
+              data-testid="cubelab-run-rerun"
+              onClick={() => void model.rerun('all')}
+            >
               Re-run
             </button>
             {run.status !== 'succeeded' ? (
-              <button type="button" className="jp-Button jp-mod-styled cl-Button" data-testid="cubelab-run-rerun-failed" onClick={() => void model.rerun('failed')}>
+              <button
+                type="button"
+                className="jp-Button jp-mod-styled cl-Button"
+                data-testid="cubelab-run-rerun-failed"
+                onClick={() => void model.rerun('failed')}
+              >
                 Re-run from failed
               </button>
             ) : null}
           </>
         ) : null}
-        <button type="button" className="jp-Button jp-mod-styled cl-Button" data-testid="cubelab-run-close" onClick={() => model.closeRun()}>
+        <button
+          type="button"
+          className="jp-Button jp-mod-styled cl-Button"
+          data-testid="cubelab-run-close"
+          onClick={() => model.closeRun()}
+        >
           Back to editing
         </button>
       </div>
@@ -255,7 +283,11 @@ export function History(props: { model: EditorModel; refresh: number }): JSX.Ele
   }, [props.refresh, model.run?.id, model.run?.status]);
   return (
     <div className="cl-History" data-testid="cubelab-history">
-      {error ? <div className="cl-FieldError" role="alert">{error}</div> : null}
+      {error ? (
+        <div className="cl-FieldError" role="alert">
+          {error}
+        </div>
+      ) : null}
       {runs && !runs.length ? <p className="cl-Empty">No runs yet.</p> : null}
       {runs && runs.length ? (
         <table className="cl-Table" aria-label="Runs">

@@ -58,13 +58,7 @@ function TaskNode(props: NodeProps<TaskFlowNode>): JSX.Element {
   if (props.selected) {
     classes.push('cl-mod-selected');
   }
-  const title = [
-    d.name,
-    d.status ? `status: ${d.status}` : '',
-    ...d.messages
-  ]
-    .filter(Boolean)
-    .join('\n');
+  const title = [d.name, d.status ? `status: ${d.status}` : '', ...d.messages].filter(Boolean).join('\n');
   return (
     <div
       className={classes.join(' ')}
@@ -163,7 +157,7 @@ export function Canvas(props: { model: EditorModel; fitSignal: number }): JSX.El
   const nodeCache = React.useRef(new Map<string, { sig: string; node: TaskFlowNode }>());
   const edgeCache = React.useRef(new Map<string, { sig: string; edge: FlowEdge }>());
   const nodes: TaskFlowNode[] = shown.tasks.map(t => {
-    const ds = model.viewingRun ? [] : diag.tasks[t.name] ?? [];
+    const ds = model.viewingRun ? [] : (diag.tasks[t.name] ?? []);
     const st = statusOf.get(t.name);
     const node: TaskFlowNode = {
       id: t.name,
@@ -195,7 +189,7 @@ export function Canvas(props: { model: EditorModel; fitSignal: number }): JSX.El
 
   const edges: FlowEdge[] = shown.edges.map(e => {
     const id = edgeId(e);
-    const ds = model.viewingRun ? [] : diag.edges[id] ?? [];
+    const ds = model.viewingRun ? [] : (diag.edges[id] ?? []);
     const sev = worst(ds);
     const edge: FlowEdge = {
       id,
@@ -419,8 +413,8 @@ export function Canvas(props: { model: EditorModel; fitSignal: number }): JSX.El
       </ReactFlow>
       {!p.tasks.length && !model.viewingRun ? (
         <div className="cl-Canvas-empty" aria-hidden="true">
-          Drag templates here from the palette (or press Enter on one), or drop a .py / .ipynb file from the
-          file browser.
+          Drag templates here from the palette (or press Enter on one), or drop a .py / .ipynb file from the file
+          browser.
         </div>
       ) : null}
     </div>

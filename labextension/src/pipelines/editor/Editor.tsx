@@ -88,33 +88,92 @@ function Editor(props: { model: EditorModel; stream: LogStreamer }): JSX.Element
   return (
     <div className="cl-Editor" onKeyDown={onKeyDown}>
       <div className="cl-Toolbar" role="toolbar" aria-label="Pipeline editor">
-        <button type="button" className="jp-Button jp-mod-styled jp-mod-accept cl-Button" data-testid="cubelab-save" disabled={!model.editable || model.saving || !model.dirty} onClick={() => void model.save()} title="Save (Ctrl+S)">
+        <button
+          type="button"
+          className="jp-Button jp-mod-styled jp-mod-accept cl-Button"
+          data-testid="cubelab-save"
+          disabled={!model.editable || model.saving || !model.dirty}
+          onClick={() => void model.save()}
+          title="Save (Ctrl+S)"
+        >
           {model.saving ? 'Saving…' : 'Save'}
         </button>
-        <button type="button" className="jp-Button jp-mod-styled cl-Button" data-testid="cubelab-undo" disabled={!model.canUndo || !model.editable} onClick={() => model.undo()} title="Undo (Ctrl+Z)">
+        <button
+          type="button"
+          className="jp-Button jp-mod-styled cl-Button"
+          data-testid="cubelab-undo"
+          disabled={!model.canUndo || !model.editable}
+          onClick={() => model.undo()}
+          title="Undo (Ctrl+Z)"
+        >
           Undo
         </button>
-        <button type="button" className="jp-Button jp-mod-styled cl-Button" data-testid="cubelab-redo" disabled={!model.canRedo || !model.editable} onClick={() => model.redo()} title="Redo (Ctrl+Shift+Z)">
+        <button
+          type="button"
+          className="jp-Button jp-mod-styled cl-Button"
+          data-testid="cubelab-redo"
+          disabled={!model.canRedo || !model.editable}
+          onClick={() => model.redo()}
+          title="Redo (Ctrl+Shift+Z)"
+        >
           Redo
         </button>
-        <button type="button" className="jp-Button jp-mod-styled cl-Button" data-testid="cubelab-layout" disabled={!model.editable} onClick={() => { model.layout(); setFit(f => f + 1); }}>
+        <button
+          type="button"
+          className="jp-Button jp-mod-styled cl-Button"
+          data-testid="cubelab-layout"
+          disabled={!model.editable}
+          onClick={() => {
+            model.layout();
+            setFit(f => f + 1);
+          }}
+        >
           Auto-layout
         </button>
-        <button type="button" className="jp-Button jp-mod-styled cl-Button" data-testid="cubelab-fit" onClick={() => setFit(f => f + 1)}>
+        <button
+          type="button"
+          className="jp-Button jp-mod-styled cl-Button"
+          data-testid="cubelab-fit"
+          onClick={() => setFit(f => f + 1)}
+        >
           Fit
         </button>
-        <button type="button" className="jp-Button jp-mod-styled cl-Button" data-testid="cubelab-settings" aria-pressed={!model.selection.tasks.length} onClick={() => model.select([], [])} title="Pipeline settings: env, parallelism, schedule">
+        <button
+          type="button"
+          className="jp-Button jp-mod-styled cl-Button"
+          data-testid="cubelab-settings"
+          aria-pressed={!model.selection.tasks.length}
+          onClick={() => model.select([], [])}
+          title="Pipeline settings: env, parallelism, schedule"
+        >
           Settings
         </button>
-        <button type="button" className="jp-Button jp-mod-styled cl-Button" data-testid="cubelab-export" onClick={() => void model.exportDocument()} title={model.dirty ? 'Exports the saved version' : 'Download as JSON'}>
+        <button
+          type="button"
+          className="jp-Button jp-mod-styled cl-Button"
+          data-testid="cubelab-export"
+          onClick={() => void model.exportDocument()}
+          title={model.dirty ? 'Exports the saved version' : 'Download as JSON'}
+        >
           Export
         </button>
         <span className="cl-Spacer" />
-        <span className={`cl-Notice${model.notice ? ` cl-mod-${model.notice.kind}` : ''}`} role="status" aria-live="polite" data-testid="cubelab-notice">
+        <span
+          className={`cl-Notice${model.notice ? ` cl-mod-${model.notice.kind}` : ''}`}
+          role="status"
+          aria-live="polite"
+          data-testid="cubelab-notice"
+        >
           {model.notice?.text ?? (model.dirty ? 'Unsaved changes' : '')}
         </span>
         {model.canRun ? (
-          <button type="button" className="jp-Button jp-mod-styled jp-mod-accept cl-Button" data-testid="cubelab-run-start" onClick={() => void model.startRun()} title="Save and run">
+          <button
+            type="button"
+            className="jp-Button jp-mod-styled jp-mod-accept cl-Button"
+            data-testid="cubelab-run-start"
+            onClick={() => void model.startRun()}
+            title="Save and run"
+          >
             Run
           </button>
         ) : null}

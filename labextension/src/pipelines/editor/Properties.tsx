@@ -1,6 +1,6 @@
 import * as React from 'react';
 
-import { ApiError } from '../../api';
+import { ApiError } from '../../request';
 import { FieldError, TextField, useUid } from '../../components';
 import {
   argFields,
@@ -34,9 +34,8 @@ function ArgInput(props: {
   const [draft, setDraft] = React.useState<string | null>(null);
   React.useEffect(() => setDraft(null), [props.value]);
   const set = (v: FormValue) => props.onChange(fromFormValue(field, v));
-  const describedBy = [field.describe ? `${uid}-help` : '', props.error ? `${uid}-err` : '']
-    .filter(Boolean)
-    .join(' ') || undefined;
+  const describedBy =
+    [field.describe ? `${uid}-help` : '', props.error ? `${uid}-err` : ''].filter(Boolean).join(' ') || undefined;
   const common = {
     id: uid,
     name: field.flag,
@@ -49,14 +48,7 @@ function ArgInput(props: {
   let input: JSX.Element;
   switch (field.widget) {
     case 'checkbox':
-      input = (
-        <input
-          type="checkbox"
-          {...common}
-          checked={shown as boolean}
-          onChange={e => set(e.target.checked)}
-        />
-      );
+      input = <input type="checkbox" {...common} checked={shown as boolean} onChange={e => set(e.target.checked)} />;
       break;
     case 'select':
       input = (
@@ -109,7 +101,9 @@ function ArgInput(props: {
           className={`jp-mod-styled cl-Input${field.widget === 'json' ? ' cl-Code' : ''}${props.error ? ' cl-mod-invalid' : ''}`}
           rows={field.widget === 'json' ? 3 : 4}
           spellCheck={false}
-          placeholder={field.placeholder || (field.type === 'list' ? '["a", "b"]' : field.type === 'dict' ? '{"k": "v"}' : '')}
+          placeholder={
+            field.placeholder || (field.type === 'list' ? '["a", "b"]' : field.type === 'dict' ? '{"k": "v"}' : '')
+          }
           {...common}
           value={draft ?? (shown as string)}
           onChange={e => {
@@ -240,8 +234,7 @@ export function TaskProperties(props: { model: EditorModel; task: ITask }): JSX.
     setNameError(undefined);
   }, [task.name]);
 
-  const update = (change: Partial<ITask>, key: string) =>
-    model.updateTask(task.name, change, `${task.name}:${key}`);
+  const update = (change: Partial<ITask>, key: string) => model.updateTask(task.name, change, `${task.name}:${key}`);
 
   const commitName = () => {
     if (name === task.name) {
@@ -321,7 +314,8 @@ export function TaskProperties(props: { model: EditorModel; task: ITask }): JSX.
         {model.proposals[task.name] ? (
           <div className="cl-Proposal" data-testid="cubelab-proposal" role="note">
             <span>
-              After {model.proposals[task.name].runs} successful runs (peak {model.proposals[task.name].peak_cpu.toFixed(2)} CPU,{' '}
+              After {model.proposals[task.name].runs} successful runs (peak{' '}
+              {model.proposals[task.name].peak_cpu.toFixed(2)} CPU,{' '}
               {formatBytes(model.proposals[task.name].peak_memory)}), CubeLab proposes CPU{' '}
               <strong>{model.proposals[task.name].proposed.cpu}</strong> and memory{' '}
               <strong>{model.proposals[task.name].proposed.memory}</strong>.
@@ -339,16 +333,58 @@ export function TaskProperties(props: { model: EditorModel; task: ITask }): JSX.
           </div>
         ) : null}
         <div className="cl-Row3">
-          <TextField name="cpu" label="CPU" value={task.cpu} placeholder="1 or 1~4" error={err('cpu')} readOnly={readOnly} testid="cubelab-task-cpu" onChange={v => update({ cpu: v }, 'cpu')} />
-          <TextField name="memory" label="Memory" value={task.memory} placeholder="2G or 1G~8G" error={err('memory')} readOnly={readOnly} testid="cubelab-task-memory" onChange={v => update({ memory: v }, 'memory')} />
-          <TextField name="gpu" label="GPU" value={task.gpu} placeholder="0, 1, 2(V100)" error={err('gpu')} readOnly={readOnly} testid="cubelab-task-gpu" onChange={v => update({ gpu: v }, 'gpu')} />
+          <TextField
+            name="cpu"
+            label="CPU"
+            value={task.cpu}
+            placeholder="1 or 1~4"
+            error={err('cpu')}
+            readOnly={readOnly}
+            testid="cubelab-task-cpu"
+            onChange={v => update({ cpu: v }, 'cpu')}
+          />
+          <TextField
+            name="memory"
+            label="Memory"
+            value={task.memory}
+            placeholder="2G or 1G~8G"
+            error={err('memory')}
+            readOnly={readOnly}
+            testid="cubelab-task-memory"
+            onChange={v => update({ memory: v }, 'memory')}
+          />
+          <TextField
+            name="gpu"
+            label="GPU"
+            value={task.gpu}
+            placeholder="0, 1, 2(V100)"
+            error={err('gpu')}
+            readOnly={readOnly}
+            testid="cubelab-task-gpu"
+            onChange={v => update({ gpu: v }, 'gpu')}
+          />
         </div>
       </fieldset>
       <fieldset className="cl-ArgGroup">
         <legend>Execution</legend>
         <div className="cl-Row3">
-          <NumberField name="retries" label="Retries" value={task.retries} error={err('retries')} readOnly={readOnly} onChange={v => update({ retries: v }, 'retries')} />
-          <NumberField name="timeout" label="Timeout (s)" value={task.timeout} help="0 = none" error={err('timeout')} readOnly={readOnly} onChange={v => update({ timeout: v }, 'timeout')} />
+          <NumberField
+            name="retries"
+            label="Retries"
+            value={task.retries}
+            error={err('retries')}
+            readOnly={readOnly}
+            onChange={v => update({ retries: v }, 'retries')}
+          />
+          <NumberField
+            name="timeout"
+            label="Timeout (s)"
+            value={task.timeout}
+            help="0 = none"
+            error={err('timeout')}
+            readOnly={readOnly}
+            onChange={v => update({ timeout: v }, 'timeout')}
+          />
         </div>
         <label className="cl-Check">
           <input
@@ -360,8 +396,26 @@ export function TaskProperties(props: { model: EditorModel; task: ITask }): JSX.
           />
           Skip this task
         </label>
-        <TextField name="volume_mount" label="Extra mounts" value={task.volume_mount} placeholder="src(type):/path" error={err('volume_mount')} readOnly={readOnly} testid="cubelab-task-volume_mount" onChange={v => update({ volume_mount: v }, 'volume_mount')} />
-        <TextField name="node_selector" label="Node selector" value={task.node_selector} placeholder="k=v;k=v" error={err('node_selector')} readOnly={readOnly} testid="cubelab-task-node_selector" onChange={v => update({ node_selector: v }, 'node_selector')} />
+        <TextField
+          name="volume_mount"
+          label="Extra mounts"
+          value={task.volume_mount}
+          placeholder="src(type):/path"
+          error={err('volume_mount')}
+          readOnly={readOnly}
+          testid="cubelab-task-volume_mount"
+          onChange={v => update({ volume_mount: v }, 'volume_mount')}
+        />
+        <TextField
+          name="node_selector"
+          label="Node selector"
+          value={task.node_selector}
+          placeholder="k=v;k=v"
+          error={err('node_selector')}
+          readOnly={readOnly}
+          testid="cubelab-task-node_selector"
+          onChange={v => update({ node_selector: v }, 'node_selector')}
+        />
         <EnvField
           label="Environment"
           env={task.env}
@@ -446,15 +500,34 @@ export function PipelineSettings(props: { model: EditorModel }): JSX.Element {
     <div className="cl-Properties-body" data-testid="cubelab-pipeline-settings">
       <h3 className="cl-Properties-title">Pipeline</h3>
       <p className="cl-Field-help">Project {p.project}</p>
-      <TextField name="name" label="Name" value={p.name} error={errs.name} readOnly={readOnly} testid="cubelab-pipeline-name" onChange={v => update({ name: v }, 'name')} />
-      <TextField name="description" label="Description" value={p.description} multiline readOnly={readOnly} testid="cubelab-pipeline-description" onChange={v => update({ description: v }, 'description')} />
+      <TextField
+        name="name"
+        label="Name"
+        value={p.name}
+        error={errs.name}
+        readOnly={readOnly}
+        testid="cubelab-pipeline-name"
+        onChange={v => update({ name: v }, 'name')}
+      />
+      <TextField
+        name="description"
+        label="Description"
+        value={p.description}
+        multiline
+        readOnly={readOnly}
+        testid="cubelab-pipeline-description"
+        onChange={v => update({ description: v }, 'description')}
+      />
       <TextField
         name="parallelism"
         label="Parallelism"
         value={par}
         placeholder="machine cores"
         help="Tasks at most running at once; empty for the engine's default."
-        error={(par.trim() && !/^\d+$/.test(par.trim()) ? 'Enter a whole number or leave empty.' : undefined) ?? errs.parallelism}
+        error={
+          (par.trim() && !/^\d+$/.test(par.trim()) ? 'Enter a whole number or leave empty.' : undefined) ??
+          errs.parallelism
+        }
         readOnly={readOnly}
         testid="cubelab-pipeline-parallelism"
         onChange={v => {
@@ -487,7 +560,11 @@ function ScheduleSettings(props: { model: EditorModel; error?: string }): JSX.El
     model.updatePipeline({ schedule: { ...s, ...change } }, `schedule:${key}`);
   // the server checks the settings as typed (croniter, time zones) and lists
   // the next ticks; until it answers, a preview computed here is shown
-  const [server, setServer] = React.useState<{ key: string; next: string[] | null; errors: Record<string, string> } | null>(null);
+  const [server, setServer] = React.useState<{
+    key: string;
+    next: string[] | null;
+    errors: Record<string, string>;
+  } | null>(null);
   const key = JSON.stringify(s);
   React.useEffect(() => {
     if (!s.cron) {
@@ -529,7 +606,7 @@ function ScheduleSettings(props: { model: EditorModel; error?: string }): JSX.El
     }
   }
   const fresh = server && server.key === key ? server : null;
-  const times = fresh ? fresh.next ?? [] : preview;
+  const times = fresh ? (fresh.next ?? []) : preview;
   const serverErrors = fresh?.errors ?? {};
   const otherErrors = Object.entries(serverErrors)
     .filter(([f]) => f !== 'cron' && f !== 'timezone')
@@ -539,18 +616,41 @@ function ScheduleSettings(props: { model: EditorModel; error?: string }): JSX.El
     <fieldset className="cl-ArgGroup" data-testid="cubelab-schedule">
       <legend>Schedule</legend>
       <label className="cl-Check">
-        <input type="checkbox" checked={!!s.enabled} disabled={readOnly} data-testid="cubelab-schedule-enabled" onChange={e => update({ enabled: e.target.checked }, 'enabled')} />
+        <input
+          type="checkbox"
+          checked={!!s.enabled}
+          disabled={readOnly}
+          data-testid="cubelab-schedule-enabled"
+          onChange={e => update({ enabled: e.target.checked }, 'enabled')}
+        />
         Run on a schedule
       </label>
-      <TextField name="cron" label="Cron" value={s.cron ?? ''} placeholder="0 2 * * *" help="minute hour day-of-month month day-of-week; ranges, lists and steps" error={serverErrors.cron ?? (fresh ? undefined : cronError) ?? props.error} readOnly={readOnly} testid="cubelab-schedule-cron" onChange={v => update({ cron: v.trim() ? v : null }, 'cron')} />
-      <TextField name="timezone" label="Time zone" value={s.timezone ?? ''} placeholder="UTC" error={serverErrors.timezone} readOnly={readOnly} testid="cubelab-schedule-timezone" onChange={v => update({ timezone: v.trim() ? v : null }, 'timezone')} />
+      <TextField
+        name="cron"
+        label="Cron"
+        value={s.cron ?? ''}
+        placeholder="0 2 * * *"
+        help="minute hour day-of-month month day-of-week; ranges, lists and steps"
+        error={serverErrors.cron ?? (fresh ? undefined : cronError) ?? props.error}
+        readOnly={readOnly}
+        testid="cubelab-schedule-cron"
+        onChange={v => update({ cron: v.trim() ? v : null }, 'cron')}
+      />
+      <TextField
+        name="timezone"
+        label="Time zone"
+        value={s.timezone ?? ''}
+        placeholder="UTC"
+        error={serverErrors.timezone}
+        readOnly={readOnly}
+        testid="cubelab-schedule-timezone"
+        onChange={v => update({ timezone: v.trim() ? v : null }, 'timezone')}
+      />
       <FieldError id="cl-schedule-err" field="schedule" message={otherErrors || undefined} />
       <div className="cl-NextTimes" data-testid="cubelab-schedule-next" aria-live="polite">
         {times.length ? (
           <>
-            <span className="cl-Field-label">
-              Next {times.length} runs, shown in your local time
-            </span>
+            <span className="cl-Field-label">Next {times.length} runs, shown in your local time</span>
             <ol>
               {times.map(t => (
                 <li key={t}>{formatTime(t)}</li>
@@ -575,7 +675,11 @@ export function Properties(props: { model: EditorModel }): JSX.Element {
         <div className="cl-Properties-body">
           <p>{sel.length} tasks selected.</p>
           {model.editable ? (
-            <button type="button" className="jp-Button jp-mod-styled cl-Button" onClick={() => model.duplicateSelection()}>
+            <button
+              type="button"
+              className="jp-Button jp-mod-styled cl-Button"
+              onClick={() => model.duplicateSelection()}
+            >
               Duplicate
             </button>
           ) : null}

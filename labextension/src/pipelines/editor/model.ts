@@ -5,7 +5,7 @@
  */
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { ApiError } from '../../api';
+import { ApiError } from '../../request';
 import { PipelinesClient } from '../client';
 import { IDiagnosticMap, mapDiagnostics } from '../diagnostics';
 import {
@@ -24,6 +24,7 @@ import {
 } from '../graph';
 import { History } from '../history';
 import { autoLayout } from '../layout';
+import { RunTracker } from '../runTracker';
 import { findTemplate } from '../palette';
 import {
   Edge,
@@ -46,13 +47,13 @@ export function shapeDiagnostics(err: ApiError, p: IPipeline): IDiagnostic[] {
   const details = err.details.length ? err.details : [{ field: err.field, message: err.message }];
   return details.map(d => {
     const m = /^tasks\[(\d+)\]\.(.+)$/.exec(d.field ?? '');
-    const task = m ? p.tasks[parseInt(m[1], 10)]?.name ?? null : null;
+    const task = m ? (p.tasks[parseInt(m[1], 10)]?.name ?? null) : null;
     return {
       severity: 'error',
       message: d.message,
       task,
       edge: null,
-      field: m ? m[2] : d.field ?? null
+      field: m ? m[2] : (d.field ?? null)
     } as IDiagnostic;
   });
 }
@@ -61,7 +62,9 @@ export class EditorModel {
   constructor(
     readonly client: PipelinesClient,
     readonly id: number
-  ) {}
+  ) {
+    this._tracker = new RunTracker(client, run => this.runUpdated(run));
+  }
 
   get changed(): ISignal<this, void> {
     return this._changed;
@@ -85,11 +88,7 @@ export class EditorModel {
   }
 
   get dirty(): boolean {
-    return (
-      !!this._history &&
-      !!this._savedView &&
-      !samePipeline(this._history.present, this._savedView)
-    );
+    return !!this._history && !!this._savedView && !samePipeline(this._history.present, this._savedView);
   }
 
   get canUndo(): boolean {
@@ -137,10 +136,7 @@ export class EditorModel {
 
   async load(): Promise<void> {
     try {
-      const [view, templates] = await Promise.all([
-        this.client.get(this.id),
-        this.client.templates()
-      ]);
+      const [view, templates] = await Promise.all([this.client.get(this.id), this.client.templates()]);
       this.templates = templates;
       this.setSaved(view);
       this._history = new History<IPipeline>(this.withPositions(view), (a, b) => samePipeline(a, b));
@@ -217,7 +213,9 @@ export class EditorModel {
     const { pipeline, name } = addTask(this.pipeline, template, position ?? nextFreePosition(this.pipeline), {
       name: spec.name
     });
-    this.apply(updateTask(pipeline, name, { args: { ...pipeline.tasks.find(t => t.name === name)!.args, ...spec.args } }));
+    this.apply(
+      updateTask(pipeline, name, { args: { ...pipeline.tasks.find(t => t.name === name)!.args, ...spec.args } })
+    );
     this.select([name], []);
     return name;
   }
@@ -537,7 +535,7 @@ export class EditorModel {
   }
 
   closeRun(): void {
-    this.stopPolling();
+    this._tracker.stop();
     this.run = null;
     this.viewingRun = false;
     this.logTask = null;
@@ -553,62 +551,29 @@ export class EditorModel {
       const sel = this.selection.tasks.length === 1 ? this.selection.tasks[0] : null;
       this.logTask = sel && names.includes(sel) ? sel : names.length === 1 ? names[0] : null;
     }
-    this.stopPolling();
-    if (!RUN_FINAL.includes(run.status)) {
-      // poll fast while a run starts (the canvas shows "running" quickly),
-      // then once a second
-      this._pollStarted = Date.now();
-      this.schedulePoll();
-    }
+    this._tracker.follow(run);
     this.emit();
   }
 
-  private schedulePoll(): void {
-    const fast = Date.now() - this._pollStarted < 5000;
-    this._poll = setTimeout(async () => {
-      await this.poll();
-      if (this._poll !== null) {
-        this.schedulePoll();
-      }
-    }, fast ? 250 : 1000);
-  }
-
-  private async poll(): Promise<void> {
-    if (!this.run || this._polling) {
+  /** A new state of the followed run, from the events stream or a poll. */
+  private runUpdated(run: IRun): void {
+    if (!this.run || run.id !== this.run.id) {
       return;
     }
-    this._polling = true;
-    try {
-      const run = await this.client.getRun(this.run.id);
-      if (this.run && run.id === this.run.id) {
-        this.run = run;
-        if (RUN_FINAL.includes(run.status)) {
-          this.stopPolling();
-          this._runFinished.emit(run);
-          void this.loadProposals();
-        }
-        this.emit();
-      }
-    } catch {
-      // keep polling; a transient error should not stop the live view
-    } finally {
-      this._polling = false;
+    this.run = run;
+    if (RUN_FINAL.includes(run.status)) {
+      this._runFinished.emit(run);
+      void this.loadProposals();
     }
+    this.emit();
   }
 
   get runFinished(): ISignal<this, IRun> {
     return this._runFinished;
   }
 
-  private stopPolling(): void {
-    if (this._poll) {
-      clearTimeout(this._poll);
-      this._poll = null;
-    }
-  }
-
   dispose(): void {
-    this.stopPolling();
+    this._tracker.stop();
     if (this._validateTimer) {
       clearTimeout(this._validateTimer);
     }
@@ -628,9 +593,7 @@ export class EditorModel {
   private _lastTime = 0;
   private _dragStart: IPipeline | null = null;
   private _validateTimer: ReturnType<typeof setTimeout> | null = null;
-  private _poll: ReturnType<typeof setTimeout> | null = null;
-  private _pollStarted = 0;
-  private _polling = false;
+  private _tracker: RunTracker;
   private _diagMap: IDiagnosticMap | null = null;
   private _diagMapFor: IDiagnostic[] | null = null;
   private _diagMapPipeline: IPipeline | null = null;

@@ -58,11 +58,7 @@ export class PipelineEditorWidget extends MainAreaWidget<EditorContent> {
     void showDialog({
       title: 'Unsaved changes',
       body: `Save the changes to ${this.model.pipeline.name} before closing?`,
-      buttons: [
-        Dialog.cancelButton(),
-        Dialog.warnButton({ label: 'Discard' }),
-        Dialog.okButton({ label: 'Save' })
-      ]
+      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Discard' }), Dialog.okButton({ label: 'Save' })]
     }).then(async result => {
       if (result.button.label === 'Save') {
         if (await this.model.save()) {

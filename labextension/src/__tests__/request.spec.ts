@@ -1,20 +1,12 @@
-import { ApiError, CubeLabClient, parseError, Transport } from '../api';
+import { ProjectsClient } from '../projects/client';
+import { ApiError, CubeLabClient, parseError, Transport } from '../request';
 
-function fakeTransport(
-  status: number,
-  body: unknown,
-  calls: any[] = []
-): Transport {
+function fakeTransport(status: number, body: unknown, calls: any[] = []): Transport {
   return async (method, path, data) => {
     calls.push({ method, path, data });
     return {
       status,
-      text: async () =>
-        body === undefined
-          ? ''
-          : typeof body === 'string'
-            ? body
-            : JSON.stringify(body)
+      text: async () => (body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body))
     };
   };
 }
@@ -59,18 +51,13 @@ describe('parseError', () => {
   });
 
   it('puts a message without a field under the empty key', () => {
-    const e = parseError(
-      403,
-      JSON.stringify({ error: 'forbidden', message: 'not a creator', field: null })
-    );
+    const e = parseError(403, JSON.stringify({ error: 'forbidden', message: 'not a creator', field: null }));
     expect(e.field).toBeNull();
     expect(e.fieldMessages).toEqual({ '': 'not a creator' });
   });
 
   it('explains non-JSON answers by their status', () => {
-    expect(parseError(502, '<html>Bad gateway</html>').message).toMatch(
-      /control plane cannot be reached/
-    );
+    expect(parseError(502, '<html>Bad gateway</html>').message).toMatch(/control plane cannot be reached/);
     expect(parseError(401, '').message).toMatch(/not logged in/);
     expect(parseError(418, 'x').message).toBe('Request failed (HTTP 418)');
   });
@@ -82,12 +69,15 @@ describe('parseError', () => {
   });
 });
 
-describe('CubeLabClient', () => {
+/** The projects client on the shared request helper. */
+function projects(transport: Transport): ProjectsClient {
+  return new ProjectsClient(new CubeLabClient(transport));
+}
+
+describe('CubeLabClient with ProjectsClient', () => {
   it('sends JSON to the right paths and parses the answer', async () => {
     const calls: any[] = [];
-    const client = new CubeLabClient(
-      fakeTransport(201, { name: 'team-a', role: 'creator' }, calls)
-    );
+    const client = projects(fakeTransport(201, { name: 'team-a', role: 'creator' }, calls));
     const p = await client.createProject({ name: 'team-a', description: 'x' });
     expect(p.name).toBe('team-a');
     await client.addMember('team a', 'bob', 'dev');
@@ -112,29 +102,25 @@ describe('CubeLabClient', () => {
   });
 
   it('returns undefined for 204', async () => {
-    const client = new CubeLabClient(fakeTransport(204, undefined));
+    const client = projects(fakeTransport(204, undefined));
     await expect(client.removeMember('p', 'u')).resolves.toBeUndefined();
   });
 
   it('unwraps the project list', async () => {
-    const client = new CubeLabClient(
-      fakeTransport(200, { projects: [{ name: 'public', role: 'dev' }] })
-    );
+    const client = projects(fakeTransport(200, { projects: [{ name: 'public', role: 'dev' }] }));
     const list = await client.listProjects();
     expect(list.map(p => p.name)).toEqual(['public']);
   });
 
   it('throws ApiError with the field for a 400', async () => {
-    const client = new CubeLabClient(
+    const client = projects(
       fakeTransport(400, {
         error: 'invalid',
         message: 'volume_mount: bad type',
         field: 'volume_mount'
       })
     );
-    await expect(
-      client.updateProject('p', { settings: { volume_mount: 'x' } })
-    ).rejects.toMatchObject({
+    await expect(client.updateProject('p', { settings: { volume_mount: 'x' } })).rejects.toMatchObject({
       status: 400,
       field: 'volume_mount',
       message: 'volume_mount: bad type'
@@ -142,7 +128,7 @@ describe('CubeLabClient', () => {
   });
 
   it('maps a network failure to status 0', async () => {
-    const client = new CubeLabClient(async () => {
+    const client = projects(async () => {
       throw new Error('offline');
     });
     await expect(client.me()).rejects.toMatchObject({
@@ -152,7 +138,7 @@ describe('CubeLabClient', () => {
   });
 
   it('refuses a success answer that is not JSON', async () => {
-    const client = new CubeLabClient(fakeTransport(200, '<html>'));
+    const client = projects(fakeTransport(200, '<html>'));
     await expect(client.me()).rejects.toMatchObject({ code: 'bad_response' });
   });
 });

@@ -1,0 +1,36 @@
+/** Accounts (admins): list, deactivate/reactivate, delete, open/close registration. */
+import { CubeLabClient } from '../request';
+
+export interface IAccount {
+  name: string;
+  admin: boolean;
+  active: boolean;
+  projects: string[];
+  last_activity: string | null;
+}
+
+const enc = encodeURIComponent;
+
+export class AccountsClient {
+  constructor(readonly api: CubeLabClient) {}
+
+  async list(): Promise<IAccount[]> {
+    return (await this.api.call<{ users: IAccount[] }>('GET', 'users')).users;
+  }
+
+  setActive(name: string, active: boolean): Promise<IAccount> {
+    return this.api.call('PATCH', `users/${enc(name)}`, { active });
+  }
+
+  remove(name: string): Promise<void> {
+    return this.api.call('DELETE', `users/${enc(name)}`);
+  }
+
+  async registration(): Promise<boolean> {
+    return (await this.api.call<{ open: boolean }>('GET', 'settings/registration')).open;
+  }
+
+  async setRegistration(open: boolean): Promise<boolean> {
+    return (await this.api.call<{ open: boolean }>('PUT', 'settings/registration', { open })).open;
+  }
+}
