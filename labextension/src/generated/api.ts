@@ -3942,6 +3942,8 @@ export interface components {
             /** @example 10.0.0.5 */
             service_external_ip: string | null;
             namespace: string | null;
+            /** @example local */
+            engine: string | null;
             quota: {
                 cpu: string | null;
                 memory: string | null;
@@ -4119,15 +4121,19 @@ export interface components {
                         type: "int" | "float" | "bool" | "str" | "text" | "enum" | "multiple" | "list" | "dict" | "json" | "file";
                         item_type: string;
                         label: string;
-                        /** @enum {integer} */
-                        require: 0 | 1;
+                        require: (0 | 1) | boolean;
                         choice: unknown[];
                         range: string;
                         default: unknown;
                         placeholder: string;
                         describe: string;
-                        /** @enum {integer} */
-                        editable: 0 | 1;
+                        editable: (0 | 1) | boolean;
+                        /** @description values must match (search semantics; anchor with ^...$) */
+                        regex: string;
+                        /** @description kept as given (Cube Studio's display condition) */
+                        condition: unknown;
+                        /** @description kept as given (Cube Studio's nested schema for dict arguments) */
+                        sub_args: unknown;
                     };
                 };
             };
