@@ -52,7 +52,7 @@ def test_vscode_workbench_editor_and_terminal(platform, page, artifacts_dir):
     }))
     expected_user = server_user(platform, name)
 
-    page.goto(f"{platform.url}/user/{name}/vscode/")
+    page.goto(f"{platform.url}/user/{name}/vscode/", timeout=180_000)  # the first request starts code-server
     workbench = page.locator(".monaco-workbench")
     expect(workbench).to_be_visible(timeout=180_000)
     # the workspace folder is open: its file is in the explorer
