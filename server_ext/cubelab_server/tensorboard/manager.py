@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import atexit
 import ctypes
+import os
 import posixpath
 import secrets
-import os
 import signal
 import subprocess
 import sys
@@ -128,6 +128,19 @@ def resolve_logdir(root_dir: str, logdir: object) -> tuple[str, Path]:
     return rel, target
 
 
+def _launch(argv: list[str], cwd: Path, log_path: str) -> subprocess.Popen:
+    # its output goes to a file, not a pipe: a pipe nobody reads would stall a chatty board
+    with open(log_path, "wb", opener=lambda p, flags: os.open(p, flags, 0o600)) as log_file:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            cwd=str(cwd),
+        )
+
+
 def _tail(path: str, limit: int = 2000) -> str:
     try:
         with open(path, "rb") as f:
@@ -178,16 +191,7 @@ class TensorBoardManager:
                 # with no authentication; the in-process loader opens no port
                 "--load_fast", "false",
             ]
-            # a file, not a pipe: a pipe nobody reads would stall a chatty board
-            with open(log_path, "wb", opener=lambda p, flags: os.open(p, flags, 0o600)) as log_file:
-                proc = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                    preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-                    cwd=str(path),
-                )
+            proc = _launch(argv, path, log_path)
             board = Board(board_id, rel, path, sock, prefix + "/", prefix, proc, log_path)
             self.boards[board_id] = board
         try:
