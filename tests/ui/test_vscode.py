@@ -5,6 +5,7 @@ integrated terminal runs as the server's user."""
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import psutil
@@ -37,15 +38,27 @@ def server_user(platform, user_name: str) -> str:
     raise AssertionError(f"no server process for {user_name}")
 
 
+def write_as_owner(workspace, relative: str, text: str) -> None:
+    """Write a file into a user's workspace owned by the workspace's owner (who may
+    be another account than the tests'), parents included, as the user would have."""
+    owner = workspace.stat()
+    *folders, name = relative.split("/")
+    path = workspace
+    for folder in folders:
+        path = path / folder
+        path.mkdir(exist_ok=True)
+        os.chown(path, owner.st_uid, owner.st_gid)
+    (path / name).write_text(text)
+    os.chown(path / name, owner.st_uid, owner.st_gid)
+
+
 def test_vscode_workbench_editor_and_terminal(platform, page, artifacts_dir):
     name = "coder"
     log_in(page, platform.url, name, "coder-password")
     workspace = platform.data_dir / "workspaces" / name
-    (workspace / "hello.py").write_text(f"print('{MARKER}')\n")
+    write_as_owner(workspace, "hello.py", f"print('{MARKER}')\n")
     # DOM-rendered terminal (no WebGL in headless Chromium), so its text can be read
-    settings = workspace / ".local" / "share" / "code-server" / "User" / "settings.json"
-    settings.parent.mkdir(parents=True, exist_ok=True)
-    settings.write_text(json.dumps({
+    write_as_owner(workspace, ".local/share/code-server/User/settings.json", json.dumps({
         "terminal.integrated.gpuAcceleration": "off",
         "workbench.startupEditor": "none",
         "terminal.integrated.enablePersistentSessions": False,
