@@ -80,10 +80,12 @@ trap 'rm -rf "$WORK"' EXIT
 
 # @vscode/ripgrep downloads ripgrep from GitHub unless its cache (under the temporary
 # directory) already holds the release archive; Debian's rg (13.0.0, the same version) fills it.
-RG=$(command -v rg)
-mkdir -p "$WORK/vscode-ripgrep-cache-1.15.11"
-cp "$RG" "$WORK/rg"
-tar -C "$WORK" -czf "$WORK/vscode-ripgrep-cache-1.15.11/ripgrep-v13.0.0-10-x86_64-unknown-linux-musl.tar.gz" rg
+# (the archive's name is the x86_64 one; elsewhere it downloads as usual)
+if [ "$(uname -m)" = x86_64 ]; then
+  mkdir -p "$WORK/vscode-ripgrep-cache-1.15.11"
+  cp "$(command -v rg)" "$WORK/rg"
+  tar -C "$WORK" -czf "$WORK/vscode-ripgrep-cache-1.15.11/ripgrep-v13.0.0-10-x86_64-unknown-linux-musl.tar.gz" rg
+fi
 
 # into a staging directory first, so a failed install never leaves a half-written prefix
 STAGE=$PREFIX.partial
@@ -104,7 +106,7 @@ if [ "$got" != "$VERSION" ]; then
   echo "code-server did not install: its --version says '${got:-nothing}' (left in $STAGE)" >&2
   exit 1
 fi
-# the native modules hold their build paths only relative to the package: moving is safe
+# native modules (node-pty, argon2, ...) load by paths relative to their package: the move keeps them working
 rm -rf "$PREFIX"
 mv "$STAGE" "$PREFIX"
 if [ "$(id -u)" -eq 0 ]; then chmod -R a+rX,go-w "$PREFIX"; fi
