@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up CubeLab on this machine: system packages, a virtualenv in .venv, the
 # package with its JupyterLab plugin built in. Safe to run again.
-#   CUBELAB_EXTRAS=test   also install the test tools (and Debian's Chromium)
+#   CUBELAB_EXTRAS=test   also install the test tools (and Debian's Chromium, and code-server)
+#   CUBELAB_CODE_SERVER_INSTALL=1   install code-server for the VS Code kind (scripts/install-code-server.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -40,6 +41,10 @@ if ! command -v node >/dev/null || ! node -e 'process.exit(+process.versions.nod
 fi
 if [ -n "$EXTRAS" ]; then
   apt_install chromium
+fi
+# the tests open VS Code in Chromium, so a test set-up installs code-server too
+if [ "${CUBELAB_CODE_SERVER_INSTALL:-}" = 1 ] || [[ ",$EXTRAS," == *,test,* ]]; then
+  bash "$ROOT/scripts/install-code-server.sh"
 fi
 
 if [ ! -x .venv/bin/python ]; then

@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
+
+
+# where scripts/install-code-server.sh puts its links (root: every account reads /opt/cubelab)
+INSTALL_LINKS = ("/opt/cubelab/bin/code-server", "~/.local/bin/code-server")
 
 
 def find_code_server() -> str | None:
-    """$CUBELAB_CODE_SERVER, code-server on PATH, or npm's ~/.local prefix."""
+    """$CUBELAB_CODE_SERVER when set (and only it), else code-server on PATH, else
+    the install script's links."""
     configured = os.environ.get("CUBELAB_CODE_SERVER")
-    if configured and os.access(configured, os.X_OK):
-        return configured
+    if configured:
+        # an explicit choice is never second-guessed: a wrong path means "not installed"
+        return configured if os.access(configured, os.X_OK) else None
     found = shutil.which("code-server")
     if found:
         return found
-    for candidate in (Path.home() / ".local" / "node_modules" / ".bin" / "code-server", Path.home() / ".local" / "bin" / "code-server"):
-        if os.access(candidate, os.X_OK):
-            return str(candidate)
+    for candidate in INSTALL_LINKS:
+        path = os.path.expanduser(candidate)
+        if os.access(path, os.X_OK):
+            return path
     return None

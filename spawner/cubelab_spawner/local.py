@@ -45,8 +45,8 @@ from .objects import DEFAULT_WORKSPACE, server_environment
 from .profiles import JUPYTERLAB, KIND_NAMES, KIND_URLS, VSCODE, KindSpec
 
 CODE_SERVER_HELP = (
-    "code-server is not installed on this machine; install it with node 20: "
-    "npm install --prefix ~/.local --ignore-scripts code-server@4.100.3 (see the README's VS Code section)"
+    "code-server is not installed on this machine; an admin installs it with "
+    "bash scripts/install-code-server.sh (see the README's VS Code section)"
 )
 
 # --------------------------------------------------------------------- GPUs

@@ -4,6 +4,7 @@ through the user's server, refused to another user."""
 
 from __future__ import annotations
 
+import stat
 import time
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from hubprocess import HubProcess
 
 pytestmark = pytest.mark.hub
 
+BOARD_MODULE = "cubelab_server.tensorboard.serve"  # a board's process: python -m BOARD_MODULE
+
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
@@ -22,7 +25,13 @@ def hub(tmp_path_factory):
     shared = workdir / "shared-data"
     shared.mkdir()
     (shared / "README.txt").write_text("project data\n")
-    hub = HubProcess(workdir, extra_config='c.CubeLocalSpawner.role_limits = {"user": {"cpu": "2", "memory": "3G", "gpu": 1}, "admin": {}}')
+    hub = HubProcess(
+        workdir,
+        extra_config='c.CubeLocalSpawner.role_limits = {"user": {"cpu": "2", "memory": "3G", "gpu": 1}, "admin": {}}\n'
+        # this hub shows the VS Code route without code-server (whether or not this machine has it)
+        'c.CubeLocalSpawner.code_server = "/nonexistent/code-server"\n'
+        'c.Spawner.environment["CUBELAB_CODE_SERVER"] = "/nonexistent/code-server"\n',
+    )
     hub.shared = shared
     hub.start()
     try:
@@ -179,12 +188,13 @@ def test_tensorboard_serves_event_file_through_server_auth(hub, alice_server):
     assert scalars is not None and [s[1] for s in scalars] == [0, 1, 2]
     assert scalars[2][2] == pytest.approx(1 / 3)
 
-    # TensorBoard listens on loopback only
+    # TensorBoard listens on no TCP port at all: only on a socket in a private directory
     pid = _server_pid(hub, "alice")
-    boards = [c for c in psutil.Process(pid).children(recursive=True) if "tensorboard.main" in " ".join(c.cmdline())]
+    boards = [c for c in psutil.Process(pid).children(recursive=True) if BOARD_MODULE in c.cmdline()]
     assert len(boards) == 1
-    listening = [c.laddr for c in boards[0].net_connections() if c.status == psutil.CONN_LISTEN]
-    assert listening and all(addr.ip == "127.0.0.1" for addr in listening)
+    assert [c.laddr for c in boards[0].net_connections("inet") if c.status == psutil.CONN_LISTEN] == []
+    sock = Path(boards[0].cmdline()[boards[0].cmdline().index("--socket") + 1])
+    assert sock.is_socket() and stat.S_IMODE(sock.parent.stat().st_mode) == 0o700
 
     # another user: neither their browser session nor their token reaches it
     bob = hub.login("bob")
@@ -226,7 +236,7 @@ def test_membership_revoked_stops_server_and_stop_cleans_up(hub, alice_server):
     r = alice.post(f"{hub.url}/user/alice/cubelab/tensorboard/api/boards", json={"logdir": "runs/left"},
                    headers={"X-XSRFToken": xsrf_cookie(alice, "/user/alice/")}, timeout=90)
     assert r.status_code == 201, r.text
-    boards = [c for c in psutil.Process(pid).children(recursive=True) if "tensorboard.main" in " ".join(c.cmdline())]
+    boards = [c for c in psutil.Process(pid).children(recursive=True) if BOARD_MODULE in c.cmdline()]
     assert len(boards) == 1
     cgroup_lines = [line for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines() if ":memory:" in line]
     hub.api("DELETE", "/groups/vision/users", json={"users": ["alice"]}).raise_for_status()

@@ -2,6 +2,7 @@
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -70,20 +71,47 @@ def test_apply_links_replaces_stale_links_and_protects_user_files(tmp_path):
 
 
 def test_vscode_spec_with_and_without_code_server(tmp_path, monkeypatch):
+    from cubelab_hub import codeserver
     from cubelab_server import vscode
 
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
     monkeypatch.delenv("CUBELAB_CODE_SERVER", raising=False)
+    monkeypatch.setattr(codeserver, "INSTALL_LINKS", ("~/.local/bin/code-server",))
     missing = vscode.setup_vscode()
     assert missing["launcher_entry"]["enabled"] is False and "cubelab_server.vscode" in missing["command"]
-    exe = tmp_path / "code-server"
+    # even the install help is served on a private socket, not a port
+    assert "{port}" not in missing["command"] and missing["unix_socket"].endswith("/vscode-help.sock")
+
+    exe = tmp_path / ".local" / "bin" / "code-server"  # where the install script links it
+    exe.parent.mkdir(parents=True)
     exe.write_text("#!/bin/sh\n")
     exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("JUPYTERHUB_ROOT_DIR", "/work/ws")
     spec = vscode.setup_vscode()
-    assert spec["unix_socket"] is True and spec["launcher_entry"]["enabled"] is True
-    assert spec["command"] == [str(exe), "--auth", "none", "--socket", "{unix_socket}", "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust", "/work/ws"]
+    sock = Path(spec["unix_socket"])
+    assert sock.name == "vscode.sock" and stat.S_IMODE(sock.parent.stat().st_mode) == 0o700
+    assert sock.parent.stat().st_uid == os.getuid()
+    assert spec["launcher_entry"]["enabled"] is True
+    data = tmp_path / ".local" / "share" / "code-server"
+    assert not data.exists()
+    argv = spec["command"](unix_socket=str(sock))  # what jupyter-server-proxy calls at launch
+    assert argv == [
+        str(exe), "--auth", "none", "--socket", "{unix_socket}", "--socket-mode", "600",
+        "--config", str(data / "config.yaml"), "--user-data-dir", str(data), "--extensions-dir", str(data / "extensions"),
+        "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust", "--disable-getting-started-override",
+        "/work/ws",
+    ]
+    # created before the first start; its config keeps code-server from writing a password file
+    assert (data / "extensions").is_dir() and stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert "auth: none" in (data / "config.yaml").read_text() and stat.S_IMODE((data / "config.yaml").stat().st_mode) == 0o600
+
+    # an explicit CUBELAB_CODE_SERVER is the only one looked at
+    monkeypatch.setenv("CUBELAB_CODE_SERVER", str(tmp_path / "nowhere"))
+    assert vscode.find_code_server() is None
+    monkeypatch.setenv("CUBELAB_CODE_SERVER", str(exe))
+    assert vscode.find_code_server() == str(exe)
 
 
 def test_resolve_logdir(tmp_path):

@@ -62,6 +62,15 @@ class StreamingProxyHandler(ProxyHandler):
         if not self._finished:
             self.finish()
 
+    def on_message(self, message):
+        # configurable-http-proxy 0.4.0 sends every browser frame upstream as text;
+        # binary frames (VS Code's protocol) must stay binary or the app drops the socket
+        if self.ws_client:
+            prefix = self.target["prefix"] if self.target else ""
+            if prefix:
+                self.proxy.update_last_activity(prefix)
+            self.ws_client.write_message(message, binary=isinstance(message, bytes))
+
     def _client(self):
         from tornado.httpclient import AsyncHTTPClient
 

@@ -18,7 +18,7 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.httpclient import HTTPRequest
 
 from .manager import BoardError, TensorBoardManager
 
@@ -92,7 +92,7 @@ class BoardHandler(_ManagerMixin, APIHandler):
 
 
 class BoardProxyHandler(_ManagerMixin, JupyterHandler):
-    """Forward to the board on 127.0.0.1 after the Jupyter server's auth."""
+    """Forward to the board's Unix socket after the Jupyter server's auth."""
 
     def check_xsrf_cookie(self):
         # TensorBoard's own frontend POSTs data queries without Jupyter's XSRF
@@ -108,14 +108,14 @@ class BoardProxyHandler(_ManagerMixin, JupyterHandler):
         if not path:
             # TensorBoard's page loads relative assets: it needs the trailing slash
             return self.redirect(url_path_join(self.request.path, "/") + (f"?{self.request.query}" if self.request.query else ""))
-        url = f"http://127.0.0.1:{board.port}{board.prefix}{path}"
+        url = f"http://localhost{board.prefix}{path}"  # the board's client dials its socket
         if self.request.query:
             url += "?" + self.request.query
         headers = {k: v for k, v in self.request.headers.get_all() if k.lower() not in _HOP}
         body = self.request.body if self.request.method in ("POST", "PUT", "PATCH") else None
         request = HTTPRequest(url, method=self.request.method, headers=headers, body=body, follow_redirects=False, request_timeout=300, decompress_response=False)
         try:
-            response = await AsyncHTTPClient().fetch(request, raise_error=False)
+            response = await board.http_client().fetch(request, raise_error=False)
         except (ConnectionError, OSError) as exc:
             raise web.HTTPError(502, f"TensorBoard {board_id} is not answering: {exc}") from None
         self.set_status(response.code, response.reason)

@@ -1,9 +1,10 @@
 """TensorBoard processes inside the user's Jupyter server.
 
-Each board is ``python -m tensorboard.main`` on 127.0.0.1 and a free port, with
-a log directory that must resolve (symlinks followed) inside the server's root
-directory. Nothing listens on a public interface: the browser reaches a board
-only through the Jupyter server's authenticated proxy handler.
+Each board is TensorBoard on a Unix socket in the server's private runtime
+directory (``cubelab_server.tensorboard.serve``), with a log directory that must
+resolve (symlinks followed) inside the server's root directory. Nothing listens
+on TCP: the browser reaches a board only through the Jupyter server's
+authenticated proxy handler.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import atexit
 import ctypes
+import os
 import posixpath
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +23,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.simple_httpclient import SimpleAsyncHTTPClient
+
+from ..unix_sockets import socket_path, unix_http_client
 
 LOGDIR_ACCEPTED = "a directory inside your workspace, as a path relative to it, e.g. 'runs/exp1'"
 
@@ -40,11 +44,24 @@ class Board:
     id: str
     logdir: str  # as the user sees it: relative to the root directory
     path: Path  # resolved absolute directory
-    port: int
+    socket: str  # the Unix socket it listens on
     url: str  # the browser's URL (through the Jupyter server)
     prefix: str  # TensorBoard's --path_prefix (the same path)
     proc: subprocess.Popen
+    log_path: str  # its stderr, read back when it fails to start
     started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    client: SimpleAsyncHTTPClient | None = None
+
+    def http_client(self) -> SimpleAsyncHTTPClient:
+        """The client that reaches this board's socket (one per board)."""
+        if self.client is None:
+            self.client = unix_http_client(self.socket)
+        return self.client
+
+    def close_client(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
 
     def to_json(self) -> dict:
         return {
@@ -54,12 +71,6 @@ class Board:
             "started": self.started.isoformat().replace("+00:00", "Z"),
             "running": self.proc.poll() is None,
         }
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child
@@ -117,6 +128,29 @@ def resolve_logdir(root_dir: str, logdir: object) -> tuple[str, Path]:
     return rel, target
 
 
+def _launch(argv: list[str], cwd: Path, log_path: str) -> subprocess.Popen:
+    # its output goes to a file, not a pipe: a pipe nobody reads would stall a chatty board
+    with open(log_path, "wb", opener=lambda p, flags: os.open(p, flags, 0o600)) as log_file:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            cwd=str(cwd),
+        )
+
+
+def _tail(path: str, limit: int = 2000) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - limit))
+            return f.read().decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+
+
 class TensorBoardManager:
     def __init__(self, root_dir: str, base_url: str, log=None, start_timeout: float = 60):
         self.root_dir = root_dir
@@ -145,24 +179,20 @@ class TensorBoardManager:
                     return board, False
             board_id = secrets.token_hex(6)
             prefix = f"{self.base_url}cubelab/tensorboard/{board_id}"
-            port = _free_port()
+            sock = socket_path(f"tensorboard-{board_id}.sock")
+            log_path = sock[: -len(".sock")] + ".log"
             argv = [
-                sys.executable, "-m", "tensorboard.main",
+                sys.executable, "-m", "cubelab_server.tensorboard.serve",
+                "--socket", sock,
                 "--logdir", str(path),
-                "--host", "127.0.0.1",
-                "--port", str(port),
                 "--path_prefix", prefix,
                 "--reload_interval", "5",
+                # the fast loader is a separate data server on a loopback TCP port
+                # with no authentication; the in-process loader opens no port
+                "--load_fast", "false",
             ]
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-                cwd=str(path),
-            )
-            board = Board(board_id, rel, path, port, prefix + "/", prefix, proc)
+            proc = _launch(argv, path, log_path)
+            board = Board(board_id, rel, path, sock, prefix + "/", prefix, proc, log_path)
             self.boards[board_id] = board
         try:
             await self._wait_ready(board)
@@ -170,17 +200,16 @@ class TensorBoardManager:
             await self.stop(board_id)
             raise
         if self.log:
-            self.log.info("TensorBoard %s on 127.0.0.1:%s for %s", board_id, port, rel)
+            self.log.info("TensorBoard %s on unix socket %s for %s", board_id, board.socket, rel)
         return board, True
 
     async def _wait_ready(self, board: Board) -> None:
-        client = AsyncHTTPClient()
+        client = board.http_client()
         deadline = time.monotonic() + self.start_timeout
-        url = f"http://127.0.0.1:{board.port}{board.prefix}/data/logdir"
+        url = f"http://localhost{board.prefix}/data/logdir"
         while time.monotonic() < deadline:
             if board.proc.poll() is not None:
-                err = board.proc.stderr.read().decode("utf-8", "replace")[-2000:] if board.proc.stderr else ""
-                raise BoardError(500, f"TensorBoard exited with status {board.proc.returncode}: {err.strip()}")
+                raise BoardError(500, f"TensorBoard exited with status {board.proc.returncode}: {_tail(board.log_path)}")
             try:
                 await client.fetch(HTTPRequest(url, request_timeout=2))
                 return
@@ -191,11 +220,13 @@ class TensorBoardManager:
     async def stop(self, board_id: str) -> Board:
         board = self.get(board_id)
         self.boards.pop(board_id, None)
-        await asyncio.get_running_loop().run_in_executor(None, self._terminate, board.proc)
+        board.close_client()
+        await asyncio.get_running_loop().run_in_executor(None, self._terminate, board)
         return board
 
     @staticmethod
-    def _terminate(proc: subprocess.Popen) -> None:
+    def _terminate(board: Board) -> None:
+        proc = board.proc
         if proc.poll() is None:
             proc.terminate()
             try:
@@ -203,10 +234,13 @@ class TensorBoardManager:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
-        if proc.stderr:
-            proc.stderr.close()
+        for leftover in (board.socket, board.log_path):
+            try:
+                os.unlink(leftover)
+            except OSError:
+                pass
 
     def stop_all(self) -> None:
         for board in list(self.boards.values()):
             self.boards.pop(board.id, None)
-            self._terminate(board.proc)
+            self._terminate(board)
