@@ -1,7 +1,7 @@
 """CubeLab's notebook spawners: project profiles on Kubernetes and on one machine.
 
 Both offer the same spawn form (project, kind, image, CPU, memory, GPU in the
-DESIGN.md forms), validate it on the server (membership, per-role limits,
+forms of docs/formats.md), validate it on the server (membership, per-role limits,
 project quota, GPUs there are) and refuse, never reduce, an over-limit request.
 Import the spawner modules by name; this package imports neither, so the local
 one works without a cluster.

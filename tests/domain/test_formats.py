@@ -1,4 +1,4 @@
-"""The shared parsers of Cube Studio's formats (DESIGN.md section 2): every
+"""The shared parsers of Cube Studio's formats (listed in docs/formats.md): every
 form good and bad. Pure unit tests."""
 
 from __future__ import annotations

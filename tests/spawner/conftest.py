@@ -1,5 +1,5 @@
 """Make the in-tree packages importable when the distribution is not installed
-(the lead's tests/conftest.py may do the same; doing it twice is harmless)."""
+(tests/conftest.py does the same; doing it twice is harmless)."""
 
 import sys
 from pathlib import Path

@@ -1,5 +1,5 @@
 """Server expiry, renewal and reset over the control plane's REST API, on a
-real ``cubelab up`` (the lead's platform fixture) with the CubeLab local spawner;
+real ``cubelab up`` (the shared platform fixture) with the CubeLab local spawner;
 and the reaper against a real hub."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Parsers for the formats Cube Studio users already write (DESIGN.md section 2).
+"""Parsers for the formats Cube Studio users already write (listed in docs/formats.md).
 
 One module, shared by the projects API, the spawners, pipelines and services:
 volume mounts, node selectors, CPU / memory / GPU requests, label names.

@@ -12,7 +12,7 @@ import {
 } from '../pipelines/argforms';
 import { ArgsSchema, ITemplate } from '../pipelines/types';
 
-/** One argument of every type of DESIGN.md's schema, in Cube Studio's shape. */
+/** One argument of every type of the template schema (docs/formats.md), in Cube Studio's shape. */
 const SCHEMA: ArgsSchema = {
   训练参数: {
     '--epochs': {
