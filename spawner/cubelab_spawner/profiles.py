@@ -36,7 +36,7 @@ from cubelab_hub.domain.projects import PUBLIC, ProjectSettings
 FIELDS = ("project", "kind", "image", "cpu", "memory", "gpu")
 
 JUPYTERLAB, VSCODE, RSTUDIO = "jupyterlab", "vscode", "rstudio"
-# Where each kind opens (DESIGN: '/lab', '/vscode/', '/rstudio/').
+# Where each kind opens: '/lab', '/vscode/', '/rstudio/'.
 KIND_URLS = {JUPYTERLAB: "/lab", VSCODE: "/vscode/", RSTUDIO: "/rstudio/"}
 KIND_NAMES = {JUPYTERLAB: "JupyterLab", VSCODE: "VS Code", RSTUDIO: "RStudio"}
 
