@@ -11,7 +11,6 @@ import time
 
 import psutil
 import pytest
-
 from support.platform import register
 
 

@@ -11,7 +11,6 @@ import time
 
 import pytest
 import requests
-
 from support.platform import CUBELAB, free_ports
 
 READY = re.compile(r"CubeLab is ready at (\S+) \(started in ([0-9.]+) s\)")
