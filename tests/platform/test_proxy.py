@@ -25,7 +25,7 @@ KERNEL_PROTOCOL = "v1.kernel.websocket.jupyter.org"
 def test_the_platform_runs_the_node_proxy(platform):
     proxy = find_proxy()
     assert proxy is not None and proxy.name == "configurable-http-proxy"
-    # CHP's own log lines, not a Python proxy's
+    # the Node.js proxy's own log lines
     assert "[ConfigProxy]" in platform.log_text()
 
 
@@ -80,7 +80,7 @@ def test_a_kernel_websocket_negotiates_jupyters_subprotocol_through_the_proxy(pl
 
 def test_a_quiet_event_stream_outlives_proxy_timeouts(platform, kernel_user):
     """A run's event stream says nothing while its task works; the proxy must not cut it
-    (the Python proxy gave up after tornado's 20 s)."""
+    (tornado's HTTP client gives up after 20 s by default; CHP's timeouts are idle limits)."""
     quiet = 25
     pipeline = kernel_user.api("POST", "/pipelines", json={
         "name": f"quiet{uuid.uuid4().hex[:6]}", "project": "public",

@@ -88,3 +88,29 @@ def test_the_same_port_twice_is_refused(tmp_path):
     result = subprocess.run(up_argv(tmp_path / "data", port, port, api_port, cp_port), capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert f"Port {port} (the hub's internal API) is also given for the platform's URL: choose another with --hub-port=PORT." in result.stderr
+
+
+def test_a_missing_proxy_says_how_to_install_it(tmp_path, monkeypatch, capsys):
+    from cubelab_hub.platform import hubconfig
+    from cubelab_hub.platform.cli import UpApp
+
+    # nothing installed next to the virtualenv or in the checkout; on PATH only
+    # the PyPI package of the same name, which is not the proxy CubeLab runs
+    monkeypatch.setattr(hubconfig, "PROXY_PROJECT", tmp_path / "checkout")
+    monkeypatch.setattr(hubconfig.sys, "prefix", str(tmp_path / "venv"))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "configurable-http-proxy").write_text("#!/usr/bin/python3\n")
+    (bin_dir / "configurable-http-proxy").chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert hubconfig.find_proxy() is None
+
+    port, hub_port, api_port, cp_port = free_ports(4)
+    app = UpApp(port=port, hub_port=hub_port, proxy_api_port=api_port, controlplane_port=cp_port, data_dir=str(tmp_path / "data"))
+    with pytest.raises(SystemExit) as stopped:
+        app.start()
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "configurable-http-proxy (JupyterHub's proxy, Node.js) is not installed" in err
+    assert f"npm ci --ignore-scripts --prefix {tmp_path / 'venv' / 'share' / 'cubelab' / 'proxy'}" in err
+    assert not (tmp_path / "data").exists()

@@ -56,12 +56,24 @@ PROXY_MISSING = (
 
 def find_proxy() -> Path | None:
     """The configurable-http-proxy executable: the one installed next to the
-    virtualenv, then one installed in a source checkout, then one on PATH."""
+    virtualenv, then one installed in a source checkout, then a Node.js one on PATH."""
     for candidate in (Path(sys.prefix) / PROXY_INSTALL / PROXY_BIN, PROXY_PROJECT / PROXY_BIN):
         if candidate.exists() and os.access(candidate, os.X_OK):
             return candidate
     found = shutil.which("configurable-http-proxy")
-    return Path(found) if found else None
+    # not the PyPI package of the same name: it buffers whole responses and does
+    # not answer WebSocket subprotocols
+    return Path(found) if found and _is_node_script(Path(found)) else None
+
+
+def _is_node_script(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            line = f.readline(200)
+    except OSError:
+        return False
+    # "#!/usr/bin/env node" or "#!/usr/bin/node"
+    return line.startswith(b"#!") and any(os.path.basename(part) == b"node" for part in line[2:].split())
 
 
 def proxy_missing_message() -> str:
