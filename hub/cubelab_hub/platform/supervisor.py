@@ -66,7 +66,6 @@ class Reaper:
     def __init__(self, watched: subprocess.Popen):
         self.watched = watched
         self.returncode: int | None = None
-        self.others = 0
 
     def reap(self) -> None:
         while True:
@@ -80,8 +79,6 @@ class Reaper:
                 self.returncode = os.waitstatus_to_exitcode(status)
                 # so that Popen never waits for a PID that may be reused by now
                 self.watched.returncode = self.returncode
-            else:
-                self.others += 1
 
     def on_sigchld(self, _signum, _frame) -> None:
         self.reap()
