@@ -29,6 +29,8 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from support.platform import Platform, free_ports  # noqa: E402
 
+from cubelab_hub.platform.hubconfig import _proxy_command  # noqa: E402
+
 
 class PlainHub:
     def __init__(self, workdir: Path):
@@ -38,14 +40,13 @@ class PlainHub:
 
     def start(self) -> float:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        proxy = Path(sys.executable).parent / "configurable-http-proxy"
         singleuser = Path(sys.executable).parent / "jupyterhub-singleuser"
         argv = [
             sys.executable, "-m", "jupyterhub",
             f"--JupyterHub.ip=127.0.0.1", f"--JupyterHub.port={self.port}", f"--JupyterHub.hub_port={self.hub_port}",
             "--JupyterHub.spawner_class=simple", "--JupyterHub.authenticator_class=dummy",
             "--Authenticator.allow_all=True",
-            f"--ConfigurableHTTPProxy.command={proxy}",
+            f"--ConfigurableHTTPProxy.command={_proxy_command()[0]}",
             f"--ConfigurableHTTPProxy.api_url=http://127.0.0.1:{self.api_port}",
             f"--JupyterHub.db_url=sqlite:///{self.workdir / 'hub.sqlite'}",
             f"--JupyterHub.cookie_secret_file={self.workdir / 'secret'}",

@@ -58,6 +58,19 @@ say "pip install .${EXTRAS:+[$EXTRAS]} (builds the JupyterLab plugin)"
 rm -rf server_ext/cubelab_server/labextension
 .venv/bin/python -m pip install -q ".${EXTRAS:+[$EXTRAS]}"
 
+# JupyterHub's proxy (Node.js configurable-http-proxy), pinned and locked in its own npm
+# project; installed next to the virtualenv, where `cubelab up` looks for it
+PROXY_SRC=hub/cubelab_hub/platform/proxy
+PROXY_DIR=.venv/share/cubelab/proxy
+if ! cmp -s "$PROXY_SRC/package-lock.json" "$PROXY_DIR/package-lock.json" || [ ! -x "$PROXY_DIR/node_modules/.bin/configurable-http-proxy" ]; then
+  say "npm ci configurable-http-proxy into $PROXY_DIR"
+  mkdir -p "$PROXY_DIR"
+  cp "$PROXY_SRC/package.json" "$PROXY_SRC/package-lock.json" "$PROXY_DIR/"
+  npm ci --prefix "$PROXY_DIR" --ignore-scripts --no-audit --no-fund
+fi
+# the hub runs it, whichever account that is
+chmod -R a+rX "$PROXY_DIR"
+
 # the plugin's build tooling, for the jest tests
 if [ -n "$EXTRAS" ] && [ ! -d node_modules ]; then
   (cd "$ROOT" && .venv/bin/jlpm install)

@@ -273,8 +273,8 @@ def test_follow_log_cancel_and_concurrent_manual_runs(cp):
     cp.wait_run("creator", first, until=("running",))
     t0 = time.monotonic()
     lines = []
-    # followed as user servers do (CUBELAB_API_URL, the control plane's loopback address): the proxy
-    # in front of the platform's public URL buffers whole responses (see test_follow_through_the_proxy)
+    # followed as user servers do (CUBELAB_API_URL, the control plane's loopback address); the public
+    # URL's proxy streams too (see test_follow_through_the_proxy)
     with requests.get(f"{cp.direct_url}/runs/{first}/tasks/talk/logs?follow=1", headers=cp.headers("dev"), stream=True, timeout=30) as resp:
         for line in resp.iter_lines():
             lines.append((time.monotonic() - t0, line.decode()))

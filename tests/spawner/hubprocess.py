@@ -1,4 +1,4 @@
-"""Start a real JupyterHub (with the Python configurable-http-proxy) on
+"""Start a real JupyterHub (with the configurable-http-proxy CubeLab runs) on
 127.0.0.1 and random free ports, in a temporary directory; stop it by PID."""
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 import requests
+
+from cubelab_hub.platform.hubconfig import _proxy_command
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -50,6 +52,7 @@ c.JupyterHub.port = {self.port}
 c.JupyterHub.hub_ip = "127.0.0.1"
 c.JupyterHub.hub_port = {self.hub_port}
 c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{free_port()}"
+c.ConfigurableHTTPProxy.command = {_proxy_command()!r}
 c.JupyterHub.db_url = "sqlite:///{workdir}/jupyterhub.sqlite"
 c.JupyterHub.cookie_secret_file = "{workdir}/cookie_secret"
 c.JupyterHub.pid_file = "{workdir}/jupyterhub.pid"

@@ -101,25 +101,64 @@ class UpApp(Application):
         store.engine.dispose()
         return result
 
+    def ports(self) -> list:
+        from .readiness import Port
+
+        return [
+            Port("the platform's URL", "--port", self.ip, self.port),
+            Port("the hub's internal API", "--hub-port", "127.0.0.1", self.hub_port),
+            Port("the proxy's API", "--proxy-api-port", "127.0.0.1", self.proxy_api_port or self.hub_port + 1),
+            Port("the control plane", "--controlplane-port", "127.0.0.1", self.controlplane_port),
+        ]
+
+    def ready_urls(self) -> list[str]:
+        """What must answer before the platform is ready, reached through the
+        proxy at the public port: the hub's API and the control plane."""
+        from .hubconfig import SERVICE_NAME
+        from .readiness import loopback_host
+
+        base = f"http://{loopback_host(self.ip)}:{self.port}"
+        return [f"{base}/hub/api/", f"{base}/services/{SERVICE_NAME}/api/v1/openapi.json"]
+
     def start(self):
+        import threading
+        import time
+
+        from .hubconfig import find_proxy, proxy_missing_message
+        from .readiness import announce_when_ready, busy_message, busy_ports
         from .supervisor import supervise
 
+        started = time.monotonic()
+        problems = busy_ports(self.ports())
+        if problems:
+            print(f"CubeLab cannot start:\n{busy_message(problems)}", file=sys.stderr, flush=True)
+            sys.exit(2)
+        if find_proxy() is None:
+            print(f"CubeLab cannot start: {proxy_missing_message()}", file=sys.stderr, flush=True)
+            sys.exit(2)
         data = Path(self.data_dir).resolve()
         data.mkdir(parents=True, exist_ok=True)
         os.chmod(data, 0o700)
         config_file = self.write_hub_config(data)
         admins = self.ensure_admin_passwords(data)
         url = f"http://{self.ip}:{self.port}/"
-        print(f"CubeLab {__version__} starting at {url}  (data: {data})", flush=True)
-        if admins:
-            name, path = admins[0]
-            where = f"; first password in {path}" if path else ""
-            print(f"First admin: {name}{where}", flush=True)
-        else:
-            print("No admin configured (use --admin NAME).", flush=True)
+        print(f"CubeLab {__version__} starting (data: {data})", flush=True)
+        print("Ports: " + ", ".join(f"{p.number} ({p.what}, {p.option})" for p in self.ports()), flush=True)
+
+        def ready(seconds: float) -> None:
+            print(f"CubeLab is ready at {url} (started in {seconds:.1f} s)", flush=True)
+            if admins:
+                name, path = admins[0]
+                where = f"; first password in {path}" if path else ""
+                print(f"First admin: {name}{where}", flush=True)
+            else:
+                print("No admin configured (use --admin NAME).", flush=True)
+
         os.environ["CUBELAB_DATA_DIR"] = str(data)
         argv = [sys.executable, "-m", "jupyterhub", "-f", str(config_file), f"--JupyterHub.log_level={self.log_level}"]
-        sys.exit(supervise(argv, log=lambda msg: print(msg, flush=True)))
+        stopped = threading.Event()
+        announce_when_ready(self.ready_urls(), stopped, ready, started)
+        sys.exit(supervise(argv, log=lambda msg: print(msg, flush=True), stopped=stopped))
 
 
 class CubeLabApp(Application):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -41,9 +42,52 @@ SERVER_TOKEN_SCOPES = [
 ]
 
 
+# JupyterHub's standard proxy (Node.js configurable-http-proxy), pinned and locked in
+# its own npm project next to this module; scripts/setup.sh installs it with `npm ci`.
+PROXY_PROJECT = Path(__file__).resolve().parent / "proxy"
+PROXY_BIN = Path("node_modules") / ".bin" / "configurable-http-proxy"
+PROXY_INSTALL = Path("share") / "cubelab" / "proxy"  # under the virtualenv (sys.prefix)
+PROXY_MISSING = (
+    "configurable-http-proxy (JupyterHub's proxy, Node.js) is not installed. Install it with "
+    "`bash scripts/setup.sh`, or by hand: `npm ci --ignore-scripts --prefix {prefix}` "
+    "after copying package.json and package-lock.json from {project} there."
+)
+
+
+def find_proxy() -> Path | None:
+    """The configurable-http-proxy executable: the one installed next to the
+    virtualenv, then one installed in a source checkout, then a Node.js one on PATH."""
+    for candidate in (Path(sys.prefix) / PROXY_INSTALL / PROXY_BIN, PROXY_PROJECT / PROXY_BIN):
+        if candidate.exists() and os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which("configurable-http-proxy")
+    # not the PyPI package of the same name: it buffers whole responses and does
+    # not answer WebSocket subprotocols
+    return Path(found) if found and _is_node_script(Path(found)) else None
+
+
+def _is_node_script(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            line = f.readline(200)
+    except OSError:
+        return False
+    # "#!/usr/bin/env node" or "#!/usr/bin/node"
+    return line.startswith(b"#!") and any(os.path.basename(part) == b"node" for part in line[2:].split())
+
+
+def proxy_missing_message() -> str:
+    return PROXY_MISSING.format(prefix=Path(sys.prefix) / PROXY_INSTALL, project=PROXY_PROJECT)
+
+
 def _proxy_command() -> list[str]:
-    """The Python configurable-http-proxy (no npm needed), streaming responses."""
-    return [sys.executable, "-m", "cubelab_hub.platform.proxy"]
+    """configurable-http-proxy with no idle timeouts: CHP sets none unless told
+    (--timeout / --proxy-timeout are *idle* limits on each socket), and a run's
+    event stream or a followed log may stay quiet for hours while a task works.
+    Without the executable, JupyterHub's own default name, whose failure to
+    start JupyterHub reports; ``cubelab up`` says how to install it before that."""
+    found = find_proxy()
+    return [str(found)] if found else ["configurable-http-proxy"]
 
 
 def default_spawner_class() -> str:
