@@ -240,7 +240,7 @@ async def test_project_quota_counts_running_servers_of_others(hub):
     spawner = make_spawner(hub, alice, {"project": "vision", "gpu": "1"})
     with pytest.raises(HTTPError) as err:
         await spawner.load_user_options()
-    assert "quota of 2 GPU card(s) and its running servers use 2" in err.value.jupyterhub_message
+    assert "quota of 2 GPU card(s) and its running servers and tasks use 2" in err.value.jupyterhub_message
 
 
 async def test_project_namespace_without_user_namespaces():
