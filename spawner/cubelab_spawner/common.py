@@ -1,10 +1,13 @@
 """What both CubeLab spawners share: the form, validation against the hub's
-facts (projects = groups, roles, running servers), remembering last choices,
-and stopping a server whose project membership was revoked.
+facts (projects = groups, roles, running servers and the pipeline tasks the
+control plane reports), remembering last choices, and stopping a server whose
+project membership was revoked.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any
 
 from tornado import web
@@ -13,6 +16,7 @@ from traitlets.config import LoggingConfigurable
 
 from cubelab_hub.domain.errors import FieldError, FieldErrors
 from cubelab_hub.domain.projects import PUBLIC, ProjectSettings, settings_from_properties
+from cubelab_hub.domain.quotas import TASK_USAGE_FILE, usage_from_document
 
 from .form import options_from_formdata, render_form
 from .profiles import Choice, Defaults, Facts, KindSpec, Usage, limits_for_roles, parse_choice, usage_of
@@ -41,6 +45,13 @@ class CubeSpawnerMixin(LoggingConfigurable):
     default_cpu = Unicode("1~2", config=True, help="CPU preselected (and used when user_options give none), e.g. '2' or '1~4'.")
     default_memory = Unicode("2G~4G", config=True, help="Memory preselected (and used when user_options give none), e.g. '4G' or '1G~8G'.")
     default_gpu = Unicode("0", config=True, help="GPU preselected (and used when user_options give none), e.g. '0' or '1(V100)'.")
+    task_usage_file = Unicode(
+        "",
+        config=True,
+        help="""The file in which the control plane publishes what each project's running
+        pipeline tasks hold; a project's quota counts them with its running servers.
+        Empty: task-usage.json in $CUBELAB_DATA_DIR (the control plane's data directory).""",
+    )
     stop_on_membership_revoked = Enum(
         ["stop", "keep"],
         "stop",
@@ -101,8 +112,29 @@ class CubeSpawnerMixin(LoggingConfigurable):
             names.append("user")
         return names
 
+    def cube_task_usage(self) -> dict[str, Usage]:
+        """Per project, what its running pipeline tasks hold, as the control plane
+        last published it. Nothing when it has published nothing yet (no run
+        since it started); an unreadable file is logged and counts nothing, as a
+        spawn must not fail on the control plane's bookkeeping."""
+        path = self.task_usage_file
+        if not path:
+            data_dir = os.environ.get("CUBELAB_DATA_DIR")
+            if not data_dir:
+                return {}
+            path = os.path.join(data_dir, TASK_USAGE_FILE)
+        try:
+            with open(path, encoding="utf-8") as f:
+                return usage_from_document(json.load(f))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            self.log.error("cannot read the running tasks' usage from %s: %s", path, exc)
+            return {}
+
     def cube_usage(self) -> dict[str, Usage]:
-        """Per project, what the *other* running or starting servers use."""
+        """Per project, what the *other* running or starting servers use, plus
+        what its running pipeline tasks hold."""
         from jupyterhub import orm
 
         usage: dict[str, Usage] = {}
@@ -117,6 +149,8 @@ class CubeSpawnerMixin(LoggingConfigurable):
             if not project:
                 continue
             usage[project] = usage.get(project, Usage()) + usage_of(options)
+        for project, tasks in self.cube_task_usage().items():
+            usage[project] = usage.get(project, Usage()) + tasks
         return usage
 
     def cube_defaults(self) -> Defaults:

@@ -27,9 +27,7 @@ import os
 import posixpath
 import resource
 import shutil
-import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from jupyterhub.spawner import LocalProcessSpawner
@@ -37,6 +35,7 @@ from tornado import web
 from traitlets import Bool, Enum, Unicode, default, validate
 
 from cubelab_hub.codeserver import find_code_server
+from cubelab_hub.machine import LocalGpu, detect_gpus, parse_nvidia_smi  # noqa: F401 (re-exported: the spawner's GPU helpers)
 from cubelab_hub.domain.errors import FieldError, FieldErrors
 from cubelab_hub.domain.formats import VolumeMount, merge_mounts, parse_volume_mounts
 
@@ -50,39 +49,6 @@ CODE_SERVER_HELP = (
 )
 
 # --------------------------------------------------------------------- GPUs
-
-
-@dataclass(frozen=True)
-class LocalGpu:
-    index: str
-    uuid: str
-    name: str
-
-
-def parse_nvidia_smi(text: str) -> list[LocalGpu]:
-    """Output of ``nvidia-smi --query-gpu=index,uuid,name --format=csv,noheader``."""
-    gpus = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        parts = [p.strip() for p in line.split(",")]
-        if len(parts) < 3:
-            raise ValueError(f"unexpected nvidia-smi line: {line!r}")
-        gpus.append(LocalGpu(parts[0], parts[1], ",".join(parts[2:])))
-    return gpus
-
-
-def detect_gpus(nvidia_smi: str = "nvidia-smi", timeout: float = 10) -> list[LocalGpu]:
-    path = shutil.which(nvidia_smi)
-    if not path:
-        return []
-    result = subprocess.run(
-        [path, "--query-gpu=index,uuid,name", "--format=csv,noheader"],
-        capture_output=True, text=True, timeout=timeout, check=False,
-    )
-    if result.returncode != 0:
-        return []  # driver present but no usable device: no GPUs to offer
-    return parse_nvidia_smi(result.stdout)
 
 
 def pick_gpus(gpus: list[LocalGpu], count: int, gpu_type: str | None, taken: set[str]) -> list[LocalGpu]:

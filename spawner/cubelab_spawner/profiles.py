@@ -32,6 +32,7 @@ from cubelab_hub.domain.formats import (
     parse_memory,
 )
 from cubelab_hub.domain.projects import PUBLIC, ProjectSettings
+from cubelab_hub.domain.quotas import Usage, usage_of_options
 
 FIELDS = ("project", "kind", "image", "cpu", "memory", "gpu")
 
@@ -160,18 +161,6 @@ def limits_for_roles(role_limits: Mapping[str, Mapping[str, Any]], roles: Iterab
 
 
 @dataclass(frozen=True)
-class Usage:
-    """What a project's other running servers already use (limits)."""
-
-    cpu: Decimal = Decimal(0)
-    memory: int = 0
-    gpu: int = 0
-
-    def __add__(self, other: "Usage") -> "Usage":
-        return Usage(self.cpu + other.cpu, self.memory + other.memory, self.gpu + other.gpu)
-
-
-@dataclass(frozen=True)
 class Choice:
     project: str
     kind: str
@@ -215,7 +204,7 @@ class Facts:
     projects: Mapping[str, ProjectSettings]  # the projects the user is a member of
     kinds: Mapping[str, KindSpec]
     limits: Limits = field(default_factory=Limits)
-    # project -> usage of its *other* running servers (this one excluded)
+    # project -> what its *other* running servers (this one excluded) and its running pipeline tasks hold
     usage: Mapping[str, Usage] = field(default_factory=dict)
     # GPUs this machine has (local spawner); None: not known here (Kubernetes schedules)
     gpus_available: int | None = None
@@ -366,7 +355,7 @@ def _check_quota(project: str, settings: ProjectSettings, cpu, memory, gpu, used
         errors.append(
             FieldError(
                 "cpu",
-                f"project '{project}' has a quota of {_fmt_cores(quota.cpu)} cores and its running servers use {_fmt_cores(used.cpu)}; '{cpu}' asks for up to {_fmt_cores(cpu.limit)}",
+                f"project '{project}' has a quota of {_fmt_cores(quota.cpu)} cores and its running servers and tasks use {_fmt_cores(used.cpu)}; '{cpu}' asks for up to {_fmt_cores(cpu.limit)}",
                 f"at most {_fmt_cores(left)} cores",
             )
         )
@@ -375,7 +364,7 @@ def _check_quota(project: str, settings: ProjectSettings, cpu, memory, gpu, used
         errors.append(
             FieldError(
                 "memory",
-                f"project '{project}' has a quota of {format_bytes(quota.memory)} and its running servers use {format_bytes(used.memory) if used.memory else '0'}; '{memory}' asks for up to {format_bytes(memory.limit)}",
+                f"project '{project}' has a quota of {format_bytes(quota.memory)} and its running servers and tasks use {format_bytes(used.memory) if used.memory else '0'}; '{memory}' asks for up to {format_bytes(memory.limit)}",
                 f"at most {format_bytes(left) if left else '0'}",
             )
         )
@@ -384,7 +373,7 @@ def _check_quota(project: str, settings: ProjectSettings, cpu, memory, gpu, used
         errors.append(
             FieldError(
                 "gpu",
-                f"project '{project}' has a quota of {quota.gpu} GPU card(s) and its running servers use {used.gpu}; '{gpu}' asks for {gpu.count}",
+                f"project '{project}' has a quota of {quota.gpu} GPU card(s) and its running servers and tasks use {used.gpu}; '{gpu}' asks for {gpu.count}",
                 f"at most {left} card(s)",
             )
         )
@@ -393,12 +382,4 @@ def _check_quota(project: str, settings: ProjectSettings, cpu, memory, gpu, used
 def usage_of(options: Mapping[str, Any] | None) -> Usage:
     """Usage of a server from its stored ``user_options`` (best effort: options
     stored before validation existed count as nothing rather than failing a spawn)."""
-    if not options:
-        return Usage()
-    try:
-        cpu = parse_cpu(str(options.get("cpu"))).limit if options.get("cpu") else Decimal(0)
-        memory = parse_memory(str(options.get("memory"))).limit if options.get("memory") else 0
-        gpu = parse_gpu(str(options.get("gpu"))).count if options.get("gpu") else 0
-    except FieldError:
-        return Usage()
-    return Usage(cpu, memory, gpu)
+    return usage_of_options(options)

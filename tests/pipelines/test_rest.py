@@ -345,7 +345,7 @@ def test_one_off_task_runs(cp):
 def test_resource_proposals_need_ten_runs(cp):
     code = "import time; b = bytearray(50 * 2**20); t = time.time()\nwhile time.time() - t < 0.7: pass"
     p = create(cp, "creator", {"name": "tune", "project": cp.project, "parallelism": 1,
-                             "tasks": [{"name": "burn", "template": "python", "args": {"--code": code}, "cpu": "4", "memory": "8G"},
+                             "tasks": [{"name": "burn", "template": "python", "args": {"--code": code}, "cpu": "2", "memory": "8G"},
                                        {"name": "join", "template": "logical"}], "edges": [["burn", "join"]]})
     ids = []
     for i in range(10):
@@ -362,7 +362,7 @@ def test_resource_proposals_need_ten_runs(cp):
     assert prop["runs"] == 10 and prop["proposed"]["memory"].startswith("1G") and prop["proposed"]["cpu"].startswith(("1", "2"))
     assert cp.call("dev", "POST", f"/pipelines/{p['id']}/resource-proposals/burn/accept").status_code == 403
     unchanged = cp.call("creator", "GET", f"/pipelines/{p['id']}").json()
-    assert unchanged["tasks"][0]["cpu"] == "4"  # nothing applied until accepted
+    assert unchanged["tasks"][0]["cpu"] == "2"  # nothing applied until accepted
     r = cp.call("creator", "POST", f"/pipelines/{p['id']}/resource-proposals/burn/accept")
     assert r.status_code == 200
     burn = r.json()["tasks"][0]

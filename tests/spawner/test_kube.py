@@ -5,6 +5,7 @@ The only fake is the Kubernetes API itself: a kubeconfig pointing at a closed
 port, since building a manifest never calls it.
 """
 
+import json
 import os
 
 import kubernetes_validate
@@ -240,7 +241,27 @@ async def test_project_quota_counts_running_servers_of_others(hub):
     spawner = make_spawner(hub, alice, {"project": "vision", "gpu": "1"})
     with pytest.raises(HTTPError) as err:
         await spawner.load_user_options()
-    assert "quota of 2 GPU card(s) and its running servers use 2" in err.value.jupyterhub_message
+    assert "quota of 2 GPU card(s) and its running servers and tasks use 2" in err.value.jupyterhub_message
+
+
+async def test_project_quota_counts_the_running_tasks_the_control_plane_publishes(hub, tmp_path, caplog):
+    from tornado.web import HTTPError
+
+    from cubelab_hub.domain.quotas import Usage, usage_document
+
+    alice = hub.user("alice")
+    hub.group("vision", {"quota": {"gpu": "2"}}, members=[alice.orm_user])
+    published = tmp_path / "task-usage.json"
+    published.write_text(json.dumps(usage_document({"vision": Usage(gpu=1), "other": Usage(gpu=5)})))
+    spawner = make_spawner(hub, alice, {"project": "vision", "gpu": "2"})
+    spawner.task_usage_file = str(published)
+    with pytest.raises(HTTPError) as err:
+        await spawner.load_user_options()
+    assert "quota of 2 GPU card(s) and its running servers and tasks use 1; '2' asks for 2" in err.value.jupyterhub_message
+    # what the control plane could not write counts nothing, and says so in the hub's log
+    published.write_text("{half a docu")
+    assert spawner.cube_task_usage() == {}
+    assert "cannot read the running tasks' usage" in caplog.text
 
 
 async def test_project_namespace_without_user_namespaces():

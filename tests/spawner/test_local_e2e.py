@@ -128,7 +128,7 @@ def test_project_quota_counts_running_server(hub, alice_server):
     alice, _ = alice_server
     # vision's quota is 3 cores; the running server holds 2
     r = form_post(alice, hub, "alice", {"project": "vision", "cpu": "2", "memory": "1G", "gpu": "0"}, server="second")
-    assert r.status_code == 400 and "quota of 3 cores and its running servers use 2" in r.text
+    assert r.status_code == 400 and "quota of 3 cores and its running servers and tasks use 2" in r.text
 
 
 def _server_pid(hub, user, server=""):

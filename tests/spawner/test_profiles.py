@@ -150,7 +150,7 @@ def test_role_limits_refuse_not_reduce():
 def test_project_quota_counts_other_running_servers():
     used = {"vision": Usage(Decimal(7), 15 * 2**30, 2)}
     errors = errors_of({"project": "vision", "cpu": "2", "memory": "2G", "gpu": "1"}, facts(usage=used))
-    assert "quota of 8 cores and its running servers use 7" in errors["cpu"].message and errors["cpu"].accepted == "at most 1 cores"
+    assert "quota of 8 cores and its running servers and tasks use 7" in errors["cpu"].message and errors["cpu"].accepted == "at most 1 cores"
     assert errors["memory"].accepted == "at most 1G"
     assert errors["gpu"].accepted == "at most 0 card(s)"
     # within quota: fine; public has no quota

@@ -21,6 +21,7 @@ from tornado.httpserver import HTTPServer
 from traitlets import Bool, Float, Integer, List, Unicode, default
 from traitlets.config import Application
 
+from ..domain.quotas import TASK_USAGE_FILE
 from ..kube.clusters import Clusters
 from . import handlers as handlers_pkg
 from .db import Database
@@ -31,6 +32,7 @@ from .services.runs import RunManager
 from .services.scheduler import Scheduler
 from .services.servers import ServerExpiry, ServerManager
 from .services.templates import ensure_builtin_templates
+from .services.usage import servers_in_use
 
 API_PREFIX = "api/v1"
 
@@ -202,6 +204,8 @@ class ControlPlane(Application):
         self.pipeline_runs = RunManager(
             self.database, self.pipeline_engines, default_engine=self.pipeline_default_engine,
             keep_runs_on_shutdown=self.keep_runs_on_shutdown, engine_for_project=self.pipeline_engine_for_project,
+            project_quota=self._project_quota, servers_in_use=lambda project: servers_in_use(self.hub_client, project),
+            usage_file=Path(self.data_dir) / TASK_USAGE_FILE,
         )
         self.pipeline_scheduler = Scheduler(self.database, self.pipeline_runs, interval=self.scheduler_interval,
                                             is_admin=self._is_admin)
@@ -317,6 +321,9 @@ class ControlPlane(Application):
 
         group = await self.hub_client.get_group(name)
         return settings_from_properties((group or {}).get("properties"))
+
+    async def _project_quota(self, name: str):
+        return (await self.project_settings(name)).quota
 
     async def _engine_for_project(self, name: str) -> str | None:
         """The engine a project's 'engine' setting chose; None: the default."""

@@ -21,6 +21,7 @@ from traitlets import MetaHasTraits, TraitType
 from traitlets.config import LoggingConfigurable
 
 from ..domain.pipelines import Pipeline
+from ..domain.quotas import Capacity
 from ..domain.templates import JobTemplate
 
 # ---------------------------------------------------------------- statuses
@@ -226,6 +227,12 @@ class Engine(LoggingConfigurable, metaclass=_EngineMeta):
             result = listener(event)
             if result is not None and hasattr(result, "__await__"):
                 await result
+
+    def capacity(self) -> Capacity | None:
+        """The most one task can ever get on this engine (cores, memory, GPU
+        cards), checked before a run is accepted; None: unknown or unbounded
+        (a cluster's scheduler decides). Cheap: called for every run created."""
+        return None
 
     @abc.abstractmethod
     async def submit(self, spec: RunSpec) -> RunState:

@@ -1,22 +1,31 @@
 """Pipeline runs: the control plane's side of the engine interface.
 
-:class:`RunManager` snapshots the pipeline and templates into the run, persists
-every event the engines report, and re-attaches runs that were in flight when
+:class:`RunManager` snapshots the pipeline and templates into the run, refuses
+a run whose tasks the engine or the project's quota cannot hold
+(:mod:`cubelab_hub.domain.quotas` says when work counts), persists every event
+the engines report, keeps what running tasks hold per project (and publishes it
+for the spawners' quota check), and re-attaches runs that were in flight when
 the control plane restarted (or marks them failed with the reason).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
+import tempfile
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
+from pathlib import Path
 
 from sqlalchemy import bindparam, select, update
 
 from ...domain.errors import Conflict, FieldError, NotFound
 from ...domain.pipelines import Pipeline, has_errors, pipeline_from_dict, validate
+from ...domain.projects import Quota
+from ...domain.quotas import Usage, check_capacity, check_quota, run_demands, total, usage_document
 from ...domain.templates import template_from_dict
 from ...engines.base import (
     FAILED,
@@ -45,6 +54,10 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+async def _maybe_await(value):
+    return await value if hasattr(value, "__await__") else value
+
+
 class InvalidPipeline(Conflict):
     """A run refused because the pipeline's diagnostics have errors; answered as
     409 ``invalid_pipeline`` with the diagnostics."""
@@ -61,8 +74,21 @@ class RunManager:
     """Creates runs, persists engine events, re-attaches after a restart."""
 
     def __init__(self, database, engines: dict[str, Engine], default_engine: str = "local",
-                 keep_runs_on_shutdown: bool = False, engine_for_project=None):
+                 keep_runs_on_shutdown: bool = False, engine_for_project=None,
+                 project_quota=None, servers_in_use=None, usage_file: str | os.PathLike | None = None):
+        """``project_quota``: project -> its :class:`Quota` (may be a coroutine);
+        ``servers_in_use``: project -> the :class:`Usage` of its running servers
+        (may be a coroutine), asked only when the project has a quota;
+        ``usage_file``: where what running tasks hold is published, per project."""
         self.db = database
+        self.project_quota = project_quota
+        self.servers_in_use = servers_in_use
+        self.usage_file = Path(usage_file) if usage_file is not None else None
+        # run id -> (project, task -> what the task holds while it runs), for runs not final
+        self._holds: dict[str, tuple[str, dict[str, Usage]]] = {}
+        # run id -> its tasks running now
+        self._running: dict[str, set[str]] = {}
+        self._publish_handle = None
         self.engines = engines
         self.default_engine = default_engine
         # project -> engine name (e.g. from the project's 'cluster' setting); default_engine when None
@@ -88,6 +114,7 @@ class RunManager:
             self._pending_runs[event.run_id] = event.run
         else:
             self._pending_tasks[(event.run_id, event.task.name)] = event.task
+        self._track(event)
         if self._flush_handle is not None:
             return
         try:
@@ -96,6 +123,83 @@ class RunManager:
             self.flush()
             return
         self._flush_handle = loop.call_later(self.flush_delay, self._flush_soon)
+
+    # ------------------------------------------------------------ what running tasks hold
+
+    def _track(self, event: RunEvent) -> None:
+        """Keep the running tasks of each run from the engine's events."""
+        run_id = event.run_id
+        before = bool(self._running.get(run_id))
+        if event.kind == "task":
+            running = self._running.setdefault(run_id, set())
+            if event.task.status == RUNNING:
+                running.add(event.task.name)
+            else:
+                running.discard(event.task.name)
+        elif event.run.status in RUN_FINAL:
+            self._running.pop(run_id, None)
+            self._holds.pop(run_id, None)
+        if before or self._running.get(run_id):
+            self._publish_soon()
+
+    def tasks_in_use(self, project: str) -> Usage:
+        """What the running tasks of ``project`` hold now."""
+        return self.tasks_in_use_by_project().get(project, Usage())
+
+    def tasks_in_use_by_project(self) -> dict[str, Usage]:
+        by_project: dict[str, Usage] = {}
+        for run_id, names in self._running.items():
+            if not names or run_id not in self._holds:
+                continue
+            run_project, holds = self._holds[run_id]
+            used = total(holds.get(name, Usage()) for name in names)
+            by_project[run_project] = by_project.get(run_project, Usage()) + used
+        return by_project
+
+    def _publish_soon(self) -> None:
+        if self.usage_file is None or self._publish_handle is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.publish_usage()
+            return
+        self._publish_handle = loop.call_soon(self.publish_usage)
+
+    def publish_usage(self) -> None:
+        """Write what each project's running tasks hold where the spawners read it,
+        atomically (a reader never sees half a file). A failure is logged: the
+        runs go on, and the next change writes again."""
+        self._publish_handle = None
+        if self.usage_file is None:
+            return
+        document = usage_document(self.tasks_in_use_by_project())
+        try:
+            self.usage_file.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".task-usage-", dir=self.usage_file.parent)  # mode 0600
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    json.dump(document, f)
+                os.replace(tmp, self.usage_file)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+        except OSError:
+            log.exception("publishing running tasks' usage to %s failed", self.usage_file)
+
+    async def _quota_diagnostics(self, project: str, demands) -> list:
+        """Tasks that do not fit in the project's quota beside what its running
+        servers and tasks hold now."""
+        diags: list = []
+        quota = Quota()
+        if self.project_quota is not None:
+            quota = await _maybe_await(self.project_quota(project)) or Quota()
+        if quota == Quota() or not demands:
+            return diags
+        in_use = self.tasks_in_use(project)
+        if self.servers_in_use is not None:
+            in_use = in_use + await _maybe_await(self.servers_in_use(project))
+        return diags + check_quota(project, quota, in_use, demands)
 
     def _take(self):
         """Swap out what is pending and copy it into plain rows, on the loop's thread
@@ -209,16 +313,22 @@ class RunManager:
             engine_name = (await chosen if hasattr(chosen, "__await__") else chosen) or self.default_engine
         if engine_name not in self.engines:
             raise Conflict(f"project '{project}' runs on engine '{engine_name}', which this control plane does not have")
+        engine = self.engines[engine_name]
         with self.db.session() as session:
             catalog = load_catalog(session)
-            diags = validate(pipeline, catalog, runner_admin)
-            if only_tasks is not None:
-                unknown = sorted(only_tasks - {t.name for t in pipeline.tasks})
-                if unknown:
-                    raise FieldError("task", f"task '{unknown[0]}' is not in the pipeline", ", ".join(t.name for t in pipeline.tasks))
-            if has_errors(diags):
-                raise InvalidPipeline(diags)
-            templates = {t.name: catalog.get(t.template, t.template_version) for t in pipeline.tasks}
+        diags = validate(pipeline, catalog, runner_admin)
+        if only_tasks is not None:
+            unknown = sorted(only_tasks - {t.name for t in pipeline.tasks})
+            if unknown:
+                raise FieldError("task", f"task '{unknown[0]}' is not in the pipeline", ", ".join(t.name for t in pipeline.tasks))
+        templates = {t.name: catalog.get(t.template, t.template_version) for t in pipeline.tasks}
+        demands = run_demands(pipeline, templates, only_tasks)
+        diags += check_capacity(demands, engine.capacity())
+        if not has_errors(diags):  # the quota needs the hub: asked only for a run that could start
+            diags += await self._quota_diagnostics(project, demands)
+        if has_errors(diags):
+            raise InvalidPipeline(diags)
+        with self.db.session() as session:
             run_id = "run-" + uuid.uuid4().hex[:12]
             spec_json = {
                 "pipeline": pipeline.to_dict(),
@@ -235,11 +345,13 @@ class RunManager:
             for task in pipeline.tasks:
                 session.add(TaskRunRow(run_id=run_id, name=task.name, status=PENDING, attempts=0, message="", outputs={}))
         spec = self.spec_from_json(run_id, spec_json, project, trigger, schedule_time)
-        engine = self.engines[engine_name]
+        self._holds[run_id] = (project, {d.task: d.usage for d in demands})
         try:
             await engine.submit(spec)
         except Exception as exc:
             log.exception("submitting run %s failed", run_id)
+            self._holds.pop(run_id, None)
+            self._running.pop(run_id, None)
             self._mark_failed(run_id, f"the {engine_name} engine could not start the run: {exc}")
         return run_id
 
@@ -285,11 +397,18 @@ class RunManager:
                 continue
             try:
                 spec = self.spec_from_json(run.id, run.spec, run.project, run.trigger, run.schedule_time)
+                demands = run_demands(spec.pipeline, spec.templates, spec.only_tasks)
+                self._holds[run.id] = (run.project, {d.task: d.usage for d in demands})
+                self._running[run.id] = {t.name for t in tasks if t.status == RUNNING}
                 await engine.reattach(spec, run_state_from_rows(run, tasks))
                 log.info("re-attached run %s", run.id)
             except Exception as exc:
                 log.exception("re-attaching run %s failed", run.id)
                 self._mark_failed(run.id, f"could not re-attach after the control plane restarted: {exc}")
+                self._running.pop(run.id, None)
+                self._holds.pop(run.id, None)
+        # replaces what a previous control plane published (it may have stopped mid-run)
+        self.publish_usage()
 
     async def shutdown(self) -> None:
         """On a clean stop, runs in flight are stopped and marked failed with the reason

@@ -24,7 +24,9 @@ import psutil
 from traitlets import Float, Integer, Unicode, default
 
 from ...domain.pipelines import Task
+from ...domain.quotas import Capacity
 from ...domain.templates import JobTemplate
+from ...machine import machine_capacity
 from ..base import (
     CANCELLED,
     FAILED,
@@ -119,6 +121,20 @@ class LocalEngine(Engine):
         "",
         help="Interpreter of python and notebook tasks; empty: the control plane's own.",
     ).tag(config=True)
+
+    nvidia_smi = Unicode(
+        "nvidia-smi",
+        help="The nvidia-smi executable that lists this machine's GPUs (a task asking for more cards than it lists is refused).",
+    ).tag(config=True)
+
+    _capacity: Capacity | None = None
+
+    def capacity(self) -> Capacity:
+        """This machine's cores, memory and GPUs, read once (they do not change
+        while the control plane runs)."""
+        if self._capacity is None:
+            self._capacity = machine_capacity(self.nvidia_smi)
+        return self._capacity
 
     def __init__(self, runs_dir: str | os.PathLike | None = None, workspace_for: Callable[[str], Path] | None = None, **kwargs) -> None:
         if runs_dir is not None:
