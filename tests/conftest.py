@@ -40,6 +40,7 @@ def platform(tmp_path_factory, artifacts_dir):
     p.start()
     yield p
     p.stop()
+    p.remove_unix_accounts()
 
 
 @pytest.fixture
@@ -55,6 +56,7 @@ def fresh_platform(tmp_path, artifacts_dir):
     yield make
     for p in started:
         p.stop()
+        p.remove_unix_accounts()
 
 
 @pytest.fixture(scope="session")

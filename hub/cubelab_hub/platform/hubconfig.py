@@ -65,11 +65,16 @@ def configure(
     open_registration: bool = True,
     spawner_class: str | None = None,
     controlplane_config: dict | None = None,
+    unix_accounts: dict[str, str] | None = None,
 ) -> None:
-    """Apply CubeLab's settings to a JupyterHub config object ``c``."""
+    """Apply CubeLab's settings to a JupyterHub config object ``c``.
+
+    ``unix_accounts``: ``UnixAccounts.to_environment()`` of the caller's
+    settings; the hub and the control plane both read them from the environment."""
     data = Path(data_dir).resolve()
     data.mkdir(parents=True, exist_ok=True)
     os.environ["CUBELAB_DATA_DIR"] = str(data)
+    os.environ.update(unix_accounts or {})
 
     c.JupyterHub.ip = ip
     c.JupyterHub.port = port
@@ -121,7 +126,7 @@ def configure(
             "name": SERVICE_NAME,
             "url": f"http://127.0.0.1:{controlplane_port}",
             "command": cp_args,
-            "environment": {"CUBELAB_DATA_DIR": str(data)},
+            "environment": {"CUBELAB_DATA_DIR": str(data), **(unix_accounts or {})},
             "oauth_no_confirm": True,
             "display": False,
         }
