@@ -207,6 +207,12 @@ def apply_links(
 
 # --------------------------------------------------------------------- spawner
 
+# host paths never handed to a project's group, whatever a project mounts
+SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/opt", "/proc", "/root", "/run", "/sbin", "/sys", "/usr", "/var")
+# shared roots: their subdirectories may be a project's, never the roots themselves
+SHARED_ROOTS = ("/tmp", "/home", "/mnt", "/media", "/srv")
+
+
 
 class CubeLocalSpawner(CubeSpawnerMixin, LocalProcessSpawner):
     data_dir = Unicode(
@@ -242,6 +248,13 @@ class CubeLocalSpawner(CubeSpawnerMixin, LocalProcessSpawner):
         help="The code-server executable; the VS Code kind is offered only when it is found (name on PATH or a path).",
     )
     offer_vscode = Bool(True, config=True, help="Offer the VS Code kind (when code-server is installed).")
+    group_owned_hostpaths = Bool(
+        True,
+        config=True,
+        help="When servers run as users' own accounts, give each host path a project mounts to the project's Unix "
+        "group (root-owned, group rwx, setgid: 2770), so members share it and non-members cannot read it. "
+        "System directories and anything holding the data directory are never changed.",
+    )
     user_umask = Unicode(
         "0002",
         config=True,
@@ -399,11 +412,27 @@ class CubeLocalSpawner(CubeSpawnerMixin, LocalProcessSpawner):
                     os.chmod(path.parent, 0o711)
                 os.chown(path, uid, gid)
                 os.chmod(path, 0o700)
-            elif path.exists():
-                # a shared claim or a host path declared for the project: the project's, setgid
+            elif path.is_relative_to(volumes):
+                # a shared claim: the project's, setgid
+                self.unix.shared_dir(path, project)
+            elif path.is_dir() and self.group_owned_hostpaths and self._may_own_hostpath(path):
+                # a host path the admin declared for the project: the project's, setgid
                 self.unix.shared_dir(path, project)
 
         return prepare
+
+    def _may_own_hostpath(self, path: Path) -> bool:
+        """A host path may become the project's unless it is the machine's own
+        (system directories) or holds or lies in the platform's data directory."""
+        resolved = path.resolve()
+        data = Path(self.data_dir).resolve()
+        if resolved == Path("/") or resolved.is_relative_to(data) or data.is_relative_to(resolved):
+            self.log.warning("Host path %s of a project holds or lies in the data directory: its owner is left as is", path)
+            return False
+        if any(resolved.is_relative_to(p) for p in SYSTEM_DIRS) or str(resolved) in SHARED_ROOTS:
+            self.log.warning("Host path %s of a project is a system directory: its owner is left as is", path)
+            return False
+        return True
 
     def _release_gpus(self):
         for uuid in list(getattr(self, "_gpu_uuids", [])):
@@ -420,7 +449,9 @@ class CubeLocalSpawner(CubeSpawnerMixin, LocalProcessSpawner):
         try:
             self.workspace.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._prepare_account(choice.project)
-            Path(self.volumes_dir).mkdir(mode=0o711, exist_ok=True)
+            if self._run_as:  # claims inside are the users' or their projects': pass through, never list
+                Path(self.volumes_dir).mkdir(exist_ok=True)
+                os.chmod(self.volumes_dir, 0o711)
             apply_links(
                 self.workspace,
                 local_links(mounts, self.user.name, self.volumes_dir),

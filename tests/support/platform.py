@@ -81,8 +81,11 @@ def free_ports(n: int) -> list[int]:
 class Platform:
     """One ``cubelab up`` process and its data directory."""
 
-    def __init__(self, data_dir: Path, admin: str = "admin", extra_args: list[str] | None = None, log_path: Path | None = None):
+    def __init__(self, data_dir: Path, admin: str = "admin", extra_args: list[str] | None = None, log_path: Path | None = None,
+                 run_as_uid: int | None = None):
+        """``run_as_uid``: start ``cubelab up`` as this (non-root) user, from root."""
         self.data_dir = Path(data_dir)
+        self.run_as_uid = run_as_uid
         self.admin = admin
         self.extra_args = list(extra_args or [])
         if os.environ.get("CUBELAB_TEST_SPAWNER"):  # for debugging with another spawner
@@ -91,7 +94,7 @@ class Platform:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path or self.data_dir.parent / f"{self.data_dir.name}-cubelab.log"
         self.proc: subprocess.Popen | None = None
-        self.unix_prefix = unix_prefix() if IS_ROOT else None
+        self.unix_prefix = unix_prefix() if IS_ROOT and run_as_uid is None else None
         if self.unix_prefix and not any(a.startswith("--unix-prefix") for a in self.extra_args):
             self.extra_args.append(f"--unix-prefix={self.unix_prefix}")
 
@@ -110,7 +113,17 @@ class Platform:
             *self.extra_args,
         ]
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT)
+        preexec = None
+        if self.run_as_uid is not None:
+            os.chown(self.data_dir, self.run_as_uid, self.run_as_uid)
+            uid = self.run_as_uid
+
+            def preexec():
+                os.setgroups([])
+                os.setgid(uid)
+                os.setuid(uid)
+
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=preexec)
         self.wait_ready(timeout)
         return self
 

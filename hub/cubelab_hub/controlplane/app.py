@@ -306,6 +306,9 @@ class ControlPlane(Application):
         for module in self.resource_modules:
             if hasattr(module, "setup"):
                 module.setup(self)
+        from ..platform import unix_groups
+
+        unix_groups.install(self)  # projects as Unix groups, when users are Unix accounts
         asyncio.run(self._serve())
 
     async def _serve(self):

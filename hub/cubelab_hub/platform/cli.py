@@ -179,8 +179,11 @@ class UpApp(Application):
     def start(self):
         from .supervisor import supervise
 
+        from .cgroups import describe_support
+
         data = Path(self.data_dir).resolve()
         self.check_isolation()
+        print(describe_support(), flush=True)
         self.secure_data_dir(data)
         config_file = self.write_hub_config(data)
         admins = self.ensure_admin_passwords(data)

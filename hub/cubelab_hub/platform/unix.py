@@ -77,7 +77,9 @@ def lock_argv(account: str) -> list[str]:
 
 
 def unlock_argv(account: str) -> list[str]:
-    return ["usermod", "--unlock", "--expiredate", "", account]
+    # the expiry only: the password stays locked (these accounts never log in with one,
+    # and usermod refuses to unlock a password that would then be empty)
+    return ["usermod", "--expiredate", "", account]
 
 
 def userdel_argv(account: str) -> list[str]:

@@ -378,6 +378,7 @@ class LocalEngine(Engine):
             env.update(ref_env)
             if run_as:
                 env.update({"HOME": str(workspace), "USER": run_as.name, "LOGNAME": run_as.name})
+                _give_task_files(paths, run_as)
         except TaskSetupError as exc:
             with open(paths.log, "ab") as fh:
                 fh.write(f"[cubelab] task could not start: {exc}\n".encode())
@@ -610,6 +611,17 @@ class _RunAs:
     uid: int
     gid: int
     groups: list[int]
+
+
+def _give_task_files(paths: TaskPaths, run_as: _RunAs) -> None:
+    """Files written for the task to run (the code of a ``python --code`` task)
+    become the user's; the bookkeeping beside them (log, exit and pid files) does not."""
+    for entry in paths.root.iterdir():
+        if entry.is_symlink() or not entry.is_file():
+            continue
+        if entry == paths.log or entry.name.startswith(("exit-", "proc-")):
+            continue
+        os.chown(entry, run_as.uid, run_as.gid)
 
 
 def _preexec(cgroups: list[Path], run_as: _RunAs | None):
