@@ -35,7 +35,6 @@ import resource
 import shutil
 import stat
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,9 +43,9 @@ from tornado import web
 from traitlets import Bool, Enum, Unicode, default, validate
 
 from cubelab_hub.domain.errors import FieldError, FieldErrors
+from cubelab_hub.domain.formats import VolumeMount, merge_mounts, parse_volume_mounts
 from cubelab_hub.platform.cgroups import make_cpu_cgroup, make_memory_cgroup, remove_cgroup
 from cubelab_hub.platform.unix import UnixAccountError, UnixAccounts, drop_to
-from cubelab_hub.domain.formats import VolumeMount, merge_mounts, parse_volume_mounts
 
 from .common import CubeSpawnerMixin, invalid_options
 from .objects import DEFAULT_WORKSPACE, server_environment

@@ -157,7 +157,8 @@ class UpApp(Application):
                 print(
                     f"CubeLab cannot start: user servers and tasks run as each user's own Unix account, but {problem}.\n"
                     "Set CubeLab up with scripts/setup.sh as root (it builds the environment under /opt/cubelab with "
-                    "the system's Python, readable by every account), or run `cubelab up` as another user.",
+                    "the system's Python, readable by every account), or start `cubelab up` as an ordinary user "
+                    "(then every account's code runs as that one user).",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -177,9 +178,8 @@ class UpApp(Application):
                   "--registration-without-isolation opens it anyway.", flush=True)
 
     def start(self):
-        from .supervisor import supervise
-
         from .cgroups import describe_support
+        from .supervisor import supervise
 
         data = Path(self.data_dir).resolve()
         self.check_isolation()

@@ -57,7 +57,7 @@ from ..base import (
     TaskState,
     utcnow,
 )
-from ...platform.cgroups import make_cpu_cgroup, make_memory_cgroup, oom_killed, remove_cgroup
+from ...platform.cgroups import make_cpu_cgroup, make_memory_cgroup, oom_killed, own_cgroup, remove_cgroup
 from ...platform.unix import UnixAccountError, UnixAccounts, drop_to
 from .commands import TaskPaths, TaskSetupError, build_args, build_argv, build_env, effective_resources, validate_resources
 
@@ -445,7 +445,7 @@ class LocalEngine(Engine):
             cpu_limit = float(parse_cpu(cpu).limit) if cpu else 0.0
         except FieldError:
             return None, None, ""
-        name = "cubelab-task-" + "".join(c if c.isalnum() or c in "-_" else "_" for c in f"{run.spec.run_id}-{task.name}-{attempt}")
+        name = _cgroup_name(run.spec.run_id, task.name, attempt)
         mem_group = make_memory_cgroup(name, mem_limit) if mem_limit else None
         cpu_group = make_cpu_cgroup(name, cpu_limit) if cpu_limit else None
         return mem_group, cpu_group, memory
@@ -545,6 +545,16 @@ class LocalEngine(Engine):
         if code is None:
             await asyncio.sleep(0.05)  # the wrapper writes the file as the process ends
             code = _read_exit(exit_file)
+        # the attempt's cgroups, made by the engine before the restart
+        name = _cgroup_name(run.spec.run_id, task.name, ts.attempts)
+        for controller in ("memory", "cpu"):
+            parent = own_cgroup(controller)
+            group = parent / name if parent is not None else None
+            if group is not None and group.is_dir():
+                if controller == "memory" and code != 0 and oom_killed(group):
+                    remove_cgroup(group)
+                    return code if code is not None else -signal.SIGKILL, "stopped at its memory limit: the kernel killed it for using more"
+                remove_cgroup(group)
         if code is not None:
             return code, self._why(run, task, code) if code else ""
         if run.killed.get(task.name):
@@ -611,6 +621,10 @@ class _RunAs:
     uid: int
     gid: int
     groups: list[int]
+
+
+def _cgroup_name(run_id: str, task: str, attempt: int) -> str:
+    return "cubelab-task-" + "".join(c if c.isalnum() or c in "-_" else "_" for c in f"{run_id}-{task}-{attempt}")
 
 
 def _give_task_files(paths: TaskPaths, run_as: _RunAs) -> None:
