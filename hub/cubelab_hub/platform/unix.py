@@ -27,6 +27,7 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -38,6 +39,9 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 PREFIX_RE = re.compile(r"^[a-z][a-z0-9_-]{0,15}$")
 MAX_UNIX_NAME = 32  # useradd's limit
 PR_SET_NO_NEW_PRIVS = 38
+# one account or group change at a time in this process: two tasks of a new user
+# starting together must not see the account before its home is theirs
+_CHANGES = threading.RLock()
 
 
 class UnixAccountError(RuntimeError):
@@ -261,7 +265,12 @@ class UnixAccounts(LoggingConfigurable):
     # ------------------------------------------------------------ commands
 
     def _run(self, argv: list[str], ok_codes: tuple[int, ...] = (0,)) -> int:
-        result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
+        for attempt in range(10):
+            result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
+            # the hub and the control plane both change accounts: wait out the other's lock on /etc files
+            if result.returncode in ok_codes or "lock" not in result.stderr.lower():
+                break
+            time.sleep(0.1 * (attempt + 1))
         if result.returncode not in ok_codes:
             raise UnixAccountError(f"{argv[0]} failed for {argv[-1]} (exit {result.returncode}): {result.stderr.strip()[:300]}")
         return result.returncode
@@ -278,9 +287,12 @@ class UnixAccounts(LoggingConfigurable):
         """The user's account, created on first need, with ``home`` (their
         workspace) as its home: owned by them, mode 0700. Its parent is made
         traversable but not listable (0711), so nobody sees the other names."""
+        with _CHANGES:
+            return self._ensure_account(user, Path(home))
+
+    def _ensure_account(self, user: str, home: Path) -> pwd.struct_passwd:
         entry = self.lookup(user)
         account = self.account_name(user)
-        home = Path(home)
         if entry is None:
             # 9: created meanwhile by another process (the hub and the control plane both create)
             self._run(useradd_argv(account, str(home), self.uid_min, self.uid_max, f"CubeLab user {user}"), ok_codes=(0, 9))
@@ -338,6 +350,10 @@ class UnixAccounts(LoggingConfigurable):
         self.log.info("Removed Unix account %s of deleted user %s", entry.pw_name, user)
 
     def ensure_group(self, project: str) -> int:
+        with _CHANGES:
+            return self._ensure_group(project)
+
+    def _ensure_group(self, project: str) -> int:
         gid = self.group_id(project)
         if gid is None:
             self._run(groupadd_argv(self.group_name(project), self.uid_min, self.uid_max), ok_codes=(0, 9))
@@ -349,11 +365,12 @@ class UnixAccounts(LoggingConfigurable):
 
     def add_member(self, project: str, user: str) -> int:
         """The project's gid, with the user's (existing) account in the group."""
-        gid = self.ensure_group(project)
-        account = self.account_name(user)
-        if account not in grp.getgrgid(gid).gr_mem:
-            self._run(add_member_argv(account, self.group_name(project)))
-        return gid
+        with _CHANGES:
+            gid = self._ensure_group(project)
+            account = self.account_name(user)
+            if account not in grp.getgrgid(gid).gr_mem:
+                self._run(add_member_argv(account, self.group_name(project)))
+            return gid
 
     def remove_member(self, project: str, user: str) -> None:
         group = self.group_name(project)
