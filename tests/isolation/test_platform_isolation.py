@@ -6,6 +6,7 @@ mapping. Accounts and groups carry the test's own prefix and are removed after."
 
 from __future__ import annotations
 
+import grp
 import json
 import os
 import pwd
@@ -199,6 +200,20 @@ def test_deactivate_locks_and_stops_then_delete_removes(world):
     with pytest.raises(KeyError):
         pwd.getpwnam(account.pw_name)
     assert not (platform.data_dir / "workspaces" / carol.name).exists()
+
+
+def test_membership_changes_follow_into_the_project_group(world):
+    platform, alice = world["platform"], world["alice"]
+    dave = register(platform, "isodave")
+    assert alice.api("POST", "/projects/isoteam/members", json={"name": dave.name, "role": "dev"}).status_code == 201
+    run, log = run_task(dave, "isoteam", probe_code([], [str(platform.data_dir / "volumes" / "isoteam" / "from-dave.txt")]))
+    assert run["status"] == "succeeded", log
+    assert parse_probe(log)["writes"] == {str(platform.data_dir / "volumes" / "isoteam" / "from-dave.txt"): "ok"}
+    group = f"{platform.unix_prefix}p.isoteam"
+    grp_members = grp.getgrnam(group).gr_mem
+    assert f"{platform.unix_prefix}{dave.name}" in grp_members
+    assert alice.api("DELETE", f"/projects/isoteam/members/{dave.name}").status_code == 204
+    assert f"{platform.unix_prefix}{dave.name}" not in grp.getgrnam(group).gr_mem
 
 
 def test_restart_keeps_the_mapping(world):
