@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up CubeLab on this machine: system packages, a virtualenv in .venv, the
-# package with its JupyterLab plugin built in. Safe to run again.
+# Set up CubeLab on this machine: system packages, a virtualenv in .venv (as root, a
+# link to one under /opt/cubelab that every user account can run), the package with
+# its JupyterLab plugin built in. Safe to run again.
 #   CUBELAB_EXTRAS=test   also install the test tools (and Debian's Chromium)
 set -euo pipefail
 cd "$(dirname "$0")/.."
