@@ -153,6 +153,9 @@ class UpApp(Application):
         Not root: say plainly that every account's code runs as this OS user."""
         if self.unix.enabled:
             problem = check_runnable_by_accounts(sys.executable)
+            real = Path(sys.prefix).resolve()
+            if problem and real != Path(sys.prefix):
+                problem += f" (start it by the virtualenv's real path instead, {real}/bin/cubelab, which may be readable)"
             if problem:
                 print(
                     f"CubeLab cannot start: user servers and tasks run as each user's own Unix account, but {problem}.\n"
