@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up CubeLab on this machine: system packages, a virtualenv in .venv, the
-# package with its JupyterLab plugin built in. Safe to run again.
+# Set up CubeLab on this machine: system packages, a virtualenv in .venv (as root, a
+# link to one under /opt/cubelab that every user account can run), the package with
+# its JupyterLab plugin built in. Safe to run again.
 #   CUBELAB_EXTRAS=test   also install the test tools (and Debian's Chromium, and code-server)
 #   CUBELAB_CODE_SERVER_INSTALL=1   install code-server for the VS Code kind (scripts/install-code-server.sh)
 set -euo pipefail
@@ -24,10 +25,15 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-# Python 3.11 or 3.12
+# Python 3.11 or 3.12. As root, user accounts run the same interpreter as the platform
+# (notebook servers and tasks run as each user's own account), so prefer Debian's,
+# which every account can execute; an interpreter under a 0700 home (pyenv's under
+# /root) could not be.
 PYTHON=${PYTHON:-}
 if [ -z "$PYTHON" ]; then
-  for candidate in python3.11 python3.12 python3; do
+  candidates=(python3.11 python3.12 python3)
+  [ "$(id -u)" -eq 0 ] && candidates=(/usr/bin/python3.11 /usr/bin/python3.12 "${candidates[@]}")
+  for candidate in "${candidates[@]}"; do
     if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; assert (3, 11) <= sys.version_info[:2] < (3, 13)' 2>/dev/null; then
       PYTHON=$candidate; break
     fi
@@ -47,10 +53,31 @@ if [ "${CUBELAB_CODE_SERVER_INSTALL:-}" = 1 ] || [[ ",$EXTRAS," == *,test,* ]]; 
   bash "$ROOT/scripts/install-code-server.sh"
 fi
 
-if [ ! -x .venv/bin/python ]; then
+# As root the virtualenv lives under /opt/cubelab (readable by every account, whatever
+# the checkout's own path allows: a clone under /root is not), one per checkout, and
+# .venv links to it. Otherwise it is .venv itself.
+if [ "$(id -u)" -eq 0 ]; then
+  VENV=${CUBELAB_VENV:-/opt/cubelab/venv-$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)}
+  install -d -m 0755 "$(dirname "$VENV")"
+  if [ -d .venv ] && [ ! -L .venv ]; then
+    say "replacing the checkout-local .venv by a link to $VENV"
+    rm -rf .venv
+  fi
+  if [ -x "$VENV/bin/python" ] && ! runuser -u nobody -- "$VENV/bin/python" -c '' 2>/dev/null; then
+    say "$VENV's interpreter is not executable by other accounts: rebuilding it"
+    rm -rf "$VENV"
+  fi
+  if [ ! -x "$VENV/bin/python" ]; then
+    say "virtualenv $VENV ($PYTHON)"
+    (umask 022 && "$PYTHON" -m venv "$VENV")
+  fi
+  ln -sfn "$VENV" .venv
+elif [ ! -x .venv/bin/python ]; then
   say "virtualenv .venv ($PYTHON)"
   "$PYTHON" -m venv .venv
 fi
+# packages readable by every account (notebook servers and tasks run as users)
+umask 022
 .venv/bin/python -m pip install -q --upgrade pip
 
 say "pip install .${EXTRAS:+[$EXTRAS]} (builds the JupyterLab plugin)"
@@ -71,8 +98,8 @@ fi
 # the hub runs it, whichever account that is
 chmod -R a+rX "$PROXY_DIR"
 
-# the plugin's build tooling, for the jest tests
-if [ -n "$EXTRAS" ] && [ ! -d node_modules ]; then
+# the plugin's build tooling, for the jest tests and the linters (a no-op when up to date)
+if [ -n "$EXTRAS" ]; then
   (cd "$ROOT" && .venv/bin/jlpm install)
 fi
 

@@ -15,6 +15,7 @@ echo "== jest (Lab plugin)"
 
 echo "== pytest"
 status=0
-.venv/bin/python -m pytest -p no:cacheprovider -ra "$@" || status=$?
+# by the virtualenv's real path (see up.sh): test accounts run the same interpreter
+"$(readlink -f .venv)/bin/python" -m pytest -p no:cacheprovider -ra "$@" || status=$?
 echo "Test artifacts (logs, screenshots): $CUBELAB_TEST_ARTIFACTS"
 exit $status

@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/cubelab up "$@"
+# by the virtualenv's real path: user accounts run the same interpreter, and may not
+# pass through the checkout's directory (a clone under /root)
+exec "$(readlink -f .venv)/bin/cubelab" up "$@"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,24 @@ os.environ["PYTHONPATH"] = os.pathsep.join(SOURCES + [p for p in os.environ.get(
 sys.path.insert(0, str(Path(__file__).parent))
 
 from support.platform import Platform, User, register  # noqa: E402
+
+_OWN_BASETEMP: list[str] = []
+
+
+def pytest_configure(config):
+    # As root, servers and tasks run as test accounts that must pass through the
+    # directories above a data directory; pytest resets its shared root
+    # (/tmp/pytest-of-root) to 0700 whenever any pytest session starts, so use a
+    # temporary root of this session's own.
+    if os.geteuid() == 0 and not config.option.basetemp and not hasattr(config, "workerinput"):
+        config.option.basetemp = tempfile.mkdtemp(prefix="cubelab-tests-")
+        _OWN_BASETEMP.append(config.option.basetemp)
+
+
+def pytest_unconfigure(config):
+    for path in _OWN_BASETEMP:
+        shutil.rmtree(path, ignore_errors=True)
+
 
 ARTIFACTS = Path(os.environ.get("CUBELAB_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
 _names = itertools.count()
@@ -40,6 +60,7 @@ def platform(tmp_path_factory, artifacts_dir):
     p.start()
     yield p
     p.stop()
+    p.remove_unix_accounts()
 
 
 @pytest.fixture
@@ -55,6 +76,7 @@ def fresh_platform(tmp_path, artifacts_dir):
     yield make
     for p in started:
         p.stop()
+        p.remove_unix_accounts()
 
 
 @pytest.fixture(scope="session")

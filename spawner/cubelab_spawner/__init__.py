@@ -12,6 +12,8 @@ One machine (what ``cubelab up`` uses)::
     c.CubeLocalSpawner.data_dir = "/srv/cubelab-data"      # workspaces/<user>, volumes/<claim>
     c.CubeLocalSpawner.role_limits = {"user": {"cpu": "8", "memory": "32G", "gpu": 1}, "admin": {}}
     c.CubeLocalSpawner.memory_limit = "auto"                 # cgroup, else RLIMIT_DATA
+    c.UnixAccounts.prefix = "cl-"                            # as root: user alice runs as cl-alice
+    c.UnixAccounts.uid_min, c.UnixAccounts.uid_max = 30000, 39999
 
 Kubernetes::
 

@@ -16,8 +16,14 @@ Configure with ``c.JupyterHub.spawner_class = "cubelab_spawner.local.CubeLocalSp
 - CPU, memory and GPU counts are exported (``CPU_LIMIT``, ``MEM_LIMIT``,
   ``OMP_NUM_THREADS``, ``CUBELAB_GPU`` ...).
 
-Servers run as the hub's own OS user (like ``SimpleLocalProcessSpawner``): the
-embedded platform is for one machine and a trusted group, as the README says.
+Accounts: when the hub runs as root (``UnixAccounts.enabled``), each user's
+server runs as their own Unix account (``cl-<name>``, created on first need,
+see ``cubelab_hub.platform.unix``), with the chosen project's Unix group as
+its only supplementary group, ``no_new_privs`` set and no capabilities; kernels
+and terminals inherit that. The workspace is the account's home (0700, theirs);
+the project's shared claims and host paths are group-owned by the project with
+the setgid bit (2770). Otherwise servers run as the hub's own OS user (like
+``SimpleLocalProcessSpawner``), and `cubelab up` says so at start-up.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import os
 import posixpath
 import resource
 import shutil
-import time
+import stat
 from pathlib import Path
 
 from jupyterhub.spawner import LocalProcessSpawner
@@ -38,6 +44,8 @@ from cubelab_hub.codeserver import find_code_server
 from cubelab_hub.machine import LocalGpu, detect_gpus, parse_nvidia_smi  # noqa: F401 (re-exported: the spawner's GPU helpers)
 from cubelab_hub.domain.errors import FieldError, FieldErrors
 from cubelab_hub.domain.formats import VolumeMount, merge_mounts, parse_volume_mounts
+from cubelab_hub.platform.cgroups import make_cpu_cgroup, make_memory_cgroup, remove_cgroup
+from cubelab_hub.platform.unix import UnixAccountError, UnixAccounts, drop_to
 
 from .common import CubeSpawnerMixin, invalid_options
 from .objects import DEFAULT_WORKSPACE, server_environment
@@ -107,10 +115,31 @@ def local_links(mounts: list[VolumeMount], username: str, volumes_dir: str) -> l
 LINKS_FILE = ".cubelab-links"
 
 
-def apply_links(workspace: Path, links: list[tuple[str, str]], volumes_dir: str) -> None:
+def _write_record(record: Path, text: str, owner: tuple[int, int] | None) -> None:
+    # the record sits in a directory its user controls: never follow a link they put there
+    fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+        if owner:
+            os.fchown(fh.fileno(), *owner)
+
+
+def apply_links(
+    workspace: Path,
+    links: list[tuple[str, str]],
+    volumes_dir: str,
+    owner: tuple[int, int] | None = None,
+    prepare_target=None,
+) -> None:
     """Create the links; remove links an earlier start made that are no longer
-    wanted (another project's mounts); never touch the user's own files."""
+    wanted (another project's mounts); never touch the user's own files.
+
+    ``owner`` (uid, gid): who the links and the record belong to (the account,
+    when the hub runs as root and the workspace is theirs). ``prepare_target``
+    is called with (rel, target) for each link's target, to give it its owner."""
     record = workspace / LINKS_FILE
+    if record.is_symlink():
+        record.unlink()
     previous = set(record.read_text().split("\n")) - {""} if record.exists() else set()
     wanted = {rel for rel, _ in links}
     for rel in previous - wanted:
@@ -128,78 +157,27 @@ def apply_links(workspace: Path, links: list[tuple[str, str]], volumes_dir: str)
             path.unlink()
         elif path.exists():
             raise FieldError("volume_mount", f"'{path}' exists in the workspace and is not a mount link; move it away", "a free mount path")
+        if not path.parent.resolve().is_relative_to(workspace.resolve()):
+            # a link of the user's own on the way: root must not create things through it
+            raise FieldError("volume_mount", f"'{path.parent}' leads outside the workspace; move it away", "a free mount path")
         path.parent.mkdir(parents=True, exist_ok=True)
         if Path(target).is_relative_to(volumes_dir):  # a local claim: create it like a provisioner would
             Path(target).mkdir(parents=True, exist_ok=True)
+        if prepare_target:
+            prepare_target(rel, target)
         path.symlink_to(target)
-    record.write_text("\n".join(sorted(wanted)) + "\n")
-
-
-# --------------------------------------------------------------------- memory
-
-
-def own_cgroup(controller: str = "memory") -> Path | None:
-    """The directory of this process's cgroup for ``controller`` (v1), or the
-    unified (v2) one; None when there is none to use."""
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if controller in controllers.split(","):
-            base = Path("/sys/fs/cgroup") / controller
-            if base.is_dir():
-                return base / path.lstrip("/")
-    for line in lines:
-        hid, controllers, path = line.split(":", 2)
-        if hid == "0" and controllers == "":
-            for base in (Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup")):
-                if (base / "cgroup.controllers").exists():
-                    return base / path.lstrip("/")
-    return None
-
-
-def make_memory_cgroup(name: str, limit: int) -> Path | None:
-    """A child cgroup with a memory limit, or None if the OS does not let us."""
-    parent = own_cgroup("memory")
-    if parent is None:
-        return None
-    group = parent / name
-    try:
-        group.mkdir(exist_ok=True)
-        if (group / "memory.limit_in_bytes").exists():  # v1
-            (group / "memory.limit_in_bytes").write_text(str(limit))
-        elif (group / "memory.max").exists():  # v2, memory delegated to us
-            (group / "memory.max").write_text(str(limit))
-        else:
-            group.rmdir()
-            return None
-    except OSError:
-        try:
-            group.rmdir()
-        except OSError:
-            pass
-        return None
-    return group
-
-
-def remove_cgroup(group: Path, attempts: int = 20) -> bool:
-    """Remove an emptied cgroup; True when it is gone. Retries briefly: the
-    kernel lets go of a cgroup only once its last process is reaped."""
-    for attempt in range(attempts):
-        try:
-            group.rmdir()
-            return True
-        except FileNotFoundError:
-            return True
-        except OSError:
-            if attempt + 1 < attempts:
-                time.sleep(0.05)
-    return False
+        if owner:
+            os.lchown(path, *owner)
+    _write_record(record, "\n".join(sorted(wanted)) + "\n", owner)
 
 
 # --------------------------------------------------------------------- spawner
+
+# host paths never handed to a project's group, whatever a project mounts
+SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/opt", "/proc", "/root", "/run", "/sbin", "/sys", "/usr", "/var")
+# shared roots: their subdirectories may be a project's, never the roots themselves
+SHARED_ROOTS = ("/tmp", "/home", "/mnt", "/media", "/srv")
+
 
 
 class CubeLocalSpawner(CubeSpawnerMixin, LocalProcessSpawner):
@@ -236,6 +214,21 @@ class CubeLocalSpawner(CubeSpawnerMixin, LocalProcessSpawner):
         help="The code-server executable; the VS Code kind is offered only when it is found (name on PATH or a path).",
     )
     offer_vscode = Bool(True, config=True, help="Offer the VS Code kind (when code-server is installed).")
+    group_owned_hostpaths = Bool(
+        True,
+        config=True,
+        help="When servers run as users' own accounts, give each host path a project mounts to the project's Unix "
+        "group (root-owned, group rwx, setgid: 2770), so members share it and non-members cannot read it. "
+        "System directories and anything holding the data directory are never changed.",
+    )
+    user_umask = Unicode(
+        "0002",
+        config=True,
+        help="umask of user servers (octal) when they run as their own accounts: files are group-writable, "
+        "which matters in project-shared folders (the workspace itself is 0700).",
+    )
+
+    _unix: UnixAccounts | None = None
 
     _gpus_cache: list[LocalGpu] | None = None
     # card uuid -> "<user>/<server>" holding it, across this hub's spawners
@@ -267,6 +260,18 @@ class CubeLocalSpawner(CubeSpawnerMixin, LocalProcessSpawner):
     @property
     def volumes_dir(self) -> str:
         return str(Path(self.data_dir) / "volumes")
+
+    @property
+    def unix(self) -> UnixAccounts:
+        """The Unix accounts and groups (configured as ``c.UnixAccounts``)."""
+        if self._unix is None:
+            self._unix = UnixAccounts(parent=self)
+        return self._unix
+
+    @property
+    def unix_name(self) -> str | None:
+        """The account this user's servers run as; None when they run as the hub's user."""
+        return self.unix.account_name(self.user.name) if self.unix.enabled else None
 
     def local_gpus(self) -> list[LocalGpu]:
         cls = type(self)
@@ -300,14 +305,15 @@ class CubeLocalSpawner(CubeSpawnerMixin, LocalProcessSpawner):
     # ------------------------------------------------------------ start / stop
 
     def user_env(self, env):
-        env["USER"] = self.user.name
+        env["USER"] = self.unix_name or self.user.name
+        env["LOGNAME"] = env["USER"]
         env["HOME"] = str(self.workspace)
         env["SHELL"] = "/bin/bash"
         return env
 
     def get_args(self):
         args = super().get_args()
-        if os.geteuid() == 0 and not any("allow_root" in a or a == "--allow-root" for a in args):
+        if self.unix_name is None and os.geteuid() == 0 and not any("allow_root" in a or a == "--allow-root" for a in args):
             # The server runs as the hub's own user; when that is root, Jupyter
             # would refuse to start. Refusing adds no isolation here.
             args.append("--ServerApp.allow_root=True")
@@ -320,18 +326,77 @@ class CubeLocalSpawner(CubeSpawnerMixin, LocalProcessSpawner):
 
     def make_preexec_fn(self, name):
         workspace = str(self.workspace)
-        cgroup_procs = str(self._cgroup / "cgroup.procs") if getattr(self, "_cgroup", None) else None
+        cgroup_procs = [str(g / "cgroup.procs") for g in (getattr(self, "_cgroup", None), getattr(self, "_cpu_cgroup", None)) if g]
         rlimit = getattr(self, "_rlimit", None)
+        ids = getattr(self, "_run_as", None)
+        umask = int(self.user_umask, 8)
 
         def preexec():  # runs in the child between fork and exec: keep it small
-            if cgroup_procs:
-                with open(cgroup_procs, "w") as f:
-                    f.write(str(os.getpid()))
-            if rlimit:
-                resource.setrlimit(resource.RLIMIT_DATA, (rlimit, rlimit))
-            os.chdir(workspace)
+            try:
+                for procs in cgroup_procs:  # joined while still root: the user cannot leave it
+                    with open(procs, "w") as f:
+                        f.write(str(os.getpid()))
+                if rlimit:
+                    resource.setrlimit(resource.RLIMIT_DATA, (rlimit, rlimit))
+                if ids:
+                    drop_to(*ids, umask=umask)
+                os.chdir(workspace)
+            except BaseException as exc:
+                # Popen only says "Exception occurred in preexec_fn": say which, in the server's log
+                os.write(2, f"cubelab: could not prepare the server process: {exc!r}\n".encode())
+                raise
 
         return preexec
+
+    def _prepare_account(self, project: str) -> None:
+        """Create the account (and its home) on first need, put it in the
+        project's group, and remember the ids the server runs with."""
+        self._run_as = None
+        if self.unix_name is None:
+            return
+        try:
+            entry = self.unix.ensure_account(self.user.name, self.workspace)
+            gid = self.unix.add_member(project, self.user.name)
+        except UnixAccountError as exc:
+            raise web.HTTPError(500, f"could not prepare the Unix account of {self.user.name}: {exc}") from None
+        # the project's group only: a server of one project reaches no other project's files
+        self._run_as = (entry.pw_uid, entry.pw_gid, [entry.pw_gid, gid])
+
+    def _prepare_target(self, project: str):
+        if self.unix_name is None:
+            return None
+        uid, gid = self._run_as[0], self._run_as[1]
+        volumes = Path(self.volumes_dir)
+
+        def prepare(rel: str, target: str) -> None:
+            path = Path(target)
+            if path.is_relative_to(volumes) and path.parent != volumes:
+                # <claim>/<user>: a per-user claim, theirs alone, in a claim others cannot list
+                if not path.parent.stat().st_mode & stat.S_ISGID:
+                    os.chmod(path.parent, 0o711)
+                os.chown(path, uid, gid)
+                os.chmod(path, 0o700)
+            elif path.is_relative_to(volumes):
+                # a shared claim: the project's, setgid
+                self.unix.shared_dir(path, project)
+            elif path.is_dir() and self.group_owned_hostpaths and self._may_own_hostpath(path):
+                # a host path the admin declared for the project: the project's, setgid
+                self.unix.shared_dir(path, project)
+
+        return prepare
+
+    def _may_own_hostpath(self, path: Path) -> bool:
+        """A host path may become the project's unless it is the machine's own
+        (system directories) or holds or lies in the platform's data directory."""
+        resolved = path.resolve()
+        data = Path(self.data_dir).resolve()
+        if resolved == Path("/") or resolved.is_relative_to(data) or data.is_relative_to(resolved):
+            self.log.warning("Host path %s of a project holds or lies in the data directory: its owner is left as is", path)
+            return False
+        if any(resolved.is_relative_to(p) for p in SYSTEM_DIRS) or str(resolved) in SHARED_ROOTS:
+            self.log.warning("Host path %s of a project is a system directory: its owner is left as is", path)
+            return False
+        return True
 
     def _release_gpus(self):
         for uuid in list(getattr(self, "_gpu_uuids", [])):
@@ -347,7 +412,17 @@ class CubeLocalSpawner(CubeSpawnerMixin, LocalProcessSpawner):
         mounts = merge_mounts(parse_volume_mounts(self.default_volume_mounts), project.volume_mounts)
         try:
             self.workspace.mkdir(parents=True, exist_ok=True, mode=0o700)
-            apply_links(self.workspace, local_links(mounts, self.user.name, self.volumes_dir), self.volumes_dir)
+            self._prepare_account(choice.project)
+            if self._run_as:  # claims inside are the users' or their projects': pass through, never list
+                Path(self.volumes_dir).mkdir(exist_ok=True)
+                os.chmod(self.volumes_dir, 0o711)
+            apply_links(
+                self.workspace,
+                local_links(mounts, self.user.name, self.volumes_dir),
+                self.volumes_dir,
+                owner=self._run_as[:2] if self._run_as else None,
+                prepare_target=self._prepare_target(choice.project),
+            )
             self._release_gpus()
             taken = {u for u, owner in type(self)._gpu_owners.items() if owner != self._owner_key}
             gpus = pick_gpus(self.local_gpus(), choice.gpu.count, choice.gpu.type, taken)
@@ -397,6 +472,11 @@ class CubeLocalSpawner(CubeSpawnerMixin, LocalProcessSpawner):
                 raise web.HTTPError(500, "memory_limit is 'cgroup' but this machine does not let the hub create a memory cgroup")
         if self._cgroup is None and self.memory_limit in ("auto", "rlimit"):
             self._rlimit = choice.memory.limit
+        if getattr(self, "_cpu_cgroup", None):
+            remove_cgroup(self._cpu_cgroup)
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in self._owner_key)
+        # the CPU limit as a quota where a cpu cgroup can be made; else the thread variables only
+        self._cpu_cgroup = make_cpu_cgroup(f"cubelab-{safe}-{os.getpid()}", float(choice.cpu.limit))
         self.log.info(
             "%s: project %s, %s, cpu %s, memory %s (%s), gpus %s",
             self._log_name, choice.project, choice.kind, choice.cpu, choice.memory,
@@ -416,6 +496,9 @@ class CubeLocalSpawner(CubeSpawnerMixin, LocalProcessSpawner):
             # keep the cgroup known until it can really be removed.
             if remove_cgroup(self._cgroup, attempts=20 if final else 1):
                 self._cgroup = None
+        if getattr(self, "_cpu_cgroup", None):
+            if remove_cgroup(self._cpu_cgroup, attempts=20 if final else 1):
+                self._cpu_cgroup = None
 
     async def stop(self, now=False):
         try:
@@ -434,6 +517,8 @@ class CubeLocalSpawner(CubeSpawnerMixin, LocalProcessSpawner):
             state["gpu_uuids"] = list(self._gpu_uuids)
         if getattr(self, "_cgroup", None):
             state["cgroup"] = str(self._cgroup)
+        if getattr(self, "_cpu_cgroup", None):
+            state["cpu_cgroup"] = str(self._cpu_cgroup)
         return state
 
     def load_state(self, state):
@@ -442,6 +527,7 @@ class CubeLocalSpawner(CubeSpawnerMixin, LocalProcessSpawner):
         for uuid in self._gpu_uuids:
             type(self)._gpu_owners[uuid] = self._owner_key
         self._cgroup = Path(state["cgroup"]) if state.get("cgroup") else None
+        self._cpu_cgroup = Path(state["cpu_cgroup"]) if state.get("cpu_cgroup") else None
 
     def clear_state(self):
         super().clear_state()

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import requests
+from support.platform import IS_ROOT, make_traversable, remove_unix_accounts, unix_prefix
 
 from cubelab_hub.platform.hubconfig import _proxy_command
 
@@ -30,6 +31,11 @@ class HubProcess:
     def __init__(self, workdir: Path, extra_config: str = "", extra_env: dict | None = None):
         self.workdir = workdir
         self.extra_env = dict(extra_env or {})
+        # as root, servers run as Unix accounts of the test's own prefix (removed by stop)
+        self.unix_prefix = unix_prefix() if IS_ROOT else None
+        if self.unix_prefix:
+            self.extra_env.setdefault("CUBELAB_UNIX_PREFIX", self.unix_prefix)
+            make_traversable(workdir / "x")
         self.port = free_port()
         self.hub_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -139,3 +145,5 @@ c.Spawner.poll_interval = 3
                 self.proc.wait(10)
         if getattr(self, "log", None):
             self.log.close()
+        if self.unix_prefix:
+            remove_unix_accounts(self.unix_prefix)

@@ -6,12 +6,16 @@ processes on 127.0.0.1 with free ports, in a temporary data directory.
 
 from __future__ import annotations
 
+import grp
+import itertools
 import os
+import pwd
 import re
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -19,6 +23,46 @@ import psutil
 import requests
 
 CUBELAB = [sys.executable, "-m", "cubelab_hub.platform.cli"]
+IS_ROOT = os.geteuid() == 0
+_prefixes = itertools.count()
+
+
+def unix_prefix() -> str:
+    """A prefix of the tests' own for the Unix accounts and groups a platform
+    creates as root, so they are told apart from real ones and removed after."""
+    return f"t{os.getpid() % 10000}x{next(_prefixes)}-"
+
+
+def make_traversable(path: Path) -> None:
+    """pytest makes its temporary directories 0700: let the test accounts pass
+    through (not list) the ones above a data directory, as /srv would."""
+    tmp = Path(tempfile.gettempdir()).resolve()
+    for parent in Path(path).resolve().parents:
+        if parent == tmp or not parent.is_relative_to(tmp):
+            break
+        mode = parent.stat().st_mode
+        if mode & 0o011 != 0o011:
+            os.chmod(parent, (mode & 0o7777) | 0o011)
+
+
+def remove_unix_accounts(prefix: str) -> list[str]:
+    """Every account and group named with ``prefix``: their processes stopped, then removed."""
+    removed = []
+    for entry in pwd.getpwall():
+        if entry.pw_name.startswith(prefix):
+            for pid in psutil.pids():
+                try:
+                    if psutil.Process(pid).uids().real == entry.pw_uid:
+                        os.kill(pid, signal.SIGKILL)
+                except (psutil.Error, ProcessLookupError):
+                    pass
+            subprocess.run(["userdel", entry.pw_name], check=False, capture_output=True)
+            removed.append(entry.pw_name)
+    for group in grp.getgrall():
+        if group.gr_name.startswith(prefix):
+            subprocess.run(["groupdel", group.gr_name], check=False, capture_output=True)
+            removed.append(group.gr_name)
+    return removed
 
 
 def free_port() -> int:
@@ -37,8 +81,11 @@ def free_ports(n: int) -> list[int]:
 class Platform:
     """One ``cubelab up`` process and its data directory."""
 
-    def __init__(self, data_dir: Path, admin: str = "admin", extra_args: list[str] | None = None, log_path: Path | None = None):
+    def __init__(self, data_dir: Path, admin: str = "admin", extra_args: list[str] | None = None, log_path: Path | None = None,
+                 run_as_uid: int | None = None):
+        """``run_as_uid``: start ``cubelab up`` as this (non-root) user, from root."""
         self.data_dir = Path(data_dir)
+        self.run_as_uid = run_as_uid
         self.admin = admin
         self.extra_args = list(extra_args or [])
         if os.environ.get("CUBELAB_TEST_SPAWNER"):  # for debugging with another spawner
@@ -47,9 +94,14 @@ class Platform:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path or self.data_dir.parent / f"{self.data_dir.name}-cubelab.log"
         self.proc: subprocess.Popen | None = None
+        self.unix_prefix = unix_prefix() if IS_ROOT and run_as_uid is None else None
+        if self.unix_prefix and not any(a.startswith("--unix-prefix") for a in self.extra_args):
+            self.extra_args.append(f"--unix-prefix={self.unix_prefix}")
 
     def start(self, timeout: float = 60) -> "Platform":
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if IS_ROOT:
+            make_traversable(self.data_dir)
         argv = CUBELAB + [
             "up",
             f"--port={self.port}",
@@ -61,7 +113,17 @@ class Platform:
             *self.extra_args,
         ]
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT)
+        preexec = None
+        if self.run_as_uid is not None:
+            os.chown(self.data_dir, self.run_as_uid, self.run_as_uid)
+            uid = self.run_as_uid
+
+            def preexec():
+                os.setgroups([])
+                os.setgid(uid)
+                os.setuid(uid)
+
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=preexec)
         self.wait_ready(timeout)
         return self
 
@@ -103,6 +165,12 @@ class Platform:
             rc = self.proc.wait()
         self._log.close()
         return rc
+
+    def remove_unix_accounts(self) -> list[str]:
+        return remove_unix_accounts(self.unix_prefix) if self.unix_prefix else []
+
+    def unix_account(self, user: str) -> pwd.struct_passwd:
+        return pwd.getpwnam(self.unix_prefix + user)
 
     @property
     def admin_password(self) -> str:

@@ -24,6 +24,7 @@ from traitlets.config import Application
 from ..domain.quotas import TASK_USAGE_FILE
 from ..kube.clusters import Clusters
 from . import handlers as handlers_pkg
+from ..platform import unix_groups
 from .db import Database
 from .hubclient import HubClient
 from .models import AuditEvent
@@ -220,6 +221,8 @@ class ControlPlane(Application):
         # re-attaching runs first: the scheduler then sees them active
         self.background_tasks: list = [self.pipeline_runs.start, self.pipeline_scheduler.loop, self.server_manager.loop]
         self.shutdown_hooks: list = [self.pipeline_runs.shutdown]
+        # projects as Unix groups, when users are Unix accounts (cubelab up as root)
+        unix_groups.install(self)
 
     async def _is_admin(self, name: str) -> bool:
         user = await self.hub_client.get_user(name)

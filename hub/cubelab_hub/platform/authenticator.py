@@ -9,6 +9,7 @@ servers stopped) and close registration. Built on JupyterHub's own
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 
@@ -23,6 +24,7 @@ from tornado import web
 from traitlets import Bool, Integer, Unicode, default
 
 from .accounts import AccountExists, AccountStore
+from .unix import UnixAccounts
 
 PUBLIC_PROJECT = "public"
 USERNAME_ACCEPTED = "2 to 32 characters: lowercase letters, digits, '-' and '_', starting with a letter"
@@ -76,6 +78,8 @@ class CubeAuthenticator(Authenticator):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.store = AccountStore(self.db_url)
+        # the Unix side of accounts (root only): locked with the account, removed with it
+        self.unix = UnixAccounts(parent=self)
 
     # ------------------------------------------------------------ registration
 
@@ -146,6 +150,8 @@ class CubeAuthenticator(Authenticator):
     def delete_user(self, user):
         super().delete_user(user)
         self.store.delete(user.name)
+        if self.unix.enabled:
+            self.unix.remove(user.name)
 
     def get_handlers(self, app):
         return [
@@ -221,8 +227,13 @@ class AccountAPIHandler(APIHandler):
         if store.get(user.name) is None:
             raise web.HTTPError(409, f"user {user_name} has no CubeLab account (created outside the login page)")
         store.set_active(user.name, active)
+        unix = self.authenticator.unix
         if not active:
             await self._lock_out(user)
+            if unix.enabled:  # and whatever else runs as them (tasks, strays): stopped, account locked
+                await asyncio.get_running_loop().run_in_executor(None, unix.lock, user.name)
+        elif unix.enabled:
+            await asyncio.get_running_loop().run_in_executor(None, unix.unlock, user.name)
         self.finish(_account_model(store.get(user.name), user))
 
     async def _lock_out(self, user):

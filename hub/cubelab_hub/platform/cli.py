@@ -11,6 +11,11 @@ from traitlets import Bool, Dict, Integer, List, Unicode, default
 from traitlets.config import Application
 
 from .. import __version__
+from .unix import UnixAccounts, check_runnable_by_accounts
+
+# entries of the data directory that users reach (their homes, shared claims, their
+# tasks' output directories): traversable by all, listable by none
+USER_REACHABLE = ("workspaces", "volumes", "runs")
 
 
 class UpApp(Application):
@@ -35,6 +40,13 @@ class UpApp(Application):
 
     admin_users = List(Unicode(), config=True, help="Admin usernames (repeat --admin for several). The first one is printed at start.")
     open_registration = Bool(True, config=True, help="Whether logging in with a new username creates the account (admins can change it later).")
+    registration_without_isolation = Bool(
+        False,
+        config=True,
+        help="Open registration even though the platform does not run as root. Without root every account's "
+        "code (notebook servers, terminals, kernels, pipeline tasks) runs as this one OS user, so each user can "
+        "read every other user's files and the platform's own state; only do this for people you trust with all of it.",
+    )
     spawner_class = Unicode("", config=True, help="Spawner class; default CubeLab's local spawner.")
     controlplane_options = Dict(
         config=True,
@@ -53,10 +65,29 @@ class UpApp(Application):
         "spawner": "UpApp.spawner_class",
         "controlplane": "UpApp.controlplane_options",
         "log-level": "Application.log_level",
+        "unix-prefix": "UnixAccounts.prefix",
+        "unix-uid-min": "UnixAccounts.uid_min",
+        "unix-uid-max": "UnixAccounts.uid_max",
     }
     flags = {
         "no-registration": ({"UpApp": {"open_registration": False}}, "Only existing accounts may log in."),
+        "registration-without-isolation": (
+            {"UpApp": {"registration_without_isolation": True}},
+            "Not root: open registration anyway, though every account's code runs as this one OS user "
+            "and can read every other user's files and the platform's state.",
+        ),
     }
+    classes = [UnixAccounts]
+
+    @property
+    def unix(self) -> UnixAccounts:
+        if getattr(self, "_unix", None) is None:
+            self._unix = UnixAccounts(parent=self)
+        return self._unix
+
+    @property
+    def registration_open(self) -> bool:
+        return self.open_registration and (self.unix.enabled or self.registration_without_isolation)
 
     def write_hub_config(self, data: Path) -> Path:
         """The hub's config file: the same ``configure`` call a hand-written
@@ -69,7 +100,8 @@ class UpApp(Application):
             proxy_api_port=self.proxy_api_port or None,
             controlplane_port=self.controlplane_port,
             admin_users=list(self.admin_users),
-            open_registration=self.open_registration,
+            open_registration=self.registration_open,
+            unix_accounts=self.unix.to_environment(),
             spawner_class=self.spawner_class or None,
             controlplane_config=dict(self.controlplane_options),
         )
@@ -120,10 +152,58 @@ class UpApp(Application):
         base = f"http://{loopback_host(self.ip)}:{self.port}"
         return [f"{base}/hub/api/", f"{base}/services/{SERVICE_NAME}/api/v1/openapi.json"]
 
+    def secure_data_dir(self, data: Path) -> None:
+        """The platform's state is the platform account's alone (files 0600,
+        directories 0700); users only traverse to what is theirs."""
+        # everything the platform's processes create from here on: theirs alone
+        os.umask(0o077)
+        data.mkdir(parents=True, exist_ok=True)
+        os.chmod(data, 0o711 if self.unix.enabled else 0o700)
+        for entry in data.iterdir():
+            if entry.is_symlink():
+                continue
+            if entry.is_dir():
+                os.chmod(entry, 0o711 if self.unix.enabled and entry.name in USER_REACHABLE else 0o700)
+            else:
+                os.chmod(entry, 0o600)
+
+    def check_isolation(self) -> None:
+        """Root: user code must be able to run this interpreter and its packages.
+        Not root: say plainly that every account's code runs as this OS user."""
+        if self.unix.enabled:
+            problem = check_runnable_by_accounts(sys.executable)
+            real = Path(sys.prefix).resolve()
+            if problem and real != Path(sys.prefix):
+                problem += f" (start it by the virtualenv's real path instead, {real}/bin/cubelab, which may be readable)"
+            if problem:
+                print(
+                    f"CubeLab cannot start: user servers and tasks run as each user's own Unix account, but {problem}.\n"
+                    "Set CubeLab up with scripts/setup.sh as root (it builds the environment under /opt/cubelab with "
+                    "the system's Python, readable by every account), or start `cubelab up` as an ordinary user "
+                    "(then every account's code runs as that one user).",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                sys.exit(1)
+            print(f"Each CubeLab user's code runs as their own Unix account ({self.unix.prefix}<name>).", flush=True)
+            return
+        import getpass
+
+        print(
+            f"WARNING: CubeLab is not running as root, so every account's code (notebook servers, terminals, kernels, "
+            f"pipeline tasks) runs as this one OS user ({getpass.getuser()}): users can read each other's files and "
+            "the platform's state. Run `cubelab up` as root for one Unix account per user.",
+            flush=True,
+        )
+        if self.open_registration and not self.registration_without_isolation:
+            print("Registration is closed (only the admins and existing accounts log in); "
+                  "--registration-without-isolation opens it anyway.", flush=True)
+
     def start(self):
         import threading
         import time
 
+        from .cgroups import describe_support
         from .hubconfig import find_proxy, proxy_missing_message
         from .readiness import announce_when_ready, busy_message, busy_ports
         from .supervisor import supervise
@@ -137,8 +217,9 @@ class UpApp(Application):
             print(f"CubeLab cannot start: {proxy_missing_message()}", file=sys.stderr, flush=True)
             sys.exit(2)
         data = Path(self.data_dir).resolve()
-        data.mkdir(parents=True, exist_ok=True)
-        os.chmod(data, 0o700)
+        self.check_isolation()
+        print(describe_support(), flush=True)
+        self.secure_data_dir(data)
         config_file = self.write_hub_config(data)
         admins = self.ensure_admin_passwords(data)
         url = f"http://{self.ip}:{self.port}/"

@@ -111,8 +111,12 @@ def configure(
     controlplane_config: dict | None = None,
     clusters: dict | None = None,
     default_cluster: str = "default",
+    unix_accounts: dict[str, str] | None = None,
 ) -> None:
     """Apply CubeLab's settings to a JupyterHub config object ``c``.
+
+    ``unix_accounts``: ``UnixAccounts.to_environment()`` of the caller's
+    settings; the hub and the control plane both read them from the environment.
 
     ``clusters`` and ``default_cluster`` are the Kubernetes clusters projects may
     use (:class:`cubelab_hub.kube.clusters.Clusters`): set here, they reach both
@@ -127,6 +131,7 @@ def configure(
     data = Path(data_dir).resolve()
     data.mkdir(parents=True, exist_ok=True)
     os.environ["CUBELAB_DATA_DIR"] = str(data)
+    os.environ.update(unix_accounts or {})
 
     c.JupyterHub.ip = ip
     c.JupyterHub.port = port
@@ -183,7 +188,7 @@ def configure(
             "name": SERVICE_NAME,
             "url": f"http://127.0.0.1:{controlplane_port}",
             "command": cp_args,
-            "environment": {"CUBELAB_DATA_DIR": str(data)},
+            "environment": {"CUBELAB_DATA_DIR": str(data), **(unix_accounts or {})},
             "oauth_no_confirm": True,
             "display": False,
         }

@@ -6,6 +6,20 @@ as asyncio subprocesses (argv lists, never a shell parsing user strings), at mos
 and timeouts stop the whole process tree with ``killpg``; output goes straight
 to a log file (not a pipe), so a task survives a control-plane restart and the
 restarted engine re-attaches to it.
+
+Who a task runs as: when the platform runs as root (``UnixAccounts`` enabled,
+handed down by ``cubelab up`` in ``CUBELAB_UNIX_*``), every task runs as the
+Unix account of the run's *runner* (``RunSpec.runner``): the user who started
+it, or for a scheduled run the pipeline's owner, on whose behalf the scheduler
+starts it. Its groups are that account's own and the run's project's, with
+``no_new_privs`` and no capabilities. The engine's bookkeeping stays the
+platform's: the run directories are traversable but not listable (0711), each
+log is the platform's (0600) and reaches the task only as its open stdout, and
+only the task's work and output directories are the user's (0700), so a task
+reads its own outputs and its upstreams' (same run, same account), never
+another run's logs or another user's outputs. Memory and CPU limits are cgroups
+the task is put in before it drops to its account; a task killed at its memory
+limit says so in its log.
 """
 
 from __future__ import annotations
@@ -23,6 +37,8 @@ from typing import AsyncIterator, Callable
 import psutil
 from traitlets import Float, Integer, Unicode, default
 
+from ...domain.errors import FieldError
+from ...domain.formats import parse_cpu, parse_memory
 from ...domain.pipelines import Task
 from ...domain.quotas import Capacity
 from ...domain.templates import JobTemplate
@@ -46,6 +62,9 @@ from ..base import (
     data_dir_of,
     utcnow,
 )
+from ...platform.cgroups import make_cpu_cgroup, make_memory_cgroup, oom_killed, own_cgroup, remove_cgroup
+from ...platform.unix import UnixAccountError, UnixAccounts, drop_to
+from ..launch import effective_resources
 from .commands import TaskPaths, TaskSetupError, build_launch
 
 # A fixed script: the task's argv arrives as "$@" (positional parameters, never parsed
@@ -136,14 +155,22 @@ class LocalEngine(Engine):
             self._capacity = machine_capacity(self.nvidia_smi)
         return self._capacity
 
-    def __init__(self, runs_dir: str | os.PathLike | None = None, workspace_for: Callable[[str], Path] | None = None, **kwargs) -> None:
+    def __init__(self, runs_dir: str | os.PathLike | None = None, workspace_for: Callable[[str], Path] | None = None,
+                 unix: UnixAccounts | None | str = "environment", **kwargs) -> None:
+        """``unix``: the accounts tasks run as; by default the platform's settings
+        from the environment (``cubelab up`` sets them), none elsewhere."""
         if runs_dir is not None:
             kwargs["runs_dir"] = runs_dir
         for name in ("default_parallelism", "python"):
             if kwargs.get(name) is None:
                 kwargs.pop(name, None)
         super().__init__(**kwargs)
+        if unix == "environment":
+            unix = UnixAccounts() if os.environ.get("CUBELAB_UNIX_ENABLED") == "1" else None
+        self.unix: UnixAccounts | None = unix if unix is not None and unix.enabled else None
         self.runs_dir.mkdir(parents=True, exist_ok=True)
+        if self.unix:
+            os.chmod(self.runs_dir, 0o711)
         # where a user's files are; a function so a deployment can map users elsewhere
         self.workspace_for = workspace_for or (lambda user: self.workspaces_dir / user)
         self._runs: dict[str, _Run] = {}
@@ -213,6 +240,9 @@ class LocalEngine(Engine):
         parallelism = spec.pipeline.parallelism or self.default_parallelism or os.cpu_count() or 1
         run_dir = self.runs_dir / spec.run_id
         (run_dir / "tasks").mkdir(parents=True, exist_ok=True)
+        if self.unix:  # tasks pass through to their own directories; nobody lists them
+            os.chmod(run_dir, 0o711)
+            os.chmod(run_dir / "tasks", 0o711)
         run = _Run(spec=spec, state=state, dir=run_dir, sem=asyncio.Semaphore(parallelism))
         run.done = {t.name: asyncio.Event() for t in spec.pipeline.tasks}
         loop = asyncio.get_running_loop()
@@ -367,8 +397,20 @@ class LocalEngine(Engine):
         ts.log_path = str(paths.log)
         ts.outputs = {"path": str(paths.out)}
         workspace = Path(self.workspace_for(spec.runner))
+        run_as = None
+        if self.unix:
+            try:
+                run_as = await asyncio.get_running_loop().run_in_executor(None, self._prepare_account, spec, paths, workspace)
+            except (UnixAccountError, OSError, ValueError) as exc:
+                with open(paths.log, "ab") as fh:
+                    fh.write(f"[cubelab] task could not start: the Unix account of {spec.runner}: {exc}\n".encode())
+                await self._finish(run, ts, FAILED, f"could not start: the Unix account of {spec.runner}: {exc}")
+                return
         try:
             argv, env = build_launch(spec, task, template, paths, run.state.tasks, workspace, **({"python": self.python} if self.python else {}))
+            if run_as:
+                env.update({"HOME": str(workspace), "USER": run_as.name, "LOGNAME": run_as.name})
+                _give_task_files(paths, run_as)
         except TaskSetupError as exc:
             with open(paths.log, "ab") as fh:
                 fh.write(f"[cubelab] task could not start: {exc}\n".encode())
@@ -386,7 +428,7 @@ class LocalEngine(Engine):
                 if run.cancelled:
                     await self._finish(run, ts, CANCELLED, run.cancel_reason)
                     return
-                rc, why = await self._attempt(run, task, ts, paths, argv, env)
+                rc, why = await self._attempt(run, task, ts, paths, argv, env, run_as, template)
             if rc == 0:
                 await self._succeed(run, ts, template, paths, rc)
                 return
@@ -413,18 +455,59 @@ class LocalEngine(Engine):
         ts.message = ""
         await self._finish(run, ts, SUCCEEDED, exit_code=rc)
 
-    async def _attempt(self, run: _Run, task: Task, ts: TaskState, paths: TaskPaths, argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+    def _prepare_account(self, spec: RunSpec, paths: TaskPaths, workspace: Path) -> "_RunAs":
+        """The runner's account (created on first need) in the project's group;
+        the task's work and output directories become theirs."""
+        entry = self.unix.ensure_account(spec.runner, workspace)
+        project_gid = self.unix.add_member(spec.project, spec.runner)
+        os.chmod(paths.root, 0o711)
+        # the log is the platform's, whatever the umask: the task gets it as its open stdout only
+        os.close(os.open(paths.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        os.chmod(paths.log, 0o600)
+        for directory in (paths.work, paths.out):
+            os.chown(directory, entry.pw_uid, entry.pw_gid)
+            os.chmod(directory, 0o700)
+        return _RunAs(entry.pw_name, entry.pw_uid, entry.pw_gid, [entry.pw_gid, project_gid])
+
+    def _task_cgroups(self, run: _Run, task: Task, template: JobTemplate, attempt: int) -> tuple[Path | None, Path | None, str]:
+        """Memory and CPU cgroups of one attempt, and the memory limit as written."""
+        try:
+            cpu, memory, _ = effective_resources(task, template)
+            mem_limit = parse_memory(memory).limit if memory else 0
+            cpu_limit = float(parse_cpu(cpu).limit) if cpu else 0.0
+        except FieldError:
+            return None, None, ""
+        name = _cgroup_name(run.spec.run_id, task.name, attempt)
+        mem_group = make_memory_cgroup(name, mem_limit) if mem_limit else None
+        cpu_group = make_cpu_cgroup(name, cpu_limit) if cpu_limit else None
+        return mem_group, cpu_group, memory
+
+    async def _attempt(
+        self, run: _Run, task: Task, ts: TaskState, paths: TaskPaths, argv: list[str], env: dict[str, str],
+        run_as: "_RunAs | None" = None, template: JobTemplate | None = None,
+    ) -> tuple[int, str]:
         ts.attempts += 1
         attempt = ts.attempts
         exit_file = paths.exit_file(attempt)
+        groups = self._task_cgroups(run, task, template, attempt) if template is not None else (None, None, "")
+        mem_group, cpu_group, memory = groups
+        if run_as:
+            # the wrapper, running as the user, writes the exit status here
+            with open(exit_file, "w"):
+                pass
+            os.chown(exit_file, run_as.uid, run_as.gid)
+        preexec = _preexec([g for g in (mem_group, cpu_group) if g], run_as)
         with open(paths.log, "ab") as log:
             if attempt > 1:
                 log.write(f"\n[cubelab] attempt {attempt} of {task.retries + 1}\n".encode())
                 log.flush()
             try:
-                proc = _Child.spawn([_SH, "-c", _EXIT_WRAPPER, str(exit_file), *argv], log, str(paths.work), env)
-            except OSError as exc:
+                proc = _Child.spawn([_SH, "-c", _EXIT_WRAPPER, str(exit_file), *argv], log, str(paths.work), env, preexec)
+            except (OSError, subprocess.SubprocessError) as exc:
                 log.write(f"[cubelab] could not start process: {exc}\n".encode())
+                for group in (mem_group, cpu_group):
+                    if group:
+                        remove_cgroup(group, attempts=1)
                 return 127, f"could not start process: {exc}"
         run.procs[task.name] = proc.pid
         external_id = _proc_id(proc.pid) or f"{proc.pid}:gone"
@@ -450,7 +533,16 @@ class LocalEngine(Engine):
             rc = await proc.wait()
         finally:
             run.procs.pop(task.name, None)
-        return rc, self._why(run, task, rc)
+        why = self._why(run, task, rc)
+        if mem_group is not None:
+            if rc != 0 and oom_killed(mem_group):
+                why = f"stopped at its memory limit ({memory}): the kernel killed it for using more"
+                with open(paths.log, "ab") as log:
+                    log.write(f"\n[cubelab] {why}\n".encode())
+            remove_cgroup(mem_group)
+        if cpu_group is not None:
+            remove_cgroup(cpu_group)
+        return rc, why
 
     def _why(self, run: _Run, task: Task, rc: int) -> str:
         killed = run.killed.get(task.name)
@@ -485,6 +577,16 @@ class LocalEngine(Engine):
         if code is None:
             await asyncio.sleep(0.05)  # the wrapper writes the file as the process ends
             code = _read_exit(exit_file)
+        # the attempt's cgroups, made by the engine before the restart
+        name = _cgroup_name(run.spec.run_id, task.name, ts.attempts)
+        for controller in ("memory", "cpu"):
+            parent = own_cgroup(controller)
+            group = parent / name if parent is not None else None
+            if group is not None and group.is_dir():
+                if controller == "memory" and code != 0 and oom_killed(group):
+                    remove_cgroup(group)
+                    return code if code is not None else -signal.SIGKILL, "stopped at its memory limit: the kernel killed it for using more"
+                remove_cgroup(group)
         if code is not None:
             return code, self._why(run, task, code) if code else ""
         if run.killed.get(task.name):
@@ -545,6 +647,50 @@ class LocalEngine(Engine):
                     ts.peak_memory = max(ts.peak_memory or 0, rss)
 
 
+@dataclass(frozen=True)
+class _RunAs:
+    name: str
+    uid: int
+    gid: int
+    groups: list[int]
+
+
+def _cgroup_name(run_id: str, task: str, attempt: int) -> str:
+    return "cubelab-task-" + "".join(c if c.isalnum() or c in "-_" else "_" for c in f"{run_id}-{task}-{attempt}")
+
+
+def _give_task_files(paths: TaskPaths, run_as: _RunAs) -> None:
+    """Files written for the task to run (the code of a ``python --code`` task)
+    become the user's; the bookkeeping beside them (log, exit and pid files) does not."""
+    for entry in paths.root.iterdir():
+        if entry.is_symlink() or not entry.is_file():
+            continue
+        if entry == paths.log or entry.name.startswith(("exit-", "proc-")):
+            continue
+        os.chown(entry, run_as.uid, run_as.gid)
+
+
+def _preexec(cgroups: list[Path], run_as: _RunAs | None):
+    """What the child does between fork and exec: join its cgroups while still
+    root (so it cannot leave them), then become the user. None when nothing to do."""
+    if not cgroups and run_as is None:
+        return None
+    procs = [str(g / "cgroup.procs") for g in cgroups]
+
+    def preexec():
+        try:
+            for path in procs:
+                with open(path, "w") as fh:
+                    fh.write(str(os.getpid()))
+            if run_as is not None:
+                drop_to(run_as.uid, run_as.gid, run_as.groups)
+        except BaseException as exc:
+            os.write(2, f"[cubelab] could not prepare the task process: {exc!r}\n".encode())
+            raise
+
+    return preexec
+
+
 class _Child:
     """A started task process. Its exit is awaited through a pidfd registered with
     the event loop, so no watcher thread is started per process (asyncio's default
@@ -564,10 +710,11 @@ class _Child:
             loop.add_reader(self._fd, self._on_exit)
 
     @classmethod
-    def spawn(cls, argv: list[str], log, cwd: str, env: dict[str, str]) -> "_Child":
+    def spawn(cls, argv: list[str], log, cwd: str, env: dict[str, str], preexec=None) -> "_Child":
         popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env,
-                                 start_new_session=True, close_fds=True)
+                                 start_new_session=True, close_fds=True, preexec_fn=preexec)
         return cls(popen)
+
 
     def _on_exit(self) -> None:
         loop = asyncio.get_running_loop()
