@@ -230,6 +230,38 @@ class TickPlan:
     truncated: bool = False  # more ticks were due than one pass handles; the next pass continues
 
 
+def _lower_bound(settings: ScheduleSettings, last_tick: datetime | None, enabled_at: datetime) -> tuple[datetime, bool]:
+    """Where the ticks of a schedule start, and whether a tick exactly there counts."""
+    if last_tick is not None:
+        lower, inclusive = _aware(last_tick), False
+    elif settings.backfill and settings.start_time is not None:
+        lower, inclusive = _aware(settings.start_time), True
+    else:
+        lower, inclusive = _aware(enabled_at), False
+    if settings.start_time is not None and _aware(settings.start_time) > lower:
+        lower, inclusive = _aware(settings.start_time), True
+    return lower, inclusive
+
+
+def next_fire_time(settings: ScheduleSettings, last_tick: datetime | None, enabled_at: datetime | None, now: datetime) -> datetime | None:
+    """The first time :func:`due_ticks` has a tick to give, in UTC; ``None`` when never.
+
+    It may lie in the past: ticks missed while the control plane was down, or
+    the rest of a catch-up cut by ``MAX_TICKS_PER_PASS``, are due at once. The
+    scheduler keeps this per schedule so a pass asks the database only for
+    schedules with work, instead of computing ticks for every schedule.
+    ``now`` stands in for ``enabled_at`` when that is unknown, as in ``due_ticks``.
+    """
+    if not settings.enabled or not settings.cron:
+        return None
+    zone = parse_timezone(settings.timezone)
+    lower, inclusive = _lower_bound(settings, last_tick, enabled_at or _aware(now))
+    local = lower.astimezone(zone)
+    if inclusive and croniter.match(settings.cron, local):
+        return lower.astimezone(timezone.utc)
+    return croniter(settings.cron, local).get_next(datetime).astimezone(timezone.utc)
+
+
 def due_ticks(settings: ScheduleSettings, last_tick: datetime | None, now: datetime, enabled_at: datetime | None = None) -> TickPlan:
     """Ticks due in ``(last_tick, now]``.
 
@@ -243,18 +275,7 @@ def due_ticks(settings: ScheduleSettings, last_tick: datetime | None, now: datet
         return plan
     now = _aware(now)
     zone = parse_timezone(settings.timezone)
-    if last_tick is not None:
-        lower = _aware(last_tick)
-        inclusive = False
-    elif settings.backfill and settings.start_time is not None:
-        lower = _aware(settings.start_time)
-        inclusive = True
-    else:
-        lower = _aware(enabled_at or now)
-        inclusive = False
-    if settings.start_time is not None and _aware(settings.start_time) > lower:
-        lower = _aware(settings.start_time)
-        inclusive = True
+    lower, inclusive = _lower_bound(settings, last_tick, enabled_at or now)
     it = croniter(settings.cron, lower.astimezone(zone))
     ticks: list[datetime] = []
     # croniter's get_next is strictly after its base; step back to include a tick exactly at an inclusive bound

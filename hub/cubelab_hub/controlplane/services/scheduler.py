@@ -17,10 +17,10 @@ import asyncio
 import logging
 from datetime import datetime, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from ...domain.errors import FieldErrors
-from ...domain.schedules import decide_start, due_ticks
+from ...domain.schedules import decide_start, due_ticks, next_fire_time
 from ..models.pipelines import PipelineRow, RunRow, ScheduleRecordRow, aware
 from ..store import row_to_pipeline
 from .runs import InvalidPipeline, RunManager
@@ -34,10 +34,18 @@ def utcnow() -> datetime:
 
 
 class Scheduler:
-    def __init__(self, database, runs: RunManager, interval: float = 10.0, is_admin=None):
+    """The cron loop. A pass costs one indexed query when nothing is due: each
+    schedule keeps its next fire time (``PipelineRow.next_fire_at``), advanced
+    when it fires, so schedules with nothing due are not read at all. Work found
+    is handled ``batch_size`` schedules (or starts) at a time, one transaction
+    per batch, yielding to the event loop in between so the API stays responsive.
+    """
+
+    def __init__(self, database, runs: RunManager, interval: float = 10.0, is_admin=None, batch_size: int = 200):
         self.db = database
         self.runs = runs
         self.interval = interval
+        self.batch_size = batch_size
         self._is_admin = is_admin  # async name -> bool (the creator's admin flag, for validation)
 
     async def loop(self) -> None:
@@ -51,37 +59,61 @@ class Scheduler:
             await asyncio.sleep(self.interval)
 
     async def run_pass(self, now: datetime) -> None:
-        self._record_ticks(now)
+        await self._record_ticks(now)
         with self.db.session() as session:
-            ids = session.scalars(select(ScheduleRecordRow.pipeline_id).where(ScheduleRecordRow.status == "comed").distinct()).all()
-        for pipeline_id in ids:
+            ids = session.scalars(select(ScheduleRecordRow.pipeline_id).where(ScheduleRecordRow.status == "comed")
+                                  .distinct().order_by(ScheduleRecordRow.pipeline_id)).all()
+        for done, pipeline_id in enumerate(ids, 1):
             await self._start_due(pipeline_id)
+            if done % self.batch_size == 0:
+                await asyncio.sleep(0)
 
-    def _record_ticks(self, now: datetime) -> None:
-        """Phase 1, one transaction: new ticks become records; last_tick moves on."""
-        with self.db.session() as session:
-            for row in session.scalars(select(PipelineRow).where(PipelineRow.schedule_enabled.is_(True))).all():
-                try:
-                    settings = row_to_pipeline(row).schedule
-                except FieldErrors:
-                    continue
-                plan = due_ticks(settings, aware(row.last_tick), now, aware(row.schedule_enabled_at))
-                # stored in UTC: SQLite keeps no offset, and the schedule's zone only shapes the ticks
-                plan.expired = [t.astimezone(timezone.utc) for t in plan.expired]
-                plan.run = [t.astimezone(timezone.utc) for t in plan.run]
-                ticks = plan.expired + plan.run
-                if not ticks:
-                    continue
-                existing = {aware(t) for t in session.scalars(select(ScheduleRecordRow.tick).where(
-                    ScheduleRecordRow.pipeline_id == row.id, ScheduleRecordRow.tick.in_(ticks))).all()}
-                for tick in plan.expired:
-                    if tick not in existing:
-                        session.add(ScheduleRecordRow(pipeline_id=row.id, tick=tick, status="skipped",
-                                                      reason=f"expired: more than expired_limit={settings.expired_limit} ticks were due"))
-                for tick in plan.run:
-                    if tick not in existing:
-                        session.add(ScheduleRecordRow(pipeline_id=row.id, tick=tick, status="comed", reason=""))
-                row.last_tick = max(ticks)
+    async def _record_ticks(self, now: datetime) -> None:
+        """Phase 1: due ticks become records, ``last_tick`` and ``next_fire_at``
+        move on; one transaction per batch of due schedules."""
+        now = now.astimezone(timezone.utc)
+        after_id = 0
+        while True:
+            with self.db.session() as session:
+                rows = session.scalars(select(PipelineRow).where(
+                    PipelineRow.schedule_enabled.is_(True),
+                    or_(PipelineRow.next_fire_at.is_(None), PipelineRow.next_fire_at <= now),
+                    # by id, not by fire time: a row whose settings no longer parse keeps its
+                    # time, and must not be met again within the same pass
+                    PipelineRow.id > after_id,
+                ).order_by(PipelineRow.id).limit(self.batch_size)).all()
+                for row in rows:
+                    self._record_row(session, row, now)
+                if rows:
+                    after_id = rows[-1].id
+            if len(rows) < self.batch_size:
+                return
+            await asyncio.sleep(0)
+
+    @staticmethod
+    def _record_row(session, row: PipelineRow, now: datetime) -> None:
+        try:
+            settings = row_to_pipeline(row).schedule
+        except FieldErrors:
+            return  # stored before a rule existed: left as it is, looked at again next pass
+        plan = due_ticks(settings, aware(row.last_tick), now, aware(row.schedule_enabled_at))
+        # stored in UTC: SQLite keeps no offset, and the schedule's zone only shapes the ticks
+        plan.expired = [t.astimezone(timezone.utc) for t in plan.expired]
+        plan.run = [t.astimezone(timezone.utc) for t in plan.run]
+        ticks = plan.expired + plan.run
+        if ticks:
+            existing = {aware(t) for t in session.scalars(select(ScheduleRecordRow.tick).where(
+                ScheduleRecordRow.pipeline_id == row.id, ScheduleRecordRow.tick.in_(ticks))).all()}
+            for tick in plan.expired:
+                if tick not in existing:
+                    session.add(ScheduleRecordRow(pipeline_id=row.id, tick=tick, status="skipped",
+                                                  reason=f"expired: more than expired_limit={settings.expired_limit} ticks were due"))
+            for tick in plan.run:
+                if tick not in existing:
+                    session.add(ScheduleRecordRow(pipeline_id=row.id, tick=tick, status="comed", reason=""))
+            row.last_tick = max(ticks)
+        # the rest of a truncated catch-up lies in the past, so the next pass takes it up
+        row.next_fire_at = next_fire_time(settings, aware(row.last_tick), aware(row.schedule_enabled_at), now)
 
     async def _start_due(self, pipeline_id: int) -> None:
         """Phase 2: start comed records in tick order while the rules allow."""
