@@ -89,6 +89,11 @@ class HubClient:
     async def list_users(self) -> list[dict]:
         return await self._all_pages("/users?include_stopped_servers=1")
 
+    async def list_active_users(self) -> list[dict]:
+        """Users with at least one running or pending server (the hub filters:
+        ``state=active``), with their servers; idle accounts cost nothing."""
+        return await self._all_pages("/users?state=active")
+
     async def delete_user(self, name: str) -> None:
         await self.request("DELETE", f"/users/{quote(name, safe='')}")
         self.forget_user(name)
