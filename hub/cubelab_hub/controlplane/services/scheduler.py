@@ -20,9 +20,8 @@ from datetime import datetime, timezone
 from sqlalchemy import func, or_, select
 
 from ...domain.errors import FieldErrors
-from ...domain.schedules import decide_start, due_ticks, next_fire_time
+from ...domain.schedules import decide_start, due_ticks, next_fire_time, schedule_from_dict
 from ..models.pipelines import PipelineRow, RunRow, ScheduleRecordRow, aware
-from ..store import row_to_pipeline
 from .runs import InvalidPipeline, RunManager
 
 ACTIVE = ("pending", "running")
@@ -63,10 +62,10 @@ class Scheduler:
         with self.db.session() as session:
             ids = session.scalars(select(ScheduleRecordRow.pipeline_id).where(ScheduleRecordRow.status == "comed")
                                   .distinct().order_by(ScheduleRecordRow.pipeline_id)).all()
-        for done, pipeline_id in enumerate(ids, 1):
-            await self._start_due(pipeline_id)
-            if done % self.batch_size == 0:
-                await asyncio.sleep(0)
+        admins: dict[str, bool] = {}  # the creators' admin flags, asked once per pass
+        for first in range(0, len(ids), self.batch_size):
+            await self._start_batch(ids[first:first + self.batch_size], admins)
+            await asyncio.sleep(0)
 
     async def _record_ticks(self, now: datetime) -> None:
         """Phase 1: due ticks become records, ``last_tick`` and ``next_fire_at``
@@ -93,7 +92,8 @@ class Scheduler:
     @staticmethod
     def _record_row(session, row: PipelineRow, now: datetime) -> None:
         try:
-            settings = row_to_pipeline(row).schedule
+            # the schedule alone: the rest of the pipeline is checked when its run is created
+            settings = schedule_from_dict((row.body or {}).get("schedule"))
         except FieldErrors:
             return  # stored before a rule existed: left as it is, looked at again next pass
         plan = due_ticks(settings, aware(row.last_tick), now, aware(row.schedule_enabled_at))
@@ -102,8 +102,12 @@ class Scheduler:
         plan.run = [t.astimezone(timezone.utc) for t in plan.run]
         ticks = plan.expired + plan.run
         if ticks:
-            existing = {aware(t) for t in session.scalars(select(ScheduleRecordRow.tick).where(
-                ScheduleRecordRow.pipeline_id == row.id, ScheduleRecordRow.tick.in_(ticks))).all()}
+            existing: set[datetime] = set()
+            if row.last_tick is None:
+                # re-enabled (with backfill): records of an earlier enabled period may exist;
+                # otherwise every record's tick is at or before last_tick, and these are after it
+                existing = {aware(t) for t in session.scalars(select(ScheduleRecordRow.tick).where(
+                    ScheduleRecordRow.pipeline_id == row.id, ScheduleRecordRow.tick.in_(ticks))).all()}
             for tick in plan.expired:
                 if tick not in existing:
                     session.add(ScheduleRecordRow(pipeline_id=row.id, tick=tick, status="skipped",
@@ -115,48 +119,70 @@ class Scheduler:
         # the rest of a truncated catch-up lies in the past, so the next pass takes it up
         row.next_fire_at = next_fire_time(settings, aware(row.last_tick), aware(row.schedule_enabled_at), now)
 
-    async def _start_due(self, pipeline_id: int) -> None:
-        """Phase 2: start comed records in tick order while the rules allow."""
-        while True:
-            with self.db.session() as session:
-                prow = session.get(PipelineRow, pipeline_id)
-                if prow is None:
-                    return
-                record = session.scalars(select(ScheduleRecordRow).where(ScheduleRecordRow.pipeline_id == pipeline_id,
-                                         ScheduleRecordRow.status == "comed").order_by(ScheduleRecordRow.tick).limit(1)).first()
-                if record is None:
-                    return
-                if not prow.schedule_enabled:
-                    record.status, record.reason = "skipped", "schedule was turned off before the run started"
-                    continue
-                settings = row_to_pipeline(prow).schedule
-                active = session.scalar(select(func.count()).select_from(RunRow).where(
-                    RunRow.pipeline_id == pipeline_id, RunRow.trigger == "schedule", RunRow.status.in_(ACTIVE)))
-                previous = session.scalars(select(ScheduleRecordRow).where(
-                    ScheduleRecordRow.pipeline_id == pipeline_id, ScheduleRecordRow.tick < record.tick,
-                    ScheduleRecordRow.run_id.is_not(None)).order_by(ScheduleRecordRow.tick.desc()).limit(1)).first()
-                prev_status = None
-                if previous is not None:
-                    prev_run = session.get(RunRow, previous.run_id)
-                    prev_status = prev_run.status if prev_run else None
-                decision = decide_start(settings, active, prev_status)
-                record_id, tick, creator = record.id, aware(record.tick), prow.creator
-                if decision.action == "skip":
-                    record.status, record.reason = "skipped", decision.reason
-                    continue
-                if decision.action == "wait":
-                    if record.reason != decision.reason:
-                        record.reason = decision.reason
-                    return
-            admin = bool(await self._is_admin(creator)) if self._is_admin else False
+    async def _start_batch(self, pipeline_ids, admins: dict[str, bool]) -> None:
+        """Phase 2 for a batch of pipelines: decide in one transaction, create the
+        runs, then write every record's outcome in one transaction."""
+        starts: list[tuple[int, int, datetime, str]] = []  # record id, pipeline id, tick, creator
+        with self.db.session() as session:
+            for pipeline_id in pipeline_ids:
+                self._decide(session, pipeline_id, starts)
+        outcomes: dict[int, tuple[str, str, str | None]] = {}
+        for record_id, pipeline_id, tick, creator in starts:
+            if creator not in admins:
+                admins[creator] = bool(await self._is_admin(creator)) if self._is_admin else False
             status, reason, run_id = "created", "", None
             try:
-                run_id = await self.runs.create_run(pipeline_id, creator, admin, trigger="schedule", schedule_time=tick)
+                run_id = await self.runs.create_run(pipeline_id, creator, admins[creator], trigger="schedule", schedule_time=tick)
             except InvalidPipeline as exc:
                 status, reason = "skipped", str(exc)
-            except Exception as exc:  # the record says why; the loop goes on with other pipelines
+            except Exception as exc:  # the record says why; the pass goes on with other pipelines
                 log.exception("scheduled run of pipeline %s failed to start", pipeline_id)
                 status, reason = "skipped", f"could not start: {exc}"
+            outcomes[record_id] = (status, reason, run_id)
+        if outcomes:
             with self.db.session() as session:
-                record = session.get(ScheduleRecordRow, record_id)
-                record.status, record.reason, record.run_id = status, reason, run_id
+                for record in session.scalars(select(ScheduleRecordRow).where(ScheduleRecordRow.id.in_(list(outcomes)))):
+                    record.status, record.reason, record.run_id = outcomes[record.id]
+
+    @staticmethod
+    def _decide(session, pipeline_id: int, starts: list) -> None:
+        """Walk a pipeline's comed records in tick order while the rules allow:
+        skipped ones are marked, the first that must wait stops the walk, and
+        each that may start is appended to ``starts`` (and counted as active,
+        so the next record is judged as if its run had already been created)."""
+        prow = session.get(PipelineRow, pipeline_id)
+        if prow is None:
+            return
+        records = session.scalars(select(ScheduleRecordRow).where(ScheduleRecordRow.pipeline_id == pipeline_id,
+                                  ScheduleRecordRow.status == "comed").order_by(ScheduleRecordRow.tick)).all()
+        if not prow.schedule_enabled:
+            for record in records:
+                record.status, record.reason = "skipped", "schedule was turned off before the run started"
+            return
+        try:
+            settings = schedule_from_dict((prow.body or {}).get("schedule"))
+        except FieldErrors as exc:
+            for record in records:
+                record.status, record.reason = "skipped", f"the schedule is invalid: {exc}"
+            return
+        active = session.scalar(select(func.count()).select_from(RunRow).where(
+            RunRow.pipeline_id == pipeline_id, RunRow.trigger == "schedule", RunRow.status.in_(ACTIVE)))
+        prev_status = None
+        if records:
+            previous = session.scalars(select(ScheduleRecordRow).where(
+                ScheduleRecordRow.pipeline_id == pipeline_id, ScheduleRecordRow.tick < records[0].tick,
+                ScheduleRecordRow.run_id.is_not(None)).order_by(ScheduleRecordRow.tick.desc()).limit(1)).first()
+            if previous is not None:
+                prev_run = session.get(RunRow, previous.run_id)
+                prev_status = prev_run.status if prev_run else None
+        for record in records:
+            decision = decide_start(settings, active, prev_status)
+            if decision.action == "skip":
+                record.status, record.reason = "skipped", decision.reason
+                continue
+            if decision.action == "wait":
+                if record.reason != decision.reason:
+                    record.reason = decision.reason
+                return
+            starts.append((record.id, pipeline_id, aware(record.tick), prow.creator))
+            active, prev_status = active + 1, "pending"
