@@ -83,8 +83,8 @@ def seed(db: Database, count: int) -> None:
             session.add(row)
 
 
-def world(directory: Path, count: int, kind):
-    db = Database(f"sqlite:///{directory / f'{kind.__name__}-{count}.sqlite'}")
+def world(directory: Path, count: int, kind, case: str):
+    db = Database(f"sqlite:///{directory / f'{case}-{kind.__name__}-{count}.sqlite'}")
     db.upgrade()
     ensure_builtin_templates(db)
     engine = InstantEngine("local")
@@ -105,7 +105,7 @@ async def settle(db: Database, manager: RunManager) -> None:
 
 
 async def case_none_due(directory: Path, count: int, kind, repeat: int) -> list[float]:
-    db, manager, scheduler = world(directory, count, kind)
+    db, manager, scheduler = world(directory, count, kind, "idle")
     await scheduler.run_pass(T0 + timedelta(seconds=30))  # plans every schedule once (nothing due yet)
     times = []
     for i in range(repeat):
@@ -117,7 +117,7 @@ async def case_none_due(directory: Path, count: int, kind, repeat: int) -> list[
 
 
 async def case_due(directory: Path, count: int, kind, repeat: int) -> list[float]:
-    db, manager, scheduler = world(directory, count, kind)
+    db, manager, scheduler = world(directory, count, kind, "due")
     await scheduler.run_pass(T0 + timedelta(seconds=30))
     times = []
     for minute in range(1, repeat + 1):

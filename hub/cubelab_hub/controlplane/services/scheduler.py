@@ -17,7 +17,7 @@ import asyncio
 import logging
 from datetime import datetime, timezone
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from ...domain.errors import FieldErrors
 from ...domain.schedules import decide_start, due_ticks, next_fire_time, schedule_from_dict
@@ -71,23 +71,17 @@ class Scheduler:
         """Phase 1: due ticks become records, ``last_tick`` and ``next_fire_at``
         move on; one transaction per batch of due schedules."""
         now = now.astimezone(timezone.utc)
-        after_id = 0
-        while True:
+        enabled = PipelineRow.schedule_enabled.is_(True)
+        with self.db.session() as session:
+            # two range reads of ix_pipelines_schedule_next_fire, in proportion to the work due
+            ids = session.scalars(select(PipelineRow.id).where(enabled, PipelineRow.next_fire_at.is_(None))).all()
+            ids += session.scalars(select(PipelineRow.id).where(enabled, PipelineRow.next_fire_at <= now)).all()
+        for first in range(0, len(ids), self.batch_size):
+            if first:
+                await asyncio.sleep(0)
             with self.db.session() as session:
-                rows = session.scalars(select(PipelineRow).where(
-                    PipelineRow.schedule_enabled.is_(True),
-                    or_(PipelineRow.next_fire_at.is_(None), PipelineRow.next_fire_at <= now),
-                    # by id, not by fire time: a row whose settings no longer parse keeps its
-                    # time, and must not be met again within the same pass
-                    PipelineRow.id > after_id,
-                ).order_by(PipelineRow.id).limit(self.batch_size)).all()
-                for row in rows:
+                for row in session.scalars(select(PipelineRow).where(PipelineRow.id.in_(ids[first:first + self.batch_size]))):
                     self._record_row(session, row, now)
-                if rows:
-                    after_id = rows[-1].id
-            if len(rows) < self.batch_size:
-                return
-            await asyncio.sleep(0)
 
     @staticmethod
     def _record_row(session, row: PipelineRow, now: datetime) -> None:
