@@ -109,6 +109,7 @@ def test_catch_up_is_bounded_per_pass():
     s = settings(cron="* * * * *")
     plan = due_ticks(s, at(2025, 1, 1), at(2026, 1, 1))
     assert plan.truncated and len(plan.run) == MAX_TICKS_PER_PASS
+    assert plan.next_tick == plan.run[-1] + timedelta(minutes=1)
     nxt = due_ticks(s, plan.run[-1], at(2026, 1, 1))
     assert nxt.run[0] == plan.run[-1] + timedelta(minutes=1)
 
@@ -142,8 +143,12 @@ def test_next_fire_time_is_when_due_ticks_first_has_work(kw, last_tick, enabled_
     s = settings(**kw)
     fire = next_fire_time(s, last_tick, enabled_at, now=at(2026, 1, 1, 10, 4))
     assert fire.utcoffset() == timedelta(0)
-    assert due_ticks(s, last_tick, fire - timedelta(seconds=1), enabled_at).run == []
+    before = due_ticks(s, last_tick, fire - timedelta(seconds=1), enabled_at)
+    assert before.run == [] and before.next_tick == fire
     assert due_ticks(s, last_tick, fire, enabled_at).run[0].astimezone(UTC) == fire
+    # the scheduler takes the next fire time from the plan of the ticks it records
+    plan = due_ticks(s, last_tick, fire, enabled_at)
+    assert plan.next_tick == next_fire_time(s, plan.run[-1], enabled_at, fire)
 
 
 def test_next_fire_time_of_missed_ticks_is_in_the_past():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -91,7 +92,14 @@ def _check_ranges(expr: str, field_name: str) -> None:
 def parse_cron(expr: Any, field_name: str = "schedule.cron") -> str:
     if not isinstance(expr, str) or not expr.strip():
         raise FieldError(field_name, "is empty", CRON_ACCEPTED)
-    expr = " ".join(expr.split())
+    return _checked_cron(" ".join(expr.split()), field_name)
+
+
+@lru_cache(maxsize=4096)
+def _checked_cron(expr: str, field_name: str) -> str:
+    """The checks of :func:`parse_cron`, remembered per expression: every stored
+    pipeline's schedule is parsed again on each run and scheduler pass, and most
+    share a few expressions. Refusals raise, so only accepted ones are kept."""
     if len(expr.split(" ")) != 5:
         raise FieldError(field_name, f"'{expr}' has {len(expr.split(' '))} fields, not 5", CRON_ACCEPTED)
     _check_ranges(expr, field_name)
@@ -228,6 +236,8 @@ class TickPlan:
     run: list[datetime] = field(default_factory=list)
     expired: list[datetime] = field(default_factory=list)
     truncated: bool = False  # more ticks were due than one pass handles; the next pass continues
+    # the first tick after these (UTC): what next_fire_time gives once they are recorded
+    next_tick: datetime | None = None
 
 
 def _lower_bound(settings: ScheduleSettings, last_tick: datetime | None, enabled_at: datetime) -> tuple[datetime, bool]:
@@ -279,15 +289,20 @@ def due_ticks(settings: ScheduleSettings, last_tick: datetime | None, now: datet
     it = croniter(settings.cron, lower.astimezone(zone))
     ticks: list[datetime] = []
     # croniter's get_next is strictly after its base; step back to include a tick exactly at an inclusive bound
-    if inclusive and lower <= now and croniter.match(settings.cron, lower.astimezone(zone)):
+    if inclusive and croniter.match(settings.cron, lower.astimezone(zone)):
+        if lower > now:
+            plan.next_tick = lower.astimezone(timezone.utc)
+            return plan
         ticks.append(lower.astimezone(zone))
     while True:
         tick = it.get_next(datetime)
         if tick > now:
+            plan.next_tick = tick.astimezone(timezone.utc)
             break
         ticks.append(tick)
         if len(ticks) >= MAX_TICKS_PER_PASS:
             plan.truncated = True
+            plan.next_tick = it.get_next(datetime).astimezone(timezone.utc)
             break
     if settings.expired_limit and len(ticks) > settings.expired_limit:
         cut = len(ticks) - settings.expired_limit

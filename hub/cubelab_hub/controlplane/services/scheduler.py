@@ -79,8 +79,9 @@ class Scheduler:
         for first in range(0, len(ids), self.batch_size):
             if first:
                 await asyncio.sleep(0)
-            with self.db.session() as session:
-                for row in session.scalars(select(PipelineRow).where(PipelineRow.id.in_(ids[first:first + self.batch_size]))):
+            with self.db.session() as session, session.no_autoflush:
+                # no flush per schedule: its look-up of existing records never needs this batch's new ones
+                for row in session.scalars(select(PipelineRow).where(PipelineRow.id.in_(ids[first:first + self.batch_size]))).all():
                     self._record_row(session, row, now)
 
     @staticmethod
@@ -111,15 +112,27 @@ class Scheduler:
                     session.add(ScheduleRecordRow(pipeline_id=row.id, tick=tick, status="comed", reason=""))
             row.last_tick = max(ticks)
         # the rest of a truncated catch-up lies in the past, so the next pass takes it up
-        row.next_fire_at = next_fire_time(settings, aware(row.last_tick), aware(row.schedule_enabled_at), now)
+        row.next_fire_at = plan.next_tick if plan.next_tick is not None else \
+            next_fire_time(settings, aware(row.last_tick), aware(row.schedule_enabled_at), now)
 
     async def _start_batch(self, pipeline_ids, admins: dict[str, bool]) -> None:
         """Phase 2 for a batch of pipelines: decide in one transaction, create the
         runs, then write every record's outcome in one transaction."""
         starts: list[tuple[int, int, datetime, str]] = []  # record id, pipeline id, tick, creator
         with self.db.session() as session:
+            # what the decisions need, a few queries for the whole batch
+            pipelines = {p.id: p for p in session.scalars(select(PipelineRow).where(PipelineRow.id.in_(pipeline_ids)))}
+            waiting: dict[int, list[ScheduleRecordRow]] = {}
+            for record in session.scalars(select(ScheduleRecordRow).where(ScheduleRecordRow.pipeline_id.in_(pipeline_ids),
+                                          ScheduleRecordRow.status == "comed").order_by(ScheduleRecordRow.tick)):
+                waiting.setdefault(record.pipeline_id, []).append(record)
+            active = dict(session.execute(select(RunRow.pipeline_id, func.count()).where(
+                RunRow.pipeline_id.in_(pipeline_ids), RunRow.trigger == "schedule", RunRow.status.in_(ACTIVE))
+                .group_by(RunRow.pipeline_id)).all())
             for pipeline_id in pipeline_ids:
-                self._decide(session, pipeline_id, starts)
+                prow, records = pipelines.get(pipeline_id), waiting.get(pipeline_id)
+                if prow is not None and records:
+                    self._decide(session, prow, records, active.get(pipeline_id, 0), starts)
         outcomes: dict[int, tuple[str, str, str | None]] = {}
         for record_id, pipeline_id, tick, creator in starts:
             if creator not in admins:
@@ -139,16 +152,11 @@ class Scheduler:
                     record.status, record.reason, record.run_id = outcomes[record.id]
 
     @staticmethod
-    def _decide(session, pipeline_id: int, starts: list) -> None:
+    def _decide(session, prow: PipelineRow, records: list[ScheduleRecordRow], active: int, starts: list) -> None:
         """Walk a pipeline's comed records in tick order while the rules allow:
         skipped ones are marked, the first that must wait stops the walk, and
         each that may start is appended to ``starts`` (and counted as active,
         so the next record is judged as if its run had already been created)."""
-        prow = session.get(PipelineRow, pipeline_id)
-        if prow is None:
-            return
-        records = session.scalars(select(ScheduleRecordRow).where(ScheduleRecordRow.pipeline_id == pipeline_id,
-                                  ScheduleRecordRow.status == "comed").order_by(ScheduleRecordRow.tick)).all()
         if not prow.schedule_enabled:
             for record in records:
                 record.status, record.reason = "skipped", "schedule was turned off before the run started"
@@ -159,12 +167,10 @@ class Scheduler:
             for record in records:
                 record.status, record.reason = "skipped", f"the schedule is invalid: {exc}"
             return
-        active = session.scalar(select(func.count()).select_from(RunRow).where(
-            RunRow.pipeline_id == pipeline_id, RunRow.trigger == "schedule", RunRow.status.in_(ACTIVE)))
         prev_status = None
-        if records:
+        if settings.depends_on_past:
             previous = session.scalars(select(ScheduleRecordRow).where(
-                ScheduleRecordRow.pipeline_id == pipeline_id, ScheduleRecordRow.tick < records[0].tick,
+                ScheduleRecordRow.pipeline_id == prow.id, ScheduleRecordRow.tick < records[0].tick,
                 ScheduleRecordRow.run_id.is_not(None)).order_by(ScheduleRecordRow.tick.desc()).limit(1)).first()
             if previous is not None:
                 prev_run = session.get(RunRow, previous.run_id)
@@ -178,5 +184,5 @@ class Scheduler:
                 if record.reason != decision.reason:
                     record.reason = decision.reason
                 return
-            starts.append((record.id, pipeline_id, aware(record.tick), prow.creator))
+            starts.append((record.id, prow.id, aware(record.tick), prow.creator))
             active, prev_status = active + 1, "pending"
