@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "hub"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from sqlalchemy import select, update  # noqa: E402
+from sqlalchemy import select  # noqa: E402
+from support.engines import InstantEngine  # noqa: E402
 
 from cubelab_hub.controlplane.db import Database  # noqa: E402
 from cubelab_hub.controlplane.models.pipelines import PipelineRow, RunRow, ScheduleRecordRow, aware  # noqa: E402
@@ -44,7 +45,6 @@ from cubelab_hub.controlplane.store import row_to_pipeline, store_pipeline  # no
 from cubelab_hub.domain.errors import FieldErrors  # noqa: E402
 from cubelab_hub.domain.pipelines import pipeline_from_dict  # noqa: E402
 from cubelab_hub.domain.schedules import due_ticks  # noqa: E402
-from support.engines import InstantEngine  # noqa: E402
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 BASELINE = "issue's measured baseline of the previous algorithm (run creation stubbed): 9.2 s at 1,000 and 63 s at 10,000 per pass"

@@ -341,7 +341,7 @@ async def test_retries_back_off_and_the_log_says_when_the_next_attempt_starts(en
     state = await run(engine, make_spec({"tasks": [sh("a", cmd, retries=3, retry_backoff=backoff)]}))
     assert state.tasks["a"].status == "failed" and state.tasks["a"].attempts == 4 and state.tasks["a"].message == "exit code 3"
     starts = [float(t) for t in (engine.runs_dir / "r1" / "tasks" / "a" / "starts").read_text().split()]
-    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
     # 1 s, then 2 s, then 2 * 2 = 4 s capped at 3 s (what the processes saw, not what was logged)
     assert [round(g) for g in gaps] == [1, 2, 3], gaps
     log = log_of(engine, "r1", "a")
