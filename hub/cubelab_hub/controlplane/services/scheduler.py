@@ -9,6 +9,12 @@ cancel them, nor the reverse. The clock is a parameter of
 Scheduled runs on the Kubernetes engine also go through this scheduler (not Argo
 CronWorkflows): one implementation of backfill, expiry, depends_on_past and
 records for both engines.
+
+A pass is two phases. Phase 1 reads only the schedules whose ``next_fire_at`` has
+come (an index range read; NULL means "just saved, plan it now"), turns their
+due ticks into records and moves ``last_tick`` and ``next_fire_at`` on. Phase 2
+starts the waiting (``comed``) records. Both work a batch at a time, one
+transaction per batch, and yield to the event loop between batches.
 """
 
 from __future__ import annotations
