@@ -19,6 +19,7 @@ import pytest
 from cubelab_hub.domain.errors import FieldError
 from cubelab_hub.domain.pipelines import Pipeline, Task
 from cubelab_hub.domain.projects import settings_from_properties
+from cubelab_hub.domain.retries import retry_backoff_from_dict
 from cubelab_hub.engines.base import RunSpec
 from cubelab_hub.engines.kubernetes.compile import ClusterConfig, compile_workflow, label_value, workflow_name
 from support.kube_schema import workflow_errors
@@ -120,7 +121,8 @@ def test_retries_timeout_parallelism_gc_ttl():
     spec.pipeline.parallelism = 4
     wf = _checked(spec, config=ClusterConfig(pod_gc_delay="5m", ttl_seconds_after_completion=3600))
     a = _templates(wf)["task-a"]
-    assert a["retryStrategy"] == {"limit": 3, "retryPolicy": "Always"}
+    # the default back-off: 5 s, doubling, at most 5 minutes between attempts
+    assert a["retryStrategy"] == {"limit": 3, "retryPolicy": "Always", "backoff": {"duration": "5s", "factor": 2, "cap": "5m"}}
     assert a["activeDeadlineSeconds"] == 90
     assert wf["spec"]["parallelism"] == 4
     assert wf["spec"]["podGC"] == {"strategy": "OnPodCompletion", "deleteDelayDuration": "5m"}
@@ -129,6 +131,13 @@ def test_retries_timeout_parallelism_gc_ttl():
     assert "retryStrategy" not in plain and "activeDeadlineSeconds" not in plain
     assert "parallelism" not in _checked(_simple([_shell("a")]))["spec"]
     assert _checked(_simple([_shell("a")]), config=ClusterConfig(default_parallelism=2))["spec"]["parallelism"] == 2
+
+
+def test_retry_backoff_becomes_argos_backoff():
+    task = _shell("a", retries=2)
+    task.retry_backoff = retry_backoff_from_dict({"delay": 90, "factor": 3, "max_delay": "1h"}, "retry_backoff")
+    a = _templates(_checked(_simple([task])))["task-a"]
+    assert a["retryStrategy"]["backoff"] == {"duration": "90s", "factor": 3, "cap": "1h"}
 
 
 # ---------------------------------------------------------------- arguments

@@ -5,6 +5,7 @@ process trees, log following, partial runs, and re-attach after a crash."""
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -39,6 +40,10 @@ ECHO = template_from_dict({
 
 def catalog():
     return TemplateCatalog(builtin_templates() + [ECHO])
+
+
+# the shortest back-off between attempts, so tests of retries stay quick
+QUICK = {"delay": "1s", "factor": 1, "max_delay": "1s"}
 
 
 def sh(name, cmd, **kw):
@@ -81,8 +86,8 @@ async def test_dag_end_to_end(engine):
             {"name": "train", "template": "echo-args", "args": {"--epochs": 3, "--verbose": True, "--layers": [64, 32],
                                                                "--name": "{{tasks.prep.outputs.msg}}", "--model": "{{tasks.prep.outputs.path}}"}},
             sh("flaky", "n=$(cat $KFJ_TASK_WORK_DIR/count 2>/dev/null || echo 0); echo $((n+1)) > $KFJ_TASK_WORK_DIR/count; "
-                        "echo attempt $((n+1)); [ $n -ge 2 ]", retries=2),
-            sh("broken", "echo going down; exit 7", retries=1),
+                        "echo attempt $((n+1)); [ $n -ge 2 ]", retries=2, retry_backoff=QUICK),
+            sh("broken", "echo going down; exit 7", retries=1, retry_backoff=QUICK),
             sh("slow", "sleep 30", timeout=1),
             sh("skipped", "echo never", skip=True),
             # fan-in
@@ -324,8 +329,41 @@ async def test_upstream_outputs_never_become_shell_text(engine, tmp_path):
 async def test_timeout_applies_to_each_attempt(engine):
     # each attempt sleeps 0.8s against a 1s timeout: a total budget would kill the second
     cmd = "n=$(cat ../count 2>/dev/null || echo 0); echo $((n+1)) > ../count; sleep 0.8; [ $n -ge 1 ]"
-    state = await run(engine, make_spec({"tasks": [sh("a", cmd, timeout=1, retries=1)]}))
+    state = await run(engine, make_spec({"tasks": [sh("a", cmd, timeout=1, retries=1, retry_backoff=QUICK)]}))
     assert state.tasks["a"].status == "succeeded" and state.tasks["a"].attempts == 2
+
+
+async def test_retries_back_off_and_the_log_says_when_the_next_attempt_starts(engine):
+    events = []
+    engine.add_listener(lambda e: e.task and e.task.name == "a" and events.append((e.task.status, e.task.message)))
+    cmd = "date +%s.%N >> ../starts; exit 3"
+    backoff = {"delay": "1s", "factor": 2, "max_delay": "3s"}
+    state = await run(engine, make_spec({"tasks": [sh("a", cmd, retries=3, retry_backoff=backoff)]}))
+    assert state.tasks["a"].status == "failed" and state.tasks["a"].attempts == 4 and state.tasks["a"].message == "exit code 3"
+    starts = [float(t) for t in (engine.runs_dir / "r1" / "tasks" / "a" / "starts").read_text().split()]
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    # 1 s, then 2 s, then 2 * 2 = 4 s capped at 3 s (what the processes saw, not what was logged)
+    assert [round(g) for g in gaps] == [1, 2, 3], gaps
+    log = log_of(engine, "r1", "a")
+    notes = re.findall(r"\[cubelab\] attempt (\d) of 4 starts at (\d\d:\d\d:\d\d) UTC \(in (\d+) s\)", log)
+    assert [(n, w) for n, _, w in notes] == [("2", "1"), ("3", "2"), ("4", "3")], log
+    # the task's message says it too while it waits
+    assert any("exit code 3; attempt 2 of 4 starts at" in m for _, m in events), events
+
+
+async def test_cancel_ends_a_back_off_wait(engine):
+    spec = make_spec({"tasks": [sh("a", "exit 1", retries=2, retry_backoff={"delay": "1h", "max_delay": "1h"})]})
+    await engine.submit(spec)
+    log = engine.runs_dir / "r1" / "tasks" / "a" / "log.txt"
+    for _ in range(100):
+        if log.exists() and "starts at" in log.read_text():
+            break
+        await asyncio.sleep(0.05)
+    t0 = time.monotonic()
+    await engine.cancel("r1")
+    state = await asyncio.wait_for(engine.wait("r1"), 10)
+    assert state.tasks["a"].status == "cancelled" and state.tasks["a"].attempts == 1
+    assert time.monotonic() - t0 < 5
 
 
 async def test_restart_adopts_a_process_the_saved_state_never_heard_of(tmp_path):

@@ -202,8 +202,8 @@ def dag_body(name, project):
         "tasks": [
             sh("prep", "echo prepared > $KFJ_TASK_OUTPUT_DIR/msg"),
             sh("fan-a", "echo A:{{tasks.prep.outputs.msg}}"),
-            sh("fan-b", "n=$(cat count 2>/dev/null || echo 0); echo $((n+1)) > count; [ $n -ge 1 ]", retries=1),
-            sh("doomed", "echo boom; exit 3", retries=1),
+            sh("fan-b", "n=$(cat count 2>/dev/null || echo 0); echo $((n+1)) > count; [ $n -ge 1 ]", retries=1, retry_backoff={"delay": "1s"}),
+            sh("doomed", "echo boom; exit 3", retries=1, retry_backoff={"delay": "1s"}),
             sh("slow", "sleep 20", timeout=1),
             sh("skipme", "echo never", skip=True),
             {"name": "join", "template": "logical"},

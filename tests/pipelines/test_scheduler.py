@@ -151,3 +151,79 @@ async def test_runs_go_to_the_engine_of_their_project(world, tmp_path):
     manager.engine_for_project = lambda project: "nowhere"
     with pytest.raises(Conflict, match="engine 'nowhere'"):
         await manager.create_run(pid, "alice", False)
+
+
+def fire_times(db, pid):
+    with db.session() as s:
+        row = s.get(PipelineRow, pid)
+        return row.next_fire_at and row.next_fire_at.replace(tzinfo=timezone.utc)
+
+
+async def test_next_fire_time_is_kept_and_only_due_schedules_are_read(world):
+    db, manager, scheduler = world
+    pid = add_pipeline(db, "kept", "true")
+    assert fire_times(db, pid) is None  # just saved: planned on the next pass
+    await scheduler.run_pass(at(5))
+    assert fire_times(db, pid) == at(10) and records(db, pid) == []
+    # a schedule whose fire time has not come is not read, even if its ticks say otherwise
+    with db.session() as s:
+        s.get(PipelineRow, pid).next_fire_at = at(59)
+    await scheduler.run_pass(at(35))
+    assert records(db, pid) == []
+    with db.session() as s:
+        s.get(PipelineRow, pid).next_fire_at = at(10)
+    await scheduler.run_pass(at(35))
+    assert [t for t, *_ in records(db, pid)] == [at(10), at(20), at(30)]
+    assert fire_times(db, pid) == at(40)
+    # saving the pipeline again plans it again
+    with db.session() as s:
+        row = s.get(PipelineRow, pid)
+        store_pipeline(row, pipeline_from_dict({**row.body, "schedule": {"enabled": True, "cron": "*/7 * * * *"}}))
+    assert fire_times(db, pid) is None
+    await scheduler.run_pass(at(36))
+    assert fire_times(db, pid) == at(42)
+
+
+async def test_many_due_schedules_are_recorded_in_batches_that_yield(world):
+    db, manager, scheduler = world
+    scheduler.batch_size = 40
+    manager.engines["local"] = engine = InstantEngine("local")
+    engine.add_listener(manager.on_event)
+    pids = [add_pipeline(db, f"p{i}", "true") for i in range(100)]
+    beats = 0
+
+    async def heartbeat():
+        nonlocal beats
+        while True:
+            beats += 1
+            await asyncio.sleep(0)
+
+    beating = asyncio.create_task(heartbeat())
+    await scheduler.run_pass(at(11))
+    beating.cancel()
+    assert all([s for _, s, _, _ in records(db, pid)] == ["created"] for pid in pids)
+    assert len(engine.submitted) == 100
+    # the loop ran other work between batches, not only once at the end
+    assert beats >= 100 // scheduler.batch_size
+
+
+async def test_upgrade_plans_existing_enabled_schedules(tmp_path):
+    from cubelab_hub.controlplane.db import upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    upgrade(url, "0003")
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    body = {"name": "old", "project": "proj", "tasks": [], "schedule": {"enabled": True, "cron": "*/10 * * * *"}}
+    with engine.begin() as conn:
+        for pid, last_tick in ((1, "2026-01-01 00:20:00.000000"), (2, None)):
+            conn.execute(sa.text(
+                "INSERT INTO pipelines (id, name, project, creator, body, schedule_enabled, schedule_enabled_at, last_tick, created_at, updated_at)"
+                " VALUES (:id, :name, 'proj', 'alice', :body, 1, '2026-01-01 00:03:00.000000', :last, '2026-01-01', '2026-01-01')"),
+                {"id": pid, "name": f"old{pid}", "body": __import__("json").dumps(body), "last": last_tick})
+    engine.dispose()
+    db = Database(url)
+    db.upgrade()
+    assert fire_times(db, 1) == at(30)
+    assert fire_times(db, 2) == at(10)

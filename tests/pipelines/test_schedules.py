@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from cubelab_hub.domain.errors import FieldErrors
-from cubelab_hub.domain.schedules import MAX_TICKS_PER_PASS, decide_start, due_ticks, next_ticks, schedule_from_dict
+from cubelab_hub.domain.schedules import MAX_TICKS_PER_PASS, decide_start, due_ticks, next_fire_time, next_ticks, schedule_from_dict
 
 UTC = timezone.utc
 
@@ -109,6 +109,7 @@ def test_catch_up_is_bounded_per_pass():
     s = settings(cron="* * * * *")
     plan = due_ticks(s, at(2025, 1, 1), at(2026, 1, 1))
     assert plan.truncated and len(plan.run) == MAX_TICKS_PER_PASS
+    assert plan.next_tick == plan.run[-1] + timedelta(minutes=1)
     nxt = due_ticks(s, plan.run[-1], at(2026, 1, 1))
     assert nxt.run[0] == plan.run[-1] + timedelta(minutes=1)
 
@@ -128,3 +129,29 @@ def test_start_decisions():
     assert decide_start(d, 0, "running").action == "wait"
     skip = decide_start(d, 0, "failed")
     assert skip.action == "skip" and "previous scheduled run failed" in skip.reason
+
+
+@pytest.mark.parametrize("kw,last_tick,enabled_at", [
+    ({"cron": "*/15 * * * *"}, at(2026, 1, 1, 10, 0), None),
+    ({"cron": "0 9 * * 1-5", "timezone": "Asia/Shanghai"}, at(2026, 1, 2, 0), None),
+    ({"cron": "0 * * * *", "start_time": "2026-01-01T12:00:00+00:00"}, None, at(2026, 1, 1, 10, 5)),
+    ({"cron": "0 */6 * * *", "start_time": "2026-01-01T00:00:00Z", "backfill": True}, None, at(2026, 1, 2)),
+    ({"cron": "*/10 * * * *"}, None, at(2026, 1, 1, 10, 3)),
+])
+def test_next_fire_time_is_when_due_ticks_first_has_work(kw, last_tick, enabled_at):
+    """The scheduler trusts next_fire_time to skip schedules: nothing may be due before it."""
+    s = settings(**kw)
+    fire = next_fire_time(s, last_tick, enabled_at, now=at(2026, 1, 1, 10, 4))
+    assert fire.utcoffset() == timedelta(0)
+    before = due_ticks(s, last_tick, fire - timedelta(seconds=1), enabled_at)
+    assert before.run == [] and before.next_tick == fire
+    assert due_ticks(s, last_tick, fire, enabled_at).run[0].astimezone(UTC) == fire
+    # the scheduler takes the next fire time from the plan of the ticks it records
+    plan = due_ticks(s, last_tick, fire, enabled_at)
+    assert plan.next_tick == next_fire_time(s, plan.run[-1], enabled_at, fire)
+
+
+def test_next_fire_time_of_missed_ticks_is_in_the_past():
+    s = settings(cron="*/5 * * * *")
+    assert next_fire_time(s, at(2026, 1, 1, 10), None, now=at(2026, 1, 1, 12)) == at(2026, 1, 1, 10, 5)
+    assert next_fire_time(schedule_from_dict({"enabled": False, "cron": "* * * * *"}), None, None, at(2026, 1, 1)) is None

@@ -281,13 +281,28 @@ async def test_reaper_stops_expired_server_and_renewal_postpones(hub, tmp_path):
     started = datetime.fromisoformat(view["started"].replace("Z", "+00:00"))
     assert datetime.fromisoformat(view["expires_at"].replace("Z", "+00:00")) == started + timedelta(days=3)
 
+    # many registered users without servers: the pass asks the hub about running servers only
+    hub.api("POST", "/users", json={"usernames": [f"idle{i:03d}" for i in range(300)]}).raise_for_status()
+    hub_client = manager.hub
+    asked: list[tuple[str, str]] = []
+    forward = hub_client.request
+
+    async def counting(method, path, *args, **kwargs):
+        asked.append((method, path))
+        return await forward(method, path, *args, **kwargs)
+
+    hub_client.request = counting  # counts what reaches the real hub, changes nothing
     assert await manager.reap(started + timedelta(days=2)) == []
+    assert len(asked) == 1 and asked[0][0] == "GET" and "state=active" in asked[0][1], asked
     renewed = await manager.renew("bob", "exp", "bob")
     renewed_at = datetime.fromisoformat(renewed["renewed_at"].replace("Z", "+00:00"))
     assert renewed_at > started
     # past the start's expiry, within the renewal's: kept
     assert await manager.reap(started + timedelta(days=3) + (renewed_at - started) / 2) == []
+    asked.clear()
     assert await manager.reap(renewed_at + timedelta(days=3, seconds=1)) == [("bob", "exp")]
+    # one page of active users, then the stop: nothing per idle account
+    assert [m for m, _ in asked] == ["GET", "DELETE"], asked
     assert audits[-1][2] == "server:expired"
     deadline = datetime.now(timezone.utc) + timedelta(seconds=60)
     import asyncio

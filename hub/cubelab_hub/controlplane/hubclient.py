@@ -90,7 +90,8 @@ class HubClient:
         return await self._all_pages("/users?include_stopped_servers=1")
 
     async def list_active_users(self) -> list[dict]:
-        """Users with a running or starting server (the hub filters: no walk over every account)."""
+        """Users with at least one running or pending server (the hub filters:
+        ``state=active``), with their servers; idle accounts cost nothing."""
         return await self._all_pages("/users?state=active")
 
     async def delete_user(self, name: str) -> None:

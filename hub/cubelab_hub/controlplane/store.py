@@ -51,6 +51,8 @@ def store_pipeline(row: PipelineRow, pipeline: Pipeline) -> None:
         # turning a schedule on does not replay the time it was off (unless backfill asks)
         row.schedule_enabled_at = utcnow()
         row.last_tick = None
+    # cron, zone or start time may have changed: the scheduler plans it again on its next pass
+    row.next_fire_at = None
 
 
 def pipeline_summary(row: PipelineRow, last_run: RunRow | None) -> dict:

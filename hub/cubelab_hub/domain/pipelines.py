@@ -26,6 +26,7 @@ from .formats import (
     validate_dns_label,
 )
 from .argspec import REFERENCE_RE, coerce_arg_value, contains_reference
+from .retries import DEFAULT_BACKOFF, RetryBackoff, retry_backoff_from_dict
 from .schedules import ScheduleSettings, schedule_from_dict
 from .templates import RESERVED_OUTPUT_NAMES, JobTemplate, TemplateCatalog, parse_env_lines
 
@@ -50,6 +51,7 @@ class Task:
     node_selector: str = ""
     timeout: int = 0  # seconds, 0 = none
     retries: int = 0  # extra attempts after the first failure
+    retry_backoff: RetryBackoff | None = None  # waits between attempts; None: DEFAULT_BACKOFF
     skip: bool = False
     env: dict[str, str] = field(default_factory=dict)
     position: dict | None = None  # editor canvas coordinates, kept verbatim
@@ -71,9 +73,17 @@ class Task:
             "skip": self.skip,
             "env": dict(self.env),
         }
+        if self.retry_backoff is not None:
+            # only when chosen: a stored task without it follows the default as that evolves
+            data["retry_backoff"] = self.retry_backoff.to_dict()
         if self.position is not None:
             data["position"] = self.position
         return data
+
+    @property
+    def backoff(self) -> RetryBackoff:
+        """The waits between this task's attempts, the default when none was chosen."""
+        return self.retry_backoff or DEFAULT_BACKOFF
 
 
 @dataclass
@@ -136,7 +146,7 @@ class Pipeline:
 
 # ---------------------------------------------------------------- parsing (shape only)
 
-_TASK_KEYS = set(Task("x", "y").to_dict()) | {"position"}
+_TASK_KEYS = set(Task("x", "y").to_dict()) | {"position", "retry_backoff"}
 _PIPELINE_KEYS = {"id", "name", "project", "description", "creator", "tasks", "edges", "env", "parallelism", "schedule"}
 
 
@@ -200,6 +210,11 @@ def task_from_dict(data: Any, index: int) -> Task:
         errors.append(FieldError(f"{where}.position", "must be an object", '{"x": 120, "y": 40}'))
     timeout = _int_or_error(data.get("timeout"), f"{where}.timeout", errors, 0)
     retries = _int_or_error(data.get("retries"), f"{where}.retries", errors, 0)
+    backoff = None
+    try:
+        backoff = retry_backoff_from_dict(data.get("retry_backoff"), f"{where}.retry_backoff")
+    except FieldErrors as exc:
+        errors.extend(exc.errors)
     if errors:
         raise FieldErrors(errors)
     return Task(
@@ -209,6 +224,7 @@ def task_from_dict(data: Any, index: int) -> Task:
         args=dict(args),
         timeout=timeout,
         retries=retries,
+        retry_backoff=backoff,
         skip=skip,
         env=env,
         position=position if isinstance(position, dict) else None,

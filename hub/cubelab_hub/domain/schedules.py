@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -91,7 +92,14 @@ def _check_ranges(expr: str, field_name: str) -> None:
 def parse_cron(expr: Any, field_name: str = "schedule.cron") -> str:
     if not isinstance(expr, str) or not expr.strip():
         raise FieldError(field_name, "is empty", CRON_ACCEPTED)
-    expr = " ".join(expr.split())
+    return _checked_cron(" ".join(expr.split()), field_name)
+
+
+@lru_cache(maxsize=4096)
+def _checked_cron(expr: str, field_name: str) -> str:
+    """The checks of :func:`parse_cron`, remembered per expression: every stored
+    pipeline's schedule is parsed again on each run and scheduler pass, and most
+    share a few expressions. Refusals raise, so only accepted ones are kept."""
     if len(expr.split(" ")) != 5:
         raise FieldError(field_name, f"'{expr}' has {len(expr.split(' '))} fields, not 5", CRON_ACCEPTED)
     _check_ranges(expr, field_name)
@@ -228,6 +236,40 @@ class TickPlan:
     run: list[datetime] = field(default_factory=list)
     expired: list[datetime] = field(default_factory=list)
     truncated: bool = False  # more ticks were due than one pass handles; the next pass continues
+    # the first tick after these (UTC): what next_fire_time gives once they are recorded
+    next_tick: datetime | None = None
+
+
+def _lower_bound(settings: ScheduleSettings, last_tick: datetime | None, enabled_at: datetime) -> tuple[datetime, bool]:
+    """Where the ticks of a schedule start, and whether a tick exactly there counts."""
+    if last_tick is not None:
+        lower, inclusive = _aware(last_tick), False
+    elif settings.backfill and settings.start_time is not None:
+        lower, inclusive = _aware(settings.start_time), True
+    else:
+        lower, inclusive = _aware(enabled_at), False
+    if settings.start_time is not None and _aware(settings.start_time) > lower:
+        lower, inclusive = _aware(settings.start_time), True
+    return lower, inclusive
+
+
+def next_fire_time(settings: ScheduleSettings, last_tick: datetime | None, enabled_at: datetime | None, now: datetime) -> datetime | None:
+    """The first time :func:`due_ticks` has a tick to give, in UTC; ``None`` when never.
+
+    It may lie in the past: ticks missed while the control plane was down, or
+    the rest of a catch-up cut by ``MAX_TICKS_PER_PASS``, are due at once. The
+    scheduler keeps this per schedule so a pass asks the database only for
+    schedules with work, instead of computing ticks for every schedule.
+    ``now`` stands in for ``enabled_at`` when that is unknown, as in ``due_ticks``.
+    """
+    if not settings.enabled or not settings.cron:
+        return None
+    zone = parse_timezone(settings.timezone)
+    lower, inclusive = _lower_bound(settings, last_tick, enabled_at or _aware(now))
+    local = lower.astimezone(zone)
+    if inclusive and croniter.match(settings.cron, local):
+        return lower.astimezone(timezone.utc)
+    return croniter(settings.cron, local).get_next(datetime).astimezone(timezone.utc)
 
 
 def due_ticks(settings: ScheduleSettings, last_tick: datetime | None, now: datetime, enabled_at: datetime | None = None) -> TickPlan:
@@ -243,30 +285,24 @@ def due_ticks(settings: ScheduleSettings, last_tick: datetime | None, now: datet
         return plan
     now = _aware(now)
     zone = parse_timezone(settings.timezone)
-    if last_tick is not None:
-        lower = _aware(last_tick)
-        inclusive = False
-    elif settings.backfill and settings.start_time is not None:
-        lower = _aware(settings.start_time)
-        inclusive = True
-    else:
-        lower = _aware(enabled_at or now)
-        inclusive = False
-    if settings.start_time is not None and _aware(settings.start_time) > lower:
-        lower = _aware(settings.start_time)
-        inclusive = True
+    lower, inclusive = _lower_bound(settings, last_tick, enabled_at or now)
     it = croniter(settings.cron, lower.astimezone(zone))
     ticks: list[datetime] = []
     # croniter's get_next is strictly after its base; step back to include a tick exactly at an inclusive bound
-    if inclusive and lower <= now and croniter.match(settings.cron, lower.astimezone(zone)):
+    if inclusive and croniter.match(settings.cron, lower.astimezone(zone)):
+        if lower > now:
+            plan.next_tick = lower.astimezone(timezone.utc)
+            return plan
         ticks.append(lower.astimezone(zone))
     while True:
         tick = it.get_next(datetime)
         if tick > now:
+            plan.next_tick = tick.astimezone(timezone.utc)
             break
         ticks.append(tick)
         if len(ticks) >= MAX_TICKS_PER_PASS:
             plan.truncated = True
+            plan.next_tick = it.get_next(datetime).astimezone(timezone.utc)
             break
     if settings.expired_limit and len(ticks) > settings.expired_limit:
         cut = len(ticks) - settings.expired_limit

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from . import Base, utcnow
@@ -41,7 +41,11 @@ class TemplateRow(Base):
 
 class PipelineRow(Base):
     __tablename__ = "pipelines"
-    __table_args__ = (UniqueConstraint("project", "name", name="uq_pipelines_project_name"),)
+    __table_args__ = (
+        UniqueConstraint("project", "name", name="uq_pipelines_project_name"),
+        # the scheduler's one query per pass: enabled schedules whose next fire time has come
+        Index("ix_pipelines_schedule_next_fire", "schedule_enabled", "next_fire_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(63))
@@ -52,6 +56,9 @@ class PipelineRow(Base):
     schedule_enabled: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     schedule_enabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_tick: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # when the scheduler must next look at this schedule (UTC; may be past: catch-up is due).
+    # NULL on an enabled schedule: just saved, planned on the next pass. Migration 0005.
+    next_fire_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -101,7 +108,11 @@ class TaskRunRow(Base):
 
 class ScheduleRecordRow(Base):
     __tablename__ = "pipeline_schedule_records"
-    __table_args__ = (UniqueConstraint("pipeline_id", "tick", name="uq_schedule_records_pipeline_tick"),)
+    __table_args__ = (
+        UniqueConstraint("pipeline_id", "tick", name="uq_schedule_records_pipeline_tick"),
+        # each pass looks for records still waiting to start ('comed') among all history
+        Index("ix_schedule_records_status_pipeline", "status", "pipeline_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"), index=True)

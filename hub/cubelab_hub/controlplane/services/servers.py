@@ -190,11 +190,18 @@ class ServerManager:
         return {"user": user, "name": server, "options": options, "status": "starting"}
 
     async def reap(self, now: datetime) -> list[tuple[str, str]]:
-        """Stop every expired server; returns what was stopped."""
+        """Stop every expired server; returns what was stopped.
+
+        Only users with servers are asked for (paged by the hub), so a pass
+        costs hub requests in proportion to running servers, not to accounts.
+        """
         policy = self.expiry.policy()
+        active = await self.hub.list_active_users()
+        if not active:
+            return []
         renewals = self.renewals()
         stopped = []
-        for user in await self.hub.list_users():
+        for user in active:
             for name, model in (user.get("servers") or {}).items():
                 if not model.get("ready") or model.get("pending"):
                     continue

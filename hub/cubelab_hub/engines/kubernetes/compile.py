@@ -13,7 +13,7 @@ How a run maps onto Argo, and why:
   task Omitted (the local engine's ``upstream-failed``). ``failFast: false`` so
   other branches go on after a failure, as on the local engine.
 - ``retries`` -> ``retryStrategy`` (policy ``Always``: an evicted or lost pod is
-  retried like a failed one); ``timeout`` -> the pod's ``activeDeadlineSeconds``.
+  retried like a failed one), ``retry_backoff`` -> its ``backoff``; ``timeout`` -> the pod's ``activeDeadlineSeconds``.
 - Skipped tasks, and tasks outside a partial run (``only_tasks``), are DAG tasks
   with ``when: "false"`` on a no-op template; a ``logical`` task is a zero-length
   ``suspend`` (Argo completes it without a pod).
@@ -45,6 +45,7 @@ from ...domain.errors import FieldError
 from ...domain.formats import merge_mounts, parse_cpu, parse_gpu, parse_memory, parse_node_selector, parse_volume_mounts
 from ...domain.pipelines import Task, topological_order
 from ...domain.projects import ProjectSettings
+from ...domain.retries import format_duration
 from ...domain.argspec import REFERENCE_RE
 from ...domain.templates import JobTemplate
 from ...kube.objects import node_selector_for, resources_for, volumes_and_mounts
@@ -380,7 +381,11 @@ def _task_template(spec: RunSpec, task: Task, template: JobTemplate, plan: _Plan
     if task.timeout > 0:
         body["activeDeadlineSeconds"] = task.timeout
     if task.retries > 0:
-        body["retryStrategy"] = {"limit": task.retries, "retryPolicy": "Always"}
+        backoff = task.backoff
+        # Argo's Backoff: duration and cap are duration strings, factor an int-or-string;
+        # cap bounds each wait, as max_delay does on the local engine
+        body["retryStrategy"] = {"limit": task.retries, "retryPolicy": "Always", "backoff": {
+            "duration": format_duration(backoff.delay), "factor": backoff.factor, "cap": format_duration(backoff.max_delay)}}
     dag_task: dict[str, Any] = {"name": task.name, "template": body["name"]}
     arguments: dict[str, Any] = {}
     if inputs.parameters:

@@ -30,7 +30,7 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import AsyncIterator, Callable
 
@@ -421,6 +421,8 @@ class LocalEngine(Engine):
             await self._finish(run, ts, SUCCEEDED, exit_code=0)
             return
         while ts.attempts < max_attempts:
+            if ts.attempts:
+                await self._back_off(run, task, ts, paths)
             if run.cancelled:
                 await self._finish(run, ts, CANCELLED, run.cancel_reason)
                 return
@@ -437,9 +439,25 @@ class LocalEngine(Engine):
                 return
             ts.exit_code = rc
             ts.message = why
-            if ts.attempts < max_attempts:
-                await self._publish(run, ts)  # attempt failed; another follows
         await self._finish(run, ts, FAILED, ts.message, exit_code=ts.exit_code)
+
+    async def _back_off(self, run: _Run, task: Task, ts: TaskState, paths: TaskPaths) -> None:
+        """Wait before the next attempt as the task's ``retry_backoff`` says, outside
+        the run's concurrency slot, saying in the log and the task's message when
+        it starts; a cancel ends the wait at once (within a fraction of a second)."""
+        attempt = ts.attempts + 1
+        wait = task.backoff.wait_before(attempt)
+        starts = datetime.now(timezone.utc) + timedelta(seconds=wait)
+        note = f"attempt {attempt} of {task.retries + 1} starts at {starts:%H:%M:%S} UTC (in {wait} s)"
+        with open(paths.log, "ab") as log:
+            log.write(f"\n[cubelab] {note}\n".encode())
+        why = ts.message
+        ts.message = f"{why}; {note}" if why else note
+        await self._publish(run, ts)  # attempt failed; another follows
+        ts.message = why
+        deadline = time.monotonic() + wait
+        while not run.cancelled and (left := deadline - time.monotonic()) > 0:
+            await asyncio.sleep(min(left, 0.2))
 
     async def _succeed(self, run: _Run, ts: TaskState, template: JobTemplate, paths: TaskPaths, rc: int) -> None:
         outputs = {"path": str(paths.out)}
