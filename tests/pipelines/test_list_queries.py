@@ -171,3 +171,29 @@ def test_a_cursor_of_other_filters_is_a_field_error(db):
         assert err.value.field == "cursor"
         with pytest.raises(FieldError):
             lists.list_pipelines(s, None, ListFilters(status="failed"), 5, cursor)
+
+
+def test_the_index_migration_goes_down_and_up_again(tmp_path):
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import inspect
+
+    from cubelab_hub.controlplane.db import MIGRATIONS, upgrade
+
+    url = f"sqlite:///{tmp_path / 'm.sqlite'}"
+    upgrade(url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url)
+
+    def indexes() -> set[str]:
+        database = Database(url)
+        names = {ix["name"] for table in ("pipelines", "pipeline_runs", "job_templates") for ix in inspect(database.engine).get_indexes(table)}
+        database.engine.dispose()
+        return names
+
+    assert {"ix_pipelines_project_name_id", "ix_pipeline_runs_project_created", "ix_job_templates_listing"} <= indexes()
+    command.downgrade(cfg, "0003")
+    assert not {n for n in indexes() if n.endswith(("_name_id", "_created", "_created_id", "_listing"))}
+    upgrade(url)
+    assert "ix_pipeline_runs_pipeline_created" in indexes()
