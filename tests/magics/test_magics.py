@@ -73,10 +73,29 @@ def world(platform, request):
 
 
 def test_pipelines_lists_the_users_pipelines(world):
-    out = world["kernel"].run("%cubelab pipelines")
+    # the session's other tests add pipelines to public too: ask for this one by name
+    out = world["kernel"].run("%cubelab pipelines --search twostep")
     assert out["error"] is None
     html = out["data"][-1]["text/html"]
     assert "twostep" in html and "public" in html
+
+
+def test_pipelines_shows_one_page_and_says_how_to_see_more(world):
+    user = world["user"]
+    for suffix in ("a", "b"):
+        body = {"name": f"twostep-{suffix}", "project": "public",
+                "tasks": [{"name": "t", "template": "shell", "args": {"--command": "true"}}]}
+        assert user.api("POST", "/pipelines", json=body).status_code == 201
+    kernel = world["kernel"]
+    out = kernel.run("%cubelab pipelines --search twostep --limit 2")
+    assert out["error"] is None, out["error"]
+    html = out["data"][-1]["text/html"]
+    assert "2 shown, more with --all or --limit" in html
+    assert html.count("<tr>") == 1 + 2  # the header and one page of two, by name
+    assert "twostep-a" in html and "twostep-b" not in html
+    out = kernel.run("%cubelab pipelines --search twostep --all")
+    html = out["data"][-1]["text/html"]
+    assert "twostep-a" in html and "twostep-b" in html and "shown" not in html
 
 
 def test_run_wait_shows_a_live_widget_and_a_summary(world):

@@ -36,5 +36,5 @@ def test_pipeline_run_through_the_real_hub(new_user, admin):
     alpha = {"name": f"alpha-{user.name.lower()}", "version": "Alpha", "image": "busybox", "command": ["true"]}
     assert user.api("POST", "/templates", json=alpha).status_code == 403
     assert admin.api("POST", "/templates", json=alpha).status_code == 201
-    assert alpha["name"] not in {t["name"] for t in user.api("GET", "/templates").json()["templates"]}
+    assert alpha["name"] not in {t["name"] for t in user.api("GET", "/templates", params={"q": alpha["name"]}).json()["templates"]}
     assert user.api("DELETE", f"/pipelines/{pid}").status_code == 204

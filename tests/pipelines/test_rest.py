@@ -74,9 +74,9 @@ def test_template_permissions_and_versions(cp):
     assert cp.call(None, "GET", "/templates").status_code == 401
     assert cp.call("admin", "POST", "/templates", alpha).status_code == 201
     assert cp.call("admin", "POST", "/templates", alpha).status_code == 409
-    names = {(t["name"], t["version"]) for t in cp.call("creator", "GET", "/templates").json()["templates"]}
+    names = {(t["name"], t["version"]) for t in cp.call("creator", "GET", "/templates?limit=500").json()["templates"]}
     assert ("shell", "Release") in names and ("secret-tool", "Alpha") not in names
-    assert ("secret-tool", "Alpha") in {(t["name"], t["version"]) for t in cp.call("admin", "GET", "/templates").json()["templates"]}
+    assert ("secret-tool", "Alpha") in {(t["name"], t["version"]) for t in cp.call("admin", "GET", "/templates?q=secret-tool").json()["templates"]}
     assert cp.call("creator", "GET", "/templates/secret-tool/Alpha").status_code == 404
     changed = cp.call("admin", "PUT", "/templates/secret-tool/Alpha", dict(alpha, description="v2"))
     assert changed.status_code == 200 and changed.json()["description"] == "v2"
@@ -141,9 +141,9 @@ def test_pipeline_permission_matrix(cp):
     for user, status in (("dev", 403), ("outsider", 404), ("ops", 201), ("creator", 201), ("admin", 201)):
         assert cp.call(user, "POST", f"/pipelines/{pid}/runs").status_code == status, user
     # lists only show what the caller may read
-    assert "matrix" not in {x["name"] for x in cp.call("outsider", "GET", "/pipelines").json()["pipelines"]}
-    assert "matrix" in {x["name"] for x in cp.call("dev", "GET", f"/pipelines?project={cp.project}").json()["pipelines"]}
-    assert all(r["project"] != cp.project for r in cp.call("outsider", "GET", "/runs").json()["runs"])
+    assert "matrix" not in {x["name"] for x in cp.call("outsider", "GET", "/pipelines?q=matrix&limit=500").json()["pipelines"]}
+    assert "matrix" in {x["name"] for x in cp.call("dev", "GET", f"/pipelines?project={cp.project}&q=matrix").json()["pipelines"]}
+    assert all(r["project"] != cp.project for r in cp.call("outsider", "GET", "/runs?limit=500").json()["runs"])
     # a duplicate name in a project conflicts
     r = cp.call("creator", "POST", "/pipelines", {"name": "matrix", "project": cp.project})
     assert r.status_code == 409 and r.json()["field"] == "name"
@@ -408,7 +408,7 @@ def test_schedule_settings_records_and_backfill(cp):
     assert all(r["trigger"] == "schedule" and r["status"] == "succeeded" for r in runs)
     log = cp.call("creator", "GET", f"/runs/{runs[0]['id']}/tasks/a/logs").text
     assert log.startswith("tick ") and records[0]["tick"][:16] in log.replace("T", "T")
-    assert any(s["pipeline_id"] == p["id"] for s in cp.call("ops", "GET", "/schedules").json()["schedules"])
+    assert any(s["pipeline_id"] == p["id"] for s in cp.call("ops", "GET", f"/schedules?project={cp.project}&q={p['name']}").json()["schedules"])
     assert cp.call("creator", "PUT", f"/pipelines/{p['id']}/schedule", {"enabled": False}).status_code == 200
 
 

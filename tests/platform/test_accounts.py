@@ -39,7 +39,7 @@ def test_login_with_a_new_name_registers_and_logs_in(platform, admin, helpers):
     assert model.status_code == 200
     assert model.json()["admin"] is False
     assert "public" in model.json()["groups"]
-    members = admin.api("GET", "/projects/public/members").json()["members"]
+    members = admin.api("GET", "/projects/public/members", params={"q": name}).json()["members"]
     assert {"name": name, "role": "dev"} in members
     # logging in again with the same password is an ordinary login
     again = User(platform, name, "a-long-enough-password").login()
@@ -230,7 +230,7 @@ def test_deactivation_refuses_login_revokes_tokens_stops_servers_and_reactivatio
     assert resp.status_code == 200, resp.text
     assert resp.json()["active"] is False
     assert admin.api("GET", f"/users/{user.name}").json()["active"] is False
-    listed = {u["name"]: u for u in admin.api("GET", "/users").json()["users"]}
+    listed = {u["name"]: u for u in admin.api("GET", "/users", params={"q": user.name}).json()["users"]}
     assert listed[user.name]["active"] is False
 
     # login refused with a message saying the account is deactivated
@@ -290,7 +290,7 @@ def test_deleting_a_user_removes_their_memberships(platform, admin, new_user):
     assert admin.api("GET", f"/users/{doomed.name}").status_code == 404
     # no role entry left anywhere: not in member lists, not in any group's properties
     for project in projects + ["public"]:
-        members = admin.api("GET", f"/projects/{project}/members").json()["members"]
+        members = admin.api("GET", f"/projects/{project}/members", params={"q": doomed.name}).json()["members"]
         assert doomed.name not in {m["name"] for m in members}, project
     for group in admin.hub_api("GET", "/groups").json():
         assert doomed.name not in (group.get("users") or []), group["name"]

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from support.paging import all_pages
 from support.platform import start_server, wait_server_ready
 
 pytestmark = pytest.mark.hub
@@ -86,7 +87,7 @@ def test_admin_lists_everyone_and_leaving_project_stops_server(platform, admin, 
     dave_server = start_server(dave, name="work", options={"project": project, "cpu": "1", "memory": "1G", "gpu": "0"})
     assert dave_server["user_options"]["project"] == project
 
-    everyone = admin.api("GET", "/servers", params={"all": "1"}).json()["servers"]
+    everyone = all_pages(admin, "/servers", "servers", all="1")
     assert any(s["user"] == dave.name and s["name"] == "work" for s in everyone)
 
     # the creator removes dave: his server for that project stops

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from alembic import command
@@ -21,10 +23,12 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 
 class Database:
-    def __init__(self, url: str):
+    def __init__(self, url: str, workers: int = 4):
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # a small bounded pool: queries wait their turn instead of stalling the event loop
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cubelab-db")
 
     def upgrade(self) -> None:
         upgrade(self.url)
@@ -32,3 +36,12 @@ class Database:
     def session(self):
         """A unit of work (see :func:`unit_of_work`)."""
         return unit_of_work(self._sessions)
+
+    async def run(self, fn, *args):
+        """``fn(session, *args)`` in one unit of work on the pool, off the event loop."""
+
+        def work():
+            with self.session() as session:
+                return fn(session, *args)
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, work)

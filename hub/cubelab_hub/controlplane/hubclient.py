@@ -13,6 +13,10 @@ from urllib.parse import quote
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 
+# the Accept type that makes JupyterHub answer lists with their paging information
+PAGINATION = "application/jupyterhub-pagination+json"
+
+
 class HubAPIError(Exception):
     def __init__(self, status: int, message: str):
         self.status = status
@@ -28,8 +32,10 @@ class HubClient:
         self.user_cache_seconds = user_cache_seconds
         self._user_cache: dict[str, tuple[float, dict | None]] = {}
 
-    async def request(self, method: str, path: str, body=None, ok_missing: bool = False):
+    async def request(self, method: str, path: str, body=None, ok_missing: bool = False, accept: str | None = None):
         headers = {"Authorization": f"token {self._token}"}
+        if accept:
+            headers["Accept"] = accept
         data = None
         if body is not None:
             data = json.dumps(body)
@@ -85,6 +91,28 @@ class HubClient:
             items.extend(batch)
             if len(batch) < 200:
                 return items
+
+    async def page(self, path: str, offset: int, limit: int) -> tuple[list[dict], int | None]:
+        """One page of a JupyterHub list endpoint from ``offset``: its items and the
+        offset of the next page (None after the last). The hub caps ``limit`` at
+        its own ``api_page_max_limit``, so a page may be shorter than asked."""
+        sep = "&" if "?" in path else "?"
+        page = await self.request("GET", f"{path}{sep}offset={offset}&limit={limit}", accept=PAGINATION)
+        following = (page.get("_pagination") or {}).get("next")
+        return page["items"], (following["offset"] if following else None)
+
+    async def scan(self, path: str, start: int, limit: int, keep=lambda item: True) -> tuple[list[dict], int | None]:
+        """Up to ``limit`` items that ``keep`` accepts, read page by page from the
+        hub's ``offset`` ``start``; and the offset to resume from when more follow."""
+        found: list[tuple[int, dict]] = []
+        offset: int | None = start
+        while offset is not None and len(found) <= limit:
+            items, following = await self.page(path, offset, min(limit + 1, 200))
+            found.extend((index, item) for index, item in enumerate(items, start=offset) if keep(item))
+            offset = following
+        if len(found) > limit:
+            return [item for _i, item in found[:limit]], found[limit - 1][0] + 1
+        return [item for _i, item in found], None
 
     async def list_users(self) -> list[dict]:
         return await self._all_pages("/users?include_stopped_servers=1")

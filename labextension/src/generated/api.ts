@@ -56,12 +56,24 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List pipelines of the caller's projects (all for admins) */
+        /** List pipelines of the caller's projects (all for admins), by project, name and id; paged */
         get: {
             parameters: {
                 query?: {
+                    /** @description the most items in one page */
+                    limit?: number;
+                    /** @description the next_cursor of the previous page (same list, same filters); absent for the first page */
+                    cursor?: string;
+                    /** @description the name of a project */
                     project?: string;
-                    search?: string;
+                    /** @description text the name contains (case-insensitive) */
+                    q?: string;
+                    /** @description a user name */
+                    creator?: string;
+                    /** @description an ISO 8601 time such as 2026-01-31T12:00:00Z or 2026-01-31 (created at or after) */
+                    since?: string;
+                    /** @description an ISO 8601 time such as 2026-01-31T12:00:00Z or 2026-01-31 (created before) */
+                    until?: string;
                 };
                 header?: never;
                 path?: never;
@@ -859,10 +871,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List the projects the caller is a member of (all of them for admins) */
+        /** List the projects the caller is a member of, by name (admins: every project, in the order JupyterHub keeps its groups); paged */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description the most items in one page */
+                    limit?: number;
+                    /** @description the next_cursor of the previous page (same list, same filters); absent for the first page */
+                    cursor?: string;
+                    /** @description text the name contains (case-insensitive) */
+                    q?: string;
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -1183,10 +1202,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List a project's members and their roles */
+        /** List a project's members and their roles, by name; paged */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description the most items in one page */
+                    limit?: number;
+                    /** @description the next_cursor of the previous page (same list, same filters); absent for the first page */
+                    cursor?: string;
+                    /** @description text the name contains (case-insensitive) */
+                    q?: string;
+                };
                 header?: never;
                 path: {
                     project: string;
@@ -1473,11 +1499,22 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Runs of a pipeline, newest first */
+        /** Runs of a pipeline, newest first; paged */
         get: {
             parameters: {
                 query?: {
+                    /** @description the most items in one page */
                     limit?: number;
+                    /** @description the next_cursor of the previous page (same list, same filters); absent for the first page */
+                    cursor?: string;
+                    /** @description a status */
+                    status?: "pending" | "running" | "succeeded" | "failed" | "cancelled";
+                    /** @description a user name */
+                    creator?: string;
+                    /** @description an ISO 8601 time such as 2026-01-31T12:00:00Z or 2026-01-31 (created at or after) */
+                    since?: string;
+                    /** @description an ISO 8601 time such as 2026-01-31T12:00:00Z or 2026-01-31 (created before) */
+                    until?: string;
                 };
                 header?: never;
                 path: {
@@ -1700,13 +1737,24 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Recent runs of the caller's projects */
+        /** Runs of the caller's projects (all for admins), newest first; paged */
         get: {
             parameters: {
                 query?: {
-                    project?: string;
-                    status?: string;
+                    /** @description the most items in one page */
                     limit?: number;
+                    /** @description the next_cursor of the previous page (same list, same filters); absent for the first page */
+                    cursor?: string;
+                    /** @description the name of a project */
+                    project?: string;
+                    /** @description a status */
+                    status?: "pending" | "running" | "succeeded" | "failed" | "cancelled";
+                    /** @description a user name */
+                    creator?: string;
+                    /** @description an ISO 8601 time such as 2026-01-31T12:00:00Z or 2026-01-31 (created at or after) */
+                    since?: string;
+                    /** @description an ISO 8601 time such as 2026-01-31T12:00:00Z or 2026-01-31 (created before) */
+                    until?: string;
                 };
                 header?: never;
                 path?: never;
@@ -2209,10 +2257,21 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Enabled schedules of the caller's projects */
+        /** Enabled schedules of the caller's projects (all for admins), by project, pipeline name and id; paged */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description the most items in one page */
+                    limit?: number;
+                    /** @description the next_cursor of the previous page (same list, same filters); absent for the first page */
+                    cursor?: string;
+                    /** @description the name of a project */
+                    project?: string;
+                    /** @description text the name contains (case-insensitive) */
+                    q?: string;
+                    /** @description a user name */
+                    creator?: string;
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -2493,11 +2552,20 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Schedule records of a pipeline, newest tick first */
+        /** Schedule records of a pipeline, newest tick first; paged (since/until on the tick) */
         get: {
             parameters: {
                 query?: {
+                    /** @description the most items in one page */
                     limit?: number;
+                    /** @description the next_cursor of the previous page (same list, same filters); absent for the first page */
+                    cursor?: string;
+                    /** @description a status */
+                    status?: "comed" | "created" | "skipped";
+                    /** @description an ISO 8601 time such as 2026-01-31T12:00:00Z or 2026-01-31 (created at or after) */
+                    since?: string;
+                    /** @description an ISO 8601 time such as 2026-01-31T12:00:00Z or 2026-01-31 (created before) */
+                    until?: string;
                 };
                 header?: never;
                 path: {
@@ -2569,10 +2637,14 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Running servers with their expiry: the caller's, or (admins) another user's with ?user= or everyone's with ?all=1 */
+        /** Running servers with their expiry, by user and server name: the caller's, or (admins) another user's with ?user= or everyone's with ?all=1; paged */
         get: {
             parameters: {
                 query?: {
+                    /** @description the most items in one page */
+                    limit?: number;
+                    /** @description the next_cursor of the previous page (same list, same filters); absent for the first page */
+                    cursor?: string;
                     user?: string;
                     all?: boolean;
                 };
@@ -2589,6 +2661,15 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["ServerList"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
                 /** @description Unauthorized */
@@ -3085,10 +3166,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List job templates (Release for everyone, Alpha for admins), ordered by category index */
+        /** List job templates (Release for everyone, Alpha for admins) by category index, category, name and version; paged */
         get: {
             parameters: {
                 query?: {
+                    /** @description the most items in one page */
+                    limit?: number;
+                    /** @description the next_cursor of the previous page (same list, same filters); absent for the first page */
+                    cursor?: string;
+                    /** @description text the name contains (case-insensitive) */
+                    q?: string;
                     category?: string;
                 };
                 header?: never;
@@ -3490,10 +3577,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List accounts with admin flag, active state and projects (admins) */
+        /** List accounts with admin flag, active state and projects, by name (admins); paged */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description the most items in one page */
+                    limit?: number;
+                    /** @description the next_cursor of the previous page (same list, same filters); absent for the first page */
+                    cursor?: string;
+                    /** @description text the name contains (case-insensitive) */
+                    q?: string;
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -3507,6 +3601,15 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["UserList"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
                 /** @description Unauthorized */
@@ -3916,6 +4019,8 @@ export interface components {
         };
         PipelineList: {
             pipelines: Record<string, unknown>[];
+            /** @description pass as ?cursor= for the next page; null on the last page */
+            next_cursor: string | null;
         };
         PipelineExport: {
             /** @constant */
@@ -3966,6 +4071,8 @@ export interface components {
         };
         ProjectList: {
             projects: components["schemas"]["ProjectSummary"][];
+            /** @description pass as ?cursor= for the next page; null on the last page */
+            next_cursor: string | null;
         };
         ProjectCreate: {
             name: string;
@@ -3983,6 +4090,8 @@ export interface components {
         };
         MemberList: {
             members: components["schemas"]["Member"][];
+            /** @description pass as ?cursor= for the next page; null on the last page */
+            next_cursor: string | null;
         };
         MemberCreate: {
             name: string;
@@ -4025,6 +4134,8 @@ export interface components {
         };
         RunList: {
             runs: components["schemas"]["Run"][];
+            /** @description pass as ?cursor= for the next page; null on the last page */
+            next_cursor: string | null;
         };
         Rerun: {
             /**
@@ -4057,9 +4168,13 @@ export interface components {
         };
         ScheduleRecordList: {
             records: components["schemas"]["ScheduleRecord"][];
+            /** @description pass as ?cursor= for the next page; null on the last page */
+            next_cursor: string | null;
         };
         ScheduleList: {
             schedules: Record<string, unknown>[];
+            /** @description pass as ?cursor= for the next page; null on the last page */
+            next_cursor: string | null;
         };
         SchedulePreviewRequest: components["schemas"]["Schedule"] & {
             /** @default 5 */
@@ -4092,6 +4207,8 @@ export interface components {
         };
         ServerList: {
             servers: components["schemas"]["Server"][];
+            /** @description pass as ?cursor= for the next page; null on the last page */
+            next_cursor: string | null;
             policy: Record<string, unknown>;
         };
         ServerReset: {
@@ -4152,6 +4269,8 @@ export interface components {
         };
         TemplateList: {
             templates: components["schemas"]["Template"][];
+            /** @description list only: pass as ?cursor= for the next page; null on the last page */
+            next_cursor: string | null;
             /** @description import only: template name -> source fields CubeLab does not carry over */
             ignored: {
                 [key: string]: string[];
@@ -4176,6 +4295,8 @@ export interface components {
         };
         UserList: {
             users: components["schemas"]["User"][];
+            /** @description pass as ?cursor= for the next page; null on the last page */
+            next_cursor: string | null;
         };
         UserUpdate: {
             active: boolean;

@@ -1,6 +1,6 @@
 """``%load_ext cubelab``: pipelines, runs and one-off tasks from any notebook.
 
-    %cubelab pipelines [--project P] [--search TEXT]
+    %cubelab pipelines [--project P] [--search TEXT] [--limit N | --all]
     %cubelab run NAME [--project P] [--wait]
     %cubelab logs RUN_ID TASK
     %%cubelab task TEMPLATE [--project P] [--ARG VALUE ...]   (the cell is the code)
@@ -169,11 +169,21 @@ class CubeLabMagics(Magics):
         parser = _Parser(prog="%cubelab pipelines", add_help=False)
         parser.add_argument("--project")
         parser.add_argument("--search", default="")
+        parser.add_argument("--limit", type=int, default=50)
+        parser.add_argument("--all", action="store_true")
         args = parser.parse_args(argv)
-        items = self.client.get("pipelines", project=args.project, search=args.search or None)["pipelines"]
+        query = {"project": args.project, "q": args.search or None}
+        title = ""
+        if args.all:
+            items = list(self.client.pages("pipelines", "pipelines", **query))
+        else:
+            page = self.client.get("pipelines", limit=args.limit, **query)
+            items = page["pipelines"]
+            if page.get("next_cursor"):
+                title = f"{len(items)} shown, more with --all or --limit N (up to 500)"
         rows = [{"name": p["name"], "project": p["project"], "tasks": p.get("tasks"), "creator": p.get("creator"),
                  "last_run": (p.get("last_run") or {}).get("status"), "id": p["id"]} for p in items]
-        return Table(rows, ["name", "project", "tasks", "creator", "last_run", "id"])
+        return Table(rows, ["name", "project", "tasks", "creator", "last_run", "id"], title)
 
     def _run(self, argv):
         parser = _Parser(prog="%cubelab run", add_help=False)

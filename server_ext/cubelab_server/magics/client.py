@@ -68,6 +68,16 @@ class CubeLabClient:
         with self._request("GET", path, query=query) as resp:
             return json.loads(resp.read() or b"null")
 
+    def pages(self, path: str, key: str, **query) -> Iterator[dict]:
+        """Every item of a paged list (``key`` holds a page's items), following ``next_cursor``."""
+        query.setdefault("limit", 500)
+        while True:
+            page = self.get(path, **query)
+            yield from page[key]
+            if not page.get("next_cursor"):
+                return
+            query["cursor"] = page["next_cursor"]
+
     def post(self, path: str, body=None):
         with self._request("POST", path, body if body is not None else {}) as resp:
             return json.loads(resp.read() or b"null")
@@ -81,7 +91,8 @@ class CubeLabClient:
     # -------------------------------------------------------------- helpers
 
     def find_pipeline(self, name: str, project: str | None = None) -> dict:
-        found = [p for p in self.get("pipelines", project=project, search=name)["pipelines"] if p["name"] == name]
+        # the name search may match many pipelines: every page of it, not just the first
+        found = [p for p in self.pages("pipelines", "pipelines", project=project, q=name) if p["name"] == name]
         if not found:
             where = f" in project '{project}'" if project else ""
             raise CubeLabError(f"unknown pipeline '{name}'{where}; list them with %cubelab pipelines")

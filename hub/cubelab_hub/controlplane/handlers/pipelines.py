@@ -7,20 +7,23 @@ Invalid drafts save; runs are refused while diagnostics have errors.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from dataclasses import replace
 
 from ...domain.errors import FieldError, NotFound
 from ...domain.ids import parse_id
 from ...domain.pipelines import export_pipeline, import_pipeline, pipeline_from_dict, validate
 from ..models.pipelines import PipelineRow, aware
-from ..services.pipelines import accept_proposal, delete_pipeline, ensure_unique, latest_runs, resource_proposals
+from ..services.lists import list_pipelines
+from ..services.pipelines import accept_proposal, delete_pipeline, ensure_unique, resource_proposals
 from ..services.templates import load_catalog
-from ..store import pipeline_summary, row_to_pipeline, store_pipeline
+from ..store import row_to_pipeline, store_pipeline
 from .base import APIHandler, op, route
+from .listing import ListArguments, list_params, list_schema
 
 TAGS = ["pipelines"]
 ID_PARAM = {"name": "pipeline_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 TASK_PARAM = {"name": "task", "in": "path", "required": True, "schema": {"type": "string"}}
+FILTERS = ("project", "q", "creator", "since", "until")
 
 
 class PipelineBase(APIHandler):
@@ -58,26 +61,20 @@ class PipelineBase(APIHandler):
             raise NotFound.of("project", project, "project")
 
 
-class PipelineListHandler(PipelineBase):
+class PipelineListHandler(ListArguments, PipelineBase):
     openapi = {
-        "get": op("List pipelines of the caller's projects (all for admins)", tags=TAGS, returns="PipelineList",
-                  params=[{"name": "project", "in": "query", "required": False, "schema": {"type": "string"}},
-                          {"name": "search", "in": "query", "required": False, "schema": {"type": "string"}}]),
+        "get": op("List pipelines of the caller's projects (all for admins), by project, name and id; paged", tags=TAGS,
+                  returns="PipelineList", params=list_params(*FILTERS)),
         "post": op("Create a pipeline (creators and devs of its project); invalid drafts are saved with their diagnostics",
                    tags=TAGS, body="Pipeline", returns="Pipeline", status=201, errors=(400, 401, 403, 404, 409)),
     }
 
     async def get(self):
-        project = self.get_argument("project", None)
-        search = (self.get_argument("search", "") or "").lower()
-        with self.db.session() as session:
-            q = select(PipelineRow).order_by(PipelineRow.project, PipelineRow.name)
-            if project:
-                q = q.where(PipelineRow.project == project)
-            rows = [r for r in session.scalars(q).all() if self.allowed("pipeline:read", r.project) and search in r.name.lower()]
-            latest = latest_runs(session, [r.id for r in rows])
-            items = [pipeline_summary(r, latest.get(r.id)) for r in rows]
-        self.send({"pipelines": items})
+        limit, cursor, filters = self.page_arguments(FILTERS)
+        if filters.q is None and self.get_argument("search", ""):
+            # the name search's earlier parameter name
+            filters = replace(filters, q=self.get_argument("search").lower()[:255])
+        self.send(await self.db.run(list_pipelines, self.visible_projects(), filters, limit, cursor))
 
     async def post(self):
         body = self.json_body()
@@ -248,7 +245,7 @@ SCHEMAS = {
             "diagnostics": {"type": "array", "items": {"$ref": "#/components/schemas/Diagnostic"}},
         },
     },
-    "PipelineList": {"type": "object", "properties": {"pipelines": {"type": "array", "items": {"type": "object"}}}},
+    "PipelineList": list_schema("pipelines", {"type": "object"}),
     "PipelineExport": {"type": "object", "properties": {"format": {"type": "string", "const": "cubelab.pipeline/v1"}, "templates": {"type": "array"}, "pipeline": {"$ref": "#/components/schemas/Pipeline"}}},
     "PipelineImport": {"type": "object", "required": ["document", "project"], "properties": {"document": {"$ref": "#/components/schemas/PipelineExport"}, "project": {"type": "string"}, "name": {"type": "string"}}},
     "ProposalList": {"type": "object", "properties": {"proposals": {"type": "array", "items": {"type": "object"}}}},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ...domain.access import project_permissions
 from ...domain.errors import Conflict, FieldError, NotFound
+from ...domain.paging import decode_cursor, encode_cursor, page_in_memory
 from ...domain.projects import (
     PUBLIC,
     ROLES,
@@ -15,6 +16,7 @@ from ...domain.projects import (
     validate_role,
 )
 from .base import APIHandler, op, route
+from .listing import ListArguments, list_params, list_schema
 
 TAGS = ["projects"]
 PROJECT_PARAM = {"name": "project", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -54,16 +56,32 @@ class ProjectBase(APIHandler):
         await self.app.audit(self.actor.name, project, action, detail)
 
 
-class ProjectListHandler(ProjectBase):
+class ProjectListHandler(ListArguments, ProjectBase):
     openapi = {
-        "get": op("List the projects the caller is a member of (all of them for admins)", tags=TAGS, returns="ProjectList"),
+        "get": op("List the projects the caller is a member of, by name (admins: every project, in the order JupyterHub keeps "
+                  "its groups); paged", tags=TAGS, returns="ProjectList", params=list_params("q")),
         "post": op("Create a project; the caller becomes its creator", tags=TAGS, body="ProjectCreate", returns="Project", status=201, errors=(400, 401, 403, 409)),
     }
 
     async def get(self):
-        groups = await self.app.project_groups(fresh=True)
-        visible = [g for g in groups if self.allowed("project:read", g["name"])]
-        self.send({"projects": [project_summary(g, self.actor) for g in sorted(visible, key=lambda g: g["name"])]})
+        limit, cursor, filters = self.page_arguments(("q",))
+
+        def wanted(group: dict) -> bool:
+            return self.app.is_project(group) and (filters.q is None or filters.q in group["name"].lower())
+
+        if self.actor.admin:
+            # every group of the hub, read with the hub's own paging; the cursor is where to resume
+            start = decode_cursor("projects:all", cursor, (int,), filters)
+            groups, resume = await self.hub.scan("/groups", start[0] if start else 0, limit, wanted)
+            next_cursor = encode_cursor("projects:all", [resume], filters) if resume is not None else None
+        else:
+            # a member's projects are a bounded set the actor already holds
+            known = {g["name"]: g for g in await self.app.project_groups()}
+            mine = [known[name] for name in self.actor.projects if name in known and wanted(known[name])]
+            page = page_in_memory(mine, limit, decode_cursor("projects", cursor, (str,), filters), "projects",
+                                  lambda g: (g["name"],), filters)
+            groups, next_cursor = page.items, page.next_cursor
+        self.send({"projects": [project_summary(g, self.actor) for g in groups], "next_cursor": next_cursor})
 
     async def post(self):
         self.require("project:create")
@@ -129,17 +147,23 @@ class ProjectHandler(ProjectBase):
         self.send(None, 204)
 
 
-class MemberListHandler(ProjectBase):
+class MemberListHandler(ListArguments, ProjectBase):
     openapi = {
-        "get": op("List a project's members and their roles", tags=TAGS, returns="MemberList", params=[PROJECT_PARAM]),
+        "get": op("List a project's members and their roles, by name; paged", tags=TAGS, returns="MemberList",
+                  params=[PROJECT_PARAM, *list_params("q")]),
         "post": op("Add a member with a role (creators, admins)", tags=TAGS, body="MemberCreate", returns="Member",
                    status=201, params=[PROJECT_PARAM], errors=(400, 401, 403, 404, 409)),
     }
 
     async def get(self, project):
-        group = await self.load_project(project)
+        group = await self.load_project(project)  # 404 before the query string is read
+        limit, cursor, filters = self.page_arguments(("q",))
+        kind = f"members:{project}"
+        # members are a group's property, bounded by the group: paged here by name
         roles = member_roles(group.get("properties"), sorted(group.get("users") or []), project)
-        self.send({"members": [{"name": n, "role": r} for n, r in roles.items()]})
+        members = [{"name": n, "role": r} for n, r in roles.items() if filters.q is None or filters.q in n.lower()]
+        page = page_in_memory(members, limit, decode_cursor(kind, cursor, (str,), filters), kind, lambda m: (m["name"],), filters)
+        self.send({"members": page.items, "next_cursor": page.next_cursor})
 
     async def post(self, project):
         await self.load_project(project)
@@ -272,7 +296,7 @@ SCHEMAS = {
             },
         ]
     },
-    "ProjectList": {"type": "object", "properties": {"projects": {"type": "array", "items": {"$ref": "#/components/schemas/ProjectSummary"}}}},
+    "ProjectList": list_schema("projects", {"$ref": "#/components/schemas/ProjectSummary"}),
     "ProjectCreate": {
         "type": "object",
         "required": ["name"],
@@ -280,7 +304,7 @@ SCHEMAS = {
     },
     "ProjectUpdate": {"type": "object", "properties": {"description": {"type": "string"}, "settings": {"$ref": "#/components/schemas/Settings"}}},
     "Member": {"type": "object", "properties": {"name": {"type": "string"}, "role": ROLES_SCHEMA}},
-    "MemberList": {"type": "object", "properties": {"members": {"type": "array", "items": {"$ref": "#/components/schemas/Member"}}}},
+    "MemberList": list_schema("members", {"$ref": "#/components/schemas/Member"}),
     "MemberCreate": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "role": ROLES_SCHEMA}},
     "MemberUpdate": {"type": "object", "required": ["role"], "properties": {"role": ROLES_SCHEMA}},
 }

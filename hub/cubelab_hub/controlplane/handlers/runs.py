@@ -14,16 +14,20 @@ from ...domain.errors import Conflict, FieldError, NotFound
 from ...domain.pipelines import pipeline_from_dict
 from ...engines.base import RUN_FINAL, EngineError
 from ..models.pipelines import PipelineRow, RunRow, TaskRunRow
+from ..services.lists import RUN_STATUSES, list_pipeline_runs, list_runs
 from ..services.runs import RunManager
 from ..store import row_to_pipeline, run_view
 from .base import op, route
+from .listing import ListArguments, list_params, list_schema
 from .pipelines import ID_PARAM, TASK_PARAM, PipelineBase
 
 TAGS = ["runs"]
+RUN_FILTERS = ("project", "status", "creator", "since", "until")
+PIPELINE_RUN_FILTERS = ("status", "creator", "since", "until")
 RUN_PARAM = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
-class RunBase(PipelineBase):
+class RunBase(ListArguments, PipelineBase):
     @property
     def manager(self) -> RunManager:
         return self.app.pipeline_runs
@@ -46,18 +50,19 @@ class RunBase(PipelineBase):
 
 class PipelineRunsHandler(RunBase):
     openapi = {
-        "get": op("Runs of a pipeline, newest first", tags=TAGS, returns="RunList", params=[ID_PARAM,
-                  {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "default": 50}}]),
+        "get": op("Runs of a pipeline, newest first; paged", tags=TAGS, returns="RunList",
+                  params=[ID_PARAM, *list_params(*PIPELINE_RUN_FILTERS, statuses=RUN_STATUSES)]),
         "post": op("Start a manual run (refused with the diagnostics while the pipeline is invalid); several may run at once",
                    tags=TAGS, returns="Run", status=201, params=[ID_PARAM], errors=(400, 401, 403, 404, 409)),
     }
 
     async def get(self, pipeline_id):
-        limit = _limit(self.get_argument("limit", "50"))
-        with self.db.session() as session:
-            prow = self.load(session, pipeline_id)
-            rows = session.scalars(select(RunRow).where(RunRow.pipeline_id == prow.id).order_by(RunRow.created_at.desc()).limit(limit)).all()
-            self.send({"runs": [run_view(session, r, with_tasks=False) for r in rows]})
+        def page(session):
+            pid = self.load(session, pipeline_id).id  # 404 before the query string is read
+            limit, cursor, filters = self.page_arguments(PIPELINE_RUN_FILTERS, RUN_STATUSES)
+            return list_pipeline_runs(session, pid, filters, limit, cursor)
+
+        self.send(await self.db.run(page))
 
     async def post(self, pipeline_id):
         with self.db.session() as session:
@@ -83,10 +88,8 @@ class DebugTaskHandler(RunBase):
 
 class RunListHandler(RunBase):
     openapi = {
-        "get": op("Recent runs of the caller's projects", tags=TAGS, returns="RunList", params=[
-            {"name": "project", "in": "query", "required": False, "schema": {"type": "string"}},
-            {"name": "status", "in": "query", "required": False, "schema": {"type": "string"}},
-            {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "default": 50}}]),
+        "get": op("Runs of the caller's projects (all for admins), newest first; paged", tags=TAGS, returns="RunList",
+                  params=list_params(*RUN_FILTERS, statuses=RUN_STATUSES)),
         "post": op("Run one task that belongs to no saved pipeline (e.g. a notebook cell as a python task) in a project "
                    "(creators and devs); refused with the diagnostics when invalid", tags=TAGS, body="OneOffRun", returns="Run",
                    status=201, errors=(400, 401, 403, 409)),
@@ -112,19 +115,8 @@ class RunListHandler(RunBase):
             self.send(run_view(session, session.get(RunRow, run_id)), 201)
 
     async def get(self):
-        limit = _limit(self.get_argument("limit", "50"))
-        project = self.get_argument("project", None)
-        status = self.get_argument("status", None)
-        with self.db.session() as session:
-            q = select(RunRow).order_by(RunRow.created_at.desc())
-            if project:
-                q = q.where(RunRow.project == project)
-            elif not self.actor.admin:
-                q = q.where(RunRow.project.in_(list(self.actor.projects) or [""]))
-            if status:
-                q = q.where(RunRow.status == status)
-            rows = [r for r in session.scalars(q.limit(limit)).all() if self.allowed("pipeline:read", r.project)]
-            self.send({"runs": [run_view(session, r, with_tasks=False) for r in rows]})
+        limit, cursor, filters = self.page_arguments(RUN_FILTERS, RUN_STATUSES)
+        self.send(await self.db.run(list_runs, self.visible_projects(), filters, limit, cursor))
 
 
 class RunHandler(RunBase):
@@ -231,12 +223,6 @@ class TaskLogHandler(RunBase):
         self.finish()
 
 
-def _limit(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 500:
-        raise FieldError("limit", f"'{text}' is not a number from 1 to 500", "1..500")
-    return int(text)
-
-
 _TASK_RUN = {
     "type": "object",
     "properties": {
@@ -260,7 +246,7 @@ SCHEMAS = {
             "edges": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}},
         },
     },
-    "RunList": {"type": "object", "properties": {"runs": {"type": "array", "items": {"$ref": "#/components/schemas/Run"}}}},
+    "RunList": list_schema("runs", {"$ref": "#/components/schemas/Run"}),
     "Rerun": {"type": "object", "properties": {"mode": {"type": "string", "enum": ["all", "failed"], "default": "all"}}},
     "OneOffRun": {"type": "object", "required": ["project", "task"], "properties": {
         "project": {"type": "string"}, "task": {"type": "object", "description": "a pipeline task (name defaults to the template's)"},

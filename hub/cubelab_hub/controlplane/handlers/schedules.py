@@ -3,16 +3,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from ...domain.errors import FieldError
 from ...domain.schedules import next_ticks, schedule_from_dict
-from ..models.pipelines import PipelineRow, ScheduleRecordRow
-from ..store import record_view, row_to_pipeline, schedule_view, store_pipeline, utcnow
+from ..services.lists import RECORD_STATUSES, list_records, list_schedules
+from ..store import row_to_pipeline, schedule_view, store_pipeline, utcnow
 from .base import op, route
+from .listing import ListArguments, list_params, list_schema
 from .pipelines import ID_PARAM, PipelineBase
 
 TAGS = ["schedules"]
+SCHEDULE_FILTERS = ("project", "q", "creator")
+RECORD_FILTERS = ("status", "since", "until")
 
 
 class ScheduleHandler(PipelineBase):
@@ -37,34 +38,26 @@ class ScheduleHandler(PipelineBase):
             self.send(schedule_view(row, utcnow()))
 
 
-class RecordsHandler(PipelineBase):
-    openapi = {"get": op("Schedule records of a pipeline, newest tick first", tags=TAGS, returns="ScheduleRecordList", params=[ID_PARAM,
-               {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "default": 100}}])}
+class RecordsHandler(ListArguments, PipelineBase):
+    openapi = {"get": op("Schedule records of a pipeline, newest tick first; paged (since/until on the tick)", tags=TAGS,
+                         returns="ScheduleRecordList", params=[ID_PARAM, *list_params(*RECORD_FILTERS, statuses=RECORD_STATUSES)])}
 
     async def get(self, pipeline_id):
-        limit = self.get_argument("limit", "100")
-        limit = int(limit) if limit.isdigit() and 1 <= int(limit) <= 1000 else 100
-        with self.db.session() as session:
-            row = self.load(session, pipeline_id)
-            records = session.scalars(select(ScheduleRecordRow).where(ScheduleRecordRow.pipeline_id == row.id)
-                                      .order_by(ScheduleRecordRow.tick.desc()).limit(limit)).all()
-            self.send({"records": [record_view(r) for r in records]})
+        def page(session):
+            pid = self.load(session, pipeline_id).id  # 404 before the query string is read
+            limit, cursor, filters = self.page_arguments(RECORD_FILTERS, RECORD_STATUSES)
+            return list_records(session, pid, filters, limit, cursor)
+
+        self.send(await self.db.run(page))
 
 
-class ScheduleListHandler(PipelineBase):
-    openapi = {"get": op("Enabled schedules of the caller's projects", tags=TAGS, returns="ScheduleList")}
+class ScheduleListHandler(ListArguments, PipelineBase):
+    openapi = {"get": op("Enabled schedules of the caller's projects (all for admins), by project, pipeline name and id; paged",
+                         tags=TAGS, returns="ScheduleList", params=list_params(*SCHEDULE_FILTERS))}
 
     async def get(self):
-        with self.db.session() as session:
-            rows = session.scalars(select(PipelineRow).where(PipelineRow.schedule_enabled.is_(True)).order_by(PipelineRow.id)).all()
-            items = []
-            for row in rows:
-                if not self.allowed("pipeline:read", row.project):
-                    continue
-                view = {"pipeline_id": row.id, "pipeline_name": row.name, "project": row.project}
-                view.update(schedule_view(row, utcnow()))
-                items.append(view)
-        self.send({"schedules": items})
+        limit, cursor, filters = self.page_arguments(SCHEDULE_FILTERS)
+        self.send(await self.db.run(list_schedules, self.visible_projects(), filters, limit, cursor))
 
 
 class PreviewHandler(PipelineBase):
@@ -88,8 +81,8 @@ SCHEMAS = {
     "ScheduleRecord": {"type": "object", "properties": {
         "id": {"type": "integer"}, "pipeline_id": {"type": "integer"}, "tick": {"type": "string", "format": "date-time"},
         "status": {"type": "string", "enum": ["comed", "created", "skipped"]}, "reason": {"type": "string"}, "run_id": {"type": ["string", "null"]}}},
-    "ScheduleRecordList": {"type": "object", "properties": {"records": {"type": "array", "items": {"$ref": "#/components/schemas/ScheduleRecord"}}}},
-    "ScheduleList": {"type": "object", "properties": {"schedules": {"type": "array", "items": {"type": "object"}}}},
+    "ScheduleRecordList": list_schema("records", {"$ref": "#/components/schemas/ScheduleRecord"}),
+    "ScheduleList": list_schema("schedules", {"type": "object"}),
     "SchedulePreviewRequest": {"allOf": [{"$ref": "#/components/schemas/Schedule"}, {"type": "object", "properties": {
         "count": {"type": "integer", "minimum": 1, "maximum": 50, "default": 5}}}]},
     "SchedulePreview": {"type": "object", "properties": {"next": {"type": "array", "items": {"type": "string", "format": "date-time"}},

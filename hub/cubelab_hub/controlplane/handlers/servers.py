@@ -4,8 +4,10 @@ on a server; nobody else may see it). The work is
 
 from __future__ import annotations
 
+from ...domain.paging import decode_cursor, encode_cursor, page_in_memory
 from ..services.servers import ServerManager
 from .base import APIError, APIHandler, op, route
+from .listing import ListArguments, list_params
 
 TAGS = ["servers"]
 USER_PARAM = {"name": "user", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -22,29 +24,38 @@ class ServerBase(APIHandler):
         self.require("server:manage", owner=user)
 
 
-class ServerListHandler(ServerBase):
+class ServerListHandler(ListArguments, ServerBase):
     openapi = {
         "get": op(
-            "Running servers with their expiry: the caller's, or (admins) another user's with ?user= or everyone's with ?all=1",
+            "Running servers with their expiry, by user and server name: the caller's, or (admins) another user's with ?user= "
+            "or everyone's with ?all=1; paged",
             tags=TAGS, returns="ServerList",
-            params=[{"name": "user", "in": "query", "required": False, "schema": {"type": "string"}},
+            params=[*list_params(), {"name": "user", "in": "query", "required": False, "schema": {"type": "string"}},
                     {"name": "all", "in": "query", "required": False, "schema": {"type": "boolean"}}],
-            errors=(401, 403, 404),
+            errors=(400, 401, 403, 404),
         )
     }
 
     async def get(self):
-        if self.get_argument("all", "") in ("1", "true"):
+        everyone = self.get_argument("all", "") in ("1", "true")
+        if everyone:
             if not self.actor.admin:
                 raise APIError(403, "forbidden", "only admins may list everyone's servers")
-            servers = []
-            for user in await self.hub.list_users():
-                servers.extend(await self.manager.user_servers(user["name"]) if user.get("servers") else [])
         else:
             user = self.get_argument("user", self.actor.name)
             self.require_owner(user)
-            servers = await self.manager.user_servers(user)
-        self.send({"servers": servers, "policy": {"default": self.manager.expiry.default, "per_kind": self.manager.expiry.per_kind, "gpu": self.manager.expiry.gpu or None}})
+        limit, cursor, _filters = self.page_arguments()
+        if everyone:
+            start = decode_cursor("servers:all", cursor, (int, str))
+            servers, last = await self.manager.servers_page(start, limit)
+            next_cursor = encode_cursor("servers:all", last) if last else None
+        else:
+            kind = f"servers:{user}"
+            page = page_in_memory(await self.manager.user_servers(user), limit, decode_cursor(kind, cursor, (str,)), kind,
+                                  lambda s: (s["name"],))
+            servers, next_cursor = page.items, page.next_cursor
+        self.send({"servers": servers, "next_cursor": next_cursor,
+                   "policy": {"default": self.manager.expiry.default, "per_kind": self.manager.expiry.per_kind, "gpu": self.manager.expiry.gpu or None}})
 
 
 class ServerHandler(ServerBase):
@@ -117,6 +128,7 @@ SCHEMAS = {
         "type": "object",
         "properties": {
             "servers": {"type": "array", "items": {"$ref": "#/components/schemas/Server"}},
+            "next_cursor": {"type": ["string", "null"], "description": "pass as ?cursor= for the next page; null on the last page"},
             "policy": {"type": "object"},
         },
     },

@@ -4,14 +4,14 @@ Pipelines component YAML."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from ...domain.errors import Conflict, FieldError, NotFound
 from ...domain.templates import template_from_dict
 from ..models.pipelines import TemplateRow
+from ..services.lists import list_templates
 from ..services.templates import add_template, find_template, read_import, save_imported
 from ..store import template_view, update_template_row
 from .base import APIHandler, op, route
+from .listing import ListArguments, list_params
 
 TAGS = ["templates"]
 NAME_PARAM = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -29,20 +29,18 @@ class TemplateBase(APIHandler):
         return row
 
 
-class TemplateListHandler(TemplateBase):
+class TemplateListHandler(ListArguments, TemplateBase):
     openapi = {
-        "get": op("List job templates (Release for everyone, Alpha for admins), ordered by category index", tags=TAGS, returns="TemplateList",
-                  params=[{"name": "category", "in": "query", "required": False, "schema": {"type": "string"}}]),
+        "get": op("List job templates (Release for everyone, Alpha for admins) by category index, category, name and version; paged",
+                  tags=TAGS, returns="TemplateList",
+                  params=[*list_params("q"), {"name": "category", "in": "query", "required": False, "schema": {"type": "string"}}]),
         "post": op("Create a job template (admins)", tags=TAGS, body="Template", returns="Template", status=201, errors=(400, 401, 403, 409)),
     }
 
     async def get(self):
+        limit, cursor, filters = self.page_arguments(("q",))
         category = self.get_argument("category", None)
-        with self.db.session() as session:
-            rows = session.scalars(select(TemplateRow)).all()
-            items = [template_view(r) for r in rows if self.visible(r.version) and (category is None or r.category == category)]
-        items.sort(key=lambda t: (t["category_index"], t["category"], t["name"], t["version"]))
-        self.send({"templates": items})
+        self.send(await self.db.run(list_templates, self.allowed("template:read-alpha"), category, filters, limit, cursor))
 
     async def post(self):
         self.require("template:write")
@@ -150,6 +148,7 @@ SCHEMAS = {
     },
     "TemplateList": {"type": "object", "properties": {
         "templates": {"type": "array", "items": {"$ref": "#/components/schemas/Template"}},
+        "next_cursor": {"type": ["string", "null"], "description": "list only: pass as ?cursor= for the next page; null on the last page"},
         "ignored": {"type": "object", "description": "import only: template name -> source fields CubeLab does not carry over",
                     "additionalProperties": {"type": "array", "items": {"type": "string"}}}}},
     "TemplateImport": {

@@ -6,19 +6,28 @@ resource gives the admin page one API for it.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from ...domain.errors import Conflict, FieldError, NotFound
+from ...domain.paging import decode_cursor, encode_cursor
 from .base import APIHandler, op, route
+from .listing import ListArguments, list_params, list_schema
 
 TAGS = ["users"]
 USER_PARAM = {"name": "user", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
-class UserListHandler(APIHandler):
-    openapi = {"get": op("List accounts with admin flag, active state and projects (admins)", tags=TAGS, returns="UserList", errors=(401, 403))}
+class UserListHandler(ListArguments, APIHandler):
+    openapi = {"get": op("List accounts with admin flag, active state and projects, by name (admins); paged", tags=TAGS,
+                         returns="UserList", params=list_params("q"), errors=(400, 401, 403))}
 
     async def get(self):
         self.require("admin")
-        users = await self.hub.list_users()
+        limit, cursor, filters = self.page_arguments(("q",))
+        start = decode_cursor("users", cursor, (int,), filters)
+        # the hub pages and sorts its users by name itself (and searches them: name_filter)
+        path = "/users?sort=name&include_stopped_servers=1" + (f"&name_filter={quote(filters.q, safe='')}" if filters.q else "")
+        users, resume = await self.hub.scan(path, start[0] if start else 0, limit)
         accounts = {a["name"]: a for a in await self.hub.list_accounts()}
         self.send({"users": [
             {
@@ -28,8 +37,8 @@ class UserListHandler(APIHandler):
                 "projects": sorted(u.get("groups") or []),
                 "last_activity": u.get("last_activity"),
             }
-            for u in sorted(users, key=lambda u: u["name"])
-        ]})
+            for u in users
+        ], "next_cursor": encode_cursor("users", [resume], filters) if resume is not None else None})
 
 
 class UserHandler(APIHandler):
@@ -115,7 +124,7 @@ SCHEMAS = {
             "last_activity": {"type": ["string", "null"]},
         },
     },
-    "UserList": {"type": "object", "properties": {"users": {"type": "array", "items": {"$ref": "#/components/schemas/User"}}}},
+    "UserList": list_schema("users", {"$ref": "#/components/schemas/User"}),
     "UserUpdate": {"type": "object", "required": ["active"], "properties": {"active": {"type": "boolean"}}},
     "Registration": {"type": "object", "required": ["open"], "properties": {"open": {"type": "boolean"}}},
 }

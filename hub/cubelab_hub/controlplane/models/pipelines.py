@@ -2,7 +2,9 @@
 
 Domain objects are stored as their JSON form (``body``/``spec``) next to the
 columns that are queried (name, project, status, times), so the domain stays the
-single definition of their shape. Migration: ``0002_pipelines``.
+single definition of their shape. Migration: ``0002_pipelines``; the composite
+indexes the paged lists walk (their sort keys, after the filter they start
+from): ``0004_list_indexes``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ def aware(dt: datetime | None) -> datetime | None:
 
 class TemplateRow(Base):
     __tablename__ = "job_templates"
-    __table_args__ = (UniqueConstraint("name", "version", name="uq_job_templates_name_version"),)
+    __table_args__ = (
+        UniqueConstraint("name", "version", name="uq_job_templates_name_version"),
+        Index("ix_job_templates_listing", "category_index", "category", "name", "version"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(63), index=True)
@@ -45,6 +50,7 @@ class PipelineRow(Base):
         UniqueConstraint("project", "name", name="uq_pipelines_project_name"),
         # the scheduler's one query per pass: enabled schedules whose next fire time has come
         Index("ix_pipelines_schedule_next_fire", "schedule_enabled", "next_fire_at"),
+        Index("ix_pipelines_project_name_id", "project", "name", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -65,6 +71,12 @@ class PipelineRow(Base):
 
 class RunRow(Base):
     __tablename__ = "pipeline_runs"
+    __table_args__ = (
+        Index("ix_pipeline_runs_pipeline_created", "pipeline_id", "created_at", "id"),
+        Index("ix_pipeline_runs_project_created", "project", "created_at", "id"),
+        Index("ix_pipeline_runs_status_created", "status", "created_at", "id"),
+        Index("ix_pipeline_runs_created_id", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     # None for a one-off run of tasks that belong to no saved pipeline
@@ -108,6 +120,7 @@ class TaskRunRow(Base):
 
 class ScheduleRecordRow(Base):
     __tablename__ = "pipeline_schedule_records"
+    # the unique (pipeline_id, tick) is also the index the records list walks, newest tick first
     __table_args__ = (
         UniqueConstraint("pipeline_id", "tick", name="uq_schedule_records_pipeline_tick"),
         # each pass looks for records still waiting to start ('comed') among all history

@@ -138,6 +138,31 @@ class ServerManager:
         servers = model.get("servers") or {}
         return [self.view(user, s, renewals.get((user, name))) for name, s in sorted(servers.items()) if _active(s)]
 
+    async def servers_page(self, start: tuple[int, str] | None, limit: int) -> tuple[list[dict], tuple[int, str] | None]:
+        """Running servers of every user, by user name and server name, read with
+        the hub's own paging of users with active servers.
+
+        ``start``: where the previous page ended (the hub offset of a user, and
+        that user's last server already listed). Returns the page and the
+        position of its last server when more follow.
+        """
+        first, seen = start or (0, None)
+        offset: int | None = first
+        found: list[tuple[tuple[int, str], dict]] = []
+        while offset is not None and len(found) <= limit:
+            users, following = await self.hub.page("/users?state=active&sort=name", offset, min(limit + 1, 200))
+            for index, model in enumerate(users, start=offset):
+                servers = sorted((n, s) for n, s in (model.get("servers") or {}).items() if _active(s))
+                if index == first and seen is not None:
+                    servers = [(n, s) for n, s in servers if n > seen]
+                renewals = self.renewals(model["name"]) if servers else {}
+                found.extend(((index, n), self.view(model["name"], s, renewals.get((model["name"], n)))) for n, s in servers)
+                if len(found) > limit:
+                    break
+            offset = following
+        more = len(found) > limit
+        return [view for _key, view in found[:limit]], (found[limit - 1][0] if more else None)
+
     async def server(self, user: str, server: str) -> dict:
         model = await self.hub.get_user(user, fresh=True)
         if model is None:
