@@ -378,12 +378,6 @@ describe('palette', () => {
     ]);
   });
 
-  it('searches names, descriptions and categories', () => {
-    expect(paletteGroups(templates, 'CODE').map(g => g.templates.map(t => t.name))).toEqual([['python']]);
-    expect(paletteGroups(templates, 'data')[0].templates.map(t => t.name)).toEqual(['export']);
-    expect(paletteGroups(templates, 'nothing')).toEqual([]);
-  });
-
   it('finds the released version by default', () => {
     expect(findTemplate(templates, 'train')!.version).toBe('Release');
     expect(findTemplate(templates, 'train', 'Alpha')!.version).toBe('Alpha');

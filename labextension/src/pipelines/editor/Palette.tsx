@@ -1,14 +1,22 @@
 import * as React from 'react';
 
+import { LoadMore } from '../../components';
+import { useDebounced, usePagedList } from '../../usePagedList';
 import { paletteGroups, templateKey } from '../palette';
 import { EditorModel } from './model';
 import { TEMPLATE_MIME } from './Canvas';
 
-/** Released templates by category (index order), draggable onto the canvas. */
+/**
+ * Released templates by category (index order), draggable onto the canvas;
+ * searched on the server and loaded a page at a time.
+ */
 export function Palette(props: { model: EditorModel }): JSX.Element {
   const { model } = props;
   const [search, setSearch] = React.useState('');
-  const groups = paletteGroups(model.templates, search);
+  const q = useDebounced(search.trim());
+  const pages = usePagedList(cursor => model.client.templatesPage({ q }, cursor), [model, q]);
+  React.useEffect(() => model.learnTemplates(pages.items), [model, pages.items]);
+  const groups = paletteGroups(pages.items);
   const disabled = !model.editable;
   return (
     <div className="cl-Palette" data-testid="cubelab-palette" aria-label="Templates">
@@ -21,7 +29,14 @@ export function Palette(props: { model: EditorModel }): JSX.Element {
         data-testid="cubelab-palette-search"
         onChange={e => setSearch(e.target.value)}
       />
-      {groups.length === 0 ? <p className="cl-Empty">No template matches.</p> : null}
+      {pages.error ? (
+        <div className="cl-FieldError" role="alert">
+          {pages.error}
+        </div>
+      ) : null}
+      {pages.loaded && groups.length === 0 ? (
+        <p className="cl-Empty">{q ? 'No template matches.' : 'No templates.'}</p>
+      ) : null}
       {groups.map(g => (
         <div key={g.category} className="cl-PaletteGroup">
           <h4 className="cl-PaletteGroup-title">{g.category}</h4>
@@ -58,6 +73,12 @@ export function Palette(props: { model: EditorModel }): JSX.Element {
           </ul>
         </div>
       ))}
+      <LoadMore
+        hasMore={pages.hasMore}
+        loading={pages.loading}
+        onClick={() => void pages.loadMore()}
+        testid="cubelab-palette-more"
+      />
     </div>
   );
 }

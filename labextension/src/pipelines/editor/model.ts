@@ -136,8 +136,8 @@ export class EditorModel {
 
   async load(): Promise<void> {
     try {
-      const [view, templates] = await Promise.all([this.client.get(this.id), this.client.templates()]);
-      this.templates = templates;
+      const view = await this.client.get(this.id);
+      this.learnTemplates(await this.usedTemplates(view));
       this.setSaved(view);
       this._history = new History<IPipeline>(this.withPositions(view), (a, b) => samePipeline(a, b));
       // positions added by the first layout are not an unsaved change
@@ -152,6 +152,41 @@ export class EditorModel {
       this.loadError = (err as Error).message;
     }
     this.emit();
+  }
+
+  /**
+   * The templates the pipeline's tasks use, and those dropped files become:
+   * the palette loads the others a page at a time (`learnTemplates`).
+   */
+  private async usedTemplates(p: IPipeline): Promise<ITemplate[]> {
+    const wanted = new Map<string, [string, string | null]>();
+    for (const [name, version] of [
+      ...p.tasks.map(t => [t.template, t.template_version ?? null] as [string, string | null]),
+      ['python', null] as [string, null],
+      ['notebook', null] as [string, null]
+    ]) {
+      wanted.set(`${name}@${version ?? ''}`, [name, version]);
+    }
+    const found = await Promise.all(
+      [...wanted.values()].map(([name, version]) => this.client.template(name, version).catch(() => null))
+    );
+    return found.filter((t): t is ITemplate => t !== null);
+  }
+
+  /** Remember templates (the palette's pages) for forms, drops and keyboard adds. */
+  learnTemplates(templates: ITemplate[]): void {
+    const known = new Map(this.templates.map(t => [`${t.name}@${t.version}`, t]));
+    let added = false;
+    for (const t of templates) {
+      const key = `${t.name}@${t.version}`;
+      if (known.get(key) !== t) {
+        known.set(key, t);
+        added = true;
+      }
+    }
+    if (added) {
+      this.templates = [...known.values()];
+    }
   }
 
   /** Tasks without canvas positions get an auto-layout. */
