@@ -24,6 +24,7 @@ import {
 } from '../graph';
 import { History } from '../history';
 import { autoLayout } from '../layout';
+import { freeSpot, IRect, NODE_SIZE, visibleSpot } from '../placement';
 import { RunTracker } from '../runTracker';
 import { findTemplate } from '../palette';
 import {
@@ -226,8 +227,23 @@ export class EditorModel {
     this.emit();
   }
 
+  /** The rectangles of the tasks on the canvas, for placing new ones. */
+  private taken(): IRect[] {
+    return this.pipeline.tasks.filter(t => t.position).map(t => ({ ...t.position!, ...NODE_SIZE }));
+  }
+
+  /** `position` (or a spot right of the tasks), nudged so it overlaps no task. */
+  private placeAt(position?: IPosition): IPosition {
+    return freeSpot(position ?? nextFreePosition(this.pipeline), this.taken());
+  }
+
+  /** A spot for a task in the middle of `view` (the visible canvas), off other tasks. */
+  spotIn(view: IRect): IPosition {
+    return visibleSpot(view, this.taken());
+  }
+
   addTemplateTask(template: ITemplate, position?: IPosition): string {
-    const { pipeline, name } = addTask(this.pipeline, template, position ?? nextFreePosition(this.pipeline));
+    const { pipeline, name } = addTask(this.pipeline, template, this.placeAt(position));
     this.apply(pipeline);
     this.select([name], []);
     return name;
@@ -245,7 +261,7 @@ export class EditorModel {
       this.setNotice('error', `The '${spec.template}' template is not available.`);
       return null;
     }
-    const { pipeline, name } = addTask(this.pipeline, template, position ?? nextFreePosition(this.pipeline), {
+    const { pipeline, name } = addTask(this.pipeline, template, this.placeAt(position), {
       name: spec.name
     });
     this.apply(
@@ -344,10 +360,12 @@ export class EditorModel {
     this.emit();
   }
 
-  layout(): void {
+  /** Lay the tasks out left to right; `sizes` are the nodes' measured sizes. */
+  layout(sizes: Record<string, { width?: number; height?: number } | undefined> = {}): void {
     const pos = autoLayout(
       this.pipeline.tasks.map(t => t.name),
-      this.pipeline.edges
+      this.pipeline.edges,
+      { sizes }
     );
     this.apply(moveTasks(this.pipeline, pos));
   }
