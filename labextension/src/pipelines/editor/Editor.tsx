@@ -163,6 +163,7 @@ function Editor(props: { model: EditorModel; stream: LogStreamer }): JSX.Element
           </button>
         ) : null}
       </div>
+      <ReadOnlyBanner model={model} />
       <div className="cl-Editor-main">
         <Palette model={model} />
         <div className="cl-Editor-center">
@@ -205,6 +206,23 @@ function Editor(props: { model: EditorModel; stream: LogStreamer }): JSX.Element
         </div>
         <Properties model={model} />
       </div>
+    </div>
+  );
+}
+
+/** Says why nothing can be changed, above the canvas, while that is so. */
+function ReadOnlyBanner(props: { model: EditorModel }): JSX.Element | null {
+  const { model } = props;
+  if (model.editable) {
+    return null;
+  }
+  const p = model.pipeline;
+  const text = model.viewingRun
+    ? 'Read-only: the canvas shows a past run. "Back to editing" in the Run tab returns to the pipeline.'
+    : `Read-only: only the pipeline's creator (${model.savedPipeline?.creator ?? 'unknown'}), creators of project ${p.project} and admins may change it.${model.canRun ? ' You may run it.' : ''}`;
+  return (
+    <div className="cl-Banner cl-ReadOnlyBanner" role="status" data-testid="cubelab-readonly">
+      {text}
     </div>
   );
 }
