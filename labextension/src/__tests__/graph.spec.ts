@@ -435,7 +435,7 @@ describe('auto-layout and placement', () => {
 
   it('nudges a drop onto a task to the nearest free spot', () => {
     const taken = [{ x: 0, y: 0, ...NODE_SIZE }];
-    expect(freeSpot({ x: 500, y: 500 }, taken)).toEqual({ x: 500, y: 500, ...NODE_SIZE });
+    expect(freeSpot({ x: 500, y: 500 }, taken)).toEqual({ x: 500, y: 500 });
     const spot = freeSpot({ x: 10, y: 10 }, taken);
     const apart = spot.x >= NODE_SIZE.width || spot.x <= -NODE_SIZE.width || spot.y >= NODE_SIZE.height;
     expect(apart).toBe(true);
@@ -465,5 +465,16 @@ describe('auto-layout and placement', () => {
     expect(p.x + NODE_SIZE.width).toBeLessThanOrEqual(view.x + view.width);
     expect(p.y + NODE_SIZE.height).toBeLessThanOrEqual(view.y + view.height);
     expect(p.x === 2310 && p.y === -78).toBe(false);
+  });
+
+  it('keeps a keyboard-added task in view when the spots beside the centre are off-screen', () => {
+    // a narrow view: the spots left and right of the centre are outside it
+    const view = { x: 0, y: 0, width: 300, height: 400 };
+    const centre = { x: 60, y: 172, ...NODE_SIZE };
+    const p = visibleSpot(view, [centre]);
+    expect(p.x).toBeGreaterThanOrEqual(0);
+    expect(p.x + NODE_SIZE.width).toBeLessThanOrEqual(300);
+    expect(p.y + NODE_SIZE.height).toBeLessThanOrEqual(400);
+    expect(Math.abs(p.y - 172)).toBeGreaterThanOrEqual(NODE_SIZE.height);
   });
 });

@@ -27,16 +27,37 @@ function overlaps(a: IRect, b: IRect): boolean {
   );
 }
 
+function contains(outer: IRect, inner: IRect): boolean {
+  return (
+    inner.x >= outer.x &&
+    inner.y >= outer.y &&
+    inner.x + inner.width <= outer.x + outer.width &&
+    inner.y + inner.height <= outer.y + outer.height
+  );
+}
+
 /**
  * `wanted` if a node of `size` placed there overlaps none of `taken`, else the
  * nearest free spot on rings of growing distance around it (below and to the
- * right first, so a row of drops reads naturally).
+ * right first, so a row of drops reads naturally).  With `within`, spots
+ * inside it come first; outside it only when it has no free room.
  */
-export function freeSpot(wanted: IPosition, taken: IRect[], size: ISize = NODE_SIZE): IPosition {
+export function freeSpot(wanted: IPosition, taken: IRect[], size: ISize = NODE_SIZE, within?: IRect): IPosition {
+  if (within) {
+    const inside = search(wanted, taken, size, p => contains(within, p));
+    if (inside) {
+      return inside;
+    }
+  }
+  return search(wanted, taken, size, () => true) ?? { x: Math.round(wanted.x), y: Math.round(wanted.y) };
+}
+
+function search(wanted: IPosition, taken: IRect[], size: ISize, allowed: (r: IRect) => boolean): IPosition | null {
   const at = (p: IPosition) => ({ x: Math.round(p.x), y: Math.round(p.y), ...size });
-  const free = (p: IPosition) => !taken.some(t => overlaps(at(p), t));
+  const free = (p: IPosition) => allowed(at(p)) && !taken.some(t => overlaps(at(p), t));
+  const spot = (p: IPosition) => ({ x: at(p).x, y: at(p).y });
   if (free(wanted)) {
-    return at(wanted);
+    return spot(wanted);
   }
   const stepX = size.width + MARGIN;
   const stepY = size.height + MARGIN;
@@ -54,17 +75,18 @@ export function freeSpot(wanted: IPosition, taken: IRect[], size: ISize = NODE_S
     candidates.sort((a, b) => dist(a) - dist(b) || b.y - a.y || b.x - a.x);
     const found = candidates.find(free);
     if (found) {
-      return at(found);
+      return spot(found);
     }
   }
-  return at(wanted);
+  return null;
 }
 
 /**
  * The top-left corner for a node centred in `view` (the visible part of the
- * canvas in flow coordinates), nudged off other tasks to the nearest free spot.
+ * canvas in flow coordinates), nudged off other tasks to the nearest free
+ * spot inside the view (outside only when the view is full).
  */
 export function visibleSpot(view: IRect, taken: IRect[], size: ISize = NODE_SIZE): IPosition {
   const centre = { x: view.x + (view.width - size.width) / 2, y: view.y + (view.height - size.height) / 2 };
-  return freeSpot(centre, taken, size);
+  return freeSpot(centre, taken, size, view);
 }
