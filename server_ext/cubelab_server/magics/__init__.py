@@ -64,6 +64,10 @@ def _table(rows: list[dict], columns: list[str]) -> str:
     return f"<table class='cubelab-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+# rows of `%cubelab pipelines` (one page of the API; --search narrows it)
+PIPELINES_SHOWN = 200
+
+
 class Table:
     """A small DataFrame-like result: HTML in notebooks, text elsewhere,
     ``.to_dataframe()`` when pandas is installed."""
@@ -175,10 +179,15 @@ class CubeLabMagics(Magics):
         parser.add_argument("--project")
         parser.add_argument("--search", default="")
         args = parser.parse_args(argv)
-        items = self.client.get("pipelines", project=args.project, search=args.search or None)["pipelines"]
+        search = args.search or None
+        page = self.client.get("pipelines", project=args.project, q=search, search=search, limit=PIPELINES_SHOWN)
+        items = page["pipelines"]
         rows = [{"name": p["name"], "project": p["project"], "tasks": p.get("tasks"), "creator": p.get("creator"),
                  "last_run": (p.get("last_run") or {}).get("status"), "id": p["id"]} for p in items]
-        return Table(rows, ["name", "project", "tasks", "creator", "last_run", "id"])
+        title = ""
+        if page.get("next_cursor"):
+            title = f"the first {len(rows)} pipelines; narrow them with --project or --search"
+        return Table(rows, ["name", "project", "tasks", "creator", "last_run", "id"], title=title)
 
     def _run(self, argv):
         parser = _Parser(prog="%cubelab run", add_help=False)

@@ -81,7 +81,10 @@ class CubeLabClient:
     # -------------------------------------------------------------- helpers
 
     def find_pipeline(self, name: str, project: str | None = None) -> dict:
-        found = [p for p in self.get("pipelines", project=project, search=name)["pipelines"] if p["name"] == name]
+        # the exact name among those containing it: one page of the most the API gives
+        # (`search` for control planes from before `q`)
+        page = self.get("pipelines", project=project, q=name, search=name, limit=500)
+        found = [p for p in page["pipelines"] if p["name"] == name]
         if not found:
             where = f" in project '{project}'" if project else ""
             raise CubeLabError(f"unknown pipeline '{name}'{where}; list them with %cubelab pipelines")
