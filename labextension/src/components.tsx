@@ -159,3 +159,28 @@ export function Section(props: {
     </section>
   );
 }
+
+/** "Load more" under a paged list, shown while the server has a next page. */
+export function LoadMore(props: {
+  hasMore: boolean;
+  loading: boolean;
+  onClick: () => void;
+  testid: string;
+  label?: string;
+}): JSX.Element | null {
+  if (!props.hasMore) {
+    return null;
+  }
+  return (
+    <button
+      type="button"
+      className="jp-Button jp-mod-styled cl-Button cl-LoadMore"
+      data-testid={props.testid}
+      disabled={props.loading}
+      aria-busy={props.loading}
+      onClick={props.onClick}
+    >
+      {props.loading ? 'Loading…' : (props.label ?? 'Load more')}
+    </button>
+  );
+}

@@ -118,6 +118,20 @@ def test_cell_magic_runs_the_cell_as_a_task_and_shows_its_log(world):
     assert out["error"] is None, out["error"]
     assert "hello from a task 45" in out["stdout"]
     assert "succeeded" in out["data"][-1]["text/html"]
+    # the cell says where it ran: who else can read its output
+    assert "Running in project 'public': every member of 'public' can read" in out["stdout"]
+
+
+def test_cell_magic_runs_in_the_project_given_or_the_servers(world):
+    kernel = world["kernel"]
+    kernel.run("import os; os.environ['CUBELAB_PROJECT'] = 'public'")
+    out = kernel.run("%%cubelab task python\nprint('no project named')")
+    assert out["error"] is None, out["error"]
+    assert "Running in project 'public'" in out["stdout"]
+    kernel.run("os.environ['CUBELAB_PROJECT'] = 'not-mine'")
+    refused = kernel.run("%%cubelab task python\nprint(1)")
+    assert refused["error"] and "not-mine" in refused["error"]
+    kernel.run("del os.environ['CUBELAB_PROJECT']")
 
 
 def test_clear_errors(world):

@@ -90,3 +90,91 @@ def test_build_run_and_read_a_pipeline(platform, page, artifacts_dir):
     expect(log).to_contain_text("second read: made-by-first", timeout=15_000)
     page.screenshot(path=str(artifacts_dir / "pipeline-run-finished.png"))
     assert not [e for e in page.console_errors if "cubelab" in e.lower()], page.console_errors
+
+
+def boxes_overlap(a: dict, b: dict) -> bool:
+    return a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"] and a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]
+
+
+def inside(inner: dict, outer: dict) -> bool:
+    return (inner["x"] >= outer["x"] and inner["y"] >= outer["y"]
+            and inner["x"] + inner["width"] <= outer["x"] + outer["width"]
+            and inner["y"] + inner["height"] <= outer["y"] + outer["height"])
+
+
+def test_keyboard_undo_placement_and_read_only(platform, browser, page):
+    """Ctrl+Z after Delete and after a click on the empty canvas; drops and
+    keyboard adds never overlap and stay in view; auto-layout runs left to
+    right; another member sees the pipeline read-only, its delete disabled."""
+    log_in(page, platform.url, "undoer", "undoer-password")
+    open_cubelab_panel(page)
+    page.click('[data-testid="cubelab-new-pipeline"]')
+    page.fill('[data-testid="cubelab-create-pipeline-name"]', "undo-flow")
+    page.select_option('[data-testid="cubelab-create-pipeline-project"]', "public")
+    page.click('[data-testid="cubelab-create-pipeline-submit"]')
+    canvas = page.locator('[data-testid="cubelab-canvas"]')
+    expect(canvas).to_be_visible(timeout=30_000)
+    nodes = page.locator('[data-testid="cubelab-task-node"]')
+
+    # two drops on the same spot: the second is nudged off the first
+    shell = page.locator('[data-testid="cubelab-palette"] [data-template="shell"]').first
+    expect(shell).to_be_visible()
+    box = canvas.bounding_box()
+    for _ in range(2):
+        shell.drag_to(canvas, target_position={"x": box["width"] * 0.3, "y": box["height"] * 0.3})
+    expect(nodes).to_have_count(2)
+    assert not boxes_overlap(nodes.nth(0).bounding_box(), nodes.nth(1).bounding_box())
+
+    # a task added by keyboard lands inside the visible canvas, on no other task
+    shell.focus()
+    page.keyboard.press("Enter")
+    expect(nodes).to_have_count(3)
+    added = nodes.nth(2).bounding_box()
+    assert inside(added, canvas.bounding_box()), (added, canvas.bounding_box())
+    assert not any(boxes_overlap(added, nodes.nth(i).bounding_box()) for i in range(2))
+
+    # Delete on a task, then Ctrl+Z brings it back (the deleted task had the focus)
+    third = nodes.nth(2).get_attribute("data-task")
+    page.locator(f'.react-flow__node[data-id="{third}"]').click()
+    page.keyboard.press("Delete")
+    expect(nodes).to_have_count(2)
+    page.keyboard.press("Control+z")
+    expect(nodes).to_have_count(3)
+
+    # after a click on the empty canvas: Ctrl+Shift+Z redoes, Ctrl+Z undoes
+    canvas.click(position={"x": 8, "y": 8})
+    page.keyboard.press("Control+Shift+z")
+    expect(nodes).to_have_count(2)
+    canvas.click(position={"x": 8, "y": 8})
+    page.keyboard.press("Control+z")
+    expect(nodes).to_have_count(3)
+
+    # auto-layout: connected tasks run left to right, the edge leaves the right side
+    first, second = nodes.nth(0).get_attribute("data-task"), nodes.nth(1).get_attribute("data-task")
+    page.locator(f'[aria-label="Output of {first}"]').drag_to(page.locator(f'[aria-label="Input of {second}"]'))
+    expect(page.locator(".react-flow__edge")).to_have_count(1)
+    page.click('[data-testid="cubelab-layout"]')
+    page.wait_for_timeout(500)
+    a = page.locator(f'[data-testid="cubelab-task-node"][data-task="{first}"]').bounding_box()
+    b = page.locator(f'[data-testid="cubelab-task-node"][data-task="{second}"]').bounding_box()
+    assert b["x"] > a["x"] + a["width"], (a, b)
+    assert abs(a["y"] - b["y"]) < a["height"], (a, b)
+    page.keyboard.press("Control+s")
+    expect(page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.jp-mod-dirty")).to_have_count(0, timeout=15_000)
+
+    # another member of 'public' may not change or delete it: told before trying
+    other = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        viewer = other.new_page()
+        log_in(viewer, platform.url, "looker", "looker-password")
+        open_cubelab_panel(viewer)
+        row = viewer.locator('[data-testid="cubelab-pipeline-list"] li[data-pipeline="undo-flow"]')
+        expect(row).to_be_visible(timeout=15_000)
+        delete = row.locator('[data-testid="cubelab-pipeline-delete"]')
+        expect(delete).to_be_disabled()
+        assert "creators of project public" in (delete.get_attribute("title") or "")
+        row.locator('[data-testid="cubelab-pipeline-open"]').click()
+        expect(viewer.locator('[data-testid="cubelab-readonly"]')).to_contain_text("Read-only", timeout=30_000)
+    finally:
+        other.close()
+    assert not [e for e in page.console_errors if "cubelab" in e.lower()], page.console_errors

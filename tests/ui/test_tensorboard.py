@@ -51,3 +51,15 @@ def test_tensorboard_section_opens_a_board(platform, page, artifacts_dir):
     board.locator('[data-testid="cubelab-board-stop"]').click()
     page.locator(".jp-Dialog .jp-mod-warn").click()  # confirm in JupyterLab's dialog
     expect(board).to_have_count(0, timeout=30_000)
+
+    # the tab restored on the next visit points at a board that no longer runs
+    # (as after a platform restart): it says so and starts it again on request
+    page.reload()
+    page.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
+    gone = page.locator('.cl-TensorBoardWidget [data-testid="cubelab-board-gone"]')
+    expect(gone).to_contain_text("not running any more", timeout=60_000)
+    expect(page.locator(".cl-TensorBoardWidget iframe")).to_be_hidden()
+    gone.locator('[data-testid="cubelab-board-restart"]').click()
+    expect(gone).to_be_hidden(timeout=60_000)
+    expect(frame.locator("body")).to_contain_text("loss", timeout=60_000)
+    assert not [e for e in page.console_errors if "cubelab" in e.lower()], page.console_errors

@@ -43,7 +43,14 @@ function view(extra: Partial<IPipelineView> = {}): IPipelineView {
 function fakeClient(overrides: Partial<Record<keyof PipelinesClient, any>> = {}) {
   const calls: string[] = [];
   const client = {
-    templates: async () => TEMPLATES,
+    template: async (name: string, version?: string | null) => {
+      calls.push(`template ${name}@${version ?? ''}`);
+      const found = TEMPLATES.find(t => t.name === name && t.version === (version || 'Release'));
+      if (!found) {
+        throw new ApiError(404, 'not_found', `no template ${name}`);
+      }
+      return found;
+    },
     get: async () => view(),
     runs: async () => [],
     save: async (_id: number, p: any) => {
@@ -57,6 +64,31 @@ function fakeClient(overrides: Partial<Record<keyof PipelinesClient, any>> = {})
 }
 
 describe('EditorModel', () => {
+  it('loads only the templates its tasks use (and those dropped files become); learns the palette pages', async () => {
+    const { client, calls } = fakeClient({
+      get: async () =>
+        view({
+          tasks: [
+            { name: 'a', template: 'shell', args: {}, position: { x: 0, y: 0 } } as any,
+            { name: 'b', template: 'gone', template_version: 'Alpha', args: {}, position: { x: 300, y: 0 } } as any
+          ]
+        })
+    });
+    const m = new EditorModel(client, 7);
+    await m.load();
+    expect(m.loaded).toBe(true);
+    expect(calls.filter(c => c.startsWith('template')).sort()).toEqual([
+      'template gone@Alpha',
+      'template notebook@',
+      'template python@',
+      'template shell@'
+    ]);
+    expect(m.templates.map(t => t.name).sort()).toEqual(['python', 'shell']);
+    const train = { ...TEMPLATES[0], name: 'train' };
+    m.learnTemplates([train, TEMPLATES[0]]);
+    expect(m.templates.map(t => t.name).sort()).toEqual(['python', 'shell', 'train']);
+  });
+
   it('loads, edits with undo/redo and tracks the dirty state', async () => {
     const { client } = fakeClient();
     const m = new EditorModel(client, 7);
@@ -114,7 +146,7 @@ describe('EditorModel', () => {
     await m.load();
     m.addTemplateTask(TEMPLATES[0]);
     expect(await m.save()).toBe(true);
-    expect(calls).toEqual(['save']);
+    expect(calls.filter(c => !c.startsWith('template'))).toEqual(['save']);
     expect(m.dirty).toBe(false);
     expect(m.notice).toEqual({ kind: 'info', text: 'Saved.' });
     m.dispose();

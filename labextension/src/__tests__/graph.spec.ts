@@ -22,6 +22,7 @@ import {
 import { History } from '../pipelines/history';
 import { autoLayout, layers } from '../pipelines/layout';
 import { findTemplate, paletteGroups } from '../pipelines/palette';
+import { freeSpot, NODE_SIZE, visibleSpot } from '../pipelines/placement';
 import { IPipeline, ITemplate } from '../pipelines/types';
 
 const tpl = (name: string, extra: Partial<ITemplate> = {}): ITemplate => ({
@@ -378,12 +379,6 @@ describe('palette', () => {
     ]);
   });
 
-  it('searches names, descriptions and categories', () => {
-    expect(paletteGroups(templates, 'CODE').map(g => g.templates.map(t => t.name))).toEqual([['python']]);
-    expect(paletteGroups(templates, 'data')[0].templates.map(t => t.name)).toEqual(['export']);
-    expect(paletteGroups(templates, 'nothing')).toEqual([]);
-  });
-
   it('finds the released version by default', () => {
     expect(findTemplate(templates, 'train')!.version).toBe('Release');
     expect(findTemplate(templates, 'train', 'Alpha')!.version).toBe('Alpha');
@@ -407,5 +402,79 @@ describe('files dropped on the canvas', () => {
     expect(nextFreePosition(emptyPipeline('x', 'p'))).toEqual({ x: 0, y: 0 });
     const p = moveTasks(build(['a', 'b']), { a: { x: 10, y: 50 }, b: { x: 300, y: 20 } });
     expect(nextFreePosition(p)).toEqual({ x: 550, y: 20 });
+  });
+});
+
+describe('auto-layout and placement', () => {
+  it('lays a chain out on one row, left to right, each task right of the one before', () => {
+    const pos = autoLayout(
+      ['c', 'a', 'b'],
+      [
+        ['a', 'b'],
+        ['b', 'c']
+      ]
+    );
+    expect(pos.a.y).toBe(pos.b.y);
+    expect(pos.b.y).toBe(pos.c.y);
+    expect(pos.b.x).toBeGreaterThanOrEqual(pos.a.x + 180);
+    expect(pos.c.x).toBeGreaterThanOrEqual(pos.b.x + 180);
+  });
+
+  it('starts each layer right of the widest measured task of the one before', () => {
+    const pos = autoLayout(
+      ['a', 'b', 'c'],
+      [
+        ['a', 'c'],
+        ['b', 'c']
+      ],
+      { sizes: { a: { width: 400, height: 56 }, b: { width: 200, height: 90 } } }
+    );
+    expect(pos.c.x).toBeGreaterThan(pos.a.x + 400);
+    expect(Math.abs(pos.a.y - pos.b.y)).toBeGreaterThanOrEqual(90);
+  });
+
+  it('nudges a drop onto a task to the nearest free spot', () => {
+    const taken = [{ x: 0, y: 0, ...NODE_SIZE }];
+    expect(freeSpot({ x: 500, y: 500 }, taken)).toEqual({ x: 500, y: 500 });
+    const spot = freeSpot({ x: 10, y: 10 }, taken);
+    const apart = spot.x >= NODE_SIZE.width || spot.x <= -NODE_SIZE.width || spot.y >= NODE_SIZE.height;
+    expect(apart).toBe(true);
+    // a second drop at the same point goes elsewhere again
+    const next = freeSpot({ x: 10, y: 10 }, [...taken, { ...spot, ...NODE_SIZE }]);
+    expect([next.x, next.y]).not.toEqual([spot.x, spot.y]);
+  });
+
+  it('never places two dropped tasks on top of each other', () => {
+    const taken: { x: number; y: number; width: number; height: number }[] = [];
+    for (let i = 0; i < 30; i++) {
+      const p = freeSpot({ x: 100, y: 100 }, taken);
+      for (const t of taken) {
+        const overlap =
+          p.x < t.x + t.width && t.x < p.x + NODE_SIZE.width && p.y < t.y + t.height && t.y < p.y + NODE_SIZE.height;
+        expect(overlap).toBe(false);
+      }
+      taken.push({ x: p.x, y: p.y, ...NODE_SIZE });
+    }
+  });
+
+  it('puts a keyboard-added task inside the visible canvas', () => {
+    const view = { x: 2000, y: -300, width: 800, height: 500 };
+    const p = visibleSpot(view, [{ x: 2310, y: -78, ...NODE_SIZE }]);
+    expect(p.x).toBeGreaterThanOrEqual(view.x);
+    expect(p.y).toBeGreaterThanOrEqual(view.y);
+    expect(p.x + NODE_SIZE.width).toBeLessThanOrEqual(view.x + view.width);
+    expect(p.y + NODE_SIZE.height).toBeLessThanOrEqual(view.y + view.height);
+    expect(p.x === 2310 && p.y === -78).toBe(false);
+  });
+
+  it('keeps a keyboard-added task in view when the spots beside the centre are off-screen', () => {
+    // a narrow view: the spots left and right of the centre are outside it
+    const view = { x: 0, y: 0, width: 300, height: 400 };
+    const centre = { x: 60, y: 172, ...NODE_SIZE };
+    const p = visibleSpot(view, [centre]);
+    expect(p.x).toBeGreaterThanOrEqual(0);
+    expect(p.x + NODE_SIZE.width).toBeLessThanOrEqual(300);
+    expect(p.y + NODE_SIZE.height).toBeLessThanOrEqual(400);
+    expect(Math.abs(p.y - 172)).toBeGreaterThanOrEqual(NODE_SIZE.height);
   });
 });

@@ -1,6 +1,6 @@
 import { CubeLabClient, Transport } from '../request';
 import { TensorBoardClient } from '../tensorboard/client';
-import { normaliseLogdir, startedText } from '../tensorboard/model';
+import { findBoard, normaliseLogdir, startedText } from '../tensorboard/model';
 
 describe('TensorBoard client', () => {
   it('lists, starts and stops boards on the server extension API', async () => {
@@ -54,5 +54,25 @@ describe('TensorBoard client', () => {
     expect(startedText('2026-01-01T09:00:00Z', now)).toBe('3 h ago');
     expect(startedText('2025-12-25T12:00:00Z', now)).toBe('7 days ago');
     expect(startedText('garbage', now)).toBe('');
+  });
+});
+
+describe('a restored TensorBoard tab', () => {
+  const board = (id: string, logdir: string, running = true) => ({
+    id,
+    logdir,
+    url: `/tb/${id}/`,
+    started: '',
+    running
+  });
+
+  it('shows its board while it runs, or one started again on the same folder', () => {
+    expect(findBoard([board('b1', 'runs')], { id: 'b1', logdir: 'runs' })?.url).toBe('/tb/b1/');
+    expect(findBoard([board('b7', 'runs')], { id: 'b1', logdir: 'runs' })?.id).toBe('b7');
+  });
+
+  it('finds nothing after a restart (no board, or only stopped ones): the tab offers "Start again"', () => {
+    expect(findBoard([], { id: 'b1', logdir: 'runs' })).toBeNull();
+    expect(findBoard([board('b1', 'runs', false), board('b2', 'other')], { id: 'b1', logdir: 'runs' })).toBeNull();
   });
 });

@@ -3,20 +3,24 @@ import { closeIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { IMe } from '../projects/client';
+import { LoadMore } from '../components';
 import { useResource } from '../useResource';
+import { useDebounced, usePagedList } from '../usePagedList';
 import { AccountsClient, IAccount } from './client';
-import { filterAccounts } from './model';
 
 /** Admins: who has an account, deactivate/reactivate/delete, registration switch. */
 export function AccountsSection(props: { me: IMe; client: AccountsClient; refresh: number }): JSX.Element {
   const { client, me } = props;
-  const list = useResource(() => client.list(), [client], { refresh: props.refresh });
+  const [filter, setFilter] = React.useState('');
+  const q = useDebounced(filter.trim());
+  const list = usePagedList(cursor => client.listPage({ q }, cursor), [client, q], { refresh: props.refresh });
   // without the registration setting the switch is hidden, not an error
   const registration = useResource(() => client.registration().catch(() => null), [client], {
     refresh: props.refresh
   });
-  const [filter, setFilter] = React.useState('');
-  const accounts = list.data;
+  // accounts with a change in flight: deactivation stops their servers (seconds)
+  const [busy, setBusy] = React.useState<Record<string, string>>({});
+  const accounts = list.loaded ? list.items : null;
   const open = registration.data;
   const { error, setError } = list;
   const load = () => {
@@ -24,12 +28,23 @@ export function AccountsSection(props: { me: IMe; client: AccountsClient; refres
     void registration.reload();
   };
 
-  const act = async (fn: () => Promise<unknown>) => {
+  const act = async (fn: () => Promise<unknown>, account?: string, doing?: string) => {
+    if (account) {
+      setBusy(b => ({ ...b, [account]: doing ?? 'Working…' }));
+    }
     try {
       await fn();
       setError(null);
     } catch (err) {
       setError((err as Error).message);
+    } finally {
+      if (account) {
+        setBusy(b => {
+          const rest = { ...b };
+          delete rest[account];
+          return rest;
+        });
+      }
     }
     load();
   };
@@ -45,7 +60,7 @@ export function AccountsSection(props: { me: IMe; client: AccountsClient; refres
         return;
       }
     }
-    await act(() => client.setActive(a.name, !a.active));
+    await act(() => client.setActive(a.name, !a.active), a.name, a.active ? 'Deactivating…' : 'Reactivating…');
   };
 
   const remove = async (a: IAccount) => {
@@ -55,11 +70,10 @@ export function AccountsSection(props: { me: IMe; client: AccountsClient; refres
       buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
     });
     if (r.button.accept) {
-      await act(() => client.remove(a.name));
+      await act(() => client.remove(a.name), a.name, 'Deleting…');
     }
   };
 
-  const shown = filterAccounts(accounts ?? [], filter);
   return (
     <div className="cl-Accounts" data-testid="cubelab-accounts">
       {open !== null ? (
@@ -77,8 +91,9 @@ export function AccountsSection(props: { me: IMe; client: AccountsClient; refres
         <input
           type="search"
           className="jp-mod-styled cl-Input"
-          placeholder="Filter by name or project"
-          aria-label="Filter accounts"
+          placeholder="Search by name"
+          aria-label="Search accounts by name"
+          data-testid="cubelab-accounts-search"
           value={filter}
           onChange={e => setFilter(e.target.value)}
         />
@@ -90,12 +105,13 @@ export function AccountsSection(props: { me: IMe; client: AccountsClient; refres
       ) : null}
       {accounts ? (
         <ul className="cl-List" aria-label="Accounts" data-testid="cubelab-account-list">
-          {shown.map(a => (
+          {accounts.map(a => (
             <li
               key={a.name}
               className={`cl-List-item cl-Row${a.active ? '' : ' cl-mod-inactive'}`}
               data-user={a.name}
               data-active={String(a.active)}
+              aria-busy={busy[a.name] ? true : undefined}
             >
               <span className="cl-List-main cl-Account">
                 <span className="cl-ProjectName">
@@ -112,9 +128,19 @@ export function AccountsSection(props: { me: IMe; client: AccountsClient; refres
                     className="jp-Button jp-mod-styled cl-Button cl-SmallButton"
                     data-testid="cubelab-account-toggle"
                     aria-label={`${a.active ? 'Deactivate' : 'Reactivate'} ${a.name}`}
+                    disabled={!!busy[a.name]}
                     onClick={() => void toggle(a)}
                   >
-                    {a.active ? 'Deactivate' : 'Reactivate'}
+                    {busy[a.name] ? (
+                      <span className="cl-Busy" data-testid="cubelab-account-busy">
+                        <span className="cl-Busy-dot" aria-hidden="true" />
+                        {busy[a.name]}
+                      </span>
+                    ) : a.active ? (
+                      'Deactivate'
+                    ) : (
+                      'Reactivate'
+                    )}
                   </button>
                   <button
                     type="button"
@@ -122,6 +148,7 @@ export function AccountsSection(props: { me: IMe; client: AccountsClient; refres
                     data-testid="cubelab-account-delete"
                     aria-label={`Delete the account ${a.name}`}
                     title="Delete account"
+                    disabled={!!busy[a.name]}
                     onClick={() => void remove(a)}
                   >
                     <closeIcon.react tag="span" elementSize="normal" />
@@ -132,6 +159,13 @@ export function AccountsSection(props: { me: IMe; client: AccountsClient; refres
           ))}
         </ul>
       ) : null}
+      {accounts && !accounts.length ? <p className="cl-Empty">{q ? 'No account matches.' : 'No accounts.'}</p> : null}
+      <LoadMore
+        hasMore={list.hasMore}
+        loading={list.loading}
+        onClick={() => void list.loadMore()}
+        testid="cubelab-accounts-more"
+      />
     </div>
   );
 }

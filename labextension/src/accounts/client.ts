@@ -1,4 +1,5 @@
 /** Accounts (admins): list, deactivate/reactivate, delete, open/close registration. */
+import { fetchPage, IPage } from '../paging';
 import { CubeLabClient } from '../request';
 
 export interface IAccount {
@@ -14,8 +15,9 @@ const enc = encodeURIComponent;
 export class AccountsClient {
   constructor(readonly api: CubeLabClient) {}
 
-  async list(): Promise<IAccount[]> {
-    return (await this.api.call<{ users: IAccount[] }>('GET', 'users')).users;
+  /** One page of the accounts whose name contains `q`. */
+  listPage(filter: { q?: string } = {}, cursor: string | null = null, limit?: number): Promise<IPage<IAccount>> {
+    return fetchPage(this.api, 'users', 'users', { cursor, limit, filters: { q: filter.q } });
   }
 
   setActive(name: string, active: boolean): Promise<IAccount> {

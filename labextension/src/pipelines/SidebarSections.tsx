@@ -3,14 +3,15 @@ import { addIcon, closeIcon, copyIcon, fileUploadIcon } from '@jupyterlab/ui-com
 import * as React from 'react';
 
 import { IMe } from '../projects/client';
-import { Button, FieldError, TextField } from '../components';
+import { Button, FieldError, LoadMore, TextField } from '../components';
 import { formErrors } from '../projects/model';
 import { PipelinesClient } from './client';
 import { emptyPipeline, toBody, uniqueName } from './graph';
 import { STATUS_ICONS } from './editor/Canvas';
 import { duration, formatTime } from './format';
-import { IPipelineSummary, RUN_FINAL } from './types';
-import { useResource } from '../useResource';
+import { pipelineCan } from './permissions';
+import { IPipelineSummary, RUN_FINAL, RUN_STATUSES } from './types';
+import { useDebounced, usePagedList } from '../usePagedList';
 
 export interface IPipelineOpener {
   open: (id: number, runId?: string) => void;
@@ -28,12 +29,13 @@ export function PipelinesSection(props: {
   const { client, me } = props;
   const [project, setProject] = React.useState('');
   const [search, setSearch] = React.useState('');
-  const list = useResource(
-    () => client.list({ project: project || undefined, search: search.trim() || undefined }),
-    [client, project, search],
-    { subscribe: props.opener.onChange, refresh: props.refresh }
-  );
-  const { data: items, error, setError } = list;
+  const q = useDebounced(search.trim());
+  const list = usePagedList(cursor => client.listPage({ project, q }, cursor), [client, project, q], {
+    subscribe: props.opener.onChange,
+    refresh: props.refresh
+  });
+  const { error, setError } = list;
+  const items = list.loaded ? list.items : null;
   const load = () => void list.reload();
   const [creating, setCreating] = React.useState(false);
   const fileInput = React.useRef<HTMLInputElement>(null);
@@ -59,7 +61,9 @@ export function PipelinesSection(props: {
   const duplicate = async (s: IPipelineSummary) => {
     try {
       const full = await client.get(s.id);
-      const taken = (items ?? []).filter(i => i.project === s.project).map(i => i.name);
+      // the names taken in the project, asked of the server (the list may hold one page of another search)
+      const similar = await client.listPage({ project: s.project, q: `${s.name}-copy` }, null, 500);
+      const taken = similar.items.map(i => i.name);
       const copy = await client.create({
         ...toBody(full),
         name: uniqueName(`${s.name}-copy`, taken),
@@ -170,64 +174,75 @@ export function PipelinesSection(props: {
           {error}
         </div>
       ) : null}
-      {items && !items.length ? <p className="cl-Empty">No pipelines.</p> : null}
+      {items && !items.length ? <p className="cl-Empty">{q ? 'No pipeline matches.' : 'No pipelines.'}</p> : null}
       {items && items.length ? (
         <ul className="cl-List" aria-label="Pipelines" data-testid="cubelab-pipeline-list">
-          {items.map(s => (
-            <li
-              key={s.id}
-              className="cl-List-item cl-Row"
-              data-pipeline={s.name}
-              data-pipeline-id={s.id}
-              data-pipeline-project={s.project}
-            >
-              <button
-                type="button"
-                className="cl-List-button"
-                data-testid="cubelab-pipeline-open"
-                aria-label={`Open pipeline ${s.name} of ${s.project}`}
-                onClick={() => props.opener.open(s.id)}
+          {items.map(s => {
+            const can = pipelineCan(me, s);
+            return (
+              <li
+                key={s.id}
+                className="cl-List-item cl-Row"
+                data-pipeline={s.name}
+                data-pipeline-id={s.id}
+                data-pipeline-project={s.project}
               >
-                <span className="cl-List-main">
-                  <span className="cl-ProjectName">{s.name}</span>
-                  <span className="cl-ProjectDesc">
-                    {s.project} · {s.tasks} task{s.tasks === 1 ? '' : 's'}
-                    {s.schedule_enabled ? ' · scheduled' : ''}
+                <button
+                  type="button"
+                  className="cl-List-button"
+                  data-testid="cubelab-pipeline-open"
+                  aria-label={`Open pipeline ${s.name} of ${s.project}`}
+                  onClick={() => props.opener.open(s.id)}
+                >
+                  <span className="cl-List-main">
+                    <span className="cl-ProjectName">{s.name}</span>
+                    <span className="cl-ProjectDesc">
+                      {s.project} · {s.tasks} task{s.tasks === 1 ? '' : 's'}
+                      {s.schedule_enabled ? ' · scheduled' : ''}
+                    </span>
                   </span>
-                </span>
-                {s.last_run ? (
-                  <span
-                    className={`cl-StatusText cl-status-${s.last_run.status}`}
-                    title={`last run ${s.last_run.status}`}
-                  >
-                    {STATUS_ICONS[s.last_run.status] ?? '•'}
-                  </span>
-                ) : null}
-              </button>
-              <button
-                type="button"
-                className="cl-IconButton"
-                aria-label={`Duplicate ${s.name}`}
-                title="Duplicate"
-                data-testid="cubelab-pipeline-duplicate"
-                onClick={() => void duplicate(s)}
-              >
-                <copyIcon.react tag="span" elementSize="normal" />
-              </button>
-              <button
-                type="button"
-                className="cl-IconButton"
-                aria-label={`Delete ${s.name}`}
-                title="Delete"
-                data-testid="cubelab-pipeline-delete"
-                onClick={() => void remove(s)}
-              >
-                <closeIcon.react tag="span" elementSize="normal" />
-              </button>
-            </li>
-          ))}
+                  {s.last_run ? (
+                    <span
+                      className={`cl-StatusText cl-status-${s.last_run.status}`}
+                      title={`last run ${s.last_run.status}`}
+                    >
+                      {STATUS_ICONS[s.last_run.status] ?? '•'}
+                    </span>
+                  ) : null}
+                </button>
+                <button
+                  type="button"
+                  className="cl-IconButton"
+                  aria-label={`Duplicate ${s.name}`}
+                  title="Duplicate"
+                  data-testid="cubelab-pipeline-duplicate"
+                  onClick={() => void duplicate(s)}
+                >
+                  <copyIcon.react tag="span" elementSize="normal" />
+                </button>
+                <button
+                  type="button"
+                  className="cl-IconButton"
+                  aria-label={`Delete ${s.name}`}
+                  title={can.why ?? 'Delete'}
+                  data-testid="cubelab-pipeline-delete"
+                  disabled={!can.edit}
+                  aria-disabled={!can.edit}
+                  onClick={() => void remove(s)}
+                >
+                  <closeIcon.react tag="span" elementSize="normal" />
+                </button>
+              </li>
+            );
+          })}
         </ul>
       ) : null}
+      <LoadMore
+        hasMore={list.hasMore}
+        loading={list.loading}
+        onClick={() => void list.loadMore()}
+        testid="cubelab-pipelines-more"
+      />
     </div>
   );
 }
@@ -316,26 +331,51 @@ function CreatePipelineForm(props: {
   );
 }
 
+const RUNS_PAGE = 20;
+
 /** Recent runs of the user's projects, with live status. */
 export function RunsSection(props: { client: PipelinesClient; opener: IPipelineOpener; refresh: number }): JSX.Element {
   const { client } = props;
   const [active, setActive] = React.useState(false);
-  // while a run is active the list reloads every 3 s
-  const recent = useResource(async () => (await client.recentRuns()).slice(0, 20), [client], {
+  const [status, setStatus] = React.useState('');
+  const [pagedOn, setPagedOn] = React.useState(false);
+  // while a run is active the first page reloads every 3 s, unless more pages
+  // were loaded (a reload would drop them)
+  const recent = usePagedList(cursor => client.recentRunsPage({ status }, cursor, RUNS_PAGE), [client, status], {
     subscribe: props.opener.onChange,
     refresh: props.refresh,
-    intervalMs: active ? 3000 : 0
+    intervalMs: active && !pagedOn ? 3000 : 0
   });
-  const { data: runs, error } = recent;
-  React.useEffect(() => setActive((runs ?? []).some(r => !RUN_FINAL.includes(r.status))), [runs]);
+  const { error } = recent;
+  const runs = recent.loaded ? recent.items : null;
+  React.useEffect(() => {
+    setActive((runs ?? []).some(r => !RUN_FINAL.includes(r.status)));
+    setPagedOn((runs ?? []).length > RUNS_PAGE);
+  }, [runs]);
   return (
     <div className="cl-Runs" data-testid="cubelab-runs">
+      <div className="cl-Filters">
+        <select
+          className="jp-mod-styled cl-Select"
+          aria-label="Filter runs by status"
+          data-testid="cubelab-runs-status"
+          value={status}
+          onChange={e => setStatus(e.target.value)}
+        >
+          <option value="">Any status</option>
+          {RUN_STATUSES.map(st => (
+            <option key={st} value={st}>
+              {st}
+            </option>
+          ))}
+        </select>
+      </div>
       {error ? (
         <div className="cl-FieldError cl-Banner" role="alert">
           {error}
         </div>
       ) : null}
-      {runs && !runs.length ? <p className="cl-Empty">No runs yet.</p> : null}
+      {runs && !runs.length ? <p className="cl-Empty">{status ? `No ${status} runs.` : 'No runs yet.'}</p> : null}
       {runs && runs.length ? (
         <ul className="cl-List" aria-label="Recent runs">
           {runs.map(r => (
@@ -362,6 +402,12 @@ export function RunsSection(props: { client: PipelinesClient; opener: IPipelineO
           ))}
         </ul>
       ) : null}
+      <LoadMore
+        hasMore={recent.hasMore}
+        loading={recent.loading}
+        onClick={() => void recent.loadMore()}
+        testid="cubelab-runs-more"
+      />
     </div>
   );
 }

@@ -1,4 +1,5 @@
 /** Calls of the pipelines API (templates, pipelines, runs, schedules). */
+import { fetchPage, IPage } from '../paging';
 import { CubeLabClient } from '../request';
 import { EventStreamParser } from '../sse';
 import { toBody } from './graph';
@@ -20,21 +21,27 @@ const enc = encodeURIComponent;
 export class PipelinesClient {
   constructor(readonly api: CubeLabClient) {}
 
-  async templates(): Promise<ITemplate[]> {
-    return (await this.api.call<{ templates: ITemplate[] }>('GET', 'templates')).templates;
+  /** One page of the templates whose name contains `q` (server-side search). */
+  templatesPage(filter: { q?: string } = {}, cursor: string | null = null, limit?: number): Promise<IPage<ITemplate>> {
+    return fetchPage(this.api, 'templates', 'templates', { cursor, limit, filters: { q: filter.q } });
   }
 
-  async list(filter: { project?: string; search?: string } = {}): Promise<IPipelineSummary[]> {
-    const q = new URLSearchParams();
-    if (filter.project) {
-      q.set('project', filter.project);
-    }
-    if (filter.search) {
-      q.set('search', filter.search);
-    }
-    const qs = q.toString();
-    return (await this.api.call<{ pipelines: IPipelineSummary[] }>('GET', 'pipelines' + (qs ? `?${qs}` : '')))
-      .pipelines;
+  /** One template version (`Release` when none is named). */
+  template(name: string, version?: string | null): Promise<ITemplate> {
+    return this.api.call('GET', `templates/${enc(name)}/${enc(version || 'Release')}`);
+  }
+
+  /** One page of the pipelines of a project (or of all the user's projects) whose name contains `q`. */
+  listPage(
+    filter: { project?: string; q?: string } = {},
+    cursor: string | null = null,
+    limit?: number
+  ): Promise<IPage<IPipelineSummary>> {
+    return fetchPage(this.api, 'pipelines', 'pipelines', {
+      cursor,
+      limit,
+      filters: { project: filter.project, q: filter.q }
+    });
   }
 
   get(id: number): Promise<IPipelineView> {
@@ -66,11 +73,30 @@ export class PipelinesClient {
   }
 
   async runs(id: number, limit = 50): Promise<IRun[]> {
-    return (await this.api.call<{ runs: IRun[] }>('GET', `pipelines/${id}/runs?limit=${limit}`)).runs;
+    return (await this.runsPage(id, {}, null, limit)).items;
   }
 
-  async recentRuns(): Promise<IRun[]> {
-    return (await this.api.call<{ runs: IRun[] }>('GET', 'runs')).runs;
+  /** One page of a pipeline's runs, newest first. */
+  runsPage(
+    id: number,
+    filter: { status?: string } = {},
+    cursor: string | null = null,
+    limit?: number
+  ): Promise<IPage<IRun>> {
+    return fetchPage(this.api, `pipelines/${id}/runs`, 'runs', { cursor, limit, filters: { status: filter.status } });
+  }
+
+  /** One page of the runs of the user's projects, newest first. */
+  recentRunsPage(
+    filter: { project?: string; status?: string } = {},
+    cursor: string | null = null,
+    limit?: number
+  ): Promise<IPage<IRun>> {
+    return fetchPage(this.api, 'runs', 'runs', {
+      cursor,
+      limit,
+      filters: { project: filter.project, status: filter.status }
+    });
   }
 
   getRun(runId: string): Promise<IRun> {
@@ -107,8 +133,9 @@ export class PipelinesClient {
     return this.api.call('POST', 'schedules/preview', { ...schedule, count });
   }
 
-  async scheduleRecords(id: number): Promise<IScheduleRecord[]> {
-    return (await this.api.call<{ records: IScheduleRecord[] }>('GET', `pipelines/${id}/schedule/records`)).records;
+  /** One page of a pipeline's schedule records, newest first. */
+  scheduleRecordsPage(id: number, cursor: string | null = null, limit?: number): Promise<IPage<IScheduleRecord>> {
+    return fetchPage(this.api, `pipelines/${id}/schedule/records`, 'records', { cursor, limit });
   }
 
   async proposals(id: number): Promise<IResourceProposal[]> {

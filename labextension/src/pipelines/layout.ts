@@ -1,7 +1,10 @@
 /**
- * Layered auto-layout of a DAG (left to right): each task goes to the layer
- * after its deepest upstream, tasks in a layer are ordered by the mean
- * position of their neighbours (a few up/down sweeps), then spaced evenly.
+ * Layered auto-layout of a DAG (left to right, as a task's input handle is on
+ * its left and its output on its right): each task goes to the layer after
+ * its deepest upstream, tasks in a layer are ordered by the mean position of
+ * their neighbours (a few up/down sweeps), then spaced evenly.  Each layer
+ * starts right of the widest task of the one before (measured sizes when
+ * given), so every edge runs from left to right and none loops around.
  * Linear in nodes + edges per sweep; cycles (invalid drafts) are tolerated.
  */
 import { Edge, IPosition } from './types';
@@ -12,6 +15,8 @@ export interface ILayoutOptions {
   gapX?: number;
   gapY?: number;
   sweeps?: number;
+  /** measured sizes of the tasks (the rest have nodeWidth x nodeHeight) */
+  sizes?: Record<string, { width?: number; height?: number } | undefined>;
 }
 
 export function layers(nodes: string[], edges: Edge[]): string[][] {
@@ -64,7 +69,9 @@ export function layers(nodes: string[], edges: Edge[]): string[][] {
 }
 
 export function autoLayout(nodes: string[], edges: Edge[], options: ILayoutOptions = {}): Record<string, IPosition> {
-  const { nodeWidth = 180, nodeHeight = 56, gapX = 70, gapY = 28, sweeps = 4 } = options;
+  const { nodeWidth = 180, gapX = 70, gapY = 28, sweeps = 4, sizes = {} } = options;
+  const width = (n: string) => sizes[n]?.width || nodeWidth;
+  const nodeHeight = Math.max(options.nodeHeight ?? 56, ...nodes.map(n => sizes[n]?.height || 0));
   const ls = layers(nodes, edges);
   const ups = new Map<string, string[]>(nodes.map(n => [n, []]));
   const downs = new Map<string, string[]>(nodes.map(n => [n, []]));
@@ -102,14 +109,16 @@ export function autoLayout(nodes: string[], edges: Edge[], options: ILayoutOptio
   }
   const tallest = Math.max(0, ...ls.map(l => l.length));
   const positions: Record<string, IPosition> = {};
-  ls.forEach((layer, li) => {
+  let x = 0;
+  ls.forEach(layer => {
     const offset = ((tallest - layer.length) * (nodeHeight + gapY)) / 2;
     layer.forEach((n, i) => {
       positions[n] = {
-        x: li * (nodeWidth + gapX),
+        x: Math.round(x),
         y: Math.round(offset + i * (nodeHeight + gapY))
       };
     });
+    x += Math.max(...layer.map(width)) + gapX;
   });
   return positions;
 }

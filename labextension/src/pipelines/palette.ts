@@ -1,4 +1,4 @@
-/** The template palette: categories in their `category_index` order, with search. */
+/** The template palette: categories in their `category_index` order (the server searches). */
 import { ITemplate } from './types';
 
 export interface IPaletteGroup {
@@ -7,18 +7,9 @@ export interface IPaletteGroup {
   templates: ITemplate[];
 }
 
-export function paletteGroups(templates: ITemplate[], search = ''): IPaletteGroup[] {
-  const q = search.trim().toLowerCase();
-  const match = (t: ITemplate) =>
-    !q ||
-    t.name.toLowerCase().includes(q) ||
-    (t.description ?? '').toLowerCase().includes(q) ||
-    t.category.toLowerCase().includes(q);
+export function paletteGroups(templates: ITemplate[]): IPaletteGroup[] {
   const groups = new Map<string, IPaletteGroup>();
   for (const t of templates) {
-    if (!match(t)) {
-      continue;
-    }
     let g = groups.get(t.category);
     if (!g) {
       g = { category: t.category, index: t.category_index ?? 0, templates: [] };

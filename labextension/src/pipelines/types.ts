@@ -175,6 +175,9 @@ export interface IScheduleView extends ISchedule {
 export type IScheduleRecord = Schemas['ScheduleRecord'];
 
 export const RUN_FINAL: string[] = ['succeeded', 'failed', 'cancelled'] satisfies RunStatus[];
+
+/** Every run status, for filters. */
+export const RUN_STATUSES: RunStatus[] = ['pending', 'running', 'succeeded', 'failed', 'cancelled'];
 export const TASK_FINAL: string[] = [
   'succeeded',
   'failed',

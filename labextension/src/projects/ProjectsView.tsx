@@ -4,8 +4,9 @@ import * as React from 'react';
 
 import { ApiError } from '../request';
 import { useResource } from '../useResource';
+import { useDebounced, usePagedList } from '../usePagedList';
 import { IMe, IMember, IProject, IProjectSummary, ProjectsClient, Role, ROLES } from './client';
-import { Button, FieldError, RoleBadge, Spinner, TextField, useUid } from '../components';
+import { Button, FieldError, LoadMore, RoleBadge, Spinner, TextField, useUid } from '../components';
 import {
   capabilities,
   checkNewMember,
@@ -32,18 +33,41 @@ function errorText(error: unknown): string {
 /** The list of the user's projects, with the create form. */
 export function ProjectList(props: {
   me: IMe;
+  /** the panel's first page: a new one (after a change) reloads the list */
   projects: IProjectSummary[];
   onOpen: (name: string) => void;
   creating: boolean;
   onCreateDone: (created: string | null) => void;
   client: ProjectsClient;
 }): JSX.Element {
-  const { projects } = props;
+  const { client } = props;
+  const [search, setSearch] = React.useState('');
+  const q = useDebounced(search.trim());
+  const list = usePagedList(cursor => client.projectsPage({ q }, cursor), [client, q], { refresh: props.projects });
+  const projects = list.loaded ? list.items : props.projects;
   return (
     <div className="cl-Projects">
       {props.creating ? <CreateProjectForm client={props.client} onDone={props.onCreateDone} /> : null}
+      {list.hasMore || search ? (
+        <div className="cl-Filters">
+          <input
+            type="search"
+            className="jp-mod-styled cl-Input"
+            placeholder="Search projects"
+            aria-label="Search projects by name"
+            data-testid="cubelab-projects-search"
+            value={search}
+            onChange={e => setSearch(e.target.value)}
+          />
+        </div>
+      ) : null}
+      {list.error ? (
+        <div className="cl-FieldError cl-Banner" role="alert">
+          {list.error}
+        </div>
+      ) : null}
       {projects.length === 0 ? (
-        <p className="cl-Empty">You are not a member of any project yet.</p>
+        <p className="cl-Empty">{q ? 'No project matches.' : 'You are not a member of any project yet.'}</p>
       ) : (
         <ul className="cl-List" data-testid="cubelab-projects" aria-label="Projects">
           {projects.map(p => (
@@ -74,6 +98,12 @@ export function ProjectList(props: {
           ))}
         </ul>
       )}
+      <LoadMore
+        hasMore={list.hasMore}
+        loading={list.loading}
+        onClick={() => void list.loadMore()}
+        testid="cubelab-projects-more"
+      />
     </div>
   );
 }
@@ -387,11 +417,16 @@ function Members(props: {
   const [busy, setBusy] = React.useState(false);
   const nameId = useUid('cl-member-name');
   const roleId = useUid('cl-member-role');
-  const members = sortMembers(project.members);
+  const [search, setSearch] = React.useState('');
+  const q = useDebounced(search.trim());
+  // `project` is a new object after every change: the members page reloads then
+  const paged = usePagedList(cursor => client.membersPage(project.name, { q }, cursor), [client, project, q]);
+  const members = paged.loaded ? paged.items : q ? [] : sortMembers(project.members);
+  const memberCount = project.member_count ?? project.members.length;
 
   const add = async (e: React.FormEvent) => {
     e.preventDefault();
-    const problem = checkNewMember(newName, project.members);
+    const problem = checkNewMember(newName, members);
     if (problem) {
       setErrors({ name: problem });
       return;
@@ -442,8 +477,24 @@ function Members(props: {
   return (
     <div className="cl-Subsection" data-testid="cubelab-members">
       <h4 className="cl-Subsection-title">
-        Members <span className="cl-Count">{members.length}</span>
+        Members <span className="cl-Count">{memberCount}</span>
       </h4>
+      {paged.hasMore || search ? (
+        <input
+          type="search"
+          className="jp-mod-styled cl-Input"
+          placeholder="Search members"
+          aria-label={`Search members of ${project.name}`}
+          data-testid="cubelab-members-search"
+          value={search}
+          onChange={e => setSearch(e.target.value)}
+        />
+      ) : null}
+      {paged.error ? (
+        <div className="cl-FieldError cl-Banner" role="alert">
+          {paged.error}
+        </div>
+      ) : null}
       <ul className="cl-MemberList" aria-label={`Members of ${project.name}`}>
         {members.map(m => (
           <li key={m.name} className="cl-Member" data-member={m.name} data-role={m.role}>
@@ -488,6 +539,12 @@ function Members(props: {
           </li>
         ))}
       </ul>
+      <LoadMore
+        hasMore={paged.hasMore}
+        loading={paged.loading}
+        onClick={() => void paged.loadMore()}
+        testid="cubelab-members-more"
+      />
       {canEditMembers ? (
         <form className="cl-AddMember" aria-label="Add a member" data-testid="cubelab-add-member-form" onSubmit={add}>
           <FieldError id="cl-add-member-error" field="" message={errors['']} />

@@ -1,4 +1,5 @@
 /** Calls of the accounts and projects API (`me`, `projects`, members). */
+import { fetchPage, IPage } from '../paging';
 import { CubeLabClient } from '../request';
 
 export type Role = 'creator' | 'dev' | 'ops';
@@ -73,6 +74,29 @@ export class ProjectsClient {
   async listProjects(): Promise<IProjectSummary[]> {
     const body = await this.api.call<{ projects: IProjectSummary[] }>('GET', 'projects');
     return body.projects;
+  }
+
+  /** One page of the caller's projects (all projects for admins) whose name contains `q`. */
+  projectsPage(
+    filter: { q?: string } = {},
+    cursor: string | null = null,
+    limit?: number
+  ): Promise<IPage<IProjectSummary>> {
+    return fetchPage(this.api, 'projects', 'projects', { cursor, limit, filters: { q: filter.q } });
+  }
+
+  /** One page of a project's members whose name contains `q`. */
+  membersPage(
+    project: string,
+    filter: { q?: string } = {},
+    cursor: string | null = null,
+    limit?: number
+  ): Promise<IPage<IMember>> {
+    return fetchPage(this.api, `projects/${enc(project)}/members`, 'members', {
+      cursor,
+      limit,
+      filters: { q: filter.q }
+    });
   }
 
   getProject(name: string): Promise<IProject> {

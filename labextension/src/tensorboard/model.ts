@@ -1,4 +1,5 @@
-/** Log directory and start-time texts of the TensorBoard section — pure. */
+/** Log directory and start-time texts of the TensorBoard section, the board a tab shows — pure. */
+import { IBoard } from './client';
 
 /** A log directory as the API wants it: relative to the server root, no leading './' or '/'. */
 export function normaliseLogdir(path: string): string {
@@ -29,4 +30,13 @@ export function startedText(iso: string, now: Date = new Date()): string {
     return `${h} h ago`;
   }
   return `${Math.round(h / 24)} days ago`;
+}
+
+/**
+ * The running board a tab shows: the one with its id, else one on the same
+ * log directory (started again elsewhere); null when none runs.
+ */
+export function findBoard(boards: IBoard[], wanted: Pick<IBoard, 'id' | 'logdir'>): IBoard | null {
+  const live = boards.filter(b => b.running !== false);
+  return live.find(b => b.id === wanted.id) ?? live.find(b => b.logdir === wanted.logdir) ?? null;
 }

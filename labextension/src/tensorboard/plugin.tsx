@@ -39,8 +39,12 @@ export const tensorboardPlugin: JupyterFrontEndPlugin<void> = {
       const id = `cubelab-tensorboard-${board.id}`;
       let widget = boardTracker.find(w => w.id === id);
       if (!widget) {
-        const frame = new BoardFrame(board.url);
-        widget = new MainAreaWidget({ content: frame });
+        const frame = new BoardFrame(board, boards, started => {
+          w.node.dataset.board = started.id;
+          boardsChanged.emit();
+        });
+        const w = new MainAreaWidget({ content: frame });
+        widget = w;
         widget.id = id;
         widget.title.label = `TensorBoard: ${board.logdir}`;
         widget.title.caption = board.logdir;

@@ -5,6 +5,10 @@
     %cubelab logs RUN_ID TASK
     %%cubelab task TEMPLATE [--project P] [--ARG VALUE ...]   (the cell is the code)
 
+A one-off task runs in a project (the server's own, ``CUBELAB_PROJECT``, else
+``public``, unless ``--project`` names another), and every member of that
+project can read its log and outputs; the cell's output says which project.
+
 The magics use the server extension's API, like the Lab plugin.
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import html
+import os
 import shlex
 import sys
 import time
@@ -57,6 +62,9 @@ def _table(rows: list[dict], columns: list[str]) -> str:
             cells += f"<td style='text-align:left'>{text}</td>"
         body += f"<tr>{cells}</tr>"
     return f"<table class='cubelab-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+# rows of `%cubelab pipelines` (one page of the API; --search narrows it)
 
 
 class Table:
@@ -213,7 +221,7 @@ class CubeLabMagics(Magics):
     def _task(self, argv, cell):
         parser = _Parser(prog="%%cubelab task", add_help=False)
         parser.add_argument("template")
-        parser.add_argument("--project", default="public")
+        parser.add_argument("--project", default=os.environ.get("CUBELAB_PROJECT") or "public")
         parser.add_argument("--name")
         args, extra = parser.parse_known_args(argv)
         task_args = _pairs(extra)
@@ -226,6 +234,8 @@ class CubeLabMagics(Magics):
             task["name"] = args.name
         run = self.client.post("runs", {"project": args.project, "task": task})
         name = run["tasks"][0]["name"] if run.get("tasks") else task.get("name", args.template)
+        print(f"Running in project '{args.project}': every member of '{args.project}' can read this task's log "
+              f"and outputs (run {run['id']}; --project NAME picks another project).", flush=True)
         # stream the log while the task runs, then say how it ended
         for line in self.client.stream(f"runs/{run['id']}/tasks/{name}/logs", follow=1):
             sys.stdout.write(line)

@@ -1,7 +1,9 @@
 import * as React from 'react';
 
 import { focusTarget, sortDiagnostics } from '../diagnostics';
-import { IRun, IScheduleRecord, RUN_FINAL, TASK_FINAL } from '../types';
+import { LoadMore } from '../../components';
+import { usePagedList } from '../../usePagedList';
+import { IRun, RUN_FINAL, RUN_STATUSES, TASK_FINAL } from '../types';
 import { STATUS_ICONS } from './Canvas';
 import { EditorModel } from './model';
 import { duration, formatTime } from '../format';
@@ -264,31 +266,40 @@ export function RunPanel(props: { model: EditorModel; stream: LogStreamer }): JS
 /** Past runs of the pipeline and its schedule records. */
 export function History(props: { model: EditorModel; refresh: number }): JSX.Element {
   const { model } = props;
-  const [runs, setRuns] = React.useState<IRun[] | null>(null);
-  const [records, setRecords] = React.useState<IScheduleRecord[]>([]);
-  const [error, setError] = React.useState<string | null>(null);
-  React.useEffect(() => {
-    let live = true;
-    model.client
-      .runs(model.id)
-      .then(r => live && setRuns(r))
-      .catch(err => live && setError((err as Error).message));
-    model.client
-      .scheduleRecords(model.id)
-      .then(r => live && setRecords(r))
-      .catch(() => undefined);
-    return () => {
-      live = false;
-    };
-  }, [props.refresh, model.run?.id, model.run?.status]);
+  const [status, setStatus] = React.useState('');
+  const paged = usePagedList(cursor => model.client.runsPage(model.id, { status }, cursor), [model, status], {
+    refresh: `${props.refresh}:${model.run?.id}:${model.run?.status}`
+  });
+  const recordPages = usePagedList(cursor => model.client.scheduleRecordsPage(model.id, cursor), [model], {
+    refresh: props.refresh
+  });
+  const runs = paged.loaded ? paged.items : null;
+  const records = recordPages.items;
+  const error = paged.error;
   return (
     <div className="cl-History" data-testid="cubelab-history">
+      <div className="cl-Filters">
+        <select
+          className="jp-mod-styled cl-Select"
+          aria-label="Filter the run history by status"
+          data-testid="cubelab-history-status"
+          value={status}
+          onChange={e => setStatus(e.target.value)}
+        >
+          <option value="">Any status</option>
+          {RUN_STATUSES.map(st => (
+            <option key={st} value={st}>
+              {st}
+            </option>
+          ))}
+        </select>
+      </div>
       {error ? (
         <div className="cl-FieldError" role="alert">
           {error}
         </div>
       ) : null}
-      {runs && !runs.length ? <p className="cl-Empty">No runs yet.</p> : null}
+      {runs && !runs.length ? <p className="cl-Empty">{status ? `No ${status} runs.` : 'No runs yet.'}</p> : null}
       {runs && runs.length ? (
         <table className="cl-Table" aria-label="Runs">
           <thead>
@@ -323,6 +334,12 @@ export function History(props: { model: EditorModel; refresh: number }): JSX.Ele
           </tbody>
         </table>
       ) : null}
+      <LoadMore
+        hasMore={paged.hasMore}
+        loading={paged.loading}
+        onClick={() => void paged.loadMore()}
+        testid="cubelab-history-more"
+      />
       {records.length ? (
         <>
           <h4 className="cl-Subsection-title">Schedule records</h4>
@@ -344,6 +361,12 @@ export function History(props: { model: EditorModel; refresh: number }): JSX.Ele
               ))}
             </tbody>
           </table>
+          <LoadMore
+            hasMore={recordPages.hasMore}
+            loading={recordPages.loading}
+            onClick={() => void recordPages.loadMore()}
+            testid="cubelab-schedule-records-more"
+          />
         </>
       ) : null}
     </div>

@@ -289,6 +289,8 @@ export function Canvas(props: { model: EditorModel; fitSignal: number }): JSX.El
     !p.edges.some(([u, d]) => u === c.source && d === c.target) &&
     !reaches(p.edges, c.target, c.source);
 
+  const focusEditor = () => wrapper.current?.closest<HTMLElement>('.cl-PipelineEditor')?.focus();
+
   const onKeyDown = (e: React.KeyboardEvent) => {
     const target = e.target as HTMLElement;
     if (target.closest('input, textarea, select, [contenteditable="true"]')) {
@@ -298,6 +300,8 @@ export function Canvas(props: { model: EditorModel; fitSignal: number }): JSX.El
       e.preventDefault();
       e.stopPropagation();
       model.deleteSelection();
+      // the focused task is gone: keep the focus in the editor (Ctrl+Z next)
+      focusEditor();
     }
   };
 
@@ -388,7 +392,10 @@ export function Canvas(props: { model: EditorModel; fitSignal: number }): JSX.El
           const [u, d] = edge.id.split('->');
           model.select(e.shiftKey ? model.selection.tasks : [], [[u, d]]);
         }}
-        onPaneClick={() => model.select([], [])}
+        onPaneClick={() => {
+          model.select([], []);
+          focusEditor();
+        }}
         onNodeContextMenu={(_e, node) => {
           // JupyterLab's context menu (selector .cl-TaskNode) acts on the selection
           if (!model.selection.tasks.includes(node.id)) {

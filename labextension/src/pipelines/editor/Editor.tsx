@@ -52,21 +52,6 @@ function Editor(props: { model: EditorModel; stream: LogStreamer }): JSX.Element
   }
 
   const diag = model.diagnosticMap;
-  const onKeyDown = (e: React.KeyboardEvent) => {
-    const mod = e.ctrlKey || e.metaKey;
-    const inField = (e.target as HTMLElement).closest('input, textarea, select');
-    if (mod && !inField && e.key.toLowerCase() === 'z') {
-      e.preventDefault();
-      if (e.shiftKey) {
-        model.redo();
-      } else {
-        model.undo();
-      }
-    } else if (mod && !inField && e.key.toLowerCase() === 'y') {
-      e.preventDefault();
-      model.redo();
-    }
-  };
   const focusTask = (task: string) => {
     model.select([task], []);
     const node = flow.getNode(task);
@@ -86,7 +71,7 @@ function Editor(props: { model: EditorModel; stream: LogStreamer }): JSX.Element
   const problems = model.diagnostics.length;
 
   return (
-    <div className="cl-Editor" onKeyDown={onKeyDown}>
+    <div className="cl-Editor">
       <div className="cl-Toolbar" role="toolbar" aria-label="Pipeline editor">
         <button
           type="button"
@@ -124,7 +109,7 @@ function Editor(props: { model: EditorModel; stream: LogStreamer }): JSX.Element
           data-testid="cubelab-layout"
           disabled={!model.editable}
           onClick={() => {
-            model.layout();
+            model.layout(Object.fromEntries(flow.getNodes().map(n => [n.id, n.measured])));
             setFit(f => f + 1);
           }}
         >
@@ -178,6 +163,7 @@ function Editor(props: { model: EditorModel; stream: LogStreamer }): JSX.Element
           </button>
         ) : null}
       </div>
+      <ReadOnlyBanner model={model} />
       <div className="cl-Editor-main">
         <Palette model={model} />
         <div className="cl-Editor-center">
@@ -220,6 +206,23 @@ function Editor(props: { model: EditorModel; stream: LogStreamer }): JSX.Element
         </div>
         <Properties model={model} />
       </div>
+    </div>
+  );
+}
+
+/** Says why nothing can be changed, above the canvas, while that is so. */
+function ReadOnlyBanner(props: { model: EditorModel }): JSX.Element | null {
+  const { model } = props;
+  if (model.editable) {
+    return null;
+  }
+  const p = model.pipeline;
+  const text = model.viewingRun
+    ? 'Read-only: the canvas shows a past run. "Back to editing" in the Run tab returns to the pipeline.'
+    : `Read-only: only the pipeline's creator (${model.savedPipeline?.creator ?? 'unknown'}), creators of project ${p.project} and admins may change it.${model.canRun ? ' You may run it.' : ''}`;
+  return (
+    <div className="cl-Banner cl-ReadOnlyBanner" role="status" data-testid="cubelab-readonly">
+      {text}
     </div>
   );
 }

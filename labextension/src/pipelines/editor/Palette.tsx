@@ -1,17 +1,41 @@
+import { useReactFlow } from '@xyflow/react';
 import * as React from 'react';
 
+import { LoadMore } from '../../components';
+import { useDebounced, usePagedList } from '../../usePagedList';
 import { paletteGroups, templateKey } from '../palette';
+import { ITemplate } from '../types';
 import { EditorModel } from './model';
 import { TEMPLATE_MIME } from './Canvas';
 
-/** Released templates by category (index order), draggable onto the canvas. */
+/**
+ * Released templates by category (index order), draggable onto the canvas;
+ * searched on the server and loaded a page at a time.
+ */
 export function Palette(props: { model: EditorModel }): JSX.Element {
   const { model } = props;
   const [search, setSearch] = React.useState('');
-  const groups = paletteGroups(model.templates, search);
+  const q = useDebounced(search.trim());
+  const pages = usePagedList(cursor => model.client.templatesPage({ q }, cursor), [model, q]);
+  React.useEffect(() => model.learnTemplates(pages.items), [model, pages.items]);
+  const groups = paletteGroups(pages.items);
+  const flow = useReactFlow();
+  const root = React.useRef<HTMLDivElement>(null);
+  // a task added by keyboard lands in the middle of the canvas the user sees
+  const addVisible = (t: ITemplate) => {
+    const canvas = root.current?.closest('.cl-Editor')?.querySelector('.cl-Canvas');
+    if (!canvas) {
+      model.addTemplateTask(t);
+      return;
+    }
+    const r = canvas.getBoundingClientRect();
+    const a = flow.screenToFlowPosition({ x: r.left, y: r.top });
+    const b = flow.screenToFlowPosition({ x: r.right, y: r.bottom });
+    model.addTemplateTask(t, model.spotIn({ x: a.x, y: a.y, width: b.x - a.x, height: b.y - a.y }));
+  };
   const disabled = !model.editable;
   return (
-    <div className="cl-Palette" data-testid="cubelab-palette" aria-label="Templates">
+    <div className="cl-Palette" ref={root} data-testid="cubelab-palette" aria-label="Templates">
       <input
         type="search"
         className="jp-mod-styled cl-Input"
@@ -21,7 +45,14 @@ export function Palette(props: { model: EditorModel }): JSX.Element {
         data-testid="cubelab-palette-search"
         onChange={e => setSearch(e.target.value)}
       />
-      {groups.length === 0 ? <p className="cl-Empty">No template matches.</p> : null}
+      {pages.error ? (
+        <div className="cl-FieldError" role="alert">
+          {pages.error}
+        </div>
+      ) : null}
+      {pages.loaded && groups.length === 0 ? (
+        <p className="cl-Empty">{q ? 'No template matches.' : 'No templates.'}</p>
+      ) : null}
       {groups.map(g => (
         <div key={g.category} className="cl-PaletteGroup">
           <h4 className="cl-PaletteGroup-title">{g.category}</h4>
@@ -45,10 +76,10 @@ export function Palette(props: { model: EditorModel }): JSX.Element {
                 onKeyDown={e => {
                   if ((e.key === 'Enter' || e.key === ' ') && !disabled) {
                     e.preventDefault();
-                    model.addTemplateTask(t);
+                    addVisible(t);
                   }
                 }}
-                onDoubleClick={() => !disabled && model.addTemplateTask(t)}
+                onDoubleClick={() => !disabled && addVisible(t)}
               >
                 <span className="cl-PaletteItem-name">{t.name}</span>
                 {t.version !== 'Release' ? <span className="cl-RoleBadge">{t.version}</span> : null}
@@ -58,6 +89,12 @@ export function Palette(props: { model: EditorModel }): JSX.Element {
           </ul>
         </div>
       ))}
+      <LoadMore
+        hasMore={pages.hasMore}
+        loading={pages.loading}
+        onClick={() => void pages.loadMore()}
+        testid="cubelab-palette-more"
+      />
     </div>
   );
 }

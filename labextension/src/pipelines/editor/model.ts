@@ -24,6 +24,7 @@ import {
 } from '../graph';
 import { History } from '../history';
 import { autoLayout } from '../layout';
+import { freeSpot, IRect, NODE_SIZE, visibleSpot } from '../placement';
 import { RunTracker } from '../runTracker';
 import { findTemplate } from '../palette';
 import {
@@ -136,8 +137,8 @@ export class EditorModel {
 
   async load(): Promise<void> {
     try {
-      const [view, templates] = await Promise.all([this.client.get(this.id), this.client.templates()]);
-      this.templates = templates;
+      const view = await this.client.get(this.id);
+      this.learnTemplates(await this.usedTemplates(view));
       this.setSaved(view);
       this._history = new History<IPipeline>(this.withPositions(view), (a, b) => samePipeline(a, b));
       // positions added by the first layout are not an unsaved change
@@ -152,6 +153,41 @@ export class EditorModel {
       this.loadError = (err as Error).message;
     }
     this.emit();
+  }
+
+  /**
+   * The templates the pipeline's tasks use, and those dropped files become:
+   * the palette loads the others a page at a time (`learnTemplates`).
+   */
+  private async usedTemplates(p: IPipeline): Promise<ITemplate[]> {
+    const wanted = new Map<string, [string, string | null]>();
+    for (const [name, version] of [
+      ...p.tasks.map(t => [t.template, t.template_version ?? null] as [string, string | null]),
+      ['python', null] as [string, null],
+      ['notebook', null] as [string, null]
+    ]) {
+      wanted.set(`${name}@${version ?? ''}`, [name, version]);
+    }
+    const found = await Promise.all(
+      [...wanted.values()].map(([name, version]) => this.client.template(name, version).catch(() => null))
+    );
+    return found.filter((t): t is ITemplate => t !== null);
+  }
+
+  /** Remember templates (the palette's pages) for forms, drops and keyboard adds. */
+  learnTemplates(templates: ITemplate[]): void {
+    const known = new Map(this.templates.map(t => [`${t.name}@${t.version}`, t]));
+    let added = false;
+    for (const t of templates) {
+      const key = `${t.name}@${t.version}`;
+      if (known.get(key) !== t) {
+        known.set(key, t);
+        added = true;
+      }
+    }
+    if (added) {
+      this.templates = [...known.values()];
+    }
   }
 
   /** Tasks without canvas positions get an auto-layout. */
@@ -191,8 +227,23 @@ export class EditorModel {
     this.emit();
   }
 
+  /** The rectangles of the tasks on the canvas, for placing new ones. */
+  private taken(): IRect[] {
+    return this.pipeline.tasks.filter(t => t.position).map(t => ({ ...t.position!, ...NODE_SIZE }));
+  }
+
+  /** `position` (or a spot right of the tasks), nudged so it overlaps no task. */
+  private placeAt(position?: IPosition): IPosition {
+    return freeSpot(position ?? nextFreePosition(this.pipeline), this.taken());
+  }
+
+  /** A spot for a task in the middle of `view` (the visible canvas), off other tasks. */
+  spotIn(view: IRect): IPosition {
+    return visibleSpot(view, this.taken());
+  }
+
   addTemplateTask(template: ITemplate, position?: IPosition): string {
-    const { pipeline, name } = addTask(this.pipeline, template, position ?? nextFreePosition(this.pipeline));
+    const { pipeline, name } = addTask(this.pipeline, template, this.placeAt(position));
     this.apply(pipeline);
     this.select([name], []);
     return name;
@@ -210,7 +261,7 @@ export class EditorModel {
       this.setNotice('error', `The '${spec.template}' template is not available.`);
       return null;
     }
-    const { pipeline, name } = addTask(this.pipeline, template, position ?? nextFreePosition(this.pipeline), {
+    const { pipeline, name } = addTask(this.pipeline, template, this.placeAt(position), {
       name: spec.name
     });
     this.apply(
@@ -309,10 +360,12 @@ export class EditorModel {
     this.emit();
   }
 
-  layout(): void {
+  /** Lay the tasks out left to right; `sizes` are the nodes' measured sizes. */
+  layout(sizes: Record<string, { width?: number; height?: number } | undefined> = {}): void {
     const pos = autoLayout(
       this.pipeline.tasks.map(t => t.name),
-      this.pipeline.edges
+      this.pipeline.edges,
+      { sizes }
     );
     this.apply(moveTasks(this.pipeline, pos));
   }

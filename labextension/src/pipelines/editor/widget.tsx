@@ -16,10 +16,50 @@ class EditorContent extends ReactWidget {
     super();
     this.addClass('cl-PipelineEditor');
     this.node.tabIndex = -1;
+    // on the widget's own node, which keeps the focus when a click on the
+    // empty canvas or a deleted task leaves nothing inside the editor focused
+    this.node.addEventListener('keydown', this);
+  }
+
+  handleEvent(event: Event): void {
+    if (event.type === 'keydown') {
+      editorKeyDown(this.model, event as KeyboardEvent, this.node);
+    }
+  }
+
+  dispose(): void {
+    this.node.removeEventListener('keydown', this);
+    super.dispose();
   }
 
   protected render(): JSX.Element {
     return <EditorRoot model={this.model} stream={this.stream} />;
+  }
+}
+
+/**
+ * Undo (Ctrl+Z), redo (Ctrl+Shift+Z, Ctrl+Y) anywhere in the editor but in
+ * form fields; Delete/Backspace removes the selection when the editor itself
+ * has the focus (the canvas handles it when a task has).
+ */
+export function editorKeyDown(model: EditorModel, e: KeyboardEvent, editorNode: HTMLElement): void {
+  const target = e.target as HTMLElement;
+  if (target.closest('input, textarea, select, [contenteditable="true"]')) {
+    return;
+  }
+  const mod = e.ctrlKey || e.metaKey;
+  const key = e.key.toLowerCase();
+  if (mod && (key === 'z' || key === 'y')) {
+    e.preventDefault();
+    e.stopPropagation();
+    if (key === 'y' || e.shiftKey) {
+      model.redo();
+    } else {
+      model.undo();
+    }
+  } else if ((e.key === 'Delete' || e.key === 'Backspace') && target === editorNode && model.editable) {
+    e.preventDefault();
+    model.deleteSelection();
   }
 }
 
