@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up CubeLab with its test tools, then run every test: the Lab plugin's jest
-# tests and the Python suite (real JupyterHub, real processes, Debian Chromium).
+# Set up CubeLab with its test tools, then lint and run every test: ruff, prettier and
+# eslint, the Lab plugin's jest tests and the Python suite (real JupyterHub, real
+# processes, Debian Chromium, PostgreSQL).
 # Extra arguments go to pytest. Artifacts (logs, screenshots): test-artifacts/
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,12 @@ CUBELAB_EXTRAS=test bash scripts/setup.sh
 export CUBELAB_TEST_ARTIFACTS=${CUBELAB_TEST_ARTIFACTS:-$(pwd)/test-artifacts}
 mkdir -p "$CUBELAB_TEST_ARTIFACTS"
 echo "Test artifacts (logs, screenshots): $CUBELAB_TEST_ARTIFACTS"
+
+echo "== ruff (Python)"
+"$(readlink -f .venv)/bin/ruff" check .
+
+echo "== prettier and eslint (Lab plugin)"
+.venv/bin/jlpm lint:check
 
 echo "== jest (Lab plugin)"
 .venv/bin/jlpm test --ci
