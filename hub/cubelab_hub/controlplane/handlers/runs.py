@@ -53,9 +53,9 @@ class PipelineRunsHandler(RunBase):
     }
 
     async def get(self, pipeline_id):
-        limit = _limit(self.get_argument("limit", "50"))
         with self.db.session() as session:
             prow = self.load(session, pipeline_id)
+            limit = _limit(self.get_argument("limit", "50"))
             rows = session.scalars(select(RunRow).where(RunRow.pipeline_id == prow.id).order_by(RunRow.created_at.desc()).limit(limit)).all()
             self.send({"runs": [run_view(session, r, with_tasks=False) for r in rows]})
 
@@ -182,12 +182,12 @@ class RerunHandler(RunBase):
                           status=201, params=[RUN_PARAM], errors=(400, 401, 403, 404, 409))}
 
     async def post(self, run_id):
-        body = self.json_body(required=False)
-        mode = body.get("mode", "all")
-        if mode not in ("all", "failed"):
-            raise FieldError("mode", f"'{mode}' is not a re-run mode", "'all' or 'failed'")
         with self.db.session() as session:
-            run = self.load_run(session, run_id, "pipeline:run")
+            run = self.load_run(session, run_id, "pipeline:run")  # before the body: 404/403 first
+            body = self.json_body(required=False)
+            mode = body.get("mode", "all")
+            if mode not in ("all", "failed"):
+                raise FieldError("mode", f"{mode!r} is not a re-run mode", "'all' or 'failed'")
             if run.status not in RUN_FINAL:
                 raise Conflict(f"run {run_id} is still {run.status}")
             if run.pipeline_id is None:
