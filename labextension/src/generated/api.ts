@@ -2899,9 +2899,58 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** The state of the server's latest reset: stopping, starting, started or failed (with a message) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    user: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ServerReset"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         put?: never;
-        /** Reset a server: stop it and start it fresh with the same choices */
+        /** Reset a server: answer at once, then stop it and start it fresh with the same choices; GET on the same path (the Location header) follows the reset */
         post: {
             parameters: {
                 query?: never;
@@ -2920,15 +2969,6 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["ServerReset"];
-                    };
-                };
-                /** @description Bad Request */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
                     };
                 };
                 /** @description Unauthorized */
@@ -2960,15 +3000,6 @@ export interface paths {
                 };
                 /** @description Conflict */
                 409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Gateway Timeout */
-                504: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2991,9 +3022,60 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** The state of a named server's latest reset */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    user: string;
+                    /** @description a named server */
+                    server: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ServerReset"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         put?: never;
-        /** Reset a named server */
+        /** Reset a named server (as the default server's reset) */
         post: {
             parameters: {
                 query?: never;
@@ -3014,15 +3096,6 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["ServerReset"];
-                    };
-                };
-                /** @description Bad Request */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
                     };
                 };
                 /** @description Unauthorized */
@@ -3054,15 +3127,6 @@ export interface paths {
                 };
                 /** @description Conflict */
                 409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Gateway Timeout */
-                504: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -4098,7 +4162,11 @@ export interface components {
             user: string;
             name: string;
             options: Record<string, unknown>;
-            status: string;
+            /** @enum {string} */
+            status: "stopping" | "starting" | "started" | "failed";
+            message: string;
+            /** Format: date-time */
+            requested_at: string;
         };
         Template: {
             /** @description k8s-safe name */
