@@ -133,3 +133,12 @@ def test_a_project_left_is_hidden_again(world, platform):
     for method, path in (("GET", f"/projects/{project}"), ("PATCH", f"/projects/{project}"), ("GET", f"/projects/{project}/members")):
         r = leaver.api(method, path, json={})
         assert r.status_code == 404, (method, path, r.text)
+
+
+@pytest.mark.parametrize("path", ["/runs/run-1%00", "/projects/x%00y", "/projects/x%00y/members/z", "/templates/shell%00/Release",
+                                  "/users/{me}%00/server"])
+def test_names_that_no_row_can_have_answer_404(world, path):
+    # a NUL byte names nothing (and PostgreSQL refuses it in a query): 404, not a 5xx
+    r = world.call("creator", "GET", path.format(me=world.name("creator")))
+    assert r.status_code == 404, r.text
+    assert r.json()["error"] == "not_found"

@@ -125,6 +125,9 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
             raise APIError(403, "forbidden", "only users may call this API")
         self.current_user_model = model
         self.actor = await self.load_actor(model["name"])
+        if any("\x00" in value for value in self.path_kwargs.values()):
+            # no name or id holds a NUL character (and databases such as PostgreSQL refuse one in a query)
+            raise NotFound("nothing here is named with a NUL character")
 
     async def load_actor(self, name: str) -> Actor:
         user = await self.hub.get_user(name)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from tornado.iostream import StreamClosedError
 
 from ...domain.errors import Conflict, FieldError, NotFound
+from ...domain.ids import is_run_id
 from ...domain.pipelines import pipeline_from_dict
 from ...engines.base import RUN_FINAL, EngineError
 from ..models.pipelines import PipelineRow, RunRow, TaskRunRow
@@ -29,7 +30,7 @@ class RunBase(PipelineBase):
         return self.app.pipeline_runs
 
     def load_run(self, session, run_id: str, action: str = "pipeline:read") -> RunRow:
-        run = session.get(RunRow, run_id)
+        run = session.get(RunRow, run_id) if is_run_id(run_id) else None
         if run is None or not self.allowed("pipeline:read", run.project):
             raise NotFound.of("run", run_id)
         if action != "pipeline:read":
