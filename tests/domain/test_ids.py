@@ -47,3 +47,17 @@ def test_ids_refused_with_the_field_named(value, bad):
 
 def test_id_bound_is_the_databases_signed_64_bit_integer():
     assert MAX_ID == 9223372036854775807
+
+
+@pytest.mark.parametrize("value", ["run-0123456789ab", "a", "x" * 40, "run.1_2-3"])
+def test_run_id_shapes(value):
+    from cubelab_hub.domain.ids import is_run_id
+
+    assert is_run_id(value)
+
+
+@pytest.mark.parametrize("value", ["", "x" * 41, "run\x00id", "run id", "rün", "../x", 7, None])
+def test_not_run_ids(value):
+    from cubelab_hub.domain.ids import is_run_id
+
+    assert not is_run_id(value)

@@ -269,6 +269,7 @@ def test_deactivate_body_is_validated(admin, new_user):
         assert set(resp.json()) >= {"error", "message", "field"}
     assert admin.api("GET", f"/users/{user.name}").json()["active"] is True
     assert admin.api("PATCH", "/users/no-such-user", json={"active": False}).status_code == 404
+    assert admin.api("PATCH", "/users/no-such-user", json={"active": "no"}).status_code == 404  # the user first, then the body
 
 
 # ---------------------------------------------------------------- deletion

@@ -32,13 +32,13 @@ MATRIX = """
 method  path                           admin creator dev  ops  outsider deactivated anonymous
 GET     /projects                      200   200     200  200  200      401         401
 POST    /projects                      201   201     201  201  201      401         401
-GET     /projects/{p}                  200   200     200  200  403      401         401
-PATCH   /projects/{p}                  200   200     403  403  403      401         401
-DELETE  /projects/{s}                  204   403     403  403  403      401         401
-GET     /projects/{p}/members          200   200     200  200  403      401         401
-POST    /projects/{s}/members          201   201     403  403  403      401         401
-PATCH   /projects/{s}/members/{dev}    200   200     403  403  403      401         401
-DELETE  /projects/{s}/members/{ops}    204   204     403  204  403      401         401
+GET     /projects/{p}                  200   200     200  200  404      401         401
+PATCH   /projects/{p}                  200   200     403  403  404      401         401
+DELETE  /projects/{s}                  204   403     403  403  404      401         401
+GET     /projects/{p}/members          200   200     200  200  404      401         401
+POST    /projects/{s}/members          201   201     403  403  404      401         401
+PATCH   /projects/{s}/members/{dev}    200   200     403  403  404      401         401
+DELETE  /projects/{s}/members/{ops}    204   204     403  204  404      401         401
 GET     /me                            200   200     200  200  200      401         401
 GET     /users                         200   403     403  403  403      401         401
 GET     /users/{dev}                   200   403     200  403  403      401         401
@@ -281,7 +281,7 @@ def test_a_member_may_leave_a_project(world):
     scratch = world.scratch_project()
     resp = world.dev.api("DELETE", f"/projects/{scratch}/members/{world.dev.name}")
     assert resp.status_code == 204
-    assert world.dev.api("GET", f"/projects/{scratch}").status_code == 403
+    assert world.dev.api("GET", f"/projects/{scratch}").status_code == 404  # hidden again, as for any outsider
     assert scratch not in {p["name"] for p in world.dev.api("GET", "/me").json()["projects"]}
     members = world.admin.api("GET", f"/projects/{scratch}/members").json()["members"]
     assert world.dev.name not in {m["name"] for m in members}

@@ -60,10 +60,25 @@ def test_expiry_renew_reset_and_permissions(platform, new_user):
     r = alice.session.get(f"{platform.url}/user/{alice.name}/cubelab/api/servers", timeout=30)
     assert r.status_code == 200 and r.json()["servers"][0]["expires_at"]
 
-    # reset: stopped and started again with the same choices, renewal forgotten
-    r = alice.api("POST", f"/users/{alice.name}/server/reset")
+    # reset through the very server it resets (as the Lab plugin does): the answer
+    # comes back as JSON before the server goes away, and GET follows the reset
+    assert alice.api("GET", f"/users/{alice.name}/server/reset").status_code == 404  # none requested yet
+    r = alice.session.post(f"{platform.url}/user/{alice.name}/cubelab/api/users/{alice.name}/server/reset",
+                           headers={"X-XSRFToken": xsrf}, timeout=30)
     assert r.status_code == 202, r.text
-    assert r.json()["options"] == options
+    assert r.headers["Content-Type"].startswith("application/json")
+    accepted = r.json()
+    assert accepted["options"] == options and accepted["status"] == "stopping"
+    assert r.headers["Location"].endswith(f"/users/{alice.name}/server/reset")
+    r = alice.api("POST", f"/users/{alice.name}/server/reset")
+    assert r.status_code == 409 and "already" in r.json()["message"]  # one reset at a time
+    assert bob.api("GET", f"/users/{alice.name}/server/reset").status_code == 403
+    deadline = time.monotonic() + 120
+    while (state := alice.api("GET", f"/users/{alice.name}/server/reset").json())["status"] in ("stopping", "starting"):
+        assert time.monotonic() < deadline, state
+        time.sleep(0.2)
+    assert state["status"] == "started", state
+    assert state["options"] == options and state["requested_at"] == accepted["requested_at"]
     again = wait_server_ready(alice)
     assert again["user_options"] == options
     assert parse(again["started"]) > started

@@ -35,3 +35,13 @@ def parse_id(value: Any, field: str = "id") -> int:
         shown = text if len(text) <= 40 else text[:37] + "..."
         raise FieldError(field, f"'{shown}' is outside 1..{MAX_ID}", ID_ACCEPTED)
     return int(digits)
+
+
+# Run ids are generated ('run-' and hex digits) and stored in a 40-character column;
+# text of any other shape names no run (and a NUL byte is refused by PostgreSQL itself).
+_RUN_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,40}")
+
+
+def is_run_id(value: Any) -> bool:
+    """Whether ``value`` has the shape of a run id (callers answer 404 when not)."""
+    return isinstance(value, str) and _RUN_ID_RE.fullmatch(value) is not None

@@ -2980,9 +2980,58 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** The state of the server's latest reset: stopping, starting, started or failed (with a message) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    user: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ServerReset"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         put?: never;
-        /** Reset a server: stop it and start it fresh with the same choices */
+        /** Reset a server: answer at once, then stop it and start it fresh with the same choices; GET on the same path (the Location header) follows the reset */
         post: {
             parameters: {
                 query?: never;
@@ -3001,15 +3050,6 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["ServerReset"];
-                    };
-                };
-                /** @description Bad Request */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
                     };
                 };
                 /** @description Unauthorized */
@@ -3041,15 +3081,6 @@ export interface paths {
                 };
                 /** @description Conflict */
                 409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Gateway Timeout */
-                504: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3072,9 +3103,60 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** The state of a named server's latest reset */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    user: string;
+                    /** @description a named server */
+                    server: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ServerReset"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         put?: never;
-        /** Reset a named server */
+        /** Reset a named server (as the default server's reset) */
         post: {
             parameters: {
                 query?: never;
@@ -3095,15 +3177,6 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["ServerReset"];
-                    };
-                };
-                /** @description Bad Request */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
                     };
                 };
                 /** @description Unauthorized */
@@ -3135,15 +3208,6 @@ export interface paths {
                 };
                 /** @description Conflict */
                 409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Gateway Timeout */
-                504: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -4215,7 +4279,11 @@ export interface components {
             user: string;
             name: string;
             options: Record<string, unknown>;
-            status: string;
+            /** @enum {string} */
+            status: "stopping" | "starting" | "started" | "failed";
+            message: string;
+            /** Format: date-time */
+            requested_at: string;
         };
         Template: {
             /** @description k8s-safe name */

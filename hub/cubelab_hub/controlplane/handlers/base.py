@@ -7,7 +7,7 @@ asked through :meth:`APIHandler.require`.
 
 Errors become HTTP answers in one place, :meth:`APIHandler._handle_request_exception`:
 ``FieldError``/``FieldErrors`` 400, ``PermissionDenied`` 403, ``NotFound`` 404,
-``Conflict`` 409 (with its code and details), and the server service's own.
+``Conflict`` 409 (with its code and details), JupyterHub's refusals.
 
 Each handler class documents its methods in ``openapi`` (one OpenAPI operation
 per HTTP method); :mod:`cubelab_hub.controlplane.openapi` assembles the document
@@ -27,7 +27,6 @@ from tornado import web
 from ...domain.access import Actor, PermissionDenied, allowed, require
 from ...domain.errors import Conflict, FieldError, FieldErrors, NotFound
 from ..hubclient import HubAPIError
-from ..services.servers import RestartFailed, ServerStopTimeout
 
 
 class APIError(Exception):
@@ -126,6 +125,9 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
             raise APIError(403, "forbidden", "only users may call this API")
         self.current_user_model = model
         self.actor = await self.load_actor(model["name"])
+        if any("\x00" in value for value in self.path_kwargs.values()):
+            # no name or id holds a NUL character (and databases such as PostgreSQL refuse one in a query)
+            raise NotFound("nothing here is named with a NUL character")
 
     async def load_actor(self, name: str) -> Actor:
         user = await self.hub.get_user(name)
@@ -177,10 +179,6 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
             self._send_error(404, "not_found", e.message, e.field)
         elif isinstance(e, Conflict):
             self._send_error(409, e.code, e.message, e.field, **e.extra)
-        elif isinstance(e, ServerStopTimeout):
-            self._send_error(504, "timeout", str(e), None)
-        elif isinstance(e, RestartFailed):
-            self._send_error(e.status if e.status in (400, 409) else 502, "start_failed", e.message, None)
         elif isinstance(e, APIError):
             self._send_error(e.status, e.error, e.message, e.field, **e.extra)
         elif isinstance(e, HubAPIError):

@@ -104,10 +104,11 @@ class PipelineHandler(PipelineBase):
             self.send(self.view(session, self.load(session, pipeline_id)))
 
     async def put(self, pipeline_id):
-        body = self.json_body()
-        pipeline = pipeline_from_dict(body)
         with self.db.session() as session:
+            # load and authorize before reading the body: a caller who may not see
+            # the pipeline gets 404 whatever they send
             row = self.load(session, pipeline_id, "pipeline:edit")
+            pipeline = pipeline_from_dict(self.json_body())
             if pipeline.project != row.project:
                 # moving a pipeline: the caller must be allowed to create in the target project
                 await self.check_project(pipeline.project)

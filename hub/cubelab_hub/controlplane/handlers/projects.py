@@ -46,10 +46,20 @@ def project_detail(group: dict, actor) -> dict:
 
 class ProjectBase(APIHandler):
     async def load_project(self, project: str) -> dict:
+        # a project the caller may not read answers as one that does not exist
+        if not self.allowed("project:read", project):
+            raise NotFound.of("project", project)
         group = await self.hub.get_group(project)
         if group is None or not self.app.is_project(group):
             raise NotFound.of("project", project)
-        self.require("project:read", project)
+        return group
+
+    async def reload_project(self, project: str) -> dict:
+        """The group again, under the project's lock: a concurrent delete may
+        have removed it since :meth:`load_project`."""
+        group = await self.hub.get_group(project)
+        if group is None:
+            raise NotFound.of("project", project)
         return group
 
     async def audit(self, project: str | None, action: str, **detail) -> None:
@@ -100,7 +110,7 @@ class ProjectListHandler(ListArguments, ProjectBase):
             self.app.forget_groups(self.actor.name)
         await self.audit(name, "project.create", settings=body.get("settings") or {})
         self.actor = await self.load_actor(self.actor.name)
-        self.send(project_detail(await self.hub.get_group(name), self.actor), 201)
+        self.send(project_detail(await self.reload_project(name), self.actor), 201)
 
 
 class ProjectHandler(ProjectBase):
@@ -123,7 +133,7 @@ class ProjectHandler(ProjectBase):
         if unknown:
             raise FieldError(unknown[0], "cannot be changed here", "description, settings")
         async with self.app.project_lock(project):
-            group = await self.hub.get_group(project)  # re-read under the lock
+            group = await self.reload_project(project)
             properties = dict(group.get("properties") or {})
             if "description" in body:
                 properties["description"] = validate_description(body["description"])
@@ -132,7 +142,7 @@ class ProjectHandler(ProjectBase):
             await self.hub.set_group_properties(project, properties)
             self.app.forget_groups()
         await self.audit(project, "project.update", change=body)
-        self.send(project_detail(await self.hub.get_group(project), self.actor))
+        self.send(project_detail(await self.reload_project(project), self.actor))
 
     async def delete(self, project):
         await self.load_project(project)
@@ -140,6 +150,7 @@ class ProjectHandler(ProjectBase):
         if project == PUBLIC:
             raise Conflict("the 'public' project cannot be deleted: every user is a member of it")
         async with self.app.project_lock(project):
+            await self.reload_project(project)  # a concurrent delete got here first
             await self.app.before_project_delete(project)
             await self.hub.delete_group(project)
             self.app.forget_groups()
@@ -179,7 +190,7 @@ class MemberListHandler(ListArguments, ProjectBase):
         if await self.hub.get_user(name, fresh=True) is None:
             raise NotFound(f"user '{name}' does not exist", "name")
         async with self.app.project_lock(project):
-            group = await self.hub.get_group(project)
+            group = await self.reload_project(project)
             if name in (group.get("users") or []):
                 raise Conflict(f"'{name}' is already a member of '{project}'", "name")
             properties = dict(group.get("properties") or {})
@@ -221,7 +232,7 @@ class MemberHandler(ProjectBase):
             raise FieldError(unknown[0], "cannot be changed here", "role")
         role = validate_role(body.get("role"))
         async with self.app.project_lock(project):
-            group = await self.hub.get_group(project)
+            group = await self.reload_project(project)
             roles = member_roles(group.get("properties"), group.get("users") or [], project)
             if member not in roles:
                 raise NotFound(f"'{member}' is not a member of '{project}'")
@@ -240,7 +251,7 @@ class MemberHandler(ProjectBase):
         if project == PUBLIC:
             raise Conflict("every user is a member of 'public'; members cannot be removed from it")
         async with self.app.project_lock(project):
-            group = await self.hub.get_group(project)
+            group = await self.reload_project(project)
             roles = member_roles(group.get("properties"), group.get("users") or [], project)
             if member not in roles:
                 raise NotFound(f"'{member}' is not a member of '{project}'")

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from tornado.iostream import StreamClosedError
 
 from ...domain.errors import Conflict, FieldError, NotFound
+from ...domain.ids import is_run_id
 from ...domain.pipelines import pipeline_from_dict
 from ...engines.base import RUN_FINAL, EngineError
 from ..models.pipelines import PipelineRow, RunRow, TaskRunRow
@@ -33,7 +34,7 @@ class RunBase(ListArguments, PipelineBase):
         return self.app.pipeline_runs
 
     def load_run(self, session, run_id: str, action: str = "pipeline:read") -> RunRow:
-        run = session.get(RunRow, run_id)
+        run = session.get(RunRow, run_id) if is_run_id(run_id) else None
         if run is None or not self.allowed("pipeline:read", run.project):
             raise NotFound.of("run", run_id)
         if action != "pipeline:read":
@@ -174,12 +175,12 @@ class RerunHandler(RunBase):
                           status=201, params=[RUN_PARAM], errors=(400, 401, 403, 404, 409))}
 
     async def post(self, run_id):
-        body = self.json_body(required=False)
-        mode = body.get("mode", "all")
-        if mode not in ("all", "failed"):
-            raise FieldError("mode", f"'{mode}' is not a re-run mode", "'all' or 'failed'")
         with self.db.session() as session:
-            run = self.load_run(session, run_id, "pipeline:run")
+            run = self.load_run(session, run_id, "pipeline:run")  # before the body: 404/403 first
+            body = self.json_body(required=False)
+            mode = body.get("mode", "all")
+            if mode not in ("all", "failed"):
+                raise FieldError("mode", f"{mode!r} is not a re-run mode", "'all' or 'failed'")
             if run.status not in RUN_FINAL:
                 raise Conflict(f"run {run_id} is still {run.status}")
             if run.pipeline_id is None:

@@ -28,9 +28,9 @@ class ScheduleHandler(PipelineBase):
             self.send(schedule_view(self.load(session, pipeline_id), utcnow()))
 
     async def put(self, pipeline_id):
-        settings = schedule_from_dict(self.json_body())
         with self.db.session() as session:
-            row = self.load(session, pipeline_id, "pipeline:edit")
+            row = self.load(session, pipeline_id, "pipeline:edit")  # before the body: 404/403 first
+            settings = schedule_from_dict(self.json_body())
             pipeline = row_to_pipeline(row)
             pipeline.schedule = settings
             store_pipeline(row, pipeline)

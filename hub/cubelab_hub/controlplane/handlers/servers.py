@@ -88,21 +88,31 @@ class NamedRenewHandler(RenewHandler):
 
 class ResetHandler(ServerBase):
     openapi = {
-        "post": op("Reset a server: stop it and start it fresh with the same choices", tags=TAGS, returns="ServerReset",
-                   status=202, params=[USER_PARAM], errors=(400, 401, 403, 404, 409, 504))
+        "post": op("Reset a server: answer at once, then stop it and start it fresh with the same choices; "
+                   "GET on the same path (the Location header) follows the reset", tags=TAGS, returns="ServerReset",
+                   status=202, params=[USER_PARAM], errors=(401, 403, 404, 409)),
+        "get": op("The state of the server's latest reset: stopping, starting, started or failed (with a message)",
+                  tags=TAGS, returns="ServerReset", params=[USER_PARAM], errors=(401, 403, 404)),
     }
 
     async def post(self, user, server=""):
         self.require_owner(user)
-        result = await self.manager.reset(user, server)
+        result = await self.manager.start_reset(user, server)
         await self.app.audit(self.actor.name, result["options"].get("project"), "server:reset", {"user": user, "server": server})
+        self.set_header("Location", self.request.path)  # where GET follows this reset
         self.send(result, status=202)
+
+    async def get(self, user, server=""):
+        self.require_owner(user)
+        self.send(self.manager.reset_state(user, server))
 
 
 class NamedResetHandler(ResetHandler):
     openapi = {
-        "post": op("Reset a named server", tags=TAGS, returns="ServerReset", status=202,
-                   params=[USER_PARAM, SERVER_PARAM], errors=(400, 401, 403, 404, 409, 504))
+        "post": op("Reset a named server (as the default server's reset)", tags=TAGS, returns="ServerReset", status=202,
+                   params=[USER_PARAM, SERVER_PARAM], errors=(401, 403, 404, 409)),
+        "get": op("The state of a named server's latest reset", tags=TAGS, returns="ServerReset",
+                  params=[USER_PARAM, SERVER_PARAM], errors=(401, 403, 404)),
     }
 
 
@@ -134,7 +144,14 @@ SCHEMAS = {
     },
     "ServerReset": {
         "type": "object",
-        "properties": {"user": {"type": "string"}, "name": {"type": "string"}, "options": {"type": "object"}, "status": {"type": "string"}},
+        "properties": {
+            "user": {"type": "string"},
+            "name": {"type": "string"},
+            "options": {"type": "object"},
+            "status": {"type": "string", "enum": ["stopping", "starting", "started", "failed"]},
+            "message": {"type": "string"},
+            "requested_at": {"type": "string", "format": "date-time"},
+        },
     },
 }
 

@@ -63,14 +63,14 @@ class TemplateHandler(TemplateBase):
 
     async def put(self, name, version):
         self.require("template:write")
-        body = self.json_body()
-        for key, value in (("name", name), ("version", version)):
-            if key in body and body[key] != value:
-                raise FieldError(key, f"cannot be changed here ('{body[key]}' != '{value}')", "create a new template instead")
-        body["name"], body["version"] = name, version
-        tpl = template_from_dict(body)
         with self.db.session() as session:
-            row = self.load(session, name, version)
+            row = self.load(session, name, version)  # 404 before the body is read
+            body = self.json_body()
+            for key, value in (("name", name), ("version", version)):
+                if key in body and body[key] != value:
+                    raise FieldError(key, f"cannot be changed here ({body[key]!r} != {value!r})", "create a new template instead")
+            body["name"], body["version"] = name, version
+            tpl = template_from_dict(body)
             update_template_row(row, tpl)
             session.flush()
             view = template_view(row)

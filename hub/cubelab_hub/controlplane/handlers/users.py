@@ -70,13 +70,13 @@ class UserHandler(APIHandler):
 
     async def patch(self, user):
         self.require("admin")
+        await self._model(user)  # 404 before the body is read
         body = self.json_body()
         unknown = sorted(set(body) - {"active"})
         if unknown:
             raise FieldError(unknown[0], "cannot be changed here", "active")
         if not isinstance(body.get("active"), bool):
             raise FieldError("active", f"must be true or false, got {body.get('active')!r}", "true or false")
-        await self._model(user)
         if user == self.actor.name and not body["active"]:
             raise Conflict("admins cannot deactivate their own account", "active")
         await self.hub.set_account_active(user, body["active"])

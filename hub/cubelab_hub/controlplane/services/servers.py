@@ -45,6 +45,10 @@ class ServerExpiry(Configurable):
     gpu = Unicode("", config=True, help="Period for servers with at least one GPU, over kind and default ('' = as the others).")
     reaper_interval = Float(60.0, config=True, help="Seconds between passes that stop expired servers.")
     stop_timeout = Float(120.0, config=True, help="Seconds a reset waits for the old server to stop before giving up.")
+    reset_delay = Float(
+        1.0, config=True,
+        help="Seconds a reset waits after answering before it stops the server: a caller who asked through that server gets the answer first.",
+    )
 
     @validate("default", "gpu")
     def _check_duration(self, proposal):
@@ -79,16 +83,6 @@ class ServerStopTimeout(Exception):
     """A server did not stop within the wait a reset allows."""
 
 
-class RestartFailed(Exception):
-    """A reset stopped the server but the hub refused to start it again
-    (``status``: the hub's answer, e.g. 400 when the same choices are now over quota)."""
-
-    def __init__(self, status: int, message: str):
-        self.status = status
-        self.message = message
-        super().__init__(message)
-
-
 class ServerManager:
     """Expiry, renewal, reset and reaping of the hub's servers.
 
@@ -100,6 +94,9 @@ class ServerManager:
         self.hub = hub_client
         self.expiry = expiry
         self._audit = audit
+        # (user, server) -> state of the latest reset, and the tasks doing them
+        self._resets: dict[tuple[str, str], dict] = {}
+        self._reset_tasks: set[asyncio.Task] = set()
 
     def renewals(self, user: str | None = None) -> dict[tuple[str, str], ServerRenewalRow]:
         with self.db.session() as session:
@@ -198,21 +195,66 @@ class ServerManager:
             await asyncio.sleep(0.5)
         raise ServerStopTimeout(f"the server did not stop within {self.expiry.stop_timeout:.0f}s")
 
-    async def reset(self, user: str, server: str) -> dict:
+    async def start_reset(self, user: str, server: str) -> dict:
+        """Begin a reset: stop the server and start it again with the same
+        choices, in the background. Returns the reset's state at once, so the
+        answer reaches a caller who asked through the very server being reset
+        before it goes away; :meth:`reset_state` follows it."""
+        key = (user, server)
+        self._check_no_reset_under_way(key)
         model = await self.server(user, server)
         if model.get("pending"):
             raise Conflict(f"the server is {model['pending']}; try again when it is done")
-        options = dict(model.get("user_options") or {})
-        await self.stop(user, server, wait=True)
+        self._check_no_reset_under_way(key)  # again: another request may have begun one meanwhile
+        state = {
+            "user": user,
+            "name": server,
+            "options": dict(model.get("user_options") or {}),
+            "status": "stopping",
+            "message": "",
+            "requested_at": _iso(utcnow()),
+        }
+        self._resets[key] = state
+        task = asyncio.get_running_loop().create_task(self._reset(user, server, state))
+        self._reset_tasks.add(task)
+        task.add_done_callback(self._reset_tasks.discard)
+        return dict(state)
+
+    def _check_no_reset_under_way(self, key: tuple[str, str]) -> None:
+        current = self._resets.get(key)
+        if current is not None and current["status"] in ("stopping", "starting"):
+            raise Conflict(f"a reset of this server is already {current['status']}")
+
+    def reset_state(self, user: str, server: str) -> dict:
+        """The state of the latest reset of a server (kept until the control plane restarts)."""
+        state = self._resets.get((user, server))
+        if state is None:
+            label = f"server '{server}'" if server else "default server"
+            raise NotFound(f"no reset of {user}'s {label} was requested")
+        return dict(state)
+
+    async def _reset(self, user: str, server: str, state: dict) -> None:
+        # the 202 travels back through the server being stopped: let it pass first
+        await asyncio.sleep(self.expiry.reset_delay)
         try:
-            await self.hub.request("POST", _server_path(user, server), options)
+            await self.stop(user, server, wait=True)
+            state["status"] = "starting"
+            await self.hub.request("POST", _server_path(user, server), state["options"])
+            with self.db.session() as session:
+                for row in session.scalars(select(ServerRenewalRow).where(ServerRenewalRow.user == user, ServerRenewalRow.server == server)):
+                    session.delete(row)  # a fresh start: the renewal belonged to the old one
+            state["status"] = "started"
+            state["message"] = f"the hub is starting the server; GET {_server_path(user, server)} says when it is ready"
+        except ServerStopTimeout as exc:
+            state["status"], state["message"] = "failed", str(exc)
         except HubAPIError as exc:
             # e.g. the same choices are now over the project's quota: say so
-            raise RestartFailed(exc.status, f"stopped, but starting again failed: {exc.message}") from None
-        with self.db.session() as session:
-            for row in session.scalars(select(ServerRenewalRow).where(ServerRenewalRow.user == user, ServerRenewalRow.server == server)):
-                session.delete(row)  # a fresh start: the renewal belonged to the old one
-        return {"user": user, "name": server, "options": options, "status": "starting"}
+            stage = "stopping failed" if state["status"] == "stopping" else "stopped, but starting again failed"
+            state["status"], state["message"] = "failed", f"{stage}: {exc.message}"
+        except Exception:
+            log.exception("reset of %s/%s failed", user, server)
+            state["status"], state["message"] = "failed", "internal error; see the control plane's log"
+        log.info("reset of %s/%s: %s %s", user, server, state["status"], state["message"])
 
     async def reap(self, now: datetime) -> list[tuple[str, str]]:
         """Stop every expired server; returns what was stopped.
