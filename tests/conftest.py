@@ -22,6 +22,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from support.platform import Platform, User, register  # noqa: E402
 
+# db_url (SQLite and a real PostgreSQL server) for the storage tests
+pytest_plugins = ["support.postgres"]
+
 ARTIFACTS = Path(os.environ.get("CUBELAB_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
 _names = itertools.count()
 

@@ -1,4 +1,4 @@
-"""The run service against a real SQLite database and the named fake engines
+"""The run service against a real database (SQLite and PostgreSQL) and the named fake engines
 of ``support.engines``: no hub, no processes. What a run stores, how refusals
 surface as domain errors, cancel, shutdown, re-attach and project deletion."""
 
@@ -18,8 +18,8 @@ from support.engines import FailingEngine, HangingEngine, InstantEngine, Refusin
 
 
 @pytest.fixture
-def db(tmp_path):
-    database = Database(f"sqlite:///{tmp_path / 'cp.sqlite'}")
+def db(db_url):
+    database = Database(db_url)
     database.upgrade()
     ensure_builtin_templates(database)
     return database
