@@ -104,7 +104,7 @@ async def test_rerun_from_failed_runs_the_failed_task_and_its_downstream_only(db
         from cubelab_hub.controlplane.store import row_to_pipeline
 
         pipeline = row_to_pipeline(s.get(PipelineRow, pid))
-    again, reuse = manager.reuse_for_rerun(first, pipeline)
+    again, reuse = await manager.reuse_for_rerun(first, pipeline)
     assert again == {"b", "c"} and set(reuse) == {"a"}
     failing.failing.clear()
     second = await manager.create_run(pid, "bob", False, trigger="rerun-failed", only_tasks=again, reuse=reuse, source_run_id=first)

@@ -60,7 +60,7 @@ class PostgresCluster:
             return {}
         return {"user": self._os_user.pw_uid, "group": self._os_user.pw_gid, "extra_groups": []}
 
-    def start(self) -> "PostgresCluster":
+    def start(self) -> PostgresCluster:
         if self._os_user is not None:
             os.chown(self.dir, self._os_user.pw_uid, self._os_user.pw_gid)
         os.chmod(self.dir, 0o700)

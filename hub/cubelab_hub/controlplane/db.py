@@ -32,9 +32,10 @@ objects), never ORM rows used after the session closed.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config

@@ -23,18 +23,20 @@ class ScheduleHandler(PipelineBase):
     }
 
     async def get(self, pipeline_id):
-        with self.db.session() as session:
-            self.send(schedule_view(self.load(session, pipeline_id), utcnow()))
+        self.send(await self.db.run(lambda session: schedule_view(self.load(session, pipeline_id), utcnow())))
 
     async def put(self, pipeline_id):
         settings = schedule_from_dict(self.json_body())
-        with self.db.session() as session:
+
+        def replace(session) -> dict:
             row = self.load(session, pipeline_id, "pipeline:edit")
             pipeline = row_to_pipeline(row)
             pipeline.schedule = settings
             store_pipeline(row, pipeline)
             session.flush()
-            self.send(schedule_view(row, utcnow()))
+            return schedule_view(row, utcnow())
+
+        self.send(await self.db.run(replace))
 
 
 class RecordsHandler(PipelineBase):

@@ -19,13 +19,13 @@ import time
 from datetime import datetime, timezone
 from urllib.parse import quote
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from traitlets import Dict, Float, Unicode, validate
 from traitlets.config import Configurable
 
-from ...domain.expiry import ExpiryPolicy, parse_duration
-
 from ...domain.errors import Conflict, NotFound
+from ...domain.expiry import ExpiryPolicy, parse_duration
+from ...storage import upsert
 from ..hubclient import HubAPIError
 from ..models.pipelines import aware
 from ..models.servers import ServerRenewalRow
@@ -108,6 +108,11 @@ class ServerManager:
                 query = query.where(ServerRenewalRow.user == user)
             return {(r.user, r.server): r for r in session.scalars(query).all()}
 
+    async def renewal(self, user: str, server: str) -> ServerRenewalRow | None:
+        """The last renewal of one server, if any."""
+        return await self.db.run(lambda session: session.scalars(select(ServerRenewalRow).where(
+            ServerRenewalRow.user == user, ServerRenewalRow.server == server)).first())
+
     def view(self, user: str, model: dict, renewal: ServerRenewalRow | None) -> dict:
         options = model.get("user_options") or {}
         started = _hub_time(model.get("started"))
@@ -151,14 +156,14 @@ class ServerManager:
     async def renew(self, user: str, server: str, actor: str) -> dict:
         model = await self.server(user, server)
         now = utcnow()
-        with self.db.session() as session:
-            row = session.scalars(select(ServerRenewalRow).where(ServerRenewalRow.user == user, ServerRenewalRow.server == server)).first()
-            if row is None:
-                row = ServerRenewalRow(user=user, server=server, renewed_at=now, renewed_by=actor)
-                session.add(row)
-            else:
-                row.renewed_at, row.renewed_by = now, actor
-        return self.view(user, model, row)
+
+        def save(session) -> ServerRenewalRow:
+            # one statement: two renewals at once do not collide on the unique (user, server)
+            upsert(session, ServerRenewalRow.__table__, {"user": user, "server": server, "renewed_at": now, "renewed_by": actor},
+                   keys=("user", "server"))
+            return ServerRenewalRow(user=user, server=server, renewed_at=now, renewed_by=actor)
+
+        return self.view(user, model, await self.db.run(save))
 
     async def stop(self, user: str, server: str, wait: bool) -> None:
         await self.hub.request("DELETE", _server_path(user, server), ok_missing=True)
@@ -184,9 +189,9 @@ class ServerManager:
         except HubAPIError as exc:
             # e.g. the same choices are now over the project's quota: say so
             raise RestartFailed(exc.status, f"stopped, but starting again failed: {exc.message}") from None
-        with self.db.session() as session:
-            for row in session.scalars(select(ServerRenewalRow).where(ServerRenewalRow.user == user, ServerRenewalRow.server == server)):
-                session.delete(row)  # a fresh start: the renewal belonged to the old one
+        # a fresh start: the renewal belonged to the old one
+        await self.db.run(lambda session: session.execute(
+            delete(ServerRenewalRow).where(ServerRenewalRow.user == user, ServerRenewalRow.server == server)))
         return {"user": user, "name": server, "options": options, "status": "starting"}
 
     async def reap(self, now: datetime) -> list[tuple[str, str]]:
