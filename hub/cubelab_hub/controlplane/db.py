@@ -7,22 +7,29 @@ waiting on us) for as long as it takes. :meth:`Database.run` runs one short unit
 of work in a bounded pool of worker threads instead and awaits it.
 
 Why a bounded thread pool rather than SQLAlchemy's asyncio extension with an
-async driver (aiosqlite / asyncpg / psycopg async):
+async driver: measured with ``bench/db_offloop.py`` on a 2-core machine shared
+with other work (10,000 pipelines, 2,000 runs; 20 coroutines reading one run
+with its tasks, as ``GET /runs/{id}``, while one reads every pipeline; a probe
+on the same loop waking every 10 ms stands for a trivial handler like ``/me``)::
 
-- Measured on this machine with ``bench/db_offloop.py`` (2 cores; 20 concurrent
-  typical reads, each a primary-key lookup with its task rows, while one request
-  reads 10,000 pipelines; latency of a trivial handler on the same loop): the
-  loop's p99 stayed within a few milliseconds with either approach, against
-  hundreds of milliseconds with the queries run on the loop. With the pool,
-  typical reads finished about as fast as with aiosqlite, whose driver is itself
-  a thread per connection behind a queue; the async ORM adds its own
-  awaitable layer on every attribute load it allows, and forbids lazy loads.
-- The services and the pure row <-> domain functions (:mod:`.store`) are
-  synchronous and shared with the run-event writer thread, the scheduler and
-  the tests; the pool keeps them as they are, with SQLite's behaviour (WAL,
-  busy timeout) unchanged and the same code path on PostgreSQL through psycopg 3.
-- The pool size bounds the connections (SQLite has one writer; PostgreSQL a
-  connection limit): requests beyond it wait their turn off the loop.
+    5 s per mode           probe p99   typical reads   typical read p50
+    SQLite, on the loop     7,368 ms               0   (starved)
+    SQLite, pool of 8         253 ms           1,102   63 ms
+    SQLite, aiosqlite       2,552 ms              48   2,504 ms
+    PostgreSQL, on loop     6,219 ms               0   (starved)
+    PostgreSQL, pool of 8     142 ms             496   146 ms
+    PostgreSQL, async         202 ms             274   364 ms
+
+The async drivers move only the waiting on the database off the loop: building
+rows and ORM objects (most of the cost of a big read) still runs on it, and
+aiosqlite is itself a thread per connection behind a queue. The pool moves all
+of a unit of work off the loop; what remains is the loop's share of the GIL
+while a worker builds a big result, which paged lists keep small. The pool also
+keeps the synchronous services and row <-> domain functions (:mod:`.store`)
+shared with the run-event writer thread, the scheduler and the tests, SQLite's
+behaviour (WAL, busy timeout) unchanged, and one code path on PostgreSQL
+(psycopg 3). Its size bounds the connections (SQLite has one writer, PostgreSQL
+a connection limit): units beyond it wait their turn, off the loop.
 
 Rules for callers: a unit of work is short (no awaits inside, nothing
 proportional to all rows of a table), returns plain data (views, ids, domain
