@@ -11,7 +11,8 @@ call, round-robin for ``--duration`` seconds:
 
 - the first page of ``GET /pipelines`` and of ``GET /runs`` (the control plane),
 - ``GET /me`` (the control plane, trivial),
-- ``GET /hub/api/users`` (the hub's own API, the reference).
+- ``GET /hub/api/users`` (the hub's own API, the reference; listing users needs
+  the hub's ``list:users`` scope, so these calls carry the admin's token).
 
 Prints per endpoint the errors (status >= 400 or no answer), p50 and p99, each
 as a ratio to the hub's ``/hub/api/users`` p99 in the same run, and the control
@@ -113,7 +114,7 @@ class PeakRSS(threading.Thread):
                 return
 
 
-async def load(base: str, tokens: list[str], duration: float) -> dict[str, dict]:
+async def load(base: str, tokens: list[str], hub_token: str, duration: float) -> dict[str, dict]:
     results = {name: {"times": [], "errors": 0, "statuses": {}} for name in ENDPOINTS}
     stop = time.monotonic() + duration
     timeout = aiohttp.ClientTimeout(total=120)
@@ -124,8 +125,9 @@ async def load(base: str, tokens: list[str], duration: float) -> dict[str, dict]
             while time.monotonic() < stop:
                 name = next(names)
                 started = time.monotonic()
+                headers = {"Authorization": f"token {hub_token}"} if name.startswith("hub ") else None
                 try:
-                    async with session.get(base + ENDPOINTS[name]) as resp:
+                    async with session.get(base + ENDPOINTS[name], headers=headers) as resp:
                         await resp.read()
                         status = resp.status
                 except (TimeoutError, aiohttp.ClientError) as exc:
@@ -150,6 +152,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--duration", type=float, default=60, help="seconds of load (at most 600)")
+    parser.add_argument("--keep", action="store_true", help="keep the data directory and the platform's log")
     parser.add_argument("--db-url", help="the control plane's database (an empty one); default SQLite in the data directory")
     args = parser.parse_args()
     duration = min(max(args.duration, 1), 600)
@@ -165,10 +168,11 @@ def main() -> None:
         platform.start(timeout=180)
         print(f"platform ready in {time.monotonic() - started:.1f}s at {platform.url}")
         tokens = [register(platform, f"load{n:03d}").token for n in range(args.clients)]
+        hub_token = register(platform, platform.admin, platform.admin_password).token
         rss = PeakRSS(control_plane_process(platform))
         rss.start()
         print(f"{args.clients} clients for {duration:.0f}s ...")
-        results = asyncio.run(load(platform.url, tokens, duration))
+        results = asyncio.run(load(platform.url, tokens, hub_token, duration))
         rss.stopped.set()
         rss.join()
     finally:
@@ -180,8 +184,10 @@ def main() -> None:
         print(f"{name:22} {len(r['times']):8d} {r['errors']:6d} {p50:8.3f} {p99:8.3f} {p50 / reference:11.2f} {p99 / reference:11.2f}"
               + (f"  {r['statuses']}" if r["statuses"] else ""))
     print(f"\ncontrol plane peak RSS: {rss.peak / 2**20:.0f} MiB ({args.pipelines} pipelines, {args.runs} runs)")
-    print(f"platform log: {tmp / 'platform.log'} (removed)")
-    shutil.rmtree(tmp, ignore_errors=True)
+    if args.keep:
+        print(f"data and platform log kept in {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
