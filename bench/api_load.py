@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import os
 import shutil
 import sys
 import tempfile
@@ -33,11 +34,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-for part in ("hub", "spawner", "server_ext", "tests"):
-    sys.path.insert(0, str(ROOT / part))
+SOURCES = [str(ROOT / part) for part in ("hub", "spawner", "server_ext")]
+sys.path[:0] = [*SOURCES, str(ROOT / "tests")]
+# the hub, the control plane and user servers it starts run this checkout's code too
+os.environ["PYTHONPATH"] = os.pathsep.join([*SOURCES, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])
 
 import aiohttp  # noqa: E402
 import psutil  # noqa: E402
+import requests  # noqa: E402
 from sqlalchemy import insert, select  # noqa: E402
 from support.platform import Platform, register  # noqa: E402
 
@@ -169,6 +173,11 @@ def main() -> None:
         print(f"platform ready in {time.monotonic() - started:.1f}s at {platform.url}")
         tokens = [register(platform, f"load{n:03d}").token for n in range(args.clients)]
         hub_token = register(platform, platform.admin, platform.admin_password).token
+        first = requests.get(platform.url + ENDPOINTS["/pipelines"], headers={"Authorization": f"token {tokens[0]}"}, timeout=600)
+        seen = len(first.json().get("pipelines", []))
+        print(f"first page of /pipelines: HTTP {first.status_code}, {seen} pipelines, {len(first.content)} bytes")
+        if args.pipelines and not seen:
+            raise SystemExit("the control plane does not see the seeded pipelines: is it on the seeded database?")
         rss = PeakRSS(control_plane_process(platform))
         rss.start()
         print(f"{args.clients} clients for {duration:.0f}s ...")
