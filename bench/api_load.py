@@ -27,10 +27,12 @@ import asyncio
 import itertools
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,6 +81,7 @@ def seed(url: str, pipelines: int, runs: int) -> None:
     with db.session() as s:
         ids = s.scalars(select(PipelineRow.id)).all()
     now = utcnow()
+    # one run a minute back in time, newest first, so "the latest run" of each pipeline is one row
     for first in range(0, runs, BATCH):
         chunk = range(first, min(runs, first + BATCH))
         with db.session() as s:
@@ -86,7 +89,8 @@ def seed(url: str, pipelines: int, runs: int) -> None:
                 {"id": f"run-{i:012x}", "pipeline_id": ids[i % len(ids)], "project": PROJECT, "trigger": "manual",
                  "runner": "admin", "engine": "local", "status": "succeeded", "message": "",
                  "spec": {"pipeline": {"name": f"p{i % len(ids):06d}", "tasks": [{"name": "a"}]}}, "engine_data": {},
-                 "created_at": now, "started_at": now, "finished_at": now} for i in chunk])
+                 "created_at": now - timedelta(minutes=i), "started_at": now - timedelta(minutes=i),
+                 "finished_at": now - timedelta(minutes=i)} for i in chunk])
             s.execute(insert(TaskRunRow), [
                 {"run_id": f"run-{i:012x}", "name": "a", "status": "succeeded", "attempts": 1, "exit_code": 0,
                  "message": "", "outputs": {}} for i in chunk])
@@ -159,8 +163,20 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the data directory and the platform's log")
     parser.add_argument("--db-url", help="the control plane's database (an empty one); default SQLite in the data directory")
     args = parser.parse_args()
-    duration = min(max(args.duration, 1), 600)
+    # stopped from outside (a CI time limit): still stop the platform and remove its data
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tmp = Path(tempfile.mkdtemp(prefix="cubelab-api-load-"))
+    try:
+        run(args, tmp)
+    finally:
+        if args.keep:
+            print(f"data and platform log kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(args, tmp: Path) -> None:
+    duration = min(max(args.duration, 1), 600)
     data = tmp / "data"
     data.mkdir()
     url = args.db_url or f"sqlite:///{data / 'controlplane.sqlite'}"
@@ -173,11 +189,15 @@ def main() -> None:
         print(f"platform ready in {time.monotonic() - started:.1f}s at {platform.url}")
         tokens = [register(platform, f"load{n:03d}").token for n in range(args.clients)]
         hub_token = register(platform, platform.admin, platform.admin_password).token
-        first = requests.get(platform.url + ENDPOINTS["/pipelines"], headers={"Authorization": f"token {tokens[0]}"}, timeout=600)
-        seen = len(first.json().get("pipelines", []))
-        print(f"first page of /pipelines: HTTP {first.status_code}, {seen} pipelines, {len(first.content)} bytes")
-        if args.pipelines and not seen:
-            raise SystemExit("the control plane does not see the seeded pipelines: is it on the seeded database?")
+        try:
+            first = requests.get(platform.url + ENDPOINTS["/pipelines"], headers={"Authorization": f"token {tokens[0]}"}, timeout=120)
+        except requests.Timeout:
+            print("first page of /pipelines: no answer within 120s")
+        else:
+            seen = len(first.json().get("pipelines", []))
+            print(f"first page of /pipelines: HTTP {first.status_code}, {seen} pipelines, {len(first.content)} bytes")
+            if args.pipelines and not seen:
+                raise SystemExit("the control plane does not see the seeded pipelines: is it on the seeded database?")
         rss = PeakRSS(control_plane_process(platform))
         rss.start()
         print(f"{args.clients} clients for {duration:.0f}s ...")
@@ -193,10 +213,6 @@ def main() -> None:
         print(f"{name:22} {len(r['times']):8d} {r['errors']:6d} {p50:8.3f} {p99:8.3f} {p50 / reference:11.2f} {p99 / reference:11.2f}"
               + (f"  {r['statuses']}" if r["statuses"] else ""))
     print(f"\ncontrol plane peak RSS: {rss.peak / 2**20:.0f} MiB ({args.pipelines} pipelines, {args.runs} runs)")
-    if args.keep:
-        print(f"data and platform log kept in {tmp}")
-    else:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
