@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -126,7 +127,16 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--pool", type=int, default=8)
     args = parser.parse_args()
-    url = args.url or f"sqlite:///{tempfile.mkdtemp(prefix='cubelab-bench-')}/bench.sqlite"
+    tmp = None if args.url else tempfile.mkdtemp(prefix="cubelab-bench-")
+    url = args.url or f"sqlite:///{tmp}/bench.sqlite"
+    try:
+        run(args, url)
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(args, url: str) -> None:
     db = Database(url, pool_size=args.pool)
     db.upgrade()
     runs = seed(db)
