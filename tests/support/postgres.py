@@ -61,6 +61,14 @@ class PostgresCluster:
         return {"user": self._os_user.pw_uid, "group": self._os_user.pw_gid, "extra_groups": []}
 
     def start(self) -> PostgresCluster:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()  # nothing left running or on disk when it could not start
+            raise
+        return self
+
+    def _start(self) -> None:
         if self._os_user is not None:
             os.chown(self.dir, self._os_user.pw_uid, self._os_user.pw_gid)
         os.chmod(self.dir, 0o700)
@@ -80,10 +88,13 @@ class PostgresCluster:
                 raise RuntimeError(f"PostgreSQL did not start:\n{self.log.read_text(errors='replace')}")
             time.sleep(0.05)
         self._wait_ready()
-        return self
 
     def _wait_ready(self) -> None:
-        import psycopg
+        try:
+            import psycopg
+        except ImportError:
+            raise RuntimeError("the PostgreSQL driver is missing: pip install the package with its dependencies "
+                               "(psycopg[binary], see pyproject.toml)") from None
 
         deadline = time.monotonic() + 30
         while True:
