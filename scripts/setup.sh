@@ -48,6 +48,10 @@ fi
 if [ -n "$EXTRAS" ]; then
   apt_install chromium
 fi
+# the storage tests start a throw-away PostgreSQL server from Debian's package
+if [[ ",$EXTRAS," == *,test,* ]]; then
+  apt_install postgresql
+fi
 # the tests open VS Code in Chromium, so a test set-up installs code-server too
 if [ "${CUBELAB_CODE_SERVER_INSTALL:-}" = 1 ] || [[ ",$EXTRAS," == *,test,* ]]; then
   bash "$ROOT/scripts/install-code-server.sh"

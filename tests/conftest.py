@@ -42,6 +42,9 @@ def pytest_unconfigure(config):
         shutil.rmtree(path, ignore_errors=True)
 
 
+# db_url (SQLite and a real PostgreSQL server) for the storage tests
+pytest_plugins = ["support.postgres"]
+
 ARTIFACTS = Path(os.environ.get("CUBELAB_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
 _names = itertools.count()
 

@@ -13,11 +13,21 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 
-def make_engine(url: str) -> Engine:
-    kwargs = {}
+def make_engine(url: str, pool_size: int | None = None) -> Engine:
+    """An engine for ``url``; ``pool_size``: connections kept open (one per
+    worker thread that uses the engine), default SQLAlchemy's."""
+    kwargs: dict = {}
     if url.startswith("sqlite"):
         # the control plane is one process with threads from the executor pool
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    if pool_size is not None and not url.startswith("sqlite"):
+        # a few more for the run-event writer and start-up work outside the pool
+        kwargs["pool_size"] = pool_size
+        kwargs["max_overflow"] = 4
+        kwargs["pool_pre_ping"] = True  # a server restarted under us costs one retry, not an error
+    if url.startswith("postgresql"):
+        # times come back in UTC whatever the server's default zone, as SQLite's do
+        kwargs["connect_args"] = {"options": "-c timezone=UTC"}
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
 
@@ -32,6 +42,22 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
     return engine
+
+
+def upsert(session, table, values: dict, keys: tuple[str, ...]) -> None:
+    """Insert a row, or update the existing one with the same ``keys`` (a unique
+    constraint), in one statement: two writers racing never collide.
+    SQLite and PostgreSQL spell it the same (``ON CONFLICT ... DO UPDATE``)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        raise NotImplementedError(f"upsert on {dialect}: CubeLab supports SQLite and PostgreSQL")
+    statement = insert(table).values(**values)
+    changes = {k: statement.excluded[k] for k in values if k not in keys}
+    session.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=changes))
 
 
 @contextmanager

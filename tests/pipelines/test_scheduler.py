@@ -1,6 +1,7 @@
-"""The scheduler with a controllable clock against a real database and the real
-local engine: records comed -> created / skipped, max_active_runs,
-depends_on_past, manual runs independent of scheduled ones, invalid pipelines."""
+"""The scheduler with a controllable clock against a real database (SQLite and
+PostgreSQL) and the real local engine: records comed -> created / skipped,
+max_active_runs, depends_on_past, manual runs independent of scheduled ones,
+invalid pipelines."""
 
 import asyncio
 from datetime import datetime, timezone
@@ -27,8 +28,8 @@ def at(minute: int) -> datetime:
 
 
 @pytest.fixture
-def world(tmp_path):
-    db = Database(f"sqlite:///{tmp_path / 'cp.sqlite'}")
+def world(tmp_path, db_url):
+    db = Database(db_url)
     db.upgrade()
     ensure_builtin_templates(db)
     manager = RunManager(db, engines={"local": LocalEngine(tmp_path / "runs", kill_grace=1)})

@@ -1,4 +1,4 @@
-"""The run service against a real SQLite database and the named fake engines
+"""The run service against a real database (SQLite and PostgreSQL) and the named fake engines
 of ``support.engines``: no hub, no processes. What a run stores, how refusals
 surface as domain errors, cancel, shutdown, re-attach and project deletion."""
 
@@ -18,8 +18,8 @@ from support.engines import FailingEngine, HangingEngine, InstantEngine, Refusin
 
 
 @pytest.fixture
-def db(tmp_path):
-    database = Database(f"sqlite:///{tmp_path / 'cp.sqlite'}")
+def db(db_url):
+    database = Database(db_url)
     database.upgrade()
     ensure_builtin_templates(database)
     return database
@@ -104,7 +104,7 @@ async def test_rerun_from_failed_runs_the_failed_task_and_its_downstream_only(db
         from cubelab_hub.controlplane.store import row_to_pipeline
 
         pipeline = row_to_pipeline(s.get(PipelineRow, pid))
-    again, reuse = manager.reuse_for_rerun(first, pipeline)
+    again, reuse = await manager.reuse_for_rerun(first, pipeline)
     assert again == {"b", "c"} and set(reuse) == {"a"}
     failing.failing.clear()
     second = await manager.create_run(pid, "bob", False, trigger="rerun-failed", only_tasks=again, reuse=reuse, source_run_id=first)

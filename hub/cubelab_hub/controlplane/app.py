@@ -51,6 +51,10 @@ class ServiceRootHandler(web.RequestHandler):
                      "api": self.prefix + "/", "openapi": self.prefix + "/openapi.json"})
 
 
+def _add_audit_event(session, actor: str, project: str | None, action: str, detail: dict) -> None:
+    session.add(AuditEvent(actor=actor, project=project, action=action, detail=detail))
+
+
 class ControlPlane(Application):
     name = "cubelab-controlplane"
 
@@ -85,6 +89,15 @@ class ControlPlane(Application):
     @default("db_url")
     def _db_url_default(self):
         return f"sqlite:///{Path(self.data_dir) / 'controlplane.sqlite'}"
+
+    db_pool_size = Integer(
+        8,
+        config=True,
+        help="Worker threads (and database connections) that run the control plane's database work "
+        "off its event loop; requests beyond this many wait their turn without blocking others. "
+        "Keep it below the database's connection limit (PostgreSQL: max_connections) divided by "
+        "the number of control planes sharing it.",
+    )
 
     service_url = Unicode(
         config=True,
@@ -177,7 +190,7 @@ class ControlPlane(Application):
     def initialize(self, argv=None):
         super().initialize(argv)
         Path(self.data_dir).mkdir(parents=True, exist_ok=True)
-        self.database = Database(self.db_url)
+        self.database = Database(self.db_url, pool_size=self.db_pool_size)
         self.database.upgrade()
         token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
         api_url = os.environ.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api")
@@ -287,8 +300,7 @@ class ControlPlane(Application):
         return self._locks.setdefault(name, asyncio.Lock())
 
     async def audit(self, actor: str, project: str | None, action: str, detail: dict) -> None:
-        with self.database.session() as session:
-            session.add(AuditEvent(actor=actor, project=project, action=action, detail=detail))
+        await self.database.run(_add_audit_event, actor, project, action, detail)
 
     async def before_project_delete(self, project: str) -> None:
         for hook in self.project_delete_hooks:

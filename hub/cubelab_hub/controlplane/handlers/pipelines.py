@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ...domain.errors import FieldError, NotFound
+from ...domain.errors import Conflict, FieldError, NotFound
 from ...domain.ids import parse_id
 from ...domain.pipelines import export_pipeline, import_pipeline, pipeline_from_dict, validate
 from ..models.pipelines import PipelineRow, aware
@@ -53,6 +53,15 @@ class PipelineBase(APIHandler):
             data["diagnostics"] = [d.to_dict() for d in validate(pipeline, catalog, self.actor.admin)]
         return data
 
+    def insert(self, session, pipeline) -> dict:
+        """Store a new pipeline of the caller's; its view."""
+        ensure_unique(session, pipeline.project, pipeline.name)
+        row = PipelineRow(name=pipeline.name, project=pipeline.project, creator=self.actor.name, body={}, schedule_enabled=False)
+        store_pipeline(row, pipeline)
+        session.add(row)
+        session.flush()
+        return self.view(session, row)
+
     async def check_project(self, project: str) -> None:
         if not isinstance(project, str) or not project:
             raise FieldError("project", "is missing", "the name of a project you belong to")
@@ -80,14 +89,7 @@ class PipelineListHandler(ListArguments, PipelineBase):
         body = self.json_body()
         pipeline = pipeline_from_dict(body)
         await self.check_project(pipeline.project)
-        with self.db.session() as session:
-            ensure_unique(session, pipeline.project, pipeline.name)
-            row = PipelineRow(name=pipeline.name, project=pipeline.project, creator=self.actor.name, body={}, schedule_enabled=False)
-            store_pipeline(row, pipeline)
-            session.add(row)
-            session.flush()
-            view = self.view(session, row)
-        self.send(view, 201)
+        self.send(await self.db.run(self.insert, pipeline), 201)
 
 
 class PipelineHandler(PipelineBase):
@@ -100,28 +102,29 @@ class PipelineHandler(PipelineBase):
     }
 
     async def get(self, pipeline_id):
-        with self.db.session() as session:
-            self.send(self.view(session, self.load(session, pipeline_id)))
+        self.send(await self.db.run(lambda session: self.view(session, self.load(session, pipeline_id))))
 
     async def put(self, pipeline_id):
-        with self.db.session() as session:
-            # load and authorize before reading the body: a caller who may not see
-            # the pipeline gets 404 whatever they send
-            row = self.load(session, pipeline_id, "pipeline:edit")
-            pipeline = pipeline_from_dict(self.json_body())
-            if pipeline.project != row.project:
-                # moving a pipeline: the caller must be allowed to create in the target project
-                await self.check_project(pipeline.project)
+        # who may edit it is known before the body is looked at: 404 first for what the caller may not see
+        project = await self.db.run(lambda session: self.load(session, pipeline_id, "pipeline:edit").project)
+        pipeline = pipeline_from_dict(self.json_body())
+        if pipeline.project != project:
+            # moving a pipeline: the caller must be allowed to create in the target project
+            await self.check_project(pipeline.project)
+
+        def replace(session) -> dict:
+            row = self.load(session, pipeline_id, "pipeline:edit")  # again: it may have changed meanwhile
+            if row.project != project:
+                raise Conflict(f"pipeline {pipeline_id} moved to project '{row.project}' meanwhile; load it again")
             ensure_unique(session, pipeline.project, pipeline.name, exclude=row.id)
             store_pipeline(row, pipeline)
             session.flush()
-            view = self.view(session, row)
-        self.send(view)
+            return self.view(session, row)
+
+        self.send(await self.db.run(replace))
 
     async def delete(self, pipeline_id):
-        with self.db.session() as session:
-            row = self.load(session, pipeline_id, "pipeline:edit")
-            delete_pipeline(session, row)
+        await self.db.run(lambda session: delete_pipeline(session, self.load(session, pipeline_id, "pipeline:edit")))
         self.send(None, 204)
 
 
@@ -130,8 +133,7 @@ class ValidateDraftHandler(PipelineBase):
 
     async def post(self):
         pipeline = pipeline_from_dict(self.json_body())
-        with self.db.session() as session:
-            catalog = load_catalog(session)
+        catalog = await self.db.run(load_catalog)
         self.send({"diagnostics": [d.to_dict() for d in validate(pipeline, catalog, self.actor.admin)]})
 
 
@@ -139,20 +141,23 @@ class ValidateHandler(PipelineBase):
     openapi = {"post": op("Validate a saved pipeline", tags=TAGS, returns="Diagnostics", params=[ID_PARAM])}
 
     async def post(self, pipeline_id):
-        with self.db.session() as session:
+        def check(session) -> list[dict]:
             row = self.load(session, pipeline_id)
-            diags = validate(row_to_pipeline(row), load_catalog(session), self.actor.admin)
-        self.send({"diagnostics": [d.to_dict() for d in diags]})
+            return [d.to_dict() for d in validate(row_to_pipeline(row), load_catalog(session), self.actor.admin)]
+
+        self.send({"diagnostics": await self.db.run(check)})
 
 
 class ExportHandler(PipelineBase):
     openapi = {"get": op("Export a pipeline as one JSON document (templates by name and version)", tags=TAGS, returns="PipelineExport", params=[ID_PARAM])}
 
     async def get(self, pipeline_id):
-        with self.db.session() as session:
+        def export(session) -> tuple[str, dict]:
             row = self.load(session, pipeline_id)
-            document = export_pipeline(row_to_pipeline(row), load_catalog(session))
-        self.set_header("Content-Disposition", f'attachment; filename="{row.name}.pipeline.json"')
+            return row.name, export_pipeline(row_to_pipeline(row), load_catalog(session))
+
+        name, document = await self.db.run(export)
+        self.set_header("Content-Disposition", f'attachment; filename="{name}.pipeline.json"')
         self.send(document)
 
 
@@ -167,15 +172,13 @@ class ImportHandler(PipelineBase):
             raise FieldError(unknown[0], "is not an import field", "document, project, name")
         project = body.get("project")
         await self.check_project(project)
-        with self.db.session() as session:
+
+        def insert_imported(session) -> tuple[dict, list]:
             catalog = load_catalog(session)
             pipeline, import_diags = import_pipeline(body.get("document"), catalog, project=project, name=body.get("name"))
-            ensure_unique(session, pipeline.project, pipeline.name)
-            row = PipelineRow(name=pipeline.name, project=pipeline.project, creator=self.actor.name, body={}, schedule_enabled=False)
-            store_pipeline(row, pipeline)
-            session.add(row)
-            session.flush()
-            view = self.view(session, row)
+            return self.insert(session, pipeline), import_diags
+
+        view, import_diags = await self.db.run(insert_imported)
         view["diagnostics"] = [d.to_dict() for d in import_diags] + view["diagnostics"]
         self.send(view, 201)
 
@@ -185,9 +188,10 @@ class ProposalsHandler(PipelineBase):
                          "(templates with NO_RESOURCE_CHECK exempt)", tags=TAGS, returns="ProposalList", params=[ID_PARAM])}
 
     async def get(self, pipeline_id):
-        with self.db.session() as session:
-            row = self.load(session, pipeline_id)
-            self.send({"proposals": [p.to_dict() for p in resource_proposals(session, row)]})
+        def proposals(session) -> list[dict]:
+            return [p.to_dict() for p in resource_proposals(session, self.load(session, pipeline_id))]
+
+        self.send({"proposals": await self.db.run(proposals)})
 
 
 class AcceptProposalHandler(PipelineBase):
@@ -195,12 +199,13 @@ class AcceptProposalHandler(PipelineBase):
                           returns="Pipeline", params=[ID_PARAM, TASK_PARAM], errors=(401, 403, 404, 409))}
 
     async def post(self, pipeline_id, task):
-        with self.db.session() as session:
+        def accept(session) -> dict:
             row = self.load(session, pipeline_id, "pipeline:edit")
             store_pipeline(row, accept_proposal(session, row, task))
             session.flush()
-            view = self.view(session, row)
-        self.send(view)
+            return self.view(session, row)
+
+        self.send(await self.db.run(accept))
 
 
 _TASK = {

@@ -45,8 +45,7 @@ class RunBase(ListArguments, PipelineBase):
 
     async def start_run(self, pipeline_id: int, **kwargs) -> None:
         run_id = await self.manager.create_run(pipeline_id, self.actor.name, self.actor.admin, **kwargs)
-        with self.db.session() as session:
-            self.send(run_view(session, session.get(RunRow, run_id)), 201)
+        self.send(await self.db.run(read_run_view, run_id), 201)
 
 
 class PipelineRunsHandler(RunBase):
@@ -66,9 +65,7 @@ class PipelineRunsHandler(RunBase):
         self.send(await self.db.run(page))
 
     async def post(self, pipeline_id):
-        with self.db.session() as session:
-            prow = self.load(session, pipeline_id, "pipeline:run")
-            pid = prow.id
+        pid = await self.db.run(lambda session: self.load(session, pipeline_id, "pipeline:run").id)
         await self.start_run(pid, trigger="manual")
 
 
@@ -77,13 +74,14 @@ class DebugTaskHandler(RunBase):
                           tags=TAGS, returns="Run", status=201, params=[ID_PARAM, TASK_PARAM], errors=(400, 401, 403, 404, 409))}
 
     async def post(self, pipeline_id, task):
-        with self.db.session() as session:
+        def read(session):
             prow = self.load(session, pipeline_id, "pipeline:run")
-            pipeline = row_to_pipeline(prow)
-            pid = prow.id
+            return prow.id, row_to_pipeline(prow)
+
+        pid, pipeline = await self.db.run(read)
         if pipeline.task(task) is None:
             raise NotFound.of("task", task)
-        reuse = self.manager.reuse_for_debug(pid, pipeline, task)
+        reuse = await self.manager.reuse_for_debug(pid, pipeline, task)
         await self.start_run(pid, trigger="debug", only_tasks={task}, reuse=reuse)
 
 
@@ -112,8 +110,7 @@ class RunListHandler(RunBase):
         task.setdefault("name", task.get("template") if isinstance(task.get("template"), str) else "task")
         pipeline = pipeline_from_dict({"name": "oneoff", "project": project, "tasks": [task], "env": body.get("env")})
         run_id = await self.manager.create_oneoff(pipeline, self.actor.name, self.actor.admin)
-        with self.db.session() as session:
-            self.send(run_view(session, session.get(RunRow, run_id)), 201)
+        self.send(await self.db.run(read_run_view, run_id), 201)
 
     async def get(self):
         limit, cursor, filters = self.page_arguments(RUN_FILTERS, RUN_STATUSES)
@@ -124,8 +121,7 @@ class RunHandler(RunBase):
     openapi = {"get": op("A run with its tasks' status, attempts, exit codes and outputs", tags=TAGS, returns="Run", params=[RUN_PARAM])}
 
     async def get(self, run_id):
-        with self.db.session() as session:
-            self.send(run_view(session, self.load_run(session, run_id)))
+        self.send(await self.db.run(lambda session: run_view(session, self.load_run(session, run_id))))
 
 
 class RunEventsHandler(RunBase):
@@ -135,15 +131,14 @@ class RunEventsHandler(RunBase):
     poll_seconds = 0.25
 
     async def get(self, run_id):
-        with self.db.session() as session:
-            self.load_run(session, run_id)
+        await self.db.run(self.load_run, run_id)
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
         self.set_header("X-Accel-Buffering", "no")
         last = None
         try:
             while True:
-                with self.db.session() as session:
-                    view = run_view(session, session.get(RunRow, run_id))
+                # a session per look, none held while waiting for the next
+                view = await self.db.run(read_run_view, run_id)
                 text = json.dumps(view)
                 if text != last:
                     self.write(f"event: run\ndata: {text}\n\n")
@@ -162,11 +157,9 @@ class CancelHandler(RunBase):
                           returns="Run", params=[RUN_PARAM], errors=(401, 403, 404))}
 
     async def post(self, run_id):
-        with self.db.session() as session:
-            self.load_run(session, run_id, "pipeline:run")
+        await self.db.run(self.load_run, run_id, "pipeline:run")
         await self.manager.cancel(run_id)
-        with self.db.session() as session:
-            self.send(run_view(session, session.get(RunRow, run_id)))
+        self.send(await self.db.run(read_run_view, run_id))
 
 
 class RerunHandler(RunBase):
@@ -175,23 +168,27 @@ class RerunHandler(RunBase):
                           status=201, params=[RUN_PARAM], errors=(400, 401, 403, 404, 409))}
 
     async def post(self, run_id):
-        with self.db.session() as session:
-            run = self.load_run(session, run_id, "pipeline:run")  # before the body: 404/403 first
-            body = self.json_body(required=False)
-            mode = body.get("mode", "all")
-            if mode not in ("all", "failed"):
-                raise FieldError("mode", f"{mode!r} is not a re-run mode", "'all' or 'failed'")
+        # who may re-run it is known before the body is looked at: 404/403 first
+        await self.db.run(lambda session: self.load_run(session, run_id, "pipeline:run"))
+        body = self.json_body(required=False)
+        mode = body.get("mode", "all")
+        if mode not in ("all", "failed"):
+            raise FieldError("mode", f"{mode!r} is not a re-run mode", "'all' or 'failed'")
+
+        def read(session):
+            run = self.load_run(session, run_id, "pipeline:run")
             if run.status not in RUN_FINAL:
                 raise Conflict(f"run {run_id} is still {run.status}")
             if run.pipeline_id is None:
                 raise Conflict(f"run {run_id} is a one-off run of no pipeline; start a new one instead")
             prow = session.get(PipelineRow, run.pipeline_id)
-            pipeline = row_to_pipeline(prow)
-            pid = prow.id
+            return prow.id, row_to_pipeline(prow)
+
+        pid, pipeline = await self.db.run(read)
         if mode == "all":
             await self.start_run(pid, trigger="rerun", source_run_id=run_id)
             return
-        again, reuse = self.manager.reuse_for_rerun(run_id, pipeline)
+        again, reuse = await self.manager.reuse_for_rerun(run_id, pipeline)
         if not again:
             raise Conflict(f"every task of run {run_id} succeeded; nothing to re-run from")
         await self.start_run(pid, trigger="rerun-failed", only_tasks=again, reuse=reuse, source_run_id=run_id)
@@ -203,11 +200,13 @@ class TaskLogHandler(RunBase):
 
     async def get(self, run_id, task):
         follow = self.get_argument("follow", "0").lower() in ("1", "true", "yes")
-        with self.db.session() as session:
+        def read(session) -> str:
             run = self.load_run(session, run_id)
-            if session.scalars(select(TaskRunRow).where(TaskRunRow.run_id == run_id, TaskRunRow.name == task)).first() is None:
+            if session.scalars(select(TaskRunRow.id).where(TaskRunRow.run_id == run_id, TaskRunRow.name == task)).first() is None:
                 raise NotFound.of("task", task)
-            engine_name = run.engine
+            return run.engine
+
+        engine_name = await self.db.run(read)
         engine = self.manager.engine_for(engine_name)
         if engine is None:
             raise Conflict(f"engine '{engine_name}' is not configured")
@@ -222,6 +221,11 @@ class TaskLogHandler(RunBase):
         except EngineError as exc:
             raise NotFound(str(exc)) from None
         self.finish()
+
+
+def read_run_view(session, run_id: str) -> dict:
+    """A run as GET /runs/{run_id} shows it (the caller has checked access)."""
+    return run_view(session, session.get(RunRow, run_id))
 
 
 _TASK_RUN = {

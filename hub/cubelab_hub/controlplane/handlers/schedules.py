@@ -24,18 +24,22 @@ class ScheduleHandler(PipelineBase):
     }
 
     async def get(self, pipeline_id):
-        with self.db.session() as session:
-            self.send(schedule_view(self.load(session, pipeline_id), utcnow()))
+        self.send(await self.db.run(lambda session: schedule_view(self.load(session, pipeline_id), utcnow())))
 
     async def put(self, pipeline_id):
-        with self.db.session() as session:
-            row = self.load(session, pipeline_id, "pipeline:edit")  # before the body: 404/403 first
-            settings = schedule_from_dict(self.json_body())
+        # who may edit it is known before the body is looked at: 404/403 first
+        await self.db.run(lambda session: self.load(session, pipeline_id, "pipeline:edit"))
+        settings = schedule_from_dict(self.json_body())
+
+        def replace(session) -> dict:
+            row = self.load(session, pipeline_id, "pipeline:edit")
             pipeline = row_to_pipeline(row)
             pipeline.schedule = settings
             store_pipeline(row, pipeline)
             session.flush()
-            self.send(schedule_view(row, utcnow()))
+            return schedule_view(row, utcnow())
+
+        self.send(await self.db.run(replace))
 
 
 class RecordsHandler(ListArguments, PipelineBase):

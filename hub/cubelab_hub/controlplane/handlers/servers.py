@@ -64,7 +64,7 @@ class ServerHandler(ServerBase):
     async def get(self, user, server=""):
         self.require_owner(user)
         model = await self.manager.server(user, server)
-        renewal = self.manager.renewals(user).get((user, server))
+        renewal = await self.manager.renewal(user, server)
         self.send(self.manager.view(user, model, renewal))
 
 

@@ -45,9 +45,7 @@ class TemplateListHandler(ListArguments, TemplateBase):
     async def post(self):
         self.require("template:write")
         tpl = template_from_dict(self.json_body())
-        with self.db.session() as session:
-            view = template_view(add_template(session, tpl, self.actor.name))
-        self.send(view, 201)
+        self.send(await self.db.run(lambda session: template_view(add_template(session, tpl, self.actor.name))), 201)
 
 
 class TemplateHandler(TemplateBase):
@@ -58,31 +56,35 @@ class TemplateHandler(TemplateBase):
     }
 
     async def get(self, name, version):
-        with self.db.session() as session:
-            self.send(template_view(self.load(session, name, version)))
+        self.send(await self.db.run(lambda session: template_view(self.load(session, name, version))))
 
     async def put(self, name, version):
         self.require("template:write")
-        with self.db.session() as session:
-            row = self.load(session, name, version)  # 404 before the body is read
-            body = self.json_body()
-            for key, value in (("name", name), ("version", version)):
-                if key in body and body[key] != value:
-                    raise FieldError(key, f"cannot be changed here ({body[key]!r} != {value!r})", "create a new template instead")
-            body["name"], body["version"] = name, version
-            tpl = template_from_dict(body)
+        await self.db.run(self.load, name, version)  # 404 before the body is read
+        body = self.json_body()
+        for key, value in (("name", name), ("version", version)):
+            if key in body and body[key] != value:
+                raise FieldError(key, f"cannot be changed here ({body[key]!r} != {value!r})", "create a new template instead")
+        body["name"], body["version"] = name, version
+        tpl = template_from_dict(body)
+
+        def replace(session) -> dict:
+            row = self.load(session, name, version)
             update_template_row(row, tpl)
             session.flush()
-            view = template_view(row)
-        self.send(view)
+            return template_view(row)
+
+        self.send(await self.db.run(replace))
 
     async def delete(self, name, version):
         self.require("template:write")
-        with self.db.session() as session:
+        def delete(session) -> None:
             row = self.load(session, name, version)
             if row.builtin:
                 raise Conflict(f"template '{name}' is built in and cannot be deleted")
             session.delete(row)
+
+        await self.db.run(delete)
         self.send(None, 204)
 
 
@@ -97,8 +99,9 @@ class TemplateImportHandler(TemplateBase):
         self.require("template:write")
         body = self.json_body()
         templates, ignored = read_import(body)
-        with self.db.session() as session:
-            views = [template_view(row) for row in save_imported(session, templates, self.actor.name, bool(body.get("replace", False)))]
+        replace = bool(body.get("replace", False))
+        views = await self.db.run(lambda session: [
+            template_view(row) for row in save_imported(session, templates, self.actor.name, replace)])
         # fields of the source that have no CubeLab meaning, reported rather than dropped silently
         self.send({"templates": views, "ignored": ignored}, 201)
 

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import bindparam, select, update
+from sqlalchemy import delete as delete_rows
 
 from ...domain.errors import Conflict, FieldError, NotFound
 from ...domain.pipelines import Pipeline, has_errors, pipeline_from_dict, validate
@@ -283,6 +284,25 @@ class RunManager:
             self._requeue(snap)
             raise
 
+    async def settle(self) -> None:
+        """Write everything pending before reading runs back, without blocking
+        the loop: the batch goes to the writer thread, after any batch in flight."""
+        snap = self._take()
+        if snap is None:
+            if self._inflight is not None:
+                try:
+                    await asyncio.wrap_future(self._inflight)
+                except Exception:
+                    pass  # its callback requeues what it held; written by the next batch
+            return
+        fut = self._writer.submit(self._write, snap)
+        self._inflight = fut
+        try:
+            await asyncio.wrap_future(fut)
+        except BaseException:
+            self._requeue(snap)
+            raise
+
     # ------------------------------------------------------------ creating runs
 
     def engine_for(self, name: str) -> Engine | None:
@@ -293,11 +313,13 @@ class RunManager:
                          source_run_id: str | None = None, schedule_time: datetime | None = None) -> str:
         """Validate, snapshot, persist (one transaction), then submit. Raises
         :class:`InvalidPipeline` with the diagnostics when the pipeline has errors."""
-        with self.db.session() as session:
+        def read(session):
             prow = session.get(PipelineRow, pipeline_id)
             if prow is None:
                 raise NotFound.of("pipeline", str(pipeline_id))
-            pipeline, creator = row_to_pipeline(prow), prow.creator
+            return row_to_pipeline(prow), prow.creator
+
+        pipeline, creator = await self.db.run(read)
         return await self._create(pipeline, creator, pipeline_id, runner, runner_admin, trigger, only_tasks, reuse, source_run_id, schedule_time)
 
     async def create_oneoff(self, pipeline: Pipeline, runner: str, runner_admin: bool) -> str:
@@ -314,8 +336,7 @@ class RunManager:
         if engine_name not in self.engines:
             raise Conflict(f"project '{project}' runs on engine '{engine_name}', which this control plane does not have")
         engine = self.engines[engine_name]
-        with self.db.session() as session:
-            catalog = load_catalog(session)
+        catalog = await self.db.run(load_catalog)
         diags = validate(pipeline, catalog, runner_admin)
         if only_tasks is not None:
             unknown = sorted(only_tasks - {t.name for t in pipeline.tasks})
@@ -328,8 +349,9 @@ class RunManager:
             diags += await self._quota_diagnostics(project, demands)
         if has_errors(diags):
             raise InvalidPipeline(diags)
-        with self.db.session() as session:
-            run_id = "run-" + uuid.uuid4().hex[:12]
+        run_id = "run-" + uuid.uuid4().hex[:12]
+
+        def insert(session) -> dict:
             spec_json = {
                 "pipeline": pipeline.to_dict(),
                 "templates": {name: tpl.to_dict() for name, tpl in templates.items()},
@@ -344,6 +366,9 @@ class RunManager:
             session.add(run)
             for task in pipeline.tasks:
                 session.add(TaskRunRow(run_id=run_id, name=task.name, status=PENDING, attempts=0, message="", outputs={}))
+            return spec_json
+
+        spec_json = await self.db.run(insert)
         spec = self.spec_from_json(run_id, spec_json, project, trigger, schedule_time)
         self._holds[run_id] = (project, {d.task: d.usage for d in demands})
         try:
@@ -352,7 +377,7 @@ class RunManager:
             log.exception("submitting run %s failed", run_id)
             self._holds.pop(run_id, None)
             self._running.pop(run_id, None)
-            self._mark_failed(run_id, f"the {engine_name} engine could not start the run: {exc}")
+            await self._mark_failed(run_id, f"the {engine_name} engine could not start the run: {exc}")
         return run_id
 
     def spec_from_json(self, run_id: str, spec: dict, project: str, trigger: str, schedule_time) -> RunSpec:
@@ -366,34 +391,31 @@ class RunManager:
             schedule_time=aware(schedule_time),
         )
 
-    def _mark_failed(self, run_id: str, reason: str) -> None:
-        self.flush()
-        with self.db.session() as session:
-            run = session.get(RunRow, run_id)
-            if run is None or run.status in RUN_FINAL:
-                return
-            now = utcnow()
-            run.status, run.message, run.finished_at = FAILED, reason, now
-            for t in session.scalars(select(TaskRunRow).where(TaskRunRow.run_id == run_id)).all():
-                if t.status not in TASK_FINAL:
-                    t.status, t.message, t.finished_at, t.pid = FAILED, reason, now, None
+    async def _mark_failed(self, run_id: str, reason: str) -> None:
+        await self.settle()
+        await self.db.run(_mark_failed, run_id, reason)
 
     # ------------------------------------------------------------ restart
 
     async def start(self) -> None:
         """Re-attach every run that was in flight when the control plane stopped
         (runs created by this process are its own already)."""
-        with self.db.session() as session:
-            ids = session.scalars(select(RunRow.id).where(RunRow.status.in_(ACTIVE), RunRow.created_at < self.created_at)).all()
+        ids = await self.db.run(lambda session: session.scalars(
+            select(RunRow.id).where(RunRow.status.in_(ACTIVE), RunRow.created_at < self.created_at)).all())
+
+        def read(session, run_id):
+            run = session.get(RunRow, run_id)
+            if run.status not in ACTIVE:  # cancelled meanwhile
+                return None, []
+            return run, session.scalars(select(TaskRunRow).where(TaskRunRow.run_id == run_id)).all()
+
         for run_id in ids:
-            with self.db.session() as session:
-                run = session.get(RunRow, run_id)
-                if run.status not in ACTIVE:  # cancelled meanwhile
-                    continue
-                tasks = session.scalars(select(TaskRunRow).where(TaskRunRow.run_id == run_id)).all()
+            run, tasks = await self.db.run(read, run_id)
+            if run is None:
+                continue
             engine = self.engines.get(run.engine)
             if engine is None:
-                self._mark_failed(run.id, f"engine '{run.engine}' is not configured after the control plane restarted")
+                await self._mark_failed(run.id, f"engine '{run.engine}' is not configured after the control plane restarted")
                 continue
             try:
                 spec = self.spec_from_json(run.id, run.spec, run.project, run.trigger, run.schedule_time)
@@ -404,7 +426,7 @@ class RunManager:
                 log.info("re-attached run %s", run.id)
             except Exception as exc:
                 log.exception("re-attaching run %s failed", run.id)
-                self._mark_failed(run.id, f"could not re-attach after the control plane restarted: {exc}")
+                await self._mark_failed(run.id, f"could not re-attach after the control plane restarted: {exc}")
                 self._running.pop(run.id, None)
                 self._holds.pop(run.id, None)
         # replaces what a previous control plane published (it may have stopped mid-run)
@@ -417,8 +439,7 @@ class RunManager:
         for name, engine in self.engines.items():
             # local processes would outlive us unsupervised; cluster workflows run on and are re-attached
             if engine.stops_with_control_plane and not self.keep_runs_on_shutdown:
-                with self.db.session() as session:
-                    ids = session.scalars(select(RunRow.id).where(RunRow.status.in_(ACTIVE), RunRow.engine == name)).all()
+                ids = await self.db.run(_active_run_ids, name)
 
                 async def stop(run_id: str) -> None:
                     try:
@@ -428,32 +449,32 @@ class RunManager:
 
                 await asyncio.gather(*(stop(run_id) for run_id in ids))  # all at once: each may wait a kill grace
                 for run_id in ids:
-                    self._mark_failed(run_id, reason)
-                    with self.db.session() as session:
-                        # the engine reports 'cancelled'; the run did not finish, so it failed, for this reason
-                        run = session.get(RunRow, run_id)
-                        run.status, run.message = FAILED, reason
+                    await self._mark_failed(run_id, reason)
+                    # the engine reports 'cancelled'; the run did not finish, so it failed, for this reason
+                    await self.db.run(_set_status, run_id, FAILED, reason)
             await engine.close()
-        self.flush()
+        await self.settle()
 
     # ------------------------------------------------------------ actions
 
     async def delete_project(self, project: str) -> None:
         """Before a project goes: stop its runs, then remove its pipelines (their
         runs, task runs and schedule records go with them, in one transaction)."""
-        with self.db.session() as session:
-            active = session.scalars(select(RunRow.id).where(RunRow.project == project, RunRow.status.in_(ACTIVE))).all()
+        active = await self.db.run(lambda session: session.scalars(
+            select(RunRow.id).where(RunRow.project == project, RunRow.status.in_(ACTIVE))).all())
         for run_id in active:
             await self.cancel(run_id)
-        with self.db.session() as session:
-            for row in session.scalars(select(PipelineRow).where(PipelineRow.project == project)).all():
-                session.delete(row)
+
+        def delete(session) -> None:
+            # the database's cascades take the runs, task runs and records: no row is loaded here
+            session.execute(delete_rows(PipelineRow).where(PipelineRow.project == project))
+
+        await self.db.run(delete)
 
     async def cancel(self, run_id: str) -> None:
-        self.flush()
-        with self.db.session() as session:
-            run = session.get(RunRow, run_id)
-            engine_name, status = run.engine, run.status
+        await self.settle()
+        engine_name, status = await self.db.run(lambda session: session.execute(
+            select(RunRow.engine, RunRow.status).where(RunRow.id == run_id)).one())
         if status in RUN_FINAL:
             return
         engine = self.engines.get(engine_name)
@@ -461,17 +482,17 @@ class RunManager:
             if engine is None:
                 raise UnknownRun(run_id)
             await engine.cancel(run_id)
-            self.flush()
+            await self.settle()
         except UnknownRun:
-            self._mark_failed(run_id, "cancelled (the engine no longer held the run)")
-            with self.db.session() as session:
-                session.get(RunRow, run_id).status = "cancelled"
+            reason = "cancelled (the engine no longer held the run)"
+            await self._mark_failed(run_id, reason)
+            await self.db.run(_set_status, run_id, "cancelled", reason)
 
-    def reuse_for_rerun(self, source_run_id: str, pipeline: Pipeline) -> tuple[set[str], dict[str, TaskState]]:
+    async def reuse_for_rerun(self, source_run_id: str, pipeline: Pipeline) -> tuple[set[str], dict[str, TaskState]]:
         """Re-run from failed: tasks that did not succeed, and everything downstream
         of them, run again; succeeded tasks keep their outputs."""
-        with self.db.session() as session:
-            rows = {t.name: t for t in session.scalars(select(TaskRunRow).where(TaskRunRow.run_id == source_run_id)).all()}
+        rows = await self.db.run(lambda session: {
+            t.name: t for t in session.scalars(select(TaskRunRow).where(TaskRunRow.run_id == source_run_id)).all()})
         names = {t.name for t in pipeline.tasks}
         # a task skipped on purpose is not a failure; everything else that did not succeed runs again
         again = {n for n in names if n not in rows or rows[n].status not in (SUCCEEDED, SKIPPED)}
@@ -480,15 +501,38 @@ class RunManager:
         reuse = {n: task_state_from_row(rows[n]) for n in names - again}
         return again, reuse
 
-    def reuse_for_debug(self, pipeline_id: int, pipeline: Pipeline, task: str) -> dict[str, TaskState]:
+    async def reuse_for_debug(self, pipeline_id: int, pipeline: Pipeline, task: str) -> dict[str, TaskState]:
         """Debug one task: its upstreams' outputs come from their latest successful run."""
-        reuse = {}
-        with self.db.session() as session:
-            for name in pipeline.ancestors(task):
-                q = (select(TaskRunRow).join(RunRow, RunRow.id == TaskRunRow.run_id)
-                     .where(RunRow.pipeline_id == pipeline_id, TaskRunRow.name == name, TaskRunRow.status == SUCCEEDED)
-                     .order_by(TaskRunRow.finished_at.desc()).limit(1))
-                row = session.scalars(q).first()
-                if row is not None:
-                    reuse[name] = task_state_from_row(row)
-        return reuse
+        return await self.db.run(_reuse_for_debug, pipeline_id, pipeline, task)
+
+
+def _reuse_for_debug(session, pipeline_id: int, pipeline: Pipeline, task: str) -> dict[str, TaskState]:
+    reuse = {}
+    for name in pipeline.ancestors(task):
+        q = (select(TaskRunRow).join(RunRow, RunRow.id == TaskRunRow.run_id)
+             .where(RunRow.pipeline_id == pipeline_id, TaskRunRow.name == name, TaskRunRow.status == SUCCEEDED)
+             .order_by(TaskRunRow.finished_at.desc()).limit(1))
+        row = session.scalars(q).first()
+        if row is not None:
+            reuse[name] = task_state_from_row(row)
+    return reuse
+
+
+def _mark_failed(session, run_id: str, reason: str) -> None:
+    """A run that cannot go on, and its unfinished tasks, failed for ``reason``."""
+    run = session.get(RunRow, run_id)
+    if run is None or run.status in RUN_FINAL:
+        return
+    now = utcnow()
+    run.status, run.message, run.finished_at = FAILED, reason, now
+    for t in session.scalars(select(TaskRunRow).where(TaskRunRow.run_id == run_id)).all():
+        if t.status not in TASK_FINAL:
+            t.status, t.message, t.finished_at, t.pid = FAILED, reason, now, None
+
+
+def _active_run_ids(session, engine: str) -> list[str]:
+    return session.scalars(select(RunRow.id).where(RunRow.status.in_(ACTIVE), RunRow.engine == engine)).all()
+
+
+def _set_status(session, run_id: str, status: str, message: str) -> None:
+    session.execute(update(RunRow).where(RunRow.id == run_id).values(status=status, message=message))

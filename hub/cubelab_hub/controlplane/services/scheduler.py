@@ -65,9 +65,9 @@ class Scheduler:
 
     async def run_pass(self, now: datetime) -> None:
         await self._record_ticks(now)
-        with self.db.session() as session:
-            ids = session.scalars(select(ScheduleRecordRow.pipeline_id).where(ScheduleRecordRow.status == "comed")
-                                  .distinct().order_by(ScheduleRecordRow.pipeline_id)).all()
+        ids = await self.db.run(lambda session: session.scalars(
+            select(ScheduleRecordRow.pipeline_id).where(ScheduleRecordRow.status == "comed")
+            .distinct().order_by(ScheduleRecordRow.pipeline_id)).all())
         admins: dict[str, bool] = {}  # the creators' admin flags, asked once per pass
         for first in range(0, len(ids), self.batch_size):
             await self._start_batch(ids[first:first + self.batch_size], admins)
@@ -78,17 +78,21 @@ class Scheduler:
         move on; one transaction per batch of due schedules."""
         now = now.astimezone(timezone.utc)
         enabled = PipelineRow.schedule_enabled.is_(True)
-        with self.db.session() as session:
+
+        def due(session) -> list[int]:
             # two range reads of ix_pipelines_schedule_next_fire, in proportion to the work due
-            ids = session.scalars(select(PipelineRow.id).where(enabled, PipelineRow.next_fire_at.is_(None))).all()
-            ids += session.scalars(select(PipelineRow.id).where(enabled, PipelineRow.next_fire_at <= now)).all()
-        for first in range(0, len(ids), self.batch_size):
-            if first:
-                await asyncio.sleep(0)
-            with self.db.session() as session, session.no_autoflush:
+            found = session.scalars(select(PipelineRow.id).where(enabled, PipelineRow.next_fire_at.is_(None))).all()
+            return found + session.scalars(select(PipelineRow.id).where(enabled, PipelineRow.next_fire_at <= now)).all()
+
+        def record(session, batch: list[int]) -> None:
+            with session.no_autoflush:
                 # no flush per schedule: its look-up of existing records never needs this batch's new ones
-                for row in session.scalars(select(PipelineRow).where(PipelineRow.id.in_(ids[first:first + self.batch_size]))).all():
+                for row in session.scalars(select(PipelineRow).where(PipelineRow.id.in_(batch))).all():
                     self._record_row(session, row, now)
+
+        ids = await self.db.run(due)
+        for first in range(0, len(ids), self.batch_size):
+            await self.db.run(record, ids[first:first + self.batch_size])
 
     @staticmethod
     def _record_row(session, row: PipelineRow, now: datetime) -> None:
@@ -125,7 +129,8 @@ class Scheduler:
         """Phase 2 for a batch of pipelines: decide in one transaction, create the
         runs, then write every record's outcome in one transaction."""
         starts: list[tuple[int, int, datetime, str]] = []  # record id, pipeline id, tick, creator
-        with self.db.session() as session:
+
+        def decide(session) -> None:
             # what the decisions need, a few queries for the whole batch
             pipelines = {p.id: p for p in session.scalars(select(PipelineRow).where(PipelineRow.id.in_(pipeline_ids)))}
             waiting: dict[int, list[ScheduleRecordRow]] = {}
@@ -139,6 +144,8 @@ class Scheduler:
                 prow, records = pipelines.get(pipeline_id), waiting.get(pipeline_id)
                 if prow is not None and records:
                     self._decide(session, prow, records, active.get(pipeline_id, 0), starts)
+
+        await self.db.run(decide)
         outcomes: dict[int, tuple[str, str, str | None]] = {}
         for record_id, pipeline_id, tick, creator in starts:
             if creator not in admins:
@@ -153,9 +160,11 @@ class Scheduler:
                 status, reason = "skipped", f"could not start: {exc}"
             outcomes[record_id] = (status, reason, run_id)
         if outcomes:
-            with self.db.session() as session:
+            def write(session) -> None:
                 for record in session.scalars(select(ScheduleRecordRow).where(ScheduleRecordRow.id.in_(list(outcomes)))):
                     record.status, record.reason, record.run_id = outcomes[record.id]
+
+            await self.db.run(write)
 
     @staticmethod
     def _decide(session, prow: PipelineRow, records: list[ScheduleRecordRow], active: int, starts: list) -> None:

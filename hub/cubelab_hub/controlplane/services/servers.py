@@ -19,13 +19,13 @@ import time
 from datetime import datetime, timezone
 from urllib.parse import quote
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from traitlets import Dict, Float, Unicode, validate
 from traitlets.config import Configurable
 
-from ...domain.expiry import ExpiryPolicy, parse_duration
-
 from ...domain.errors import Conflict, NotFound
+from ...domain.expiry import ExpiryPolicy, parse_duration
+from ...storage import upsert
 from ..hubclient import HubAPIError
 from ..models.pipelines import aware
 from ..models.servers import ServerRenewalRow
@@ -98,12 +98,19 @@ class ServerManager:
         self._resets: dict[tuple[str, str], dict] = {}
         self._reset_tasks: set[asyncio.Task] = set()
 
-    def renewals(self, user: str | None = None) -> dict[tuple[str, str], ServerRenewalRow]:
-        with self.db.session() as session:
+    async def renewals(self, user: str | None = None) -> dict[tuple[str, str], ServerRenewalRow]:
+        def read(session) -> dict[tuple[str, str], ServerRenewalRow]:
             query = select(ServerRenewalRow)
             if user is not None:
                 query = query.where(ServerRenewalRow.user == user)
             return {(r.user, r.server): r for r in session.scalars(query).all()}
+
+        return await self.db.run(read)
+
+    async def renewal(self, user: str, server: str) -> ServerRenewalRow | None:
+        """The last renewal of one server, if any."""
+        return await self.db.run(lambda session: session.scalars(select(ServerRenewalRow).where(
+            ServerRenewalRow.user == user, ServerRenewalRow.server == server)).first())
 
     def view(self, user: str, model: dict, renewal: ServerRenewalRow | None) -> dict:
         options = model.get("user_options") or {}
@@ -131,7 +138,7 @@ class ServerManager:
         model = await self.hub.get_user(user, fresh=True)
         if model is None:
             raise NotFound.of("user", user)
-        renewals = self.renewals(user)
+        renewals = await self.renewals(user)
         servers = model.get("servers") or {}
         return [self.view(user, s, renewals.get((user, name))) for name, s in sorted(servers.items()) if _active(s)]
 
@@ -152,7 +159,7 @@ class ServerManager:
                 servers = sorted((n, s) for n, s in (model.get("servers") or {}).items() if _active(s))
                 if index == first and seen is not None:
                     servers = [(n, s) for n, s in servers if n > seen]
-                renewals = self.renewals(model["name"]) if servers else {}
+                renewals = await self.renewals(model["name"]) if servers else {}
                 found.extend(((index, n), self.view(model["name"], s, renewals.get((model["name"], n)))) for n, s in servers)
                 if len(found) > limit:
                     break
@@ -173,14 +180,14 @@ class ServerManager:
     async def renew(self, user: str, server: str, actor: str) -> dict:
         model = await self.server(user, server)
         now = utcnow()
-        with self.db.session() as session:
-            row = session.scalars(select(ServerRenewalRow).where(ServerRenewalRow.user == user, ServerRenewalRow.server == server)).first()
-            if row is None:
-                row = ServerRenewalRow(user=user, server=server, renewed_at=now, renewed_by=actor)
-                session.add(row)
-            else:
-                row.renewed_at, row.renewed_by = now, actor
-        return self.view(user, model, row)
+
+        def save(session) -> ServerRenewalRow:
+            # one statement: two renewals at once do not collide on the unique (user, server)
+            upsert(session, ServerRenewalRow.__table__, {"user": user, "server": server, "renewed_at": now, "renewed_by": actor},
+                   keys=("user", "server"))
+            return ServerRenewalRow(user=user, server=server, renewed_at=now, renewed_by=actor)
+
+        return self.view(user, model, await self.db.run(save))
 
     async def stop(self, user: str, server: str, wait: bool) -> None:
         await self.hub.request("DELETE", _server_path(user, server), ok_missing=True)
@@ -240,9 +247,9 @@ class ServerManager:
             await self.stop(user, server, wait=True)
             state["status"] = "starting"
             await self.hub.request("POST", _server_path(user, server), state["options"])
-            with self.db.session() as session:
-                for row in session.scalars(select(ServerRenewalRow).where(ServerRenewalRow.user == user, ServerRenewalRow.server == server)):
-                    session.delete(row)  # a fresh start: the renewal belonged to the old one
+            # a fresh start: the renewal belonged to the old one
+            await self.db.run(lambda session: session.execute(
+                delete(ServerRenewalRow).where(ServerRenewalRow.user == user, ServerRenewalRow.server == server)))
             state["status"] = "started"
             state["message"] = f"the hub is starting the server; GET {_server_path(user, server)} says when it is ready"
         except ServerStopTimeout as exc:
@@ -266,7 +273,7 @@ class ServerManager:
         active = await self.hub.list_active_users()
         if not active:
             return []
-        renewals = self.renewals()
+        renewals = await self.renewals()
         stopped = []
         for user in active:
             for name, model in (user.get("servers") or {}).items():
