@@ -92,7 +92,7 @@ async def test_ticks_become_records_and_runs_respect_max_active(world):
 
 async def test_depends_on_past_skips_after_a_failure(world):
     db, manager, scheduler = world
-    pid = add_pipeline(db, "strict", "exit 1", depends_on_past=True, max_active_runs=3)
+    pid = add_pipeline(db, "strict", "sleep 2; exit 1", depends_on_past=True, max_active_runs=3)  # still running at the second pass
     await scheduler.run_pass(at(15))
     first = records(db, pid)[0]
     assert first[1] == "created"

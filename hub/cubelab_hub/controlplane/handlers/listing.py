@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from tornado.web import RequestHandler
+
 from ...domain.paging import DEFAULT_LIMIT, FILTERS, MAX_LIMIT, ListFilters, parse_filters, parse_limit
 
 LIMIT_PARAM = {"name": "limit", "in": "query", "required": False, "description": "the most items in one page",
@@ -36,8 +38,9 @@ def list_schema(key: str, item: dict) -> dict:
     }}
 
 
-class ListArguments:
-    """Mixed into a handler: the page and filters a list request asks for."""
+class ListArguments(RequestHandler):
+    """Mixed into a handler (before its API base class): the page and filters a
+    list request asks for."""
 
     def page_arguments(self, filters: Iterable[str] = (), statuses: Sequence[str] | None = None
                        ) -> tuple[int, str | None, ListFilters]:
