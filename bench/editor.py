@@ -22,7 +22,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests")]
 
 from playwright.sync_api import sync_playwright  # noqa: E402
-
 from support.platform import Platform, User  # noqa: E402
 from ui.conftest import CHROMIUM_ARGS, chromium_path  # noqa: E402
 from ui.lab import log_in, open_cubelab_panel  # noqa: E402

@@ -119,8 +119,8 @@ def _db_listener(root: Path, run_id: str, names):
     """What the control plane does with events: RunManager.on_event batches them into
     SQLite transactions. One database per bench process, warm, as in a running control plane."""
     from cubelab_hub.controlplane.db import Database
-    from cubelab_hub.controlplane.services.runs import RunManager
     from cubelab_hub.controlplane.models.pipelines import PipelineRow, RunRow, TaskRunRow
+    from cubelab_hub.controlplane.services.runs import RunManager
 
     if root not in _DATABASES:
         _DATABASES[root] = Database(f"sqlite:///{root / 'bench.sqlite'}")

@@ -43,7 +43,7 @@ class PlainHub:
         singleuser = Path(sys.executable).parent / "jupyterhub-singleuser"
         argv = [
             sys.executable, "-m", "jupyterhub",
-            f"--JupyterHub.ip=127.0.0.1", f"--JupyterHub.port={self.port}", f"--JupyterHub.hub_port={self.hub_port}",
+            "--JupyterHub.ip=127.0.0.1", f"--JupyterHub.port={self.port}", f"--JupyterHub.hub_port={self.hub_port}",
             "--JupyterHub.spawner_class=simple", "--JupyterHub.authenticator_class=dummy",
             "--Authenticator.allow_all=True",
             f"--ConfigurableHTTPProxy.command={_proxy_command()[0]}",

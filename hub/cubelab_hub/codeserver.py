@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 
-
 # where scripts/install-code-server.sh puts its links (root: every account reads /opt/cubelab)
 INSTALL_LINKS = ("/opt/cubelab/bin/code-server", "~/.local/bin/code-server")
 

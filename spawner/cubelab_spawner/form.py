@@ -7,8 +7,9 @@ or an admin is HTML-escaped.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
-from typing import Any, Mapping
+from typing import Any
 
 from cubelab_hub.domain.errors import FieldError, FieldErrors
 from cubelab_hub.domain.formats import CPU_ACCEPTED, GPU_ACCEPTED, MEMORY_ACCEPTED

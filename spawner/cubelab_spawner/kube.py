@@ -25,7 +25,6 @@ from .common import CubeSpawnerMixin, invalid_options
 from .objects import DEFAULT_WORKSPACE, KubeSettings, check_volume_names, kube_overrides
 from .profiles import KindSpec, kinds_from_config
 
-
 # Every trait kube_overrides may set. The spawner object outlives a server (the
 # hub reuses it for the next start), so each start begins from the admin's
 # values again: no selector, GPU limit or volume of an earlier project lingers.

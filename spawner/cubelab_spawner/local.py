@@ -41,9 +41,9 @@ from tornado import web
 from traitlets import Bool, Enum, Unicode, default, validate
 
 from cubelab_hub.codeserver import find_code_server
-from cubelab_hub.machine import LocalGpu, detect_gpus, parse_nvidia_smi  # noqa: F401 (re-exported: the spawner's GPU helpers)
 from cubelab_hub.domain.errors import FieldError, FieldErrors
 from cubelab_hub.domain.formats import VolumeMount, merge_mounts, parse_volume_mounts
+from cubelab_hub.machine import LocalGpu, detect_gpus, parse_nvidia_smi  # noqa: F401 (re-exported: the spawner's GPU helpers)
 from cubelab_hub.platform.cgroups import make_cpu_cgroup, make_memory_cgroup, remove_cgroup
 from cubelab_hub.platform.unix import UnixAccountError, UnixAccounts, drop_to
 

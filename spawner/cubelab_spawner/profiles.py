@@ -13,9 +13,10 @@ what the project already runs, the GPUs there are) and pass them in.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from cubelab_hub.domain.errors import FieldError, FieldErrors
 from cubelab_hub.domain.formats import (
@@ -108,7 +109,7 @@ class Limits:
     gpu: int | None = None
 
     @classmethod
-    def from_config(cls, value: Mapping[str, Any], where: str) -> "Limits":
+    def from_config(cls, value: Mapping[str, Any], where: str) -> Limits:
         unknown = set(value) - {"cpu", "memory", "gpu"}
         if unknown:
             raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; use cpu, memory, gpu")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from cubelab_hub.domain.access import RULES, Actor, PermissionDenied, allowed, project_permissions, require
 
 P = "proj"
@@ -43,7 +44,7 @@ def table():
     lines = [line.split() for line in TABLE.strip().splitlines()]
     header, rows = lines[0], lines[1:]
     assert tuple(header[1:]) == tuple(CALLERS)
-    return {row[0]: dict(zip(header[1:], (c == "1" for c in row[1:]))) for row in rows}
+    return {row[0]: dict(zip(header[1:], (c == "1" for c in row[1:]), strict=True)) for row in rows}
 
 
 def test_table_covers_every_rule():

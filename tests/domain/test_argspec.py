@@ -5,6 +5,7 @@ values. Pure unit tests."""
 from __future__ import annotations
 
 import pytest
+
 from cubelab_hub.domain.argspec import (
     FLAG_ACCEPTED,
     SPEC_KEYS_ACCEPTED,

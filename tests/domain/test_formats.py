@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+
 from cubelab_hub.domain.errors import FieldError
 from cubelab_hub.domain.formats import (
     ADMIN_ONLY_MOUNT_KINDS,

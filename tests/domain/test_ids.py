@@ -4,6 +4,7 @@ answer with 404, since no row has such an id). Pure unit tests."""
 from __future__ import annotations
 
 import pytest
+
 from cubelab_hub.domain.errors import FieldError
 from cubelab_hub.domain.ids import ID_ACCEPTED, MAX_ID, parse_id
 

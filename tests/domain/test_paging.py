@@ -2,7 +2,7 @@
 
 import base64
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -33,7 +33,7 @@ def test_limit_refuses_the_rest_naming_the_field(text):
 
 
 def test_cursor_round_trips_its_key_with_types():
-    when = datetime(2026, 5, 1, 12, 30, 0, 123456, tzinfo=timezone.utc)
+    when = datetime(2026, 5, 1, 12, 30, 0, 123456, tzinfo=UTC)
     cursor = encode_cursor("runs", [when, "run-abc"])
     assert "=" not in cursor and "/" not in cursor and "+" not in cursor  # safe in a query string as is
     assert decode_cursor("runs", cursor, (datetime, str)) == (when, "run-abc")
@@ -43,7 +43,7 @@ def test_cursor_round_trips_its_key_with_types():
 
 def test_naive_times_in_a_key_are_utc():
     cursor = encode_cursor("runs", [datetime(2026, 5, 1, 12, 0), "r"])
-    assert decode_cursor("runs", cursor, (datetime, str))[0] == datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+    assert decode_cursor("runs", cursor, (datetime, str))[0] == datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
 
 def _forge(doc) -> str:
@@ -66,7 +66,7 @@ def test_tampered_cursors_are_refused_naming_cursor(cursor):
 
 
 def test_a_cursor_of_another_list_or_other_filters_is_refused():
-    cursor = encode_cursor("runs", [datetime(2026, 1, 1, tzinfo=timezone.utc), "r"], ListFilters(status="failed"))
+    cursor = encode_cursor("runs", [datetime(2026, 1, 1, tzinfo=UTC), "r"], ListFilters(status="failed"))
     with pytest.raises(FieldError, match="another list") as err:
         decode_cursor("pipeline-runs:3", cursor, (datetime, str), ListFilters(status="failed"))
     assert err.value.field == "cursor"
@@ -86,8 +86,8 @@ def test_filters_parse_what_the_list_accepts_only():
     f = parse_filters({"project": "ml", "q": "ETL", "status": "failed", "creator": "bob", "since": "2026-01-01",
                        "until": "2026-02-01T00:00:00Z"}, ["project", "q", "since", "until"])
     assert f.project == "ml" and f.q == "etl" and f.status is None and f.creator is None
-    assert f.since == datetime(2026, 1, 1, tzinfo=timezone.utc)
-    assert f.until == datetime(2026, 2, 1, tzinfo=timezone.utc)
+    assert f.since == datetime(2026, 1, 1, tzinfo=UTC)
+    assert f.until == datetime(2026, 2, 1, tzinfo=UTC)
     assert parse_filters({"q": ""}, ["q"]) == ListFilters()
 
 
@@ -104,7 +104,7 @@ def test_bad_filters_name_their_field(args, field):
 
 def test_a_time_with_an_offset_is_converted_to_utc():
     f = parse_filters({"since": "2026-01-01T08:00:00+08:00"}, ["since"])
-    assert f.since == datetime(2026, 1, 1, 0, 0, tzinfo=timezone.utc)
+    assert f.since == datetime(2026, 1, 1, 0, 0, tzinfo=UTC)
 
 
 def test_page_from_uses_the_extra_row_only_to_say_more_follows():

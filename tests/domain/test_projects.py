@@ -7,6 +7,7 @@ import copy
 from decimal import Decimal
 
 import pytest
+
 from cubelab_hub.domain.errors import FieldError, FieldErrors
 from cubelab_hub.domain.formats import VolumeMount
 from cubelab_hub.domain.projects import (

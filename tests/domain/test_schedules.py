@@ -4,13 +4,14 @@ tests (the tick arithmetic is in tests/pipelines/test_schedules.py)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
+
 from cubelab_hub.domain.errors import FieldError, FieldErrors
 from cubelab_hub.domain.schedules import CRON_ACCEPTED, ScheduleSettings, next_ticks, parse_cron, schedule_from_dict
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

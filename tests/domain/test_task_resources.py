@@ -5,6 +5,7 @@ that task. Pure unit tests."""
 from __future__ import annotations
 
 import pytest
+
 from cubelab_hub.domain.pipelines import has_errors, pipeline_from_dict, validate
 from cubelab_hub.domain.templates import TemplateCatalog, builtin_templates
 

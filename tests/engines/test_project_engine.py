@@ -34,9 +34,9 @@ def test_a_refused_engine_changes_nothing_and_null_unsets_it():
 
 @pytest.mark.hub
 def test_a_projects_runs_go_to_the_engine_it_chose(fresh_platform, tmp_path, monkeypatch):
+    from pipelines.cp import World
     from support.platform import User
 
-    from pipelines.cp import World
     from .toy import install_toy
 
     site = install_toy(tmp_path / "site")

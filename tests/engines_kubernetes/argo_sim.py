@@ -6,11 +6,11 @@ labels and ``workflows.argoproj.io/node-name`` annotation Argo gives it."""
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from .fake_apiserver import FakeCluster
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _ts(seconds: int) -> str:

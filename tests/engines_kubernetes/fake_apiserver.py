@@ -24,19 +24,18 @@ import copy
 import json
 import socket
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import tornado.httpserver
 import tornado.iostream
 import tornado.web
-
 from support.kube_schema import workflow_errors
 
 ARGO_PREFIX = r"/apis/argoproj\.io/v1alpha1/namespaces/([a-z0-9-]+)/workflows"
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _status(code: int, reason: str, message: str) -> dict:
@@ -123,7 +122,7 @@ class FakeCluster:
         event = self._changed
         try:
             await asyncio.wait_for(event.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     # ---- workflows (API side)
@@ -425,7 +424,7 @@ class FakeApiServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self) -> "FakeApiServer":
+    async def start(self) -> FakeApiServer:
         args = {"cluster": self.cluster}
         app = tornado.web.Application(
             [

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
+from cubelab_hub.domain.argspec import ArgSpec
 from cubelab_hub.domain.pipelines import Pipeline, Task
 from cubelab_hub.domain.projects import settings_from_properties
-from cubelab_hub.domain.argspec import ArgSpec
 from cubelab_hub.domain.templates import JobTemplate, TemplateOutput, builtin_templates
 from cubelab_hub.engines.base import SUCCEEDED, RunSpec, TaskState
 from cubelab_hub.engines.kubernetes.compile import ClusterConfig
@@ -147,7 +147,7 @@ def builtins_spec() -> RunSpec:
         project="public",
         namespace="pipeline",
         trigger="schedule",
-        schedule_time=datetime(2026, 1, 1, 3, 0, tzinfo=timezone.utc),
+        schedule_time=datetime(2026, 1, 1, 3, 0, tzinfo=UTC),
     )
 
 

@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 import pytest
+from support.kube_schema import workflow_errors
 
 from cubelab_hub.domain.errors import FieldError
 from cubelab_hub.domain.pipelines import Pipeline, Task
@@ -22,7 +23,6 @@ from cubelab_hub.domain.projects import settings_from_properties
 from cubelab_hub.domain.retries import retry_backoff_from_dict
 from cubelab_hub.engines.base import RunSpec
 from cubelab_hub.engines.kubernetes.compile import ClusterConfig, compile_workflow, label_value, workflow_name
-from support.kube_schema import workflow_errors
 
 from .specs import BUILTIN, BUILTINS_PROJECT, DIAMOND_CONFIG, DIAMOND_PROJECT, PREP, builtins_spec, diamond_spec, rerun_spec
 

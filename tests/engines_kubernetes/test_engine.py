@@ -23,10 +23,10 @@ from cubelab_hub.engines.base import (
     UnknownRun,
 )
 from cubelab_hub.engines.kubernetes.client import ArgoClient
-from cubelab_hub.engines.kubernetes.security import secure_for_runner
-from cubelab_hub.kube.objects import user_id
 from cubelab_hub.engines.kubernetes.compile import compile_workflow
 from cubelab_hub.engines.kubernetes.engine import KubernetesEngine
+from cubelab_hub.engines.kubernetes.security import secure_for_runner
+from cubelab_hub.kube.objects import user_id
 
 from .argo_sim import ArgoSim
 from .specs import BUILTIN, DIAMOND_CONFIG, DIAMOND_PROJECT, diamond_spec

@@ -6,10 +6,10 @@ from __future__ import annotations
 import copy
 
 import pytest
+from support.kube_schema import argo_schema_errors, pod_schema_errors, workflow_errors
 
 from cubelab_hub.engines.kubernetes.compile import compile_workflow
 from cubelab_hub.engines.kubernetes.lint import argo_lint_errors
-from support.kube_schema import argo_schema_errors, pod_schema_errors, workflow_errors
 
 from .specs import DIAMOND_CONFIG, DIAMOND_PROJECT, diamond_spec
 

@@ -12,14 +12,15 @@ import os
 from pathlib import Path
 
 import pytest
+from support.kube_schema import workflow_errors
+from support.pod_security import restricted_violations
+
 from cubelab_hub.domain.errors import FieldError
 from cubelab_hub.engines.kubernetes.compile import compile_workflow
 from cubelab_hub.engines.kubernetes.engine import KubernetesEngine
 from cubelab_hub.engines.kubernetes.lint import pod_for_template
 from cubelab_hub.engines.kubernetes.security import secure_for_runner, secure_workflow
 from cubelab_hub.kube.objects import user_id
-from support.kube_schema import workflow_errors
-from support.pod_security import restricted_violations
 
 from .specs import DIAMOND_CONFIG, DIAMOND_PROJECT, diamond_spec
 

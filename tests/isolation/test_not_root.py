@@ -7,7 +7,6 @@ import os
 import re
 
 import pytest
-
 from support.platform import Platform, User
 
 pytestmark = [pytest.mark.hub, pytest.mark.skipif(os.geteuid() != 0, reason="starts the platform as 'nobody' from root")]

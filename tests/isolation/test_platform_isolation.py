@@ -18,7 +18,6 @@ import psutil
 import pytest
 import requests
 import websocket
-
 from support.platform import Platform, register, start_server
 
 pytestmark = [pytest.mark.hub, pytest.mark.skipif(os.geteuid() != 0, reason="Unix accounts need root (CI runs as root)")]

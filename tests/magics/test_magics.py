@@ -9,7 +9,6 @@ import sys
 
 import pytest
 from jupyter_client.manager import start_new_kernel
-
 from support.platform import start_server
 
 pytestmark = pytest.mark.hub

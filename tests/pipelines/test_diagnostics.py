@@ -1,5 +1,7 @@
 """Every diagnostic of pipeline validation, one test each, plus export/import."""
 
+import itertools
+
 import pytest
 
 from cubelab_hub.domain.errors import FieldErrors
@@ -106,7 +108,7 @@ def test_cycle_marks_edges_and_tasks(cat):
 
 def test_cycle_finder_handles_long_chains():
     names = [f"t{i}" for i in range(3000)]
-    edges = list(zip(names, names[1:]))
+    edges = list(itertools.pairwise(names))
     assert find_cycles(names, edges) == []
     assert find_cycles(names, edges + [("t2999", "t0")])[0][0] == "t0"
     with pytest.raises(ValueError):

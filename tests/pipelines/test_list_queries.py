@@ -6,7 +6,7 @@ every visible row exactly once, in order, even while rows are added."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import insert
@@ -20,7 +20,7 @@ from cubelab_hub.domain.paging import ListFilters
 from cubelab_hub.domain.pipelines import pipeline_from_dict
 
 N = 10_000
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TABLES = ("pipelines", "pipeline_runs", "job_templates", "pipeline_schedule_records", "pipeline_task_runs")
 
 

@@ -6,7 +6,7 @@ project's rows in any page, and gets 404 (not 400) for a pipeline's lists."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from support.paging import all_pages
@@ -101,7 +101,7 @@ def test_pipeline_filters(cp):
     make(cp, "creator", cp.project, "filter-creator-made")
     by_dev = cp.call("creator", "GET", "/pipelines", params={"project": cp.project, "creator": cp.name("dev"), "q": "FILTER"}).json()
     assert [p["name"] for p in by_dev["pipelines"]] == ["Filter-Dev-Made"]
-    future = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     assert cp.call("creator", "GET", "/pipelines", params={"q": "filter-", "since": future}).json()["pipelines"] == []
     until = cp.call("creator", "GET", "/pipelines", params={"q": "filter-", "until": future, "project": cp.project}).json()
     assert {p["id"] for p in until["pipelines"]} >= {mine["id"]}

@@ -118,7 +118,7 @@ def test_matrix(cp, fixtures, method, path, body, expected):
         if r.status_code in ERROR_CODES:  # refusals are JSON that say which refusal
             assert r.headers["Content-Type"].startswith("application/json"), (role, r.text[:200])
             errors.append((role, r.json().get("error"), ERROR_CODES[r.status_code]))
-    assert got == expected, dict(zip([r or "anonymous" for r in ROLES], got))
+    assert got == expected, dict(zip([r or "anonymous" for r in ROLES], got, strict=True))
     assert [e for e in errors if e[1] != e[2]] == []
 
 

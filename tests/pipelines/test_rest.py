@@ -278,7 +278,7 @@ def test_follow_log_cancel_and_concurrent_manual_runs(cp):
     with requests.get(f"{cp.direct_url}/runs/{first}/tasks/talk/logs?follow=1", headers=cp.headers("dev"), stream=True, timeout=30) as resp:
         for line in resp.iter_lines():
             lines.append((time.monotonic() - t0, line.decode()))
-    assert [l for _, l in lines] == [f"tick{i}" for i in range(1, 7)]
+    assert [text for _, text in lines] == [f"tick{i}" for i in range(1, 7)]
     assert lines[-1][0] - lines[0][0] > 1.0  # lines arrived as they were written, not all at the end
     # live status as server-sent events, for canvases that update without reloading
     watched = cp.call("creator", "POST", f"/pipelines/{p['id']}/runs").json()["id"]

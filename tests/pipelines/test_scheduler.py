@@ -4,10 +4,11 @@ max_active_runs, depends_on_past, manual runs independent of scheduled ones,
 invalid pipelines."""
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
+from support.engines import InstantEngine
 
 from cubelab_hub.controlplane.db import Database
 from cubelab_hub.controlplane.models.pipelines import PipelineRow, RunRow, ScheduleRecordRow
@@ -18,9 +19,8 @@ from cubelab_hub.controlplane.store import store_pipeline
 from cubelab_hub.domain.errors import Conflict
 from cubelab_hub.domain.pipelines import pipeline_from_dict
 from cubelab_hub.engines.local import LocalEngine
-from support.engines import InstantEngine
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def at(minute: int) -> datetime:
@@ -52,7 +52,7 @@ def add_pipeline(db, name, command, **schedule):
 def records(db, pid):
     with db.session() as s:
         rows = s.scalars(select(ScheduleRecordRow).where(ScheduleRecordRow.pipeline_id == pid).order_by(ScheduleRecordRow.tick)).all()
-        return [(r.tick.replace(tzinfo=timezone.utc), r.status, r.reason, r.run_id) for r in rows]
+        return [(r.tick.replace(tzinfo=UTC), r.status, r.reason, r.run_id) for r in rows]
 
 
 async def finish(db, manager, run_id):
@@ -85,7 +85,7 @@ async def test_ticks_become_records_and_runs_respect_max_active(world):
     assert await finish(db, manager, manual) == "succeeded"
     with db.session() as s:
         run = s.get(RunRow, recs[1][3])
-        assert run.trigger == "schedule" and run.schedule_time.replace(tzinfo=timezone.utc) == at(20)
+        assert run.trigger == "schedule" and run.schedule_time.replace(tzinfo=UTC) == at(20)
     log = (manager.engines["local"].runs_dir / recs[1][3] / "tasks" / "a" / "log.txt").read_text()
     assert log.strip() == at(20).isoformat()
 
@@ -157,7 +157,7 @@ async def test_runs_go_to_the_engine_of_their_project(world, tmp_path):
 def fire_times(db, pid):
     with db.session() as s:
         row = s.get(PipelineRow, pid)
-        return row.next_fire_at and row.next_fire_at.replace(tzinfo=timezone.utc)
+        return row.next_fire_at and row.next_fire_at.replace(tzinfo=UTC)
 
 
 async def test_next_fire_time_is_kept_and_only_due_schedules_are_read(world):

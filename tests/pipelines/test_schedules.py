@@ -1,14 +1,14 @@
 """Cron ticks with a controllable clock: croniter fields, time zones, start time,
 backfill, expired_limit, depends_on_past and max_active_runs decisions."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from cubelab_hub.domain.errors import FieldErrors
 from cubelab_hub.domain.schedules import MAX_TICKS_PER_PASS, decide_start, due_ticks, next_fire_time, next_ticks, schedule_from_dict
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def at(*args, tz=UTC):

@@ -4,8 +4,11 @@ surface as domain errors, cancel, shutdown, re-attach and project deletion."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from sqlalchemy import select
+from support.engines import FailingEngine, HangingEngine, InstantEngine, RefusingEngine
 
 from cubelab_hub.controlplane.db import Database
 from cubelab_hub.controlplane.models.pipelines import PipelineRow, RunRow
@@ -14,7 +17,6 @@ from cubelab_hub.controlplane.services.templates import ensure_builtin_templates
 from cubelab_hub.controlplane.store import run_view, store_pipeline
 from cubelab_hub.domain.errors import Conflict, FieldError, NotFound
 from cubelab_hub.domain.pipelines import pipeline_from_dict
-from support.engines import FailingEngine, HangingEngine, InstantEngine, RefusingEngine
 
 
 @pytest.fixture
@@ -34,7 +36,7 @@ def manager_for(db, engine, **kwargs) -> RunManager:
 def add_pipeline(db, name="p", project="proj", tasks=("a", "b", "c"), template="shell") -> int:
     body = {"name": name, "project": project,
             "tasks": [{"name": t, "template": template, "args": {"--command": f"echo {t}"}} for t in tasks],
-            "edges": [[u, d] for u, d in zip(tasks, tasks[1:])]}
+            "edges": [[u, d] for u, d in itertools.pairwise(tasks)]}
     with db.session() as s:
         row = PipelineRow(name=name, project=project, creator="alice", body={}, schedule_enabled=False)
         store_pipeline(row, pipeline_from_dict(body))

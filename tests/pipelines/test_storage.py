@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -22,7 +22,7 @@ from cubelab_hub.controlplane.models.pipelines import PipelineRow, RunRow, Sched
 from cubelab_hub.controlplane.models.servers import ServerRenewalRow
 from cubelab_hub.storage import upsert
 
-AT = datetime(2026, 3, 29, 1, 30, 15, 123456, tzinfo=timezone.utc)
+AT = datetime(2026, 3, 29, 1, 30, 15, 123456, tzinfo=UTC)
 NESTED = {"a": [1, 2.5, None, True, "ü ✓"], "b": {"c": {"d": []}}, "quote": "it's \"x\""}
 
 
@@ -147,4 +147,4 @@ async def test_the_loop_keeps_answering_while_the_pool_is_busy(db):
 
 def _utc(dt: datetime) -> datetime:
     # SQLite returns naive UTC, PostgreSQL aware; both are the same instant
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from cubelab_hub.domain.errors import FieldError, FieldErrors
 from cubelab_hub.domain.argspec import args_to_schema, coerce_arg_value, parse_args_schema, render_arg
+from cubelab_hub.domain.errors import FieldError, FieldErrors
 from cubelab_hub.domain.templates import parse_env_lines, template_from_dict
 from cubelab_hub.importers.cube_studio import import_cube_studio_template
 from cubelab_hub.importers.kubeflow import import_kfp_component

@@ -8,7 +8,6 @@ import time
 import psutil
 import pytest
 import requests
-
 from support.platform import User, register, start_server
 
 pytestmark = pytest.mark.hub
@@ -33,7 +32,7 @@ def test_stop_leaves_no_process_behind(fresh_platform, sig):
 def test_restart_keeps_accounts_projects_and_settings(fresh_platform, tmp_path):
     platform = fresh_platform()
     alice = register(platform, "alice", "alice-password-1")
-    bob = register(platform, "bob", "bob-password-1")
+    register(platform, "bob", "bob-password-1")
     admin = User(platform, platform.admin, platform.admin_password)
     assert admin.login().status_code == 302
     admin.create_token()

@@ -82,9 +82,8 @@ def test_path_parameters_are_declared(document):
 
 def test_document_matches_the_running_app(document):
     """The served document is the one the app builds from its handlers."""
-    from cubelab_hub.controlplane.openapi import build_document
-
     from cubelab_hub.controlplane import handlers
+    from cubelab_hub.controlplane.openapi import build_document
 
     routes, schemas = handlers.collect()
     built = build_document(routes, schemas, API)

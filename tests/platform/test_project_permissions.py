@@ -68,7 +68,7 @@ def parse_matrix() -> list[tuple[str, str, str, int]]:
     for row in rows:
         method, path, statuses = row[0], row[1], row[2:]
         assert len(statuses) == len(ACTORS), row
-        for actor, status in zip(ACTORS, statuses):
+        for actor, status in zip(ACTORS, statuses, strict=True):
             cells.append((method, path, actor, int(status)))
     return cells
 

@@ -6,9 +6,9 @@ import re
 
 import pytest
 import requests
+from support.platform import register, start_server
 
 from cubelab_server.handlers import all_handlers
-from support.platform import register, start_server
 
 pytestmark = pytest.mark.hub
 

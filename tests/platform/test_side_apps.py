@@ -11,9 +11,9 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
+from support.platform import register, start_server
 
 from cubelab_server.vscode import find_code_server
-from support.platform import register, start_server
 
 BOARD_MODULE = "cubelab_server.tensorboard.serve"
 

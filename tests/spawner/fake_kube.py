@@ -20,7 +20,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import tornado.web
@@ -28,7 +28,7 @@ from tornado.httpserver import HTTPServer
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def label_match(labels: dict, selector: str | None) -> bool:
@@ -151,7 +151,7 @@ class PodsHandler(Base):
             try:
                 async with self.cluster.changed:
                     await asyncio.wait_for(self.cluster.changed.wait(), left)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
         self.finish()
 

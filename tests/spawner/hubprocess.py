@@ -82,7 +82,7 @@ c.Spawner.poll_interval = 3
         )
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 90) -> "HubProcess":
+    def start(self, timeout: float = 90) -> HubProcess:
         env = dict(os.environ)
         env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
         env["PYTHONPATH"] = self.pythonpath

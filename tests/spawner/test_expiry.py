@@ -1,13 +1,13 @@
 """Expiry policy (pure)."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from cubelab_hub.domain.errors import FieldError
 from cubelab_hub.domain.expiry import ExpiryPolicy, parse_duration
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("text,expected", [("3d", timedelta(days=3)), ("12h", timedelta(hours=12)), ("90m", timedelta(minutes=90)), ("1d12h", timedelta(hours=36)), ("45s", timedelta(seconds=45)), ("3600", timedelta(hours=1)), (60, timedelta(minutes=1)), ("never", None), ("0", None)])

@@ -10,13 +10,12 @@ import os
 
 import kubernetes_validate
 import pytest
+from hubobjects import HubDB
 from traitlets.config import Config
 
 from cubelab_hub.domain.projects import settings_from_properties
 from cubelab_spawner.objects import KubeSettings, kube_overrides
-from cubelab_spawner.profiles import kinds_from_config, parse_choice, Facts, Limits
-
-from hubobjects import HubDB
+from cubelab_spawner.profiles import Facts, Limits, kinds_from_config, parse_choice
 
 K8S_VERSION = "1.34.0"  # pinned: schemas shipped by kubernetes-validate 1.37
 

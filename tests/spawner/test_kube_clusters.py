@@ -5,10 +5,11 @@ from __future__ import annotations
 import sys
 
 import pytest
+from traitlets.config import Config
+
 from cubelab_hub.controlplane.app import ControlPlane
 from cubelab_hub.kube.clusters import ClusterAccess, Clusters, cluster_access
 from cubelab_hub.platform.hubconfig import configure
-from traitlets.config import Config
 
 
 def test_entries_are_checked_and_name_the_cluster(tmp_path):

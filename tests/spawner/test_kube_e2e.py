@@ -14,7 +14,6 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import requests
-
 from hubprocess import VENV_BIN, HubProcess, free_port
 
 pytestmark = pytest.mark.hub

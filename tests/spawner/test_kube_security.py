@@ -8,6 +8,10 @@ import copy
 import kubernetes_validate
 import pytest
 import test_kube
+from hubobjects import HubDB
+from support.pod_security import restricted_violations
+from test_kube import K8S_VERSION, PROFILES, config
+
 from cubelab_hub.domain.errors import FieldError
 from cubelab_hub.kube.objects import (
     DEFAULT_ID_RANGE,
@@ -15,9 +19,6 @@ from cubelab_hub.kube.objects import (
     security_contexts_for,
     user_id,
 )
-from hubobjects import HubDB
-from support.pod_security import restricted_violations
-from test_kube import K8S_VERSION, PROFILES, config
 
 # the spawner tests' fixtures: a hub database, and a kubeconfig for a cluster never called
 hub = test_kube.hub
@@ -169,8 +170,9 @@ async def test_kinds_can_be_unrestricted_or_given_their_own_contexts(kubeconfig)
 
 
 def test_bad_policies_stop_the_spawner_naming_the_kind(kubeconfig):
-    from cubelab_spawner.kube import CubeKubeSpawner
     from traitlets import TraitError
+
+    from cubelab_spawner.kube import CubeKubeSpawner
 
     hubdb = HubDB(CubeKubeSpawner, config(security_contexts={"vscode": "root"}))
     user = hubdb.user("alice")

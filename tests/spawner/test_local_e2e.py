@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import stat
 import time
+from datetime import UTC
 from pathlib import Path
 
 import psutil
 import pytest
 import requests
-
 from hubprocess import HubProcess
 
 pytestmark = pytest.mark.hub
@@ -259,11 +259,11 @@ def test_membership_revoked_stops_server_and_stop_cleans_up(hub, alice_server):
 async def test_reaper_stops_expired_server_and_renewal_postpones(hub, tmp_path):
     """The control plane's expiry pass, against this real hub and a real
     (migrated) control-plane database; the clock is a parameter."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from cubelab_hub.controlplane.db import Database
-    from cubelab_hub.controlplane.services.servers import ServerExpiry, ServerManager
     from cubelab_hub.controlplane.hubclient import HubClient
+    from cubelab_hub.controlplane.services.servers import ServerExpiry, ServerManager
 
     database = Database(f"sqlite:///{tmp_path / 'cp.sqlite'}")
     database.upgrade()
@@ -304,9 +304,9 @@ async def test_reaper_stops_expired_server_and_renewal_postpones(hub, tmp_path):
     # one page of active users, then the stop: nothing per idle account
     assert [m for m, _ in asked] == ["GET", "DELETE"], asked
     assert audits[-1][2] == "server:expired"
-    deadline = datetime.now(timezone.utc) + timedelta(seconds=60)
+    deadline = datetime.now(UTC) + timedelta(seconds=60)
     import asyncio
 
-    while "exp" in hub.api("GET", "/users/bob").json()["servers"] and datetime.now(timezone.utc) < deadline:
+    while "exp" in hub.api("GET", "/users/bob").json()["servers"] and datetime.now(UTC) < deadline:
         await asyncio.sleep(0.5)
     assert "exp" not in hub.api("GET", "/users/bob").json()["servers"]

@@ -153,10 +153,10 @@ def test_apply_links_ignores_traversal_in_its_record(tmp_path):
 
 
 def test_local_spawner_gpu_holdings_survive_state_and_are_released(tmp_path):
+    from hubobjects import HubDB
     from traitlets.config import Config
 
     from cubelab_spawner.local import CubeLocalSpawner
-    from hubobjects import HubDB
 
     c = Config()
     c.CubeLocalSpawner.data_dir = str(tmp_path)

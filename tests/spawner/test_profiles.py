@@ -187,7 +187,7 @@ def test_kinds_config_errors():
         kinds_from_config({"matlab": {}})
     with pytest.raises(ValueError):
         kinds_from_config({"jupyterlab": {"imgs": []}})
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):  # re.error is a ValueError
         kinds_from_config({"jupyterlab": {"free_image_pattern": "("}})
 
 

@@ -5,10 +5,9 @@ and the reaper against a real hub."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from support.paging import all_pages
 from support.platform import start_server, wait_server_ready
 
@@ -42,7 +41,7 @@ def test_expiry_renew_reset_and_permissions(platform, new_user):
     assert bob.api("GET", "/servers").json()["servers"] == []
     assert bob.api("POST", f"/users/{bob.name}/server/renew").status_code == 404  # bob runs nothing
 
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     r = alice.api("POST", f"/users/{alice.name}/server/renew")
     assert r.status_code == 200, r.text
     renewed = r.json()

@@ -11,8 +11,8 @@ every change to listeners and watchers, answers ``status``, ``watch``,
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import AsyncIterator
 
 from cubelab_hub.domain.pipelines import topological_order
 from cubelab_hub.engines.base import (

@@ -21,9 +21,10 @@ import re
 from typing import Any
 
 import kubernetes_validate
-from cubelab_hub.engines.kubernetes.lint import argo_lint_errors, pod_for_template
 from hera.workflows.models import Workflow
 from pydantic import ValidationError
+
+from cubelab_hub.engines.kubernetes.lint import argo_lint_errors, pod_for_template
 
 KUBERNETES_VERSION = "1.33.0"
 

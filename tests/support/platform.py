@@ -98,7 +98,7 @@ class Platform:
         if self.unix_prefix and not any(a.startswith("--unix-prefix") for a in self.extra_args):
             self.extra_args.append(f"--unix-prefix={self.unix_prefix}")
 
-    def start(self, timeout: float = 60) -> "Platform":
+    def start(self, timeout: float = 60) -> Platform:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if IS_ROOT:
             make_traversable(self.data_dir)

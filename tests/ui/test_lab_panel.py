@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from ui.lab import log_in, open_cubelab_panel
 
 pytestmark = pytest.mark.browser

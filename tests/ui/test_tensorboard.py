@@ -7,7 +7,6 @@ import time
 
 import pytest
 from playwright.sync_api import expect
-
 from ui.lab import log_in, open_cubelab_panel
 
 pytestmark = pytest.mark.browser

@@ -11,9 +11,9 @@ import re
 import psutil
 import pytest
 from playwright.sync_api import expect
+from ui.lab import log_in
 
 from cubelab_server.vscode import find_code_server
-from ui.lab import log_in
 
 pytestmark = [
     pytest.mark.browser,

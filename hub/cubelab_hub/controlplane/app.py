@@ -23,8 +23,8 @@ from traitlets.config import Application
 
 from ..domain.quotas import TASK_USAGE_FILE
 from ..kube.clusters import Clusters
-from . import handlers as handlers_pkg
 from ..platform import unix_groups
+from . import handlers as handlers_pkg
 from .db import Database
 from .hubclient import HubClient
 from .models import AuditEvent

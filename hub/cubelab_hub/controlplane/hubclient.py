@@ -12,7 +12,6 @@ from urllib.parse import quote
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
-
 # the Accept type that makes JupyterHub answer lists with their paging information
 PAGINATION = "application/jupyterhub-pagination+json"
 

@@ -6,7 +6,7 @@ HTTP. Services and handlers both use them, so a view has one shape everywhere.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
@@ -18,7 +18,7 @@ from .models.pipelines import PipelineRow, RunRow, ScheduleRecordRow, TaskRunRow
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso(dt: datetime | None) -> str | None:

@@ -35,7 +35,7 @@ class FieldError(ValueError):
     def to_dict(self) -> dict:
         return {"field": self.field, "message": str(self), "accepted": self.accepted}
 
-    def prefixed(self, prefix: str) -> "FieldError":
+    def prefixed(self, prefix: str) -> FieldError:
         """The same error with the field name nested under ``prefix``."""
         return FieldError(f"{prefix}.{self.field}" if prefix else self.field, self.message, self.accepted)
 
@@ -61,7 +61,7 @@ class NotFound(LookupError):
         super().__init__(message)
 
     @classmethod
-    def of(cls, what: str, name: str, field: str | None = None) -> "NotFound":
+    def of(cls, what: str, name: str, field: str | None = None) -> NotFound:
         return cls(f"{what} '{name}' does not exist", field)
 
 

@@ -13,9 +13,10 @@ spawner reads the same settings, so both depend on the domain, not on each other
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import FieldError
 from .formats import parse_gpu
@@ -58,7 +59,7 @@ class ExpiryPolicy:
     gpu_set: bool = False
 
     @classmethod
-    def from_config(cls, default: Any = "3d", per_kind: Mapping[str, Any] | None = None, gpu: Any = None) -> "ExpiryPolicy":
+    def from_config(cls, default: Any = "3d", per_kind: Mapping[str, Any] | None = None, gpu: Any = None) -> ExpiryPolicy:
         return cls(
             default=parse_duration(default, "expiry.default"),
             per_kind={k: parse_duration(v, f"expiry.per_kind.{k}") for k, v in (per_kind or {}).items()},

@@ -201,7 +201,7 @@ def parse_cpu(text: str | int | float, field: str = "cpu") -> CpuRequest:
         try:
             value = Decimal(part)
         except InvalidOperation:  # pragma: no cover - regex guards this
-            raise FieldError(field, f"'{part}' is not a number", CPU_ACCEPTED)
+            raise FieldError(field, f"'{part}' is not a number", CPU_ACCEPTED) from None
         if value > MAX_CPU_CORES:
             raise FieldError(field, f"'{part}' is more than {MAX_CPU_CORES} cores, beyond any machine", CPU_ACCEPTED)
         values.append(value)

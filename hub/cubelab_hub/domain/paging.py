@@ -17,9 +17,10 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from .errors import FieldError
 
@@ -64,8 +65,8 @@ def parse_time(field: str, value: str) -> datetime:
         shown = value if len(value) <= 40 else value[:37] + "..."
         raise FieldError(field, f"'{shown}' is not an ISO 8601 time", TIME_ACCEPTED) from None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when.astimezone(timezone.utc)
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ def parse_filters(args: Mapping[str, str | None], accepted: Iterable[str], statu
 
 def _encode_value(value: Any) -> Any:
     if isinstance(value, datetime):
-        return {"t": value.astimezone(timezone.utc).isoformat() if value.tzinfo else value.replace(tzinfo=timezone.utc).isoformat()}
+        return {"t": value.astimezone(UTC).isoformat() if value.tzinfo else value.replace(tzinfo=UTC).isoformat()}
     return value
 
 
@@ -161,7 +162,7 @@ def decode_cursor(kind: str, text: str | None, types: Sequence[type], filters: L
     if not isinstance(values, list) or len(values) != len(types):
         raise bad("is not a cursor of this list")
     key = []
-    for value, expected in zip(values, types):
+    for value, expected in zip(values, types, strict=True):
         if expected is datetime:
             if not isinstance(value, dict) or set(value) != {"t"} or not isinstance(value["t"], str):
                 raise bad("is not a cursor of this list")

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
+from .argspec import REFERENCE_RE, coerce_arg_value, contains_reference
 from .errors import Diagnostic, FieldError, FieldErrors
 from .formats import (
     check_mount_permissions,
@@ -25,7 +27,6 @@ from .formats import (
     parse_volume_mounts,
     validate_dns_label,
 )
-from .argspec import REFERENCE_RE, coerce_arg_value, contains_reference
 from .retries import DEFAULT_BACKOFF, RetryBackoff, retry_backoff_from_dict
 from .schedules import ScheduleSettings, schedule_from_dict
 from .templates import RESERVED_OUTPUT_NAMES, JobTemplate, TemplateCatalog, parse_env_lines
@@ -596,7 +597,7 @@ def import_pipeline(document: Any, templates: TemplateCatalog | Mapping, *, proj
         try:
             document = json.loads(document)
         except json.JSONDecodeError as exc:
-            raise FieldErrors([FieldError("document", f"is not valid JSON ({exc.msg})", f"a {EXPORT_FORMAT} export document")])
+            raise FieldErrors([FieldError("document", f"is not valid JSON ({exc.msg})", f"a {EXPORT_FORMAT} export document")]) from None
     if not isinstance(document, dict) or document.get("format") != EXPORT_FORMAT:
         found = document.get("format") if isinstance(document, dict) else type(document).__name__
         raise FieldErrors([FieldError("format", f"'{found}' is not a pipeline export", f"a document with \"format\": \"{EXPORT_FORMAT}\"")])

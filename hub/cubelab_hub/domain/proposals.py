@@ -13,8 +13,9 @@ Pure Python: no Jupyter, tornado or Kubernetes imports.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from .errors import FieldError
 from .formats import format_bytes, parse_cpu, parse_memory

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -53,7 +53,7 @@ _MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun",
 _DAYS = {d: i for i, d in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))}
 _RANGE_RE = re.compile(r"([0-9A-Za-z]+)-([0-9A-Za-z]+)(/[0-9]+)?")
 # A fixed base for the "does it ever fire" probe, so parsing does not depend on the clock.
-_PROBE_BASE = datetime(2000, 1, 1, tzinfo=timezone.utc)
+_PROBE_BASE = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def _range_bound(text: str, position: int) -> int | None:
@@ -106,7 +106,7 @@ def _checked_cron(expr: str, field_name: str) -> str:
     try:
         it = croniter(expr, _PROBE_BASE)
     except (CroniterBadCronError, CroniterNotAlphaError, CroniterBadDateError, ValueError, KeyError) as exc:
-        raise FieldError(field_name, f"'{expr}' is not a cron expression ({exc})", CRON_ACCEPTED)
+        raise FieldError(field_name, f"'{expr}' is not a cron expression ({exc})", CRON_ACCEPTED) from None
     try:
         # '0 0 31 2 *' parses but names no real day; croniter then fails on every
         # look-up (preview, each scheduler pass), so it is refused here instead.
@@ -122,7 +122,7 @@ def parse_timezone(name: Any, field_name: str = "schedule.timezone") -> ZoneInfo
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise FieldError(field_name, f"'{name}' is not a known time zone", TIMEZONE_ACCEPTED)
+        raise FieldError(field_name, f"'{name}' is not a known time zone", TIMEZONE_ACCEPTED) from None
 
 
 def _parse_time(value: Any, field_name: str) -> datetime | None:
@@ -134,7 +134,7 @@ def _parse_time(value: Any, field_name: str) -> datetime | None:
         try:
             dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            raise FieldError(field_name, f"'{value}' is not a date and time", "ISO 8601, e.g. '2026-01-31T08:00:00+00:00'")
+            raise FieldError(field_name, f"'{value}' is not a date and time", "ISO 8601, e.g. '2026-01-31T08:00:00+00:00'") from None
     else:
         raise FieldError(field_name, f"must be a string, got {type(value).__name__}", "ISO 8601 text")
     return dt
@@ -207,7 +207,7 @@ def schedule_from_dict(data: Any, field_prefix: str = "schedule") -> ScheduleSet
 
 
 def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def next_ticks(settings: ScheduleSettings, after: datetime, count: int = 5) -> list[datetime]:
@@ -268,8 +268,8 @@ def next_fire_time(settings: ScheduleSettings, last_tick: datetime | None, enabl
     lower, inclusive = _lower_bound(settings, last_tick, enabled_at or _aware(now))
     local = lower.astimezone(zone)
     if inclusive and croniter.match(settings.cron, local):
-        return lower.astimezone(timezone.utc)
-    return croniter(settings.cron, local).get_next(datetime).astimezone(timezone.utc)
+        return lower.astimezone(UTC)
+    return croniter(settings.cron, local).get_next(datetime).astimezone(UTC)
 
 
 def due_ticks(settings: ScheduleSettings, last_tick: datetime | None, now: datetime, enabled_at: datetime | None = None) -> TickPlan:
@@ -291,18 +291,18 @@ def due_ticks(settings: ScheduleSettings, last_tick: datetime | None, now: datet
     # croniter's get_next is strictly after its base; step back to include a tick exactly at an inclusive bound
     if inclusive and croniter.match(settings.cron, lower.astimezone(zone)):
         if lower > now:
-            plan.next_tick = lower.astimezone(timezone.utc)
+            plan.next_tick = lower.astimezone(UTC)
             return plan
         ticks.append(lower.astimezone(zone))
     while True:
         tick = it.get_next(datetime)
         if tick > now:
-            plan.next_tick = tick.astimezone(timezone.utc)
+            plan.next_tick = tick.astimezone(UTC)
             break
         ticks.append(tick)
         if len(ticks) >= MAX_TICKS_PER_PASS:
             plan.truncated = True
-            plan.next_tick = it.get_next(datetime).astimezone(timezone.utc)
+            plan.next_tick = it.get_next(datetime).astimezone(UTC)
             break
     if settings.expired_limit and len(ticks) > settings.expired_limit:
         cut = len(ticks) - settings.expired_limit

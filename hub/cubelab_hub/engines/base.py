@@ -12,10 +12,10 @@ from __future__ import annotations
 import abc
 import asyncio
 import os
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from datetime import datetime, timezone
-from typing import AsyncIterator, Awaitable, Callable
 
 from traitlets import MetaHasTraits, TraitType
 from traitlets.config import LoggingConfigurable
@@ -43,7 +43,7 @@ TRIGGERS = ("manual", "schedule", "rerun", "rerun-failed", "debug", "oneoff")
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # ---------------------------------------------------------------- what is submitted
@@ -68,7 +68,7 @@ class RunSpec:
     namespace: str = "pipeline"
     trigger: str = "manual"
     only_tasks: set[str] | None = None
-    reuse: dict[str, "TaskState"] = field(default_factory=dict)
+    reuse: dict[str, TaskState] = field(default_factory=dict)
     schedule_time: datetime | None = None  # the cron tick, for scheduled runs
     extra_env: dict[str, str] = field(default_factory=dict)  # e.g. project env; below KFJ_* and above global env
 
@@ -107,7 +107,7 @@ class TaskState:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TaskState":
+    def from_dict(cls, data: dict) -> TaskState:
         def dt(v):
             return datetime.fromisoformat(v) if v else None
 

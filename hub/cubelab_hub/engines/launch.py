@@ -20,12 +20,13 @@ from __future__ import annotations
 import json
 import posixpath
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
+from ..domain.argspec import ArgSpec, coerce_arg_value, render_arg
 from ..domain.errors import FieldError
 from ..domain.pipelines import Task, env_task_key
-from ..domain.argspec import ArgSpec, coerce_arg_value, render_arg
 from ..domain.templates import JobTemplate
 from .base import RunSpec
 

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tornado.httpclient import HTTPClientError, HTTPRequest
@@ -49,7 +49,7 @@ class Board:
     prefix: str  # TensorBoard's --path_prefix (the same path)
     proc: subprocess.Popen
     log_path: str  # its stderr, read back when it fails to start
-    started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
     client: SimpleAsyncHTTPClient | None = None
 
     def http_client(self) -> SimpleAsyncHTTPClient:

@@ -17,7 +17,7 @@ import os
 import tempfile
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import bindparam, select, update
@@ -52,7 +52,7 @@ log = logging.getLogger("cubelab.runs")
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 async def _maybe_await(value):
@@ -441,7 +441,7 @@ class RunManager:
             if engine.stops_with_control_plane and not self.keep_runs_on_shutdown:
                 ids = await self.db.run(_active_run_ids, name)
 
-                async def stop(run_id: str) -> None:
+                async def stop(run_id: str, engine=engine) -> None:
                     try:
                         await engine.cancel(run_id, reason=reason)
                     except UnknownRun:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
@@ -35,7 +35,7 @@ log = logging.getLogger("cubelab.scheduler")
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Scheduler:
@@ -76,7 +76,7 @@ class Scheduler:
     async def _record_ticks(self, now: datetime) -> None:
         """Phase 1: due ticks become records, ``last_tick`` and ``next_fire_at``
         move on; one transaction per batch of due schedules."""
-        now = now.astimezone(timezone.utc)
+        now = now.astimezone(UTC)
         enabled = PipelineRow.schedule_enabled.is_(True)
 
         def due(session) -> list[int]:
@@ -103,8 +103,8 @@ class Scheduler:
             return  # stored before a rule existed: left as it is, looked at again next pass
         plan = due_ticks(settings, aware(row.last_tick), now, aware(row.schedule_enabled_at))
         # stored in UTC: SQLite keeps no offset, and the schedule's zone only shapes the ticks
-        plan.expired = [t.astimezone(timezone.utc) for t in plan.expired]
-        plan.run = [t.astimezone(timezone.utc) for t in plan.run]
+        plan.expired = [t.astimezone(UTC) for t in plan.expired]
+        plan.run = [t.astimezone(UTC) for t in plan.run]
         ticks = plan.expired + plan.run
         if ticks:
             existing: set[datetime] = set()

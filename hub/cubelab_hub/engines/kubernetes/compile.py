@@ -41,12 +41,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...domain.argspec import REFERENCE_RE
 from ...domain.errors import FieldError
 from ...domain.formats import merge_mounts, parse_cpu, parse_gpu, parse_memory, parse_node_selector, parse_volume_mounts
 from ...domain.pipelines import Task, topological_order
 from ...domain.projects import ProjectSettings
 from ...domain.retries import format_duration
-from ...domain.argspec import REFERENCE_RE
 from ...domain.templates import JobTemplate
 from ...kube.objects import node_selector_for, resources_for, volumes_and_mounts
 from ..base import SUCCEEDED, RunSpec

@@ -62,8 +62,23 @@ from ...domain.projects import ProjectSettings
 from ...kube.client import KubernetesApiError
 from ...kube.clusters import ClusterAccess, Clusters, cluster_access, connect
 from ...kube.objects import DEFAULT_ID_RANGE, RESTRICTED, check_id_range, check_security_policy
-from ..base import (CANCELLED, FAILED, PENDING, RUN_FINAL, RUNNING, TASK_FINAL, Engine, EngineError, PathTrait, RunSpec, RunState,
-                    TaskState, UnknownRun, data_dir_of, utcnow)
+from ..base import (
+    CANCELLED,
+    FAILED,
+    PENDING,
+    RUN_FINAL,
+    RUNNING,
+    TASK_FINAL,
+    Engine,
+    EngineError,
+    PathTrait,
+    RunSpec,
+    RunState,
+    TaskState,
+    UnknownRun,
+    data_dir_of,
+    utcnow,
+)
 from .client import ArgoClient, WorkflowExists
 from .compile import ANNOTATION_RUN, LABEL_RUN, LABEL_TASK, ClusterConfig, compile_workflow, label_value, run_namespace, workflow_name
 from .security import secure_for_runner

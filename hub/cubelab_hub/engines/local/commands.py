@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from ...domain.argspec import REFERENCE_RE
 from ...domain.errors import FieldError
 from ...domain.formats import parse_cpu, parse_gpu, parse_memory
 from ...domain.pipelines import Task
-from ...domain.argspec import REFERENCE_RE
 from ...domain.templates import JobTemplate
 from ..base import RunSpec, TaskState
 from ..launch import Where, describe, effective_resources, upstream_dir_env
@@ -40,7 +41,7 @@ class TaskPaths:
     log: Path
 
     @classmethod
-    def for_task(cls, run_dir: Path, task: str) -> "TaskPaths":
+    def for_task(cls, run_dir: Path, task: str) -> TaskPaths:
         root = run_dir / "tasks" / task
         return cls(root=root, work=root / "work", out=root / "out", log=root / "log.txt")
 

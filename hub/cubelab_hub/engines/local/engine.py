@@ -29,10 +29,10 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import AsyncIterator, Callable
 
 import psutil
 from traitlets import Float, Integer, Unicode, default
@@ -43,6 +43,8 @@ from ...domain.pipelines import Task
 from ...domain.quotas import Capacity
 from ...domain.templates import JobTemplate
 from ...machine import machine_capacity
+from ...platform.cgroups import make_cpu_cgroup, make_memory_cgroup, oom_killed, own_cgroup, remove_cgroup
+from ...platform.unix import UnixAccountError, UnixAccounts, drop_to
 from ..base import (
     CANCELLED,
     FAILED,
@@ -62,8 +64,6 @@ from ..base import (
     data_dir_of,
     utcnow,
 )
-from ...platform.cgroups import make_cpu_cgroup, make_memory_cgroup, oom_killed, own_cgroup, remove_cgroup
-from ...platform.unix import UnixAccountError, UnixAccounts, drop_to
 from ..launch import effective_resources
 from .commands import TaskPaths, TaskSetupError, build_launch
 
@@ -447,7 +447,7 @@ class LocalEngine(Engine):
         it starts; a cancel ends the wait at once (within a fraction of a second)."""
         attempt = ts.attempts + 1
         wait = task.backoff.wait_before(attempt)
-        starts = datetime.now(timezone.utc) + timedelta(seconds=wait)
+        starts = datetime.now(UTC) + timedelta(seconds=wait)
         note = f"attempt {attempt} of {task.retries + 1} starts at {starts:%H:%M:%S} UTC (in {wait} s)"
         with open(paths.log, "ab") as log:
             log.write(f"\n[cubelab] {note}\n".encode())
@@ -473,7 +473,7 @@ class LocalEngine(Engine):
         ts.message = ""
         await self._finish(run, ts, SUCCEEDED, exit_code=rc)
 
-    def _prepare_account(self, spec: RunSpec, paths: TaskPaths, workspace: Path) -> "_RunAs":
+    def _prepare_account(self, spec: RunSpec, paths: TaskPaths, workspace: Path) -> _RunAs:
         """The runner's account (created on first need) in the project's group;
         the task's work and output directories become theirs."""
         entry = self.unix.ensure_account(spec.runner, workspace)
@@ -502,7 +502,7 @@ class LocalEngine(Engine):
 
     async def _attempt(
         self, run: _Run, task: Task, ts: TaskState, paths: TaskPaths, argv: list[str], env: dict[str, str],
-        run_as: "_RunAs | None" = None, template: JobTemplate | None = None,
+        run_as: _RunAs | None = None, template: JobTemplate | None = None,
     ) -> tuple[int, str]:
         ts.attempts += 1
         attempt = ts.attempts
@@ -545,7 +545,7 @@ class LocalEngine(Engine):
         try:
             # the timeout is per attempt, as Argo's activeDeadlineSeconds is per pod
             rc = await asyncio.wait_for(proc.wait(), task.timeout or None)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             run.killed[task.name] = "timeout"
             await self._kill_group(proc.pid)
             rc = await proc.wait()
@@ -728,7 +728,7 @@ class _Child:
             loop.add_reader(self._fd, self._on_exit)
 
     @classmethod
-    def spawn(cls, argv: list[str], log, cwd: str, env: dict[str, str], preexec=None) -> "_Child":
+    def spawn(cls, argv: list[str], log, cwd: str, env: dict[str, str], preexec=None) -> _Child:
         popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env,
                                  start_new_session=True, close_fds=True, preexec_fn=preexec)
         return cls(popen)
@@ -803,7 +803,7 @@ def _recover_from_disk(ts: TaskState, paths: TaskPaths) -> None:
     ts.log_path = str(paths.log)
     ts.outputs = {"path": str(paths.out)}
     if ts.started_at is None:
-        ts.started_at = datetime.fromtimestamp(proc_file.stat().st_mtime, timezone.utc)
+        ts.started_at = datetime.fromtimestamp(proc_file.stat().st_mtime, UTC)
 
 
 def _read_exit(path: Path) -> int | None:
