@@ -4,6 +4,7 @@ surface as domain errors, cancel, shutdown, re-attach and project deletion."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 
 import pytest
@@ -145,12 +146,20 @@ async def test_cancel_and_shutdown_leave_nothing_running(db):
     assert engine.cancelled == [cancelled, stopped]
 
 
+async def quiet(manager) -> None:
+    """A crashed control plane writes nothing more; in one test process its
+    writer could still hold a batch, so let it finish first."""
+    await asyncio.sleep(0.05)
+    await manager.settle()
+
+
 async def test_a_restarted_service_reattaches_runs_in_flight_or_says_why_not(db):
     hanging = HangingEngine("hanging")
     before = manager_for(db, hanging, keep_runs_on_shutdown=True)
     pid = add_pipeline(db)
     kept = await before.create_run(pid, "bob", False)
     view(db, before, kept)  # flushed: what a crash would leave
+    await quiet(before)
     # the next control plane has an engine of the same name that finishes what it adopts
     after_engine = InstantEngine("hanging")
     after = manager_for(db, after_engine)
@@ -161,6 +170,7 @@ async def test_a_restarted_service_reattaches_runs_in_flight_or_says_why_not(db)
 
     lost = await before.create_run(pid, "bob", False)
     view(db, before, lost)
+    await quiet(before)
     elsewhere = manager_for(db, InstantEngine("other"))
     await elsewhere.start()
     run = view(db, elsewhere, lost)
