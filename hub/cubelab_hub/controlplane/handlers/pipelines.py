@@ -134,18 +134,20 @@ class ValidateDraftHandler(PipelineBase):
     async def post(self):
         pipeline = pipeline_from_dict(self.json_body())
         catalog = await self.db.run(load_catalog)
-        self.send({"diagnostics": [d.to_dict() for d in validate(pipeline, catalog, self.actor.admin)]})
+        diags = await self.app.pipeline_runs.diagnostics(pipeline, catalog, self.actor.admin)
+        self.send({"diagnostics": [d.to_dict() for d in diags]})
 
 
 class ValidateHandler(PipelineBase):
     openapi = {"post": op("Validate a saved pipeline", tags=TAGS, returns="Diagnostics", params=[ID_PARAM])}
 
     async def post(self, pipeline_id):
-        def check(session) -> list[dict]:
-            row = self.load(session, pipeline_id)
-            return [d.to_dict() for d in validate(row_to_pipeline(row), load_catalog(session), self.actor.admin)]
+        def read(session):
+            return row_to_pipeline(self.load(session, pipeline_id)), load_catalog(session)
 
-        self.send({"diagnostics": await self.db.run(check)})
+        pipeline, catalog = await self.db.run(read)
+        diags = await self.app.pipeline_runs.diagnostics(pipeline, catalog, self.actor.admin)
+        self.send({"diagnostics": [d.to_dict() for d in diags]})
 
 
 class ExportHandler(PipelineBase):
@@ -217,6 +219,8 @@ _TASK = {
         "cpu": {"type": "string", "examples": ["2", "0.5", "1~4"]}, "memory": {"type": "string", "examples": ["4G", "1G~8G"]},
         "gpu": {"type": "string", "examples": ["0", "1", "2(V100)"]}, "volume_mount": {"type": "string"}, "node_selector": {"type": "string"},
         "timeout": {"type": "integer", "description": "seconds, 0 = none"}, "retries": {"type": "integer"}, "skip": {"type": "boolean"},
+        "retry_backoff": {"type": "object", "description": "wait between attempts: delay (e.g. '5s'), factor, max_delay (e.g. '5m')",
+                          "properties": {"delay": {"type": "string"}, "factor": {"type": "integer"}, "max_delay": {"type": "string"}}},
         "env": {"type": "object", "additionalProperties": {"type": "string"}}, "position": {"type": "object"},
     },
 }

@@ -27,7 +27,7 @@ from ...domain.errors import Conflict, FieldError, NotFound
 from ...domain.pipelines import Pipeline, has_errors, pipeline_from_dict, validate
 from ...domain.projects import Quota
 from ...domain.quotas import Usage, check_capacity, check_quota, run_demands, total, usage_document
-from ...domain.templates import template_from_dict
+from ...domain.templates import TemplateCatalog, template_from_dict
 from ...engines.base import (
     FAILED,
     PENDING,
@@ -310,9 +310,12 @@ class RunManager:
 
     async def create_run(self, pipeline_id: int, runner: str, runner_admin: bool, trigger: str = "manual",
                          only_tasks: set[str] | None = None, reuse: dict[str, TaskState] | None = None,
-                         source_run_id: str | None = None, schedule_time: datetime | None = None) -> str:
+                         source_run_id: str | None = None, schedule_time: datetime | None = None,
+                         catalog: TemplateCatalog | None = None) -> str:
         """Validate, snapshot, persist (one transaction), then submit. Raises
-        :class:`InvalidPipeline` with the diagnostics when the pipeline has errors."""
+        :class:`InvalidPipeline` with the diagnostics when the pipeline has errors.
+        ``catalog``: the templates, when the caller creates many runs at once (the
+        scheduler reads them once per batch); else read here."""
         def read(session):
             prow = session.get(PipelineRow, pipeline_id)
             if prow is None:
@@ -320,23 +323,40 @@ class RunManager:
             return row_to_pipeline(prow), prow.creator
 
         pipeline, creator = await self.db.run(read)
-        return await self._create(pipeline, creator, pipeline_id, runner, runner_admin, trigger, only_tasks, reuse, source_run_id, schedule_time)
+        return await self._create(pipeline, creator, pipeline_id, runner, runner_admin, trigger, only_tasks, reuse, source_run_id,
+                                  schedule_time, catalog)
 
-    async def create_oneoff(self, pipeline: Pipeline, runner: str, runner_admin: bool) -> str:
-        """A run of tasks that belong to no saved pipeline (a notebook's ``%%cubelab task``)."""
-        return await self._create(pipeline, runner, None, runner, runner_admin, "oneoff", None, None, None, None)
-
-    async def _create(self, pipeline: Pipeline, creator: str, pipeline_id: int | None, runner: str, runner_admin: bool, trigger: str,
-                      only_tasks, reuse, source_run_id, schedule_time) -> str:
-        project = pipeline.project
+    async def _engine_name(self, project: str) -> str:
         engine_name = self.default_engine
         if self.engine_for_project is not None:
             chosen = self.engine_for_project(project)
             engine_name = (await chosen if hasattr(chosen, "__await__") else chosen) or self.default_engine
         if engine_name not in self.engines:
             raise Conflict(f"project '{project}' runs on engine '{engine_name}', which this control plane does not have")
+        return engine_name
+
+    async def diagnostics(self, pipeline: Pipeline, catalog: TemplateCatalog, admin: bool) -> list:
+        """What the editor shows before a run: validation, and what no machine of
+        the project's engine could ever give (the quota is checked at run time,
+        when what is in use is known)."""
+        diags = validate(pipeline, catalog, admin)
+        try:
+            engine = self.engines[await self._engine_name(pipeline.project)]
+        except Conflict:
+            return diags
+        templates = {t.name: catalog.get(t.template, t.template_version) for t in pipeline.tasks}
+        return diags + check_capacity(run_demands(pipeline, templates, None), engine.capacity())
+
+    async def create_oneoff(self, pipeline: Pipeline, runner: str, runner_admin: bool) -> str:
+        """A run of tasks that belong to no saved pipeline (a notebook's ``%%cubelab task``)."""
+        return await self._create(pipeline, runner, None, runner, runner_admin, "oneoff", None, None, None, None)
+
+    async def _create(self, pipeline: Pipeline, creator: str, pipeline_id: int | None, runner: str, runner_admin: bool, trigger: str,
+                      only_tasks, reuse, source_run_id, schedule_time, catalog: TemplateCatalog | None = None) -> str:
+        project = pipeline.project
+        engine_name = await self._engine_name(project)
         engine = self.engines[engine_name]
-        catalog = await self.db.run(load_catalog)
+        catalog = catalog or await self.db.run(load_catalog)
         diags = validate(pipeline, catalog, runner_admin)
         if only_tasks is not None:
             unknown = sorted(only_tasks - {t.name for t in pipeline.tasks})

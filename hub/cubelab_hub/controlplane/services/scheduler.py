@@ -29,6 +29,7 @@ from ...domain.errors import FieldErrors
 from ...domain.schedules import decide_start, due_ticks, next_fire_time, schedule_from_dict
 from ..models.pipelines import PipelineRow, RunRow, ScheduleRecordRow, aware
 from .runs import InvalidPipeline, RunManager
+from .templates import load_catalog
 
 ACTIVE = ("pending", "running")
 log = logging.getLogger("cubelab.scheduler")
@@ -147,12 +148,15 @@ class Scheduler:
 
         await self.db.run(decide)
         outcomes: dict[int, tuple[str, str, str | None]] = {}
+        # the templates once per batch, not once per run
+        catalog = await self.db.run(load_catalog) if starts else None
         for record_id, pipeline_id, tick, creator in starts:
             if creator not in admins:
                 admins[creator] = bool(await self._is_admin(creator)) if self._is_admin else False
             status, reason, run_id = "created", "", None
             try:
-                run_id = await self.runs.create_run(pipeline_id, creator, admins[creator], trigger="schedule", schedule_time=tick)
+                run_id = await self.runs.create_run(pipeline_id, creator, admins[creator], trigger="schedule", schedule_time=tick,
+                                                    catalog=catalog)
             except InvalidPipeline as exc:
                 status, reason = "skipped", str(exc)
             except Exception as exc:  # the record says why; the pass goes on with other pipelines
