@@ -4068,6 +4068,12 @@ export interface components {
                 timeout?: number;
                 retries?: number;
                 skip?: boolean;
+                /** @description wait between attempts: delay (e.g. '5s'), factor, max_delay (e.g. '5m') */
+                retry_backoff?: {
+                    delay: string;
+                    factor: number;
+                    max_delay: string;
+                };
                 env?: {
                     [key: string]: string;
                 };
