@@ -276,3 +276,46 @@ def _pipeline(data: dict, pipeline_name: str, result: V2Import) -> dict | None:
             result.refused.append(FieldError("root.dag", f"the dependency {edge[0]} -> {edge[1]} involves a refused task", "tasks CubeLab can import"))
     return {"name": template_name(pipeline_name) or "kfp-pipeline", "description": str((data.get("pipelineInfo") or {}).get("description", "") or ""),
             "tasks": tasks, "edges": [e for e in edges if e[0] in kept and e[1] in kept]}
+
+
+def kfp_v2_document(document: Any) -> Any:
+    """``document`` parsed when it is KFP v2 IR (YAML text or its object), else None."""
+    if isinstance(document, (str, bytes)) and b"deploymentSpec" in (document if isinstance(document, bytes) else document.encode()):
+        try:
+            import yaml  # pyyaml: a dependency of the project; only needed here
+
+            first = next((d for d in yaml.safe_load_all(document) if d is not None), None)
+        except yaml.YAMLError:
+            return None
+        return first if is_kfp_v2(first) else None
+    return document if is_kfp_v2(document) else None
+
+
+def import_kfp_v2_pipeline(document: Any, templates: Any, *, project: str | None = None, name: str | None = None):
+    """A v2 IR pipeline -> (Pipeline, diagnostics) for the pipeline import: its tasks use the
+    templates an admin imported from the same file (``/templates/import``, format ``kfp``);
+    a missing one is a diagnostic, as for CubeLab's own export documents. Raises
+    FieldErrors listing every refusal when a task cannot be carried over."""
+    from ..domain.errors import Diagnostic
+    from ..domain.pipelines import Task, _resolve_template, pipeline_from_dict
+
+    result = import_kfp_v2(document)
+    if result.pipeline is None:
+        raise FieldErrors([FieldError("root.dag", "the file has no pipeline (root.dag): it holds components only", "a compiled pipeline; import components through the template import")])
+    if any(e.field.startswith("root.") for e in result.refused):
+        # a task that cannot be carried over: every refusal, the components' reasons included
+        raise FieldErrors(result.refused)
+    body = dict(result.pipeline)
+    for task in body["tasks"]:
+        task.pop("template_version", None)  # the released version, else the Alpha one
+    if project is not None:
+        body["project"] = project
+    if name is not None:
+        body["name"] = name
+    pipeline = pipeline_from_dict(body)
+    diags = [Diagnostic("warning", note, field=note.split(":", 1)[0]) for note in result.notes]
+    for t in pipeline.tasks:
+        if _resolve_template(templates, Task(name="", template=t.template)) is None:
+            diags.append(Diagnostic("error", f"template '{t.template}' is not installed here (an admin imports it from the same file through the template import, format 'kfp')", task=t.name, field="template"))
+    return pipeline, diags
+
