@@ -65,14 +65,27 @@ def kfp_site() -> str:
 
 def kubeflow_argv(site: str, cases: list[dict]) -> list:
     out = subprocess.run(
-        [sys.executable, str(HERE / "kfp_v1_resolve.py")], input=json.dumps(cases), capture_output=True, text=True,
-        env={"PYTHONPATH": site, "PATH": os.environ.get("PATH", ""), "PYTHONWARNINGS": "ignore"}, check=True,
+        [sys.executable, str(HERE / "kfp_v1_resolve.py")],
+        input=json.dumps(cases),
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": site, "PATH": os.environ.get("PATH", ""), "PYTHONWARNINGS": "ignore"},
+        check=True,
     )
     return json.loads(out.stdout)
 
 
-_SAMPLES = {"integer": "3", "float": "0.5", "boolean": "True", "bool": "True", "jsonobject": '{"a": 1}', "dict": '{"a": 1}',
-            "jsonarray": "[1, 2]", "list": "[1, 2]", "json": '{"a": [1]}'}
+_SAMPLES = {
+    "integer": "3",
+    "float": "0.5",
+    "boolean": "True",
+    "bool": "True",
+    "jsonobject": '{"a": 1}',
+    "dict": '{"a": 1}',
+    "jsonarray": "[1, 2]",
+    "list": "[1, 2]",
+    "json": '{"a": [1]}',
+}
 
 
 def _sample(item: dict, path: bool) -> str:
@@ -111,7 +124,7 @@ def test_every_container_component_runs_kubeflows_command_line(kfp_site):
             task = Task(name="t", template=tpl.name, args={flag[k]: v for k, v in arguments.items()})
             ours.append(render_argv_template(task, tpl, WHERE)[0])
     theirs = kubeflow_argv(kfp_site, cases)
-    mismatches = [(c["name"], c["arguments"], t, o) for c, t, o in zip(cases, theirs, ours) if t != o]
+    mismatches = [(c["name"], c["arguments"], t, o) for c, t, o in zip(cases, theirs, ours, strict=True) if t != o]
     assert not mismatches, json.dumps(mismatches[:3], indent=1)
     assert len(cases) == 2 * len(CONTAINER) >= 100
 
@@ -154,14 +167,29 @@ def test_graph_component_refusal_names_field_and_reason(path):
     assert error.field == "implementation.graph" and "graph component" in str(error) and "tasks" in str(error)
 
 
-@pytest.mark.parametrize("text,field,needle", [
-    ("name: '--'\nimplementation: {container: {image: i}}", "name", "gives no template name"),
-    ("name: x\nimplementation: {}", "implementation.container", "no container implementation"),
-    ("name: x\ninputs: [{name: a}]\nimplementation: {container: {image: i, args: [--b, {inputValue: zz}]}}", "implementation.container.args[1]", "unknown input 'zz'"),
-    ("name: x\ninputs: [{name: a}]\nimplementation: {container: {image: i, command: [{inputUri: a}]}}", "implementation.container.command[0]", "'inputUri' has no CubeLab equivalent"),
-    ("name: x\ninputs: [{name: a}]\nimplementation: {container: {image: i, args: [{if: {cond: {inputValue: a}, then: [y]}}]}}", "implementation.container.args[0].if.cond", "not isPresent"),
-    ("name: [unclosed", "component", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "text,field,needle",
+    [
+        ("name: '--'\nimplementation: {container: {image: i}}", "name", "gives no template name"),
+        ("name: x\nimplementation: {}", "implementation.container", "no container implementation"),
+        (
+            "name: x\ninputs: [{name: a}]\nimplementation: {container: {image: i, args: [--b, {inputValue: zz}]}}",
+            "implementation.container.args[1]",
+            "unknown input 'zz'",
+        ),
+        (
+            "name: x\ninputs: [{name: a}]\nimplementation: {container: {image: i, command: [{inputUri: a}]}}",
+            "implementation.container.command[0]",
+            "'inputUri' has no CubeLab equivalent",
+        ),
+        (
+            "name: x\ninputs: [{name: a}]\nimplementation: {container: {image: i, args: [{if: {cond: {inputValue: a}, then: [y]}}]}}",
+            "implementation.container.args[0].if.cond",
+            "not isPresent",
+        ),
+        ("name: [unclosed", "component", "not valid YAML"),
+    ],
+)
 def test_refusals_name_the_field_and_reason(text, field, needle):
     with pytest.raises(FieldErrors) as info:
         import_kfp_component(text)

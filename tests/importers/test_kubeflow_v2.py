@@ -71,7 +71,13 @@ def test_two_step_pipeline_maps_parameters_artifacts_and_dependencies():
     assert second.args == {"--input_gcs": "{{tasks.component1.outputs.output_gcs}}"}
     catalog = TemplateCatalog(list(result.templates.values()))
     tpl = catalog.get(first.template)
-    assert render_argv_template(first, tpl, WHERE)[0] == ["sh", "-c", 'mkdir --parents $(dirname "$1") && echo "$0" > "$1"', "Hello KFP Containerized!", "/out/output_gcs"]
+    assert render_argv_template(first, tpl, WHERE)[0] == [
+        "sh",
+        "-c",
+        'mkdir --parents $(dirname "$1") && echo "$0" > "$1"',
+        "Hello KFP Containerized!",
+        "/out/output_gcs",
+    ]
     assert tpl.output("output_gcs").type == "path"  # an artifact: downstream gets its path
     assert any("pipeline parameter 'text'" in note for note in result.notes)
 

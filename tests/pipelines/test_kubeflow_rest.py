@@ -25,7 +25,12 @@ def test_v1_component_with_positional_argv_imports_and_runs(cp):
     assert r.status_code == 201, r.text
     (tpl,) = r.json()["templates"]
     assert tpl["argv"][:2] == ["sh", "-exc"] and tpl["argv"][3:] == [{"path": "--table"}, {"output": "table"}]
-    r = cp.call("admin", "POST", "/templates/import", {"format": "kfp", "content": (KUBEFLOW / "v1" / "XGBoost.Cross_validation_for_regression.from_CSV.yaml").read_text()})
+    r = cp.call(
+        "admin",
+        "POST",
+        "/templates/import",
+        {"format": "kfp", "content": (KUBEFLOW / "v1" / "XGBoost.Cross_validation_for_regression.from_CSV.yaml").read_text()},
+    )
     assert r.status_code == 400 and r.json()["field"] == "implementation.graph" and "graph component" in r.json()["message"]
 
 

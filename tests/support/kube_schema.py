@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-
 import kubernetes_validate
-from cubelab_hub.engines.kubernetes.lint import argo_lint_errors, pod_for_template
 from hera.workflows.models import Workflow
 from pydantic import ValidationError
+
+from cubelab_hub.engines.kubernetes.lint import argo_lint_errors, pod_for_template
 
 KUBERNETES_VERSION = "1.33.0"
 

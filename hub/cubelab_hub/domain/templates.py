@@ -320,11 +320,13 @@ def _parse_argv_template(value: Any, field_name: str, arg_names: set[str], outpu
         if isinstance(item, dict) and len(item) == 1 and ("value" in item or "path" in item):
             ref = item.get("value", item.get("path"))
             if ref not in arg_names:
-                errors.append(FieldError(where, f"refers to '{ref}', which is not an argument of the template", ", ".join(sorted(arg_names)) or "an argument under args"))
+                accepted = ", ".join(sorted(arg_names)) or "an argument under args"
+                errors.append(FieldError(where, f"refers to '{ref}', which is not an argument of the template", accepted))
             return
         if isinstance(item, dict) and len(item) == 1 and "output" in item:
             if item["output"] not in output_names:
-                errors.append(FieldError(where, f"refers to '{item['output']}', which is not an output of the template", ", ".join(sorted(output_names)) or "an output under outputs"))
+                accepted = ", ".join(sorted(output_names)) or "an output under outputs"
+                errors.append(FieldError(where, f"refers to '{item['output']}', which is not an output of the template", accepted))
             return
         if isinstance(item, dict) and len(item) == 1 and isinstance(item.get("concat"), list):
             for i, part in enumerate(item["concat"]):
@@ -332,7 +334,8 @@ def _parse_argv_template(value: Any, field_name: str, arg_names: set[str], outpu
             return
         if isinstance(item, dict) and "if_present" in item and set(item) <= {"if_present", "then", "else"}:
             if item["if_present"] not in arg_names:
-                errors.append(FieldError(f"{where}.if_present", f"'{item['if_present']}' is not an argument of the template", ", ".join(sorted(arg_names)) or "an argument under args"))
+                accepted = ", ".join(sorted(arg_names)) or "an argument under args"
+                errors.append(FieldError(f"{where}.if_present", f"'{item['if_present']}' is not an argument of the template", accepted))
             for branch in ("then", "else"):
                 parts = item.get(branch, [])
                 if not isinstance(parts, list):

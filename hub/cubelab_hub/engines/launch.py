@@ -246,7 +246,9 @@ def _value_text(value: Any) -> str:
     return str(value)
 
 
-def render_argv_template(task: Task, template: JobTemplate, where: Where, resolve: Resolver = _literal_value, check: Checker = _as_is) -> tuple[list[str], dict[str, Any]]:
+def render_argv_template(
+    task: Task, template: JobTemplate, where: Where, resolve: Resolver = _literal_value, check: Checker = _as_is
+) -> tuple[list[str], dict[str, Any]]:
     """The whole command line of a template with an argv template, resolved the way
     Kubeflow resolves a component's placeholders: an absent argument's placeholder
     yields nothing, ``if_present`` picks a branch, ``concat`` joins into one item.

@@ -1,7 +1,9 @@
 """Kubeflow Pipelines components (v1 YAML) -> :class:`~cubelab_hub.domain.templates.JobTemplate`.
 
-Inputs become arguments, outputs become task outputs; :func:`import_kfp_component`
-says how each placeholder of the component's ``args`` is read.
+The component's ``command`` and ``args`` become the template's argv template, so a
+task runs the command line Kubeflow would build; inputs become the form's
+arguments and outputs task outputs. :func:`import_kfp_component` says how each
+placeholder is read. KFP v2 IR is :mod:`.kubeflow_v2`.
 """
 
 from __future__ import annotations
@@ -9,8 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..domain.errors import FieldError, FieldErrors
 from ..domain.argspec import ARG_NAME_RE
+from ..domain.errors import FieldError, FieldErrors
 from ..domain.templates import JobTemplate, template_from_dict
 from .naming import argument_flag, snake_name, template_name
 
@@ -69,16 +71,32 @@ def import_kfp_component(text_or_data: Any, *, category: str = "kubeflow", versi
     implementation = data.get("implementation") if isinstance(data.get("implementation"), dict) else {}
     if "graph" in implementation:
         tasks = (implementation.get("graph") or {}).get("tasks") or {}
-        raise FieldErrors([FieldError(
-            "implementation.graph",
-            f"component '{name}' is a graph component (a pipeline of {len(tasks)} tasks: {', '.join(list(tasks)[:5])}), not one container",
-            "a container component (implementation.container); import the pipeline's own components one by one",
-        )])
+        raise FieldErrors(
+            [
+                FieldError(
+                    "implementation.graph",
+                    f"component '{name}' is a graph component (a pipeline of {len(tasks)} tasks: {', '.join(list(tasks)[:5])}), not one container",
+                    "a container component (implementation.container); import the pipeline's own components one by one",
+                )
+            ]
+        )
     container = implementation.get("container")
     if not isinstance(container, dict):
-        raise FieldErrors([FieldError("implementation.container", f"component '{name}' has no container implementation", "implementation: {container: {image, command, args}}")])
+        raise FieldErrors(
+            [
+                FieldError(
+                    "implementation.container", f"component '{name}' has no container implementation", "implementation: {container: {image, command, args}}"
+                )
+            ]
+        )
     if not isinstance(container.get("image"), str) or not container["image"].strip():
-        errors.append(FieldError("implementation.container.image", f"component '{name}' names no image ({container.get('image')!r}), so nothing could run it", "an image reference such as 'python:3.11'"))
+        errors.append(
+            FieldError(
+                "implementation.container.image",
+                f"component '{name}' names no image ({container.get('image')!r}), so nothing could run it",
+                "an image reference such as 'python:3.11'",
+            )
+        )
     inputs = data.get("inputs") or []
     outputs = data.get("outputs") or []
     if not isinstance(inputs, list):
@@ -140,7 +158,9 @@ def import_kfp_component(text_or_data: Any, *, category: str = "kubeflow", versi
                 break
         else:
             flag = argument_flag(in_name)
-            errors.append(FieldError("inputs", f"inputs '{taken.get(flag)}' and '{in_name}' both become argument '{flag}'", "inputs that map to distinct flags"))
+            errors.append(
+                FieldError("inputs", f"inputs '{taken.get(flag)}' and '{in_name}' both become argument '{flag}'", "inputs that map to distinct flags")
+            )
     out_names = {o: _output_name(o) for o in output_by_name}
 
     def convert(items: Any, where: str) -> list:
@@ -155,7 +175,7 @@ def import_kfp_component(text_or_data: Any, *, category: str = "kubeflow", versi
             if not isinstance(item, dict) or len(item) != 1:
                 errors.append(FieldError(at, f"{item!r} is not a placeholder", "a string, inputValue, inputPath, outputPath, concat or if"))
                 continue
-            (key, ref), = item.items()
+            ((key, ref),) = item.items()
             if key in ("inputValue", "inputPath"):
                 if ref not in input_by_name:
                     errors.append(FieldError(at, f"{key} refers to unknown input '{ref}'", "an input declared under inputs"))
@@ -172,7 +192,11 @@ def import_kfp_component(text_or_data: Any, *, category: str = "kubeflow", versi
                 cond = ref.get("cond")
                 present = cond.get("isPresent") if isinstance(cond, dict) else None
                 if not isinstance(present, str):
-                    errors.append(FieldError(f"{at}.if.cond", f"the condition {cond!r} is not isPresent: CubeLab resolves only 'if input X is given'", "cond: {isPresent: X}"))
+                    errors.append(
+                        FieldError(
+                            f"{at}.if.cond", f"the condition {cond!r} is not isPresent: CubeLab resolves only 'if input X is given'", "cond: {isPresent: X}"
+                        )
+                    )
                     continue
                 if present not in flags:
                     errors.append(FieldError(f"{at}.if.cond.isPresent", f"refers to unknown input '{present}'", "an input declared under inputs"))
@@ -184,7 +208,13 @@ def import_kfp_component(text_or_data: Any, *, category: str = "kubeflow", versi
                     node["else"] = convert(branches["else"], f"{at}.if.else")
                 out.append(node)
             else:
-                errors.append(FieldError(at, f"placeholder '{key}' has no CubeLab equivalent (it names a Kubeflow runtime value: an artifact URI, the executor input)", "inputValue, inputPath, outputPath, concat, if/isPresent"))
+                errors.append(
+                    FieldError(
+                        at,
+                        f"placeholder '{key}' has no CubeLab equivalent (it names a Kubeflow runtime value: an artifact URI, the executor input)",
+                        "inputValue, inputPath, outputPath, concat, if/isPresent",
+                    )
+                )
         return out
 
     argv = convert(container.get("command") or [], "implementation.container.command") + convert(container.get("args") or [], "implementation.container.args")
@@ -258,7 +288,10 @@ def kfp_ignored_fields(data: Any) -> list[str]:
     ignored: list[str] = []
     if isinstance(container, dict):
         for out_name, path in (container.get("fileOutputs") or {}).items():
-            ignored.append(f"implementation.container.fileOutputs.{out_name}: the program writes it to {path}, which CubeLab does not copy into the task's output directory")
+            ignored.append(
+                f"implementation.container.fileOutputs.{out_name}: the program writes it to {path}, "
+                "which CubeLab does not copy into the task's output directory"
+            )
     return ignored
 
 

@@ -74,8 +74,14 @@ def _component_template(comp_name: str, comp: dict, executor: dict, *, category:
             if has_default:
                 always_present.append(flag)
             specs[flag] = {
-                "type": arg_type, "item_type": "", "label": name, "require": 0 if (has_default or definition.get("isOptional")) else 1,
-                "choice": ["true", "false"] if arg_type == "enum" else [], "range": "", "default": default, "placeholder": "",
+                "type": arg_type,
+                "item_type": "",
+                "label": name,
+                "require": 0 if (has_default or definition.get("isOptional")) else 1,
+                "choice": ["true", "false"] if arg_type == "enum" else [],
+                "range": "",
+                "default": default,
+                "placeholder": "",
                 "describe": str(definition.get("description", "") or ("the path of an input artifact" if kind == "artifacts" else "")),
                 "editable": 1,
             }
@@ -85,24 +91,42 @@ def _component_template(comp_name: str, comp: dict, executor: dict, *, category:
         for name, definition in (outputs.get(kind) or {}).items():
             out_names[(kind, name)] = snake_name(name) or "output"
             artifact = ((definition or {}).get("artifactType") or {}).get("schemaTitle", "")
-            out_list.append({"name": out_names[(kind, name)], "type": "path" if kind == "artifacts" else str((definition or {}).get("parameterType", "STRING")),
-                             "description": f"artifact {artifact}" if artifact else ""})
+            out_list.append(
+                {
+                    "name": out_names[(kind, name)],
+                    "type": "path" if kind == "artifacts" else str((definition or {}).get("parameterType", "STRING")),
+                    "description": f"artifact {artifact}" if artifact else "",
+                }
+            )
 
     def placeholder(match: re.Match, at: str) -> Any:
         io, kind, name, attr = match.groups()
         if io is None:
             what = match.group(0)
             reason = "is the executor input (JSON) that Kubeflow's Python-function runtime reads" if what == "{{$}}" else "is a Kubeflow run-time value"
-            errors.append(FieldError(at, f"{what} {reason}; CubeLab has no equivalent", "{{$.inputs.parameters['x']}}, {{$.inputs.artifacts['x'].path}}, {{$.outputs.parameters['y'].output_file}}, {{$.outputs.artifacts['y'].path}}"))
+            errors.append(
+                FieldError(
+                    at,
+                    f"{what} {reason}; CubeLab has no equivalent",
+                    "{{$.inputs.parameters['x']}}, {{$.inputs.artifacts['x'].path}}, "
+                    "{{$.outputs.parameters['y'].output_file}}, {{$.outputs.artifacts['y'].path}}",
+                )
+            )
             return None
         if io == "inputs" and (kind, name) in flags and (attr is None if kind == "parameters" else attr == "path"):
             return {"value" if kind == "parameters" else "path": flags[(kind, name)]}
         if io == "outputs" and (kind, name) in out_names and attr == ("output_file" if kind == "parameters" else "path"):
             return {"output": out_names[(kind, name)]}
         if (kind, name) not in (flags if io == "inputs" else out_names):
-            errors.append(FieldError(at, f"{match.group(0)} refers to {io[:-1]} {kind[:-1]} '{name}', which component '{comp_name}' does not declare", f"one of its {io}"))
+            errors.append(
+                FieldError(at, f"{match.group(0)} refers to {io[:-1]} {kind[:-1]} '{name}', which component '{comp_name}' does not declare", f"one of its {io}")
+            )
         else:
-            errors.append(FieldError(at, f"{match.group(0)}: the artifact's '.{attr}' has no CubeLab equivalent (artifacts are files in the task's output directory)", "'.path'"))
+            errors.append(
+                FieldError(
+                    at, f"{match.group(0)}: the artifact's '.{attr}' has no CubeLab equivalent (artifacts are files in the task's output directory)", "'.path'"
+                )
+            )
         return None
 
     def convert_text(text: str, at: str) -> Any:
@@ -116,7 +140,7 @@ def _component_template(comp_name: str, comp: dict, executor: dict, *, category:
         pos = 0
         for match in _PLACEHOLDER.finditer(text):
             if match.start() > pos:
-                parts.append(text[pos:match.start()])
+                parts.append(text[pos : match.start()])
             item = placeholder(match, at)
             if item is not None:
                 parts.append(item)
@@ -152,12 +176,21 @@ def _component_template(comp_name: str, comp: dict, executor: dict, *, category:
     env = {e["name"]: str(e.get("value", "")) for e in container.get("env") or [] if isinstance(e, dict) and "name" in e}
     if errors:
         raise FieldErrors(errors)
-    return template_from_dict({
-        "name": template_name(f"{prefix}-{comp_name.removeprefix('comp-')}" if prefix else comp_name.removeprefix("comp-")),
-        "version": version, "kind": "container", "category": category, "image": str(container.get("image", "")),
-        "argv": argv, "always_present": always_present, "args": {"inputs": specs} if specs else {},
-        "env": env, "outputs": out_list, "description": f"Kubeflow v2 component {comp_name}",
-    })
+    return template_from_dict(
+        {
+            "name": template_name(f"{prefix}-{comp_name.removeprefix('comp-')}" if prefix else comp_name.removeprefix("comp-")),
+            "version": version,
+            "kind": "container",
+            "category": category,
+            "image": str(container.get("image", "")),
+            "argv": argv,
+            "always_present": always_present,
+            "args": {"inputs": specs} if specs else {},
+            "env": env,
+            "outputs": out_list,
+            "description": f"Kubeflow v2 component {comp_name}",
+        }
+    )
 
 
 def _as_list(value: Any) -> list:
@@ -197,11 +230,25 @@ def import_kfp_v2(text_or_data: Any, *, category: str = "kubeflow", version: str
         executor = executors.get(label) or {}
         at = f"components.{comp_name}"
         if "importer" in executor:
-            result.refused.append(FieldError(f"{at}.executorLabel", f"executor '{label}' is an importer node (it registers an existing artifact URI); CubeLab tasks only run containers", "a container executor"))
+            result.refused.append(
+                FieldError(
+                    f"{at}.executorLabel",
+                    f"executor '{label}' is an importer node (it registers an existing artifact URI); CubeLab tasks only run containers",
+                    "a container executor",
+                )
+            )
         elif "resolver" in executor:
-            result.refused.append(FieldError(f"{at}.executorLabel", f"executor '{label}' is a resolver node (it queries Kubeflow's metadata store); CubeLab has none", "a container executor"))
+            result.refused.append(
+                FieldError(
+                    f"{at}.executorLabel",
+                    f"executor '{label}' is a resolver node (it queries Kubeflow's metadata store); CubeLab has none",
+                    "a container executor",
+                )
+            )
         elif "container" not in executor:
-            result.refused.append(FieldError(f"{at}.executorLabel", f"executor '{label}' is not under deploymentSpec.executors or has no container", "a container executor"))
+            result.refused.append(
+                FieldError(f"{at}.executorLabel", f"executor '{label}' is not under deploymentSpec.executors or has no container", "a container executor")
+            )
         else:
             try:
                 result.templates[comp_name] = _component_template(comp_name, comp, executor, category=category, version=version, prefix=prefix)
@@ -225,11 +272,19 @@ def _pipeline(data: dict, pipeline_name: str, result: V2Import) -> dict | None:
         comp_name = (task.get("componentRef") or {}).get("name")
         refusal = None
         if "triggerPolicy" in task and (task["triggerPolicy"] or {}).get("condition"):
-            refusal = FieldError(f"{at}.triggerPolicy.condition", f"task runs only when {task['triggerPolicy']['condition']!r}; CubeLab tasks have no run-time conditions", "a task without dsl.If/dsl.Condition")
+            refusal = FieldError(
+                f"{at}.triggerPolicy.condition",
+                f"task runs only when {task['triggerPolicy']['condition']!r}; CubeLab tasks have no run-time conditions",
+                "a task without dsl.If/dsl.Condition",
+            )
         elif "iteratorPolicy" in task or "parameterIterator" in task or "artifactIterator" in task:
             refusal = FieldError(f"{at}", "is a loop (dsl.ParallelFor); CubeLab pipelines have no loops", "a task without dsl.ParallelFor")
         elif "dag" in ((data.get("components") or {}).get(comp_name) or {}):
-            refusal = FieldError(f"{at}.componentRef.name", f"'{comp_name}' is a sub-DAG (a condition, loop or nested pipeline); CubeLab pipelines are one level", "a container component")
+            refusal = FieldError(
+                f"{at}.componentRef.name",
+                f"'{comp_name}' is a sub-DAG (a condition, loop or nested pipeline); CubeLab pipelines are one level",
+                "a container component",
+            )
         elif comp_name not in result.templates:
             refusal = FieldError(f"{at}.componentRef.name", f"component '{comp_name}' was not imported (see its refusal)", "a container component")
         if refusal is not None:
@@ -244,12 +299,15 @@ def _pipeline(data: dict, pipeline_name: str, result: V2Import) -> dict | None:
                 field_at = f"{at}.inputs.{kind}.{in_name}"
                 source = source or {}
                 if "runtimeValue" in source:
-                    args[flag] = _default_text(((source["runtimeValue"] or {}).get("constant")))
+                    args[flag] = _default_text((source["runtimeValue"] or {}).get("constant"))
                 elif "componentInputParameter" in source:
                     param = source["componentInputParameter"]
                     if "defaultValue" in (params.get(param) or {}):
                         args[flag] = _default_text(params[param]["defaultValue"])
-                        result.notes.append(f"{field_at}: the pipeline parameter '{param}' is passed as its default, {args[flag]!r} (CubeLab pipelines have no run-time parameters; edit the task's argument)")
+                        result.notes.append(
+                            f"{field_at}: the pipeline parameter '{param}' is passed as its default, {args[flag]!r} "
+                            "(CubeLab pipelines have no run-time parameters; edit the task's argument)"
+                        )
                     else:
                         result.notes.append(f"{field_at}: the pipeline parameter '{param}' has no default; set the task's argument {flag}")
                 elif "taskOutputParameter" in source or "taskOutputArtifact" in source:
@@ -260,12 +318,25 @@ def _pipeline(data: dict, pipeline_name: str, result: V2Import) -> dict | None:
                     if [names.get(producer, producer), names[task_name]] not in edges:
                         edges.append([names.get(producer, producer), names[task_name]])
                 else:
-                    result.refused.append(FieldError(field_at, f"takes its value from {', '.join(source) or 'nothing'}, which CubeLab cannot pass (a pipeline input artifact or a task's final status)", "a constant, a pipeline parameter or an upstream task's output"))
+                    result.refused.append(
+                        FieldError(
+                            field_at,
+                            f"takes its value from {', '.join(source) or 'nothing'}, which CubeLab cannot pass "
+                            "(a pipeline input artifact or a task's final status)",
+                            "a constant, a pipeline parameter or an upstream task's output",
+                        )
+                    )
         for upstream in task.get("dependentTasks") or []:
             edge = [names.get(upstream, upstream), names[task_name]]
             if edge not in edges:
                 edges.append(edge)
-        body: dict[str, Any] = {"name": names[task_name], "template": tpl.name, "template_version": tpl.version, "label": (task.get("taskInfo") or {}).get("name", task_name), "args": args}
+        body: dict[str, Any] = {
+            "name": names[task_name],
+            "template": tpl.name,
+            "template_version": tpl.version,
+            "label": (task.get("taskInfo") or {}).get("name", task_name),
+            "args": args,
+        }
         retries = (task.get("retryPolicy") or {}).get("maxRetryCount")
         if isinstance(retries, int):
             body["retries"] = retries
@@ -274,8 +345,12 @@ def _pipeline(data: dict, pipeline_name: str, result: V2Import) -> dict | None:
     for edge in edges:
         if edge[0] not in kept or edge[1] not in kept:
             result.refused.append(FieldError("root.dag", f"the dependency {edge[0]} -> {edge[1]} involves a refused task", "tasks CubeLab can import"))
-    return {"name": template_name(pipeline_name) or "kfp-pipeline", "description": str((data.get("pipelineInfo") or {}).get("description", "") or ""),
-            "tasks": tasks, "edges": [e for e in edges if e[0] in kept and e[1] in kept]}
+    return {
+        "name": template_name(pipeline_name) or "kfp-pipeline",
+        "description": str((data.get("pipelineInfo") or {}).get("description", "") or ""),
+        "tasks": tasks,
+        "edges": [e for e in edges if e[0] in kept and e[1] in kept],
+    }
 
 
 def kfp_v2_document(document: Any) -> Any:
@@ -301,7 +376,15 @@ def import_kfp_v2_pipeline(document: Any, templates: Any, *, project: str | None
 
     result = import_kfp_v2(document)
     if result.pipeline is None:
-        raise FieldErrors([FieldError("root.dag", "the file has no pipeline (root.dag): it holds components only", "a compiled pipeline; import components through the template import")])
+        raise FieldErrors(
+            [
+                FieldError(
+                    "root.dag",
+                    "the file has no pipeline (root.dag): it holds components only",
+                    "a compiled pipeline; import components through the template import",
+                )
+            ]
+        )
     if any(e.field.startswith("root.") for e in result.refused):
         # a task that cannot be carried over: every refusal, the components' reasons included
         raise FieldErrors(result.refused)
@@ -316,6 +399,12 @@ def import_kfp_v2_pipeline(document: Any, templates: Any, *, project: str | None
     diags = [Diagnostic("warning", note, field=note.split(":", 1)[0]) for note in result.notes]
     for t in pipeline.tasks:
         if _resolve_template(templates, Task(name="", template=t.template)) is None:
-            diags.append(Diagnostic("error", f"template '{t.template}' is not installed here (an admin imports it from the same file through the template import, format 'kfp')", task=t.name, field="template"))
+            diags.append(
+                Diagnostic(
+                    "error",
+                    f"template '{t.template}' is not installed here (an admin imports it from the same file through the template import, format 'kfp')",
+                    task=t.name,
+                    field="template",
+                )
+            )
     return pipeline, diags
-

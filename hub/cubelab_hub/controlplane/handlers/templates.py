@@ -91,7 +91,8 @@ class TemplateHandler(TemplateBase):
 class TemplateImportHandler(TemplateBase):
     openapi = {
         "post": op("Import templates (admins): Cube Studio template JSON (one, a list, or name -> template) or a Kubeflow Pipelines "
-                   "component YAML (v1, or KFP v2 IR: each container component becomes a template). All or nothing.", tags=TAGS, body="TemplateImport", returns="TemplateList", status=201,
+                   "component YAML (v1, or KFP v2 IR: each container component becomes a template). All or nothing.",
+                   tags=TAGS, body="TemplateImport", returns="TemplateList", status=201,
                    errors=(400, 401, 403, 409)),
     }
 
@@ -150,7 +151,8 @@ SCHEMAS = {
                      "'--flag value' rendering of args), items strings or placeholders {value: ARG}, {path: ARG}, {output: OUTPUT}, "
                      "{concat: [...]}, {if_present: ARG, then: [...], else: [...]} (Kubeflow components)",
                      "items": {"oneOf": [{"type": "string"}, {"type": "object"}]}},
-            "always_present": {"type": "array", "items": {"type": "string"}, "description": "arguments of an argv template passed even without a value (their default, '' included)"},
+            "always_present": {"type": "array", "items": {"type": "string"},
+                               "description": "arguments of an argv template passed even without a value (their default, '' included)"},
         },
     },
     "TemplateList": {"type": "object", "properties": {
