@@ -188,6 +188,7 @@ def test_graph_component_refusal_names_field_and_reason(path):
             "not isPresent",
         ),
         ("name: [unclosed", "component", "not valid YAML"),
+        ("name: x\nimplementation: {container: {image: i, command: [true]}}", "implementation.container.command[0]", "True is a YAML bool, not text"),
     ],
 )
 def test_refusals_name_the_field_and_reason(text, field, needle):

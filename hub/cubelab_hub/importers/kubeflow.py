@@ -169,8 +169,16 @@ def import_kfp_component(text_or_data: Any, *, category: str = "kubeflow", versi
         out: list = []
         for i, item in enumerate(items):
             at = f"{where}[{i}]"
-            if isinstance(item, (str, int, float)) and not isinstance(item, bool):
-                out.append(str(item))
+            if isinstance(item, str):
+                out.append(item)
+                continue
+            if isinstance(item, (bool, int, float)):
+                # YAML reads true / 8080 unquoted as a boolean / number; Kubeflow's loader refuses them too
+                errors.append(
+                    FieldError(
+                        at, f"{item!r} is a YAML {type(item).__name__}, not text", f"the item quoted: '{str(item).lower() if isinstance(item, bool) else item}'"
+                    )
+                )
                 continue
             if not isinstance(item, dict) or len(item) != 1:
                 errors.append(FieldError(at, f"{item!r} is not a placeholder", "a string, inputValue, inputPath, outputPath, concat or if"))
