@@ -25,12 +25,29 @@ def test_v1_component_with_positional_argv_imports_and_runs(cp):
     assert r.status_code == 201, r.text
     (tpl,) = r.json()["templates"]
     assert tpl["argv"][:2] == ["sh", "-exc"] and tpl["argv"][3:] == [{"path": "--table"}, {"output": "table"}]
-    r = cp.call(
-        "admin",
-        "POST",
-        "/templates/import",
-        {"format": "kfp", "content": (KUBEFLOW / "v1" / "XGBoost.Cross_validation_for_regression.from_CSV.yaml").read_text()},
-    )
+    # a positional 'sh -exc ... "$0" "$1"' command line runs as Kubeflow builds it
+    name = fresh("kfp-header-")
+    tasks = [
+        {"name": "make", "template": "shell", "args": {"--command": "printf 'h\\n1\\n2\\n' > \"$KFJ_TASK_OUTPUT_DIR/t.csv\""}},
+        {"name": "strip", "template": tpl["name"], "args": {"--table": "{{tasks.make.outputs.path}}/t.csv"}},
+        # the output reference is passed as one word: the table without its header line
+        {"name": "show", "template": "shell", "args": {"--command": "printf '%s|' {{tasks.strip.outputs.table}}"}},
+    ]
+    r = cp.call("creator", "POST", "/pipelines", {"name": name, "project": cp.project, "tasks": tasks, "edges": [["make", "strip"], ["strip", "show"]]})
+    assert r.status_code == 201, r.text
+    r = cp.call("creator", "POST", f"/pipelines/{r.json()['id']}/runs")
+    assert r.status_code == 201, r.text
+    run = cp.wait_run("creator", r.json()["id"], timeout=90)
+    assert run["status"] == "succeeded", run
+    assert cp.call("creator", "GET", f"/runs/{run['id']}/tasks/show/logs").text == "1\n2|"
+    # fileOutputs (the program writes to a fixed path) are reported, not dropped silently
+    athena = (KUBEFLOW / "v1" / "aws.athena.query.yaml").read_text()
+    r = cp.call("admin", "POST", "/templates/import", {"format": "kfp", "content": athena, "replace": True})
+    assert r.status_code == 201, r.text
+    (ignored,) = r.json()["ignored"].values()
+    assert ignored and all(i.startswith("implementation.container.fileOutputs.") for i in ignored)
+    graph = (KUBEFLOW / "v1" / "XGBoost.Cross_validation_for_regression.from_CSV.yaml").read_text()
+    r = cp.call("admin", "POST", "/templates/import", {"format": "kfp", "content": graph})
     assert r.status_code == 400 and r.json()["field"] == "implementation.graph" and "graph component" in r.json()["message"]
 
 
