@@ -122,8 +122,8 @@ def test_retries_timeout_parallelism_gc_ttl():
     wf = _checked(spec, config=ClusterConfig(pod_gc_delay="5m", ttl_seconds_after_completion=3600))
     a = _templates(wf)["task-a"]
     # the default back-off: 5 s, doubling, at most 5 minutes between attempts
-    assert a["retryStrategy"] == {"limit": 3, "retryPolicy": "Always", "backoff": {"duration": "5s", "factor": 2, "cap": "5m"}}
-    assert a["activeDeadlineSeconds"] == 90
+    assert a["retryStrategy"] == {"limit": "3", "retryPolicy": "Always", "backoff": {"duration": "5s", "factor": "2", "cap": "5m"}}
+    assert a["activeDeadlineSeconds"] == "90"
     assert wf["spec"]["parallelism"] == 4
     assert wf["spec"]["podGC"] == {"strategy": "OnPodCompletion", "deleteDelayDuration": "5m"}
     assert wf["spec"]["ttlStrategy"] == {"secondsAfterCompletion": 3600}
@@ -137,7 +137,7 @@ def test_retry_backoff_becomes_argos_backoff():
     task = _shell("a", retries=2)
     task.retry_backoff = retry_backoff_from_dict({"delay": 90, "factor": 3, "max_delay": "1h"}, "retry_backoff")
     a = _templates(_checked(_simple([task])))["task-a"]
-    assert a["retryStrategy"]["backoff"] == {"duration": "90s", "factor": 3, "cap": "1h"}
+    assert a["retryStrategy"]["backoff"] == {"duration": "90s", "factor": "3", "cap": "1h"}
 
 
 # ---------------------------------------------------------------- arguments

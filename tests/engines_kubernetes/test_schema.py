@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from support.kube_schema import argo_schema_errors, pod_schema_errors, workflow_errors
+from support.kube_schema import argo_json_schema_errors, argo_schema_errors, pod_schema_errors, workflow_errors
 
 from cubelab_hub.engines.kubernetes.compile import compile_workflow
 from cubelab_hub.engines.kubernetes.lint import argo_lint_errors
@@ -43,6 +43,18 @@ def test_argo_schema_reports_wrong_types(valid):
     assert any("parallelism" in p for p in argo_schema_errors(wf))
     wf = _broken(valid, lambda w: _template(w, "pipeline")["dag"]["tasks"][0].update({"depends": ["prep"]}))
     assert argo_schema_errors(wf)
+
+
+def test_argo_json_schema_types_fields_as_argo_does(valid):
+    """Argo's own schema (not hera's looser models) types IntOrString fields as strings."""
+    assert argo_json_schema_errors(valid) == []
+    wf = _broken(valid, lambda w: _template(w, "task-prep").update({"retryStrategy": {"limit": 1}, "activeDeadlineSeconds": 60}))
+    problems = argo_json_schema_errors(wf)
+    assert any("retryStrategy.limit: 1 is not of type 'string'" in p for p in problems)
+    assert any("activeDeadlineSeconds: 60 is not of type 'string'" in p for p in problems)
+    assert argo_schema_errors(wf) == []  # hera's model accepts both: the official schema is the stricter check
+    wf = _broken(valid, lambda w: _template(w, "pipeline")["dag"]["tasks"][0].update({"dependencies": "prep"}))
+    assert any("dependencies" in p for p in argo_json_schema_errors(wf))
 
 
 def test_argo_lint_reports_broken_references(valid):

@@ -103,7 +103,7 @@ def resolve(cp, fx, path, body_kind):
         "oneoff": {"project": cp.project, "task": {"template": "shell", "args": {"--command": "true"}}},
         "template": template_body(f"tpl{n}"),
         "template-same": template_body(fx["tpl"]),
-        "kfp": {"format": "kfp", "content": f"name: kfp{n}\nimplementation: {{container: {{image: busybox, command: [true]}}}}"},
+        "kfp": {"format": "kfp", "content": f"name: kfp{n}\nimplementation: {{container: {{image: busybox, command: ['true']}}}}"},
     }.get(body_kind, body_kind)
     return path, body
 

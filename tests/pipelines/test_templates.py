@@ -163,27 +163,29 @@ def test_cube_studio_export_shape_imports():
 def test_paddle_components_import(name):
     tpl = import_kfp_component((FIXTURES / "paddle" / f"{name}.yaml").read_text(), category="paddle")
     assert tpl.image.startswith("registry.example.com/paddleflow/")
-    assert tpl.command[0] == "python" and tpl.category == "paddle"
+    assert tpl.argv[0] == "python" and tpl.category == "paddle"
     flags = {a.name: a for a in tpl.args}
     assert flags["--name"].require and flags["--namespace"].default == "kubeflow" and not flags["--namespace"].require
     if name == "training":
         assert flags["--worker_replicas"].type == "int" and flags["--worker_replicas"].require
         assert not flags["--ps_replicas"].require  # inside if/isPresent
         assert flags["--use_visualdl"].type == "enum" and flags["--use_visualdl"].default == "False"
-        assert [(o.name, o.flag) for o in tpl.outputs] == [("model_path", "--model_path")]
+        assert [o.name for o in tpl.outputs] == ["model_path"]
+        assert tpl.argv[tpl.argv.index({"output": "model_path"}) - 1] == "--model_path"
     if name == "serving":
         assert flags["--port"].type == "int" and flags["--port"].default == "8040"
         assert flags["--resources"].type == "dict"
-        assert [(o.name, o.flag) for o in tpl.outputs] == [("output_path", "--outputPath")]
+        assert [o.name for o in tpl.outputs] == ["output_path"]
+        assert tpl.argv[tpl.argv.index({"output": "output_path"}) - 1] == "--outputPath"
     if name == "modelhub":
         assert tpl.name == "model-hub" and not flags["--endpoint"].require and flags["--model_name"].require
 
 
 @pytest.mark.parametrize("text,needle", [
     ("name: x\nimplementation: {}", "implementation.container"),
-    ("inputs: []", "name"),
+    ("name: '--'", "name"),
     ("name: x\ninputs: [{name: a}]\nimplementation: {container: {image: i, args: [--b, {inputValue: zz}]}}", "unknown input 'zz'"),
-    ("name: x\nimplementation: {container: {image: i, args: [{concat: [a, b]}]}}", "unsupported placeholder"),
+    ("name: x\ninputs: [{name: a}]\nimplementation: {container: {image: i, args: [{inputUri: a}]}}", "'inputUri' has no CubeLab equivalent"),
     ("name: [unclosed", "not valid YAML"),
     ("name: x\ninputs: [{name: Model Name}, {name: model_name}]\nimplementation: {container: {image: i}}", "both become argument '--model_name'"),
 ])

@@ -4,11 +4,15 @@
   (``hera.workflows.models.Workflow``, generated from Argo's OpenAPI spec).
   pydantic ignores unknown keys, so the input is also compared with the model's
   own dump: a key the model dropped is reported as not in Argo's schema.
+- :func:`argo_json_schema_errors`: Argo's own JSON schema (``api/jsonschema/schema.json``
+  of argo-workflows, kept in ``fixtures/`` with its source), which types fields as the
+  controller reads them (``retryStrategy.limit`` and ``activeDeadlineSeconds`` are
+  IntOrString there, for one).
 - :func:`pod_schema_errors`: each container template as the Pod Argo will
   create, against the Kubernetes OpenAPI schema (kubernetes-validate, strict),
   plus what that JSON schema leaves out (quantities, DNS names, mount/volume
   pairing).
-- :func:`workflow_errors`: both, plus the engine's own Argo lint
+- :func:`workflow_errors`: all of them, plus the engine's own Argo lint
   (:func:`cubelab_hub.engines.kubernetes.lint.argo_lint_errors`).
 
 hera and kubernetes-validate are test dependencies (the ``test`` extra); the
@@ -17,9 +21,13 @@ engine never imports this module.
 
 from __future__ import annotations
 
+import functools
+import json
 import re
+from pathlib import Path
 from typing import Any
 
+import jsonschema
 import kubernetes_validate
 from hera.workflows.models import Workflow
 from pydantic import ValidationError
@@ -66,6 +74,24 @@ def argo_schema_errors(workflow: dict) -> list[str]:
         return [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
     dumped = model.model_dump(mode="json", by_alias=True, exclude_unset=True)
     return _dropped(workflow, dumped, "")
+
+
+# argo-workflows v4.1.2 (commit 16a52d67daf2f4a8a76fa8bec02a76a46aa46257), api/jsonschema/schema.json
+ARGO_SCHEMA_FILE = Path(__file__).parent / "fixtures" / "argo-workflows-schema.json"
+ARGO_VERSION = "v4.1.2"
+
+
+@functools.cache
+def _argo_validator() -> jsonschema.Draft7Validator:
+    schema = json.loads(ARGO_SCHEMA_FILE.read_text())
+    workflow = {"$ref": "#/definitions/io.argoproj.workflow.v1alpha1.Workflow", "definitions": schema["definitions"]}
+    return jsonschema.Draft7Validator(workflow)
+
+
+def argo_json_schema_errors(workflow: dict) -> list[str]:
+    """``workflow`` against Argo's official JSON schema for a Workflow."""
+    errors = sorted(_argo_validator().iter_errors(workflow), key=lambda e: list(e.absolute_path))
+    return [f"{'.'.join(str(p) for p in err.absolute_path) or '<root>'}: {err.message}" for err in errors]
 
 
 def _pod_extra_errors(pod: dict, where: str) -> list[str]:
@@ -118,4 +144,4 @@ def pod_schema_errors(workflow: dict, version: str = KUBERNETES_VERSION) -> list
 
 def workflow_errors(workflow: dict) -> list[str]:
     """All three checks."""
-    return argo_schema_errors(workflow) + argo_lint_errors(workflow) + pod_schema_errors(workflow)
+    return argo_schema_errors(workflow) + argo_json_schema_errors(workflow) + argo_lint_errors(workflow) + pod_schema_errors(workflow)

@@ -117,6 +117,13 @@ class JobTemplate:
     # Literal argv items that follow the command (Kubeflow constants); rendered before arguments.
     fixed_args: list[str] = field(default_factory=list)
     builtin: bool = False
+    # An argv template (see ARGV_ACCEPTED): when set, it is the task's whole command line,
+    # replacing command, fixed_args and the '--flag value' rendering of ``args``
+    # (which still describe the form). Kubeflow components need the exact argv shape.
+    argv: list | None = None
+    # Arguments that are present even without a value: their default, '' included, is passed
+    # (a Kubeflow input with ``default: ''`` still yields an empty argv item).
+    always_present: list[str] = field(default_factory=list)
 
     @property
     def ref(self) -> tuple[str, str]:
@@ -161,6 +168,7 @@ class JobTemplate:
             "description": self.description,
             "outputs": [o.to_dict() for o in self.outputs],
             "builtin": self.builtin,
+            **({"argv": self.argv, "always_present": list(self.always_present)} if self.argv is not None else {}),
         }
 
 
@@ -185,6 +193,7 @@ def template_from_dict(data: Any) -> JobTemplate:
     known = {
         "name", "version", "kind", "category", "category_index", "image", "workdir", "command", "fixed_args",
         "args", "env", "volume_mount", "service_account", "help_url", "description", "outputs", "builtin",
+        "argv", "always_present",
     }
     for key in data:
         if key not in known:
@@ -257,6 +266,15 @@ def template_from_dict(data: Any) -> JobTemplate:
         outputs=outputs,
         builtin=bool(data.get("builtin", False)),
     )
+    if data.get("argv") is not None:
+        tpl.argv = _parse_argv_template(data["argv"], "argv", {a.name for a in args}, {o.name for o in outputs}, errors)
+        if tpl.kind != "container":
+            errors.append(FieldError("argv", f"only container templates take an argv template, this one is '{tpl.kind}'", "kind: container"))
+    present = data.get("always_present") or []
+    if not isinstance(present, list) or not all(isinstance(p, str) and tpl.arg(p) is not None for p in present):
+        errors.append(FieldError("always_present", f"must list arguments of the template, got {present!r}", "argument names, e.g. [\"--lr\"]"))
+    else:
+        tpl.always_present = list(present)
     if tpl.kind == "container" and not tpl.image and not tpl.command:
         errors.append(FieldError("image", "a container template needs an image or a command", "an image reference such as 'python:3.11'"))
     if errors:
@@ -281,6 +299,56 @@ def _parse_argv(value: Any, field_name: str, errors: list) -> list[str]:
         return list(value)
     errors.append(FieldError(field_name, "must be a list of strings", '["python", "train.py"]'))
     return []
+
+
+ARGV_ACCEPTED = (
+    "a list of strings and placeholders: {\"value\": ARG} (the argument's value), {\"path\": ARG} "
+    "(the path the argument names), {\"output\": OUTPUT} (the file the task writes the output to), "
+    "{\"concat\": [...]} (one item), {\"if_present\": ARG, \"then\": [...], \"else\": [...]}"
+)
+
+
+def _parse_argv_template(value: Any, field_name: str, arg_names: set[str], output_names: set[str], errors: list) -> list:
+    """Check an argv template (:data:`ARGV_ACCEPTED`); returns it as given."""
+    if not isinstance(value, list):
+        errors.append(FieldError(field_name, "must be a list", ARGV_ACCEPTED))
+        return []
+
+    def check(item: Any, where: str) -> None:
+        if isinstance(item, str):
+            return
+        if isinstance(item, dict) and len(item) == 1 and ("value" in item or "path" in item):
+            ref = item.get("value", item.get("path"))
+            if ref not in arg_names:
+                accepted = ", ".join(sorted(arg_names)) or "an argument under args"
+                errors.append(FieldError(where, f"refers to '{ref}', which is not an argument of the template", accepted))
+            return
+        if isinstance(item, dict) and len(item) == 1 and "output" in item:
+            if item["output"] not in output_names:
+                accepted = ", ".join(sorted(output_names)) or "an output under outputs"
+                errors.append(FieldError(where, f"refers to '{item['output']}', which is not an output of the template", accepted))
+            return
+        if isinstance(item, dict) and len(item) == 1 and isinstance(item.get("concat"), list):
+            for i, part in enumerate(item["concat"]):
+                check(part, f"{where}.concat[{i}]")
+            return
+        if isinstance(item, dict) and "if_present" in item and set(item) <= {"if_present", "then", "else"}:
+            if item["if_present"] not in arg_names:
+                accepted = ", ".join(sorted(arg_names)) or "an argument under args"
+                errors.append(FieldError(f"{where}.if_present", f"'{item['if_present']}' is not an argument of the template", accepted))
+            for branch in ("then", "else"):
+                parts = item.get(branch, [])
+                if not isinstance(parts, list):
+                    errors.append(FieldError(f"{where}.{branch}", "must be a list", ARGV_ACCEPTED))
+                    continue
+                for i, part in enumerate(parts):
+                    check(part, f"{where}.{branch}[{i}]")
+            return
+        errors.append(FieldError(where, f"{shorten(repr(item))} is not an argv item", ARGV_ACCEPTED))
+
+    for i, item in enumerate(value):
+        check(item, f"{field_name}[{i}]")
+    return value
 
 
 def _parse_output(raw: Any, field_name: str) -> TemplateOutput:

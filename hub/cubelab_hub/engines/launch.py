@@ -217,6 +217,10 @@ def describe(spec: RunSpec, task: Task, template: JobTemplate, where: Where, res
     """The launch of ``task``. Raises :class:`FieldError` naming the task field
     that cannot be launched."""
     resources = effective_resources(task, template)
+    if template.argv is not None:
+        argv, values = render_argv_template(task, template, where, resolve, check)
+        env = layered_env(spec, task, template, where.namespace, resources, check)
+        return Launch(kind=template.kind, command=argv or None, args=None, env=env, resources=resources, values=values)
     rendered, values = render_args(task, template, resolve, check)
     env = layered_env(spec, task, template, where.namespace, resources, check)
     launch = Launch(kind=template.kind, command=None, args=None, env=env, resources=resources, values=values)
@@ -233,3 +237,73 @@ def describe(spec: RunSpec, task: Task, template: JobTemplate, where: Where, res
     launch.command = [check(c, f"tasks.{task.name}.template.command") for c in template.command] or None
     launch.args = args or None
     return launch
+
+
+def _value_text(value: Any) -> str:
+    """A typed value as one argv item, serialised as Kubeflow serialises arguments
+    (``json.dumps`` for lists and dicts, ``str`` for the rest)."""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def render_argv_template(
+    task: Task, template: JobTemplate, where: Where, resolve: Resolver = _literal_value, check: Checker = _as_is
+) -> tuple[list[str], dict[str, Any]]:
+    """The whole command line of a template with an argv template, resolved the way
+    Kubeflow resolves a component's placeholders: an absent argument's placeholder
+    yields nothing, ``if_present`` picks a branch, ``concat`` joins into one item.
+
+    An argument is present when the task gives it a value, when it has a default,
+    or when it is in ``always_present`` (its default, even '', is passed). A value
+    the user typed as text is passed as typed (checked against the argument's type),
+    so '1e-3' stays '1e-3' as in Kubeflow.
+    """
+    where_args = f"tasks.{task.name}.args"
+    for name in task.args:
+        if template.arg(name) is None:
+            raise FieldError(f"{where_args}.{name}", f"is not an argument of template '{template.name}'", ", ".join(s.name for s in template.args) or "none")
+    texts: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    for arg in template.args:
+        field_name = f"{where_args}.{arg.name}"
+        raw = task.args.get(arg.name)
+        if raw in (None, ""):
+            raw = arg.default
+        if raw in (None, ""):
+            if arg.name in template.always_present:
+                texts[arg.name] = values[arg.name] = ""
+            elif arg.require:
+                raise FieldError(field_name, "is required and has no value", "a value, or a default in the template")
+            continue
+        if isinstance(raw, str):
+            resolved, dynamic = resolve(arg, raw, field_name)
+            if dynamic:
+                texts[arg.name] = values[arg.name] = resolved
+                continue
+            values[arg.name] = coerce_arg_value(arg, resolved, field_name)
+            texts[arg.name] = check(str(resolved), field_name)
+            continue
+        values[arg.name] = coerce_arg_value(arg, raw, field_name)
+        texts[arg.name] = check(_value_text(raw), field_name)
+    outputs = {out.name: posixpath.join(where.output_dir, out.name) for out in template.outputs}
+
+    def expand(items: list, field_name: str) -> list[str]:
+        out: list[str] = []
+        for i, item in enumerate(items):
+            if isinstance(item, str):
+                out.append(check(item, f"{field_name}[{i}]"))
+            elif "value" in item or "path" in item:
+                ref = item.get("value", item.get("path"))
+                if ref in texts:
+                    out.append(texts[ref])
+            elif "output" in item:
+                out.append(outputs[item["output"]])
+            elif "concat" in item:
+                out.append("".join(expand(item["concat"], f"{field_name}[{i}].concat")))
+            else:
+                branch = "then" if item["if_present"] in texts else "else"
+                out.extend(expand(item.get(branch, []), f"{field_name}[{i}].{branch}"))
+        return out
+
+    return expand(template.argv or [], f"tasks.{task.name}.template.argv"), values

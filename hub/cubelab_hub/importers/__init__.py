@@ -5,7 +5,8 @@ One module per source format, each a pure function from the parsed document
 that name every field it cannot carry over:
 
 - :mod:`.cube_studio`: Cube Studio job templates (registration form and database export);
-- :mod:`.kubeflow`: Kubeflow Pipelines v1 component YAML;
+- :mod:`.kubeflow`: Kubeflow Pipelines v1 component YAML (an argv template: Kubeflow's exact command line);
+- :mod:`.kubeflow_v2`: KFP v2 IR (compiled pipelines): container components and a root DAG of container tasks;
 - :mod:`.naming`: the naming rules they share (an input's ``--flag``, a template's name).
 
 Like the domain, nothing here imports Jupyter, tornado, SQLAlchemy or Kubernetes

@@ -1,13 +1,17 @@
 """Kubeflow Pipelines components (v1 YAML) -> :class:`~cubelab_hub.domain.templates.JobTemplate`.
 
-Inputs become arguments, outputs become task outputs; :func:`import_kfp_component`
-says how each placeholder of the component's ``args`` is read.
+The component's ``command`` and ``args`` become the template's argv template, so a
+task runs the command line Kubeflow would build; inputs become the form's
+arguments and outputs task outputs. :func:`import_kfp_component` says how each
+placeholder is read. KFP v2 IR is :mod:`.kubeflow_v2`.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from ..domain.argspec import ARG_NAME_RE
 from ..domain.errors import FieldError, FieldErrors
 from ..domain.templates import JobTemplate, template_from_dict
 from .naming import argument_flag, snake_name, template_name
@@ -30,32 +34,69 @@ _KFP_TYPES = {
 }
 
 
+def load_kfp_yaml(text_or_data: Any, what: str = "component") -> Any:
+    """YAML text (or already parsed data) -> data, a YAML error named as a field error."""
+    import yaml  # pyyaml: a dependency of the project; only needed here
+
+    if not isinstance(text_or_data, (str, bytes)):
+        return text_or_data
+    try:
+        return yaml.safe_load(text_or_data)
+    except yaml.YAMLError as exc:
+        raise FieldErrors([FieldError(what, f"is not valid YAML ({exc})", f"a Kubeflow Pipelines {what} YAML")]) from None
+
+
 def import_kfp_component(text_or_data: Any, *, category: str = "kubeflow", version: str = "Release") -> JobTemplate:
     """Kubeflow Pipelines component YAML (v1 ``name/inputs/outputs/implementation.container``).
 
-    Inputs become arguments: an input's flag is the literal that precedes its
-    ``{inputValue: X}`` in ``args`` (``--x`` when it has none); inputs inside
-    ``if: {cond: {isPresent: X}}`` blocks are optional; ``default``/``optional`` are
-    kept. Outputs (``{outputPath: Y}``) become task outputs whose flag receives
-    the file path to write.
+    The component's ``command`` and ``args``, joined as Kubeflow joins them, become the
+    template's argv template (:data:`~cubelab_hub.domain.templates.ARGV_ACCEPTED`), so
+    the task runs the exact command line Kubeflow builds: positional items stay
+    positional, ``concat`` and ``if/isPresent`` resolve as in Kubeflow, an input with
+    a default (``''`` included) is always passed. Inputs become the form's arguments:
+    an input's name is the flag literal that precedes its first placeholder
+    (``--x`` from the input's name when there is none, or when two inputs would share
+    it); outputs become task outputs whose ``outputPath`` is a file in the task's
+    output directory.
     """
-    import yaml  # pyyaml: a dependency of the project; only needed here
-
-    data = text_or_data
-    if isinstance(text_or_data, (str, bytes)):
-        try:
-            data = yaml.safe_load(text_or_data)
-        except yaml.YAMLError as exc:
-            raise FieldErrors([FieldError("component", f"is not valid YAML ({exc})", "a Kubeflow Pipelines component YAML")])
+    data = load_kfp_yaml(text_or_data)
     if not isinstance(data, dict):
         raise FieldErrors([FieldError("component", "must be a mapping", "name, inputs, outputs, implementation.container")])
     errors: list[FieldError] = []
     name = data.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise FieldErrors([FieldError("name", "is missing", "the component's name")])
-    container = (data.get("implementation") or {}).get("container") if isinstance(data.get("implementation"), dict) else None
+    if name is None:
+        name = "Component"  # Kubeflow's own name for a component without one
+    if not isinstance(name, str) or not template_name(name):
+        raise FieldErrors([FieldError("name", f"{name!r} gives no template name", "name: My component (letters or digits)")])
+    implementation = data.get("implementation") if isinstance(data.get("implementation"), dict) else {}
+    if "graph" in implementation:
+        tasks = (implementation.get("graph") or {}).get("tasks") or {}
+        raise FieldErrors(
+            [
+                FieldError(
+                    "implementation.graph",
+                    f"component '{name}' is a graph component (a pipeline of {len(tasks)} tasks: {', '.join(list(tasks)[:5])}), not one container",
+                    "a container component (implementation.container); import the pipeline's own components one by one",
+                )
+            ]
+        )
+    container = implementation.get("container")
     if not isinstance(container, dict):
-        raise FieldErrors([FieldError("implementation.container", "is missing", "implementation: {container: {image, command, args}}")])
+        raise FieldErrors(
+            [
+                FieldError(
+                    "implementation.container", f"component '{name}' has no container implementation", "implementation: {container: {image, command, args}}"
+                )
+            ]
+        )
+    if not isinstance(container.get("image"), str) or not container["image"].strip():
+        errors.append(
+            FieldError(
+                "implementation.container.image",
+                f"component '{name}' names no image ({container.get('image')!r}), so nothing could run it",
+                "an image reference such as 'python:3.11'",
+            )
+        )
     inputs = data.get("inputs") or []
     outputs = data.get("outputs") or []
     if not isinstance(inputs, list):
@@ -75,112 +116,191 @@ def import_kfp_component(text_or_data: Any, *, category: str = "kubeflow", versi
             continue
         output_by_name[item["name"]] = item
 
-    flags: dict[str, str] = {}  # input name -> flag
-    out_flags: dict[str, str] = {}
+    literal_flag: dict[str, str] = {}  # input -> the flag literal before its first placeholder
+    path_inputs: set[str] = set()  # inputs passed as a file path: their value is the path, whatever their type
     conditional: set[str] = set()
-    fixed: list[str] = []
 
-    def walk(items: Any, in_condition: str | None) -> None:
-        pending_literal: str | None = None
+    def scan(items: Any, where: str, in_condition: bool) -> None:
+        """Note each input's flag literal and which inputs sit inside conditions."""
         if not isinstance(items, list):
-            errors.append(FieldError("implementation.container.args", "must be a list", "a list of strings and placeholders"))
+            errors.append(FieldError(where, "must be a list", "a list of strings and placeholders"))
             return
-        for item in items:
-            if isinstance(item, (str, int, float)):
-                if pending_literal is not None and in_condition is None:
-                    fixed.append(pending_literal)
-                pending_literal = str(item)
-                continue
-            if isinstance(item, dict) and ("inputValue" in item or "inputPath" in item):
+        previous: Any = None
+        for i, item in enumerate(items):
+            if isinstance(item, dict):
                 ref = item.get("inputValue", item.get("inputPath"))
-                if ref not in input_by_name:
-                    errors.append(FieldError("implementation.container.args", f"refers to unknown input '{ref}'", "an input declared under inputs"))
-                elif pending_literal and pending_literal.startswith("-"):
-                    flags[ref] = pending_literal
-                else:
-                    if pending_literal is not None and in_condition is None:
-                        fixed.append(pending_literal)
-                    flags[ref] = argument_flag(ref)
-                if in_condition:
-                    conditional.add(ref)
-                pending_literal = None
-                continue
-            if isinstance(item, dict) and "outputPath" in item:
-                ref = item["outputPath"]
-                if ref not in output_by_name:
-                    errors.append(FieldError("implementation.container.args", f"refers to unknown output '{ref}'", "an output declared under outputs"))
-                elif pending_literal and pending_literal.startswith("-"):
-                    out_flags[ref] = pending_literal
-                else:
-                    out_flags[ref] = argument_flag(ref)
-                pending_literal = None
-                continue
-            if isinstance(item, dict) and "if" in item:
-                cond = item["if"] or {}
-                present = (cond.get("cond") or {}).get("isPresent") if isinstance(cond.get("cond"), dict) else None
-                walk(cond.get("then") or [], present or "?")
-                if cond.get("else"):
-                    walk(cond.get("else"), present or "?")
-                continue
-            errors.append(FieldError("implementation.container.args", f"unsupported placeholder {item!r}", "strings, inputValue, inputPath, outputPath, if/isPresent"))
-        if pending_literal is not None and in_condition is None:
-            fixed.append(pending_literal)
+                if isinstance(item.get("inputPath"), str):
+                    path_inputs.add(item["inputPath"])
+                if isinstance(ref, str):
+                    if isinstance(previous, str) and previous.startswith("-") and ref not in literal_flag:
+                        literal_flag[ref] = previous
+                    if in_condition:
+                        conditional.add(ref)
+                if isinstance(item.get("concat"), list):
+                    scan(item["concat"], f"{where}[{i}].concat", in_condition)
+                if isinstance(item.get("if"), dict):
+                    for branch in ("then", "else"):
+                        part = item["if"].get(branch)
+                        if part is not None:
+                            scan(part if isinstance(part, list) else [part], f"{where}[{i}].if.{branch}", True)
+            previous = item
 
-    walk(container.get("args") or [], None)
-    command = container.get("command") or []
-    if not isinstance(command, list) or not all(isinstance(c, (str, int, float)) for c in command):
-        errors.append(FieldError("implementation.container.command", "must be a list of strings (placeholders in command are not supported)", "[python, train.py]"))
-        command = []
+    scan(container.get("command") or [], "implementation.container.command", False)
+    scan(container.get("args") or [], "implementation.container.args", False)
+
+    flags: dict[str, str] = {}
+    taken: dict[str, str] = {}
+    for in_name in input_by_name:
+        for flag in (literal_flag.get(in_name), argument_flag(in_name)):
+            if flag and ARG_NAME_RE.match(flag) and flag not in taken:
+                flags[in_name] = flag
+                taken[flag] = in_name
+                break
+        else:
+            flag = argument_flag(in_name)
+            errors.append(
+                FieldError("inputs", f"inputs '{taken.get(flag)}' and '{in_name}' both become argument '{flag}'", "inputs that map to distinct flags")
+            )
+    out_names = {o: _output_name(o) for o in output_by_name}
+
+    def convert(items: Any, where: str) -> list:
+        if not isinstance(items, list):
+            return []
+        out: list = []
+        for i, item in enumerate(items):
+            at = f"{where}[{i}]"
+            if isinstance(item, str):
+                out.append(item)
+                continue
+            if isinstance(item, (bool, int, float)):
+                # YAML reads true / 8080 unquoted as a boolean / number; Kubeflow's loader refuses them too
+                errors.append(
+                    FieldError(
+                        at, f"{item!r} is a YAML {type(item).__name__}, not text", f"the item quoted: '{str(item).lower() if isinstance(item, bool) else item}'"
+                    )
+                )
+                continue
+            if not isinstance(item, dict) or len(item) != 1:
+                errors.append(FieldError(at, f"{item!r} is not a placeholder", "a string, inputValue, inputPath, outputPath, concat or if"))
+                continue
+            ((key, ref),) = item.items()
+            if key in ("inputValue", "inputPath"):
+                if ref not in input_by_name:
+                    errors.append(FieldError(at, f"{key} refers to unknown input '{ref}'", "an input declared under inputs"))
+                elif ref in flags:
+                    out.append({"value" if key == "inputValue" else "path": flags[ref]})
+            elif key == "outputPath":
+                if ref not in output_by_name:
+                    errors.append(FieldError(at, f"outputPath refers to unknown output '{ref}'", "an output declared under outputs"))
+                else:
+                    out.append({"output": out_names[ref]})
+            elif key == "concat":
+                out.append({"concat": convert(ref, f"{at}.concat")})
+            elif key == "if" and isinstance(ref, dict):
+                cond = ref.get("cond")
+                present = cond.get("isPresent") if isinstance(cond, dict) else None
+                if not isinstance(present, str):
+                    errors.append(
+                        FieldError(
+                            f"{at}.if.cond", f"the condition {cond!r} is not isPresent: CubeLab resolves only 'if input X is given'", "cond: {isPresent: X}"
+                        )
+                    )
+                    continue
+                if present not in flags:
+                    errors.append(FieldError(f"{at}.if.cond.isPresent", f"refers to unknown input '{present}'", "an input declared under inputs"))
+                    continue
+                # a branch that is one item rather than a list is that one item, as in Kubeflow
+                branches = {b: ref[b] if isinstance(ref[b], list) else [ref[b]] for b in ("then", "else") if ref.get(b) is not None}
+                node = {"if_present": flags[present], "then": convert(branches.get("then", []), f"{at}.if.then")}
+                if "else" in branches:
+                    node["else"] = convert(branches["else"], f"{at}.if.else")
+                out.append(node)
+            else:
+                errors.append(
+                    FieldError(
+                        at,
+                        f"placeholder '{key}' has no CubeLab equivalent (it names a Kubeflow runtime value: an artifact URI, the executor input)",
+                        "inputValue, inputPath, outputPath, concat, if/isPresent",
+                    )
+                )
+        return out
+
+    argv = convert(container.get("command") or [], "implementation.container.command") + convert(container.get("args") or [], "implementation.container.args")
 
     specs: dict[str, dict] = {}
+    always_present: list[str] = []
     for in_name, item in input_by_name.items():
-        flag = flags.get(in_name) or argument_flag(in_name)
-        if flag in specs:
-            other = next(n for n, f in ((n, flags.get(n) or argument_flag(n)) for n in input_by_name) if f == flag)
-            errors.append(FieldError("inputs", f"inputs '{other}' and '{in_name}' both become argument '{flag}'", "inputs that map to distinct flags"))
+        if in_name not in flags:
             continue
+        flag = flags[in_name]
         kfp_type = str(item.get("type", "String")).lower()
-        arg_type = _KFP_TYPES.get(kfp_type, "str")
-        optional = bool(item.get("optional", False)) or in_name in conditional
-        has_default = "default" in item
-        default = item.get("default", "")
-        if arg_type == "bool" and isinstance(default, str) and default.lower() in ("true", "false"):
-            default = default.lower() == "true"
+        arg_type = "str" if in_name in path_inputs else _KFP_TYPES.get(kfp_type, "str")
+        has_default = item.get("default") is not None
+        default = item.get("default")
+        if has_default:
+            always_present.append(flag)
+            # Kubeflow passes a default as written ('1e-3' stays '1e-3'); keep it as text
+            default = json.dumps(default) if isinstance(default, (dict, list)) else str(default)
+        optional = bool(item.get("optional", False))
+        shown_default = default
+        if optional and has_default:
+            # Kubeflow leaves an optional input out unless a value is given, default or not
+            has_default = False
+            always_present.remove(flag)
         specs[flag] = {
             "type": arg_type,
             "item_type": "",
             "label": in_name,
-            "require": 0 if (optional or has_default) else 1,
+            "require": 0 if (optional or has_default or in_name in conditional) else 1,
             "choice": [],
             "range": "",
             "default": default if has_default else "",
-            "placeholder": "",
+            "placeholder": str(shown_default) if optional and shown_default is not None else "",
             "describe": str(item.get("description", "") or ""),
             "editable": 1,
         }
         if arg_type == "bool":
-            # Kubeflow passes booleans as a value ('--flag True'), not a bare flag
+            # Kubeflow passes booleans as a value ('True'), not a bare flag
             specs[flag]["type"] = "enum"
-            specs[flag]["choice"] = ["True", "False"]
-            specs[flag]["default"] = ("True" if default else "False") if has_default else ""
+            specs[flag]["choice"] = ["True", "False"] + ([default] if has_default and default not in ("True", "False", "") else [])
+        elif arg_type in ("int", "float") and has_default and default != "":
+            try:
+                float(default)
+            except ValueError:
+                specs[flag]["type"] = "str"  # a default Kubeflow would pass although it is not a number
     body = {
         "name": template_name(name),
         "version": version,
         "kind": "container",
         "category": category,
         "image": str(container.get("image", "") or ""),
-        "command": [str(c) for c in command],
-        "fixed_args": fixed,
+        "command": [],
+        "argv": argv,
+        "always_present": always_present,
         "args": {"inputs": specs} if specs else {},
+        "env": {str(k): str(v) for k, v in (container.get("env") or {}).items()} if isinstance(container.get("env"), dict) else {},
         "description": str(data.get("description", "") or ""),
         "outputs": [
-            {"name": _output_name(o), "description": str(output_by_name[o].get("description", "") or ""), "type": str(output_by_name[o].get("type", "String")), "flag": out_flags.get(o)}
+            {"name": out_names[o], "description": str(output_by_name[o].get("description", "") or ""), "type": str(output_by_name[o].get("type", "String"))}
             for o in output_by_name
         ],
     }
     if errors:
         raise FieldErrors(errors)
     return template_from_dict(body)
+
+
+def kfp_ignored_fields(data: Any) -> list[str]:
+    """Fields of a v1 component that CubeLab keeps no meaning for (reported, not dropped silently)."""
+    container = ((data or {}).get("implementation") or {}).get("container") if isinstance(data, dict) else None
+    ignored: list[str] = []
+    if isinstance(container, dict):
+        for out_name, path in (container.get("fileOutputs") or {}).items():
+            ignored.append(
+                f"implementation.container.fileOutputs.{out_name}: the program writes it to {path}, "
+                "which CubeLab does not copy into the task's output directory"
+            )
+    return ignored
 
 
 def _output_name(name: str) -> str:

@@ -290,7 +290,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Import an exported pipeline into a project (saved even when invalid, with diagnostics) */
+        /** Import an exported pipeline, or a KFP v2 IR pipeline (compiled YAML text or its object; its templates come from the template import of the same file), into a project (saved even when invalid, with diagnostics) */
         post: {
             parameters: {
                 query?: never;
@@ -3372,7 +3372,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Import templates (admins): Cube Studio template JSON (one, a list, or name -> template) or a Kubeflow Pipelines component YAML. All or nothing. */
+        /** Import templates (admins): Cube Studio template JSON (one, a list, or name -> template) or a Kubeflow Pipelines component YAML (v1, or KFP v2 IR: each container component becomes a template). All or nothing. */
         post: {
             parameters: {
                 query?: never;
@@ -4099,7 +4099,7 @@ export interface components {
             pipeline: components["schemas"]["Pipeline"];
         };
         PipelineImport: {
-            document: components["schemas"]["PipelineExport"];
+            document: components["schemas"]["PipelineExport"] | string | Record<string, unknown>;
             project: string;
             name?: string;
         };
@@ -4340,6 +4340,10 @@ export interface components {
                 type: string;
                 flag: string | null;
             }[];
+            /** @description an argv template: the whole command line (replacing command, fixed_args and the '--flag value' rendering of args), items strings or placeholders {value: ARG}, {path: ARG}, {output: OUTPUT}, {concat: [...]}, {if_present: ARG, then: [...], else: [...]} (Kubeflow components) */
+            argv?: (string | Record<string, unknown>)[];
+            /** @description arguments of an argv template passed even without a value (their default, '' included) */
+            always_present?: string[];
         };
         TemplateList: {
             templates: components["schemas"]["Template"][];
@@ -4353,7 +4357,7 @@ export interface components {
         TemplateImport: {
             /** @enum {string} */
             format: "cube-studio" | "kfp";
-            /** @description Cube Studio JSON (object/list) or the component YAML text */
+            /** @description Cube Studio JSON (object/list), or the Kubeflow component YAML text (v1, or KFP v2 IR) */
             content: unknown;
             category?: string;
             /** @enum {string} */

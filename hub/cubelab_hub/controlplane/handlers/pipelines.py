@@ -12,6 +12,7 @@ from dataclasses import replace
 from ...domain.errors import Conflict, FieldError, NotFound
 from ...domain.ids import parse_id
 from ...domain.pipelines import export_pipeline, import_pipeline, pipeline_from_dict, validate
+from ...importers.kubeflow_v2 import import_kfp_v2_pipeline, kfp_v2_document
 from ..models.pipelines import PipelineRow, aware
 from ..services.lists import list_pipelines
 from ..services.pipelines import accept_proposal, delete_pipeline, ensure_unique, resource_proposals
@@ -164,7 +165,9 @@ class ExportHandler(PipelineBase):
 
 
 class ImportHandler(PipelineBase):
-    openapi = {"post": op("Import an exported pipeline into a project (saved even when invalid, with diagnostics)", tags=TAGS,
+    openapi = {"post": op("Import an exported pipeline, or a KFP v2 IR pipeline (compiled YAML text or its object; its "
+                          "templates come from the template import of the same file), into a project (saved even when "
+                          "invalid, with diagnostics)", tags=TAGS,
                           body="PipelineImport", returns="Pipeline", status=201, errors=(400, 401, 403, 404, 409))}
 
     async def post(self):
@@ -177,7 +180,10 @@ class ImportHandler(PipelineBase):
 
         def insert_imported(session) -> tuple[dict, list]:
             catalog = load_catalog(session)
-            pipeline, import_diags = import_pipeline(body.get("document"), catalog, project=project, name=body.get("name"))
+            if kfp_v2_document(body.get("document")) is not None:
+                pipeline, import_diags = import_kfp_v2_pipeline(body.get("document"), catalog, project=project, name=body.get("name"))
+            else:
+                pipeline, import_diags = import_pipeline(body.get("document"), catalog, project=project, name=body.get("name"))
             return self.insert(session, pipeline), import_diags
 
         view, import_diags = await self.db.run(insert_imported)
@@ -257,7 +263,13 @@ SCHEMAS = {
     },
     "PipelineList": list_schema("pipelines", {"type": "object"}),
     "PipelineExport": {"type": "object", "properties": {"format": {"type": "string", "const": "cubelab.pipeline/v1"}, "templates": {"type": "array"}, "pipeline": {"$ref": "#/components/schemas/Pipeline"}}},
-    "PipelineImport": {"type": "object", "required": ["document", "project"], "properties": {"document": {"$ref": "#/components/schemas/PipelineExport"}, "project": {"type": "string"}, "name": {"type": "string"}}},
+    "PipelineImport": {"type": "object", "required": ["document", "project"], "properties": {
+        "document": {"oneOf": [
+            {"$ref": "#/components/schemas/PipelineExport"},
+            {"type": "string", "description": "a KFP v2 IR pipeline: the YAML kfp 2 compiles (components, deploymentSpec.executors, root.dag)"},
+            {"type": "object", "description": "a KFP v2 IR pipeline as an object", "required": ["deploymentSpec", "root"]},
+        ]},
+        "project": {"type": "string"}, "name": {"type": "string"}}},
     "ProposalList": {"type": "object", "properties": {"proposals": {"type": "array", "items": {"type": "object"}}}},
 }
 

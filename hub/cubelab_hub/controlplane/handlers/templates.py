@@ -91,7 +91,8 @@ class TemplateHandler(TemplateBase):
 class TemplateImportHandler(TemplateBase):
     openapi = {
         "post": op("Import templates (admins): Cube Studio template JSON (one, a list, or name -> template) or a Kubeflow Pipelines "
-                   "component YAML. All or nothing.", tags=TAGS, body="TemplateImport", returns="TemplateList", status=201,
+                   "component YAML (v1, or KFP v2 IR: each container component becomes a template). All or nothing.",
+                   tags=TAGS, body="TemplateImport", returns="TemplateList", status=201,
                    errors=(400, 401, 403, 409)),
     }
 
@@ -147,6 +148,12 @@ SCHEMAS = {
             "help_url": {"type": "string"},
             "description": {"type": "string"},
             "outputs": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}, "description": {"type": "string"}, "type": {"type": "string"}, "flag": {"type": ["string", "null"]}}}},
+            "argv": {"type": "array", "description": "an argv template: the whole command line (replacing command, fixed_args and the "
+                     "'--flag value' rendering of args), items strings or placeholders {value: ARG}, {path: ARG}, {output: OUTPUT}, "
+                     "{concat: [...]}, {if_present: ARG, then: [...], else: [...]} (Kubeflow components)",
+                     "items": {"oneOf": [{"type": "string"}, {"type": "object"}]}},
+            "always_present": {"type": "array", "items": {"type": "string"},
+                               "description": "arguments of an argv template passed even without a value (their default, '' included)"},
         },
     },
     "TemplateList": {"type": "object", "properties": {
@@ -159,7 +166,7 @@ SCHEMAS = {
         "required": ["format", "content"],
         "properties": {
             "format": {"type": "string", "enum": ["cube-studio", "kfp"]},
-            "content": {"description": "Cube Studio JSON (object/list) or the component YAML text"},
+            "content": {"description": "Cube Studio JSON (object/list), or the Kubeflow component YAML text (v1, or KFP v2 IR)"},
             "category": {"type": "string"},
             "version": {"type": "string", "enum": ["Release", "Alpha"]},
             "replace": {"type": "boolean"},

@@ -8,7 +8,8 @@ from sqlalchemy import select
 from ...domain.errors import Conflict, FieldError, FieldErrors
 from ...domain.templates import JobTemplate, TemplateCatalog, builtin_templates
 from ...importers.cube_studio import cube_studio_ignored_fields, import_cube_studio_template
-from ...importers.kubeflow import import_kfp_component
+from ...importers.kubeflow import import_kfp_component, kfp_ignored_fields, load_kfp_yaml
+from ...importers.kubeflow_v2 import import_kfp_v2, kfp_v2_document
 from ..models.pipelines import TemplateRow
 from ..store import new_template_row, row_to_template, update_template_row
 
@@ -74,10 +75,26 @@ def read_import(body: dict) -> tuple[list[JobTemplate], dict[str, list[str]]]:
         version = body.get("version", "Release")
         if version not in ("Release", "Alpha"):
             raise FieldError("version", f"'{version}' is not a version", "'Release' or 'Alpha'")
-        templates.append(import_kfp_component(content, category=body.get("category") or "kubeflow", version=version))
+        templates.extend(read_kfp_import(content, body.get("category") or "kubeflow", version, ignored))
     else:
         raise FieldError("format", f"'{fmt}' is not an import format", "'cube-studio' or 'kfp'")
     return templates, ignored
+
+
+def read_kfp_import(content: str, category: str, version: str, ignored: dict[str, list[str]]) -> list[JobTemplate]:
+    """A v1 component, or a v2 IR file whose container components all become templates
+    (all or nothing: every refusal names the component, the field and the reason)."""
+    if kfp_v2_document(content) is not None:
+        result = import_kfp_v2(content, category=category, version=version)
+        if result.refused:
+            raise FieldErrors(result.refused)
+        if not result.templates:
+            raise FieldError("content", "holds no container component", "a KFP v2 IR file with container executors")
+        return list(result.templates.values())
+    template = import_kfp_component(content, category=category, version=version)
+    if kfp_ignored_fields(load_kfp_yaml(content)):
+        ignored[template.name] = kfp_ignored_fields(load_kfp_yaml(content))
+    return [template]
 
 
 def save_imported(session, templates: list[JobTemplate], actor: str, replace: bool) -> list[TemplateRow]:

@@ -13,7 +13,8 @@ How a run maps onto Argo, and why:
   task Omitted (the local engine's ``upstream-failed``). ``failFast: false`` so
   other branches go on after a failure, as on the local engine.
 - ``retries`` -> ``retryStrategy`` (policy ``Always``: an evicted or lost pod is
-  retried like a failed one), ``retry_backoff`` -> its ``backoff``; ``timeout`` -> the pod's ``activeDeadlineSeconds``.
+  retried like a failed one), ``retry_backoff`` -> its ``backoff``; ``timeout`` -> the pod's ``activeDeadlineSeconds``
+  (IntOrString fields written as strings, as Argo's JSON schema types them).
 - Skipped tasks, and tasks outside a partial run (``only_tasks``), are DAG tasks
   with ``when: "false"`` on a no-op template; a ``logical`` task is a zero-length
   ``suspend`` (Argo completes it without a pod).
@@ -378,14 +379,15 @@ def _task_template(spec: RunSpec, task: Task, template: JobTemplate, plan: _Plan
         body["affinity"] = affinity
     if template.service_account:
         body["serviceAccountName"] = _literal(template.service_account, f"{where}.template.service_account")
+    # activeDeadlineSeconds, retryStrategy.limit and backoff.factor are IntOrString in Argo,
+    # which its JSON schema types as strings: written as strings, they pass both it and hera
     if task.timeout > 0:
-        body["activeDeadlineSeconds"] = task.timeout
+        body["activeDeadlineSeconds"] = str(task.timeout)
     if task.retries > 0:
         backoff = task.backoff
-        # Argo's Backoff: duration and cap are duration strings, factor an int-or-string;
-        # cap bounds each wait, as max_delay does on the local engine
-        body["retryStrategy"] = {"limit": task.retries, "retryPolicy": "Always", "backoff": {
-            "duration": format_duration(backoff.delay), "factor": backoff.factor, "cap": format_duration(backoff.max_delay)}}
+        # duration and cap are duration strings; cap bounds each wait, as max_delay does on the local engine
+        body["retryStrategy"] = {"limit": str(task.retries), "retryPolicy": "Always", "backoff": {
+            "duration": format_duration(backoff.delay), "factor": str(backoff.factor), "cap": format_duration(backoff.max_delay)}}
     dag_task: dict[str, Any] = {"name": task.name, "template": body["name"]}
     arguments: dict[str, Any] = {}
     if inputs.parameters:

@@ -174,6 +174,8 @@ def pod_for_template(workflow: dict, template: dict) -> dict:
         ("priorityClassName", "priorityClassName"),
     ):
         value = template.get(source, spec.get(source))
+        if key == "activeDeadlineSeconds" and isinstance(value, str) and value.isdigit():
+            value = int(value)  # an IntOrString in the template, an integer in the pod Argo creates
         if value is not None:
             pod_spec[key] = value
     if spec.get("imagePullSecrets"):
