@@ -131,7 +131,8 @@ def run_state_from_rows(run: RunRow, tasks: list[TaskRunRow]) -> RunState:
 
 
 def row_to_template(row: TemplateRow) -> JobTemplate:
-    return template_from_dict(row.body)
+    # stored bodies were checked when written; what was kept with a warning then loads as kept
+    return template_from_dict(row.body, warnings=[])
 
 
 def template_view(row: TemplateRow) -> dict:
