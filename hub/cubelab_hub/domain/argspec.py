@@ -98,9 +98,7 @@ class ArgSpec:
             "editable": 1 if self.editable else 0,
         }
         data.update(self.extra)
-        if self.sub_args:
-            data["sub_args"] = {sub.name: sub.to_schema() for sub in self.sub_args}
-        return data
+        return data  # sub_args round-trip as given, through extra
 
 
 _SPEC_KEYS = ("type", "item_type", "label", "require", "choice", "range", "default", "placeholder", "describe", "editable")
@@ -204,7 +202,7 @@ def _parse_sub_args(raw: Any, field_name: str, warnings: list | None) -> list[Ar
         if not isinstance(key, str) or not key:
             raise FieldError(field_name, f"key {key!r} is not a name", SUB_ARGS_ACCEPTED)
         # parsed under a flag-shaped stand-in name: keys of a dict are not flags
-        spec = parse_arg_spec("", "--" + key, spec_raw, f"{field_name}.{key}", warnings)
+        spec = parse_arg_spec("", "--sub_arg", spec_raw, f"{field_name}.{key}", warnings)
         spec.name = key
         specs.append(spec)
     return specs

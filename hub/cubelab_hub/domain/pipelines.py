@@ -25,7 +25,7 @@ from .formats import (
     parse_volume_mounts,
     validate_dns_label,
 )
-from .argspec import REFERENCE_RE, coerce_arg_value, contains_reference
+from .argspec import ARG_NAME_RE, PLATFORM_OVERRIDES, REFERENCE_RE, coerce_arg_value, contains_reference
 from .retries import DEFAULT_BACKOFF, RetryBackoff, retry_backoff_from_dict
 from .schedules import ScheduleSettings, schedule_from_dict
 from .templates import RESERVED_OUTPUT_NAMES, JobTemplate, TemplateCatalog, parse_env_lines
@@ -515,7 +515,12 @@ def _validate_task(pipeline: Pipeline, t: Task, templates, is_admin: bool, err, 
         field = f"args.{flag}"
         if spec is None:
             known = ", ".join(s.name for s in tpl.args) or "none"
-            err(f"argument '{flag}' is not an argument of template '{tpl.name}' (accepted: {known})", task=t.name, field=field)
+            if tpl.kind != "container" or not (ARG_NAME_RE.match(flag) or flag in PLATFORM_OVERRIDES):
+                # built-in runners build their command from their own arguments only
+                err(f"argument '{flag}' is not an argument of template '{tpl.name}' (accepted: {known})", task=t.name, field=field)
+            elif value not in (None, ""):
+                # Cube Studio passes such an argument as written, and so does CubeLab
+                warn(f"argument '{flag}' is not declared by template '{tpl.name}'; it is passed as written (declared: {known})", task=t.name, field=field)
             continue
         if not spec.editable and value not in (None, "") and value != spec.default:
             err(f"argument '{flag}' is not editable; it must keep the template's default {spec.default!r}", task=t.name, field=field)
@@ -538,7 +543,8 @@ def _validate_task(pipeline: Pipeline, t: Task, templates, is_admin: bool, err, 
         if not spec.require:
             continue
         value = t.args.get(spec.name)
-        if value in (None, "") and spec.default in (None, ""):
+        # a value set empty leaves the flag out, default or not (Cube Studio's way to clear one)
+        if value in (None, "") and (spec.name in t.args or spec.default in (None, "")):
             err(f"required argument '{spec.name}' ({spec.label or spec.name}) has no value", task=t.name, field=f"args.{spec.name}")
     if tpl.kind == "python" and not any(t.args.get(k) for k in ("--code", "--script")):
         err("python task needs '--code' or '--script'", task=t.name, field="args.--code")

@@ -190,7 +190,7 @@ def _argument_name_errors(args: Any) -> list[FieldError]:
         for name in items:
             flag = argument_flag(str(name))
             if flag != name and name not in PLATFORM_OVERRIDES:
-                errors.append(FieldError(f"args.{group}.{name}", f"argument name '{name}' is not a flag", f"the flag as the image parses it, e.g. '{flag}', or one of images, workdir, command"))
+                errors.append(FieldError(f"args.{group}.{name}", f"argument name '{name}' is not a flag", f"the flag as the image parses it, e.g. '{flag}'"))
     return errors
 
 

@@ -337,6 +337,8 @@ class RunManager:
                 "reuse": {name: st.to_dict() for name, st in (reuse or {}).items()},
                 "creator": creator,
                 "runner": runner,
+                "started_at": utcnow().isoformat(),
+                "cluster_name": engine_name,
             }
             run = RunRow(id=run_id, pipeline_id=pipeline_id, project=project, trigger=trigger, runner=runner,
                          engine=engine_name, status=PENDING, message="", spec=spec_json, engine_data={},
@@ -364,6 +366,8 @@ class RunManager:
             only_tasks=set(spec["only_tasks"]) if spec.get("only_tasks") is not None else None,
             reuse={name: TaskState.from_dict(st) for name, st in (spec.get("reuse") or {}).items()},
             schedule_time=aware(schedule_time),
+            started_at=datetime.fromisoformat(spec["started_at"]) if spec.get("started_at") else None,
+            cluster_name=spec.get("cluster_name") or "",
         )
 
     def _mark_failed(self, run_id: str, reason: str) -> None:
