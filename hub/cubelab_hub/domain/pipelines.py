@@ -98,6 +98,13 @@ class Pipeline:
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     id: int | None = None
     creator: str | None = None
+    # Cube Studio's 'parameter', kept as given: 'demo' ("true": listed as a demo
+    # others copy from) and 'img' (its picture) are the keys CubeLab reads
+    parameter: dict = field(default_factory=dict)
+
+    @property
+    def demo(self) -> bool:
+        return str(self.parameter.get("demo", "")).strip().lower() in ("true", "1")
 
     def task(self, name: str) -> Task | None:
         for t in self.tasks:
@@ -141,13 +148,14 @@ class Pipeline:
             "env": dict(self.env),
             "parallelism": self.parallelism,
             "schedule": self.schedule.to_dict(),
+            "parameter": dict(self.parameter),
         }
 
 
 # ---------------------------------------------------------------- parsing (shape only)
 
 _TASK_KEYS = set(Task("x", "y").to_dict()) | {"position", "retry_backoff"}
-_PIPELINE_KEYS = {"id", "name", "project", "description", "creator", "tasks", "edges", "env", "parallelism", "schedule"}
+_PIPELINE_KEYS = {"id", "name", "project", "description", "creator", "tasks", "edges", "env", "parallelism", "schedule", "parameter"}
 
 
 def _int_or_error(value: Any, field_name: str, errors: list[FieldError], default: int) -> int:
@@ -286,6 +294,10 @@ def pipeline_from_dict(data: Any) -> Pipeline:
     if parallelism is not None and (isinstance(parallelism, bool) or not isinstance(parallelism, int)):
         errors.append(FieldError("parallelism", f"{parallelism!r} is not a whole number", "a whole number >= 1, or null for the machine's cores"))
         parallelism = None
+    parameter = data.get("parameter") or {}
+    if not isinstance(parameter, dict):
+        errors.append(FieldError("parameter", f"must be an object, got {type(parameter).__name__}", '{"demo": "true", "img": "/static/..."}'))
+        parameter = {}
     schedule = ScheduleSettings()
     try:
         schedule = schedule_from_dict(data.get("schedule"))
@@ -302,6 +314,7 @@ def pipeline_from_dict(data: Any) -> Pipeline:
         env=env,
         parallelism=parallelism,
         schedule=schedule,
+        parameter=dict(parameter),
         id=data.get("id") if isinstance(data.get("id"), int) else None,
         creator=data.get("creator") if isinstance(data.get("creator"), str) else None,
     )
