@@ -10,10 +10,11 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from ...domain.errors import FieldError, NotFound
+from ...domain.formats import validate_dns_label
 from ...domain.ids import parse_id
 from ...domain.pipelines import export_pipeline, import_pipeline, pipeline_from_dict, validate
 from ..models.pipelines import PipelineRow, aware
-from ..services.pipelines import accept_proposal, delete_pipeline, ensure_unique, latest_runs, resource_proposals
+from ..services.pipelines import accept_proposal, copy_pipeline, delete_pipeline, ensure_unique, import_cube_studio, latest_runs, resource_proposals
 from ..services.templates import load_catalog
 from ..store import pipeline_summary, row_to_pipeline, store_pipeline
 from .base import APIHandler, op, route
@@ -159,16 +160,32 @@ class ExportHandler(PipelineBase):
 
 
 class ImportHandler(PipelineBase):
-    openapi = {"post": op("Import an exported pipeline into a project (saved even when invalid, with diagnostics)", tags=TAGS,
-                          body="PipelineImport", returns="Pipeline", status=201, errors=(400, 401, 403, 404, 409))}
+    openapi = {"post": op("Import pipelines into a project (saved even when invalid, with diagnostics). format 'cubelab' (default): "
+                          "an exported pipeline, answered with it. format 'cube-studio': a Cube Studio pipeline file (one pipeline or "
+                          "name -> pipeline), imported entry by entry, answered with the pipelines saved and a report per entry",
+                          tags=TAGS, body="PipelineImport", returns="Pipeline", status=201, errors=(400, 401, 403, 404, 409))}
+    # the answer's shape follows the format
+    openapi["post"]["responses"]["201"]["content"]["application/json"]["schema"] = {
+        "oneOf": [{"$ref": "#/components/schemas/Pipeline"}, {"$ref": "#/components/schemas/CubeStudioImport"}]}
 
     async def post(self):
         body = self.json_body()
-        unknown = sorted(set(body) - {"document", "project", "name"})
+        unknown = sorted(set(body) - {"document", "project", "name", "format"})
         if unknown:
-            raise FieldError(unknown[0], "is not an import field", "document, project, name")
+            raise FieldError(unknown[0], "is not an import field", "document, project, name, format")
+        fmt = body.get("format", "cubelab")
+        if fmt not in ("cubelab", "cube-studio"):
+            raise FieldError("format", f"'{fmt}' is not a pipeline import format", "'cubelab' (an export of CubeLab) or 'cube-studio'")
         project = body.get("project")
         await self.check_project(project)
+        if fmt == "cube-studio":
+            if body.get("name") is not None:
+                raise FieldError("name", "is not used with format 'cube-studio' (a file names its pipelines)", "no name")
+            with self.db.session() as session:
+                rows, reports = import_cube_studio(session, body.get("document"), project, self.actor.name)
+                views = [self.view(session, row) for row in rows]
+            self.send({"pipelines": views, "entries": [r.to_dict() for r in reports]}, 201)
+            return
         with self.db.session() as session:
             catalog = load_catalog(session)
             pipeline, import_diags = import_pipeline(body.get("document"), catalog, project=project, name=body.get("name"))
@@ -179,6 +196,28 @@ class ImportHandler(PipelineBase):
             session.flush()
             view = self.view(session, row)
         view["diagnostics"] = [d.to_dict() for d in import_diags] + view["diagnostics"]
+        self.send(view, 201)
+
+
+class CopyHandler(PipelineBase):
+    openapi = {"post": op("Copy a pipeline you can see (a demo, typically) into a project you may create in: one click in the Lab",
+                          tags=TAGS, body="PipelineCopy", returns="Pipeline", status=201, params=[ID_PARAM], errors=(400, 401, 403, 404, 409))}
+
+    async def post(self, pipeline_id):
+        body = self.json_body()
+        unknown = sorted(set(body) - {"project", "name"})
+        if unknown:
+            raise FieldError(unknown[0], "is not a copy field", "project, name")
+        with self.db.session() as session:
+            self.load(session, pipeline_id)  # 404 for a pipeline the caller may not see, before anything else
+        project = body.get("project")
+        await self.check_project(project)
+        name = body.get("name")
+        if name is not None:
+            validate_dns_label(name, "name")
+        with self.db.session() as session:
+            row = copy_pipeline(session, self.load(session, pipeline_id), project, name, self.actor.name)
+            view = self.view(session, row)
         self.send(view, 201)
 
 
@@ -250,7 +289,18 @@ SCHEMAS = {
     },
     "PipelineList": {"type": "object", "properties": {"pipelines": {"type": "array", "items": {"type": "object"}}}},
     "PipelineExport": {"type": "object", "properties": {"format": {"type": "string", "const": "cubelab.pipeline/v1"}, "templates": {"type": "array"}, "pipeline": {"$ref": "#/components/schemas/Pipeline"}}},
-    "PipelineImport": {"type": "object", "required": ["document", "project"], "properties": {"document": {"$ref": "#/components/schemas/PipelineExport"}, "project": {"type": "string"}, "name": {"type": "string"}}},
+    "PipelineImport": {"type": "object", "required": ["document", "project"], "properties": {
+        "format": {"type": "string", "enum": ["cubelab", "cube-studio"], "description": "default 'cubelab'"},
+        "document": {"description": "format 'cubelab': a PipelineExport; 'cube-studio': Cube Studio's pipeline JSON, {pipeline, tasks} or name -> {pipeline, tasks}",
+                     "oneOf": [{"$ref": "#/components/schemas/PipelineExport"}, {"type": "object"}, {"type": "array"}]},
+        "project": {"type": "string"}, "name": {"type": "string", "description": "format 'cubelab' only"}}},
+    "PipelineCopy": {"type": "object", "required": ["project"], "properties": {"project": {"type": "string"}, "name": {"type": "string", "description": "default: the source's name"}}},
+    "CubeStudioImport": {"type": "object", "properties": {
+        "pipelines": {"type": "array", "items": {"$ref": "#/components/schemas/Pipeline"}},
+        "entries": {"type": "array", "items": {"type": "object", "properties": {
+            "entry": {"type": "string"}, "status": {"type": "string", "enum": ["imported", "refused"]}, "name": {"type": "string"},
+            "demo": {"type": "boolean"}, "errors": {"type": "array", "items": {"type": "object"}}, "warnings": {"type": "array", "items": {"type": "string"}},
+            "ignored": {"type": "array", "items": {"type": "string"}}, "diagnostics": {"type": "array", "items": {"type": "object"}}}}}}},
     "ProposalList": {"type": "object", "properties": {"proposals": {"type": "array", "items": {"type": "object"}}}},
 }
 
@@ -261,6 +311,7 @@ ROUTES = [
     route("/pipelines/{pipeline_id}", PipelineHandler),
     route("/pipelines/{pipeline_id}/validate", ValidateHandler),
     route("/pipelines/{pipeline_id}/export", ExportHandler),
+    route("/pipelines/{pipeline_id}/copy", CopyHandler),
     route("/pipelines/{pipeline_id}/resource-proposals", ProposalsHandler),
     route("/pipelines/{pipeline_id}/resource-proposals/{task}/accept", AcceptProposalHandler),
 ]
