@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
+from support.kube_schema import workflow_errors
 
 from cubelab_hub.domain.errors import FieldErrors
 from cubelab_hub.domain.pipelines import validate
@@ -17,7 +17,6 @@ from cubelab_hub.engines.kubernetes.compile import ClusterConfig, compile_workfl
 from cubelab_hub.engines.local.commands import TaskPaths, TaskSetupError, build_launch
 from cubelab_hub.importers.cube_studio_pipeline import import_cube_studio_pipeline, import_cube_studio_pipelines
 
-from support.kube_schema import workflow_errors
 from .cube_fixtures import YEARS, catalog, pipelines_file
 
 COUNTS = {"2022": 1, "2023": 1, "2024": 4, "2026": 4}

@@ -50,7 +50,7 @@ def test_every_pipeline_route_is_documented(cp):
         "/templates": {"get", "post"}, "/templates/import": {"post"}, "/templates/{name}/{version}": {"get", "put", "delete"},
         "/pipelines": {"get", "post"}, "/pipelines/validate": {"post"}, "/pipelines/import": {"post"},
         "/pipelines/{pipeline_id}": {"get", "put", "delete"}, "/pipelines/{pipeline_id}/validate": {"post"},
-        "/pipelines/{pipeline_id}/export": {"get"}, "/pipelines/{pipeline_id}/resource-proposals": {"get"},
+        "/pipelines/{pipeline_id}/export": {"get"}, "/pipelines/{pipeline_id}/copy": {"post"}, "/pipelines/{pipeline_id}/resource-proposals": {"get"},
         "/pipelines/{pipeline_id}/resource-proposals/{task}/accept": {"post"},
         "/pipelines/{pipeline_id}/runs": {"get", "post"}, "/pipelines/{pipeline_id}/tasks/{task}/debug": {"post"},
         "/runs": {"get", "post"}, "/runs/{run_id}": {"get"}, "/runs/{run_id}/events": {"get"}, "/runs/{run_id}/cancel": {"post"}, "/runs/{run_id}/rerun": {"post"},

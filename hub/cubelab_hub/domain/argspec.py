@@ -72,7 +72,7 @@ class ArgSpec:
     describe: str = ""
     editable: bool = True
     extra: dict = field(default_factory=dict)  # Cube Studio keys kept as given (EXTRA_SPEC_KEYS)
-    sub_args: list["ArgSpec"] = field(default_factory=list)  # the keys of a dict (or of each dict of a list)
+    sub_args: list[ArgSpec] = field(default_factory=list)  # the keys of a dict (or of each dict of a list)
 
     @property
     def is_override(self) -> bool:

@@ -67,7 +67,7 @@ class _Delta(_Safe):
     def total_seconds(self) -> float:
         return self.value.total_seconds()
 
-    def __neg__(self) -> "_Delta":
+    def __neg__(self) -> _Delta:
         return _Delta(-self.value)
 
     def __str__(self) -> str:
@@ -86,7 +86,7 @@ class _Time(_Safe):
     def isoformat(self, *args) -> str:
         return self.value.isoformat(*args)
 
-    def date(self) -> "_Time":
+    def date(self) -> _Time:
         return _Time(self.value.date() if isinstance(self.value, _dt.datetime) else self.value)
 
     def weekday(self) -> int:

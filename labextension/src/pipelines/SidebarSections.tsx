@@ -10,6 +10,7 @@ import { emptyPipeline, toBody, uniqueName } from './graph';
 import { STATUS_ICONS } from './editor/Canvas';
 import { duration, formatTime } from './format';
 import { IPipelineSummary, RUN_FINAL } from './types';
+import { pipelineFileFormat, reportLines, reportTitle } from './cubeStudioImport';
 import { useResource } from '../useResource';
 
 export interface IPipelineOpener {
@@ -47,6 +48,25 @@ export function PipelinesSection(props: {
         setError(`${file.name} is not a JSON document.`);
         return;
       }
+      const format = pipelineFileFormat(doc);
+      if (format === 'cube-studio') {
+        const answer = await client.importCubeStudio(doc, project || 'public');
+        setError(null);
+        load();
+        await showDialog({
+          title: reportTitle(answer.entries),
+          body: (
+            <pre className="cl-ImportReport" data-testid="cubelab-import-report">
+              {reportLines(answer.entries).join('\n')}
+            </pre>
+          ),
+          buttons: [Dialog.okButton()]
+        });
+        if (answer.pipelines.length === 1) {
+          props.opener.open(answer.pipelines[0].id);
+        }
+        return;
+      }
       const created = await client.importDocument(doc, project || 'public');
       setError(null);
       load();
@@ -65,6 +85,23 @@ export function PipelinesSection(props: {
         name: uniqueName(`${s.name}-copy`, taken),
         schedule: { ...full.schedule, enabled: false }
       });
+      load();
+      props.opener.open(copy.id);
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  };
+
+  /** A demo copied into a project of one's own (the filtered one, else the first that is not public). */
+  const copyDemo = async (s: IPipelineSummary) => {
+    const target = project && project !== s.project ? project : me.projects.find(p => p.name !== s.project)?.name;
+    if (!target) {
+      setError(`Create a project first: ${s.name} is copied into a project of yours.`);
+      return;
+    }
+    try {
+      const taken = (items ?? []).filter(i => i.project === target).map(i => i.name);
+      const copy = await client.copy(s.id, target, uniqueName(s.name, taken));
       load();
       props.opener.open(copy.id);
     } catch (err) {
@@ -130,7 +167,7 @@ export function PipelinesSection(props: {
           type="button"
           className="cl-IconButton"
           aria-label={`Import a pipeline JSON document into ${project || 'public'}`}
-          title={`Import a pipeline (.json) into ${project || 'public'}`}
+          title={`Import a pipeline (.json: CubeLab export or Cube Studio pipelines) into ${project || 'public'}`}
           data-testid="cubelab-import-pipeline"
           onClick={() => fileInput.current?.click()}
         >
@@ -193,6 +230,7 @@ export function PipelinesSection(props: {
                   <span className="cl-ProjectDesc">
                     {s.project} · {s.tasks} task{s.tasks === 1 ? '' : 's'}
                     {s.schedule_enabled ? ' · scheduled' : ''}
+                    {s.demo ? ' · demo' : ''}
                   </span>
                 </span>
                 {s.last_run ? (
@@ -204,6 +242,18 @@ export function PipelinesSection(props: {
                   </span>
                 ) : null}
               </button>
+              {s.demo ? (
+                <button
+                  type="button"
+                  className="cl-IconButton"
+                  aria-label={`Copy demo ${s.name} into my project`}
+                  title="Copy this demo into my project"
+                  data-testid="cubelab-pipeline-copy-demo"
+                  onClick={() => void copyDemo(s)}
+                >
+                  <addIcon.react tag="span" elementSize="normal" />
+                </button>
+              ) : null}
               <button
                 type="button"
                 className="cl-IconButton"

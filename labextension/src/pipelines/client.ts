@@ -2,6 +2,7 @@
 import { CubeLabClient } from '../request';
 import { EventStreamParser } from '../sse';
 import { toBody } from './graph';
+import { IImportEntry } from './cubeStudioImport';
 import {
   IDiagnostic,
   IPipeline,
@@ -127,6 +128,19 @@ export class PipelinesClient {
 
   importDocument(document: unknown, project: string, name?: string): Promise<IPipelineView> {
     return this.api.call('POST', 'pipelines/import', name ? { document, project, name } : { document, project });
+  }
+
+  /** A Cube Studio pipeline file, entry by entry: the pipelines saved and a report per entry. */
+  importCubeStudio(
+    document: unknown,
+    project: string
+  ): Promise<{ pipelines: IPipelineView[]; entries: IImportEntry[] }> {
+    return this.api.call('POST', 'pipelines/import', { format: 'cube-studio', document, project });
+  }
+
+  /** A copy of a pipeline (a demo) in `project`. */
+  copy(id: number, project: string, name?: string): Promise<IPipelineView> {
+    return this.api.call('POST', `pipelines/${id}/copy`, name ? { project, name } : { project });
   }
 
   /** Path (relative to the API root) of a task's log; `follow` streams. */

@@ -136,6 +136,8 @@ export interface IPipelineSummary {
   description: string;
   tasks: number;
   schedule_enabled: boolean;
+  /** Cube Studio's `parameter.demo`: listed as a demo to copy from */
+  demo?: boolean;
   updated_at: string | null;
   last_run: { id: string; status: string } | null;
 }

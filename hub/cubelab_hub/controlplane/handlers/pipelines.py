@@ -284,6 +284,7 @@ SCHEMAS = {
             "edges": {"type": "array", "items": {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 2}},
             "env": {"type": "object", "additionalProperties": {"type": "string"}}, "parallelism": {"type": ["integer", "null"]},
             "schedule": {"$ref": "#/components/schemas/Schedule"},
+            "parameter": {"type": "object", "description": "Cube Studio's pipeline parameter, kept as given; 'demo': \"true\" lists it as a demo to copy from"},
             "diagnostics": {"type": "array", "items": {"$ref": "#/components/schemas/Diagnostic"}},
         },
     },

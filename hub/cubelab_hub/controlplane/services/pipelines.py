@@ -3,14 +3,14 @@ runs, the latest run of each, and resource proposals from measured peaks."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
-
 import copy
+
+from sqlalchemy import func, select
 
 from ...domain.errors import Conflict, FieldError
 from ...domain.pipelines import Pipeline
-from ...importers.cube_studio_pipeline import PipelineEntryReport, import_cube_studio_pipelines
 from ...domain.proposals import propose_resources
+from ...importers.cube_studio_pipeline import PipelineEntryReport, import_cube_studio_pipelines
 from ..models.pipelines import PipelineRow, RunRow, TaskRunRow
 from ..store import row_to_pipeline, store_pipeline
 from .templates import load_catalog

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from ...domain.errors import Conflict, FieldError, FieldErrors
+from ...domain.errors import Conflict, FieldError
 from ...domain.templates import JobTemplate, TemplateCatalog, builtin_templates
 from ...importers.cube_studio import EntryReport, import_cube_studio_file
 from ...importers.kubeflow import import_kfp_component
@@ -82,7 +82,8 @@ def save_entries(session, templates: list[JobTemplate], entries: list[EntryRepor
             if entry is not None:
                 entry.status = "refused"
                 reason = "is a built-in" if row.builtin else "already exists (send \"replace\": true to overwrite)"
-                entry.errors.append(FieldError(f"content.{entry.entry}.name", f"template '{tpl.name}' version {tpl.version} {reason}", "a name not taken, or replace"))
+                entry.errors.append(FieldError(f"content.{entry.entry}.name", f"template '{tpl.name}' version {tpl.version} {reason}",
+                                               "a name not taken, or replace"))
             continue
         if row is None:
             row = new_template_row(tpl, actor)
