@@ -4,6 +4,7 @@ import, validate, render their run variables and compile for both engines."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 
 import pytest
@@ -115,6 +116,11 @@ def test_long_run_ids_keep_labels_under_63_characters():
     for template in workflow["spec"]["templates"]:
         labels.update((template.get("metadata") or {}).get("labels") or {})
     assert labels and all(len(v) <= 63 for v in labels.values())
+    # launcher images put KFJ_TASK_ID into their pods' labels
+    for template in workflow["spec"]["templates"]:
+        if "container" in template:
+            env = {e["name"]: e.get("value") for e in template["container"]["env"]}
+            assert len(env["KFJ_TASK_ID"]) <= 63 and re.match(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", env["KFJ_TASK_ID"])
 
 
 def test_refusals_name_the_entry_the_field_and_the_reason():
@@ -147,3 +153,21 @@ def test_schedule_and_unmapped_fields_are_reported():
     assert (s.enabled, s.cron, s.depends_on_past, s.max_active_runs, s.expired_limit) == (False, "0 2 * * *", True, 2, 3)
     assert any("imported disabled" in w for w in report.warnings)
     assert report.ignored == ["pipeline.alert_user: CubeLab sends no alerts"]  # defaults and bookkeeping say nothing
+
+
+def test_a_host_network_template_and_a_kept_range_compile_and_run_from_the_stored_form():
+    from cubelab_hub.domain.pipelines import Pipeline, Task
+    from cubelab_hub.domain.templates import template_from_dict
+
+    cat = catalog("2026")
+    tasks = [Task("nni", "hyperparam-search-nni"), Task("ray", "ray", args={"--num_worker": "3"})]
+    pipeline = Pipeline(name="hn", tasks=tasks)
+    spec = _spec(pipeline, cat)
+    # a run's templates travel as their stored form: the kept range must load again
+    spec.templates = {name: template_from_dict(t.to_dict(), warnings=[]) for name, t in spec.templates.items()}
+    workflow = compile_workflow(spec, PROJECT)
+    assert workflow_errors(workflow) == []
+    nni = next(t for t in workflow["spec"]["templates"] if t["name"].endswith("nni"))
+    ports = [p["hostPort"] for p in nni["container"]["ports"]]
+    env = {e["name"]: e.get("value") for e in nni["container"]["env"]}
+    assert [int(env["PORT1"]), int(env["PORT2"])] == ports

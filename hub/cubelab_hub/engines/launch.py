@@ -27,6 +27,7 @@ the same way for every engine.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import posixpath
 import shlex
@@ -110,6 +111,17 @@ def effective_resources(task: Task, template: JobTemplate) -> tuple[str, str, st
     return cpu or task.cpu, memory or task.memory, gpu or task.gpu
 
 
+def task_id(run_id: str, task: str) -> str:
+    """KFJ_TASK_ID: '<run id>-<task>', cut to a valid label value (63 characters at
+    most, a hash keeping it unique) because Cube Studio's launcher images put it
+    into the labels of the pods they create."""
+    text = f"{run_id}-{task}"
+    if len(text) <= 63:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()[:10]
+    return f"{text[:52].rstrip('-_.')}-{digest}"
+
+
 def run_variables(spec: RunSpec, extra: dict[str, str] | None = None) -> RunVariables:
     """The values of the run's variables: the same for every task and retry of the run."""
     when = spec.schedule_time or spec.started_at or datetime.now(timezone.utc)
@@ -150,7 +162,7 @@ def platform_env(spec: RunSpec, task: Task, template: JobTemplate, namespace: st
         "KFJ_CREATOR": spec.creator,
         "KFJ_RUNNER": spec.runner,
         "KFJ_NAMESPACE": namespace,
-        "KFJ_TASK_ID": f"{spec.run_id}-{task.name}",
+        "KFJ_TASK_ID": task_id(spec.run_id, task.name),
         "KFJ_TASK_NAME": task.name,
         "KFJ_TASK_IMAGES": template.image,
         "KFJ_TASK_VOLUME_MOUNT": ",".join(m for m in (template.volume_mount, task.volume_mount) if m),

@@ -361,7 +361,7 @@ class RunManager:
         pipeline = pipeline_from_dict(spec["pipeline"])
         return RunSpec(
             run_id=run_id, pipeline=pipeline,
-            templates={name: template_from_dict(body) for name, body in spec["templates"].items()},
+            templates={name: template_from_dict(body, warnings=[]) for name, body in spec["templates"].items()},
             creator=spec.get("creator") or "", runner=spec.get("runner") or "", project=project, trigger=trigger,
             only_tasks=set(spec["only_tasks"]) if spec.get("only_tasks") is not None else None,
             reuse={name: TaskState.from_dict(st) for name, st in (spec.get("reuse") or {}).items()},
