@@ -14,6 +14,13 @@ describe('pipelineFileFormat', () => {
     expect(pipelineFileFormat([CUBE_STUDIO_FILE.ml])).toBe('cube-studio');
   });
 
+  it('tells Cube Studio job template files', () => {
+    const templates = { 自定义镜像: { job_template_name: '自定义镜像', image_name: 'ubuntu:20.04' } };
+    expect(pipelineFileFormat(templates)).toBe('cube-studio-templates');
+    expect(pipelineFileFormat(templates['自定义镜像'])).toBe('cube-studio-templates');
+    expect(reportTitle([], 'template')).toBe('Imported 0 of 0 templates');
+  });
+
   it('names neither for anything else', () => {
     expect(pipelineFileFormat({ name: 'x', tasks: [] })).toBeNull();
     expect(pipelineFileFormat({})).toBeNull();

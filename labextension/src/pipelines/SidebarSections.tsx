@@ -49,6 +49,21 @@ export function PipelinesSection(props: {
         return;
       }
       const format = pipelineFileFormat(doc);
+      if (format === 'cube-studio-templates') {
+        // job templates are platform-wide: the server lets admins only
+        const answer = await client.importTemplates(doc);
+        setError(null);
+        await showDialog({
+          title: reportTitle(answer.entries, 'template'),
+          body: (
+            <pre className="cl-ImportReport" data-testid="cubelab-import-report">
+              {reportLines(answer.entries).join('\n')}
+            </pre>
+          ),
+          buttons: [Dialog.okButton()]
+        });
+        return;
+      }
       if (format === 'cube-studio') {
         const answer = await client.importCubeStudio(doc, project || 'public');
         setError(null);
@@ -167,7 +182,7 @@ export function PipelinesSection(props: {
           type="button"
           className="cl-IconButton"
           aria-label={`Import a pipeline JSON document into ${project || 'public'}`}
-          title={`Import a pipeline (.json: CubeLab export or Cube Studio pipelines) into ${project || 'public'}`}
+          title={`Import a pipeline (.json: CubeLab export, Cube Studio pipelines or, for admins, job templates) into ${project || 'public'}`}
           data-testid="cubelab-import-pipeline"
           onClick={() => fileInput.current?.click()}
         >

@@ -138,6 +138,11 @@ export class PipelinesClient {
     return this.api.call('POST', 'pipelines/import', { format: 'cube-studio', document, project });
   }
 
+  /** A Cube Studio job template file (admins), entry by entry: the report per entry. */
+  importTemplates(content: unknown): Promise<{ entries: IImportEntry[] }> {
+    return this.api.call('POST', 'templates/import', { format: 'cube-studio', content });
+  }
+
   /** A copy of a pipeline (a demo) in `project`. */
   copy(id: number, project: string, name?: string): Promise<IPipelineView> {
     return this.api.call('POST', `pipelines/${id}/copy`, name ? { project, name } : { project });

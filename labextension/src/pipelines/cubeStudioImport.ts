@@ -27,12 +27,17 @@ function isCubeStudioPipeline(value: unknown): boolean {
   );
 }
 
+function isCubeStudioTemplate(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && 'job_template_name' in value;
+}
+
 /**
  * The import format of a parsed file: 'cubelab' (CubeLab's export),
  * 'cube-studio' (one `{pipeline, tasks}` or name -> such objects, as Cube
- * Studio's init-pipeline.json), or null when it is neither.
+ * Studio's init-pipeline.json), 'cube-studio-templates' (Cube Studio's job
+ * templates, as its init-job-template.json), or null when it is none of them.
  */
-export function pipelineFileFormat(doc: unknown): 'cubelab' | 'cube-studio' | null {
+export function pipelineFileFormat(doc: unknown): 'cubelab' | 'cube-studio' | 'cube-studio-templates' | null {
   if (typeof doc !== 'object' || doc === null) {
     return null;
   }
@@ -42,8 +47,14 @@ export function pipelineFileFormat(doc: unknown): 'cubelab' | 'cube-studio' | nu
   if (isCubeStudioPipeline(doc)) {
     return 'cube-studio';
   }
+  if (isCubeStudioTemplate(doc)) {
+    return 'cube-studio-templates';
+  }
   const values = Array.isArray(doc) ? doc : Object.values(doc);
-  return values.length > 0 && values.every(isCubeStudioPipeline) ? 'cube-studio' : null;
+  if (values.length > 0 && values.every(isCubeStudioPipeline)) {
+    return 'cube-studio';
+  }
+  return values.length > 0 && values.every(isCubeStudioTemplate) ? 'cube-studio-templates' : null;
 }
 
 /** One summary line per entry, then its reasons: what the import dialog lists. */
@@ -70,8 +81,8 @@ export function reportLines(entries: IImportEntry[]): string[] {
   return lines;
 }
 
-/** 'Imported 3 of 4' for the dialog's title. */
-export function reportTitle(entries: IImportEntry[]): string {
+/** 'Imported 3 of 4 pipelines' for the dialog's title. */
+export function reportTitle(entries: IImportEntry[], noun = 'pipeline'): string {
   const done = entries.filter(e => e.status !== 'refused').length;
-  return `Imported ${done} of ${entries.length} pipeline${entries.length === 1 ? '' : 's'}`;
+  return `Imported ${done} of ${entries.length} ${noun}${entries.length === 1 ? '' : 's'}`;
 }
