@@ -118,6 +118,8 @@ export interface IPipeline {
   env: Record<string, string>;
   parallelism: number | null;
   schedule: ISchedule;
+  /** Cube Studio's pipeline parameter, kept as given ('demo', 'img') */
+  parameter?: Record<string, unknown>;
 }
 
 export interface IPipelineView extends IPipeline {
