@@ -21,6 +21,7 @@ LOCAL = WHEN.astimezone().replace(tzinfo=None)  # Cube Studio renders with the s
 @pytest.mark.parametrize("text,expected", [
     ("/mnt/{{creator}}/pipeline/example/ml/", "/mnt/alice/pipeline/example/ml/"),
     ("{{runner}} {{pipeline_id}} {{pipeline_name}} {{cluster_name}}", "bob 7 ml local"),
+    ("{{ creator | upper }}-{{ pipeline_id | int + 1 }}", "ALICE-8"),
     ("{{ datetime.datetime.now().strftime('v%Y.%m.%d.1') }}", LOCAL.strftime("v%Y.%m.%d.1")),
     ("{{datetime.datetime.now().strftime('%Y-%m-%d')}}", LOCAL.strftime("%Y-%m-%d")),
     ("{{ (datetime.datetime.now() - datetime.timedelta(days=1)).strftime('%Y%m%d') }}", None),
@@ -53,6 +54,11 @@ def test_uuid_forms():
     "{{ uuid._run }}",
     "{{ creator.upper() }}",
     "{{ datetime.datetime.now().strftime() }}",
+    "{{ creator * 1000000000 }}",
+    "{{ creator | center(1000000000) }}",
+    "{{ creator ~ '%0999999999d' % 1 }}",
+    "{{ creator ~ lipsum(1000000) }}",
+    "{{ (pipeline_id | int) ** 100000 }}",
 ])
 def test_nothing_but_the_listed_attributes_is_reachable(text):
     with pytest.raises(FieldError) as err:

@@ -16,7 +16,9 @@ in which only :class:`_Safe` stand-ins expose attributes: ``datetime`` offers
 ``datetime.now()/today()/utcnow()``, ``timedelta(...)``, and a time's
 ``strftime``/``isoformat``/``date()``/fields and ``+``/``-``; ``uuid`` offers
 ``uuid4()`` (``.hex``, text) and renders as one id per run. No Python object's
-attribute is reachable. ``now()`` is the run's time (its cron tick for a
+attribute is reachable, there are no globals, only length-keeping filters
+(``int``, ``lower``, ``default`` ...), and ``*``, ``**`` and ``%`` refuse what
+would build unbounded values: the control plane renders user text. ``now()`` is the run's time (its cron tick for a
 scheduled run), so every task and every retry of a run sees the same time, as
 in Cube Studio, where the whole workflow is rendered once.
 
@@ -34,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, UndefinedError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from ..domain.argspec import shorten
 from ..domain.errors import FieldError
@@ -199,17 +201,41 @@ class _UuidModule(_Safe):
         return str(self._run)
 
 
+# A rendered value is one argument or env value: text this long is a mistake, or an
+# attempt to make the control plane allocate without bound ('{{ creator * 10**9 }}').
+MAX_RESULT = 100_000
+
+
 class _Environment(ImmutableSandboxedEnvironment):
-    """The sandbox, narrowed: attributes only of the stand-ins above, by their lists."""
+    """The sandbox, narrowed: attributes only of the stand-ins above, by their
+    lists, and no operator that makes unbounded text or numbers."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         return isinstance(obj, _Safe) and attr in type(obj).ALLOWED
 
-    def is_safe_callable(self, obj: Any) -> bool:
-        return super().is_safe_callable(obj)
+    def call_binop(self, context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "%":
+            if isinstance(left, str):
+                raise SecurityError("'%' formatting is not available; use strftime for dates")
+            return left % right
+        if operator == "**":
+            if isinstance(right, (int, float)) and abs(right) > 64:
+                raise SecurityError(f"an exponent of {right} is larger than 64")
+            return left**right
+        sizes = [len(x) for x in (left, right) if isinstance(x, (str, list, tuple))]
+        counts = [x for x in (left, right) if isinstance(x, int) and not isinstance(x, bool)]
+        if sizes and counts and sizes[0] * max(counts[0], 0) > MAX_RESULT:
+            raise SecurityError(f"repeating a value makes more than {MAX_RESULT} characters")
+        return left * right
 
 
 _ENV = _Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+# Only filters whose output is as long as their input at most; no globals (Jinja's
+# range, lipsum, cycler ... are not Cube Studio's variables, and some allocate).
+_ENV.filters = {name: _ENV.filters[name] for name in ("int", "float", "string", "lower", "upper", "trim", "default", "d", "length", "first", "last")}
+_ENV.globals = {}
 
 
 @dataclass
