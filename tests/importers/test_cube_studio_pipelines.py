@@ -149,6 +149,7 @@ def test_schedule_and_unmapped_fields_are_reported():
                               "depends_on_past": True, "max_active_runs": 2, "expired_limit": 3, "alert_user": "alice",
                               "namespace": "pipeline", "id": 7})
     pipeline, report = import_cube_studio_pipeline(entry, cat)
+    assert not [d for d in report.diagnostics if d.severity == "error"]
     s = pipeline.schedule
     assert (s.enabled, s.cron, s.depends_on_past, s.max_active_runs, s.expired_limit) == (False, "0 2 * * *", True, 2, 3)
     assert any("imported disabled" in w for w in report.warnings)
@@ -171,3 +172,19 @@ def test_a_host_network_template_and_a_kept_range_compile_and_run_from_the_store
     ports = [p["hostPort"] for p in nni["container"]["ports"]]
     env = {e["name"]: e.get("value") for e in nni["container"]["env"]}
     assert [int(env["PORT1"]), int(env["PORT2"])] == ports
+
+
+def test_a_task_working_dir_and_command_are_the_platform_overrides():
+    cat = catalog("2026")
+    entry = json.loads(json.dumps(pipelines_file("2026")["ml"]))
+    train = next(t for t in entry["tasks"] if t["name"] == "model-train")
+    train["working_dir"] = "/mnt/{{creator}}/ml"
+    train["command"] = "pip install -r req.txt\npython train.py"
+    pipeline, report = import_cube_studio_pipeline(entry, cat)
+    task = pipeline.task("model-train")
+    assert task.args["workdir"] == "/mnt/{{creator}}/ml" and task.args["command"] == "pip install -r req.txt && python train.py"
+    assert not [d for d in report.diagnostics if d.task == "model-train" and "workdir" in (d.field or "") + (d.message or "")]
+    workflow = compile_workflow(_spec(pipeline, cat), PROJECT)
+    container = next(t for t in workflow["spec"]["templates"] if t["name"].endswith("model-train"))["container"]
+    assert container["command"] == ["bash", "-c", "pip install -r req.txt && python train.py"]
+    assert container["workingDir"] == "/mnt/alice/ml" and "args" not in container

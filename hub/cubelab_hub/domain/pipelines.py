@@ -531,8 +531,9 @@ def _validate_task(pipeline: Pipeline, t: Task, templates, is_admin: bool, err, 
             if tpl.kind != "container" or not (ARG_NAME_RE.match(flag) or flag in PLATFORM_OVERRIDES):
                 # built-in runners build their command from their own arguments only
                 err(f"argument '{flag}' is not an argument of template '{tpl.name}' (accepted: {known})", task=t.name, field=field)
-            elif value not in (None, ""):
+            elif value not in (None, "") and flag not in PLATFORM_OVERRIDES:
                 # Cube Studio passes such an argument as written, and so does CubeLab
+                # (an override such as a task's working_dir or command is no flag: nothing to warn about)
                 warn(f"argument '{flag}' is not declared by template '{tpl.name}'; it is passed as written (declared: {known})", task=t.name, field=field)
             continue
         if not spec.editable and value not in (None, "") and value != spec.default:
