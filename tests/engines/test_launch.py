@@ -83,8 +83,11 @@ def test_paths_stay_in_the_workspace():
 
 def test_argument_errors_name_the_field():
     with pytest.raises(FieldError) as err:
-        render_args(Task("t", "tool", args={"--nope": 1, "--n": 1}), TOOL)
-    assert err.value.field == "tasks.t.args.--nope"
+        render_args(Task("t", "tool", args={"nope": 1, "--n": 1}), TOOL)
+    assert err.value.field == "tasks.t.args.nope"  # not a flag: nothing to pass it as
+    with pytest.raises(FieldError) as err:
+        render_args(Task("t", "python", args={"--nope": 1}), BUILTIN["python"])
+    assert err.value.field == "tasks.t.args.--nope"  # a built-in runner builds its command from its own arguments
     with pytest.raises(FieldError) as err:
         render_args(Task("t", "tool"), TOOL)
     assert err.value.field == "tasks.t.args.--n" and "required" in str(err.value)

@@ -75,7 +75,7 @@ def _dag(workflow) -> dict:
 
 
 def _env(template) -> dict:
-    return {e["name"]: e["value"] for e in template["container"]["env"]}
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in template["container"]["env"]}
 
 
 def _simple(tasks, edges=(), templates=None, **spec_kw) -> RunSpec:

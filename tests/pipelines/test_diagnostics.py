@@ -163,7 +163,15 @@ def test_timeout_and_retries(cat):
 
 
 def test_unknown_argument(cat):
-    find(diags(cat, {"tasks": [train("a", **{"--nope": 1})]}), "'--nope' is not an argument of template 'train'", field="args.--nope")
+    # as in Cube Studio, a container template's undeclared flag is passed as written: a warning says so
+    d = find(diags(cat, {"tasks": [train("a", **{"--nope": 1})]}), "'--nope' is not declared by template 'train'", field="args.--nope")
+    assert d.severity == "warning"
+    # a name that is no flag cannot be passed, and a built-in runner takes its own arguments only
+    d = find(diags(cat, {"tasks": [train("a", **{"nope": 1})]}), "'nope' is not an argument of template 'train'", field="args.nope")
+    assert d.severity == "error"
+    d = find(diags(cat, {"tasks": [{"name": "a", "template": "shell", "args": {"--command": "true", "--nope": 1}}]}),
+             "'--nope' is not an argument of template 'shell'", field="args.--nope")
+    assert d.severity == "error"
 
 
 def test_wrong_type(cat):

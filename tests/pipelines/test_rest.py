@@ -50,7 +50,7 @@ def test_every_pipeline_route_is_documented(cp):
         "/templates": {"get", "post"}, "/templates/import": {"post"}, "/templates/{name}/{version}": {"get", "put", "delete"},
         "/pipelines": {"get", "post"}, "/pipelines/validate": {"post"}, "/pipelines/import": {"post"},
         "/pipelines/{pipeline_id}": {"get", "put", "delete"}, "/pipelines/{pipeline_id}/validate": {"post"},
-        "/pipelines/{pipeline_id}/export": {"get"}, "/pipelines/{pipeline_id}/resource-proposals": {"get"},
+        "/pipelines/{pipeline_id}/export": {"get"}, "/pipelines/{pipeline_id}/copy": {"post"}, "/pipelines/{pipeline_id}/resource-proposals": {"get"},
         "/pipelines/{pipeline_id}/resource-proposals/{task}/accept": {"post"},
         "/pipelines/{pipeline_id}/runs": {"get", "post"}, "/pipelines/{pipeline_id}/tasks/{task}/debug": {"post"},
         "/runs": {"get", "post"}, "/runs/{run_id}": {"get"}, "/runs/{run_id}/events": {"get"}, "/runs/{run_id}/cancel": {"post"}, "/runs/{run_id}/rerun": {"post"},
@@ -107,13 +107,16 @@ def test_import_paddle_components_and_cube_studio_json(cp):
     cube = {"xgb": {"group_name": "机器学习", "image_name": "busybox", "job_template_name": "xgb", "job_template_command": "python x.py",
                     "job_template_args": {"参数": {"--depth": {"type": "int", "require": 1, "default": 6}}}},
             "bad": {"job_template_name": "bad", "image_name": "busybox", "job_template_args": {"g": {"--x": {"type": "nope"}}}}}
-    r = cp.call("admin", "POST", "/templates/import", {"format": "cube-studio", "content": cube})
-    assert r.status_code == 400 and r.json()["field"] == "content[1].args.g.--x.type"
-    assert cp.call("creator", "GET", "/templates/xgb/Release").status_code == 404  # all or nothing
-    del cube["bad"]
     cube["xgb"]["privileged"] = 1
     r = cp.call("admin", "POST", "/templates/import", {"format": "cube-studio", "content": cube})
+    # entry by entry: the valid one imports, the refused one is reported with its field
     assert r.status_code == 201 and r.json()["ignored"] == {"xgb": ["privileged"]}
+    entries = {e["entry"]: e for e in r.json()["entries"]}
+    assert entries["xgb"]["status"] == "imported"
+    assert entries["bad"]["status"] == "refused" and entries["bad"]["errors"][0]["field"] == "content.bad.args.g.--x.type"
+    assert cp.call("creator", "GET", "/templates/xgb/Release").status_code == 200
+    r = cp.call("admin", "POST", "/templates/import", {"format": "cube-studio", "content": {"bad": cube["bad"]}})
+    assert r.status_code == 400 and r.json()["field"] == "content.bad.args.g.--x.type"
     assert cp.call("admin", "POST", "/templates/import", {"format": "airflow", "content": ""}).json()["field"] == "format"
 
 

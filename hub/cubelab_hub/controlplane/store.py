@@ -61,6 +61,7 @@ def pipeline_summary(row: PipelineRow, last_run: RunRow | None) -> dict:
         "id": row.id, "name": row.name, "project": row.project, "creator": row.creator,
         "description": row.body.get("description", ""), "tasks": len(row.body.get("tasks", [])),
         "schedule_enabled": row.schedule_enabled,
+        "demo": str((row.body.get("parameter") or {}).get("demo", "")).strip().lower() in ("true", "1"),
         "updated_at": aware(row.updated_at).isoformat() if row.updated_at else None,
         "last_run": {"id": last_run.id, "status": last_run.status} if last_run else None,
     }
@@ -131,7 +132,8 @@ def run_state_from_rows(run: RunRow, tasks: list[TaskRunRow]) -> RunState:
 
 
 def row_to_template(row: TemplateRow) -> JobTemplate:
-    return template_from_dict(row.body)
+    # stored bodies were checked when written; what was kept with a warning then loads as kept
+    return template_from_dict(row.body, warnings=[])
 
 
 def template_view(row: TemplateRow) -> dict:

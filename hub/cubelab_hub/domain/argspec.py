@@ -29,7 +29,12 @@ ARG_TYPES = ("int", "float", "bool", "str", "text", "enum", "multiple", "list", 
 ARG_TYPES_ACCEPTED = "one of " + ", ".join(ARG_TYPES)
 
 ARG_NAME_RE = re.compile(r"^--?[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-ARG_NAME_ACCEPTED = "a command-line flag such as '--learning_rate' or '-n' (letters, digits, '_', '.', '-')"
+ARG_NAME_ACCEPTED = "a command-line flag such as '--learning_rate' or '-n' (letters, digits, '_', '.', '-'), or images, workdir, command"
+
+# Argument names without dashes that Cube Studio templates use as platform
+# overrides rather than flags: 'images' replaces the task's image, 'workdir' its
+# working directory, and 'command' is run with ``bash -c`` (the custom-image template).
+PLATFORM_OVERRIDES = ("images", "workdir", "command")
 
 # A reference to an upstream task's output inside an argument value.
 REFERENCE_RE = re.compile(r"\{\{\s*tasks\.([A-Za-z0-9_\-]+)\.outputs\.([A-Za-z0-9_\-]+)\s*\}\}")
@@ -67,6 +72,17 @@ class ArgSpec:
     describe: str = ""
     editable: bool = True
     extra: dict = field(default_factory=dict)  # Cube Studio keys kept as given (EXTRA_SPEC_KEYS)
+    sub_args: list[ArgSpec] = field(default_factory=list)  # the keys of a dict (or of each dict of a list)
+
+    @property
+    def is_override(self) -> bool:
+        """A platform override (image, working directory, bash command), not a flag."""
+        return self.name in PLATFORM_OVERRIDES
+
+    @property
+    def condition(self) -> str:
+        """When the form shows this argument (Cube Studio's expression, kept as text)."""
+        return str(self.extra.get("condition") or "")
 
     def to_schema(self) -> dict:
         data = {
@@ -82,23 +98,44 @@ class ArgSpec:
             "editable": 1 if self.editable else 0,
         }
         data.update(self.extra)
-        return data
+        return data  # sub_args round-trip as given, through extra
 
 
 _SPEC_KEYS = ("type", "item_type", "label", "require", "choice", "range", "default", "placeholder", "describe", "editable")
 # Keys real Cube Studio templates also write, kept as given so they import and
 # round-trip: 'regex' (a pattern text values must match, checked by
-# coerce_arg_value), 'condition' and 'sub_args' (not interpreted yet).
+# coerce_arg_value), 'condition' (when a form shows the argument: an expression
+# over other arguments that only the form evaluates, so it is kept as text) and
+# 'sub_args' (the schema of a dict's keys, or of each dict of a list: parsed
+# into ArgSpec.sub_args and checked by coerce_arg_value).
 EXTRA_SPEC_KEYS = ("regex", "condition", "sub_args")
 SPEC_KEYS_ACCEPTED = "an object with keys " + ", ".join(_SPEC_KEYS + EXTRA_SPEC_KEYS)
 # A pattern is compiled and run on every value; a bound keeps that cheap.
 MAX_REGEX_LENGTH = 1000
 
 
-def parse_arg_spec(group: str, name: str, raw: Any, field_name: str) -> ArgSpec:
+def range_problem(text: str) -> str | None:
+    """Why ``text`` is not a range Cube Studio's own form would check, or None.
+
+    Cube Studio never interprets ``range``: real templates hold placeholders
+    such as '$min,$max' and single numbers such as '3'. Such a range is kept as
+    text and not enforced; importers report it as a warning."""
+    if not text:
+        return None
+    try:
+        parse_range(text, "range")
+    except FieldError as exc:
+        return exc.message
+    return None
+
+
+def parse_arg_spec(group: str, name: str, raw: Any, field_name: str, warnings: list | None = None) -> ArgSpec:
+    """One argument of the schema. With ``warnings`` (a list), a range that is not
+    a range is kept as text and reported there as ``(field, message)``; without
+    it, refused."""
     if not isinstance(raw, dict):
         raise FieldError(field_name, f"argument '{name}' must be an object, got {type(raw).__name__}", SPEC_KEYS_ACCEPTED)
-    if not isinstance(name, str) or not ARG_NAME_RE.match(name):
+    if not isinstance(name, str) or not (ARG_NAME_RE.match(name) or name in PLATFORM_OVERRIDES):
         raise FieldError(field_name, f"argument name '{name}' is not a flag", ARG_NAME_ACCEPTED)
     unknown = [k for k in raw if k not in _SPEC_KEYS and k not in EXTRA_SPEC_KEYS]
     if unknown:
@@ -120,7 +157,15 @@ def parse_arg_spec(group: str, name: str, raw: Any, field_name: str) -> ArgSpec:
         raise FieldError(f"{field_name}.choice", f"type '{arg_type}' needs a non-empty 'choice' list", "a list of allowed values")
     rng = raw.get("range", "") or ""
     if rng:
-        parse_range(str(rng), f"{field_name}.range")
+        problem = range_problem(str(rng))
+        if problem and warnings is None:
+            parse_range(str(rng), f"{field_name}.range")
+        if problem:
+            warnings.append((f"{field_name}.range", f"{problem}; kept as text and not enforced"))
+    condition = raw.get("condition", "")
+    if condition not in (None, "") and not isinstance(condition, str):
+        raise FieldError(f"{field_name}.condition", f"must be text, got {type(condition).__name__}", "an expression over other arguments, kept as text")
+    sub_args = _parse_sub_args(raw.get("sub_args"), f"{field_name}.sub_args", warnings)
     extra = {k: v for k, v in raw.items() if k in EXTRA_SPEC_KEYS}
     spec = ArgSpec(
         name=name,
@@ -136,13 +181,34 @@ def parse_arg_spec(group: str, name: str, raw: Any, field_name: str) -> ArgSpec:
         describe=str(raw.get("describe", "") or ""),
         editable=_as_flag(raw, "editable", True, field_name),
         extra=extra,
+        sub_args=sub_args,
     )
     if spec.default not in (None, "") and not contains_reference(spec.default):
         coerce_arg_value(spec, spec.default, f"{field_name}.default")  # a default must be a valid value
     return spec
 
 
-def parse_args_schema(raw: Any, field_name: str = "args") -> list[ArgSpec]:
+SUB_ARGS_ACCEPTED = 'an object of key -> argument spec, e.g. {"lr": {"type": "float"}}, or empty'
+
+
+def _parse_sub_args(raw: Any, field_name: str, warnings: list | None) -> list[ArgSpec]:
+    """``sub_args``: key -> spec of a dict's keys (keys are plain names, not flags)."""
+    if raw in (None, "", {}, []):
+        return []
+    if not isinstance(raw, dict):
+        raise FieldError(field_name, f"must be an object, got {type(raw).__name__}", SUB_ARGS_ACCEPTED)
+    specs = []
+    for key, spec_raw in raw.items():
+        if not isinstance(key, str) or not key:
+            raise FieldError(field_name, f"key {key!r} is not a name", SUB_ARGS_ACCEPTED)
+        # parsed under a flag-shaped stand-in name: keys of a dict are not flags
+        spec = parse_arg_spec("", "--sub_arg", spec_raw, f"{field_name}.{key}", warnings)
+        spec.name = key
+        specs.append(spec)
+    return specs
+
+
+def parse_args_schema(raw: Any, field_name: str = "args", warnings: list | None = None) -> list[ArgSpec]:
     """Cube Studio's grouped schema (dict, or its JSON text) -> ordered specs."""
     if raw in (None, "", {}):
         return []
@@ -150,7 +216,7 @@ def parse_args_schema(raw: Any, field_name: str = "args") -> list[ArgSpec]:
         try:
             raw = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise FieldError(field_name, f"is not valid JSON ({exc.msg} at position {exc.pos})", '{"group": {"--name": {"type": "str", ...}}}')
+            raise FieldError(field_name, f"is not valid JSON ({exc.msg} at position {exc.pos})", '{"group": {"--name": {"type": "str", ...}}}') from None
     if not isinstance(raw, dict):
         raise FieldError(field_name, f"must be an object of groups, got {type(raw).__name__}", '{"group": {"--name": {"type": "str", ...}}}')
     specs: list[ArgSpec] = []
@@ -162,7 +228,7 @@ def parse_args_schema(raw: Any, field_name: str = "args") -> list[ArgSpec]:
             if name in seen:
                 raise FieldError(f"{field_name}.{group}.{name}", f"argument '{name}' appears in more than one group", "each flag once")
             seen.add(name)
-            specs.append(parse_arg_spec(group, name, spec_raw, f"{field_name}.{group}.{name}"))
+            specs.append(parse_arg_spec(group, name, spec_raw, f"{field_name}.{group}.{name}", warnings))
     return specs
 
 
@@ -189,7 +255,7 @@ def parse_range(text: str, field_name: str) -> tuple[float | None, float | None]
         try:
             bounds.append(float(part))
         except ValueError:
-            raise FieldError(field_name, f"'{part}' in '{text}' is not a number", accepted)
+            raise FieldError(field_name, f"'{part}' in '{text}' is not a number", accepted) from None
     low, high = bounds
     if low is not None and high is not None and low > high:
         raise FieldError(field_name, f"'{text}' has min above max", accepted)
@@ -226,7 +292,7 @@ def _json_text(value: Any, spec: ArgSpec, field_name: str, want: type | None, ac
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise FieldError(field_name, f"'{shorten(value)}' is not valid JSON ({exc.msg})", accepted)
+            raise FieldError(field_name, f"'{shorten(value)}' is not valid JSON ({exc.msg})", accepted) from None
     if want is not None and not isinstance(value, want):
         raise FieldError(field_name, f"must be a {spec.type}, got {type(value).__name__}", accepted)
     return value
@@ -277,7 +343,7 @@ def coerce_arg_value(spec: ArgSpec, value: Any, field_name: str) -> Any:
             try:
                 value = float(value)
             except ValueError:
-                raise FieldError(field_name, f"'{shorten(value)}' is not a number", accepted)
+                raise FieldError(field_name, f"'{shorten(value)}' is not a number", accepted) from None
         elif isinstance(value, int):
             value = value  # keep ints exact
         elif not isinstance(value, float):
@@ -319,16 +385,31 @@ def coerce_arg_value(spec: ArgSpec, value: Any, field_name: str) -> Any:
     if t == "list":
         accepted = 'a JSON list such as ["a", "b"]'
         items = _json_text(value, spec, field_name, list, accepted)
-        return [_check_item(spec, item, f"{field_name}[{i}]") for i, item in enumerate(items)]
+        return [_check_sub_args(spec, _check_item(spec, item, f"{field_name}[{i}]"), f"{field_name}[{i}]") for i, item in enumerate(items)]
     if t == "dict":
-        return _json_text(value, spec, field_name, dict, 'a JSON object such as {"k": "v"}')
+        return _check_sub_args(spec, _json_text(value, spec, field_name, dict, 'a JSON object such as {"k": "v"}'), field_name)
     if t == "json":
         return _json_text(value, spec, field_name, None, "any JSON value")
     raise FieldError(field_name, f"unknown type '{t}'", ARG_TYPES_ACCEPTED)  # pragma: no cover
 
 
+def _check_sub_args(spec: ArgSpec, value: Any, field_name: str) -> Any:
+    """A dict checked key by key against ``sub_args`` (keys it does not declare pass as given)."""
+    if not spec.sub_args or not isinstance(value, dict):
+        return value
+    out = dict(value)
+    for sub in spec.sub_args:
+        where = f"{field_name}.{sub.name}"
+        if out.get(sub.name) in (None, ""):
+            if sub.require and sub.default in (None, ""):
+                raise FieldError(where, "is required and has no value", f"a value for key '{sub.name}'")
+            continue
+        out[sub.name] = coerce_arg_value(sub, out[sub.name], where)
+    return out
+
+
 def _check_range(spec: ArgSpec, value: float, field_name: str) -> None:
-    if not spec.range:
+    if not spec.range or range_problem(spec.range):
         return
     low, high = parse_range(spec.range, f"{field_name}.range")
     if (low is not None and value < low) or (high is not None and value > high):

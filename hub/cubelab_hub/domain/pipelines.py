@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .argspec import REFERENCE_RE, coerce_arg_value, contains_reference
+from .argspec import ARG_NAME_RE, PLATFORM_OVERRIDES, REFERENCE_RE, coerce_arg_value, contains_reference
 from .errors import Diagnostic, FieldError, FieldErrors
 from .formats import (
     check_mount_permissions,
@@ -99,6 +99,13 @@ class Pipeline:
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     id: int | None = None
     creator: str | None = None
+    # Cube Studio's 'parameter', kept as given: 'demo' ("true": listed as a demo
+    # others copy from) and 'img' (its picture) are the keys CubeLab reads
+    parameter: dict = field(default_factory=dict)
+
+    @property
+    def demo(self) -> bool:
+        return str(self.parameter.get("demo", "")).strip().lower() in ("true", "1")
 
     def task(self, name: str) -> Task | None:
         for t in self.tasks:
@@ -142,13 +149,14 @@ class Pipeline:
             "env": dict(self.env),
             "parallelism": self.parallelism,
             "schedule": self.schedule.to_dict(),
+            "parameter": dict(self.parameter),
         }
 
 
 # ---------------------------------------------------------------- parsing (shape only)
 
 _TASK_KEYS = set(Task("x", "y").to_dict()) | {"position", "retry_backoff"}
-_PIPELINE_KEYS = {"id", "name", "project", "description", "creator", "tasks", "edges", "env", "parallelism", "schedule"}
+_PIPELINE_KEYS = {"id", "name", "project", "description", "creator", "tasks", "edges", "env", "parallelism", "schedule", "parameter"}
 
 
 def _int_or_error(value: Any, field_name: str, errors: list[FieldError], default: int) -> int:
@@ -287,6 +295,10 @@ def pipeline_from_dict(data: Any) -> Pipeline:
     if parallelism is not None and (isinstance(parallelism, bool) or not isinstance(parallelism, int)):
         errors.append(FieldError("parallelism", f"{parallelism!r} is not a whole number", "a whole number >= 1, or null for the machine's cores"))
         parallelism = None
+    parameter = data.get("parameter") or {}
+    if not isinstance(parameter, dict):
+        errors.append(FieldError("parameter", f"must be an object, got {type(parameter).__name__}", '{"demo": "true", "img": "/static/..."}'))
+        parameter = {}
     schedule = ScheduleSettings()
     try:
         schedule = schedule_from_dict(data.get("schedule"))
@@ -303,6 +315,7 @@ def pipeline_from_dict(data: Any) -> Pipeline:
         env=env,
         parallelism=parallelism,
         schedule=schedule,
+        parameter=dict(parameter),
         id=data.get("id") if isinstance(data.get("id"), int) else None,
         creator=data.get("creator") if isinstance(data.get("creator"), str) else None,
     )
@@ -516,7 +529,13 @@ def _validate_task(pipeline: Pipeline, t: Task, templates, is_admin: bool, err, 
         field = f"args.{flag}"
         if spec is None:
             known = ", ".join(s.name for s in tpl.args) or "none"
-            err(f"argument '{flag}' is not an argument of template '{tpl.name}' (accepted: {known})", task=t.name, field=field)
+            if tpl.kind != "container" or not (ARG_NAME_RE.match(flag) or flag in PLATFORM_OVERRIDES):
+                # built-in runners build their command from their own arguments only
+                err(f"argument '{flag}' is not an argument of template '{tpl.name}' (accepted: {known})", task=t.name, field=field)
+            elif value not in (None, "") and flag not in PLATFORM_OVERRIDES:
+                # Cube Studio passes such an argument as written, and so does CubeLab
+                # (an override such as a task's working_dir or command is no flag: nothing to warn about)
+                warn(f"argument '{flag}' is not declared by template '{tpl.name}'; it is passed as written (declared: {known})", task=t.name, field=field)
             continue
         if not spec.editable and value not in (None, "") and value != spec.default:
             err(f"argument '{flag}' is not editable; it must keep the template's default {spec.default!r}", task=t.name, field=field)
@@ -539,7 +558,8 @@ def _validate_task(pipeline: Pipeline, t: Task, templates, is_admin: bool, err, 
         if not spec.require:
             continue
         value = t.args.get(spec.name)
-        if value in (None, "") and spec.default in (None, ""):
+        # a value set empty leaves the flag out, default or not (Cube Studio's way to clear one)
+        if value in (None, "") and (spec.name in t.args or spec.default in (None, "")):
             err(f"required argument '{spec.name}' ({spec.label or spec.name}) has no value", task=t.name, field=f"args.{spec.name}")
     if tpl.kind == "python" and not any(t.args.get(k) for k in ("--code", "--script")):
         err("python task needs '--code' or '--script'", task=t.name, field="args.--code")

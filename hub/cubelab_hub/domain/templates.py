@@ -39,6 +39,12 @@ OUTPUT_NAME_ACCEPTED = "letters, digits, '_' and '-', starting with a letter or 
 # 'path' addresses the task's whole output directory, so no declared output may take it.
 RESERVED_OUTPUT_NAMES = frozenset({"path"})
 
+# Cube Studio's ``expand`` keys CubeLab acts on; the others are kept and reported
+# as ignored by the importer. 'index' is the palette order (category_index),
+# 'help_url' the help link, 'HostNetwork' gives run and debug pods host ports,
+# announced to the task as PORT1 and PORT2.
+EXPAND_ACTED_ON = ("index", "help_url", "HostNetwork")
+
 
 # ---------------------------------------------------------------- env lines
 
@@ -124,6 +130,14 @@ class JobTemplate:
     # Arguments that are present even without a value: their default, '' included, is passed
     # (a Kubeflow input with ``default: ''`` still yields an empty argv item).
     always_present: list[str] = field(default_factory=list)
+    display_name: str = ""  # the name as the source wrote it ('自定义镜像'); '' = the name
+    aliases: list[str] = field(default_factory=list)  # former names pipelines still reference
+    expand: dict = field(default_factory=dict)  # Cube Studio's extension keys, kept as given
+
+    @property
+    def host_network(self) -> bool:
+        """Cube Studio's ``HostNetwork``: the task listens on host ports PORT1 and PORT2."""
+        return self.expand.get("HostNetwork") in (True, 1, "true", "True")
 
     @property
     def ref(self) -> tuple[str, str]:
@@ -169,6 +183,9 @@ class JobTemplate:
             "outputs": [o.to_dict() for o in self.outputs],
             "builtin": self.builtin,
             **({"argv": self.argv, "always_present": list(self.always_present)} if self.argv is not None else {}),
+            "display_name": self.display_name,
+            "aliases": list(self.aliases),
+            "expand": dict(self.expand),
         }
 
 
@@ -182,10 +199,12 @@ def _str_field(data: dict, key: str, errors: list, default: str = "") -> str:
     return value
 
 
-def template_from_dict(data: Any) -> JobTemplate:
+def template_from_dict(data: Any, warnings: list | None = None) -> JobTemplate:
     """Build and check a template from our own JSON shape (the REST body).
 
-    Collects every field error and raises :class:`FieldErrors` if any.
+    Collects every field error and raises :class:`FieldErrors` if any. With
+    ``warnings`` (a list), what Cube Studio itself leaves uninterpreted (a range
+    that is no range) is kept and reported there as ``(field, message)``.
     """
     if not isinstance(data, dict):
         raise FieldErrors([FieldError("template", f"must be an object, got {type(data).__name__}", "a JSON object")])
@@ -194,6 +213,7 @@ def template_from_dict(data: Any) -> JobTemplate:
         "name", "version", "kind", "category", "category_index", "image", "workdir", "command", "fixed_args",
         "args", "env", "volume_mount", "service_account", "help_url", "description", "outputs", "builtin",
         "argv", "always_present",
+        "display_name", "aliases", "expand",
     }
     for key in data:
         if key not in known:
@@ -217,7 +237,7 @@ def template_from_dict(data: Any) -> JobTemplate:
     fixed_args = _parse_argv(data.get("fixed_args", []), "fixed_args", errors)
     args: list[ArgSpec] = []
     try:
-        args = parse_args_schema(data.get("args"), "args")
+        args = parse_args_schema(data.get("args"), "args", warnings)
     except FieldError as exc:
         errors.append(exc)
     env: dict[str, str] = {}
@@ -247,6 +267,14 @@ def template_from_dict(data: Any) -> JobTemplate:
                 errors.append(FieldError(f"outputs[{i}].name", f"output '{out.name}' is declared twice", "unique output names"))
             seen.add(out.name)
             outputs.append(out)
+    aliases = data.get("aliases", []) or []
+    if not isinstance(aliases, list) or not all(isinstance(a, str) and a for a in aliases):
+        errors.append(FieldError("aliases", "must be a list of names", '["old-name"]'))
+        aliases = []
+    expand = data.get("expand", {}) or {}
+    if not isinstance(expand, dict):
+        errors.append(FieldError("expand", f"must be an object, got {type(expand).__name__}", '{"index": 1, "HostNetwork": true}'))
+        expand = {}
     tpl = JobTemplate(
         name=name if isinstance(name, str) else "",
         version=version if isinstance(version, str) else "Release",
@@ -265,6 +293,9 @@ def template_from_dict(data: Any) -> JobTemplate:
         description=_str_field(data, "description", errors),
         outputs=outputs,
         builtin=bool(data.get("builtin", False)),
+        display_name=_str_field(data, "display_name", errors),
+        aliases=list(aliases),
+        expand=dict(expand),
     )
     if data.get("argv") is not None:
         tpl.argv = _parse_argv_template(data["argv"], "argv", {a.name for a in args}, {o.name for o in outputs}, errors)
@@ -448,6 +479,18 @@ class TemplateCatalog:
         if version:
             return self._by_ref.get((name, version))
         return self._by_ref.get((name, "Release")) or self._by_ref.get((name, "Alpha"))
+
+    def resolve(self, name: str) -> JobTemplate | None:
+        """The template another tool's pipeline means by ``name``: an imported
+        template with that display name (Cube Studio's ``python`` is its own image,
+        imported beside CubeLab's built-in ``python``), else one with that name,
+        else one that had that name before (``job_template_old_names``)."""
+        def pick(matches: list[JobTemplate]) -> JobTemplate | None:
+            return ([t for t in matches if t.released] or matches or [None])[0]
+
+        found = pick([t for t in self._by_ref.values() if not t.builtin and t.display_name == name])
+        found = found or self.get(name)
+        return found or pick([t for t in self._by_ref.values() if name in t.aliases])
 
     def __iter__(self):
         return iter(self._by_ref.values())

@@ -71,6 +71,8 @@ class RunSpec:
     reuse: dict[str, TaskState] = field(default_factory=dict)
     schedule_time: datetime | None = None  # the cron tick, for scheduled runs
     extra_env: dict[str, str] = field(default_factory=dict)  # e.g. project env; below KFJ_* and above global env
+    started_at: datetime | None = None  # when the run was created: the time its {{datetime...}} variables see
+    cluster_name: str = ""  # {{cluster_name}}: the engine the run's project runs on
 
 
 @dataclass

@@ -12,23 +12,37 @@ must satisfy to be handed on as it is (Argo, for one, substitutes ``{{...}}``).
 Argument values are rendered as ``--name value`` argv items (a true bool a bare
 flag, JSON for lists and dicts); no shell parses them. The ``shell`` template
 runs its one command with ``bash -c``: running the user's own command line is
-what it is for.
+what it is for, as is a Cube Studio template's ``command`` override (the
+custom-image template): ``images`` and ``workdir`` overrides replace the image
+and the working directory, and are never flags.
+
+Task arguments follow Cube Studio: in the task's order (then the template's
+defaults for arguments the task leaves out), an empty value leaves the flag
+out, and an argument the template does not declare is still passed (pipeline
+validation warns about it). Before any of that, Cube Studio's run variables
+(``{{creator}}``, ``{{datetime...}}`` ..., :mod:`.variables`) are rendered in
+argument values, the pipeline's and task's env, and the template's command, in
+the same way for every engine.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import posixpath
 import shlex
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from ..domain.argspec import ArgSpec, coerce_arg_value, render_arg
+from ..domain.argspec import ARG_NAME_RE, PLATFORM_OVERRIDES, ArgSpec, coerce_arg_value, render_arg
 from ..domain.errors import FieldError
 from ..domain.pipelines import Task, env_task_key
 from ..domain.templates import JobTemplate
 from .base import RunSpec
+from .variables import RunVariables, render_text, render_value
 
 # (argument, raw text, field name) -> (value, whether it is only known at run time)
 Resolver = Callable[[ArgSpec, str, str], "tuple[Any, bool]"]
@@ -56,6 +70,12 @@ class Where:
     workspace: str | None = None  # the user's files; relative script and notebook paths start here
     # python kind with inline code: the file the engine writes it to; None runs it with ``python -c``
     code_file: str | None = None
+    # What Cube Studio's job images read about the platform (KFJ_ENVIRONMENT and the rest of platform_env)
+    environment: str = "local"  # KFJ_ENVIRONMENT: the engine (cluster) the task runs on
+    gpu_resource_name: str = ""  # GPU_RESOURCE_NAME: e.g. nvidia.com/gpu where GPUs are scheduled
+    image_pull_policy: str = ""  # IMAGE_PULL_POLICY
+    image_pull_secrets: tuple[str, ...] = ()  # HUBSECRET: the secrets' names, never their contents
+    model_repo_api_url: str = ""  # KFJ_MODEL_REPO_API_URL: where a model registry answers, '' where none
 
 
 @dataclass
@@ -72,6 +92,9 @@ class Launch:
     files: dict[str, str] = field(default_factory=dict)  # path -> text the engine writes before starting
     # (field name, path): files of the user's workspace the task needs; engines that can look, check them
     workspace_files: list[tuple[str, str]] = field(default_factory=list)
+    image: str = ""  # the image: the template's, or the task's 'images' override
+    workdir: str = ""  # the working directory: the template's, or the task's 'workdir' override; '' = the engine's
+    host_ports: tuple[int, int] | None = None  # Cube Studio's HostNetwork: PORT1, PORT2
 
     @property
     def runs_nothing(self) -> bool:
@@ -89,11 +112,50 @@ def effective_resources(task: Task, template: JobTemplate) -> tuple[str, str, st
     return cpu or task.cpu, memory or task.memory, gpu or task.gpu
 
 
-def platform_env(spec: RunSpec, task: Task, template: JobTemplate, namespace: str, resources: tuple[str, str, str]) -> dict[str, str]:
+def task_id(run_id: str, task: str) -> str:
+    """KFJ_TASK_ID: '<run id>-<task>', cut to a valid label value (63 characters at
+    most, a hash keeping it unique) because Cube Studio's launcher images put it
+    into the labels of the pods they create."""
+    text = f"{run_id}-{task}"
+    if len(text) <= 63:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()[:10]
+    return f"{text[:52].rstrip('-_.')}-{digest}"
+
+
+def run_variables(spec: RunSpec, extra: dict[str, str] | None = None) -> RunVariables:
+    """The values of the run's variables: the same for every task and retry of the run."""
+    when = spec.schedule_time or spec.started_at or datetime.now(UTC)
+    return RunVariables(
+        creator=spec.creator, runner=spec.runner, pipeline_id=str(spec.pipeline.id or ""), pipeline_name=spec.pipeline.name,
+        cluster_name=spec.cluster_name, run_id=spec.run_id, now=when, extra=dict(extra or {}),
+    )
+
+
+def rendered_global_env(spec: RunSpec) -> dict[str, str]:
+    """The pipeline's global env with its variables rendered first (Cube Studio
+    does the same, so a date in it is the one every task sees)."""
+    variables = run_variables(spec)
+    return {key: render_text(value, variables, f"env.{key}") for key, value in spec.pipeline.env.items()}
+
+
+def host_ports(spec: RunSpec, task: Task) -> tuple[int, int]:
+    """The two host ports a HostNetwork task gets (PORT1, PORT2): fixed for the
+    run and task, so a retry listens where the first attempt did; even bases in
+    20000-39999, as Cube Studio's run pods take two consecutive ports."""
+    base = 20000 + (zlib.crc32(f"{spec.run_id}/{task.name}".encode()) % 10000) * 2
+    return base, base + 1
+
+
+def platform_env(spec: RunSpec, task: Task, template: JobTemplate, namespace: str, resources: tuple[str, str, str], where: Where | None = None) -> dict[str, str]:
     """The environment every task sees on every engine (names kept from Cube
-    Studio, so existing job images work). Engines add where outputs go on their side."""
+    Studio, so existing job images work). Engines add where outputs go on their side.
+
+    ``HUBSECRET`` holds the names of the image pull secrets (what Cube Studio puts
+    there), never a secret's contents."""
     pipeline = spec.pipeline
     cpu, memory, gpu = resources
+    where = where or Where(python="python", output_dir="", namespace=namespace)
     env = {
         "KFJ_PIPELINE_ID": str(pipeline.id or ""),
         "KFJ_PIPELINE_NAME": pipeline.name,
@@ -101,7 +163,7 @@ def platform_env(spec: RunSpec, task: Task, template: JobTemplate, namespace: st
         "KFJ_CREATOR": spec.creator,
         "KFJ_RUNNER": spec.runner,
         "KFJ_NAMESPACE": namespace,
-        "KFJ_TASK_ID": f"{spec.run_id}-{task.name}",
+        "KFJ_TASK_ID": task_id(spec.run_id, task.name),
         "KFJ_TASK_NAME": task.name,
         "KFJ_TASK_IMAGES": template.image,
         "KFJ_TASK_VOLUME_MOUNT": ",".join(m for m in (template.volume_mount, task.volume_mount) if m),
@@ -110,8 +172,16 @@ def platform_env(spec: RunSpec, task: Task, template: JobTemplate, namespace: st
         "KFJ_TASK_RESOURCE_MEMORY": memory,
         "KFJ_TASK_RESOURCE_GPU": gpu,
         "KFJ_TASK_PROJECT_NAME": spec.project,
+        "KFJ_ENVIRONMENT": where.environment,
+        "KFJ_MODEL_REPO_API_URL": where.model_repo_api_url,
+        "GPU_RESOURCE_NAME": where.gpu_resource_name,
+        "IMAGE_PULL_POLICY": where.image_pull_policy,
+        "HUBSECRET": ",".join(where.image_pull_secrets),
         "USERNAME": spec.runner,
     }
+    if template.host_network:
+        port1, port2 = host_ports(spec, task)
+        env["PORT1"], env["PORT2"] = str(port1), str(port2)
     if spec.schedule_time is not None:
         env["KFJ_SCHEDULE_TIME"] = spec.schedule_time.isoformat()
     return env
@@ -122,35 +192,77 @@ def upstream_dir_env(dirs: dict[str, str]) -> dict[str, str]:
     return {f"KFJ_UPSTREAM_{env_task_key(name)}_OUTPUT_DIR": path for name, path in dirs.items()}
 
 
-def layered_env(spec: RunSpec, task: Task, template: JobTemplate, namespace: str, resources: tuple[str, str, str], check: Checker = _as_is) -> dict[str, str]:
+def layered_env(spec: RunSpec, task: Task, template: JobTemplate, namespace: str, resources: tuple[str, str, str], check: Checker = _as_is,
+                where: Where | None = None) -> dict[str, str]:
     """Lowest to highest: template env, pipeline global env, task env, run
-    extras, then the platform's KFJ_* names (which always win)."""
+    extras, then the platform's KFJ_* names (which always win). Run variables
+    are rendered in the first three."""
+    global_env = rendered_global_env(spec)
+    variables = run_variables(spec, global_env)
     env: dict[str, str] = {}
-    layers = ((template.env, "template.env"), (spec.pipeline.env, "env"), (task.env, f"tasks.{task.name}.env"), (spec.extra_env, "extra_env"))
-    for layer, where in layers:
+    layers = ((template.env, "template.env", True), (global_env, "env", False), (task.env, f"tasks.{task.name}.env", True), (spec.extra_env, "extra_env", False))
+    for layer, at, render in layers:
         for key, value in layer.items():
-            env[key] = check(value, f"{where}.{key}")
-    env.update(platform_env(spec, task, template, namespace, resources))
+            value = render_text(value, variables, f"{at}.{key}") if render else value
+            env[key] = check(value, f"{at}.{key}")
+    env.update(platform_env(spec, task, template, namespace, resources, where))
     return env
 
 
-def render_args(task: Task, template: JobTemplate, resolve: Resolver = _literal_value, check: Checker = _as_is) -> tuple[list[str], dict[str, Any]]:
+def _undeclared_argv(flag: str, value: Any) -> list[str]:
+    """An argument the template does not declare, passed as Cube Studio passes
+    it: a true bool a bare flag, a false one left out, dicts and lists JSON."""
+    if isinstance(value, bool):
+        return [flag] if value else []
+    if isinstance(value, (dict, list)):
+        return [flag, json.dumps(value, ensure_ascii=False)]
+    return [flag, repr(value) if isinstance(value, float) else str(value)]
+
+
+def render_args(task: Task, template: JobTemplate, resolve: Resolver = _literal_value, check: Checker = _as_is,
+                variables: RunVariables | None = None) -> tuple[list[str], dict[str, Any]]:
     """``--name value`` argv items and the typed value of every argument. A value
-    ``resolve`` says is known only at run time is passed on as text."""
+    ``resolve`` says is known only at run time is passed on as text. Platform
+    overrides (``images``, ``workdir``, ``command``) get values but no argv items.
+
+    Order: the task's arguments as the task lists them, then the template's
+    arguments the task leaves out (with their defaults). A value the task sets
+    empty leaves the flag out (it clears a default); an argument the template
+    does not declare is passed as given."""
     where = f"tasks.{task.name}.args"
-    for flag in task.args:
-        if template.arg(flag) is None:
-            raise FieldError(f"{where}.{flag}", f"is not an argument of template '{template.name}'", ", ".join(s.name for s in template.args) or "none")
     argv: list[str] = []
     values: dict[str, Any] = {}
-    for arg in template.args:
-        field_name = f"{where}.{arg.name}"
-        raw = task.args.get(arg.name)
-        if raw in (None, ""):
+    order = [*task.args, *(a.name for a in template.args if a.name not in task.args)]
+    for name in order:
+        field_name = f"{where}.{name}"
+        arg = template.arg(name)
+        if arg is None and (template.kind != "container" or not (ARG_NAME_RE.match(name) or name in PLATFORM_OVERRIDES)):
+            raise FieldError(field_name, f"is not an argument of template '{template.name}'", ", ".join(s.name for s in template.args) or "none")
+        if name in task.args:
+            raw = task.args[name]
+            if raw in (None, ""):
+                if arg is not None and arg.require:
+                    raise FieldError(field_name, "is required and has no value", "a value")
+                continue
+        else:
             raw = arg.default
-        if raw in (None, ""):
-            if arg.require:
-                raise FieldError(field_name, "is required and has no value", "a value, or a default in the template")
+            if raw in (None, ""):
+                if arg.require:
+                    raise FieldError(field_name, "is required and has no value", "a value, or a default in the template")
+                continue
+        if variables is not None:
+            raw = render_value(raw, variables, field_name)
+        if arg is None:
+            if name in PLATFORM_OVERRIDES:
+                values[name] = raw
+                continue
+            if isinstance(raw, str):
+                raw, _dynamic = resolve(ArgSpec(name=name), raw, field_name)
+            rendered = _undeclared_argv(name, raw)
+            for item in rendered:
+                check(item, field_name)
+            values[name] = raw
+            argv.extend(rendered)
             continue
         if isinstance(raw, str):
             raw, dynamic = resolve(arg, raw, field_name)
@@ -158,13 +270,16 @@ def render_args(task: Task, template: JobTemplate, resolve: Resolver = _literal_
                 if arg.type == "bool":
                     raise FieldError(field_name, "a bool flag cannot take a value known only at run time", "true or false")
                 values[arg.name] = raw
-                argv.extend([arg.name, raw])
+                if not arg.is_override:
+                    argv.extend([arg.name, raw])
                 continue
         value = coerce_arg_value(arg, raw, field_name)
+        values[arg.name] = value
+        if arg.is_override:
+            continue
         rendered = render_arg(arg, value)
         for item in rendered:
             check(item, field_name)
-        values[arg.name] = value
         argv.extend(rendered)
     return argv, values
 
@@ -217,14 +332,24 @@ def describe(spec: RunSpec, task: Task, template: JobTemplate, where: Where, res
     """The launch of ``task``. Raises :class:`FieldError` naming the task field
     that cannot be launched."""
     resources = effective_resources(task, template)
+    variables = run_variables(spec, rendered_global_env(spec))
     if template.argv is not None:
         argv, values = render_argv_template(task, template, where, resolve, check)
-        env = layered_env(spec, task, template, where.namespace, resources, check)
-        return Launch(kind=template.kind, command=argv or None, args=None, env=env, resources=resources, values=values)
-    rendered, values = render_args(task, template, resolve, check)
-    env = layered_env(spec, task, template, where.namespace, resources, check)
-    launch = Launch(kind=template.kind, command=None, args=None, env=env, resources=resources, values=values)
+        env = layered_env(spec, task, template, where.namespace, resources, check, where)
+        return Launch(kind=template.kind, command=argv or None, args=None, env=env, resources=resources, values=values,
+                      image=template.image, workdir=template.workdir)
+    rendered, values = render_args(task, template, resolve, check, variables)
+    env = layered_env(spec, task, template, where.namespace, resources, check, where)
+    launch = Launch(kind=template.kind, command=None, args=None, env=env, resources=resources, values=values,
+                    image=str(values.get("images") or template.image),
+                    workdir=render_text(str(values.get("workdir") or template.workdir), variables, f"tasks.{task.name}.args.workdir"))
+    if template.host_network:
+        launch.host_ports = host_ports(spec, task)
     if template.kind == "logical":
+        return launch
+    if values.get("command") not in (None, ""):
+        # Cube Studio's custom-image template: the command runs with bash -c, without flags
+        launch.command = ["bash", "-c", check(str(values["command"]), f"tasks.{task.name}.args.command")]
         return launch
     if template.kind in ("shell", "python", "notebook"):
         launch.command = _builtin_command(task, template, values, where, launch)
@@ -234,7 +359,7 @@ def describe(spec: RunSpec, task: Task, template: JobTemplate, where: Where, res
     for out in template.outputs:
         if out.flag:
             args += [out.flag, posixpath.join(where.output_dir, out.name)]
-    launch.command = [check(c, f"tasks.{task.name}.template.command") for c in template.command] or None
+    launch.command = [check(render_text(c, variables, f"tasks.{task.name}.template.command"), f"tasks.{task.name}.template.command") for c in template.command] or None
     launch.args = args or None
     return launch
 

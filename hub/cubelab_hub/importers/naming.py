@@ -3,16 +3,22 @@
 Every importer turns the other tool's input names into the command-line flag
 CubeLab passes (:func:`argument_flag`) and its display names into template
 names (:func:`template_name`) by these rules, so one input imported from Cube
-Studio or from Kubeflow gets the same flag.
+Studio or from Kubeflow gets the same flag, and one Cube Studio display name
+(``自定义镜像``, ``llama_factory``) always the same template name.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+import unicodedata
 
 from ..domain.argspec import ARG_NAME_RE
 
 _NOT_WORD = re.compile(r"[^A-Za-z0-9_]+")
+# Cube Studio's own names for the custom-image template in its locales: one
+# template, so one CubeLab name whichever locale exported it.
+KNOWN_DISPLAY_NAMES = {"自定义镜像": "customize"}
 
 
 def snake_name(name: str) -> str:
@@ -35,7 +41,21 @@ def argument_flag(name: str) -> str:
 
 
 def template_name(text: str) -> str:
-    """A display name ('Model Hub', 'PaddleJob') -> a k8s-safe template name."""
-    name = re.sub(r"([a-z0-9])([A-Z])", r"\1-\2", text.strip())
+    """A display name -> a valid template name (a DNS label), always the same one.
+
+    'Model Hub' -> 'model-hub', 'PaddleJob' -> 'paddle-job', 'llama_factory' ->
+    'llama-factory' (Cube Studio itself turns '_' into '-'). A name with letters
+    outside ASCII keeps its ASCII part and gains a short hash of the whole name,
+    so two such names never meet ('模型训练' -> 't-9f4b3788'), except the names
+    Cube Studio uses for one template in different locales (``自定义镜像`` ->
+    ``customize``).
+    """
+    text = unicodedata.normalize("NFKC", text.strip())
+    if text in KNOWN_DISPLAY_NAMES:
+        return KNOWN_DISPLAY_NAMES[text]
+    name = re.sub(r"([a-z0-9])([A-Z])", r"\1-\2", text)
     name = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    return name[:63].strip("-")
+    if text.isascii() and name:
+        return name[:63].strip("-")
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+    return f"{(name[:50].strip('-') or 't')}-{digest}"

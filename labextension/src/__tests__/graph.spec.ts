@@ -254,6 +254,8 @@ describe('editing tasks', () => {
       'schedule',
       'tasks'
     ]);
+    const demo = { ...view, parameter: { demo: 'true', img: '/x.jpg' } };
+    expect(toBody(demo as IPipeline).parameter).toEqual({ demo: 'true', img: '/x.jpg' });
   });
 
   it('parses and formats env lines', () => {

@@ -290,7 +290,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Import an exported pipeline, or a KFP v2 IR pipeline (compiled YAML text or its object; its templates come from the template import of the same file), into a project (saved even when invalid, with diagnostics) */
+        /** Import pipelines into a project (saved even when invalid, with diagnostics). format 'cubelab' (default): an exported pipeline, or a KFP v2 IR pipeline (compiled YAML text or its object; its templates come from the template import of the same file), answered with it. format 'cube-studio': a Cube Studio pipeline file (one pipeline or name -> pipeline), imported entry by entry, answered with the pipelines saved and a report per entry */
         post: {
             parameters: {
                 query?: never;
@@ -310,7 +310,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["Pipeline"];
+                        "application/json": components["schemas"]["Pipeline"] | components["schemas"]["CubeStudioImport"];
                     };
                 };
                 /** @description Bad Request */
@@ -709,6 +709,93 @@ export interface paths {
         };
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/pipelines/{pipeline_id}/copy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Copy a pipeline you can see (a demo, typically) into a project you may create in: one click in the Lab */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    pipeline_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["PipelineCopy"];
+                };
+            };
+            responses: {
+                /** @description Created */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Pipeline"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflict */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;
@@ -3372,7 +3459,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Import templates (admins): Cube Studio template JSON (one, a list, or name -> template) or a Kubeflow Pipelines component YAML (v1, or KFP v2 IR: each container component becomes a template). All or nothing. */
+        /** Import templates (admins): Cube Studio template JSON (one, a list, or name -> template: entry by entry, each entry's outcome in 'entries'; names of CubeLab's built-ins are imported as '<name>-cube-studio') or a Kubeflow Pipelines component YAML (v1, or KFP v2 IR: each container component becomes a template; all or nothing). */
         post: {
             parameters: {
                 query?: never;
@@ -4085,6 +4172,8 @@ export interface components {
             };
             parallelism?: number | null;
             schedule?: components["schemas"]["Schedule"];
+            /** @description Cube Studio's pipeline parameter, kept as given; 'demo': "true" lists it as a demo to copy from */
+            parameter?: Record<string, unknown>;
             diagnostics?: components["schemas"]["Diagnostic"][];
         };
         PipelineList: {
@@ -4099,9 +4188,35 @@ export interface components {
             pipeline: components["schemas"]["Pipeline"];
         };
         PipelineImport: {
-            document: components["schemas"]["PipelineExport"] | string | Record<string, unknown>;
+            /**
+             * @description default 'cubelab'
+             * @enum {string}
+             */
+            format?: "cubelab" | "cube-studio";
+            /** @description format 'cubelab': a PipelineExport, or a KFP v2 IR pipeline (the YAML kfp 2 compiles, as text or its object: components, deploymentSpec.executors, root.dag); 'cube-studio': Cube Studio's pipeline JSON, {pipeline, tasks} or name -> {pipeline, tasks} */
+            document: components["schemas"]["PipelineExport"] | string | Record<string, unknown> | unknown[];
             project: string;
+            /** @description format 'cubelab' only */
             name?: string;
+        };
+        PipelineCopy: {
+            project: string;
+            /** @description default: the source's name */
+            name?: string;
+        };
+        CubeStudioImport: {
+            pipelines: components["schemas"]["Pipeline"][];
+            entries: {
+                entry: string;
+                /** @enum {string} */
+                status: "imported" | "refused";
+                name: string;
+                demo: boolean;
+                errors: Record<string, unknown>[];
+                warnings: string[];
+                ignored: string[];
+                diagnostics: Record<string, unknown>[];
+            }[];
         };
         ProposalList: {
             proposals: Record<string, unknown>[];
@@ -4321,10 +4436,10 @@ export interface components {
                         editable: (0 | 1) | boolean;
                         /** @description values must match (search semantics; anchor with ^...$) */
                         regex: string;
-                        /** @description kept as given (Cube Studio's display condition) */
-                        condition: unknown;
-                        /** @description kept as given (Cube Studio's nested schema for dict arguments) */
-                        sub_args: unknown;
+                        /** @description kept as given (Cube Studio's display condition, evaluated by forms only) */
+                        condition: string;
+                        /** @description the schema of a dict argument's keys (or of each dict of a list): key -> argument; values are checked against it */
+                        sub_args: Record<string, unknown>;
                     };
                 };
             };
@@ -4334,6 +4449,12 @@ export interface components {
             service_account?: string;
             help_url?: string;
             description?: string;
+            /** @description the name as the source wrote it (e.g. '自定义镜像'); empty: the name */
+            display_name?: string;
+            /** @description former names (Cube Studio's job_template_old_names) pipelines may reference */
+            aliases?: string[];
+            /** @description Cube Studio's extension keys, kept; acted on: index, help_url, HostNetwork (host ports PORT1/PORT2) */
+            expand?: Record<string, unknown>;
             outputs?: {
                 name: string;
                 description: string;
@@ -4353,6 +4474,23 @@ export interface components {
             ignored: {
                 [key: string]: string[];
             };
+            /** @description Cube Studio import only: each entry of the file, in order */
+            entries: components["schemas"]["ImportEntry"][];
+        };
+        ImportEntry: {
+            /** @description the entry as the file names it (its key or position) */
+            entry: string;
+            /** @enum {string} */
+            status: "imported" | "renamed" | "refused";
+            name: string;
+            display_name: string;
+            errors: {
+                field: string;
+                message: string;
+                accepted: string;
+            }[];
+            warnings: string[];
+            ignored: string[];
         };
         TemplateImport: {
             /** @enum {string} */

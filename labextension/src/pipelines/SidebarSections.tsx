@@ -11,6 +11,7 @@ import { STATUS_ICONS } from './editor/Canvas';
 import { duration, formatTime } from './format';
 import { pipelineCan } from './permissions';
 import { IPipelineSummary, RUN_FINAL, RUN_STATUSES } from './types';
+import { pipelineFileFormat, reportLines, reportTitle } from './cubeStudioImport';
 import { useDebounced, usePagedList } from '../usePagedList';
 
 export interface IPipelineOpener {
@@ -49,6 +50,40 @@ export function PipelinesSection(props: {
         setError(`${file.name} is not a JSON document.`);
         return;
       }
+      const format = pipelineFileFormat(doc);
+      if (format === 'cube-studio-templates') {
+        // job templates are platform-wide: the server lets admins only
+        const answer = await client.importTemplates(doc);
+        setError(null);
+        await showDialog({
+          title: reportTitle(answer.entries, 'template'),
+          body: (
+            <pre className="cl-ImportReport" data-testid="cubelab-import-report">
+              {reportLines(answer.entries).join('\n')}
+            </pre>
+          ),
+          buttons: [Dialog.okButton()]
+        });
+        return;
+      }
+      if (format === 'cube-studio') {
+        const answer = await client.importCubeStudio(doc, project || 'public');
+        setError(null);
+        load();
+        await showDialog({
+          title: reportTitle(answer.entries),
+          body: (
+            <pre className="cl-ImportReport" data-testid="cubelab-import-report">
+              {reportLines(answer.entries).join('\n')}
+            </pre>
+          ),
+          buttons: [Dialog.okButton()]
+        });
+        if (answer.pipelines.length === 1) {
+          props.opener.open(answer.pipelines[0].id);
+        }
+        return;
+      }
       const created = await client.importDocument(doc, project || 'public');
       setError(null);
       load();
@@ -69,6 +104,23 @@ export function PipelinesSection(props: {
         name: uniqueName(`${s.name}-copy`, taken),
         schedule: { ...full.schedule, enabled: false }
       });
+      load();
+      props.opener.open(copy.id);
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  };
+
+  /** A demo copied into a project of one's own (the filtered one, else the first that is not public). */
+  const copyDemo = async (s: IPipelineSummary) => {
+    const target = project && project !== s.project ? project : me.projects.find(p => p.name !== s.project)?.name;
+    if (!target) {
+      setError(`Create a project first: ${s.name} is copied into a project of yours.`);
+      return;
+    }
+    try {
+      const taken = (items ?? []).filter(i => i.project === target).map(i => i.name);
+      const copy = await client.copy(s.id, target, uniqueName(s.name, taken));
       load();
       props.opener.open(copy.id);
     } catch (err) {
@@ -134,7 +186,7 @@ export function PipelinesSection(props: {
           type="button"
           className="cl-IconButton"
           aria-label={`Import a pipeline JSON document into ${project || 'public'}`}
-          title={`Import a pipeline (.json) into ${project || 'public'}`}
+          title={`Import a pipeline (.json: CubeLab export, Cube Studio pipelines or, for admins, job templates) into ${project || 'public'}`}
           data-testid="cubelab-import-pipeline"
           onClick={() => fileInput.current?.click()}
         >
@@ -199,6 +251,7 @@ export function PipelinesSection(props: {
                     <span className="cl-ProjectDesc">
                       {s.project} · {s.tasks} task{s.tasks === 1 ? '' : 's'}
                       {s.schedule_enabled ? ' · scheduled' : ''}
+                      {s.demo ? ' · demo' : ''}
                     </span>
                   </span>
                   {s.last_run ? (
@@ -210,6 +263,18 @@ export function PipelinesSection(props: {
                     </span>
                   ) : null}
                 </button>
+                {s.demo ? (
+                  <button
+                    type="button"
+                    className="cl-IconButton"
+                    aria-label={`Copy demo ${s.name} into my project`}
+                    title="Copy this demo into my project"
+                    data-testid="cubelab-pipeline-copy-demo"
+                    onClick={() => void copyDemo(s)}
+                  >
+                    <addIcon.react tag="span" elementSize="normal" />
+                  </button>
+                ) : null}
                 <button
                   type="button"
                   className="cl-IconButton"

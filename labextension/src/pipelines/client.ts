@@ -3,6 +3,7 @@ import { fetchPage, IPage } from '../paging';
 import { CubeLabClient } from '../request';
 import { EventStreamParser } from '../sse';
 import { toBody } from './graph';
+import { IImportEntry } from './cubeStudioImport';
 import {
   IDiagnostic,
   IPipeline,
@@ -154,6 +155,24 @@ export class PipelinesClient {
 
   importDocument(document: unknown, project: string, name?: string): Promise<IPipelineView> {
     return this.api.call('POST', 'pipelines/import', name ? { document, project, name } : { document, project });
+  }
+
+  /** A Cube Studio pipeline file, entry by entry: the pipelines saved and a report per entry. */
+  importCubeStudio(
+    document: unknown,
+    project: string
+  ): Promise<{ pipelines: IPipelineView[]; entries: IImportEntry[] }> {
+    return this.api.call('POST', 'pipelines/import', { format: 'cube-studio', document, project });
+  }
+
+  /** A Cube Studio job template file (admins), entry by entry: the report per entry. */
+  importTemplates(content: unknown): Promise<{ entries: IImportEntry[] }> {
+    return this.api.call('POST', 'templates/import', { format: 'cube-studio', content });
+  }
+
+  /** A copy of a pipeline (a demo) in `project`. */
+  copy(id: number, project: string, name?: string): Promise<IPipelineView> {
+    return this.api.call('POST', `pipelines/${id}/copy`, name ? { project, name } : { project });
   }
 
   /** Path (relative to the API root) of a task's log; `follow` streams. */

@@ -273,8 +273,10 @@ export function duplicateTasks(
 
 /** The pipeline body the API accepts (no id/creator/diagnostics/permissions). */
 export function toBody(p: IPipeline): IPipeline {
-  const { name, project, description, tasks, edges, env, parallelism, schedule } = p;
-  return { name, project, description, tasks, edges, env, parallelism, schedule };
+  const { name, project, description, tasks, edges, env, parallelism, schedule, parameter } = p;
+  const body: IPipeline = { name, project, description, tasks, edges, env, parallelism, schedule };
+  // Cube Studio's parameter (demo, img) travels untouched, so saving never drops it
+  return parameter && Object.keys(parameter).length ? { ...body, parameter } : body;
 }
 
 /** Stable comparison for the dirty marker. */

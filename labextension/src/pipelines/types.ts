@@ -118,6 +118,8 @@ export interface IPipeline {
   env: Record<string, string>;
   parallelism: number | null;
   schedule: ISchedule;
+  /** Cube Studio's pipeline parameter, kept as given ('demo', 'img') */
+  parameter?: Record<string, unknown>;
 }
 
 export interface IPipelineView extends IPipeline {
@@ -136,6 +138,8 @@ export interface IPipelineSummary {
   description: string;
   tasks: number;
   schedule_enabled: boolean;
+  /** Cube Studio's `parameter.demo`: listed as a demo to copy from */
+  demo?: boolean;
   updated_at: string | null;
   last_run: { id: string; status: string } | null;
 }

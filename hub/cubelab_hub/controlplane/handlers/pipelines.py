@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ...domain.errors import Conflict, FieldError, NotFound
+from ...domain.formats import validate_dns_label
 from ...domain.ids import parse_id
 from ...domain.pipelines import export_pipeline, import_pipeline, pipeline_from_dict, validate
 from ...importers.kubeflow_v2 import import_kfp_v2_pipeline, kfp_v2_document
 from ..models.pipelines import PipelineRow, aware
 from ..services.lists import list_pipelines
-from ..services.pipelines import accept_proposal, delete_pipeline, ensure_unique, resource_proposals
+from ..services.pipelines import accept_proposal, copy_pipeline, delete_pipeline, ensure_unique, import_cube_studio, resource_proposals
 from ..services.templates import load_catalog
 from ..store import row_to_pipeline, store_pipeline
 from .base import APIHandler, op, route
@@ -165,18 +166,37 @@ class ExportHandler(PipelineBase):
 
 
 class ImportHandler(PipelineBase):
-    openapi = {"post": op("Import an exported pipeline, or a KFP v2 IR pipeline (compiled YAML text or its object; its "
-                          "templates come from the template import of the same file), into a project (saved even when "
-                          "invalid, with diagnostics)", tags=TAGS,
-                          body="PipelineImport", returns="Pipeline", status=201, errors=(400, 401, 403, 404, 409))}
+    openapi = {"post": op("Import pipelines into a project (saved even when invalid, with diagnostics). format 'cubelab' (default): "
+                          "an exported pipeline, or a KFP v2 IR pipeline (compiled YAML text or its object; its templates come "
+                          "from the template import of the same file), answered with it. format 'cube-studio': a Cube Studio "
+                          "pipeline file (one pipeline or name -> pipeline), imported entry by entry, answered with the "
+                          "pipelines saved and a report per entry",
+                          tags=TAGS, body="PipelineImport", returns="Pipeline", status=201, errors=(400, 401, 403, 404, 409))}
+    # the answer's shape follows the format
+    openapi["post"]["responses"]["201"]["content"]["application/json"]["schema"] = {
+        "oneOf": [{"$ref": "#/components/schemas/Pipeline"}, {"$ref": "#/components/schemas/CubeStudioImport"}]}
 
     async def post(self):
         body = self.json_body()
-        unknown = sorted(set(body) - {"document", "project", "name"})
+        unknown = sorted(set(body) - {"document", "project", "name", "format"})
         if unknown:
-            raise FieldError(unknown[0], "is not an import field", "document, project, name")
+            raise FieldError(unknown[0], "is not an import field", "document, project, name, format")
+        fmt = body.get("format", "cubelab")
+        if fmt not in ("cubelab", "cube-studio"):
+            raise FieldError("format", f"'{fmt}' is not a pipeline import format", "'cubelab' (an export of CubeLab) or 'cube-studio'")
         project = body.get("project")
         await self.check_project(project)
+        if fmt == "cube-studio":
+            if body.get("name") is not None:
+                raise FieldError("name", "is not used with format 'cube-studio' (a file names its pipelines)", "no name")
+
+            def import_file(session) -> tuple[list[dict], list]:
+                rows, reports = import_cube_studio(session, body.get("document"), project, self.actor.name)
+                return [self.view(session, row) for row in rows], reports
+
+            views, reports = await self.db.run(import_file)
+            self.send({"pipelines": views, "entries": [r.to_dict() for r in reports]}, 201)
+            return
 
         def insert_imported(session) -> tuple[dict, list]:
             catalog = load_catalog(session)
@@ -189,6 +209,29 @@ class ImportHandler(PipelineBase):
         view, import_diags = await self.db.run(insert_imported)
         view["diagnostics"] = [d.to_dict() for d in import_diags] + view["diagnostics"]
         self.send(view, 201)
+
+
+class CopyHandler(PipelineBase):
+    openapi = {"post": op("Copy a pipeline you can see (a demo, typically) into a project you may create in: one click in the Lab",
+                          tags=TAGS, body="PipelineCopy", returns="Pipeline", status=201, params=[ID_PARAM], errors=(400, 401, 403, 404, 409))}
+
+    async def post(self, pipeline_id):
+        # 404 for a pipeline the caller may not see, before the body is looked at
+        await self.db.run(self.load, pipeline_id)
+        body = self.json_body()
+        unknown = sorted(set(body) - {"project", "name"})
+        if unknown:
+            raise FieldError(unknown[0], "is not a copy field", "project, name")
+        project = body.get("project")
+        await self.check_project(project)
+        name = body.get("name")
+        if name is not None:
+            validate_dns_label(name, "name")
+
+        def copy(session) -> dict:
+            return self.view(session, copy_pipeline(session, self.load(session, pipeline_id), project, name, self.actor.name))
+
+        self.send(await self.db.run(copy), 201)
 
 
 class ProposalsHandler(PipelineBase):
@@ -258,18 +301,26 @@ SCHEMAS = {
             "edges": {"type": "array", "items": {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 2}},
             "env": {"type": "object", "additionalProperties": {"type": "string"}}, "parallelism": {"type": ["integer", "null"]},
             "schedule": {"$ref": "#/components/schemas/Schedule"},
+            "parameter": {"type": "object", "description": "Cube Studio's pipeline parameter, kept as given; 'demo': \"true\" lists it as a demo to copy from"},
             "diagnostics": {"type": "array", "items": {"$ref": "#/components/schemas/Diagnostic"}},
         },
     },
     "PipelineList": list_schema("pipelines", {"type": "object"}),
     "PipelineExport": {"type": "object", "properties": {"format": {"type": "string", "const": "cubelab.pipeline/v1"}, "templates": {"type": "array"}, "pipeline": {"$ref": "#/components/schemas/Pipeline"}}},
     "PipelineImport": {"type": "object", "required": ["document", "project"], "properties": {
-        "document": {"oneOf": [
-            {"$ref": "#/components/schemas/PipelineExport"},
-            {"type": "string", "description": "a KFP v2 IR pipeline: the YAML kfp 2 compiles (components, deploymentSpec.executors, root.dag)"},
-            {"type": "object", "description": "a KFP v2 IR pipeline as an object", "required": ["deploymentSpec", "root"]},
-        ]},
-        "project": {"type": "string"}, "name": {"type": "string"}}},
+        "format": {"type": "string", "enum": ["cubelab", "cube-studio"], "description": "default 'cubelab'"},
+        "document": {"description": "format 'cubelab': a PipelineExport, or a KFP v2 IR pipeline (the YAML kfp 2 compiles, as text or "
+                     "its object: components, deploymentSpec.executors, root.dag); 'cube-studio': Cube Studio's pipeline JSON, "
+                     "{pipeline, tasks} or name -> {pipeline, tasks}",
+                     "oneOf": [{"$ref": "#/components/schemas/PipelineExport"}, {"type": "string"}, {"type": "object"}, {"type": "array"}]},
+        "project": {"type": "string"}, "name": {"type": "string", "description": "format 'cubelab' only"}}},
+    "PipelineCopy": {"type": "object", "required": ["project"], "properties": {"project": {"type": "string"}, "name": {"type": "string", "description": "default: the source's name"}}},
+    "CubeStudioImport": {"type": "object", "properties": {
+        "pipelines": {"type": "array", "items": {"$ref": "#/components/schemas/Pipeline"}},
+        "entries": {"type": "array", "items": {"type": "object", "properties": {
+            "entry": {"type": "string"}, "status": {"type": "string", "enum": ["imported", "refused"]}, "name": {"type": "string"},
+            "demo": {"type": "boolean"}, "errors": {"type": "array", "items": {"type": "object"}}, "warnings": {"type": "array", "items": {"type": "string"}},
+            "ignored": {"type": "array", "items": {"type": "string"}}, "diagnostics": {"type": "array", "items": {"type": "object"}}}}}}},
     "ProposalList": {"type": "object", "properties": {"proposals": {"type": "array", "items": {"type": "object"}}}},
 }
 
@@ -280,6 +331,7 @@ ROUTES = [
     route("/pipelines/{pipeline_id}", PipelineHandler),
     route("/pipelines/{pipeline_id}/validate", ValidateHandler),
     route("/pipelines/{pipeline_id}/export", ExportHandler),
+    route("/pipelines/{pipeline_id}/copy", CopyHandler),
     route("/pipelines/{pipeline_id}/resource-proposals", ProposalsHandler),
     route("/pipelines/{pipeline_id}/resource-proposals/{task}/accept", AcceptProposalHandler),
 ]

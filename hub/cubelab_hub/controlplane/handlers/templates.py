@@ -4,11 +4,11 @@ Pipelines component YAML."""
 
 from __future__ import annotations
 
-from ...domain.errors import Conflict, FieldError, NotFound
+from ...domain.errors import Conflict, FieldError, FieldErrors, NotFound
 from ...domain.templates import template_from_dict
 from ..models.pipelines import TemplateRow
 from ..services.lists import list_templates
-from ..services.templates import add_template, find_template, read_import, save_imported
+from ..services.templates import add_template, find_template, read_import, save_entries, save_imported
 from ..store import template_view, update_template_row
 from .base import APIHandler, op, route
 from .listing import ListArguments, list_params
@@ -90,21 +90,32 @@ class TemplateHandler(TemplateBase):
 
 class TemplateImportHandler(TemplateBase):
     openapi = {
-        "post": op("Import templates (admins): Cube Studio template JSON (one, a list, or name -> template) or a Kubeflow Pipelines "
-                   "component YAML (v1, or KFP v2 IR: each container component becomes a template). All or nothing.",
-                   tags=TAGS, body="TemplateImport", returns="TemplateList", status=201,
-                   errors=(400, 401, 403, 409)),
+        "post": op("Import templates (admins): Cube Studio template JSON (one, a list, or name -> template: entry by entry, "
+                   "each entry's outcome in 'entries'; names of CubeLab's built-ins are imported as '<name>-cube-studio') or a "
+                   "Kubeflow Pipelines component YAML (v1, or KFP v2 IR: each container component becomes a template; all or "
+                   "nothing).", tags=TAGS, body="TemplateImport", returns="TemplateList", status=201, errors=(400, 401, 403, 409)),
     }
 
     async def post(self):
         self.require("template:write")
         body = self.json_body()
-        templates, ignored = read_import(body)
+        templates, ignored, entries = read_import(body)
         replace = bool(body.get("replace", False))
-        views = await self.db.run(lambda session: [
-            template_view(row) for row in save_imported(session, templates, self.actor.name, replace)])
+
+        def save(session) -> list[dict]:
+            if entries is None:
+                return [template_view(row) for row in save_imported(session, templates, self.actor.name, replace)]
+            return [template_view(row) for row in save_entries(session, templates, entries, self.actor.name, replace)]
+
+        views = await self.db.run(save)
         # fields of the source that have no CubeLab meaning, reported rather than dropped silently
-        self.send({"templates": views, "ignored": ignored}, 201)
+        answer = {"templates": views, "ignored": ignored}
+        if entries is not None:
+            answer["entries"] = [e.to_dict() for e in entries]
+            if not views:
+                # nothing imported: the file's every entry was refused, each for the reasons named
+                raise FieldErrors([err for e in entries for err in e.errors])
+        self.send(answer, 201)
 
 
 _ARG = {
@@ -121,8 +132,8 @@ _ARG = {
         "describe": {"type": "string"},
         "editable": {"oneOf": [{"type": "integer", "enum": [0, 1]}, {"type": "boolean"}]},
         "regex": {"type": "string", "description": "values must match (search semantics; anchor with ^...$)"},
-        "condition": {"description": "kept as given (Cube Studio's display condition)"},
-        "sub_args": {"description": "kept as given (Cube Studio's nested schema for dict arguments)"},
+        "condition": {"type": "string", "description": "kept as given (Cube Studio's display condition, evaluated by forms only)"},
+        "sub_args": {"type": "object", "description": "the schema of a dict argument's keys (or of each dict of a list): key -> argument; values are checked against it"},
     },
     "additionalProperties": False,
 }
@@ -147,6 +158,9 @@ SCHEMAS = {
             "service_account": {"type": "string"},
             "help_url": {"type": "string"},
             "description": {"type": "string"},
+            "display_name": {"type": "string", "description": "the name as the source wrote it (e.g. '自定义镜像'); empty: the name"},
+            "aliases": {"type": "array", "items": {"type": "string"}, "description": "former names (Cube Studio's job_template_old_names) pipelines may reference"},
+            "expand": {"type": "object", "description": "Cube Studio's extension keys, kept; acted on: index, help_url, HostNetwork (host ports PORT1/PORT2)"},
             "outputs": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}, "description": {"type": "string"}, "type": {"type": "string"}, "flag": {"type": ["string", "null"]}}}},
             "argv": {"type": "array", "description": "an argv template: the whole command line (replacing command, fixed_args and the "
                      "'--flag value' rendering of args), items strings or placeholders {value: ARG}, {path: ARG}, {output: OUTPUT}, "
@@ -160,7 +174,15 @@ SCHEMAS = {
         "templates": {"type": "array", "items": {"$ref": "#/components/schemas/Template"}},
         "next_cursor": {"type": ["string", "null"], "description": "list only: pass as ?cursor= for the next page; null on the last page"},
         "ignored": {"type": "object", "description": "import only: template name -> source fields CubeLab does not carry over",
-                    "additionalProperties": {"type": "array", "items": {"type": "string"}}}}},
+                    "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+        "entries": {"type": "array", "description": "Cube Studio import only: each entry of the file, in order", "items": {"$ref": "#/components/schemas/ImportEntry"}}}},
+    "ImportEntry": {"type": "object", "properties": {
+        "entry": {"type": "string", "description": "the entry as the file names it (its key or position)"},
+        "status": {"type": "string", "enum": ["imported", "renamed", "refused"]},
+        "name": {"type": "string"}, "display_name": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object", "properties": {"field": {"type": "string"}, "message": {"type": "string"}, "accepted": {"type": "string"}}}},
+        "warnings": {"type": "array", "items": {"type": "string"}},
+        "ignored": {"type": "array", "items": {"type": "string"}}}},
     "TemplateImport": {
         "type": "object",
         "required": ["format", "content"],

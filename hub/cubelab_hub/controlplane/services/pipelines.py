@@ -3,12 +3,16 @@ runs, the latest run of each, and resource proposals from measured peaks."""
 
 from __future__ import annotations
 
+import copy
+
 from sqlalchemy import func, select
 
-from ...domain.errors import Conflict
+from ...domain.errors import Conflict, FieldError
+from ...domain.pipelines import Pipeline
 from ...domain.proposals import propose_resources
+from ...importers.cube_studio_pipeline import PipelineEntryReport, import_cube_studio_pipelines
 from ..models.pipelines import PipelineRow, RunRow, TaskRunRow
-from ..store import row_to_pipeline
+from ..store import row_to_pipeline, store_pipeline
 from .templates import load_catalog
 
 ACTIVE = ("pending", "running")
@@ -64,3 +68,43 @@ def accept_proposal(session, row: PipelineRow, task: str):
     target = pipeline.task(task)
     target.cpu, target.memory = proposal.cpu, proposal.memory
     return pipeline
+
+
+def _new_row(session, pipeline: Pipeline, actor: str) -> PipelineRow:
+    row = PipelineRow(name=pipeline.name, project=pipeline.project, creator=actor, body={}, schedule_enabled=False)
+    store_pipeline(row, pipeline)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def import_cube_studio(session, document, project: str, actor: str) -> tuple[list[PipelineRow], list[PipelineEntryReport]]:
+    """Every pipeline of a Cube Studio file into ``project``, entry by entry: an
+    entry whose name the project already has is refused in its report, the
+    others are saved (drafts where validation finds errors, as any import)."""
+    pipelines, reports = import_cube_studio_pipelines(document, load_catalog(session), project=project)
+    by_name = {r.name: r for r in reports if r.status == "imported"}
+    rows = []
+    for pipeline in pipelines:
+        try:
+            ensure_unique(session, pipeline.project, pipeline.name)
+        except Conflict as exc:
+            report = by_name[pipeline.name]
+            report.status = "refused"
+            report.errors.append(FieldError(f"{report.entry}.pipeline.name", str(exc), "a name the project does not have yet"))
+            continue
+        rows.append(_new_row(session, pipeline, actor))
+    return rows, reports
+
+
+def copy_pipeline(session, row: PipelineRow, project: str, name: str | None, actor: str) -> PipelineRow:
+    """A copy of a pipeline (a demo, typically) in ``project``, owned by ``actor``:
+    tasks, edges, env and positions as they are; not a demo, its schedule off."""
+    pipeline = row_to_pipeline(row)
+    new = copy.deepcopy(pipeline)
+    new.id, new.creator, new.project = None, actor, project
+    new.name = name or pipeline.name
+    new.parameter = {k: v for k, v in pipeline.parameter.items() if k != "demo"}
+    new.schedule.enabled = False
+    ensure_unique(session, new.project, new.name)
+    return _new_row(session, new, actor)

@@ -379,6 +379,8 @@ class RunManager:
                 "reuse": {name: st.to_dict() for name, st in (reuse or {}).items()},
                 "creator": creator,
                 "runner": runner,
+                "started_at": utcnow().isoformat(),
+                "cluster_name": engine_name,
             }
             run = RunRow(id=run_id, pipeline_id=pipeline_id, project=project, trigger=trigger, runner=runner,
                          engine=engine_name, status=PENDING, message="", spec=spec_json, engine_data={},
@@ -404,11 +406,13 @@ class RunManager:
         pipeline = pipeline_from_dict(spec["pipeline"])
         return RunSpec(
             run_id=run_id, pipeline=pipeline,
-            templates={name: template_from_dict(body) for name, body in spec["templates"].items()},
+            templates={name: template_from_dict(body, warnings=[]) for name, body in spec["templates"].items()},
             creator=spec.get("creator") or "", runner=spec.get("runner") or "", project=project, trigger=trigger,
             only_tasks=set(spec["only_tasks"]) if spec.get("only_tasks") is not None else None,
             reuse={name: TaskState.from_dict(st) for name, st in (spec.get("reuse") or {}).items()},
             schedule_time=aware(schedule_time),
+            started_at=datetime.fromisoformat(spec["started_at"]) if spec.get("started_at") else None,
+            cluster_name=spec.get("cluster_name") or "",
         )
 
     async def _mark_failed(self, run_id: str, reason: str) -> None:

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from ...domain.errors import Conflict, FieldError, FieldErrors
 from ...domain.templates import JobTemplate, TemplateCatalog, builtin_templates
-from ...importers.cube_studio import cube_studio_ignored_fields, import_cube_studio_template
+from ...importers.cube_studio import EntryReport, import_cube_studio_file
 from ...importers.kubeflow import import_kfp_component, kfp_ignored_fields, load_kfp_yaml
 from ...importers.kubeflow_v2 import import_kfp_v2, kfp_v2_document
 from ..models.pipelines import TemplateRow
@@ -41,9 +41,12 @@ def add_template(session, tpl: JobTemplate, actor: str) -> TemplateRow:
     return row
 
 
-def read_import(body: dict) -> tuple[list[JobTemplate], dict[str, list[str]]]:
-    """An import request's templates (all or nothing: every error at once), and per
-    template the source fields that have no CubeLab meaning."""
+def read_import(body: dict) -> tuple[list[JobTemplate], dict[str, list[str]], list[EntryReport] | None]:
+    """An import request's templates, per template the source fields that have no
+    CubeLab meaning, and (Cube Studio files) one report per entry of the file.
+
+    A Cube Studio file imports entry by entry: refused entries are reported, the
+    others import. A Kubeflow component is one template: imported or refused."""
     unknown = sorted(set(body) - {"format", "content", "category", "version", "replace"})
     if unknown:
         raise FieldError(unknown[0], "is not an import field", "format, content, category, version, replace")
@@ -52,33 +55,45 @@ def read_import(body: dict) -> tuple[list[JobTemplate], dict[str, list[str]]]:
     templates: list[JobTemplate] = []
     ignored: dict[str, list[str]] = {}
     if fmt == "cube-studio":
-        items = content
-        if isinstance(content, dict) and not any(k in content for k in ("name", "job_template_name")):
-            items = list(content.values())  # init-job-template.json: name -> template
-        if isinstance(items, dict):
-            items = [items]
-        if not isinstance(items, list) or not items:
-            raise FieldError("content", "must be a template object, a list of them or name -> template", "Cube Studio job template JSON")
-        errors = []
-        for i, item in enumerate(items):
-            try:
-                templates.append(import_cube_studio_template(item))
-                if cube_studio_ignored_fields(item):
-                    ignored[templates[-1].name] = cube_studio_ignored_fields(item)
-            except FieldErrors as exc:
-                errors.extend(e.prefixed(f"content[{i}]") for e in exc.errors)
-        if errors:
-            raise FieldErrors(errors)
-    elif fmt == "kfp":
+        if content in (None, "", [], {}):
+            raise FieldError("content", "is empty", "Cube Studio job template JSON: a template object, a list of them or name -> template")
+        templates, entries = import_cube_studio_file(content, reserved={t.name for t in builtin_templates()})
+        ignored = {e.name: e.ignored for e in entries if e.ignored and e.status != "refused"}
+        return templates, ignored, entries
+    if fmt == "kfp":
         if not isinstance(content, str):
             raise FieldError("content", "must be the component YAML text", "a Kubeflow Pipelines component YAML")
         version = body.get("version", "Release")
         if version not in ("Release", "Alpha"):
             raise FieldError("version", f"'{version}' is not a version", "'Release' or 'Alpha'")
         templates.extend(read_kfp_import(content, body.get("category") or "kubeflow", version, ignored))
-    else:
-        raise FieldError("format", f"'{fmt}' is not an import format", "'cube-studio' or 'kfp'")
-    return templates, ignored
+        return templates, ignored, None
+    raise FieldError("format", f"'{fmt}' is not an import format", "'cube-studio' or 'kfp'")
+
+
+def save_entries(session, templates: list[JobTemplate], entries: list[EntryReport], actor: str, replace: bool) -> list[TemplateRow]:
+    """Save each imported entry of a file on its own: one whose name and version
+    exist (and ``replace`` is false) is refused in its report; the others are saved."""
+    by_name = {e.name: e for e in entries if e.status != "refused"}
+    rows = []
+    for tpl in templates:
+        row = find_template(session, tpl.name, tpl.version)
+        entry = by_name.get(tpl.name)
+        if row is not None and (row.builtin or not replace):
+            if entry is not None:
+                entry.status = "refused"
+                reason = "is a built-in" if row.builtin else "already exists (send \"replace\": true to overwrite)"
+                entry.errors.append(FieldError(f"content.{entry.entry}.name", f"template '{tpl.name}' version {tpl.version} {reason}",
+                                               "a name not taken, or replace"))
+            continue
+        if row is None:
+            row = new_template_row(tpl, actor)
+            session.add(row)
+        else:
+            update_template_row(row, tpl)
+        session.flush()
+        rows.append(row)
+    return rows
 
 
 def read_kfp_import(content: str, category: str, version: str, ignored: dict[str, list[str]]) -> list[JobTemplate]:

@@ -61,6 +61,14 @@ UPSTREAM_DIR = "/cubelab/upstream"
 OUTPUT_VOLUME = "cubelab-out"
 OUTPUT_ARTIFACT = "out"
 
+# Downward-API values Cube Studio's job images read.
+DOWNWARD_ENV = {
+    "K8S_NODE_NAME": "spec.nodeName",
+    "K8S_POD_NAMESPACE": "metadata.namespace",
+    "K8S_POD_IP": "status.podIP",
+    "K8S_HOST_IP": "status.hostIP",
+    "K8S_POD_NAME": "metadata.name",
+}
 LABEL_RUN = "cubelab.io/run-id"
 LABEL_TASK = "cubelab.io/task"
 LABEL_PIPELINE = "cubelab.io/pipeline-id"
@@ -294,7 +302,18 @@ def _env(launch: Launch, task: Task, inputs: _Inputs, gpu_env: dict[str, str]) -
         env["CUDA_VISIBLE_DEVICES"] = ""  # as on the local engine: GPU '0' hides every card
     for key, value in env.items():
         _literal(value, f"tasks.{task.name}.env.{key}")  # names from users too (runner, pipeline)
-    return [{"name": k, "value": v} for k, v in env.items()]
+    if launch.host_ports:
+        env["PORT1"], env["PORT2"] = (str(p) for p in launch.host_ports)
+    entries = [{"name": k, "value": v} for k, v in env.items() if k not in DOWNWARD_ENV]
+    # where the pod runs, as Cube Studio's job images read it (the downward API)
+    entries += [{"name": k, "valueFrom": {"fieldRef": {"fieldPath": path}}} for k, path in DOWNWARD_ENV.items()]
+    return entries
+
+
+def _gpu_resource_name(resources: dict | None) -> str:
+    """The extended resource the task's GPUs are requested as (GPU_RESOURCE_NAME), '' without GPUs."""
+    limits = (resources or {}).get("limits") or {}
+    return next((name for name in limits if name not in ("cpu", "memory", "ephemeral-storage")), "")
 
 
 def _task_template(spec: RunSpec, task: Task, template: JobTemplate, plan: _Plan, project: ProjectSettings, config: ClusterConfig) -> dict:
@@ -319,7 +338,9 @@ def _task_template(spec: RunSpec, task: Task, template: JobTemplate, plan: _Plan
         raise exc.prefixed(where) from None
 
     workspace = _workspace(volume_mounts)
-    place = Where(python="python", output_dir=OUTPUT_DIR, namespace=run_namespace(spec, project), workspace=workspace)
+    place = Where(python="python", output_dir=OUTPUT_DIR, namespace=run_namespace(spec, project), workspace=workspace,
+                  environment=spec.cluster_name or "kubernetes", gpu_resource_name=_gpu_resource_name(resources),
+                  image_pull_policy=config.image_pull_policy or "", image_pull_secrets=tuple(config.image_pull_secrets or ()))
     launch = describe(spec, task, template, place, lambda arg, raw, field_name: _resolve(raw, task, spec, plan, inputs, field_name), _literal)
     if config.pass_all_output_dirs:
         ancestors = spec.pipeline.ancestors(task.name)
@@ -336,17 +357,20 @@ def _task_template(spec: RunSpec, task: Task, template: JobTemplate, plan: _Plan
         volumes.append({"name": name, "emptyDir": {}})
         volume_mounts.append({"name": name, "mountPath": f"{UPSTREAM_DIR}/{upstream}", "readOnly": True})
 
-    if not template.image:
-        raise FieldError(f"{where}.template", f"template '{template.name}' has no image", "a template with an image")
-    container: dict[str, Any] = {"name": "main", "image": _literal(template.image, f"{where}.template.image")}
+    if not launch.image:
+        raise FieldError(f"{where}.template", f"template '{template.name}' has no image", "a template with an image, or an 'images' argument")
+    container: dict[str, Any] = {"name": "main", "image": _literal(launch.image, f"{where}.args.images" if launch.values.get("images") else f"{where}.template.image")}
+    if launch.host_ports:
+        # Cube Studio's HostNetwork: the task listens on these host ports, announced as PORT1/PORT2
+        container["ports"] = [{"containerPort": p, "hostPort": p, "protocol": "TCP"} for p in launch.host_ports]
     if config.image_pull_policy:
         container["imagePullPolicy"] = config.image_pull_policy
     if command:
         container["command"] = command
     if args:
         container["args"] = args
-    if template.workdir:
-        container["workingDir"] = _literal(template.workdir, f"{where}.template.workdir")
+    if launch.workdir:
+        container["workingDir"] = _literal(launch.workdir, f"{where}.args.workdir" if launch.values.get("workdir") else f"{where}.template.workdir")
     elif workspace and template.kind in ("python", "shell"):
         container["workingDir"] = workspace  # the user's files, as locally
     container["env"] = env

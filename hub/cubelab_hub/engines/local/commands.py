@@ -135,7 +135,8 @@ def build_launch(spec: RunSpec, task: Task, template: JobTemplate, paths: TaskPa
             return command, False
         return resolve_value(raw, upstream_state, output_type), False
 
-    where = Where(python=python, output_dir=str(paths.out), namespace=spec.namespace, workspace=str(workspace), code_file=str(paths.root / "task.py"))
+    where = Where(python=python, output_dir=str(paths.out), namespace=spec.namespace, workspace=str(workspace), code_file=str(paths.root / "task.py"),
+                  environment=spec.cluster_name or "local")
     try:
         cpu, memory, gpu = effective_resources(task, template)
         parse_cpu(cpu)
