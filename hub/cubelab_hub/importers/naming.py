@@ -55,7 +55,7 @@ def template_name(text: str) -> str:
         return KNOWN_DISPLAY_NAMES[text]
     name = re.sub(r"([a-z0-9])([A-Z])", r"\1-\2", text)
     name = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    if text.isascii() and name:
-        return name[:63].strip("-")
+    if text.isascii():
+        return name[:63].strip("-")  # '' when there is no letter or digit at all: the caller refuses it
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
     return f"{(name[:50].strip('-') or 't')}-{digest}"
