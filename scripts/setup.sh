@@ -92,7 +92,8 @@ rm -rf server_ext/cubelab_server/labextension
 # JupyterHub's proxy (Node.js configurable-http-proxy), pinned and locked in its own npm
 # project; installed next to the virtualenv, where `cubelab up` looks for it
 PROXY_SRC=hub/cubelab_hub/platform/proxy
-PROXY_DIR=.venv/share/cubelab/proxy
+# (by its real path: npm takes a prefix reached through a link, .venv as root, for a link to the project)
+PROXY_DIR=$(readlink -f .venv)/share/cubelab/proxy
 if ! cmp -s "$PROXY_SRC/package-lock.json" "$PROXY_DIR/package-lock.json" || [ ! -x "$PROXY_DIR/node_modules/.bin/configurable-http-proxy" ]; then
   say "npm ci configurable-http-proxy into $PROXY_DIR"
   mkdir -p "$PROXY_DIR"
