@@ -20,7 +20,8 @@ account of the benchmark's own, ``clbench<pid>-bench``, created by the first run
 and removed at the end), and prints the median and spread (min–max) of each,
 the overhead per task of both engine variants, and the ratio isolated / plain.
 Both engine variants put every task in the memory and CPU cgroups the engine
-makes from its resources (the defaults here), as a real run does.
+makes from its resources (the defaults here), as a real run does; what making
+and removing those two cgroups costs a task is timed apart.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from cubelab_hub.domain.pipelines import Pipeline, Task  # noqa: E402
 from cubelab_hub.domain.templates import template_from_dict  # noqa: E402
 from cubelab_hub.engines.base import RunSpec  # noqa: E402
 from cubelab_hub.engines.local import LocalEngine  # noqa: E402
+from cubelab_hub.platform.cgroups import make_cpu_cgroup, make_memory_cgroup, remove_cgroup  # noqa: E402
 from cubelab_hub.platform.unix import UnixAccounts  # noqa: E402
 
 N = 200
@@ -185,6 +187,19 @@ def main() -> None:
             print(f"{shape:10} {s:9.3f} {e:9.3f} {1000 * (e - s) / N:17.2f} {e / s:6.2f} {1000 * c / N:19.2f}")
 
 
+def cgroup_cost(count: int = N) -> str:
+    """Time to make and remove a task's memory and CPU cgroups (empty ones), per task."""
+    t0 = time.perf_counter()
+    made = 0
+    for i in range(count):
+        name = f"cubelab-bench-{os.getpid()}-{i}"
+        for group in (make_memory_cgroup(name, 2 << 30), make_cpu_cgroup(name, 1)):
+            if group is not None:
+                made += 1
+                remove_cgroup(group)
+    return f"{1000 * (time.perf_counter() - t0) / count:.2f} ms per task ({made} of {2 * count} cgroups could be made here)"
+
+
 def main_isolation(args) -> None:
     prefix = bench_prefix()
     unix = UnixAccounts(enabled=True, prefix=prefix)
@@ -201,6 +216,7 @@ def main_isolation(args) -> None:
             t0 = time.perf_counter()
             asyncio.run(run_engine(["t0"], [], 1, root / "isolated", "first", False, unix))
             print(f"first isolated run (creates the account): {time.perf_counter() - t0:.3f} s")
+            print(f"making and removing a task's memory and CPU cgroups, in both engine variants: {cgroup_cost()}")
             asyncio.run(run_engine(["t0"], [], 1, root / "plain", "first", False, None))
             print(f"{'dag':10} {'variant':9} {'wall s: median (min–max)':>26} {'overhead ms/task':>26} {'engine CPU ms/task':>26}")
             for shape, build in SHAPES.items():
