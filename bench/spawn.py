@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import statistics
 import sys
@@ -66,14 +67,43 @@ def make_hub(tmp: str, spawner: str | None, extra: str = "", env: dict | None = 
             f'c.JupyterHub.spawner_class = "{spawner}"\nc.SimpleLocalProcessSpawner.home_dir_template = "{tmp}/home/{{username}}"\n'
             'c.Spawner.args = ["--ServerApp.jpserver_extensions=cubelab_server=True", "--ServerApp.allow_root=True"]\n'
         )
-    hub = HubProcess(Path(tmp), extra_config=extra, extra_env=env)
-    # jupyter_core moves IPython 3 settings into the config dir once, and a server as its own account
-    # cannot write that marker into the hub's (root-owned) config dir: a second spawn of the same user
-    # fails there. A marker it cannot open for writing makes jupyter_core skip the move.
-    (Path(tmp) / "jupyter-config" / "migrated").touch()
-    hub.start()
+    for attempt in range(2):
+        hub = HubProcess(Path(tmp), extra_config=extra, extra_env=env)
+        while len(set(ports := config_ports(hub))) < len(ports):  # free ports picked one by one can repeat
+            hub = HubProcess(Path(tmp), extra_config=extra, extra_env=env)
+        # jupyter_core moves IPython 3 settings into the config dir once, and a server as its own account
+        # cannot write that marker into the hub's (root-owned) config dir: a second spawn of the same user
+        # fails there. A marker it cannot open for writing makes jupyter_core skip the move.
+        (Path(tmp) / "jupyter-config" / "migrated").touch()
+        try:
+            hub.start()
+            break
+        except RuntimeError:  # a port taken meanwhile by other work on the machine: once more, with others
+            stop_hub(hub)
+            stop_orphaned_proxy(hub)
+            if attempt:
+                raise
     hub.api("POST", "/users/bench")
     return hub
+
+
+def config_ports(hub: HubProcess) -> list[int]:
+    """The public, hub and proxy API ports written in the hub's configuration."""
+    text = (hub.workdir / "jupyterhub_config.py").read_text()
+    return [int(p) for p in re.findall(r"(?:\.port = |\.hub_port = |api_url = \"http://127\.0\.0\.1:)(\d+)", text)]
+
+
+def stop_orphaned_proxy(hub: HubProcess) -> None:
+    """A hub that dies while starting leaves its proxy behind: find it by the hub's
+    port in its command line and stop it by PID."""
+    target = f"http://127.0.0.1:{hub.hub_port}/hub/error"
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if "--error-target" in cmdline and target in cmdline:
+            try:
+                os.kill(proc.info["pid"], signal.SIGTERM)
+            except ProcessLookupError:
+                pass
 
 
 def stop_hub(hub: HubProcess) -> None:
