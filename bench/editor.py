@@ -92,7 +92,7 @@ def main() -> None:
                     if back.count():
                         back.first.click()
 
-                for i in range(args.rounds):
+                for _ in range(args.rounds):
                     # File > Close All Tabs, so each open builds a fresh editor
                     page.click('.lm-MenuBar-itemLabel:text-is("File")')
                     page.click('.lm-Menu-itemLabel:text-is("Close All Tabs")')

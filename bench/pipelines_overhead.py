@@ -27,6 +27,7 @@ and removing those two cgroups costs a task is timed apart.
 from __future__ import annotations
 
 import argparse
+import itertools
 import asyncio
 import os
 import statistics
@@ -54,7 +55,7 @@ NOOP = template_from_dict({"name": "noop", "image": "busybox", "command": ["/bin
 
 def chain() -> tuple[list[str], list[tuple[str, str]]]:
     names = [f"t{i}" for i in range(N)]
-    return names, list(zip(names, names[1:]))
+    return names, list(itertools.pairwise(names))
 
 
 def fan_out():
