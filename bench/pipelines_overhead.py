@@ -27,8 +27,8 @@ and removing those two cgroups costs a task is timed apart.
 from __future__ import annotations
 
 import argparse
-import itertools
 import asyncio
+import itertools
 import os
 import statistics
 import subprocess
