@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import requests
-from support.platform import IS_ROOT, make_traversable, remove_unix_accounts, unix_prefix
+from support.platform import IS_ROOT, free_ports, make_traversable, remove_unix_accounts, unix_prefix
 
 from cubelab_hub.platform.hubconfig import _proxy_command
 
@@ -36,8 +36,8 @@ class HubProcess:
         if self.unix_prefix:
             self.extra_env.setdefault("CUBELAB_UNIX_PREFIX", self.unix_prefix)
             make_traversable(workdir / "x")
-        self.port = free_port()
-        self.hub_port = free_port()
+        # three distinct ports (two free_port() calls can return the same one)
+        self.port, self.hub_port, proxy_api_port = free_ports(3)
         self.url = f"http://127.0.0.1:{self.port}"
         self.token = secrets.token_hex(16)
         self.data_dir = workdir / "data"
@@ -46,6 +46,9 @@ class HubProcess:
         # what the cubelab distribution's entry point registers, for an uninstalled tree
         jupyter_config = workdir / "jupyter-config"
         jupyter_config.mkdir(exist_ok=True)
+        # servers run as other accounts and cannot write here: jupyter_core's one-time
+        # IPython-profile migration marker must already exist
+        (jupyter_config / "migrated").touch()
         (jupyter_config / "jupyter_server_config.py").write_text(
             "from cubelab_server.vscode import setup_vscode\n"
             "c.ServerProxy.servers = {'vscode': setup_vscode()}\n"
@@ -57,7 +60,7 @@ c.JupyterHub.ip = "127.0.0.1"
 c.JupyterHub.port = {self.port}
 c.JupyterHub.hub_ip = "127.0.0.1"
 c.JupyterHub.hub_port = {self.hub_port}
-c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{free_port()}"
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
 c.ConfigurableHTTPProxy.command = {_proxy_command()!r}
 c.JupyterHub.db_url = "sqlite:///{workdir}/jupyterhub.sqlite"
 c.JupyterHub.cookie_secret_file = "{workdir}/cookie_secret"
