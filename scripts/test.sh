@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CUBELAB_EXTRAS=test bash scripts/setup.sh
 
+# the virtualenv's tools (jlpm, which the Lab plugin's scripts call by name) first on PATH
+export PATH="$(readlink -f .venv)/bin:$PATH"
 export CUBELAB_TEST_ARTIFACTS=${CUBELAB_TEST_ARTIFACTS:-$(pwd)/test-artifacts}
 mkdir -p "$CUBELAB_TEST_ARTIFACTS"
 echo "Test artifacts (logs, screenshots): $CUBELAB_TEST_ARTIFACTS"
