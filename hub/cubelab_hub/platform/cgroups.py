@@ -1,18 +1,19 @@
 """cgroups for the processes of users: a memory and a CPU limit the process
-cannot leave (it is put in the group while still root, before it drops to its
-account). cgroup v1 controllers (``/sys/fs/cgroup/<controller>``) and the
+cannot leave (root puts it in the group, before it runs anything of the user's). cgroup v1 controllers (``/sys/fs/cgroup/<controller>``) and the
 unified v2 hierarchy (where the controller is delegated to us) both work;
 where neither does, callers fall back (``RLIMIT_DATA`` for memory) and say so.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
 CPU_PERIOD_US = 100_000
 
 
+@functools.cache  # a process stays in its cgroup: read /proc/self/cgroup once per controller
 def own_cgroup(controller: str = "memory") -> Path | None:
     """The directory of this process's cgroup for ``controller`` (v1), or the
     unified (v2) one; None when there is none to use."""

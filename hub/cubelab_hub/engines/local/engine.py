@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -44,7 +45,7 @@ from ...domain.quotas import Capacity
 from ...domain.templates import JobTemplate
 from ...machine import machine_capacity
 from ...platform.cgroups import make_cpu_cgroup, make_memory_cgroup, oom_killed, own_cgroup, remove_cgroup
-from ...platform.unix import UnixAccountError, UnixAccounts, drop_to
+from ...platform.unix import UnixAccountError, UnixAccounts
 from ..base import (
     CANCELLED,
     FAILED,
@@ -72,6 +73,11 @@ from .commands import TaskPaths, TaskSetupError, build_launch
 # how a restarted control plane learns the exit status of a process that is no longer
 # its child. dash starts in about a millisecond.
 _EXIT_WRAPPER = '"$@"; s=$?; echo $s > "$0"; exit $s'
+# The same, started before it is in its cgroups: it waits for one line on stdin, which the
+# engine writes once it has moved the wrapper there, so nothing of the task runs outside them.
+_GATED_WRAPPER = 'read -r _ || exit 125; exec </dev/null; "$@"; s=$?; echo $s > "$0"; exit $s'
+# no_new_privs for a task running as its user (setuid programs gain nothing); util-linux
+_SETPRIV = shutil.which("setpriv") or "/usr/bin/setpriv"
 _SH = "/bin/sh"
 OK_UPSTREAM = frozenset({SUCCEEDED, SKIPPED})
 
@@ -514,13 +520,13 @@ class LocalEngine(Engine):
             with open(exit_file, "w"):
                 pass
             os.chown(exit_file, run_as.uid, run_as.gid)
-        preexec = _preexec([g for g in (mem_group, cpu_group) if g], run_as)
+        cgroups = [g for g in (mem_group, cpu_group) if g]
         with open(paths.log, "ab") as log:
             if attempt > 1:
                 log.write(f"\n[cubelab] attempt {attempt} of {task.retries + 1}\n".encode())
                 log.flush()
             try:
-                proc = _Child.spawn([_SH, "-c", _EXIT_WRAPPER, str(exit_file), *argv], log, str(paths.work), env, preexec)
+                proc = _Child.spawn(argv, exit_file, log, str(paths.work), env, cgroups, run_as)
             except (OSError, subprocess.SubprocessError) as exc:
                 log.write(f"[cubelab] could not start process: {exc}\n".encode())
                 for group in (mem_group, cpu_group):
@@ -688,27 +694,6 @@ def _give_task_files(paths: TaskPaths, run_as: _RunAs) -> None:
         os.chown(entry, run_as.uid, run_as.gid)
 
 
-def _preexec(cgroups: list[Path], run_as: _RunAs | None):
-    """What the child does between fork and exec: join its cgroups while still
-    root (so it cannot leave them), then become the user. None when nothing to do."""
-    if not cgroups and run_as is None:
-        return None
-    procs = [str(g / "cgroup.procs") for g in cgroups]
-
-    def preexec():
-        try:
-            for path in procs:
-                with open(path, "w") as fh:
-                    fh.write(str(os.getpid()))
-            if run_as is not None:
-                drop_to(run_as.uid, run_as.gid, run_as.groups)
-        except BaseException as exc:
-            os.write(2, f"[cubelab] could not prepare the task process: {exc!r}\n".encode())
-            raise
-
-    return preexec
-
-
 class _Child:
     """A started task process. Its exit is awaited through a pidfd registered with
     the event loop, so no watcher thread is started per process (asyncio's default
@@ -728,9 +713,36 @@ class _Child:
             loop.add_reader(self._fd, self._on_exit)
 
     @classmethod
-    def spawn(cls, argv: list[str], log, cwd: str, env: dict[str, str], preexec=None) -> _Child:
-        popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env,
-                                 start_new_session=True, close_fds=True, preexec_fn=preexec)
+    def spawn(cls, argv: list[str], exit_file: Path, log, cwd: str, env: dict[str, str],
+              cgroups: list[Path] = (), run_as: _RunAs | None = None) -> _Child:
+        """The task's wrapper: as ``run_as`` (uid, gid and groups set by subprocess
+        itself, so no Python runs between fork and exec, which costs milliseconds in
+        a large process), with no_new_privs, in ``cgroups``. The engine moves the
+        wrapper into its cgroups (root may move any process) before letting it start
+        the task, so neither the task nor its children ever run outside them."""
+        wrapper = _GATED_WRAPPER if cgroups else _EXIT_WRAPPER
+        full = [_SH, "-c", wrapper, str(exit_file), *argv]
+        user = {}
+        if run_as is not None:
+            full = [_SETPRIV, "--no-new-privs", "--", *full]
+            user = {"user": run_as.uid, "group": run_as.gid, "extra_groups": run_as.groups, "umask": 0o002}
+        popen = subprocess.Popen(full, stdin=subprocess.PIPE if cgroups else subprocess.DEVNULL, stdout=log,
+                                 stderr=subprocess.STDOUT, cwd=cwd, env=env, start_new_session=True, close_fds=True, **user)
+        if cgroups:
+            try:
+                for group in cgroups:
+                    with open(group / "cgroup.procs", "w") as fh:
+                        fh.write(str(popen.pid))
+                popen.stdin.write(b"go\n")
+            except OSError as exc:
+                popen.kill()
+                popen.wait()
+                raise OSError(f"could not move the task into its cgroup: {exc}") from exc
+            finally:
+                try:
+                    popen.stdin.close()
+                except OSError:
+                    pass
         return cls(popen)
 
 
