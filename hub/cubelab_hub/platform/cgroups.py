@@ -36,28 +36,35 @@ def own_cgroup(controller: str = "memory") -> Path | None:
     return None
 
 
-def make_memory_cgroup(name: str, limit: int) -> Path | None:
-    """A child cgroup with a memory limit, or None if the OS does not let us."""
-    parent = own_cgroup("memory")
+def _make_cgroup(controller: str, name: str, settings: list[dict[str, str]]) -> Path | None:
+    """A child cgroup of ours for ``controller`` with the first of ``settings``
+    (file -> value, one dict per cgroup version) whose files exist; None (and no
+    directory left behind) if the OS does not let us."""
+    parent = own_cgroup(controller)
     if parent is None:
         return None
     group = parent / name
     try:
         group.mkdir(exist_ok=True)
-        if (group / "memory.limit_in_bytes").exists():  # v1
-            (group / "memory.limit_in_bytes").write_text(str(limit))
-        elif (group / "memory.max").exists():  # v2, memory delegated to us
-            (group / "memory.max").write_text(str(limit))
-        else:
-            group.rmdir()
-            return None
+        for files in settings:
+            if all((group / f).exists() for f in files):
+                for f, value in files.items():
+                    (group / f).write_text(value)
+                return group
+        group.rmdir()
+        return None
     except OSError:
         try:
             group.rmdir()
         except OSError:
             pass
         return None
-    return group
+
+
+def make_memory_cgroup(name: str, limit: int) -> Path | None:
+    """A child cgroup with a memory limit, or None if the OS does not let us."""
+    # v1, then v2 (where memory is delegated to us)
+    return _make_cgroup("memory", name, [{"memory.limit_in_bytes": str(limit)}, {"memory.max": str(limit)}])
 
 
 def remove_cgroup(group: Path, attempts: int = 20) -> bool:
@@ -77,28 +84,12 @@ def remove_cgroup(group: Path, attempts: int = 20) -> bool:
 
 def make_cpu_cgroup(name: str, cores: float) -> Path | None:
     """A child cgroup with a CPU quota of ``cores``, or None if the OS does not let us."""
-    parent = own_cgroup("cpu")
-    if parent is None or cores <= 0:
+    if cores <= 0:
         return None
-    group = parent / name
     quota = max(1000, int(cores * CPU_PERIOD_US))
-    try:
-        group.mkdir(exist_ok=True)
-        if (group / "cpu.cfs_quota_us").exists():  # v1
-            (group / "cpu.cfs_period_us").write_text(str(CPU_PERIOD_US))
-            (group / "cpu.cfs_quota_us").write_text(str(quota))
-        elif (group / "cpu.max").exists():  # v2, cpu delegated to us
-            (group / "cpu.max").write_text(f"{quota} {CPU_PERIOD_US}")
-        else:
-            group.rmdir()
-            return None
-    except OSError:
-        try:
-            group.rmdir()
-        except OSError:
-            pass
-        return None
-    return group
+    # v1 (period first: the quota is checked against it), then v2 (cpu delegated to us)
+    return _make_cgroup("cpu", name, [{"cpu.cfs_period_us": str(CPU_PERIOD_US), "cpu.cfs_quota_us": str(quota)},
+                                      {"cpu.max": f"{quota} {CPU_PERIOD_US}"}])
 
 
 def oom_killed(group: Path) -> bool:

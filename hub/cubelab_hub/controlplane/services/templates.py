@@ -86,14 +86,19 @@ def save_entries(session, templates: list[JobTemplate], entries: list[EntryRepor
                 entry.errors.append(FieldError(f"content.{entry.entry}.name", f"template '{tpl.name}' version {tpl.version} {reason}",
                                                "a name not taken, or replace"))
             continue
-        if row is None:
-            row = new_template_row(tpl, actor)
-            session.add(row)
-        else:
-            update_template_row(row, tpl)
-        session.flush()
-        rows.append(row)
+        rows.append(_write(session, row, tpl, actor))
     return rows
+
+
+def _write(session, row: TemplateRow | None, tpl: JobTemplate, actor: str) -> TemplateRow:
+    """Add ``tpl`` (``row`` None) or overwrite ``row`` with it."""
+    if row is None:
+        row = new_template_row(tpl, actor)
+        session.add(row)
+    else:
+        update_template_row(row, tpl)
+    session.flush()
+    return row
 
 
 def read_kfp_import(content: str, category: str, version: str, ignored: dict[str, list[str]]) -> list[JobTemplate]:
@@ -118,13 +123,9 @@ def save_imported(session, templates: list[JobTemplate], actor: str, replace: bo
     rows = []
     for tpl in templates:
         row = find_template(session, tpl.name, tpl.version)
+        if row is not None and row.builtin:  # CubeLab's own runners are never replaced by an import
+            raise Conflict(f"template '{tpl.name}' version {tpl.version} is a built-in and cannot be replaced by an import", "name")
         if row is not None and not replace:
             raise Conflict(f"template '{tpl.name}' version {tpl.version} already exists (send \"replace\": true to overwrite)", "name")
-        if row is None:
-            row = new_template_row(tpl, actor)
-            session.add(row)
-        else:
-            update_template_row(row, tpl)
-        session.flush()
-        rows.append(row)
+        rows.append(_write(session, row, tpl, actor))
     return rows
