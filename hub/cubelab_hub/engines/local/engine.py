@@ -563,9 +563,12 @@ class LocalEngine(Engine):
                 why = f"stopped at its memory limit ({memory}): the kernel killed it for using more"
                 with open(paths.log, "ab") as log:
                     log.write(f"\n[cubelab] {why}\n".encode())
-            remove_cgroup(mem_group)
-        if cpu_group is not None:
-            remove_cgroup(cpu_group)
+        # emptied groups go once the kernel lets go of them, which can take a moment
+        # after the last process is reaped: retried in a thread, not on the event loop
+        loop = asyncio.get_running_loop()
+        for group in (mem_group, cpu_group):
+            if group is not None:
+                loop.run_in_executor(None, remove_cgroup, group)
         return rc, why
 
     def _why(self, run: _Run, task: Task, rc: int) -> str:
