@@ -110,7 +110,7 @@ def test_import_paddle_components_and_cube_studio_json(cp):
                     "job_template_args": {"参数": {"--depth": {"type": "int", "require": 1, "default": 6}}}},
             "bad": {"job_template_name": "bad", "image_name": "busybox", "job_template_args": {"g": {"--x": {"type": "nope"}}}}}
     cube["xgb"]["privileged"] = 1
-    r = cp.call("admin", "POST", "/templates/import", {"format": "cube-studio", "content": cube})
+    r = cp.call("admin", "POST", "/templates/import", {"format": "cube-studio", "content": cube, "replace": True})
     # entry by entry: the valid one imports, the refused one is reported with its field
     assert r.status_code == 201 and r.json()["ignored"] == {"xgb": ["privileged"]}
     entries = {e["entry"]: e for e in r.json()["entries"]}
