@@ -10,7 +10,8 @@ import { emptyPipeline, toBody, uniqueName } from './graph';
 import { STATUS_ICONS } from './editor/Canvas';
 import { duration, formatTime } from './format';
 import { pipelineCan } from './permissions';
-import { IPipelineSummary, RUN_FINAL, RUN_STATUSES } from './types';
+import { IPipelineSummary, RUN_FINAL } from './types';
+import { RunStatusFilter } from './RunStatusFilter';
 import { pipelineFileFormat, reportLines, reportTitle } from './cubeStudioImport';
 import { useDebounced, usePagedList } from '../usePagedList';
 
@@ -419,22 +420,7 @@ export function RunsSection(props: { client: PipelinesClient; opener: IPipelineO
   }, [runs]);
   return (
     <div className="cl-Runs" data-testid="cubelab-runs">
-      <div className="cl-Filters">
-        <select
-          className="jp-mod-styled cl-Select"
-          aria-label="Filter runs by status"
-          data-testid="cubelab-runs-status"
-          value={status}
-          onChange={e => setStatus(e.target.value)}
-        >
-          <option value="">Any status</option>
-          {RUN_STATUSES.map(st => (
-            <option key={st} value={st}>
-              {st}
-            </option>
-          ))}
-        </select>
-      </div>
+      <RunStatusFilter label="Filter runs by status" testId="cubelab-runs-status" value={status} onChange={setStatus} />
       {error ? (
         <div className="cl-FieldError cl-Banner" role="alert">
           {error}

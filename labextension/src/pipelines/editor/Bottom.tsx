@@ -3,7 +3,8 @@ import * as React from 'react';
 import { focusTarget, sortDiagnostics } from '../diagnostics';
 import { LoadMore } from '../../components';
 import { usePagedList } from '../../usePagedList';
-import { IRun, RUN_FINAL, RUN_STATUSES, TASK_FINAL } from '../types';
+import { IRun, RUN_FINAL, TASK_FINAL } from '../types';
+import { RunStatusFilter } from '../RunStatusFilter';
 import { STATUS_ICONS } from './Canvas';
 import { EditorModel } from './model';
 import { duration, formatTime } from '../format';
@@ -278,22 +279,12 @@ export function History(props: { model: EditorModel; refresh: number }): JSX.Ele
   const error = paged.error;
   return (
     <div className="cl-History" data-testid="cubelab-history">
-      <div className="cl-Filters">
-        <select
-          className="jp-mod-styled cl-Select"
-          aria-label="Filter the run history by status"
-          data-testid="cubelab-history-status"
-          value={status}
-          onChange={e => setStatus(e.target.value)}
-        >
-          <option value="">Any status</option>
-          {RUN_STATUSES.map(st => (
-            <option key={st} value={st}>
-              {st}
-            </option>
-          ))}
-        </select>
-      </div>
+      <RunStatusFilter
+        label="Filter the run history by status"
+        testId="cubelab-history-status"
+        value={status}
+        onChange={setStatus}
+      />
       {error ? (
         <div className="cl-FieldError" role="alert">
           {error}
