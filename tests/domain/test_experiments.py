@@ -24,6 +24,7 @@ from cubelab_hub.domain.experiments import (
     catalogue,
     end_reason,
     experiment_from_dict,
+    experiment_warnings,
     final_status,
     find_tuner,
     free_slots,
@@ -329,6 +330,23 @@ def test_statuses_and_reasons():
     assert {reason: final_status(reason) for reason in END_REASONS} == {
         "max_trials": "succeeded", "max_duration": "succeeded", "goal": "succeeded", "max_failed_trials": "failed",
         "search_space_exhausted": "succeeded", "stopped": "stopped"}
+
+
+def test_warnings_for_what_cannot_happen():
+    def warned(**data):
+        return {w.field: w.message for w in experiment_warnings(experiment_from_dict(body(**data)))}
+
+    assert warned() == {}
+    assert "never run at once" in warned(trial_concurrency=8, max_trials=4)["trial_concurrency"]
+    assert "slots stay empty" in warned(tuner="Evolution", tuner_args={"population_size": 2}, trial_concurrency=4)["tuner_args.population_size"]
+    assert "tuner_args.population_size" in warned(tuner="PBT", trial_concurrency=12, max_trials=20)
+    assert warned(tuner="Evolution", trial_concurrency=4) == {}
+    grid = {"a": {"_type": "choice", "_value": [1, 2, 3]}, "b": {"_type": "randint", "_value": [0, 4]}}
+    assert warned(tuner="GridSearch", search_space=grid, max_trials=12) == {}
+    assert warned(tuner="GridSearch", search_space=grid, max_trials=5) == {"max_trials": "GridSearch has 12 parameter sets; max_trials 5 runs only the first 5"}
+    sets = {"combo": {"_type": "choice", "_value": [{"lr": 0.1}, {"lr": 0.2}, {"lr": 0.3}]}}
+    assert "has 3 parameter sets" in warned(tuner="Batch", search_space=sets, max_trials=2)["max_trials"]
+    assert all(w.accepted for w in experiment_warnings(experiment_from_dict(body(trial_concurrency=8, max_trials=4))))
 
 
 # ---------------------------------------------------------------- trials

@@ -6,7 +6,7 @@ import math
 import pytest
 
 from cubelab_hub.domain.errors import FieldErrors
-from cubelab_hub.domain.searchspace import SPACE_TYPES, is_nested, iter_parameters, parse_search_space, space_types
+from cubelab_hub.domain.searchspace import SPACE_TYPES, grid_size, is_nested, iter_parameters, parse_search_space, space_types
 
 EVERY_TYPE = {
     "optimizer": {"_type": "choice", "_value": ["sgd", "adam", 1, 0.5, True]},
@@ -205,3 +205,39 @@ def test_what_nni_refuses_is_refused_here(spec):
     with pytest.raises(ValueError):
         hpo_utils.validate_search_space({"p": spec}, raise_exception=True)
     assert errors_of({"p": spec})
+
+
+GRIDS = [
+    ({"a": {"_type": "choice", "_value": [1, 2, 3]}, "b": {"_type": "randint", "_value": [2, 5]}}, 9),
+    ({"q": {"_type": "quniform", "_value": [0.05, 1, 0.25]}}, 5),
+    ({"q": {"_type": "quniform", "_value": [16, 128, 16]}}, 8),
+    ({"q": {"_type": "quniform", "_value": [1, 10, 3]}}, 4),
+    ({"o": {"_type": "choice", "_value": [{"_name": "s", "m": {"_type": "choice", "_value": [1, 2]}, "n": {"_type": "randint", "_value": [0, 3]}},
+                                           {"_name": "a"}]},
+      "x": {"_type": "choice", "_value": ["u", "v"]}}, 14),
+]
+
+
+@pytest.mark.parametrize("space,size", GRIDS)
+def test_grid_size(space, size):
+    assert grid_size(space) == size
+
+
+@pytest.mark.parametrize("space", [EVERY_TYPE, NESTED, {"x": {"_type": "uniform", "_value": [0, 1]}}])
+def test_a_continuous_parameter_has_no_grid_size(space):
+    assert grid_size(space) is None
+
+
+@pytest.mark.parametrize("space,size", GRIDS)
+def test_grid_size_is_what_nnis_grid_search_runs(space, size):
+    nni = pytest.importorskip("nni")
+    from nni.algorithms.hpo.gridsearch_tuner import GridSearchTuner
+
+    tuner = GridSearchTuner()
+    tuner.update_search_space(space)
+    seen = 0
+    with pytest.raises(nni.NoMoreTrialError):
+        while seen <= size:
+            tuner.generate_parameters(seen)
+            seen += 1
+    assert seen == size

@@ -25,7 +25,7 @@ from typing import Any
 from .errors import FieldError, FieldErrors
 from .formats import parse_cpu, parse_gpu, parse_memory, parse_node_selector, parse_volume_mounts, validate_dns_label
 from .pipelines import DEFAULT_CPU, DEFAULT_GPU, DEFAULT_MEMORY, MAX_RETRIES, Pipeline, Task
-from .searchspace import SPACE_TYPES, is_nested, iter_parameters, parse_search_space
+from .searchspace import SPACE_TYPES, grid_size, is_nested, iter_parameters, parse_search_space
 from .templates import parse_env_lines
 
 EXPERIMENT_STATUSES = ("running", "stopping", "stopped", "succeeded", "failed")
@@ -701,6 +701,26 @@ def _check_space_for(info: TunerInfo, space: dict, errors: list[FieldError]) -> 
     if info.name == "Batch" and len(space) != 1:
         errors.append(FieldError("search_space", f"Batch takes exactly one parameter, got {len(space)}",
                                  'one choice whose options are the parameter sets, e.g. {"combo": {"_type": "choice", "_value": [{"lr": 0.1}, {"lr": 0.01}]}}'))
+
+
+def experiment_warnings(exp: Experiment) -> list[FieldError]:
+    """What is allowed but probably not meant: the experiment runs, yet part of
+    what it asks for cannot happen. For the form's "warning" diagnostics."""
+    warnings: list[FieldError] = []
+    if exp.max_trials < exp.trial_concurrency:
+        warnings.append(FieldError("trial_concurrency", f"{exp.trial_concurrency} trials never run at once: max_trials is {exp.max_trials}",
+                                   f"a trial_concurrency up to max_trials ({exp.max_trials})"))
+    population = exp.tuner_args.get("population_size", exp.tuner_info.args["population_size"].default) if exp.tuner in ("Evolution", "PBT") else None
+    if population is not None and population < exp.trial_concurrency:
+        warnings.append(FieldError("tuner_args.population_size", f"{population} is less than trial_concurrency {exp.trial_concurrency}: "
+                                   f"{exp.tuner} proposes at most a population at a time, so slots stay empty",
+                                   f"a population_size of at least trial_concurrency ({exp.trial_concurrency})"))
+    if exp.tuner in ("GridSearch", "Batch"):
+        size = len(next(iter(exp.search_space.values()))["_value"]) if exp.tuner == "Batch" else grid_size(exp.search_space)
+        if size is not None and size > exp.max_trials:
+            warnings.append(FieldError("max_trials", f"{exp.tuner} has {size} parameter sets; max_trials {exp.max_trials} runs only the first {exp.max_trials}",
+                                       f"max_trials of at least {size} to try them all"))
+    return warnings
 
 
 # ---------------------------------------------------------------- trials
