@@ -125,9 +125,7 @@ def stabilize(
         window = [r.replicas for r in recommendations if r.at >= now - up_window] or [latest]
         target = max(current, min(window))
         if target == current:
-            return ScaleDecision(
-                current, current, f"scale-up to {latest} held: the lowest recommendation of the last {up_window:g} s is {min(window)}{suffix}"
-            )
+            return ScaleDecision(current, current, f"scale-up to {latest} held: the lowest recommendation of the last {up_window:g} s is {min(window)}{suffix}")
         verb = "scale up"
     else:
         window = [r.replicas for r in recommendations if r.at >= now - down_window] or [latest]

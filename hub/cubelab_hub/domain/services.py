@@ -61,9 +61,7 @@ MAX_REPLICAS = 1000
 MAX_PORTS = 20
 MAX_HPA_PERCENT = 1000  # utilisation is relative to the request, so above 100% is meaningful
 
-NAME_ACCEPTED = (
-    f"lowercase letters, digits and '-', starting with a letter and ending with a letter or digit, at most {MAX_NAME_LENGTH} characters"
-)
+NAME_ACCEPTED = f"lowercase letters, digits and '-', starting with a letter and ending with a letter or digit, at most {MAX_NAME_LENGTH} characters"
 INFERENCE_NAME_ACCEPTED = f"'<serving type>-<model name>-<digits of the version>', e.g. 'sklearn-iris-20240101', at most {MAX_NAME_LENGTH} characters; leave it empty to have it generated"
 OWNER_ACCEPTED = "a user name: 2 to 32 characters, lowercase letters, digits, '-' and '_', starting with a letter"
 KIND_ACCEPTED = "'internal' or 'inference'"
@@ -72,9 +70,7 @@ ENVIRONMENT_ACCEPTED = "'debug', 'test' or 'prod'"
 SERVING_TYPE_ACCEPTED = "one of " + ", ".join(SERVING_TYPES)
 MODEL_NAME_ACCEPTED = "lowercase letters, digits and '-', starting with a letter and ending with a letter or digit, e.g. 'iris'"
 MODEL_VERSION_ACCEPTED = "letters, digits, '.', '-' and '_' with at least one digit, at most 63 characters, e.g. 'v2024.01.01.1'"
-MODEL_PATH_ACCEPTED = (
-    "an absolute path, a path relative to the workspace without '..', or a URL (http, https, s3, gs), e.g. 'models/iris.joblib'"
-)
+MODEL_PATH_ACCEPTED = "an absolute path, a path relative to the workspace without '..', or a URL (http, https, s3, gs), e.g. 'models/iris.joblib'"
 IMAGE_ACCEPTED = "an image reference such as 'python:3.11-slim' or 'registry.example.com/team/app@sha256:<digest>', no spaces"
 COMMAND_ACCEPTED = "a command line (run with 'sh -c', as in Cube Studio) or a list of strings (run as given)"
 ARGS_ACCEPTED = "a list of strings, or one string split as a shell would split it (quotes group)"
@@ -83,8 +79,7 @@ PORTS_ACCEPTED = f"port numbers 1 to 65535 joined by ',', e.g. '80' or '7474,768
 HEALTH_ACCEPTED = "'<port>:<path>' such as '8080:/healthz' (an HTTP GET), or 'shell:<command>' (exit status 0 is healthy); empty for none"
 REPLICAS_ACCEPTED = f"a whole number from 1 to {MAX_REPLICAS}"
 HPA_ACCEPTED = (
-    f"'metric:percent' joined by ',', metrics cpu, mem, gpu, percent 1 to {MAX_HPA_PERCENT} of the request, "
-    "e.g. 'cpu:50%,mem:50%,gpu:50%'; empty for none"
+    f"'metric:percent' joined by ',', metrics cpu, mem, gpu, percent 1 to {MAX_HPA_PERCENT} of the request, e.g. 'cpu:50%,mem:50%,gpu:50%'; empty for none"
 )
 SPLIT_ACCEPTED = "'service:percent' joined by ',', e.g. 'svc-a:20%,svc-b:30%' (at most 100% in all; the rest stays on this service)"
 MIRROR_ACCEPTED = "'service:percent' of one other service, e.g. 'shadow-svc:20%' (percent 1 to 100)"
@@ -224,9 +219,29 @@ class Service:
 
 
 INTERNAL_FIELDS = (
-    "project", "name", "owner", "kind", "image", "command", "args", "workdir", "env", "ports", "volume_mount",
-    "node_selector", "cpu", "memory", "gpu", "health", "min_replicas", "max_replicas", "hpa", "host", "canary",
-    "mirror", "expose",
+    "project",
+    "name",
+    "owner",
+    "kind",
+    "image",
+    "command",
+    "args",
+    "workdir",
+    "env",
+    "ports",
+    "volume_mount",
+    "node_selector",
+    "cpu",
+    "memory",
+    "gpu",
+    "health",
+    "min_replicas",
+    "max_replicas",
+    "hpa",
+    "host",
+    "canary",
+    "mirror",
+    "expose",
 )
 INFERENCE_FIELDS = ("serving_type", "model_name", "model_version", "model_path", "environment")
 
@@ -737,9 +752,7 @@ def _check_rules(name: str, kind: str, host: str | None, domain: str, values: di
             errors.append(FieldError("image", "a 'custom' inference service needs an image or a command", IMAGE_ACCEPTED))
         for key in values.get("env") or {}:
             if key.startswith(RESERVED_ENV_PREFIXES):
-                errors.append(
-                    FieldError("env", f"'{key}' is set by the platform for inference services", "names not starting with KUBEFLOW_ or K8S_")
-                )
+                errors.append(FieldError("env", f"'{key}' is set by the platform for inference services", "names not starting with KUBEFLOW_ or K8S_"))
     low, high = values.get("min_replicas"), values.get("max_replicas")
     if low is not None and high is not None and low > high:
         errors.append(FieldError("max_replicas", f"{high} is less than min_replicas {low}", f"a whole number from min_replicas ({low}) to {MAX_REPLICAS}"))
