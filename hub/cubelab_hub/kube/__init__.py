@@ -7,6 +7,6 @@
 - :mod:`.services`: pure builders of a service's Deployment, Services, HPA and
   Istio routing, golden-tested and schema-validated
 
-Nothing of a particular workload lives here: Argo stays in its engine, the
+Engine glue does not live here: Argo stays in its engine, the
 KubeSpawner glue in the spawner.
 """
