@@ -668,7 +668,8 @@ def service_from_dict(
         errors.append(exc)
     host = None
     try:
-        host = _text(data.get("host"), "host", f"a host name ending in '.{domain}'") or None
+        # host names are case-insensitive; one spelling keeps shared hosts comparable
+        host = _text(data.get("host"), "host", f"a host name ending in '.{domain}'").lower() or None
     except FieldError as exc:
         errors.append(exc)
 
