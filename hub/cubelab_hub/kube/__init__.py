@@ -4,7 +4,9 @@
   placement, security context), golden-tested
 - :mod:`.clusters`: the one ``clusters`` setting and the function that connects
 - :mod:`.client`: generic pod, log and metrics calls
+- :mod:`.services`: pure builders of a service's Deployment, Services, HPA and
+  Istio routing, golden-tested and schema-validated
 
-Nothing of a particular workload lives here: Argo stays in its engine, the
+Engine glue does not live here: Argo stays in its engine, the
 KubeSpawner glue in the spawner.
 """
