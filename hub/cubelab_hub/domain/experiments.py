@@ -216,7 +216,7 @@ TUNERS: dict[str, TunerInfo] = {
          "eta": ArgRule("int", "each round keeps 1/eta of the trials and gives them eta times the budget", 3, minimum=2, maximum=100),
          "exec_mode": ArgRule("choice", "'parallelism' starts the next bracket while one is running; 'serial' waits", "parallelism", choices=("parallelism", "serial"))},
         "Hyperband: many trials on a small budget, the best continued on larger ones; trials must report "
-        "intermediate results and read TRIAL_BUDGET. An advisor: it also decides when the experiment has no more trials."),
+        "intermediate results and read TRIAL_BUDGET. It keeps starting new brackets, so max_trials or max_duration ends the experiment."),
     "PBT": TunerInfo(
         "PBT", "PBT", "tuner", ALL_TYPES, True,
         {"population_size": ArgRule("int", "trials per generation", 10, minimum=1, maximum=99_999),
@@ -234,10 +234,10 @@ _ALIASES = {"batchtuner": "Batch", "pbttuner": "PBT", "grid": "GridSearch", "gri
             "randomtuner": "Random", "tpetuner": "TPE", "evolutiontuner": "Evolution", "hyperbandadvisor": "Hyperband"}
 
 LEFT_OUT: dict[str, str] = {
-    "Anneal": "NNI's Anneal tuner needs hyperopt 0.1.2, which fails on NumPy 2 (the platform runs NumPy 2.4); TPE covers its use",
-    "GP": "NNI's GP tuner fails on current SciPy (1.17); it also takes a numeric choice's bounds from its first and last values",
-    "Metis": "NNI's Metis tuner fails on current SciPy (1.17), and takes minutes per proposal",
-    "BOHB": "NNI's BOHB advisor needs ConfigSpace, which fails on NumPy 2; Hyperband is offered",
+    "Anneal": "NNI's Anneal tuner needs hyperopt 0.1.2, which is not installed: it fails on NumPy 2 (the platform runs NumPy 2.4); TPE covers its use",
+    "GP": "NNI's GP tuner fails on NumPy 2 (in its random sampling of the target space); it also takes a numeric choice's bounds from its first and last values",
+    "Metis": "NNI's Metis tuner fails in SciPy 1.17's minimize, and takes minutes per proposal",
+    "BOHB": "NNI's BOHB advisor needs ConfigSpace, which is not installed: it fails on NumPy 2; Hyperband is offered",
     "SMAC": "NNI's SMAC tuner needs smac3, whose build needs swig (a C compiler toolchain on the control plane)",
     "DNGO": "NNI's DNGO tuner needs PyTorch (and pybnn) inside the control plane, gigabytes for one tuner",
 }
