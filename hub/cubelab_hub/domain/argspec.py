@@ -135,7 +135,7 @@ def parse_arg_spec(group: str, name: str, raw: Any, field_name: str, warnings: l
     it, refused."""
     if not isinstance(raw, dict):
         raise FieldError(field_name, f"argument '{name}' must be an object, got {type(raw).__name__}", SPEC_KEYS_ACCEPTED)
-    if not isinstance(name, str) or not (ARG_NAME_RE.match(name) or name in PLATFORM_OVERRIDES):
+    if not isinstance(name, str) or not (ARG_NAME_RE.fullmatch(name) or name in PLATFORM_OVERRIDES):
         raise FieldError(field_name, f"argument name '{name}' is not a flag", ARG_NAME_ACCEPTED)
     unknown = [k for k in raw if k not in _SPEC_KEYS and k not in EXTRA_SPEC_KEYS]
     if unknown:
@@ -328,7 +328,7 @@ def coerce_arg_value(spec: ArgSpec, value: Any, field_name: str) -> Any:
                 raise FieldError(field_name, f"{value} is not a whole number", accepted)
             value = int(value)
         elif isinstance(value, str):
-            if not re.match(r"^\s*[-+]?\d+\s*$", value):
+            if not re.fullmatch(r"^\s*[-+]?\d+\s*$", value):
                 raise FieldError(field_name, f"'{shorten(value)}' is not a whole number", accepted)
             value = int(value)
         elif not isinstance(value, int):

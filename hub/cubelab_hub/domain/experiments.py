@@ -468,7 +468,7 @@ def objective_from_dict(data: Any, errors: list[FieldError], field_name: str = "
         return Objective()
     _unknown_keys(data, OBJECTIVE_KEYS, field_name, "an objective field", errors)
     metric = _text(data, "metric", f"{field_name}.metric", "default", errors, METRIC_NAME_ACCEPTED)
-    if not METRIC_NAME_RE.match(metric):
+    if not METRIC_NAME_RE.fullmatch(metric):
         errors.append(FieldError(f"{field_name}.metric", f"'{metric}' is not a metric name", METRIC_NAME_ACCEPTED))
     direction = data.get("direction", "maximize")
     if direction is None:

@@ -38,7 +38,7 @@ def parse_duration(text: Any, field_name: str) -> timedelta | None:
         if re.fullmatch(r"\d+(\.\d+)?", value):
             seconds = float(value)
         else:
-            match = _DURATION_RE.match(value)
+            match = _DURATION_RE.fullmatch(value)
             if not value or not match or not any(match.groups()):
                 raise FieldError(field_name, f"'{text}' is not a duration", DURATION_ACCEPTED)
             d, h, m, s = (int(g or 0) for g in match.groups())

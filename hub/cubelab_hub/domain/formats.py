@@ -33,7 +33,7 @@ def validate_dns_label(value: str, field: str, max_length: int = 63) -> str:
         raise FieldError(field, "must be a non-empty string", DNS_LABEL_ACCEPTED)
     if len(value) > max_length:
         raise FieldError(field, f"'{value}' is {len(value)} characters, more than {max_length}", DNS_LABEL_ACCEPTED)
-    if not DNS_LABEL_RE.match(value):
+    if not DNS_LABEL_RE.fullmatch(value):
         raise FieldError(field, f"'{value}' is not a valid name", DNS_LABEL_ACCEPTED)
     return value
 
@@ -41,16 +41,16 @@ def validate_dns_label(value: str, field: str, max_length: int = 63) -> str:
 def validate_label_key(key: str, field: str) -> str:
     accepted = "a label key: [prefix/]name, name of letters, digits, '-', '_', '.', at most 63 characters"
     prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN_RE.match(prefix)):
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN_RE.fullmatch(prefix)):
         raise FieldError(field, f"label key prefix '{prefix}' is not a DNS subdomain", accepted)
-    if not name or len(name) > 63 or not _LABEL_NAME_RE.match(name):
+    if not name or len(name) > 63 or not _LABEL_NAME_RE.fullmatch(name):
         raise FieldError(field, f"label key '{key}' is not valid", accepted)
     return key
 
 
 def validate_label_value(value: str, field: str) -> str:
     accepted = "a label value: empty, or letters, digits, '-', '_', '.', starting and ending with a letter or digit, at most 63 characters"
-    if value and (len(value) > 63 or not _LABEL_NAME_RE.match(value)):
+    if value and (len(value) > 63 or not _LABEL_NAME_RE.fullmatch(value)):
         raise FieldError(field, f"label value '{value}' is not valid", accepted)
     return value
 
@@ -301,7 +301,7 @@ def parse_gpu(text: str | int, field: str = "gpu", maximum: int = MAX_GPU_CARDS)
         else:
             raise FieldError(field, f"'{text}' has more than two names in brackets", GPU_ACCEPTED)
         for name in (vendor, gpu_type):
-            if name and not _GPU_NAME_RE.match(name):
+            if name and not _GPU_NAME_RE.fullmatch(name):
                 raise FieldError(field, f"'{name}' is not a valid vendor or GPU type", GPU_ACCEPTED)
         if not gpu_type and vendor is None:
             raise FieldError(field, f"'{text}' has empty brackets", GPU_ACCEPTED)
@@ -381,7 +381,7 @@ def parse_volume_mounts(text: str | None, field: str = "volume_mount") -> list[V
         item = raw.strip()
         if not item:
             continue
-        match = _MOUNT_RE.match(item)
+        match = _MOUNT_RE.fullmatch(item)
         if not match:
             raise FieldError(field, f"'{item}' is not of the form source(type):/path", MOUNTS_ACCEPTED)
         source, kind, path = match.group("source").strip(), match.group("kind"), match.group("path")
@@ -398,7 +398,7 @@ def parse_volume_mounts(text: str | None, field: str = "volume_mount") -> list[V
 
 def _build_mount(kind: str, source: str, mount_path: str, item: str, field: str) -> VolumeMount:
     if kind in ("pvc", "pvc-share", "configmap", "secret"):
-        if not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", source) or len(source) > 253:
+        if not re.fullmatch(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", source) or len(source) > 253:
             raise FieldError(field, f"in '{item}' '{source}' is not a valid {kind} name", MOUNTS_ACCEPTED)
         return VolumeMount(kind, source, mount_path)
     if kind == "hostpath":
@@ -409,7 +409,7 @@ def _build_mount(kind: str, source: str, mount_path: str, item: str, field: str)
         server, sep, export = source.partition("/")
         if not sep or not server or not export:
             raise FieldError(field, f"in '{item}' nfs source must be 'server/export/path'", MOUNTS_ACCEPTED)
-        if not re.match(r"^[A-Za-z0-9.\-:\[\]]+$", server):
+        if not re.fullmatch(r"^[A-Za-z0-9.\-:\[\]]+$", server):
             raise FieldError(field, f"in '{item}' '{server}' is not a server address", MOUNTS_ACCEPTED)
         export_path = _normalize_mount_path("/" + export, field, f"in '{item}' export")
         return VolumeMount(kind, source, mount_path, server=server, export=export_path)

@@ -538,7 +538,7 @@ def _validate_task(pipeline: Pipeline, t: Task, templates, is_admin: bool, err, 
         field = f"args.{flag}"
         if spec is None:
             known = ", ".join(s.name for s in tpl.args) or "none"
-            if tpl.kind != "container" or not (ARG_NAME_RE.match(flag) or flag in PLATFORM_OVERRIDES):
+            if tpl.kind != "container" or not (ARG_NAME_RE.fullmatch(flag) or flag in PLATFORM_OVERRIDES):
                 # built-in runners build their command from their own arguments only
                 err(f"argument '{flag}' is not an argument of template '{tpl.name}' (accepted: {known})", task=t.name, field=field)
             elif value not in (None, "") and flag not in PLATFORM_OVERRIDES:

@@ -75,7 +75,7 @@ class ProjectSettings:
 def validate_project_name(name: object, field_name: str = "name") -> str:
     if not isinstance(name, str) or not name:
         raise FieldError(field_name, "must be a non-empty string", PROJECT_NAME_ACCEPTED)
-    if len(name) > 63 or not _PROJECT_NAME_RE.match(name):
+    if len(name) > 63 or not _PROJECT_NAME_RE.fullmatch(name):
         raise FieldError(field_name, f"'{name}' is not a valid project name", PROJECT_NAME_ACCEPTED)
     return name
 
@@ -159,7 +159,7 @@ def parse_quota(value: dict | None, field_name: str = "quota") -> Quota:
     if value.get("gpu") is not None:
         raw = value["gpu"]
         text = str(raw).strip()
-        if isinstance(raw, bool) or not re.match(r"^\d+$", text):
+        if isinstance(raw, bool) or not re.fullmatch(r"^\d+$", text):
             raise FieldError(f"{field_name}.gpu", f"'{text}' is not a whole number of cards", "a whole number such as '0' or '8'")
         gpu = int(text)
     return Quota(cpu, memory, gpu)

@@ -80,7 +80,7 @@ def _parse_space(data: Any, field: str, errors: list[FieldError], depth: int, to
     out: dict = {}
     for name, spec in data.items():
         where = f"{field}.{name}"
-        if not isinstance(name, str) or not PARAMETER_NAME_RE.match(name) or len(name) > MAX_PARAMETER_NAME:
+        if not isinstance(name, str) or not PARAMETER_NAME_RE.fullmatch(name) or len(name) > MAX_PARAMETER_NAME:
             errors.append(FieldError(where, f"'{name}' is not a parameter name", f"{PARAMETER_NAME_ACCEPTED}, at most {MAX_PARAMETER_NAME} characters"))
             continue
         parsed = _parse_parameter(spec, where, errors, depth)

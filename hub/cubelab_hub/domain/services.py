@@ -289,7 +289,7 @@ def host_in_domain(host: str, domain: str) -> bool:
 def _is_hostname(text: str) -> bool:
     if not text or len(text) > 253:
         return False
-    return all(len(label) <= 63 and _HOST_LABEL_RE.match(label) for label in text.split("."))
+    return all(len(label) <= 63 and _HOST_LABEL_RE.fullmatch(label) for label in text.split("."))
 
 
 # ---------------------------------------------------------------- names
@@ -484,7 +484,7 @@ def parse_mirror(value: Any, field_name: str = "mirror") -> tuple[str, int] | No
 def _check_target(name: str, item: str, field_name: str, accepted: str) -> None:
     if not name:
         raise FieldError(field_name, f"'{item}' names no service before ':'", accepted)
-    if len(name) > MAX_NAME_LENGTH or not _NAME_RE.match(name):
+    if len(name) > MAX_NAME_LENGTH or not _NAME_RE.fullmatch(name):
         raise FieldError(field_name, f"in '{item}' '{name}' is not a service name", accepted)
 
 
@@ -630,7 +630,7 @@ def service_from_dict(
     except FieldError as exc:
         errors.append(exc)
     owner = data.get("owner")
-    if not isinstance(owner, str) or not _OWNER_RE.match(owner):
+    if not isinstance(owner, str) or not _OWNER_RE.fullmatch(owner):
         errors.append(FieldError("owner", f"{owner!r} is not a user name", OWNER_ACCEPTED))
     take("image", parse_image)
     take("command", parse_command)
@@ -679,7 +679,7 @@ def service_from_dict(
         name = data.get("name")
         if not isinstance(name, str) or not name:
             errors.append(FieldError("name", "is missing", NAME_ACCEPTED))
-        elif len(name) > MAX_NAME_LENGTH or not _NAME_RE.match(name):
+        elif len(name) > MAX_NAME_LENGTH or not _NAME_RE.fullmatch(name):
             errors.append(FieldError("name", f"'{name}' is not a valid service name", NAME_ACCEPTED))
 
     _check_rules(name if isinstance(name, str) else "", kind, host, domain, values, errors)
@@ -699,12 +699,12 @@ def _inference_fields(data: dict, values: dict, errors: list[FieldError], servin
     model_name = data.get("model_name")
     if not isinstance(model_name, str) or not model_name:
         errors.append(FieldError("model_name", "is missing", MODEL_NAME_ACCEPTED))
-    elif len(model_name) > MAX_NAME_LENGTH or not _NAME_RE.match(model_name):
+    elif len(model_name) > MAX_NAME_LENGTH or not _NAME_RE.fullmatch(model_name):
         errors.append(FieldError("model_name", f"'{model_name}' is not a valid model name", MODEL_NAME_ACCEPTED))
     version = data.get("model_version")
     if not isinstance(version, str) or not version:
         errors.append(FieldError("model_version", "is missing", MODEL_VERSION_ACCEPTED))
-    elif len(version) > 63 or not _MODEL_VERSION_RE.match(version) or not version_digits(version):
+    elif len(version) > 63 or not _MODEL_VERSION_RE.fullmatch(version) or not version_digits(version):
         errors.append(FieldError("model_version", f"'{version}' is not a version with digits", MODEL_VERSION_ACCEPTED))
     try:
         values["model_path"] = parse_model_path(data.get("model_path"), "model_path")

@@ -57,7 +57,7 @@ def parse_env_lines(text: Any, field_name: str = "env") -> dict[str, str]:
     if isinstance(text, dict):
         out = {}
         for key, value in text.items():
-            if not isinstance(key, str) or not ENV_KEY_RE.match(key):
+            if not isinstance(key, str) or not ENV_KEY_RE.fullmatch(key):
                 raise FieldError(field_name, f"'{key}' is not an environment variable name", ENV_ACCEPTED)
             if isinstance(value, (dict, list)) or value is None:
                 raise FieldError(field_name, f"value of '{key}' must be text", ENV_ACCEPTED)
@@ -74,7 +74,7 @@ def parse_env_lines(text: Any, field_name: str = "env") -> dict[str, str]:
             raise FieldError(field_name, f"line {lineno} '{shorten(line)}' has no '='", ENV_ACCEPTED)
         key, _, value = line.partition("=")
         key = key.strip()
-        if not ENV_KEY_RE.match(key):
+        if not ENV_KEY_RE.fullmatch(key):
             raise FieldError(field_name, f"line {lineno}: '{key}' is not an environment variable name", ENV_ACCEPTED)
         if key in env:
             raise FieldError(field_name, f"line {lineno}: '{key}' is set twice", ENV_ACCEPTED)
@@ -388,12 +388,12 @@ def _parse_output(raw: Any, field_name: str) -> TemplateOutput:
     if not isinstance(raw, dict):
         raise FieldError(field_name, "must be an object", '{"name": "model", "description": "..."}')
     name = raw.get("name")
-    if not isinstance(name, str) or not OUTPUT_NAME_RE.match(name):
+    if not isinstance(name, str) or not OUTPUT_NAME_RE.fullmatch(name):
         raise FieldError(f"{field_name}.name", f"'{name}' is not an output name", OUTPUT_NAME_ACCEPTED)
     if name in RESERVED_OUTPUT_NAMES:
         raise FieldError(f"{field_name}.name", f"'{name}' is reserved for the task's output directory", "any other name")
     flag = raw.get("flag")
-    if flag is not None and (not isinstance(flag, str) or not ARG_NAME_RE.match(flag)):
+    if flag is not None and (not isinstance(flag, str) or not ARG_NAME_RE.fullmatch(flag)):
         raise FieldError(f"{field_name}.flag", f"'{flag}' is not a flag", ARG_NAME_ACCEPTED)
     return TemplateOutput(name=name, description=str(raw.get("description", "") or ""), type=str(raw.get("type", "String") or "String"), flag=flag)
 

@@ -236,7 +236,7 @@ def render_args(task: Task, template: JobTemplate, resolve: Resolver = _literal_
     for name in order:
         field_name = f"{where}.{name}"
         arg = template.arg(name)
-        if arg is None and (template.kind != "container" or not (ARG_NAME_RE.match(name) or name in PLATFORM_OVERRIDES)):
+        if arg is None and (template.kind != "container" or not (ARG_NAME_RE.fullmatch(name) or name in PLATFORM_OVERRIDES)):
             raise FieldError(field_name, f"is not an argument of template '{template.name}'", ", ".join(s.name for s in template.args) or "none")
         if name in task.args:
             raw = task.args[name]

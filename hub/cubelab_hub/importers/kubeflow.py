@@ -152,7 +152,7 @@ def import_kfp_component(text_or_data: Any, *, category: str = "kubeflow", versi
     taken: dict[str, str] = {}
     for in_name in input_by_name:
         for flag in (literal_flag.get(in_name), argument_flag(in_name)):
-            if flag and ARG_NAME_RE.match(flag) and flag not in taken:
+            if flag and ARG_NAME_RE.fullmatch(flag) and flag not in taken:
                 flags[in_name] = flag
                 taken[flag] = in_name
                 break

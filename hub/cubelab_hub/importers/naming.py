@@ -35,7 +35,7 @@ def argument_flag(name: str) -> str:
     '--' and its :func:`snake_name` ('Model Name' -> '--model_name'), as a
     Kubeflow input with no flag literal before it in the component's args.
     """
-    if ARG_NAME_RE.match(name):
+    if ARG_NAME_RE.fullmatch(name):
         return name
     return "--" + snake_name(name)
 
