@@ -153,13 +153,19 @@ def _run_filters(query: Select, filters: ListFilters) -> Select:
     return _time_range(query, RunRow.created_at, filters)
 
 
-def list_runs(session, projects: Collection[str] | None, filters: ListFilters, limit: int, cursor: str | None) -> dict:
-    """Runs of the visible projects, newest first."""
-    after = decode_cursor("runs", cursor, RUN_KEY, filters)
+def list_runs(session, projects: Collection[str] | None, filters: ListFilters, limit: int, cursor: str | None,
+              trigger: str | None = None) -> dict:
+    """Runs of the visible projects, newest first. An experiment's trials are
+    runs too, listed only when ``trigger`` asks for them ("trial"): they belong
+    to their experiment's view, and would crowd every other run out."""
+    # the trigger is part of which list a cursor continues
+    kind = "runs" if trigger is None else f"runs:{trigger}"
+    after = decode_cursor(kind, cursor, RUN_KEY, filters)
     query = _run_filters(select(RunRow), filters)
+    query = query.where(RunRow.trigger == trigger) if trigger is not None else query.where(RunRow.trigger != "trial")
     rows = _keyset(session, query, (RunRow.created_at, RunRow.id), after, limit, descending=True,
                    projects=_visible(projects, filters), project_column=RunRow.project)
-    items, next_cursor = _page(rows, limit, "runs", lambda r: (r.created_at, r.id), filters,
+    items, next_cursor = _page(rows, limit, kind, lambda r: (r.created_at, r.id), filters,
                                lambda r: run_view(session, r, with_tasks=False))
     return {"runs": items, "next_cursor": next_cursor}
 
