@@ -33,6 +33,8 @@ from .services.runs import RunManager
 from .services.scheduler import Scheduler
 from .services.servers import ServerExpiry, ServerManager
 from .services.templates import ensure_builtin_templates
+from .services.trial_channel import KEY_FILE as TRIAL_CHANNEL_KEY_FILE
+from .services.trial_channel import TrialChannel
 from .services.usage import servers_in_use
 
 API_PREFIX = "api/v1"
@@ -114,6 +116,18 @@ class ControlPlane(Application):
     @default("service_prefix")
     def _service_prefix_default(self):
         return os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/cubelab/")
+
+    trial_channel_url = Unicode(
+        config=True,
+        help="Where experiment trials reach this control plane's API for NNI's trial channel "
+        "(parameters and metrics): http://host:port followed by the API's path. Default: service_url + "
+        "service_prefix + 'api/v1', which local trials reach; on Kubernetes set a URL pods reach, "
+        "e.g. http://cubelab-controlplane.jhub.svc:10101/services/cubelab/api/v1.",
+    )
+
+    @default("trial_channel_url")
+    def _trial_channel_url_default(self):
+        return self.service_url.rstrip("/") + self.service_prefix.rstrip("/") + "/" + API_PREFIX
 
     pipeline_engine = Unicode(
         "local",
@@ -223,6 +237,8 @@ class ControlPlane(Application):
         )
         self.pipeline_scheduler = Scheduler(self.database, self.pipeline_runs, interval=self.scheduler_interval,
                                             is_admin=self._is_admin)
+        # experiment trials' credentials: the key is made the first time a trial needs one
+        self.trial_channel = TrialChannel(Path(self.data_dir) / TRIAL_CHANNEL_KEY_FILE)
         self.server_manager = ServerManager(self.database, self.hub_client, ServerExpiry(parent=self), audit=self.audit)
 
     def _wire_hooks(self) -> None:

@@ -55,6 +55,7 @@ class Task:
     retry_backoff: RetryBackoff | None = None  # waits between attempts; None: DEFAULT_BACKOFF
     skip: bool = False
     env: dict[str, str] = field(default_factory=dict)
+    extra_args: list[str] = field(default_factory=list)  # argv items after the task's own (an experiment trial's --name=value)
     position: dict | None = None  # editor canvas coordinates, kept verbatim
 
     def to_dict(self) -> dict:
