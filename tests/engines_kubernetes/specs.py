@@ -6,12 +6,12 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cubelab_hub.controlplane.services.trial_channel import TrialChannel
 from cubelab_hub.domain.argspec import ArgSpec
 from cubelab_hub.domain.pipelines import Pipeline, Task
 from cubelab_hub.domain.projects import settings_from_properties
 from cubelab_hub.domain.templates import JobTemplate, TemplateOutput, builtin_templates
 from cubelab_hub.engines.base import SUCCEEDED, RunSpec, TaskState
-from cubelab_hub.controlplane.services.trial_channel import TrialChannel
 from cubelab_hub.engines.kubernetes.compile import ClusterConfig
 
 PREP = JobTemplate(
