@@ -34,6 +34,8 @@ from .services.runs import RunManager
 from .services.scheduler import Scheduler
 from .services.servers import ServerExpiry, ServerManager
 from .services.templates import ensure_builtin_templates
+from .services.trial_channel import KEY_FILE as TRIAL_CHANNEL_KEY_FILE
+from .services.trial_channel import TrialChannel
 from .services.usage import servers_in_use
 
 API_PREFIX = "api/v1"
@@ -115,6 +117,18 @@ class ControlPlane(Application):
     @default("service_prefix")
     def _service_prefix_default(self):
         return os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/cubelab/")
+
+    trial_channel_url = Unicode(
+        config=True,
+        help="Where experiment trials reach this control plane's API for NNI's trial channel "
+        "(parameters and metrics): http://host:port followed by the API's path. Default: service_url + "
+        "service_prefix + 'api/v1', which local trials reach; on Kubernetes set a URL pods reach, "
+        "e.g. http://cubelab-controlplane.jhub.svc:10101/services/cubelab/api/v1.",
+    )
+
+    @default("trial_channel_url")
+    def _trial_channel_url_default(self):
+        return self.service_url.rstrip("/") + self.service_prefix.rstrip("/") + "/" + API_PREFIX
 
     pipeline_engine = Unicode(
         "local",
@@ -224,6 +238,8 @@ class ControlPlane(Application):
         )
         self.pipeline_scheduler = Scheduler(self.database, self.pipeline_runs, interval=self.scheduler_interval,
                                             is_admin=self._is_admin)
+        # experiment trials' credentials: the key is made the first time a trial needs one
+        self.trial_channel = TrialChannel(Path(self.data_dir) / TRIAL_CHANNEL_KEY_FILE)
         self.server_manager = ServerManager(self.database, self.hub_client, ServerExpiry(parent=self), audit=self.audit)
         self.experiments = ExperimentManager(self.database, self.pipeline_runs, trial_env=self._trial_env, is_admin=self._is_admin)
 
@@ -247,10 +263,7 @@ class ControlPlane(Application):
 
     def _trial_env(self, exp, trial_id: str, seq: int) -> dict[str, str]:
         """The variables that let a trial's NNI SDK reach the trial channel."""
-        from .services.trial_channel import trial_env
-
-        base = getattr(self, "trial_channel_url", "") or (self.service_url.rstrip("/") + self.service_prefix.rstrip("/"))
-        return trial_env(base, str(exp.id), trial_id, seq)
+        return self.trial_channel.trial_env(self.trial_channel_url, exp.id, trial_id, seq)
 
     async def _is_admin(self, name: str) -> bool:
         user = await self.hub_client.get_user(name)

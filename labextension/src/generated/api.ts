@@ -3721,6 +3721,124 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/trial-channel/{trial_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The next command for a trial (long poll): its parameter record; 408 when none came in time, 410 when the channel is closed. HTTP Basic auth as for PUT */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description the trial's id, also the Basic auth user name */
+                    trial_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TrialParameterCommand"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Request Timeout */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Gone */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        /** A trial's command to the control plane (NNI's HTTP command channel): request_parameter or metric. HTTP Basic auth: the trial id and its token; anything else is 404 */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description the trial's id, also the Basic auth user name */
+                    trial_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["TrialCommand"];
+                };
+            };
+            responses: {
+                /** @description No Content */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Gone */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/users": {
         parameters: {
             query?: never;
@@ -4501,6 +4619,18 @@ export interface components {
             /** @enum {string} */
             version?: "Release" | "Alpha";
             replace?: boolean;
+        };
+        /** @description NNI's trial command: request_parameter, or metric with the metric as a JSON string ({"parameter_id", "trial_job_id", "type": "PERIODICAL"|"FINAL", "sequence", "value": JSON string}) */
+        TrialCommand: {
+            /** @enum {string} */
+            type: "request_parameter" | "metric";
+            metric?: string;
+        };
+        TrialParameterCommand: {
+            /** @enum {string} */
+            type: "parameter";
+            /** @description JSON: {"parameter_id", "parameter_source", "parameters", "parameter_index"} */
+            parameter: string;
         };
         User: {
             name: string;

@@ -159,7 +159,8 @@ def history_records(trials: list[dict]) -> list:
     from ...hpo.tuners import Record
 
     return [Record(parameter_id=t["parameter_id"], parameters=t["parameters"], final=t["final_value"],
-                   intermediates=t["intermediates"], ended=t["status"] in TRIAL_FINAL, succeeded=t["status"] == "succeeded")
+                   intermediates=t["intermediates"], ended=t["status"] in TRIAL_FINAL, succeeded=t["status"] == "succeeded",
+                   created_at=t["created_at"], finished_at=t["finished_at"])
             for t in trials if t["parameter_id"] is not None]
 
 
@@ -743,6 +744,10 @@ def _progress(session, exp_id: int) -> dict:
             "elapsed": (utcnow() - started).total_seconds()}
 
 
+def _seconds(dt: datetime | None) -> float | None:
+    return aware(dt).timestamp() if dt is not None else None
+
+
 def _restore_rows(session, exp_id: int, reason: str) -> tuple[Experiment | None, list[dict]]:
     row = session.get(ExperimentRow, exp_id)
     if row is None or row.status != "running":
@@ -757,5 +762,5 @@ def _restore_rows(session, exp_id: int, reason: str) -> tuple[Experiment | None,
         engine = session.scalar(select(RunRow.engine).where(RunRow.id == t.run_id)) if t.run_id else None
         data.append({"id": t.id, "parameter_id": t.parameter_id, "parameters": t.parameters, "final_value": t.final_value,
                      "intermediates": intermediate_values(session, t.id), "status": t.status, "run_id": t.run_id,
-                     "engine": engine})
+                     "engine": engine, "created_at": _seconds(t.created_at), "finished_at": _seconds(t.finished_at)})
     return exp, data
