@@ -195,8 +195,11 @@ async def test_failed_trials_count_and_end_the_experiment_at_max_failed_trials(d
     exp_id = await s.manager.create(body(max_trials=5, max_failed_trials=1), "alice", False)
     view = await s.until(lambda: (v := s.experiment(exp_id))["status"] != "running" and v)
     assert (view["status"], view["end_reason"]) == ("failed", "max_failed_trials")
-    failed = [t for t in s.trials(exp_id) if t["status"] == "failed"]
-    assert len(failed) == 2 and all(t["message"] for t in failed)
+    trials = s.trials(exp_id)
+    failed = [t for t in trials if t["status"] == "failed"]
+    # two running at once: a third may have started (and failed) before the second failure was seen
+    assert len(failed) >= 2 and len(trials) <= 3 and all(t["message"] for t in failed)
+    assert {t["status"] for t in trials} <= {"failed", "cancelled"}
     assert ("end", 0, False) in s.tuners[0].calls
 
 
@@ -336,8 +339,9 @@ async def test_deleting_an_experiment_or_its_project_removes_trials_metrics_and_
     await s.running_runs(2)
     await s.manager.record_metric(s.trials(exp_id)[0]["id"], "intermediate", 1, 0.3, 0.3)
     other = await s.manager.create(body("other", project="other"), "alice", False)
+    await s.running_runs(4)
     await s.manager.delete_project("proj")
-    assert s.engine.running() != [] and len(s.engine.running()) == 2  # the other project's trials run on
+    assert len(s.engine.running()) == 2  # the other project's trials run on
     with db.session() as session:
         assert session.get(ExperimentRow, exp_id) is None and session.get(ExperimentRow, other) is not None
         assert session.scalar(select(func.count()).select_from(TrialMetricRow)) == 0

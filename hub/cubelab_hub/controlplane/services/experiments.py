@@ -679,6 +679,9 @@ def _finish_trial(session, trial_id: str, status: str, message: str, final: floa
     row = session.get(TrialRow, trial_id)
     if row is None or row.status in TRIAL_FINAL:
         return None
+    if status == "cancelled" and row.final_value is not None:
+        # it had reported its result: what remained of its run did not matter
+        status, message = "succeeded", f"its final result was in; its run was stopped ({message})"
     row.status, row.message, row.finished_at = status, message, utcnow()
     if final is not None:
         sequence = (session.scalar(select(func.count()).select_from(TrialMetricRow).where(
