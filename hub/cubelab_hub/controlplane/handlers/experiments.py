@@ -71,10 +71,12 @@ class ExperimentBase(ListArguments, PipelineBase):
         return row
 
     def load_trial(self, session, experiment_id: str, trial_id: str, action: str = "pipeline:read") -> TrialRow:
-        exp = self.load_experiment(session, experiment_id, action)
+        exp = self.load_experiment(session, experiment_id)
         trial = session.get(TrialRow, trial_id) if is_run_id(trial_id) else None
         if trial is None or trial.experiment_id != exp.id:
             raise NotFound.of("trial", trial_id)
+        if action != "pipeline:read":
+            self.require(action, exp.project, exp.creator)
         return trial
 
     async def send_experiment(self, exp_id: int, status: int = 200) -> None:
