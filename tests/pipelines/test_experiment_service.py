@@ -90,7 +90,7 @@ class Setup:
     """A run service and an experiment service on one engine, with the tuners
     and assessors they built."""
 
-    def __init__(self, db, engine, space=SPACE, keep_runs_on_shutdown=False):
+    def __init__(self, db, engine, space=SPACE, keep_runs_on_shutdown=False, nni=False):
         self.db = db
         self.engine = engine
         self.runs = RunManager(db, {engine.name: engine}, default_engine=engine.name, keep_runs_on_shutdown=keep_runs_on_shutdown)
@@ -115,6 +115,9 @@ class Setup:
             self.envs.append((exp.id, trial_id, seq))
             return {"NNI_TRIAL_JOB_ID": trial_id}
 
+        if nni:  # NNI's own tuners and assessors, rebuilt from the records
+            self.manager = ExperimentManager(db, self.runs, trial_env=trial_env, poll_seconds=0.05)
+            return
         self.manager = ExperimentManager(db, self.runs, trial_env=trial_env, tuner_factory=tuner_factory,
                                          assessor_factory=assessor_factory, history=lambda trials: trials, poll_seconds=0.05)
 
@@ -138,7 +141,14 @@ class Setup:
         raise TimeoutError(f"not reached: {what}")
 
     async def running_runs(self, n: int) -> list[str]:
-        return await self.until(lambda: self.engine.running() if len(self.engine.running()) == n else None)
+        """Until exactly ``n`` runs are running, each known to its trial."""
+        def attached():
+            running = self.engine.running()
+            with self.db.session() as s:
+                known = set(s.scalars(select(TrialRow.run_id).where(TrialRow.run_id.in_(running))))
+            return running if len(running) == n and known == set(running) else None
+
+        return await self.until(attached)
 
 
 def body(name="exp", **changes) -> dict:
@@ -350,3 +360,23 @@ async def test_deleting_an_experiment_or_its_project_removes_trials_metrics_and_
     assert s.engine.running() == []
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(TrialRow)) == 0
+
+
+async def test_with_nni_grid_search_the_experiment_ends_when_the_space_is_exhausted_and_resumes_from_its_records(db):
+    s = Setup(db, ManualEngine(), nni=True)
+    engine, manager = s.engine, s.manager
+    exp_id = await manager.create(body(tuner="GridSearch", max_trials=10, search_space={"x": {"_type": "choice", "_value": [1, 2, 3]}}),
+                                  "alice", False)
+    for value in (0.3, 0.9, 0.6):
+        run_id = (await s.until(lambda: engine.running()))[0]
+        trial = await s.until(lambda run_id=run_id: next((t for t in s.trials(exp_id) if t["run_id"] == run_id), None))
+        await manager.record_metric(trial["id"], "final", 1, None, {"accuracy": value})
+        await engine.end(run_id)
+        await s.until(lambda run_id=run_id: run_id not in engine.running())
+    view = await s.until(lambda: (v := s.experiment(exp_id))["status"] != "running" and v)
+    assert (view["status"], view["end_reason"]) == ("succeeded", "search_space_exhausted")
+    trials = s.trials(exp_id)
+    assert sorted(t["parameters"]["x"] for t in trials) == [1, 2, 3] and view["best"]["value"] == 0.9
+    await manager.resume(exp_id)
+    view = await s.until(lambda: (v := s.experiment(exp_id))["status"] != "running" and v)
+    assert view["end_reason"] == "search_space_exhausted" and len(s.trials(exp_id)) == 3
