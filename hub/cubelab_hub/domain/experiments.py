@@ -25,7 +25,7 @@ from typing import Any
 from .errors import FieldError, FieldErrors
 from .formats import parse_cpu, parse_gpu, parse_memory, parse_node_selector, parse_volume_mounts, validate_dns_label
 from .pipelines import DEFAULT_CPU, DEFAULT_GPU, DEFAULT_MEMORY, MAX_RETRIES, Pipeline, Task
-from .searchspace import SPACE_TYPES, is_nested, iter_parameters, parse_search_space
+from .searchspace import SPACE_TYPES, grid_size, is_nested, iter_parameters, parse_search_space
 from .templates import parse_env_lines
 
 EXPERIMENT_STATUSES = ("running", "stopping", "stopped", "succeeded", "failed")
@@ -206,7 +206,7 @@ TUNERS: dict[str, TunerInfo] = {
         "Tries every combination once, then the experiment ends (search_space_exhausted). "
         "Only types with finitely many values: choice, randint, quniform."),
     "Batch": TunerInfo(
-        "Batch", "BatchTuner", "tuner", frozenset({"choice"}), True, {},
+        "Batch", "Batch", "tuner", frozenset({"choice"}), True, {},
         "Runs the listed parameter sets in order: one choice parameter whose options are the sets, "
         'e.g. {"combo": {"_type": "choice", "_value": [{"lr": 0.1, "bs": 32}, {"lr": 0.01, "bs": 64}]}}; '
         "the experiment ends when all have run."),
@@ -218,7 +218,7 @@ TUNERS: dict[str, TunerInfo] = {
         "Hyperband: many trials on a small budget, the best continued on larger ones; trials must report "
         "intermediate results and read TRIAL_BUDGET. An advisor: it also decides when the experiment has no more trials."),
     "PBT": TunerInfo(
-        "PBT", "PBTTuner", "tuner", ALL_TYPES, True,
+        "PBT", "PBT", "tuner", ALL_TYPES, True,
         {"population_size": ArgRule("int", "trials per generation", 10, minimum=1, maximum=99_999),
          "factor": ArgRule("float", "how far a perturbed value moves (times 1 +/- factor)", 0.2, minimum=0, maximum=1, exclusive_minimum=True),
          "resample_probability": ArgRule("float", "chance that a value is drawn afresh instead of perturbed", 0.25, minimum=0, maximum=1),
@@ -501,16 +501,11 @@ def trial_from_dict(data: Any, errors: list[FieldError], field_name: str = "tria
         errors.append(FieldError(f"{field_name}.template_version", "must be text", "'Release' or 'Alpha'"))
         version = None
     args = data.get("args") or {}
-    if not isinstance(args, dict):
+    if isinstance(args, dict):
+        _check_template_args(template, args, f"{field_name}.args", errors)
+    else:
         errors.append(FieldError(f"{field_name}.args", "must be an object of flag -> value", '{"--script": "train.py"}'))
         args = {}
-    if template == "python" and not any(args.get(k) for k in ("--script", "--code")):
-        errors.append(FieldError(f"{field_name}.args.--script", "is missing: the python trial needs a script or code",
-                                 '{"--script": "train.py"} (a .py file in the workspace) or {"--code": "..."}'))
-    if template == "notebook" and not args.get("--notebook"):
-        errors.append(FieldError(f"{field_name}.args.--notebook", "is missing: the notebook trial needs a notebook", '{"--notebook": "train.ipynb"}'))
-    if template == "notebook" and args.get("--parameters") not in (None, "") and not isinstance(args.get("--parameters"), dict):
-        errors.append(FieldError(f"{field_name}.args.--parameters", "must be an object (the trial's parameters are added to it)", '{"epochs": 10}'))
     strings = {}
     for key, parser, default in (("cpu", parse_cpu, DEFAULT_CPU), ("memory", parse_memory, DEFAULT_MEMORY), ("gpu", parse_gpu, DEFAULT_GPU),
                                  ("volume_mount", parse_volume_mounts, ""), ("node_selector", parse_node_selector, "")):
@@ -542,6 +537,19 @@ def trial_from_dict(data: Any, errors: list[FieldError], field_name: str = "tria
         metrics = "nni"
     return TrialSpec(template=template, template_version=version or None, args=dict(args), retries=retries, timeout=timeout,
                      env=env, metrics=metrics, **strings)
+
+
+def _check_template_args(template: str, args: dict, field_name: str, errors: list[FieldError]) -> None:
+    """What the built-in python and notebook templates need before any trial can run
+    (any other template's arguments are checked with the pipeline's rules)."""
+    if template == "python" and not any(args.get(k) for k in ("--script", "--code")):
+        errors.append(FieldError(f"{field_name}.--script", "is missing: the python trial needs a script or code",
+                                 '{"--script": "train.py"} (a .py file in the workspace) or {"--code": "..."}'))
+    if template == "notebook":
+        if not args.get("--notebook"):
+            errors.append(FieldError(f"{field_name}.--notebook", "is missing: the notebook trial needs a notebook", '{"--notebook": "train.ipynb"}'))
+        if args.get("--parameters") not in (None, "") and not isinstance(args.get("--parameters"), dict):
+            errors.append(FieldError(f"{field_name}.--parameters", "must be an object (the trial's parameters are added to it)", '{"epochs": 10}'))
 
 
 def experiment_from_dict(data: Any) -> Experiment:
@@ -628,6 +636,8 @@ def experiment_from_dict(data: Any) -> Experiment:
             assessor_args = check_args(raw_assessor_args, found.args, "assessor_args", errors)
 
     objective = objective_from_dict(data.get("objective"), errors)
+    if assessor == "Curvefitting":
+        _check_curvefitting(assessor_args, objective, errors)
     trial = trial_from_dict(data.get("trial"), errors)
 
     concurrency = _whole(data, "trial_concurrency", "trial_concurrency", 1, 1, MAX_CONCURRENCY, f"a whole number from 1 to {MAX_CONCURRENCY}", errors)
@@ -666,6 +676,17 @@ def experiment_from_dict(data: Any) -> Experiment:
     )
 
 
+def _check_curvefitting(args: dict, objective: Objective, errors: list[FieldError]) -> None:
+    # NNI's curve models extrapolate a growing curve such as accuracy; a loss is predicted wrongly
+    if objective.direction != "maximize":
+        errors.append(FieldError("assessor", "Curvefitting predicts growing curves only (such as accuracy), not a metric to minimize",
+                                 "Medianstop, or objective.direction maximize"))
+    epochs, start = args.get("epoch_num"), args.get("start_step", ASSESSORS["Curvefitting"].args["start_step"].default)
+    if isinstance(epochs, int) and isinstance(start, int) and start >= epochs:
+        errors.append(FieldError("assessor_args.start_step", f"{start} is not less than epoch_num {epochs}: no trial would ever be assessed",
+                                 "a whole number below epoch_num"))
+
+
 def _check_space_for(info: TunerInfo, space: dict, errors: list[FieldError]) -> None:
     """The search space's types and shape against what ``info`` supports."""
     accepted = ", ".join(t for t in SPACE_TYPES if t in info.types)
@@ -680,6 +701,26 @@ def _check_space_for(info: TunerInfo, space: dict, errors: list[FieldError]) -> 
     if info.name == "Batch" and len(space) != 1:
         errors.append(FieldError("search_space", f"Batch takes exactly one parameter, got {len(space)}",
                                  'one choice whose options are the parameter sets, e.g. {"combo": {"_type": "choice", "_value": [{"lr": 0.1}, {"lr": 0.01}]}}'))
+
+
+def experiment_warnings(exp: Experiment) -> list[FieldError]:
+    """What is allowed but probably not meant: the experiment runs, yet part of
+    what it asks for cannot happen. For the form's "warning" diagnostics."""
+    warnings: list[FieldError] = []
+    if exp.max_trials < exp.trial_concurrency:
+        warnings.append(FieldError("trial_concurrency", f"{exp.trial_concurrency} trials never run at once: max_trials is {exp.max_trials}",
+                                   f"a trial_concurrency up to max_trials ({exp.max_trials})"))
+    population = exp.tuner_args.get("population_size", exp.tuner_info.args["population_size"].default) if exp.tuner in ("Evolution", "PBT") else None
+    if population is not None and population < exp.trial_concurrency:
+        warnings.append(FieldError("tuner_args.population_size", f"{population} is less than trial_concurrency {exp.trial_concurrency}: "
+                                   f"{exp.tuner} proposes at most a population at a time, so slots stay empty",
+                                   f"a population_size of at least trial_concurrency ({exp.trial_concurrency})"))
+    if exp.tuner in ("GridSearch", "Batch"):
+        size = len(next(iter(exp.search_space.values()))["_value"]) if exp.tuner == "Batch" else grid_size(exp.search_space)
+        if size is not None and size > exp.max_trials:
+            warnings.append(FieldError("max_trials", f"{exp.tuner} has {size} parameter sets; max_trials {exp.max_trials} runs only the first {exp.max_trials}",
+                                       f"max_trials of at least {size} to try them all"))
+    return warnings
 
 
 # ---------------------------------------------------------------- trials

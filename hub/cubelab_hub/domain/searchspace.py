@@ -261,3 +261,40 @@ def space_types(space: dict) -> set[str]:
 def is_nested(space: dict) -> bool:
     """Whether some ``choice`` has options with sub-spaces (``_name`` objects)."""
     return any(spec["_type"] == "choice" and _nested_options(spec["_value"]) for _, _, spec in iter_parameters(space))
+
+
+def grid_size(space: dict) -> int | None:
+    """How many distinct parameter sets a grid over ``space`` has, or ``None`` when
+    some parameter has infinitely many values (uniform, normal, ...). A quniform
+    parameter takes ``round(x / q) * q`` clipped into [low, high], as NNI's values
+    are; a nested choice counts each option's own sub-grid."""
+    total = 1
+    for spec in space.values():
+        count = _values_count(spec)
+        if count is None:
+            return None
+        total *= count
+    return total
+
+
+def _values_count(spec: dict) -> int | None:
+    type_, value = spec["_type"], spec["_value"]
+    if type_ == "choice":
+        if not _nested_options(value):
+            return len(value)
+        total = 0
+        for option in value:
+            sub = grid_size({k: v for k, v in option.items() if k != "_name"})
+            if sub is None:
+                return None
+            total += sub
+        return total
+    if type_ == "randint":
+        return value[1] - value[0]
+    if type_ == "quniform":
+        low, high, q = value
+        first, last = round(low / q), round(high / q)
+        if last - first > 100_000:
+            return last - first + 1  # clipping merges at most the two ends
+        return len({min(max(k * q, low), high) for k in range(first, last + 1)})
+    return None
