@@ -10,7 +10,8 @@ CubeLab's are integers, mapped both ways here.
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .algorithms import import_nni
 

@@ -7,7 +7,8 @@ through ``trial_end``.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .algorithms import Algorithm, SeededCalls, import_nni, seed_after_space
 
