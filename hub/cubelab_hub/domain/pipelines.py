@@ -78,6 +78,9 @@ class Task:
         if self.retry_backoff is not None:
             # only when chosen: a stored task without it follows the default as that evolves
             data["retry_backoff"] = self.retry_backoff.to_dict()
+        if self.extra_args:
+            # only when set: pipelines users write never have them
+            data["extra_args"] = list(self.extra_args)
         if self.position is not None:
             data["position"] = self.position
         return data
@@ -156,7 +159,7 @@ class Pipeline:
 
 # ---------------------------------------------------------------- parsing (shape only)
 
-_TASK_KEYS = set(Task("x", "y").to_dict()) | {"position", "retry_backoff"}
+_TASK_KEYS = set(Task("x", "y").to_dict()) | {"position", "retry_backoff", "extra_args"}
 _PIPELINE_KEYS = {"id", "name", "project", "description", "creator", "tasks", "edges", "env", "parallelism", "schedule", "parameter"}
 
 
@@ -218,6 +221,10 @@ def task_from_dict(data: Any, index: int) -> Task:
     position = data.get("position")
     if position is not None and not isinstance(position, dict):
         errors.append(FieldError(f"{where}.position", "must be an object", '{"x": 120, "y": 40}'))
+    extra_args = data.get("extra_args") or []
+    if not isinstance(extra_args, list) or not all(isinstance(a, str) for a in extra_args):
+        errors.append(FieldError(f"{where}.extra_args", "must be a list of strings", '["--lr=0.01", "--optimizer=sgd"]'))
+        extra_args = []
     timeout = _int_or_error(data.get("timeout"), f"{where}.timeout", errors, 0)
     retries = _int_or_error(data.get("retries"), f"{where}.retries", errors, 0)
     backoff = None
@@ -237,6 +244,7 @@ def task_from_dict(data: Any, index: int) -> Task:
         retry_backoff=backoff,
         skip=skip,
         env=env,
+        extra_args=list(extra_args),
         position=position if isinstance(position, dict) else None,
         **strings,
     )
