@@ -135,8 +135,9 @@ def test_each_tuner_runs_a_small_experiment(owner, tuner, space, tuner_args, max
 
 
 def test_medianstop_stops_a_clearly_bad_trial(owner):
-    # GridSearch runs the good ones first, one at a time; the last is far worse and slow
-    space = {"x": {"_type": "choice", "_value": [0.7, 0.68, 0.66, 0.0]}}
+    # GridSearch runs them in order, one at a time: each good one a little better than the
+    # ones before (none below the median so far), then a far worse and slow one
+    space = {"x": {"_type": "choice", "_value": [0.68, 0.69, 0.7, 0.0]}}
     slow = NNI_TRIAL.replace('params.get("sleep", 0)', 'params.get("sleep", 2.0 if x == 0.0 else 0)')
     exp = create(owner, code=slow, tuner="GridSearch", search_space=space, trial_concurrency=1, max_trials=4,
                  assessor="Medianstop", assessor_args={"start_step": 1})
@@ -146,7 +147,7 @@ def test_medianstop_stops_a_clearly_bad_trial(owner):
     assert bad["status"] == "early-stopped", bad
     assert "Medianstop" in (bad["message"] or "")
     assert len(bad["intermediate"]) < 3 and bad["final_value"] is None
-    assert all(found[x]["status"] == "succeeded" for x in (0.7, 0.68, 0.66))
+    assert all(found[x]["status"] == "succeeded" for x in (0.68, 0.69, 0.7)), found
     assert exp["best"]["parameters"] == {"x": 0.7}
 
 
