@@ -107,7 +107,7 @@ async def test_an_unchanged_nni_trial_gets_its_parameters_and_reports_its_metric
         ("trial-aaaaaaaaaaaa", "intermediate", 0, round(score / 3, 6), round(score / 3, 6)),
         ("trial-aaaaaaaaaaaa", "intermediate", 1, round(score * 2 / 3, 6), round(score * 2 / 3, 6)),
         ("trial-aaaaaaaaaaaa", "intermediate", 2, round(score, 6), round(score, 6)),
-        ("trial-aaaaaaaaaaaa", "final", 0, round(score, 6), {"default": round(score, 6), "loss": round(1 - score, 6)}),
+        ("trial-aaaaaaaaaaaa", "final", 0, None, {"default": round(score, 6), "loss": round(1 - score, 6)}),  # the objective picks
     ]
     # the SDK's own log went to the trial's output directory, its stdout stayed the task's
     assert (server.tmp / "out" / "trial-aaaaaaaaaaaa" / "trial.log").is_file()
@@ -176,17 +176,17 @@ async def test_a_trial_reports_for_its_own_parameter_id_only(server):
     assert server.backend.metrics == []
     r = await server.call("PUT", "trial-aaaaaaaaaaaa", auth, json=_metric("trial-aaaaaaaaaaaa", 1, value='{"default": 0.75, "loss": 0.1}', type_="FINAL"))
     assert r.status_code == 204
-    assert server.backend.metrics == [("trial-aaaaaaaaaaaa", "final", 0, 0.75, {"default": 0.75, "loss": 0.1})]
+    assert server.backend.metrics == [("trial-aaaaaaaaaaaa", "final", 0, None, {"default": 0.75, "loss": 0.1})]
 
 
-async def test_metric_values_the_tuner_cannot_read_are_kept_raw(server):
+async def test_only_plain_numbers_come_with_a_value_and_every_metric_is_kept_raw(server):
     server.backend.add("trial-aaaaaaaaaaaa", 1, {})
     auth = server.auth("trial-aaaaaaaaaaaa")
-    for value in ('"high"', '{"accuracy": 0.9}', "NaN", "true", '{"__ndarray__": 0.5, "dtype": "float32", "shape": []}'):
+    for value in ('"high"', '{"accuracy": 0.9}', "NaN", "true", '{"__ndarray__": 0.5, "dtype": "float32", "shape": []}', "7"):
         assert (await server.call("PUT", "trial-aaaaaaaaaaaa", auth, json=_metric("trial-aaaaaaaaaaaa", 1, value=value))).status_code == 204
     values = [(m[3], m[4]) for m in server.backend.metrics]
     assert values[:2] == [(None, "high"), (None, {"accuracy": 0.9})]
-    assert values[2][0] is None and values[3] == (None, True) and values[4][0] == 0.5
+    assert values[2][0] is None and values[3] == (None, True) and values[4][0] == 0.5 and values[5] == (7.0, 7)
 
 
 async def test_a_get_before_parameters_exist_times_out_with_408(server):

@@ -66,13 +66,10 @@ def basic_credentials(header: str | None) -> tuple[str, str] | None:
 
 
 def _metric_number(value: Any) -> float | None:
-    """The number NNI's tuners read from a metric: the value itself, or its
-    ``default`` key (a dict metric); None when there is no finite number."""
-    if isinstance(value, dict):
-        if "__ndarray__" in value and value.get("shape") == []:
-            value = value["__ndarray__"]  # a NumPy scalar, as the SDK's json_tricks writes it
-        else:
-            value = value.get("default")
+    """A metric that is one finite number, as that number; None otherwise (a
+    dict metric's number depends on the experiment's objective: the service's to pick)."""
+    if isinstance(value, dict) and "__ndarray__" in value and value.get("shape") == []:
+        value = value["__ndarray__"]  # a NumPy scalar, as the SDK's json_tricks writes it
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     number = float(value)

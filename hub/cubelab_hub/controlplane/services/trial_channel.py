@@ -42,9 +42,9 @@ class TrialChannelBackend(Protocol):
         None: the trial is unknown or finished."""
 
     async def record_metric(self, trial_id: str, kind: str, sequence: int, value: float | None, raw: object) -> None:
-        """One metric of the trial: ``kind`` "intermediate" or "final"; ``value`` the number
-        NNI's tuners read (the metric, or its "default" key), None where there is none;
-        ``raw`` the metric as the trial sent it (a number or a dict)."""
+        """One metric of the trial: ``kind`` "intermediate" or "final"; ``value`` the metric
+        when it is one finite number, else None (a dict's number is the objective metric's
+        key, else "default": the experiment's to pick); ``raw`` the metric as the trial sent it."""
 
     async def trial_closed(self, trial_id: str) -> bool:
         """True: the trial's channel is closed (GETs are answered 410)."""
