@@ -35,6 +35,7 @@ from ...domain.experiments import (
     better,
     end_reason,
     experiment_from_dict,
+    experiment_warnings,
     final_status,
     metric_value,
     parse_metric_line,
@@ -221,7 +222,8 @@ class ExperimentManager:
             return [_diagnostic(e) for e in exc.errors]
         except FieldError as exc:
             return [_diagnostic(exc)]
-        return await self._trial_diagnostics(exp, admin)
+        warnings = [_diagnostic(w, "warning") for w in experiment_warnings(exp)]
+        return await self._trial_diagnostics(exp, admin) + warnings
 
     async def _trial_diagnostics(self, exp: Experiment, admin: bool) -> list[dict]:
         """What the trial's run would be refused for (its template, arguments,
@@ -644,8 +646,8 @@ def _template_kind(session, exp: Experiment) -> str | None:
     return template.kind if template is not None else None
 
 
-def _diagnostic(error: FieldError) -> dict:
-    return {"field": error.field, "message": error.message, "accepted": error.accepted, "severity": "error"}
+def _diagnostic(error: FieldError, severity: str = "error") -> dict:
+    return {"field": error.field, "message": error.message, "accepted": error.accepted, "severity": severity}
 
 
 def _end(session, exp_id: int, status: str, reason: str | None, message: str) -> None:
