@@ -217,7 +217,7 @@ class RerunTrialHandler(ExperimentBase):
 
 class TrialLogHandler(ExperimentBase):
     openapi = {"get": op("A trial's log (all attempts) as text; with follow=1 the response streams until the trial ends",
-                         tags=TAGS, params=[ID_PARAM, TRIAL_PARAM, FOLLOW_PARAM])}
+                         tags=TAGS, params=[ID_PARAM, TRIAL_PARAM, FOLLOW_PARAM], errors=(400, 401, 403, 404, 409))}
 
     async def get(self, experiment_id, trial_id):
         follow = self.get_argument("follow", "0").lower() in ("1", "true", "yes")
