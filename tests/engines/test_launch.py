@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from cubelab_hub.domain.errors import FieldError
@@ -113,3 +115,82 @@ def test_a_resolver_and_a_checker_shape_the_values():
     with pytest.raises(FieldError) as err:
         describe(_spec(Task("t", "tool", args={"--n": 1}), TOOL, extra_env={"E": "bad"}), Task("t", "tool", args={"--n": 1}), TOOL, WHERE, check=check)
     assert err.value.field == "extra_env.E"
+
+
+# ---------------------------------------------------------------- extra_args (experiment trials)
+
+TRIAL_ARGS = ["--lr=0.1", "--opt=it's; rm -rf / #", '--net={"_name": "cnn", "k": 3}']
+
+
+def test_extra_args_follow_a_templates_own_args():
+    launch = _launch(Task("t", "tool", args={"--n": 3}, extra_args=TRIAL_ARGS), TOOL)
+    assert launch.command == ["tool", "run"]
+    assert launch.args == ["--fixed", "--n", "3", "--opt", "d", "--model-out", "/out/model", *TRIAL_ARGS]
+    entrypoint = JobTemplate(name="img", image="registry.example/img:1", args=[ArgSpec("--n", type="int")])
+    launch = _launch(Task("t", "img", extra_args=["--lr=0.1"]), entrypoint)
+    assert launch.command is None and launch.args == ["--lr=0.1"]  # the image's entrypoint gets them
+
+
+def test_extra_args_follow_python_scripts_code_and_their_own_args():
+    script = _launch(Task("s", "python", args={"--script": "train.py", "--args": "--epochs 3"}, extra_args=TRIAL_ARGS), BUILTIN["python"])
+    assert script.command == ["py", "/ws/bob/train.py", "--epochs", "3", *TRIAL_ARGS]
+    code = _launch(Task("c", "python", args={"--code": "import sys"}, extra_args=TRIAL_ARGS), BUILTIN["python"])
+    assert code.command == ["py", "-c", "import sys", *TRIAL_ARGS]
+    in_file = _launch(Task("c", "python", args={"--code": "import sys"}, extra_args=TRIAL_ARGS), BUILTIN["python"],
+                      Where("py", "/out", "ns", "/ws/bob", code_file="/run/c.py"))
+    assert in_file.command == ["py", "/run/c.py", *TRIAL_ARGS]
+
+
+def test_extra_args_of_a_bash_command_are_positional_parameters_never_shell_text():
+    shell = _launch(Task("trial", "shell", args={"--command": "python train.py  "}, extra_args=TRIAL_ARGS), BUILTIN["shell"])
+    assert shell.command == ["bash", "-c", 'python train.py "$@"', "trial", *TRIAL_ARGS]
+    custom = JobTemplate(name="custom", image="registry.example/base:1", args=[])
+    launch = _launch(Task("trial", "custom", args={"command": "cd /app && python fit.py"}, extra_args=TRIAL_ARGS), custom)
+    assert launch.command == ["bash", "-c", 'cd /app && python fit.py "$@"', "trial", *TRIAL_ARGS]
+    # without extra items the command line is what it always was
+    assert _launch(Task("s", "shell", args={"--command": "echo hi"}), BUILTIN["shell"]).command == ["bash", "-c", "echo hi"]
+
+
+def test_bash_hands_the_extra_args_over_verbatim():
+    """The real bash: each item arrives as one argument, quotes and semicolons untouched."""
+    import subprocess
+    import sys
+
+    shell = _launch(Task("trial", "shell", args={"--command": f"{sys.executable} -c 'import json, sys; print(json.dumps(sys.argv[1:]))'"},
+                         extra_args=TRIAL_ARGS), BUILTIN["shell"])
+    out = subprocess.run(shell.command, capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == TRIAL_ARGS
+
+
+def test_extra_args_follow_an_argv_template():
+    tpl = JobTemplate(name="kfp", image="alpine", argv=["python", "fit.py", {"value": "--n"}], args=[ArgSpec("--n", type="int", default="2")])
+    assert _launch(Task("t", "kfp", extra_args=["--lr=0.1"]), tpl).command == ["python", "fit.py", "2", "--lr=0.1"]
+
+
+def test_a_notebook_and_a_logical_task_refuse_extra_args():
+    with pytest.raises(FieldError) as err:
+        _launch(Task("n", "notebook", args={"--notebook": "a.ipynb"}, extra_args=["--lr=0.1"]), BUILTIN["notebook"])
+    assert err.value.field == "tasks.n.extra_args" and "--parameters" in err.value.accepted
+    with pytest.raises(FieldError) as err:
+        _launch(Task("l", "logical", extra_args=["--lr=0.1"]), BUILTIN["logical"])
+    assert err.value.field == "tasks.l.extra_args"
+
+
+def test_extra_args_pass_the_engines_check_item_by_item():
+    def check(value, field_name):
+        if "{{" in str(value):
+            raise FieldError(field_name, "is substituted by Argo", "text without {{")
+        return str(value)
+
+    task = Task("t", "python", args={"--script": "x.py"}, extra_args=["--a=1", "--b={{workflow.name}}"])
+    with pytest.raises(FieldError) as err:
+        describe(_spec(task, BUILTIN["python"]), task, BUILTIN["python"], WHERE, check=check)
+    assert err.value.field == "tasks.t.extra_args[1]"
+
+
+def test_a_trial_gets_the_tasks_output_directory_for_nni_unless_it_names_one():
+    env = _launch(Task("t", "python", args={"--script": "x.py"}, env={"NNI_TRIAL_JOB_ID": "trial-1"}), BUILTIN["python"]).env
+    assert env["NNI_OUTPUT_DIR"] == env["NNI_SYS_DIR"] == "/out"
+    env = _launch(Task("t", "python", args={"--script": "x.py"}, env={"NNI_TRIAL_JOB_ID": "trial-1", "NNI_OUTPUT_DIR": "/o"}), BUILTIN["python"]).env
+    assert env["NNI_OUTPUT_DIR"] == "/o" and env["NNI_SYS_DIR"] == "/out"
+    assert "NNI_OUTPUT_DIR" not in _launch(Task("t", "python", args={"--script": "x.py"}), BUILTIN["python"]).env

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 
+from cubelab_hub.controlplane.services.trial_channel import TrialChannel
 from cubelab_hub.domain.argspec import ArgSpec
 from cubelab_hub.domain.pipelines import Pipeline, Task
 from cubelab_hub.domain.projects import settings_from_properties
@@ -176,3 +179,25 @@ def rerun_spec() -> RunSpec:
         only_tasks={"train"},
         reuse={"prep": previous},
     )
+
+
+TRIAL_CHANNEL_BASE = "http://cubelab-controlplane.jhub.svc:10101/services/cubelab/api/v1"
+TRIAL_ARGV = ["--lr=0.01", "--opt=sgd", '--net={"_name": "cnn", "kernel": 3}']
+
+
+def trial_env(trial_id: str = "trial-0123456789ab") -> dict[str, str]:
+    """A trial's NNI environment, its token made with a fixed key (the golden file holds it)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        key = Path(tmp) / "trial-channel.key"
+        key.write_bytes(bytes(range(32)))
+        return TrialChannel(key).trial_env(TRIAL_CHANNEL_BASE, 7, trial_id, 3)
+
+
+def trial_spec() -> RunSpec:
+    """An experiment trial: one python-script task, its parameters as argv items
+    after the task's own and NNI's trial channel in its env (pipeline_id NULL)."""
+    task = Task("trial", "python", args={"--script": "mnist/train.py", "--args": "--epochs 3"}, cpu="2", memory="4G",
+                env=trial_env(), extra_args=list(TRIAL_ARGV))
+    pipeline = Pipeline(name="mnist-hpo", project="public", id=None, tasks=[task], creator="dave")
+    return RunSpec(run_id="run-trial-0007", pipeline=pipeline, templates={"trial": BUILTIN["python"]}, creator="dave",
+                   runner="dave", project="public", namespace="pipeline", trigger="trial")

@@ -21,16 +21,30 @@ from cubelab_hub.domain.errors import FieldError
 from cubelab_hub.domain.pipelines import Pipeline, Task
 from cubelab_hub.domain.projects import settings_from_properties
 from cubelab_hub.domain.retries import retry_backoff_from_dict
+from cubelab_hub.domain.templates import JobTemplate
 from cubelab_hub.engines.base import RunSpec
 from cubelab_hub.engines.kubernetes.compile import ClusterConfig, compile_workflow, label_value, workflow_name
 
-from .specs import BUILTIN, BUILTINS_PROJECT, DIAMOND_CONFIG, DIAMOND_PROJECT, PREP, builtins_spec, diamond_spec, rerun_spec
+from .specs import (
+    BUILTIN,
+    BUILTINS_PROJECT,
+    DIAMOND_CONFIG,
+    DIAMOND_PROJECT,
+    PREP,
+    TRIAL_ARGV,
+    builtins_spec,
+    diamond_spec,
+    rerun_spec,
+    trial_env,
+    trial_spec,
+)
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = {
     "diamond": lambda: compile_workflow(diamond_spec(), DIAMOND_PROJECT, DIAMOND_CONFIG),
     "builtins": lambda: compile_workflow(builtins_spec(), BUILTINS_PROJECT),
     "rerun": lambda: compile_workflow(rerun_spec()),
+    "trial": lambda: compile_workflow(trial_spec(), BUILTINS_PROJECT),
 }
 
 
@@ -161,6 +175,27 @@ def test_template_without_command_keeps_the_image_entrypoint():
     train = _templates(wf)["task-train-b"]["container"]
     assert "command" not in train
     assert train["args"][0] == "train"
+
+
+def test_a_trials_parameters_follow_its_own_args_and_its_channel_is_in_its_env():
+    wf = _checked(trial_spec(), BUILTINS_PROJECT)
+    trial = _templates(wf)["task-trial"]["container"]
+    assert trial["command"] == ["python", "/mnt/dave/mnist/train.py", "--epochs", "3", *TRIAL_ARGV]
+    env = _env(_templates(wf)["task-trial"])
+    assert env["NNI_TRIAL_JOB_ID"] == "trial-0123456789ab" and env["NNI_PLATFORM"] == "cubelab"
+    assert env["NNI_TRIAL_COMMAND_CHANNEL"].endswith("@cubelab-controlplane.jhub.svc:10101/services/cubelab/api/v1/trial-channel/trial-0123456789ab")
+    assert env["NNI_OUTPUT_DIR"] == env["NNI_SYS_DIR"] == "/cubelab/out"  # the pod's output directory
+    assert wf["metadata"]["labels"]["cubelab.io/trigger"] == "trial"
+
+
+def test_a_trials_custom_command_gets_its_parameters_as_bash_positional_parameters():
+    custom = JobTemplate(name="custom", image="registry.example/base:1")
+    task = Task("trial", "custom", args={"command": "cd /app && python fit.py"}, env=trial_env(), extra_args=list(TRIAL_ARGV))
+    wf = _checked(_simple([task], templates={"trial": custom}))
+    assert _templates(wf)["task-trial"]["container"]["command"] == ["bash", "-c", 'cd /app && python fit.py "$@"', "trial", *TRIAL_ARGV]
+    with pytest.raises(FieldError) as info:
+        _checked(_simple([Task("trial", "custom", args={"command": "true"}, extra_args=["--x={{workflow.name}}"])], templates={"trial": custom}))
+    assert info.value.field == "tasks.trial.extra_args[0]"
 
 
 def test_missing_required_argument_names_the_field():

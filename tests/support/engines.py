@@ -206,3 +206,67 @@ class RefusingEngine(_RecordingEngine):
 
     async def _play(self, run: _Run) -> None:
         await self._finish(run, FAILED, "refused on purpose")
+
+
+class ManualEngine(_RecordingEngine):
+    """Tasks start and run until the test ends them: ``end(run_id, status)``
+    finishes every running task (and the run) with that status; ``write(run_id,
+    text)`` adds to every task's log, which ``logs(follow=True)`` streams as it
+    grows until the task ends."""
+
+    name = "manual"
+
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(name)
+        self.texts: dict[str, bytearray] = {}
+        self._changed: dict[str, asyncio.Event] = {}
+
+    def _changed_event(self, run_id: str) -> asyncio.Event:
+        return self._changed.setdefault(run_id, asyncio.Event())
+
+    async def _play(self, run: _Run) -> None:
+        run.state.status, run.state.started_at = RUNNING, utcnow()
+        await self._publish(run, None)
+        for name, ts in run.state.tasks.items():
+            if ts.status == PENDING:
+                await self._set_task(run, name, RUNNING)
+
+    def running(self) -> list[str]:
+        """Ids of the runs not final yet, in submission order."""
+        return [spec.run_id for spec in self.submitted
+                if spec.run_id in self._runs and self._runs[spec.run_id].state.status not in RUN_FINAL]
+
+    def write(self, run_id: str, text: str) -> None:
+        self.texts.setdefault(run_id, bytearray()).extend(text.encode())
+        self._changed_event(run_id).set()
+
+    async def end(self, run_id: str, status: str = SUCCEEDED, message: str = "") -> None:
+        await self.settled()
+        run = self._get(run_id)
+        for name, ts in run.state.tasks.items():
+            if ts.status not in TASK_FINAL:
+                await self._set_task(run, name, status, exit_code=0 if status == SUCCEEDED else 1, message=message)
+        await self._finish(run, status, message)
+        self._changed_event(run_id).set()
+
+    async def cancel(self, run_id: str, reason: str = "cancelled by user") -> RunState:
+        state = await super().cancel(run_id, reason)
+        self._changed_event(run_id).set()
+        return state
+
+    async def logs(self, run_id: str, task: str, follow: bool = False) -> AsyncIterator[bytes]:
+        run = self._get(run_id)
+        if task not in run.state.tasks:
+            raise EngineError(f"run {run_id} has no task '{task}'")
+        sent = 0
+        while True:
+            changed = self._changed_event(run_id)
+            changed.clear()
+            done = run.state.tasks[task].status in TASK_FINAL  # looked at first: no text written before the end is missed
+            text = bytes(self.texts.get(run_id, b""))
+            if len(text) > sent:
+                yield text[sent:]
+                sent = len(text)
+            if not follow or done:
+                return
+            await changed.wait()

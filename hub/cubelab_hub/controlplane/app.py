@@ -29,10 +29,13 @@ from .db import Database
 from .hubclient import HubClient
 from .models import AuditEvent
 from .openapi import build_document
+from .services.experiments import ExperimentManager
 from .services.runs import RunManager
 from .services.scheduler import Scheduler
 from .services.servers import ServerExpiry, ServerManager
 from .services.templates import ensure_builtin_templates
+from .services.trial_channel import KEY_FILE as TRIAL_CHANNEL_KEY_FILE
+from .services.trial_channel import TrialChannel
 from .services.usage import servers_in_use
 
 API_PREFIX = "api/v1"
@@ -114,6 +117,18 @@ class ControlPlane(Application):
     @default("service_prefix")
     def _service_prefix_default(self):
         return os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/cubelab/")
+
+    trial_channel_url = Unicode(
+        config=True,
+        help="Where experiment trials reach this control plane's API for NNI's trial channel "
+        "(parameters and metrics): http://host:port followed by the API's path. Default: service_url + "
+        "service_prefix + 'api/v1', which local trials reach; on Kubernetes set a URL pods reach, "
+        "e.g. http://cubelab-controlplane.jhub.svc:10101/services/cubelab/api/v1.",
+    )
+
+    @default("trial_channel_url")
+    def _trial_channel_url_default(self):
+        return self.service_url.rstrip("/") + self.service_prefix.rstrip("/") + "/" + API_PREFIX
 
     pipeline_engine = Unicode(
         "local",
@@ -223,19 +238,32 @@ class ControlPlane(Application):
         )
         self.pipeline_scheduler = Scheduler(self.database, self.pipeline_runs, interval=self.scheduler_interval,
                                             is_admin=self._is_admin)
+        # experiment trials' credentials: the key is made the first time a trial needs one
+        self.trial_channel = TrialChannel(Path(self.data_dir) / TRIAL_CHANNEL_KEY_FILE)
         self.server_manager = ServerManager(self.database, self.hub_client, ServerExpiry(parent=self), audit=self.audit)
+        self.experiments = ExperimentManager(self.database, self.pipeline_runs, trial_env=self._trial_env, is_admin=self._is_admin)
 
     def _wire_hooks(self) -> None:
         """Who hears of what: a project deleted, a membership revoked, a user
         deleted; what runs in the background; what stops on shutdown."""
-        self.project_delete_hooks: list = [self.pipeline_runs.delete_project]
+        # experiments first: their controllers stop before the runs they watch are cancelled
+        self.project_delete_hooks: list = [self.experiments.delete_project, self.pipeline_runs.delete_project]
         self.membership_revoked_hooks: list = [self.server_manager.on_membership_revoked]
         self.user_delete_hooks: list = []
-        # re-attaching runs first: the scheduler then sees them active
-        self.background_tasks: list = [self.pipeline_runs.start, self.pipeline_scheduler.loop, self.server_manager.loop]
-        self.shutdown_hooks: list = [self.pipeline_runs.shutdown]
+        # re-attaching runs first: the scheduler then sees them active, experiments find their trials' runs
+        self.background_tasks: list = [self._start_runs_then_experiments, self.pipeline_scheduler.loop, self.server_manager.loop]
+        # controllers stop before the runs do: a trial's run stopped by the shutdown is not taken for a failure now
+        self.shutdown_hooks: list = [self.experiments.shutdown, self.pipeline_runs.shutdown]
         # projects as Unix groups, when users are Unix accounts (cubelab up as root)
         unix_groups.install(self)
+
+    async def _start_runs_then_experiments(self) -> None:
+        await self.pipeline_runs.start()
+        await self.experiments.start()
+
+    def _trial_env(self, exp, trial_id: str, seq: int) -> dict[str, str]:
+        """The variables that let a trial's NNI SDK reach the trial channel."""
+        return self.trial_channel.trial_env(self.trial_channel_url, exp.id, trial_id, seq)
 
     async def _is_admin(self, name: str) -> bool:
         user = await self.hub_client.get_user(name)

@@ -38,7 +38,10 @@ def build_document(routes: list[tuple], schemas: dict, server_url: str) -> dict:
         "servers": [{"url": server_url}],
         "components": {
             "schemas": {"Error": error, **schemas},
-            "securitySchemes": {"token": {"type": "apiKey", "in": "header", "name": "Authorization", "description": "'token <JupyterHub API token>'"}},
+            "securitySchemes": {
+                "token": {"type": "apiKey", "in": "header", "name": "Authorization", "description": "'token <JupyterHub API token>'"},
+                "trial": {"type": "http", "scheme": "basic", "description": "an experiment trial: its trial id and its token (the trial channel only)"},
+            },
         },
         "security": [{"token": []}],
         "paths": paths,

@@ -10,10 +10,12 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
+from ..domain.experiments import Experiment, experiment_from_dict
 from ..domain.pipelines import Pipeline, pipeline_from_dict
 from ..domain.schedules import next_ticks
 from ..domain.templates import JobTemplate, template_from_dict
 from ..engines.base import RunState, TaskState
+from .models.experiments import ExperimentRow, TrialMetricRow, TrialRow
 from .models.pipelines import PipelineRow, RunRow, ScheduleRecordRow, TaskRunRow, TemplateRow, aware
 
 
@@ -158,3 +160,57 @@ def update_template_row(row: TemplateRow, tpl: JobTemplate) -> None:
     body = tpl.to_dict()
     body["builtin"] = row.builtin
     row.body = body
+
+
+# ---------------------------------------------------------------- experiments
+
+
+def row_to_experiment(row: ExperimentRow) -> Experiment:
+    exp = experiment_from_dict({k: v for k, v in row.body.items() if k not in ("id", "creator")})
+    exp.id = row.id
+    exp.creator = row.creator
+    return exp
+
+
+def experiment_body(exp: Experiment) -> dict:
+    body = exp.to_dict()
+    body.pop("id", None)
+    body.pop("creator", None)
+    return body
+
+
+def experiment_view(row: ExperimentRow, counts: dict[str, int], best: TrialRow | None) -> dict:
+    """An experiment as the REST API shows it: its spec (what was posted), where
+    it stands (progress by trial status) and its best trial so far."""
+    spec = dict(row.body)
+    return {
+        "id": row.id, "name": row.name, "project": row.project, "creator": row.creator,
+        "description": spec.get("description", ""), "status": row.status, "end_reason": row.end_reason,
+        "message": row.message, "created_at": iso(row.created_at), "started_at": iso(row.started_at),
+        "finished_at": iso(row.finished_at), "spec": spec,
+        "progress": {
+            "trials": sum(counts.values()), "max_trials": spec.get("max_trials"),
+            "pending": counts.get("pending", 0), "running": counts.get("running", 0),
+            "succeeded": counts.get("succeeded", 0), "failed": counts.get("failed", 0),
+            "early_stopped": counts.get("early-stopped", 0), "cancelled": counts.get("cancelled", 0),
+        },
+        "best": None if best is None else {
+            "trial_id": best.id, "seq": best.seq, "value": best.final_value, "parameters": best.parameters},
+    }
+
+
+def trial_view(row: TrialRow, intermediate_count: int) -> dict:
+    started, finished = aware(row.started_at), aware(row.finished_at)
+    return {
+        "id": row.id, "experiment_id": row.experiment_id, "seq": row.seq, "status": row.status,
+        "parameters": row.parameters, "final_value": row.final_value, "intermediate_count": intermediate_count,
+        "run_id": row.run_id, "message": row.message, "created_at": iso(row.created_at), "started_at": iso(started),
+        "finished_at": iso(finished),
+        "duration_seconds": (finished - started).total_seconds() if started and finished else None,
+        "source_trial_id": row.source_trial_id,
+    }
+
+
+def metric_view(m: TrialMetricRow, seq: int) -> dict:
+    """One reported point; ``seq`` is its trial's number in the experiment."""
+    return {"id": m.id, "trial_id": m.trial_id, "seq": seq, "kind": m.kind, "sequence": m.sequence, "value": m.value}

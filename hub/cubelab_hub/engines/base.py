@@ -39,7 +39,7 @@ RUN_STATUSES = (PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED)
 TASK_FINAL = frozenset({SUCCEEDED, FAILED, SKIPPED, CANCELLED, UPSTREAM_FAILED})
 RUN_FINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
 
-TRIGGERS = ("manual", "schedule", "rerun", "rerun-failed", "debug", "oneoff")
+TRIGGERS = ("manual", "schedule", "rerun", "rerun-failed", "debug", "oneoff", "trial")  # trial: an experiment's
 
 
 def utcnow() -> datetime:

@@ -23,6 +23,15 @@ validation warns about it). Before any of that, Cube Studio's run variables
 (``{{creator}}``, ``{{datetime...}}`` ..., :mod:`.variables`) are rendered in
 argument values, the pipeline's and task's env, and the template's command, in
 the same way for every engine.
+
+A task's ``extra_args`` (an experiment trial's ``--name=value`` items) come
+after everything else on its command line, whatever its kind. Where the kind
+runs a command line with ``bash -c``, they are the shell's positional
+parameters (``bash -c '<command> "$@"' <task> --lr=0.1``), so no shell parses
+them. A notebook takes its parameters through papermill's ``--parameters``
+and a logical task runs nothing: both refuse extra arguments. A trial (its env
+names ``NNI_TRIAL_JOB_ID``) that names no ``NNI_OUTPUT_DIR``/``NNI_SYS_DIR``
+gets the task's output directory as both.
 """
 
 from __future__ import annotations
@@ -50,6 +59,8 @@ Resolver = Callable[[ArgSpec, str, str], "tuple[Any, bool]"]
 Checker = Callable[[Any, str], str]
 
 RESOURCE_OVERRIDES = ("TASK_RESOURCE_CPU", "TASK_RESOURCE_MEMORY", "TASK_RESOURCE_GPU")
+# an experiment trial's output directories as NNI's trial keeper names them
+NNI_OUTPUT_ENV = ("NNI_OUTPUT_DIR", "NNI_SYS_DIR")
 
 
 def _as_is(value: Any, field_name: str) -> str:
@@ -206,6 +217,10 @@ def layered_env(spec: RunSpec, task: Task, template: JobTemplate, namespace: str
             value = render_text(value, variables, f"{at}.{key}") if render else value
             env[key] = check(value, f"{at}.{key}")
     env.update(platform_env(spec, task, template, namespace, resources, where))
+    if "NNI_TRIAL_JOB_ID" in env and where is not None and where.output_dir:
+        # NNI's trial SDK writes its trial.log there; only the engine knows where that is
+        for name in NNI_OUTPUT_ENV:
+            env.setdefault(name, where.output_dir)
     return env
 
 
@@ -300,8 +315,6 @@ def in_workspace(path: str, workspace: str | None, field_name: str) -> str:
 
 def _builtin_command(task: Task, template: JobTemplate, values: dict[str, Any], where: Where, launch: Launch) -> list[str]:
     field_base = f"tasks.{task.name}.args"
-    if template.kind == "shell":
-        return ["bash", "-c", str(values["--command"])]
     if template.kind == "python":
         try:
             extra = shlex.split(str(values.get("--args") or ""))  # split like a shell, executed by none
@@ -328,15 +341,38 @@ def _builtin_command(task: Task, template: JobTemplate, values: dict[str, Any], 
     return argv
 
 
+def _extra_args(task: Task, template: JobTemplate, check: Checker) -> list[str]:
+    """The task's extra argv items, each checked; refused by the kinds that take none."""
+    field_name = f"tasks.{task.name}.extra_args"
+    if not task.extra_args:
+        return []
+    if template.kind == "notebook":
+        raise FieldError(field_name, "a notebook takes no command-line arguments", "the notebook's parameters in --parameters (papermill)")
+    if template.kind == "logical":
+        raise FieldError(field_name, "a logical task runs nothing, so it takes no arguments", "no extra arguments")
+    return [check(str(item), f"{field_name}[{i}]") for i, item in enumerate(task.extra_args)]
+
+
+def _bash(command: str, task: Task, extra: list[str]) -> list[str]:
+    """``bash -c`` running ``command``; extra items become its positional
+    parameters, appended by ``"$@"`` and never part of the shell text."""
+    if not extra:
+        return ["bash", "-c", command]
+    return ["bash", "-c", f'{command.rstrip()} "$@"', task.name, *extra]
+
+
 def describe(spec: RunSpec, task: Task, template: JobTemplate, where: Where, resolve: Resolver = _literal_value, check: Checker = _as_is) -> Launch:
     """The launch of ``task``. Raises :class:`FieldError` naming the task field
     that cannot be launched."""
     resources = effective_resources(task, template)
+    extra = _extra_args(task, template, check)
     variables = run_variables(spec, rendered_global_env(spec))
     if template.argv is not None:
         argv, values = render_argv_template(task, template, where, resolve, check)
         env = layered_env(spec, task, template, where.namespace, resources, check, where)
-        return Launch(kind=template.kind, command=argv or None, args=None, env=env, resources=resources, values=values,
+        # with no command line of its own the image's entrypoint runs: extra items are its args
+        command, args = ([*argv, *extra], None) if argv else (None, extra or None)
+        return Launch(kind=template.kind, command=command, args=args, env=env, resources=resources, values=values,
                       image=template.image, workdir=template.workdir)
     rendered, values = render_args(task, template, resolve, check, variables)
     env = layered_env(spec, task, template, where.namespace, resources, check, where)
@@ -349,10 +385,13 @@ def describe(spec: RunSpec, task: Task, template: JobTemplate, where: Where, res
         return launch
     if values.get("command") not in (None, ""):
         # Cube Studio's custom-image template: the command runs with bash -c, without flags
-        launch.command = ["bash", "-c", check(str(values["command"]), f"tasks.{task.name}.args.command")]
+        launch.command = _bash(check(str(values["command"]), f"tasks.{task.name}.args.command"), task, extra)
         return launch
-    if template.kind in ("shell", "python", "notebook"):
-        launch.command = _builtin_command(task, template, values, where, launch)
+    if template.kind == "shell":
+        launch.command = _bash(str(values["--command"]), task, extra)
+        return launch
+    if template.kind in ("python", "notebook"):
+        launch.command = [*_builtin_command(task, template, values, where, launch), *extra]
         return launch
     # a template of its own: its command (or the image's entrypoint) with fixed and rendered args
     args = [check(a, f"tasks.{task.name}.template.fixed_args") for a in template.fixed_args] + rendered
@@ -360,7 +399,7 @@ def describe(spec: RunSpec, task: Task, template: JobTemplate, where: Where, res
         if out.flag:
             args += [out.flag, posixpath.join(where.output_dir, out.name)]
     launch.command = [check(render_text(c, variables, f"tasks.{task.name}.template.command"), f"tasks.{task.name}.template.command") for c in template.command] or None
-    launch.args = args or None
+    launch.args = [*args, *extra] or None
     return launch
 
 

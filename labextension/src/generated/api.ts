@@ -1824,7 +1824,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Runs of the caller's projects (all for admins), newest first; paged */
+        /** Runs of the caller's projects (all for admins), newest first, experiment trials left out unless trigger=trial asks for them; paged */
         get: {
             parameters: {
                 query?: {
@@ -1842,6 +1842,8 @@ export interface paths {
                     since?: string;
                     /** @description an ISO 8601 time such as 2026-01-31T12:00:00Z or 2026-01-31 (created before) */
                     until?: string;
+                    /** @description only runs started this way; experiment trials ('trial') are listed only when asked */
+                    trigger?: "manual" | "schedule" | "rerun" | "rerun-failed" | "debug" | "oneoff" | "trial";
                 };
                 header?: never;
                 path?: never;
@@ -3721,6 +3723,124 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/trial-channel/{trial_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The next command for a trial (long poll): its parameter record; 408 when none came in time, 410 when the channel is closed. HTTP Basic auth as for PUT */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description the trial's id, also the Basic auth user name */
+                    trial_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TrialParameterCommand"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Request Timeout */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Gone */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        /** A trial's command to the control plane (NNI's HTTP command channel): request_parameter or metric. HTTP Basic auth: the trial id and its token; anything else is 404 */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description the trial's id, also the Basic auth user name */
+                    trial_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["TrialCommand"];
+                };
+            };
+            responses: {
+                /** @description No Content */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Gone */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/users": {
         parameters: {
             query?: never;
@@ -4079,6 +4199,1038 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/experiments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Experiments of the caller's projects (all for admins), newest first; paged */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description the most items in one page */
+                    limit?: number;
+                    /** @description the next_cursor of the previous page (same list, same filters); absent for the first page */
+                    cursor?: string;
+                    /** @description the name of a project */
+                    project?: string;
+                    /** @description a status */
+                    status?: "running" | "stopping" | "stopped" | "succeeded" | "failed";
+                    /** @description a user name */
+                    creator?: string;
+                    /** @description text the name contains (case-insensitive) */
+                    q?: string;
+                    /** @description an ISO 8601 time such as 2026-01-31T12:00:00Z or 2026-01-31 (created at or after) */
+                    since?: string;
+                    /** @description an ISO 8601 time such as 2026-01-31T12:00:00Z or 2026-01-31 (created before) */
+                    until?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ExperimentList"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Create an experiment (creators and devs of its project) and start it at once; every invalid field is named */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ExperimentSpec"];
+                };
+            };
+            responses: {
+                /** @description Created */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Experiment"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflict */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/experiments/validate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Validate an experiment body without saving it (as the user types): every problem with its field and the accepted form */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ExperimentSpec"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ExperimentDiagnostics"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/experiments/tuners": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tuners offered (with the search-space types and arguments each takes), the assessors, and the tuners left out with the reason */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TunerCatalogue"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/experiments/{experiment_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An experiment: its spec, status, progress and best trial */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    experiment_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Experiment"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Stop an experiment, then delete it with its trials, their metrics and runs */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    experiment_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description No Content */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/experiments/{experiment_id}/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Stop an experiment: no new trials; running trials are cancelled */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    experiment_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Experiment"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/experiments/{experiment_id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Resume a stopped or ended experiment: the tuner goes on from the recorded trials */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    experiment_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Experiment"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflict */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/experiments/{experiment_id}/trials": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Trials of an experiment, by number or best metric first; paged */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description the most items in one page */
+                    limit?: number;
+                    /** @description the next_cursor of the previous page (same list, same filters); absent for the first page */
+                    cursor?: string;
+                    /** @description 'seq' (the trials' numbers, default) or 'metric' (best final result first, trials without one last) */
+                    order?: "seq" | "metric";
+                };
+                header?: never;
+                path: {
+                    experiment_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TrialList"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/experiments/{experiment_id}/trials/{trial_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A trial with its intermediate results */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    experiment_id: number;
+                    trial_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TrialDetail"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/experiments/{experiment_id}/trials/{trial_id}/rerun": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Re-run a trial: a new trial with the same parameters, in the running experiment */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    experiment_id: number;
+                    trial_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Created */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Trial"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflict */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/experiments/{experiment_id}/trials/{trial_id}/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A trial's log (all attempts) as text; with follow=1 the response streams until the trial ends */
+        get: {
+            parameters: {
+                query?: {
+                    follow?: boolean;
+                };
+                header?: never;
+                path: {
+                    experiment_id: number;
+                    trial_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflict */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/experiments/{experiment_id}/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Metric points of an experiment's trials in the order they were reported, after a point already read; paged */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description the id of the last metric point already read (the next_cursor of the previous page); 0 or absent: from the first */
+                    after?: number;
+                    /** @description the most items in one page */
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    experiment_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["MetricList"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/experiments/{experiment_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Server-sent events of an experiment: 'experiment' (the whole experiment, as GET /experiments/{experiment_id}) first and after every change, 'trial' (one trial) when it changes, 'metric' (one point, as in /metrics) for each new point; ends when the experiment has ended */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    experiment_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -4293,7 +5445,7 @@ export interface components {
             pipeline_name: string;
             project: string;
             /** @enum {string} */
-            trigger: "manual" | "schedule" | "rerun" | "rerun-failed" | "debug" | "oneoff";
+            trigger: "manual" | "schedule" | "rerun" | "rerun-failed" | "debug" | "oneoff" | "trial";
             runner: string;
             engine: string;
             /** @enum {string} */
@@ -4502,6 +5654,18 @@ export interface components {
             version?: "Release" | "Alpha";
             replace?: boolean;
         };
+        /** @description NNI's trial command: request_parameter, or metric with the metric as a JSON string ({"parameter_id", "trial_job_id", "type": "PERIODICAL"|"FINAL", "sequence", "value": JSON string}) */
+        TrialCommand: {
+            /** @enum {string} */
+            type: "request_parameter" | "metric";
+            metric?: string;
+        };
+        TrialParameterCommand: {
+            /** @enum {string} */
+            type: "parameter";
+            /** @description JSON: {"parameter_id", "parameter_source", "parameters", "parameter_index"} */
+            parameter: string;
+        };
         User: {
             name: string;
             admin: boolean;
@@ -4519,6 +5683,172 @@ export interface components {
         };
         Registration: {
             open: boolean;
+        };
+        ExperimentSpec: {
+            name: string;
+            project: string;
+            description?: string;
+            /** @description NNI's search space JSON: name -> {_type, _value} */
+            search_space: Record<string, unknown>;
+            /** @default TPE */
+            tuner: string;
+            tuner_args?: Record<string, unknown>;
+            assessor?: string | null;
+            assessor_args?: Record<string, unknown>;
+            objective?: {
+                /** @default default */
+                metric: string;
+                /**
+                 * @default maximize
+                 * @enum {string}
+                 */
+                direction: "maximize" | "minimize";
+                goal: number | null;
+            };
+            /** @description the trial task: template, template_version, args, cpu, memory, gpu, volume_mount, node_selector, retries, timeout, env, metrics ('nni' or 'stdout') */
+            trial?: Record<string, unknown>;
+            /** @default 1 */
+            trial_concurrency: number;
+            /** @default 10 */
+            max_trials: number;
+            /** @description seconds, or text such as '30m', '2h'; 0: none */
+            max_duration?: number | string;
+            max_failed_trials?: number | null;
+            seed?: number | null;
+        };
+        Experiment: {
+            id: number;
+            name: string;
+            project: string;
+            creator: string;
+            description: string;
+            /** @enum {string} */
+            status: "running" | "stopping" | "stopped" | "succeeded" | "failed";
+            end_reason: string | null;
+            message: string;
+            created_at: string | null;
+            started_at: string | null;
+            finished_at: string | null;
+            spec: {
+                name: string;
+                project: string;
+                description?: string;
+                /** @description NNI's search space JSON: name -> {_type, _value} */
+                search_space: Record<string, unknown>;
+                /** @default TPE */
+                tuner: string;
+                tuner_args?: Record<string, unknown>;
+                assessor?: string | null;
+                assessor_args?: Record<string, unknown>;
+                objective?: {
+                    /** @default default */
+                    metric: string;
+                    /**
+                     * @default maximize
+                     * @enum {string}
+                     */
+                    direction: "maximize" | "minimize";
+                    goal: number | null;
+                };
+                /** @description the trial task: template, template_version, args, cpu, memory, gpu, volume_mount, node_selector, retries, timeout, env, metrics ('nni' or 'stdout') */
+                trial?: Record<string, unknown>;
+                /** @default 1 */
+                trial_concurrency: number;
+                /** @default 10 */
+                max_trials: number;
+                /** @description seconds, or text such as '30m', '2h'; 0: none */
+                max_duration?: number | string;
+                max_failed_trials?: number | null;
+                seed?: number | null;
+            };
+            progress: {
+                trials: number | null;
+                max_trials: number | null;
+                pending: number | null;
+                running: number | null;
+                succeeded: number | null;
+                failed: number | null;
+                early_stopped: number | null;
+                cancelled: number | null;
+            };
+            best: {
+                trial_id: string;
+                seq: number;
+                value: number | null;
+                parameters: Record<string, unknown>;
+            } | null;
+        };
+        ExperimentList: {
+            experiments: components["schemas"]["Experiment"][];
+            /** @description pass as ?cursor= for the next page; null on the last page */
+            next_cursor: string | null;
+        };
+        ExperimentDiagnostics: {
+            diagnostics: {
+                field: string;
+                message: string;
+                accepted: string | null;
+                /** @enum {string} */
+                severity: "error" | "warning";
+            }[];
+        };
+        TunerCatalogue: {
+            tuners: {
+                name: string;
+                /** @enum {string} */
+                kind: "tuner" | "advisor";
+                types: string[];
+                flat_only: boolean;
+                args: Record<string, unknown>;
+                description: string;
+            }[];
+            assessors: Record<string, unknown>[];
+            left_out: {
+                name: string;
+                reason: string;
+            }[];
+        };
+        Trial: {
+            id: string;
+            experiment_id: number;
+            seq: number;
+            /** @enum {string} */
+            status: "pending" | "running" | "succeeded" | "failed" | "cancelled" | "early-stopped";
+            parameters: Record<string, unknown>;
+            final_value: number | null;
+            intermediate_count: number;
+            run_id: string | null;
+            message: string;
+            created_at: string | null;
+            started_at: string | null;
+            finished_at: string | null;
+            duration_seconds: number | null;
+            source_trial_id: string | null;
+        };
+        TrialDetail: components["schemas"]["Trial"] & {
+            intermediate?: {
+                sequence: number;
+                value: number | null;
+            }[];
+        };
+        TrialList: {
+            trials: components["schemas"]["Trial"][];
+            /** @description pass as ?cursor= for the next page; null on the last page */
+            next_cursor: string | null;
+        };
+        MetricPoint: {
+            id: number;
+            trial_id: string;
+            seq: number;
+            /** @enum {string} */
+            kind: "intermediate" | "final";
+            sequence: number;
+            value: number | null;
+        };
+        MetricList: {
+            metrics: components["schemas"]["MetricPoint"][];
+            /** @description pass as ?cursor= for the next page; null on the last page */
+            next_cursor: string | null;
         };
     };
     responses: never;

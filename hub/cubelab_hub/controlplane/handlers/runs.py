@@ -13,7 +13,7 @@ from tornado.iostream import StreamClosedError
 from ...domain.errors import Conflict, FieldError, NotFound
 from ...domain.ids import is_run_id
 from ...domain.pipelines import pipeline_from_dict
-from ...engines.base import RUN_FINAL, EngineError
+from ...engines.base import RUN_FINAL, TRIGGERS, EngineError
 from ..models.pipelines import PipelineRow, RunRow, TaskRunRow
 from ..services.lists import RUN_STATUSES, list_pipeline_runs, list_runs
 from ..services.runs import RunManager
@@ -26,6 +26,9 @@ TAGS = ["runs"]
 RUN_FILTERS = ("project", "status", "creator", "since", "until")
 PIPELINE_RUN_FILTERS = ("status", "creator", "since", "until")
 RUN_PARAM = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}}
+TRIGGER_PARAM = {"name": "trigger", "in": "query", "required": False,
+                 "description": "only runs started this way; experiment trials ('trial') are listed only when asked",
+                 "schema": {"type": "string", "enum": list(TRIGGERS)}}
 
 
 class RunBase(ListArguments, PipelineBase):
@@ -87,8 +90,9 @@ class DebugTaskHandler(RunBase):
 
 class RunListHandler(RunBase):
     openapi = {
-        "get": op("Runs of the caller's projects (all for admins), newest first; paged", tags=TAGS, returns="RunList",
-                  params=list_params(*RUN_FILTERS, statuses=RUN_STATUSES)),
+        "get": op("Runs of the caller's projects (all for admins), newest first, experiment trials left out unless "
+                  "trigger=trial asks for them; paged", tags=TAGS, returns="RunList",
+                  params=[*list_params(*RUN_FILTERS, statuses=RUN_STATUSES), TRIGGER_PARAM]),
         "post": op("Run one task that belongs to no saved pipeline (e.g. a notebook cell as a python task) in a project "
                    "(creators and devs); refused with the diagnostics when invalid", tags=TAGS, body="OneOffRun", returns="Run",
                    status=201, errors=(400, 401, 403, 409)),
@@ -114,7 +118,10 @@ class RunListHandler(RunBase):
 
     async def get(self):
         limit, cursor, filters = self.page_arguments(RUN_FILTERS, RUN_STATUSES)
-        self.send(await self.db.run(list_runs, self.visible_projects(), filters, limit, cursor))
+        trigger = self.get_argument("trigger", None) or None
+        if trigger is not None and trigger not in TRIGGERS:
+            raise FieldError("trigger", f"'{trigger[:40]}' is not a run trigger", ", ".join(TRIGGERS))
+        self.send(await self.db.run(list_runs, self.visible_projects(), filters, limit, cursor, trigger))
 
 
 class RunHandler(RunBase):
@@ -244,7 +251,7 @@ SCHEMAS = {
         "type": "object",
         "properties": {
             "id": {"type": "string"}, "pipeline_id": {"type": ["integer", "null"]}, "pipeline_name": {"type": "string"}, "project": {"type": "string"},
-            "trigger": {"type": "string", "enum": ["manual", "schedule", "rerun", "rerun-failed", "debug", "oneoff"]}, "runner": {"type": "string"},
+            "trigger": {"type": "string", "enum": list(TRIGGERS)}, "runner": {"type": "string"},
             "engine": {"type": "string"}, "status": {"type": "string", "enum": ["pending", "running", "succeeded", "failed", "cancelled"]},
             "message": {"type": "string"}, "created_at": {"type": "string"}, "started_at": {"type": ["string", "null"]},
             "finished_at": {"type": ["string", "null"]}, "tasks": {"type": "array", "items": _TASK_RUN},

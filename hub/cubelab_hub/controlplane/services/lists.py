@@ -22,6 +22,7 @@ from sqlalchemy import func, select, tuple_
 from sqlalchemy.sql import Select
 
 from ...domain.paging import ListFilters, decode_cursor, page_from
+from ..models.experiments import ExperimentRow
 from ..models.pipelines import PipelineRow, RunRow, ScheduleRecordRow, TemplateRow, aware
 from ..store import pipeline_summary, record_view, run_view, schedule_view, template_view, utcnow
 from .pipelines import latest_runs
@@ -34,6 +35,7 @@ PIPELINE_KEY = (str, str, int)
 RUN_KEY = (datetime, str)
 TEMPLATE_KEY = (int, str, str, str)
 RECORD_KEY = (datetime, int)
+EXPERIMENT_KEY = (datetime, int)
 
 
 def _key_value(value):
@@ -153,13 +155,19 @@ def _run_filters(query: Select, filters: ListFilters) -> Select:
     return _time_range(query, RunRow.created_at, filters)
 
 
-def list_runs(session, projects: Collection[str] | None, filters: ListFilters, limit: int, cursor: str | None) -> dict:
-    """Runs of the visible projects, newest first."""
-    after = decode_cursor("runs", cursor, RUN_KEY, filters)
+def list_runs(session, projects: Collection[str] | None, filters: ListFilters, limit: int, cursor: str | None,
+              trigger: str | None = None) -> dict:
+    """Runs of the visible projects, newest first. An experiment's trials are
+    runs too, listed only when ``trigger`` asks for them ("trial"): they belong
+    to their experiment's view, and would crowd every other run out."""
+    # the trigger is part of which list a cursor continues
+    kind = "runs" if trigger is None else f"runs:{trigger}"
+    after = decode_cursor(kind, cursor, RUN_KEY, filters)
     query = _run_filters(select(RunRow), filters)
+    query = query.where(RunRow.trigger == trigger) if trigger is not None else query.where(RunRow.trigger != "trial")
     rows = _keyset(session, query, (RunRow.created_at, RunRow.id), after, limit, descending=True,
                    projects=_visible(projects, filters), project_column=RunRow.project)
-    items, next_cursor = _page(rows, limit, "runs", lambda r: (r.created_at, r.id), filters,
+    items, next_cursor = _page(rows, limit, kind, lambda r: (r.created_at, r.id), filters,
                                lambda r: run_view(session, r, with_tasks=False))
     return {"runs": items, "next_cursor": next_cursor}
 
@@ -208,3 +216,25 @@ def list_templates(session, include_alpha: bool, category: str | None, filters: 
     items, next_cursor = _page(rows, limit, "templates", lambda r: (r.category_index, r.category, r.name, r.version), scope,
                                template_view)
     return {"templates": items, "next_cursor": next_cursor}
+
+
+# ---------------------------------------------------------------- experiments
+
+
+def list_experiments(session, projects: Collection[str] | None, filters: ListFilters, limit: int, cursor: str | None,
+                     views: Callable) -> dict:
+    """Experiments of the visible projects, newest first; ``views(session, rows)``
+    shapes a page (progress and best trial read for that page only)."""
+    after = decode_cursor("experiments", cursor, EXPERIMENT_KEY, filters)
+    query = select(ExperimentRow)
+    if filters.q:
+        query = query.where(_name_contains(ExperimentRow.name, filters.q))
+    if filters.status:
+        query = query.where(ExperimentRow.status == filters.status)
+    if filters.creator:
+        query = query.where(ExperimentRow.creator == filters.creator)
+    query = _time_range(query, ExperimentRow.created_at, filters)
+    rows = _keyset(session, query, (ExperimentRow.created_at, ExperimentRow.id), after, limit, descending=True,
+                   projects=_visible(projects, filters), project_column=ExperimentRow.project)
+    page = page_from(rows, limit, "experiments", lambda r: (_key_value(r.created_at), r.id), filters)
+    return {"experiments": views(session, page.items), "next_cursor": page.next_cursor}

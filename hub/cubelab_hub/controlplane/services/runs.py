@@ -102,10 +102,27 @@ class RunManager:
         self._flush_handle = None
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="cubelab-run-events")
         self._inflight = None
+        # told of every run that reached a final status, once that status is stored
+        self._run_listeners: list = []
         for engine in engines.values():
             engine.add_listener(self.on_event)
 
     # ------------------------------------------------------------ persistence of events
+
+    def add_run_listener(self, listener) -> None:
+        """``listener(run_id, status)`` is called on the event loop once a run's
+        final status (succeeded, failed, cancelled) is in the database, so a
+        listener that reads the run back sees it. Runs marked failed without an
+        engine event (refused at submission, not re-attached) are told too."""
+        self._run_listeners.append(listener)
+
+    def _tell_final(self, finals: list[tuple[str, str]]) -> None:
+        for run_id, status in finals:
+            for listener in self._run_listeners:
+                try:
+                    listener(run_id, status)
+                except Exception:
+                    log.exception("run listener %r failed for run %s", listener, run_id)
 
     def on_event(self, event: RunEvent) -> None:
         """Events are coalesced and written in batches, one transaction each, by a
@@ -267,6 +284,8 @@ class RunManager:
             self._requeue(snap)
             if self._flush_handle is None:
                 self._flush_handle = asyncio.get_running_loop().call_later(1.0, self._flush_soon)
+            return
+        self._tell_final(_finals(snap))
 
     def flush(self) -> None:
         """Write everything now (before reading runs back, and on shutdown)."""
@@ -283,6 +302,7 @@ class RunManager:
         except BaseException:
             self._requeue(snap)
             raise
+        self._tell_final(_finals(snap))
 
     async def settle(self) -> None:
         """Write everything pending before reading runs back, without blocking
@@ -302,6 +322,7 @@ class RunManager:
         except BaseException:
             self._requeue(snap)
             raise
+        self._tell_final(_finals(snap))
 
     # ------------------------------------------------------------ creating runs
 
@@ -350,6 +371,11 @@ class RunManager:
     async def create_oneoff(self, pipeline: Pipeline, runner: str, runner_admin: bool) -> str:
         """A run of tasks that belong to no saved pipeline (a notebook's ``%%cubelab task``)."""
         return await self._create(pipeline, runner, None, runner, runner_admin, "oneoff", None, None, None, None)
+
+    async def create_trial(self, pipeline: Pipeline, runner: str, runner_admin: bool) -> str:
+        """The run of one experiment trial (a one-task pipeline of no saved
+        pipeline), started as ``runner``; checked, refused and submitted like any run."""
+        return await self._create(pipeline, runner, None, runner, runner_admin, "trial", None, None, None, None)
 
     async def _create(self, pipeline: Pipeline, creator: str, pipeline_id: int | None, runner: str, runner_admin: bool, trigger: str,
                       only_tasks, reuse, source_run_id, schedule_time, catalog: TemplateCatalog | None = None) -> str:
@@ -417,7 +443,8 @@ class RunManager:
 
     async def _mark_failed(self, run_id: str, reason: str) -> None:
         await self.settle()
-        await self.db.run(_mark_failed, run_id, reason)
+        if await self.db.run(_mark_failed, run_id, reason):
+            self._tell_final([(run_id, FAILED)])
 
     # ------------------------------------------------------------ restart
 
@@ -511,6 +538,7 @@ class RunManager:
             reason = "cancelled (the engine no longer held the run)"
             await self._mark_failed(run_id, reason)
             await self.db.run(_set_status, run_id, "cancelled", reason)
+            self._tell_final([(run_id, "cancelled")])
 
     async def reuse_for_rerun(self, source_run_id: str, pipeline: Pipeline) -> tuple[set[str], dict[str, TaskState]]:
         """Re-run from failed: tasks that did not succeed, and everything downstream
@@ -542,16 +570,23 @@ def _reuse_for_debug(session, pipeline_id: int, pipeline: Pipeline, task: str) -
     return reuse
 
 
-def _mark_failed(session, run_id: str, reason: str) -> None:
-    """A run that cannot go on, and its unfinished tasks, failed for ``reason``."""
+def _finals(snap) -> list[tuple[str, str]]:
+    """The runs of a written batch that are final, with the status written."""
+    return [(row["b_id"], row["status"]) for row in snap[3] if row["status"] in RUN_FINAL]
+
+
+def _mark_failed(session, run_id: str, reason: str) -> bool:
+    """A run that cannot go on, and its unfinished tasks, failed for ``reason``;
+    False when it was already final (or is gone)."""
     run = session.get(RunRow, run_id)
     if run is None or run.status in RUN_FINAL:
-        return
+        return False
     now = utcnow()
     run.status, run.message, run.finished_at = FAILED, reason, now
     for t in session.scalars(select(TaskRunRow).where(TaskRunRow.run_id == run_id)).all():
         if t.status not in TASK_FINAL:
             t.status, t.message, t.finished_at, t.pid = FAILED, reason, now, None
+    return True
 
 
 def _active_run_ids(session, engine: str) -> list[str]:

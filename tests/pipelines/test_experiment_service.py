@@ -1,0 +1,382 @@
+"""The experiment service against a real database (SQLite and PostgreSQL), the
+run service and the named fake engines of ``support.engines``, with a tuner
+that proposes a fixed list of parameters (NNI's tuners have their own tests):
+trials in flight, metrics from the trial channel and from stdout, the
+assessor, failures, the goal, stop and resume, a control-plane restart, and
+project deletion."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import func, select
+from support.engines import FailingEngine, HangingEngine, InstantEngine, ManualEngine
+
+from cubelab_hub.controlplane.db import Database
+from cubelab_hub.controlplane.models.experiments import ExperimentRow, TrialMetricRow, TrialRow
+from cubelab_hub.controlplane.models.pipelines import RunRow
+from cubelab_hub.controlplane.services.experiments import ExperimentManager, read_experiment_view, trial_views
+from cubelab_hub.controlplane.services.runs import RunManager
+from cubelab_hub.controlplane.services.templates import ensure_builtin_templates
+from cubelab_hub.domain.errors import Conflict, FieldErrors
+
+
+@pytest.fixture
+def db(db_url):
+    database = Database(db_url)
+    database.upgrade()
+    ensure_builtin_templates(database)
+    return database
+
+
+@dataclass
+class Proposal:
+    parameter_id: int
+    parameters: dict
+
+
+class ListTuner:
+    """Proposes the given parameter sets in order, then is exhausted; records
+    every call the controller makes."""
+
+    def __init__(self, space: list[dict], history: list | None = None):
+        self.space = space
+        self.history = list(history or [])
+        self.next = max((h["parameter_id"] for h in self.history), default=-1) + 1
+        self.calls: list[tuple] = []
+
+    def request(self, count):
+        out = []
+        while len(out) < count and self.next < len(self.space):
+            out.append(Proposal(self.next, self.space[self.next]))
+            self.next += 1
+        self.calls.append(("request", count, [p.parameter_id for p in out]))
+        return out
+
+    @property
+    def exhausted(self):
+        return self.next >= len(self.space)
+
+    def report_intermediate(self, parameter_id, sequence, value):
+        self.calls.append(("intermediate", parameter_id, sequence, value))
+
+    def report_final(self, parameter_id, value):
+        self.calls.append(("final", parameter_id, value))
+
+    def trial_end(self, parameter_id, succeeded):
+        self.calls.append(("end", parameter_id, succeeded))
+
+
+class ThresholdAssessor:
+    """Stops a trial whose latest intermediate result is below 0.5."""
+
+    def __init__(self):
+        self.ended = []
+
+    def assess(self, trial_key, history):
+        return history[-1] < 0.5
+
+    def trial_end(self, trial_key, succeeded):
+        self.ended.append((trial_key, succeeded))
+
+
+SPACE = [{"lr": 0.1}, {"lr": 0.2}, {"lr": 0.3}, {"lr": 0.4}, {"lr": 0.5}, {"lr": 0.6}]
+
+
+class Setup:
+    """A run service and an experiment service on one engine, with the tuners
+    and assessors they built."""
+
+    def __init__(self, db, engine, space=SPACE, keep_runs_on_shutdown=False, nni=False):
+        self.db = db
+        self.engine = engine
+        self.runs = RunManager(db, {engine.name: engine}, default_engine=engine.name, keep_runs_on_shutdown=keep_runs_on_shutdown)
+        self.runs.flush_delay = 0.01
+        self.tuners: list[ListTuner] = []
+        self.assessors: list[ThresholdAssessor] = []
+        self.envs: list[tuple] = []
+
+        def tuner_factory(exp, history):
+            tuner = ListTuner(space, history)
+            self.tuners.append(tuner)
+            return tuner
+
+        def assessor_factory(exp):
+            if not exp.assessor:
+                return None
+            assessor = ThresholdAssessor()
+            self.assessors.append(assessor)
+            return assessor
+
+        def trial_env(exp, trial_id, seq):
+            self.envs.append((exp.id, trial_id, seq))
+            return {"NNI_TRIAL_JOB_ID": trial_id}
+
+        if nni:  # NNI's own tuners and assessors, rebuilt from the records
+            self.manager = ExperimentManager(db, self.runs, trial_env=trial_env, poll_seconds=0.05)
+            return
+        self.manager = ExperimentManager(db, self.runs, trial_env=trial_env, tuner_factory=tuner_factory,
+                                         assessor_factory=assessor_factory, history=lambda trials: trials, poll_seconds=0.05)
+
+    def experiment(self, exp_id) -> dict:
+        self.runs.flush()
+        with self.db.session() as s:
+            return read_experiment_view(s, s.get(ExperimentRow, exp_id))
+
+    def trials(self, exp_id) -> list[dict]:
+        with self.db.session() as s:
+            return trial_views(s, s.scalars(select(TrialRow).where(TrialRow.experiment_id == exp_id).order_by(TrialRow.seq)).all())
+
+    async def until(self, what, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            await self.runs.settle()
+            value = what()
+            if value:
+                return value
+            await asyncio.sleep(0.02)
+        raise TimeoutError(f"not reached: {what}")
+
+    async def running_runs(self, n: int) -> list[str]:
+        """Until exactly ``n`` runs are running, each known to its trial."""
+        def attached():
+            running = self.engine.running()
+            with self.db.session() as s:
+                known = set(s.scalars(select(TrialRow.run_id).where(TrialRow.run_id.in_(running))))
+            return running if len(running) == n and known == set(running) else None
+
+        return await self.until(attached)
+
+
+def body(name="exp", **changes) -> dict:
+    data = {"name": name, "project": "proj", "search_space": {"lr": {"_type": "uniform", "_value": [0, 1]}},
+            "tuner": "Random", "trial": {"template": "python", "args": {"--script": "train.py"}},
+            "objective": {"metric": "accuracy", "direction": "maximize"}, "trial_concurrency": 2, "max_trials": 3}
+    data.update(changes)
+    return data
+
+
+async def test_trials_run_in_parallel_report_metrics_and_the_experiment_ends_at_max_trials(db):
+    s = Setup(db, ManualEngine())
+    exp_id = await s.manager.create(body(), "alice", False)
+    first, second = await s.running_runs(2)
+    trials = s.trials(exp_id)
+    assert [(t["seq"], t["status"], t["parameters"]) for t in trials] == [(1, "running", {"lr": 0.1}), (2, "running", {"lr": 0.2})]
+    # each trial's run is a one-task pipeline with its parameters as argv and the channel's variables
+    spec = s.engine.submitted[0]
+    assert spec.trigger == "trial" and spec.runner == "alice" and spec.project == "proj"
+    [task] = spec.pipeline.tasks
+    assert task.extra_args == ["--lr=0.1"] and task.env["NNI_TRIAL_JOB_ID"] == trials[0]["id"]
+    # what the trial channel hands the SDK, and what trials report through it
+    params = await s.manager.trial_parameters(trials[0]["id"])
+    assert params == {"parameter_id": 0, "parameter_source": "algorithm", "parameters": {"lr": 0.1}, "parameter_index": 0}
+    for i, value in enumerate((0.5, 0.6)):
+        await s.manager.record_metric(trials[0]["id"], "intermediate", i + 1, None, {"accuracy": value, "loss": 1})
+    await s.manager.record_metric(trials[0]["id"], "final", 1, 0.7, 0.7)
+    await s.manager.record_metric(trials[1]["id"], "final", 1, None, {"default": 0.9})
+    await s.engine.end(first)
+    await s.engine.end(second)
+    [third] = await s.running_runs(1)
+    await s.manager.record_metric(s.trials(exp_id)[2]["id"], "final", 1, 0.8, 0.8)
+    await s.engine.end(third)
+    view = await s.until(lambda: (v := s.experiment(exp_id))["status"] != "running" and v)
+    assert (view["status"], view["end_reason"]) == ("succeeded", "max_trials")
+    assert view["progress"] == {"trials": 3, "max_trials": 3, "pending": 0, "running": 0, "succeeded": 3, "failed": 0,
+                                "early_stopped": 0, "cancelled": 0}
+    assert view["best"] == {"trial_id": trials[1]["id"], "seq": 2, "value": 0.9, "parameters": {"lr": 0.2}}
+    assert [(t["status"], t["final_value"], t["intermediate_count"]) for t in s.trials(exp_id)] == [
+        ("succeeded", 0.7, 2), ("succeeded", 0.9, 0), ("succeeded", 0.8, 0)]
+    calls = s.tuners[0].calls
+    assert ("intermediate", 0, 1, 0.5) in calls and ("intermediate", 0, 2, 0.6) in calls
+    assert calls.index(("final", 0, 0.7)) < calls.index(("end", 0, True))
+    assert {c for c in calls if c[0] == "end"} == {("end", 0, True), ("end", 1, True), ("end", 2, True)}
+    # no more than max_trials were ever asked for
+    assert sum(len(c[2]) for c in calls if c[0] == "request") == 3
+    # ended trials are closed to the channel
+    assert await s.manager.trial_closed(trials[0]["id"]) and await s.manager.trial_parameters(trials[0]["id"]) is None
+    assert await s.manager.trial_closed("trial-000000000000")
+
+
+async def test_failed_trials_count_and_end_the_experiment_at_max_failed_trials(db):
+    s = Setup(db, FailingEngine())
+    exp_id = await s.manager.create(body(max_trials=5, max_failed_trials=1), "alice", False)
+    view = await s.until(lambda: (v := s.experiment(exp_id))["status"] != "running" and v)
+    assert (view["status"], view["end_reason"]) == ("failed", "max_failed_trials")
+    trials = s.trials(exp_id)
+    failed = [t for t in trials if t["status"] == "failed"]
+    # two running at once: a third may have started (and failed) before the second failure was seen
+    assert len(failed) >= 2 and len(trials) <= 3 and all(t["message"] for t in failed)
+    assert {t["status"] for t in trials} <= {"failed", "cancelled"}
+    assert ("end", 0, False) in s.tuners[0].calls
+
+
+async def test_the_assessor_stops_a_bad_trial_early_and_says_why(db):
+    s = Setup(db, ManualEngine())
+    exp_id = await s.manager.create(body(assessor="Medianstop", trial_concurrency=1, max_trials=2), "alice", False)
+    [run_id] = await s.running_runs(1)
+    trial = s.trials(exp_id)[0]
+    await s.manager.record_metric(trial["id"], "intermediate", 1, 0.9, 0.9)
+    assert s.trials(exp_id)[0]["status"] == "running"
+    await s.manager.record_metric(trial["id"], "intermediate", 2, 0.1, 0.1)
+    stopped = s.trials(exp_id)[0]
+    assert stopped["status"] == "early-stopped"
+    assert "Medianstop assessor" in stopped["message"] and "2 intermediate result" in stopped["message"]
+    assert run_id in s.engine.cancelled
+    assert ("end", 0, False) in s.tuners[0].calls and s.assessors[0].ended == [(trial["id"], False)]
+    # the next trial takes its place; a late report of the stopped one is not recorded
+    await s.running_runs(1)
+    await s.manager.record_metric(trial["id"], "final", 1, 0.95, 0.95)
+    assert s.trials(exp_id)[0]["final_value"] is None
+
+
+async def test_stdout_metrics_are_read_from_the_log_and_the_last_one_is_final(db):
+    s = Setup(db, ManualEngine())
+    exp_id = await s.manager.create(body(trial_concurrency=1, max_trials=1,
+                                         trial={"template": "python", "args": {"--script": "t.py"}, "metrics": "stdout"}),
+                                    "alice", False)
+    [run_id] = await s.running_runs(1)
+    s.engine.write(run_id, "starting\nepoch 1: accuracy=0.5 loss=0.3\n")
+    s.engine.write(run_id, "epoch 2: loss=0.2\nepoch 2: accura")
+    s.engine.write(run_id, "cy=0.75\n")
+    trial_id = s.trials(exp_id)[0]["id"]
+    await s.until(lambda: s.trials(exp_id)[0]["intermediate_count"] == 2)
+    await s.engine.end(run_id)
+    view = await s.until(lambda: (v := s.experiment(exp_id))["status"] != "running" and v)
+    assert view["best"]["value"] == 0.75 and view["best"]["trial_id"] == trial_id
+    assert s.trials(exp_id)[0]["final_value"] == 0.75
+    assert [c for c in s.tuners[0].calls if c[0] in ("intermediate", "final")] == [
+        ("intermediate", 0, 1, 0.5), ("intermediate", 0, 2, 0.75), ("final", 0, 0.75)]
+
+
+async def test_reaching_the_goal_ends_the_experiment_and_cancels_running_trials(db):
+    s = Setup(db, ManualEngine())
+    exp_id = await s.manager.create(body(objective={"metric": "accuracy", "goal": 0.9}, max_trials=10), "alice", False)
+    first, second = await s.running_runs(2)
+    await s.manager.record_metric(s.trials(exp_id)[0]["id"], "final", 1, 0.95, 0.95)
+    await s.engine.end(first)
+    view = await s.until(lambda: (v := s.experiment(exp_id))["status"] != "running" and v)
+    assert (view["status"], view["end_reason"]) == ("succeeded", "goal")
+    assert [t["status"] for t in s.trials(exp_id)] == ["succeeded", "cancelled"]
+    assert second in s.engine.cancelled
+
+
+async def test_stop_cancels_running_trials_and_resume_goes_on_from_the_recorded_ones(db):
+    s = Setup(db, ManualEngine())
+    exp_id = await s.manager.create(body(max_trials=4), "alice", False)
+    first, second = await s.running_runs(2)
+    await s.manager.record_metric(s.trials(exp_id)[0]["id"], "final", 1, 0.4, 0.4)
+    await s.engine.end(first)
+    await s.running_runs(2)
+    await s.manager.stop(exp_id)
+    view = s.experiment(exp_id)
+    assert (view["status"], view["end_reason"], view["message"]) == ("stopped", "stopped", "stopped")
+    assert [t["status"] for t in s.trials(exp_id)] == ["succeeded", "cancelled", "cancelled"]
+    assert s.engine.running() == []
+    with pytest.raises(Conflict):
+        await s.manager.rerun_trial(exp_id, s.trials(exp_id)[0]["id"])
+    await s.manager.resume(exp_id)
+    await s.running_runs(1)  # 3 of 4 created: one more
+    rebuilt = s.tuners[-1]
+    assert len(s.tuners) == 2 and [(h["parameter_id"], h["status"]) for h in rebuilt.history] == [
+        (0, "succeeded"), (1, "cancelled"), (2, "cancelled")]
+    assert s.trials(exp_id)[3]["parameters"] == {"lr": 0.4}
+    # a re-run: same parameters, a new trial the tuner did not propose
+    rerun_id = await s.manager.rerun_trial(exp_id, s.trials(exp_id)[0]["id"])
+    rerun = s.trials(exp_id)[4]
+    assert (rerun["id"], rerun["parameters"], rerun["source_trial_id"]) == (rerun_id, {"lr": 0.1}, s.trials(exp_id)[0]["id"])
+    assert (await s.manager.trial_parameters(rerun_id))["parameter_source"] == "customized"
+    for run_id in await s.running_runs(2):
+        await s.engine.end(run_id)
+    view = await s.until(lambda: (v := s.experiment(exp_id))["status"] != "running" and v)
+    assert view["end_reason"] == "max_trials" and view["progress"]["trials"] == 5
+
+
+async def test_a_restarted_control_plane_picks_running_experiments_up(db):
+    before = Setup(db, HangingEngine("engine"), keep_runs_on_shutdown=True)
+    exp_id = await before.manager.create(body(max_trials=3), "alice", False)
+    await before.until(lambda: len([t for t in before.trials(exp_id) if t["status"] == "running"]) == 2)
+    await before.manager.record_metric(before.trials(exp_id)[0]["id"], "intermediate", 1, 0.3, 0.3)
+    await before.manager.shutdown()
+    await before.runs.settle()
+    assert before.experiment(exp_id)["status"] == "running"
+    # the next control plane: its engine of the same name finishes what it adopts
+    after = Setup(db, InstantEngine("engine"))
+    await after.runs.start()
+    await after.manager.start()
+    view = await after.until(lambda: (v := after.experiment(exp_id))["status"] != "running" and v)
+    assert view["end_reason"] == "max_trials"
+    assert sorted(after.engine.reattached) == sorted(t["run_id"] for t in before.trials(exp_id)[:2])
+    history = after.tuners[0].history
+    assert [(h["parameter_id"], h["status"], h["intermediates"]) for h in history] == [(0, "running", [0.3]), (1, "running", [])]
+    assert [t["status"] for t in after.trials(exp_id)] == ["succeeded"] * 3
+
+
+async def test_trials_whose_runs_the_restart_failed_count_as_failed(db):
+    before = Setup(db, HangingEngine("engine"))
+    exp_id = await before.manager.create(body(max_trials=2, max_failed_trials=0), "alice", False)
+    await before.until(lambda: len([t for t in before.trials(exp_id) if t["status"] == "running"]) == 2)
+    await before.manager.shutdown()
+    await before.runs.shutdown()  # a clean stop: local-like runs are failed with the reason
+    after = Setup(db, InstantEngine("other"))
+    await after.runs.start()
+    await after.manager.start()
+    view = await after.until(lambda: (v := after.experiment(exp_id))["status"] != "running" and v)
+    assert (view["status"], view["end_reason"]) == ("failed", "max_failed_trials")
+    assert {t["message"] for t in after.trials(exp_id)} == {"the control plane stopped while the run was in flight"}
+
+
+async def test_invalid_experiments_are_refused_with_every_field_named(db):
+    s = Setup(db, InstantEngine())
+    with pytest.raises(FieldErrors) as caught:
+        await s.manager.create(body(trial_concurrency=0, tuner="Nope"), "alice", False)
+    assert {"trial_concurrency", "tuner"} <= {e.field for e in caught.value.errors}
+    diags = await s.manager.diagnostics(body(trial={"template": "no-such-template"}), False)
+    assert diags and diags[0]["field"].startswith("trial") and diags[0]["severity"] == "error"
+    assert await s.manager.diagnostics(body(), False) == []
+    await s.manager.create(body(), "alice", False)
+    with pytest.raises(Conflict, match="already has an experiment named 'exp'"):
+        await s.manager.create(body(), "bob", False)
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(ExperimentRow)) == 1
+
+
+async def test_deleting_an_experiment_or_its_project_removes_trials_metrics_and_runs(db):
+    s = Setup(db, ManualEngine())
+    exp_id = await s.manager.create(body(), "alice", False)
+    await s.running_runs(2)
+    await s.manager.record_metric(s.trials(exp_id)[0]["id"], "intermediate", 1, 0.3, 0.3)
+    other = await s.manager.create(body("other", project="other"), "alice", False)
+    await s.running_runs(4)
+    await s.manager.delete_project("proj")
+    assert len(s.engine.running()) == 2  # the other project's trials run on
+    with db.session() as session:
+        assert session.get(ExperimentRow, exp_id) is None and session.get(ExperimentRow, other) is not None
+        assert session.scalar(select(func.count()).select_from(TrialMetricRow)) == 0
+        assert session.scalar(select(func.count()).select_from(RunRow).where(RunRow.project == "proj")) == 0
+    await s.manager.delete(other)
+    assert s.engine.running() == []
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(TrialRow)) == 0
+
+
+async def test_with_nni_grid_search_the_experiment_ends_when_the_space_is_exhausted_and_resumes_from_its_records(db):
+    s = Setup(db, ManualEngine(), nni=True)
+    engine, manager = s.engine, s.manager
+    exp_id = await manager.create(body(tuner="GridSearch", max_trials=10, search_space={"x": {"_type": "choice", "_value": [1, 2, 3]}}),
+                                  "alice", False)
+    for value in (0.3, 0.9, 0.6):
+        run_id = (await s.until(lambda: engine.running()))[0]
+        trial = await s.until(lambda run_id=run_id: next((t for t in s.trials(exp_id) if t["run_id"] == run_id), None))
+        await manager.record_metric(trial["id"], "final", 1, None, {"accuracy": value})
+        await engine.end(run_id)
+        await s.until(lambda run_id=run_id: run_id not in engine.running())
+    view = await s.until(lambda: (v := s.experiment(exp_id))["status"] != "running" and v)
+    assert (view["status"], view["end_reason"]) == ("succeeded", "search_space_exhausted")
+    trials = s.trials(exp_id)
+    assert sorted(t["parameters"]["x"] for t in trials) == [1, 2, 3] and view["best"]["value"] == 0.9
+    await manager.resume(exp_id)
+    view = await s.until(lambda: (v := s.experiment(exp_id))["status"] != "running" and v)
+    assert view["end_reason"] == "search_space_exhausted" and len(s.trials(exp_id)) == 3
