@@ -11,7 +11,9 @@ Random tuner with a fixed seed, ``--trials`` trials, each ``--concurrency``.
 
 - **nni**: ``nnictl create`` with NNI's local training service, in a temporary
   directory (HOME, NNI_CONFIG_DIR and the experiment's working directory), then
-  ``nnictl stop``. NNI's manager has no bind option and listens on every
+  ``nnictl stop``. ``nnictl create`` gives up when NNI's manager does not answer
+  within about 3 s, which happens on a loaded machine: it is tried up to three
+  times, and each failure is printed. NNI's manager has no bind option and listens on every
   interface: as root the whole benchmark runs in a network namespace of its own
   (``unshare -n``, loopback only), so nothing is reachable from outside;
   otherwise it says so and NNI's port is open while the experiment runs.
@@ -42,6 +44,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -128,6 +131,8 @@ def free_port() -> int:
 
 # ---------------------------------------------------------------- NNI
 
+CREATE_ATTEMPTS = 3
+
 
 def nni_env(home: Path) -> dict:
     # NNI keeps its experiment registry in the virtualenv (sys.prefix/nni) unless told otherwise
@@ -158,11 +163,23 @@ def run_nni(trials: int, concurrency: int, seed: int, tmp: Path) -> Result:
     env = nni_env(home)
     nnictl = str(Path(sys.executable).with_name("nnictl"))
     base = f"http://127.0.0.1:{port}/api/v1/nni"
-    launched = time.time()
-    created = subprocess.run([nnictl, "create", "--config", str(home / "config.yml"), "--port", str(port)],
-                             env=env, cwd=home, capture_output=True, text=True, timeout=300)
-    if created.returncode != 0:
-        raise RuntimeError(f"nnictl create failed ({created.returncode}):\n{created.stdout}\n{created.stderr}")
+    notes = []
+    for attempt in range(1, CREATE_ATTEMPTS + 1):
+        launched = time.time()
+        created = subprocess.run([nnictl, "create", "--config", str(home / "config.yml"), "--port", str(port)],
+                                 env=env, cwd=home, capture_output=True, text=True, timeout=300)
+        if created.returncode == 0:
+            break
+        # nnictl gives NNI's manager about 3 s to answer; on a loaded machine that can be too little
+        failed_id = re.search(r"Experiment ID: (?:\x1b\[[0-9;]*m)?(\w+)", created.stdout)
+        subprocess.run([nnictl, "stop", failed_id.group(1)] if failed_id else [nnictl, "stop", "--all"], env=env, cwd=home,
+                       capture_output=True, timeout=120)
+        notes.append(f"nnictl create failed after {time.time() - launched:.1f}s: "
+                     + (created.stdout.strip().splitlines() or ["(no output)"])[-1][-200:])
+        if attempt == CREATE_ATTEMPTS:
+            raise RuntimeError(f"nnictl create failed {attempt} times ({created.returncode}):\n{created.stdout}\n{created.stderr}")
+        port = free_port()
+        base = f"http://127.0.0.1:{port}/api/v1/nni"
     exp_id = None
     try:
         exp_id = requests.get(f"{base}/experiment", timeout=10).json()["id"]
@@ -190,7 +207,9 @@ def run_nni(trials: int, concurrency: int, seed: int, tmp: Path) -> Result:
     for trial_dir in (workdir / exp_id).glob("environments/*/trials/*"):
         lines += bench_lines("\n".join((trial_dir / name).read_text(errors="replace")
                                        for name in ("trial.stdout", "trial.log") if (trial_dir / name).exists()))
-    return summarise(launched, ended, lines, [proposals[k] for k in sorted(proposals)], trials, "nni")
+    result = summarise(launched, ended, lines, [proposals[k] for k in sorted(proposals)], trials, "nni")
+    result.notes = notes
+    return result
 
 
 # ---------------------------------------------------------------- CubeLab
@@ -301,6 +320,9 @@ def report(results: dict[tuple[str, int], list[Result]], sides: list[str], concu
                   f"(without start-up {wc / wn if wn > 0 else float('nan'):.3f}×), "
                   f"start-up {sc / sn if sn > 0 else float('nan'):.3f}×")
             print(f"{'':8} {c:4d} proposals, same seed: {same_params(n[0].proposals, cl[0].proposals)}")
+    failed_creates = sum(len(r.notes) for rs in results.values() for r in rs)
+    if failed_creates:
+        print(f"nnictl create failed {failed_creates} times (retried; the times above are of the start that worked)")
     for side in sides:
         for c in concurrencies:
             rs = results.get((side, c), [])
@@ -368,6 +390,8 @@ def main() -> None:
                     print(f"  {side:8} c={c} #{i + 1}: wall {r.wall:.2f}s, start-up {r.startup:.2f}s, "
                           f"overhead {r.overhead(c):.3f}s/trial ({r.steady_overhead(c):.3f} without start-up), "
                           f"own {statistics.median(r.own):.3f}s", flush=True)
+                    for note in r.notes:
+                        print(f"           {note}", flush=True)
     finally:
         if cubelab is not None:
             cubelab.close()
