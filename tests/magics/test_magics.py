@@ -3,6 +3,7 @@ through the user's server extension (as a kernel of a CubeLab server does)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
@@ -143,3 +144,73 @@ def test_clear_errors(world):
     assert forbidden["error"] and ("no permission" in forbidden["error"] or "not-mine" in forbidden["error"])
     invalid = kernel.run("%%cubelab task shell --project public --nonsense 1\necho hi")
     assert invalid["error"] and "--nonsense" in invalid["error"]
+
+
+# ---------------------------------------------------------------- experiments
+# These run against the experiments REST resource (GET/POST /experiments,
+# /experiments/{id}, /trials, /events); on a checkout without it they are skipped.
+
+HAS_EXPERIMENTS = importlib.util.find_spec("cubelab_hub.controlplane.handlers.experiments") is not None
+needs_experiments = pytest.mark.skipif(not HAS_EXPERIMENTS, reason="needs the experiments REST resource")
+
+# unchanged NNI trial code; the objective (minimized) is distinct for every x
+TRIAL_CODE = """
+import nni
+x = nni.get_next_parameter()["x"]
+nni.report_final_result(abs(x - 5) + x / 100)
+"""
+
+
+@pytest.fixture(scope="module")
+def experiment(world):
+    body = {
+        "name": "magic-hpo", "project": "public",
+        "search_space": {"x": {"_type": "choice", "_value": [1, 2, 4, 8, 16]}},
+        "tuner": "GridSearch", "objective": {"metric": "default", "direction": "minimize"},
+        "trial": {"template": "python", "args": {"--code": TRIAL_CODE}},
+        "trial_concurrency": 2, "max_trials": 5,
+    }
+    created = world["user"].api("POST", "/experiments", json=body)
+    assert created.status_code == 201, created.text
+    return created.json()
+
+
+@needs_experiments
+def test_experiment_wait_shows_a_live_widget_then_the_trials_best_first(world, experiment):
+    kernel = world["kernel"]
+    out = kernel.run("trials = %cubelab experiment magic-hpo --wait\ntrials")
+    assert out["error"] is None, out["error"]
+    kinds = [set(d) for d in out["data"]]
+    assert any("application/vnd.jupyter.widget-view+json" in k for k in kinds), "the experiment is shown as a widget"
+    html = out["data"][-1]["text/html"]
+    assert "magic-hpo: succeeded" in html and "best first by default (minimize)" in html
+    rows = json.loads(kernel.run("import json; print(json.dumps([(r['x'], r['status'], r['default']) for r in trials.rows]))")["stdout"])
+    # best first: |x - 5| + x/100 is smallest at 4, then 2, 8, 1, 16
+    assert [r[0] for r in rows] == ["4", "2", "8", "1", "16"]
+    assert {r[1] for r in rows} == {"succeeded"}
+    assert rows[0][2] == "1.04"
+    # the same trials as the API records, and the API's best is the highlighted first row
+    final = world["user"].api("GET", f"/experiments/{experiment['id']}").json()
+    assert final["best"]["parameters"] == {"x": 4}
+    assert kernel.run("print(trials.highlight)")["stdout"].strip() == "0"
+
+
+@needs_experiments
+def test_experiments_lists_status_progress_and_best(world, experiment):
+    kernel = world["kernel"]
+    kernel.run("_ = %cubelab experiment magic-hpo --wait")  # the list below shows it finished
+    out = kernel.run("%cubelab experiments --search magic-hpo --project public")
+    assert out["error"] is None, out["error"]
+    html = out["data"][-1]["text/html"]
+    assert "magic-hpo" in html and "succeeded" in html and "5/5" in html and "1.04 (trial" in html
+
+
+@needs_experiments
+def test_experiment_errors_name_what_is_wrong(world, experiment):
+    kernel = world["kernel"]
+    unknown = kernel.run("%cubelab experiment no-such-experiment")
+    assert unknown["error"] and "unknown experiment 'no-such-experiment'" in unknown["error"]
+    elsewhere = kernel.run("%cubelab experiment magic-hpo --project not-mine")
+    assert elsewhere["error"] and "not-mine" in elsewhere["error"]
+    usage = kernel.run("%cubelab experiments --bogus")
+    assert usage["error"] and "--bogus" in usage["error"]

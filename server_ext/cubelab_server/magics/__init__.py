@@ -1,9 +1,11 @@
-"""``%load_ext cubelab``: pipelines, runs and one-off tasks from any notebook.
+"""``%load_ext cubelab``: pipelines, runs, experiments and one-off tasks from any notebook.
 
     %cubelab pipelines [--project P] [--search TEXT] [--limit N | --all]
     %cubelab run NAME [--project P] [--wait]
     %cubelab logs RUN_ID TASK
     %%cubelab task TEMPLATE [--project P] [--ARG VALUE ...]   (the cell is the code)
+    %cubelab experiments [--project P] [--status S] [--search TEXT] [--limit N | --all]
+    %cubelab experiment NAME [--project P] [--wait]
 
 A one-off task runs in a project (the server's own, ``CUBELAB_PROJECT``, else
 ``public``, unless ``--project`` names another), and every member of that
@@ -27,17 +29,10 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
 
 from .client import CubeLabClient, CubeLabError
+from .experiments import EXPERIMENT_COLUMNS, FINAL_EXPERIMENT, ExperimentWidget, experiment_rows, parse_events, trials_table
+from .tables import STATUS_COLOURS, Table, html_table, status_html  # noqa: F401  (STATUS_COLOURS: part of this module's API)
 
 FINISHED = {"succeeded", "failed", "cancelled"}
-STATUS_COLOURS = {
-    "pending": "var(--jp-layout-color3, #bbb)",
-    "running": "var(--jp-brand-color1, #1976d2)",
-    "succeeded": "var(--jp-success-color1, #388e3c)",
-    "failed": "var(--jp-error-color1, #d32f2f)",
-    "upstream-failed": "var(--jp-warn-color1, #f57c00)",
-    "cancelled": "var(--jp-warn-color1, #f57c00)",
-    "skipped": "var(--jp-layout-color4, #888)",
-}
 # the template argument that receives the cell's text
 CELL_ARGUMENT = {"python": "--code", "shell": "--command"}
 
@@ -47,56 +42,6 @@ USAGE = __doc__.split("\n\n")[1]
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         raise UsageError(f"{message}\n{USAGE}")
-
-
-def _table(rows: list[dict], columns: list[str]) -> str:
-    head = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in columns)
-    body = ""
-    for row in rows:
-        cells = ""
-        for c in columns:
-            value = row.get(c)
-            text = html.escape("" if value is None else str(value))
-            if c == "status" and value in STATUS_COLOURS:
-                text = f"<span style='color:{STATUS_COLOURS[value]};font-weight:600'>{text}</span>"
-            cells += f"<td style='text-align:left'>{text}</td>"
-        body += f"<tr>{cells}</tr>"
-    return f"<table class='cubelab-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-# rows of `%cubelab pipelines` (one page of the API; --search narrows it)
-
-
-class Table:
-    """A small DataFrame-like result: HTML in notebooks, text elsewhere,
-    ``.to_dataframe()`` when pandas is installed."""
-
-    def __init__(self, rows: list[dict], columns: list[str], title: str = ""):
-        self.rows = rows
-        self.columns = columns
-        self.title = title
-
-    def __len__(self):
-        return len(self.rows)
-
-    def __getitem__(self, index):
-        return self.rows[index]
-
-    def to_dataframe(self):
-        import pandas as pd
-
-        return pd.DataFrame(self.rows, columns=self.columns)
-
-    def _repr_html_(self):
-        title = f"<b>{html.escape(self.title)}</b>" if self.title else ""
-        return title + _table(self.rows, self.columns)
-
-    def __repr__(self):
-        widths = {c: max([len(c)] + [len(str(r.get(c) if r.get(c) is not None else "")) for r in self.rows]) for c in self.columns}
-        lines = ["  ".join(c.ljust(widths[c]) for c in self.columns)]
-        for r in self.rows:
-            lines.append("  ".join(str(r.get(c) if r.get(c) is not None else "").ljust(widths[c]) for c in self.columns))
-        return (self.title + "\n" if self.title else "") + "\n".join(lines)
 
 
 def _duration(task: dict) -> str:
@@ -134,8 +79,8 @@ class RunWidget:
         rows = [{"task": t["name"], "status": t["status"], "attempts": t.get("attempts"), "exit_code": t.get("exit_code")}
                 for t in run.get("tasks", [])]
         header = (f"<div><b>{html.escape(run.get('pipeline_name') or 'run')}</b> · run <code>{html.escape(run['id'])}</code> · "
-                  f"<span style='color:{STATUS_COLOURS.get(run['status'], 'inherit')};font-weight:600'>{html.escape(run['status'])}</span></div>")
-        self.widget.value = header + _table(rows, ["task", "status", "attempts", "exit_code"])
+                  f"{status_html(run['status'])}</div>")
+        self.widget.value = header + html_table(rows, ["task", "status", "attempts", "exit_code"])
 
 
 @magics_class
@@ -161,7 +106,8 @@ class CubeLabMagics(Magics):
         if not words:
             raise UsageError(USAGE)
         command, rest = words[0], words[1:]
-        handler = {"pipelines": self._pipelines, "run": self._run, "logs": self._logs, "task": self._task}.get(command)
+        handler = {"pipelines": self._pipelines, "run": self._run, "logs": self._logs, "task": self._task,
+                   "experiments": self._experiments, "experiment": self._experiment}.get(command)
         if handler is None:
             raise UsageError(f"unknown command '{command}'\n{USAGE}")
         if (command == "task") != (cell is not None):
@@ -243,7 +189,64 @@ class CubeLabMagics(Magics):
         run = self._wait(run["id"])
         return run_summary(run)
 
+    def _experiments(self, argv):
+        parser = _Parser(prog="%cubelab experiments", add_help=False)
+        parser.add_argument("--project")
+        parser.add_argument("--status")
+        parser.add_argument("--search", default="")
+        parser.add_argument("--limit", type=int, default=50)
+        parser.add_argument("--all", action="store_true")
+        args = parser.parse_args(argv)
+        query = {"project": args.project, "status": args.status, "q": args.search or None}
+        title = ""
+        if args.all:
+            items = list(self.client.pages("experiments", "experiments", **query))
+        else:
+            page = self.client.get("experiments", limit=args.limit, **query)
+            items = page["experiments"]
+            if page.get("next_cursor"):
+                title = f"{len(items)} shown, more with --all or --limit N (up to 500)"
+        return Table(experiment_rows(items), EXPERIMENT_COLUMNS, title)
+
+    def _experiment(self, argv):
+        parser = _Parser(prog="%cubelab experiment", add_help=False)
+        parser.add_argument("name")
+        parser.add_argument("--project")
+        parser.add_argument("--wait", action="store_true")
+        args = parser.parse_args(argv)
+        exp = self.client.find_experiment(args.name, args.project)
+        exp = self.client.get(f"experiments/{exp['id']}")
+        view = ExperimentWidget(exp)
+        display(view.widget)
+        if args.wait:
+            exp = self._follow_experiment(exp, view)
+        elif exp["status"] not in FINAL_EXPERIMENT:
+            self._poll_in_background(f"experiments/{exp['id']}", view.update, lambda e: e["status"] in FINAL_EXPERIMENT)
+        trials = list(self.client.pages(f"experiments/{exp['id']}/trials", "trials", order="seq"))
+        return trials_table(exp, trials)
+
     # ------------------------------------------------------------ following
+
+    def _follow_experiment(self, exp: dict, view: ExperimentWidget, timeout: float = 7 * 24 * 3600) -> dict:
+        """Until the experiment ends: its events (one request for the whole
+        experiment), then polling if the stream ends or breaks before that."""
+        path = f"experiments/{exp['id']}"
+        try:
+            for kind, data in parse_events(self.client.stream(f"{path}/events")):
+                view.on_event(kind, data)
+                if kind == "experiment":
+                    exp = data
+                    if exp["status"] in FINAL_EXPERIMENT:
+                        return exp
+        except (CubeLabError, OSError, ValueError):
+            pass  # a proxy that cut the stream, say: polling answers the same
+        deadline = time.monotonic() + timeout
+        while True:
+            exp = self.client.get(path)
+            view.update(exp)
+            if exp["status"] in FINAL_EXPERIMENT or time.monotonic() > deadline:
+                return exp
+            time.sleep(self.poll_seconds)
 
     def _wait(self, run_id: str, view: RunWidget | None = None, timeout: float = 24 * 3600) -> dict:
         deadline = time.monotonic() + timeout
@@ -259,18 +262,21 @@ class CubeLabMagics(Magics):
         return self._wait(run["id"], view)
 
     def _follow_in_background(self, run: dict, view: RunWidget) -> None:
-        """Keep the widget live after the cell returns (on the kernel's loop)."""
+        self._poll_in_background(f"runs/{run['id']}", view.update, lambda r: r["status"] in FINISHED)
+
+    def _poll_in_background(self, path: str, update, final) -> None:
+        """Keep a widget live after the cell returns (on the kernel's loop)."""
         client = self.client
 
         async def poll():
             while True:
                 await asyncio.sleep(self.poll_seconds)
                 try:
-                    current = await asyncio.get_running_loop().run_in_executor(None, client.get, f"runs/{run['id']}")
+                    current = await asyncio.get_running_loop().run_in_executor(None, client.get, path)
                 except CubeLabError:
                     return
-                view.update(current)
-                if current["status"] in FINISHED:
+                update(current)
+                if final(current):
                     return
 
         try:

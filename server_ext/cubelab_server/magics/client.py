@@ -60,7 +60,7 @@ class CubeLabClient:
         if exc.code == 403 and body.get("error") == "forbidden":
             message = f"no permission: {message}"
         for diag in body.get("diagnostics") or []:
-            where = diag.get("task") or ("→".join(diag["edge"]) if diag.get("edge") else "pipeline")
+            where = diag.get("task") or ("→".join(diag["edge"]) if diag.get("edge") else diag.get("field") or "pipeline")
             message += f"\n  [{diag.get('severity', 'error')}] {where}: {diag.get('message')}"
         return message
 
@@ -91,12 +91,18 @@ class CubeLabClient:
     # -------------------------------------------------------------- helpers
 
     def find_pipeline(self, name: str, project: str | None = None) -> dict:
-        # the name search may match many pipelines: every page of it, not just the first
-        found = [p for p in self.pages("pipelines", "pipelines", project=project, q=name) if p["name"] == name]
+        return self._find_named("pipelines", "pipeline", name, project)
+
+    def find_experiment(self, name: str, project: str | None = None) -> dict:
+        return self._find_named("experiments", "experiment", name, project)
+
+    def _find_named(self, resource: str, what: str, name: str, project: str | None) -> dict:
+        # the name search may match many items: every page of it, not just the first
+        found = [p for p in self.pages(resource, resource, project=project, q=name) if p["name"] == name]
         if not found:
             where = f" in project '{project}'" if project else ""
-            raise CubeLabError(f"unknown pipeline '{name}'{where}; list them with %cubelab pipelines")
+            raise CubeLabError(f"unknown {what} '{name}'{where}; list them with %cubelab {resource}")
         if len(found) > 1:
             projects = ", ".join(sorted(p["project"] for p in found))
-            raise CubeLabError(f"several projects have a pipeline '{name}' ({projects}): add --project NAME")
+            raise CubeLabError(f"several projects have a {what} '{name}' ({projects}): add --project NAME")
         return found[0]
