@@ -99,7 +99,9 @@ describe('experiments client', () => {
       onText('al\ndata: {"id": "trial-1", "seq": 1}\n\nevent: metric\ndata: {"id": 9, "value": 0.5}\n\n');
       onText('event: metric\ndata: not json\n\n');
     };
-    const client = new ExperimentsClient(new CubeLabClient(async () => ({ status: 200, text: async () => '' }), stream));
+    const client = new ExperimentsClient(
+      new CubeLabClient(async () => ({ status: 200, text: async () => '' }), stream)
+    );
     const got: string[] = [];
     await client.events(
       2,
@@ -180,10 +182,13 @@ describe('the live state', () => {
 describe('the charts', () => {
   it('draws one curve per trial through the Vega-Lite MIME type JupyterLab renders', () => {
     expect(VEGALITE_MIME).toBe('application/vnd.vegalite.v5+json');
-    const spec = curvesSpec({ 'trial-1': [point(1, 1, 1, 0.2), point(2, 1, 2, 0.4)], 'trial-2': [point(3, 2, 1, 0.1)] }, {
-      metric: 'accuracy',
-      bestTrialId: 'trial-1'
-    }) as any;
+    const spec = curvesSpec(
+      { 'trial-1': [point(1, 1, 1, 0.2), point(2, 1, 2, 0.4)], 'trial-2': [point(3, 2, 1, 0.1)] },
+      {
+        metric: 'accuracy',
+        bestTrialId: 'trial-1'
+      }
+    ) as any;
     expect(spec.$schema).toContain('vega-lite/v5');
     expect(spec.data.values).toEqual([
       { trial: '#1', seq: 1, sequence: 1, value: 0.2, best: true },
@@ -343,7 +348,16 @@ const example: IExperiment = {
   started_at: null,
   finished_at: null,
   spec: draftToSpec({ ...newDraft('p'), file: 't.py' }).spec,
-  progress: { trials: 1, max_trials: 9, pending: 0, running: 1, succeeded: 0, failed: 0, early_stopped: 0, cancelled: 0 },
+  progress: {
+    trials: 1,
+    max_trials: 9,
+    pending: 0,
+    running: 1,
+    succeeded: 0,
+    failed: 0,
+    early_stopped: 0,
+    cancelled: 0
+  },
   best: null
 };
 void example;

@@ -90,7 +90,9 @@ export function axisFor(name: string, values: unknown[]): IAxis {
           ];
     return { name, numeric, ticks, position };
   }
-  const labels = [...new Set(present.map(formatValue))].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
+  const labels = [...new Set(present.map(formatValue))].sort((a, b) =>
+    a.localeCompare(b, undefined, { numeric: true })
+  );
   const at = (i: number) => (labels.length === 1 ? 0.5 : i / (labels.length - 1));
   return {
     name,

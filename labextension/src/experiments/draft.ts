@@ -131,11 +131,7 @@ function jsonField(text: string, field: string, accepted: string, local: IExperi
   }
 }
 
-function objectField(
-  text: string,
-  field: string,
-  local: IExperimentDiagnostic[]
-): Record<string, unknown> | undefined {
+function objectField(text: string, field: string, local: IExperimentDiagnostic[]): Record<string, unknown> | undefined {
   const accepted = 'a JSON object, e.g. {"name": value}';
   const v = jsonField(text, field, accepted, local);
   if (v === undefined) {
