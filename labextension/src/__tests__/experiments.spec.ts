@@ -361,3 +361,59 @@ const example: IExperiment = {
   best: null
 };
 void example;
+
+describe('an open experiment', () => {
+  const experiment = (status: string): IExperiment => ({ ...example, id: 5, status: status as IExperiment['status'] });
+
+  it('loads, follows the events, and after a broken stream catches up on what it missed', async () => {
+    const { ExperimentModel } = await import('../experiments/model');
+    const metricPaths: string[] = [];
+    let streams = 0;
+    const transport: Transport = async (_m, path) => {
+      let body: unknown;
+      if (path === 'experiments/5') {
+        body = experiment(streams < 2 ? 'running' : 'succeeded');
+      } else if (path.startsWith('experiments/5/trials')) {
+        body = { trials: [trial(1)], next_cursor: null };
+      } else if (path.startsWith('experiments/5/metrics')) {
+        metricPaths.push(path);
+        body = { metrics: streams === 0 ? [point(3, 1, 1, 0.1)] : [], next_cursor: null };
+      }
+      return { status: 200, text: async () => JSON.stringify(body) };
+    };
+    const stream = async (_path: string, onText: (t: string) => void) => {
+      streams++;
+      if (streams === 1) {
+        onText(`event: metric\ndata: ${JSON.stringify(point(4, 1, 2, 0.2))}\n\n`);
+        throw new Error('connection reset');
+      }
+      onText(`event: trial\ndata: ${JSON.stringify(trial(2, { final_value: 0.9 }))}\n\n`);
+      onText(`event: experiment\ndata: ${JSON.stringify(experiment('succeeded'))}\n\n`);
+    };
+    const model = new ExperimentModel(new ExperimentsClient(new CubeLabClient(transport, stream)), 5);
+    let changes = 0;
+    model.changed.connect(() => changes++);
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate'] });
+    try {
+      const done = model.start();
+      // the broken stream is retried after a pause
+      for (let i = 0; i < 20 && streams < 2; i++) {
+        await Promise.resolve();
+        jest.advanceTimersByTime(1000);
+        await new Promise(r => setImmediate(r));
+      }
+      await done;
+    } finally {
+      jest.useRealTimers();
+    }
+    expect(streams).toBe(2);
+    expect(model.experiment?.status).toBe('succeeded');
+    expect(trialList(model.state).map(t => t.seq)).toEqual([1, 2]);
+    expect(model.state.curves['trial-1'].map(p => p.value)).toEqual([0.1, 0.2]);
+    // the reconnect asked only for the points after the last one received
+    expect(metricPaths[1]).toBe('experiments/5/metrics?after=4&limit=1000');
+    expect(model.live).toBe(false);
+    expect(changes).toBeGreaterThan(3);
+    model.dispose();
+  });
+});
