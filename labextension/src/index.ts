@@ -7,6 +7,7 @@ import { JupyterFrontEndPlugin } from '@jupyterlab/application';
 
 import { accountsPlugin } from './accounts/plugin';
 import { apiPlugin } from './api/plugin';
+import { experimentsPlugin } from './experiments/plugin';
 import { panelPlugin } from './panel/plugin';
 import { pipelinesPlugin } from './pipelines/plugin';
 import { projectsPlugin } from './projects/plugin';
@@ -21,6 +22,7 @@ const plugins: JupyterFrontEndPlugin<any>[] = [
   projectsPlugin,
   serverPlugin,
   pipelinesPlugin,
+  experimentsPlugin,
   tensorboardPlugin,
   accountsPlugin
 ];

@@ -20,7 +20,7 @@ import { ITask } from '../types';
 import { EditorModel } from './model';
 
 /** One argument input, chosen by the argument's type. */
-function ArgInput(props: {
+export function ArgInput(props: {
   field: IArgField;
   value: unknown;
   error?: string;
