@@ -32,6 +32,7 @@ from .openapi import build_document
 from .services.runs import RunManager
 from .services.scheduler import Scheduler
 from .services.servers import ServerExpiry, ServerManager
+from .services.services import ServiceManager
 from .services.templates import ensure_builtin_templates
 from .services.usage import servers_in_use
 
@@ -66,7 +67,8 @@ class ControlPlane(Application):
     def _log_format_default(self):
         return "[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s] %(message)s"
 
-    classes = [Clusters]  # the hub's setting, on this service's command line (--help-all shows it)
+    # the hub's Clusters setting and the services' settings, on this service's command line (--help-all shows them)
+    classes = [Clusters, ServiceManager]
 
     description = "CubeLab's control plane: projects, templates, pipelines, runs, schedules, services"
 
@@ -224,16 +226,20 @@ class ControlPlane(Application):
         self.pipeline_scheduler = Scheduler(self.database, self.pipeline_runs, interval=self.scheduler_interval,
                                             is_admin=self._is_admin)
         self.server_manager = ServerManager(self.database, self.hub_client, ServerExpiry(parent=self), audit=self.audit)
+        self.service_manager = ServiceManager(
+            self.database, self.data_dir, parent=self, project_quota=self._project_quota, others_in_use=self._tasks_and_servers_in_use,
+        )
 
     def _wire_hooks(self) -> None:
         """Who hears of what: a project deleted, a membership revoked, a user
         deleted; what runs in the background; what stops on shutdown."""
-        self.project_delete_hooks: list = [self.pipeline_runs.delete_project]
+        self.project_delete_hooks: list = [self.pipeline_runs.delete_project, self.service_manager.delete_project]
         self.membership_revoked_hooks: list = [self.server_manager.on_membership_revoked]
         self.user_delete_hooks: list = []
         # re-attaching runs first: the scheduler then sees them active
-        self.background_tasks: list = [self.pipeline_runs.start, self.pipeline_scheduler.loop, self.server_manager.loop]
-        self.shutdown_hooks: list = [self.pipeline_runs.shutdown]
+        self.background_tasks: list = [self.pipeline_runs.start, self.pipeline_scheduler.loop, self.server_manager.loop,
+                                       self.service_manager.start]
+        self.shutdown_hooks: list = [self.pipeline_runs.shutdown, self.service_manager.shutdown]
         # projects as Unix groups, when users are Unix accounts (cubelab up as root)
         unix_groups.install(self)
 
@@ -339,6 +345,9 @@ class ControlPlane(Application):
 
     async def _project_quota(self, name: str):
         return (await self.project_settings(name)).quota
+
+    async def _tasks_and_servers_in_use(self, project: str):
+        return self.pipeline_runs.tasks_in_use(project) + await servers_in_use(self.hub_client, project)
 
     async def _engine_for_project(self, name: str) -> str | None:
         """The engine a project's 'engine' setting chose; None: the default."""

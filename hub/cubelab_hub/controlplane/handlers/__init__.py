@@ -9,10 +9,10 @@ are built by :meth:`cubelab_hub.controlplane.app.ControlPlane.initialize`.
 
 from __future__ import annotations
 
-from . import me, openapi_doc, pipelines, projects, runs, schedules, servers, templates, users
+from . import me, openapi_doc, pipelines, projects, runs, schedules, servers, services, templates, users
 
 # the order of the OpenAPI document's paths
-default_resources = [me, openapi_doc, pipelines, projects, runs, schedules, servers, templates, users]
+default_resources = [me, openapi_doc, pipelines, projects, runs, schedules, servers, services, templates, users]
 
 
 def collect(resources=None) -> tuple[list[tuple], dict]:
