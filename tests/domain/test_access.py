@@ -33,6 +33,9 @@ pipeline:read        1     1       1   1   0        1         1         0
 pipeline:create      1     1       1   0   0        1         0         0
 pipeline:edit        1     1       0   0   0        1         1         0
 pipeline:run         1     1       0   1   0        1         1         0
+service:read         1     1       1   1   0        1         1         0
+service:create       1     1       1   0   0        1         0         0
+service:edit         1     1       0   0   0        1         1         0
 template:write       1     0       0   0   0        0         0         0
 template:read-alpha  1     0       0   0   0        0         0         0
 server:manage        1     0       0   0   0        1         1         1

@@ -33,6 +33,7 @@ from .services.experiments import ExperimentManager
 from .services.runs import RunManager
 from .services.scheduler import Scheduler
 from .services.servers import ServerExpiry, ServerManager
+from .services.services import ServiceManager
 from .services.templates import ensure_builtin_templates
 from .services.trial_channel import KEY_FILE as TRIAL_CHANNEL_KEY_FILE
 from .services.trial_channel import TrialChannel
@@ -69,7 +70,8 @@ class ControlPlane(Application):
     def _log_format_default(self):
         return "[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s] %(message)s"
 
-    classes = [Clusters]  # the hub's setting, on this service's command line (--help-all shows it)
+    # the hub's Clusters setting and the services' settings, on this service's command line (--help-all shows them)
+    classes = [Clusters, ServiceManager]
 
     description = "CubeLab's control plane: projects, templates, pipelines, runs, schedules, services"
 
@@ -242,18 +244,23 @@ class ControlPlane(Application):
         self.trial_channel = TrialChannel(Path(self.data_dir) / TRIAL_CHANNEL_KEY_FILE)
         self.server_manager = ServerManager(self.database, self.hub_client, ServerExpiry(parent=self), audit=self.audit)
         self.experiments = ExperimentManager(self.database, self.pipeline_runs, trial_env=self._trial_env, is_admin=self._is_admin)
+        self.service_manager = ServiceManager(
+            self.database, self.data_dir, parent=self, project_quota=self._project_quota, others_in_use=self._tasks_and_servers_in_use,
+        )
 
     def _wire_hooks(self) -> None:
         """Who hears of what: a project deleted, a membership revoked, a user
         deleted; what runs in the background; what stops on shutdown."""
         # experiments first: their controllers stop before the runs they watch are cancelled
-        self.project_delete_hooks: list = [self.experiments.delete_project, self.pipeline_runs.delete_project]
+        self.project_delete_hooks: list = [self.experiments.delete_project, self.pipeline_runs.delete_project,
+                                           self.service_manager.delete_project]
         self.membership_revoked_hooks: list = [self.server_manager.on_membership_revoked]
         self.user_delete_hooks: list = []
         # re-attaching runs first: the scheduler then sees them active, experiments find their trials' runs
-        self.background_tasks: list = [self._start_runs_then_experiments, self.pipeline_scheduler.loop, self.server_manager.loop]
+        self.background_tasks: list = [self._start_runs_then_experiments, self.pipeline_scheduler.loop, self.server_manager.loop,
+                                       self.service_manager.start]
         # controllers stop before the runs do: a trial's run stopped by the shutdown is not taken for a failure now
-        self.shutdown_hooks: list = [self.experiments.shutdown, self.pipeline_runs.shutdown]
+        self.shutdown_hooks: list = [self.experiments.shutdown, self.pipeline_runs.shutdown, self.service_manager.shutdown]
         # projects as Unix groups, when users are Unix accounts (cubelab up as root)
         unix_groups.install(self)
 
@@ -367,6 +374,9 @@ class ControlPlane(Application):
 
     async def _project_quota(self, name: str):
         return (await self.project_settings(name)).quota
+
+    async def _tasks_and_servers_in_use(self, project: str):
+        return self.pipeline_runs.tasks_in_use(project) + await servers_in_use(self.hub_client, project)
 
     async def _engine_for_project(self, name: str) -> str | None:
         """The engine a project's 'engine' setting chose; None: the default."""

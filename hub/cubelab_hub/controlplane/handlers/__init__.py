@@ -9,10 +9,24 @@ are built by :meth:`cubelab_hub.controlplane.app.ControlPlane.initialize`.
 
 from __future__ import annotations
 
-from . import experiments, me, openapi_doc, pipelines, projects, runs, schedules, servers, templates, trial_channel, users
+from . import (
+    experiments,
+    me,
+    openapi_doc,
+    pipelines,
+    projects,
+    runs,
+    schedules,
+    servers,
+    services,
+    templates,
+    trial_channel,
+    users,
+)
 
 # the order of the OpenAPI document's paths
-default_resources = [me, openapi_doc, pipelines, projects, runs, schedules, servers, templates, trial_channel, users, experiments]
+default_resources = [me, openapi_doc, pipelines, projects, runs, schedules, servers, services, templates, trial_channel, users,
+                     experiments]
 
 
 def collect(resources=None) -> tuple[list[tuple], dict]:

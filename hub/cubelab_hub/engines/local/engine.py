@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -67,18 +66,8 @@ from ..base import (
 )
 from ..launch import effective_resources
 from .commands import TaskPaths, TaskSetupError, build_launch
+from .processes import Child, RunAs, kill_group, proc_id, sample_tree
 
-# A fixed script: the task's argv arrives as "$@" (positional parameters, never parsed
-# as shell text) and its exit status is written to the file named by $0. The file is
-# how a restarted control plane learns the exit status of a process that is no longer
-# its child. dash starts in about a millisecond.
-_EXIT_WRAPPER = '"$@"; s=$?; echo $s > "$0"; exit $s'
-# The same, started before it is in its cgroups: it waits for one line on stdin, which the
-# engine writes once it has moved the wrapper there, so nothing of the task runs outside them.
-_GATED_WRAPPER = 'read -r _ || exit 125; exec </dev/null; "$@"; s=$?; echo $s > "$0"; exit $s'
-# no_new_privs for a task running as its user (setuid programs gain nothing); util-linux
-_SETPRIV = shutil.which("setpriv") or "/usr/bin/setpriv"
-_SH = "/bin/sh"
 OK_UPSTREAM = frozenset({SUCCEEDED, SKIPPED})
 
 
@@ -479,7 +468,7 @@ class LocalEngine(Engine):
         ts.message = ""
         await self._finish(run, ts, SUCCEEDED, exit_code=rc)
 
-    def _prepare_account(self, spec: RunSpec, paths: TaskPaths, workspace: Path) -> _RunAs:
+    def _prepare_account(self, spec: RunSpec, paths: TaskPaths, workspace: Path) -> RunAs:
         """The runner's account (created on first need) in the project's group;
         the task's work and output directories become theirs."""
         entry = self.unix.ensure_account(spec.runner, workspace)
@@ -491,7 +480,7 @@ class LocalEngine(Engine):
         for directory in (paths.work, paths.out):
             os.chown(directory, entry.pw_uid, entry.pw_gid)
             os.chmod(directory, 0o700)
-        return _RunAs(entry.pw_name, entry.pw_uid, entry.pw_gid, [entry.pw_gid, project_gid])
+        return RunAs(entry.pw_name, entry.pw_uid, entry.pw_gid, [entry.pw_gid, project_gid])
 
     def _task_cgroups(self, run: _Run, task: Task, template: JobTemplate, attempt: int) -> tuple[Path | None, Path | None, str]:
         """Memory and CPU cgroups of one attempt, and the memory limit as written."""
@@ -508,7 +497,7 @@ class LocalEngine(Engine):
 
     async def _attempt(
         self, run: _Run, task: Task, ts: TaskState, paths: TaskPaths, argv: list[str], env: dict[str, str],
-        run_as: _RunAs | None = None, template: JobTemplate | None = None,
+        run_as: RunAs | None = None, template: JobTemplate | None = None,
     ) -> tuple[int, str]:
         ts.attempts += 1
         attempt = ts.attempts
@@ -526,7 +515,7 @@ class LocalEngine(Engine):
                 log.write(f"\n[cubelab] attempt {attempt} of {task.retries + 1}\n".encode())
                 log.flush()
             try:
-                proc = _Child.spawn(argv, exit_file, log, str(paths.work), env, cgroups, run_as)
+                proc = Child.spawn(argv, exit_file, log, str(paths.work), env, cgroups, run_as)
             except (OSError, subprocess.SubprocessError) as exc:
                 log.write(f"[cubelab] could not start process: {exc}\n".encode())
                 for group in (mem_group, cpu_group):
@@ -534,7 +523,7 @@ class LocalEngine(Engine):
                         remove_cgroup(group, attempts=1)
                 return 127, f"could not start process: {exc}"
         run.procs[task.name] = proc.pid
-        external_id = _proc_id(proc.pid) or f"{proc.pid}:gone"
+        external_id = proc_id(proc.pid) or f"{proc.pid}:gone"
         # on disk before anything else: a control plane that dies before its database
         # hears of this attempt still finds (and adopts) the process after a restart
         _write_small(paths.root / f"proc-{attempt}", external_id)
@@ -585,7 +574,7 @@ class LocalEngine(Engine):
         """Follow a process started by an earlier control plane until it ends."""
         exit_file = paths.exit_file(ts.attempts)
         pid = ts.pid
-        alive = pid is not None and ts.external_id is not None and ts.external_id == _proc_id(pid)
+        alive = pid is not None and ts.external_id is not None and ts.external_id == proc_id(pid)
         if alive:
             run.procs[task.name] = pid
             try:
@@ -593,7 +582,7 @@ class LocalEngine(Engine):
             except psutil.Error:
                 attempt_started = time.time()
             try:
-                while ts.external_id == _proc_id(pid):
+                while ts.external_id == proc_id(pid):
                     if task.timeout and time.time() - attempt_started > task.timeout and task.name not in run.killed:
                         run.killed[task.name] = "timeout"
                         await self._kill_group(pid)
@@ -623,29 +612,7 @@ class LocalEngine(Engine):
     # ------------------------------------------------------------ processes
 
     async def _kill_group(self, pgid: int) -> None:
-        """SIGTERM the process group and any descendants that left it, then SIGKILL
-        whatever is left after the grace period."""
-        try:
-            procs = [psutil.Process(pgid)]
-            procs += procs[0].children(recursive=True)
-        except psutil.Error:
-            procs = []
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(pgid, sig)
-            except (ProcessLookupError, PermissionError):
-                pass
-            for p in procs:
-                try:
-                    p.send_signal(sig)
-                except psutil.Error:
-                    pass
-            if sig == signal.SIGTERM:
-                # poll rather than psutil.wait_procs: waitpid there would reap our
-                # child before asyncio's child watcher sees its exit status
-                deadline = time.monotonic() + self.kill_grace
-                while time.monotonic() < deadline and any(_alive(p) for p in procs):
-                    await asyncio.sleep(0.05)
+        await kill_group(pgid, self.kill_grace)
 
     async def _sample_loop(self) -> None:
         """Peak CPU (cores) and memory (RSS) of each running task's process tree,
@@ -658,7 +625,7 @@ class LocalEngine(Engine):
             for run in active:
                 for name, pid in list(run.procs.items()):
                     ts = run.state.tasks[name]
-                    sample = _sample_tree(pid)
+                    sample = sample_tree(pid)
                     if sample is None:
                         continue
                     cpu_seconds, rss, started = sample
@@ -674,19 +641,11 @@ class LocalEngine(Engine):
                     ts.peak_memory = max(ts.peak_memory or 0, rss)
 
 
-@dataclass(frozen=True)
-class _RunAs:
-    name: str
-    uid: int
-    gid: int
-    groups: list[int]
-
-
 def _cgroup_name(run_id: str, task: str, attempt: int) -> str:
     return "cubelab-task-" + "".join(c if c.isalnum() or c in "-_" else "_" for c in f"{run_id}-{task}-{attempt}")
 
 
-def _give_task_files(paths: TaskPaths, run_as: _RunAs) -> None:
+def _give_task_files(paths: TaskPaths, run_as: RunAs) -> None:
     """Files written for the task to run (the code of a ``python --code`` task)
     become the user's; the bookkeeping beside them (log, exit and pid files) does not."""
     for entry in paths.root.iterdir():
@@ -695,105 +654,6 @@ def _give_task_files(paths: TaskPaths, run_as: _RunAs) -> None:
         if entry == paths.log or entry.name.startswith(("exit-", "proc-")):
             continue
         os.chown(entry, run_as.uid, run_as.gid)
-
-
-class _Child:
-    """A started task process. Its exit is awaited through a pidfd registered with
-    the event loop, so no watcher thread is started per process (asyncio's default
-    child watcher on Python 3.11 starts one for each)."""
-
-    def __init__(self, popen: subprocess.Popen):
-        self.popen = popen
-        self.pid = popen.pid
-        loop = asyncio.get_running_loop()
-        self._done: asyncio.Future = loop.create_future()
-        try:
-            self._fd = os.pidfd_open(self.pid)
-        except (AttributeError, OSError):  # not Linux >= 5.3: wait in a thread instead
-            self._fd = None
-            loop.run_in_executor(None, self._wait_blocking)
-        else:
-            loop.add_reader(self._fd, self._on_exit)
-
-    @classmethod
-    def spawn(cls, argv: list[str], exit_file: Path, log, cwd: str, env: dict[str, str],
-              cgroups: list[Path] = (), run_as: _RunAs | None = None) -> _Child:
-        """The task's wrapper: as ``run_as`` (uid, gid and groups set by subprocess
-        itself, so no Python runs between fork and exec, which costs milliseconds in
-        a large process), with no_new_privs, in ``cgroups``. The engine moves the
-        wrapper into its cgroups (root may move any process) before letting it start
-        the task, so neither the task nor its children ever run outside them."""
-        wrapper = _GATED_WRAPPER if cgroups else _EXIT_WRAPPER
-        full = [_SH, "-c", wrapper, str(exit_file), *argv]
-        user = {}
-        if run_as is not None:
-            full = [_SETPRIV, "--no-new-privs", "--", *full]
-            user = {"user": run_as.uid, "group": run_as.gid, "extra_groups": run_as.groups, "umask": 0o002}
-        popen = subprocess.Popen(full, stdin=subprocess.PIPE if cgroups else subprocess.DEVNULL, stdout=log,
-                                 stderr=subprocess.STDOUT, cwd=cwd, env=env, start_new_session=True, close_fds=True, **user)
-        if cgroups:
-            try:
-                for group in cgroups:
-                    with open(group / "cgroup.procs", "w") as fh:
-                        fh.write(str(popen.pid))
-                popen.stdin.write(b"go\n")
-            except OSError as exc:
-                popen.kill()
-                popen.wait()
-                raise OSError(f"could not move the task into its cgroup: {exc}") from exc
-            finally:
-                try:
-                    popen.stdin.close()
-                except OSError:
-                    pass
-        return cls(popen)
-
-
-    def _on_exit(self) -> None:
-        loop = asyncio.get_running_loop()
-        loop.remove_reader(self._fd)
-        os.close(self._fd)
-        self.popen.wait()  # reaps at once: the pidfd said the process ended
-        if not self._done.done():
-            self._done.set_result(self.popen.returncode)
-
-    def _wait_blocking(self) -> None:
-        rc = self.popen.wait()
-        loop = self._done.get_loop()
-        loop.call_soon_threadsafe(lambda: self._done.done() or self._done.set_result(rc))
-
-    async def wait(self) -> int:
-        return await asyncio.shield(self._done)
-
-
-def _proc_id(pid: int) -> str | None:
-    """pid plus start time: a recycled pid must not be mistaken for our process.
-    None when the process is gone or a zombie."""
-    try:
-        # one read of /proc on Linux (psutil would also read the boot time every call)
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            fields = fh.read().rsplit(b")", 1)[1].split()
-        if fields[0] == b"Z":
-            return None
-        return f"{pid}:{int(fields[19])}"  # field 22: start time in clock ticks since boot
-    except FileNotFoundError:
-        return None
-    except (OSError, IndexError, ValueError):
-        pass
-    try:
-        p = psutil.Process(pid)
-        if p.status() == psutil.STATUS_ZOMBIE:
-            return None
-        return f"{pid}:{p.create_time():.2f}"  # not Linux
-    except psutil.Error:
-        return None
-
-
-def _alive(p: psutil.Process) -> bool:
-    try:
-        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 def _write_small(path: Path, text: str) -> None:
@@ -827,23 +687,3 @@ def _read_exit(path: Path) -> int | None:
     except OSError:
         return None
     return int(text) if text.lstrip("-").isdigit() else None
-
-
-def _sample_tree(pid: int) -> tuple[float, int, float] | None:
-    """CPU seconds and RSS of a process tree, and the root's start time."""
-    try:
-        root = psutil.Process(pid)
-        started = root.create_time()
-        procs = [root] + root.children(recursive=True)
-    except psutil.Error:
-        return None
-    cpu = 0.0
-    rss = 0
-    for p in procs:
-        try:
-            t = p.cpu_times()
-            cpu += t.user + t.system
-            rss += p.memory_info().rss
-        except psutil.Error:
-            continue
-    return cpu, rss, started
