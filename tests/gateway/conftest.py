@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.platform import free_port
+from support.platform import free_port, make_traversable
 
 from cubelab_hub.gateway.process import Gateway
 from cubelab_hub.gateway.routes import Backend
@@ -63,7 +63,8 @@ async def gateway(tmp_path, artifacts_dir):
     started: list[Gateway] = []
 
     async def make(routes, **kwargs) -> Gateway:
-        gw = Gateway(prefix=str(tmp_path / "gateway"), port=free_port(), mirror_timeout="5s", **kwargs)
+        make_traversable(tmp_path / "gateway")  # as root, nginx's workers run as nobody
+        gw = Gateway(prefix=str(tmp_path / "gateway"), port=free_port(), **kwargs)
         started.append(gw)
         await gw.start(routes)
         return gw

@@ -35,7 +35,13 @@ def test_mirror_share_is_independent_of_the_split_and_bounded_in_time():
     assert "mirror /.cubelab-gateway/mirror;\n            mirror_request_body on;" in text
     assert "if ($cubelab_r0_mirrored = 0) { return 204; }" in text
     assert "proxy_read_timeout 500ms;" in text
-    assert "proxy_pass http://cubelab_r0_mirror$request_uri;" in text
+    assert "proxy_pass http://cubelab_mirror_relay$request_uri;" in text
+    relay = text.split("listen unix:/g/run/mirror.sock;")[1]
+    # the relay answers at once and copies to the shadow named by the index the route set
+    assert "proxy_set_header X-CubeLab-Shadow r0;" in text and "    r0 cubelab_r0_mirror;" in text
+    assert "mirror /.cubelab-gateway/shadow;" in relay and "empty_gif;" in relay
+    assert "proxy_pass http://$cubelab_shadow$request_uri;" in relay
+    assert "server unix:/srv/b.sock max_conns=100;" in text
 
 
 def test_project_routes_ask_the_control_plane_and_public_ones_do_not():

@@ -6,14 +6,18 @@ One ``server`` per routed host on one loopback port (``*.localhost`` names reach
 - a weighted split: ``split_clients`` on ``$request_id`` (random per request)
   picks the backend's ``upstream`` group; each group balances over its replicas
   with kept-alive connections;
-- a mirror: a ``mirror`` subrequest to an internal location, itself cut to the
-  configured share by a second ``split_clients`` keyed differently (so the
-  mirrored share is independent of the split). Its answer is discarded; a mirror
-  subrequest runs in the background and never delays the client's answer, but
-  nginx keeps a kept-alive connection's *next* request until it ends, so the
-  shadow gets short timeouts (``mirror_timeout``) to bound that wait;
-  ``mirror_request_body on`` copies bodies, which makes nginx read a body before
-  proxying it on mirrored routes (every other route streams bodies);
+- a mirror: a ``mirror`` subrequest, cut to the configured share by a second
+  ``split_clients`` keyed differently (so the mirrored share is independent of
+  the split), goes to a relay: a ``server`` of the same nginx on a Unix socket
+  that answers at once (a 43-byte GIF) and sends the copy on to the shadow from its own
+  ``mirror`` subrequest, answer discarded. The relay is there because nginx
+  holds a kept-alive client connection's next request until that connection's
+  mirror subrequests end: the client's connection now waits for the relay's
+  immediate answer, never for the shadow. Copies in flight to a shadow are capped
+  (``mirror_max_conns`` per worker; beyond it copies are dropped), each may take
+  ``mirror_timeout``. ``mirror_request_body on`` copies bodies, which makes
+  nginx read a body before proxying it on mirrored routes (every other route
+  streams bodies);
 - no buffering either way (server-sent events and streamed downloads arrive as
   they are written), WebSocket upgrades passed on;
 - ``expose=project``: ``auth_request`` to the control plane's gateway-auth
@@ -38,6 +42,8 @@ from ..domain.errors import FieldError
 from .routes import Backend, Route, check_address, check_routes, percent_of
 
 MIRROR_LOCATION = "/.cubelab-gateway/mirror"
+SHADOW_LOCATION = "/.cubelab-gateway/shadow"
+RELAY_SOCKET = "run/mirror.sock"
 AUTH_LOCATION = "/.cubelab-gateway/auth"
 _SAFE_PATH = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._/-")
 _SAFE_USER = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
@@ -64,6 +70,7 @@ class GatewaySettings:
     mirror_timeout: str = "2s"
     read_timeout: str = "3600s"
     keepalive: int = 32
+    mirror_max_conns: int = 100
 
 
 def check_settings(settings: GatewaySettings) -> None:
@@ -89,7 +96,9 @@ def check_settings(settings: GatewaySettings) -> None:
         value = getattr(settings, field)
         if not (value[:-2].isdigit() and value.endswith("ms")) and not (value[:-1].isdigit() and value[-1] in "sm"):
             raise FieldError(field, f"{value!r} is not a duration", "a whole number with 'ms', 's' or 'm' (e.g. 500ms, 2s)")
-    for field in ("worker_processes", "keepalive"):
+    if len(f"{settings.prefix.rstrip('/')}/{RELAY_SOCKET}") > 100:
+        raise FieldError("prefix", f"{settings.prefix!r} is too long for a Unix socket path under it", "at most 80 characters")
+    for field in ("worker_processes", "keepalive", "mirror_max_conns"):
         value = getattr(settings, field)
         if not isinstance(value, int) or not 1 <= value <= 1024:
             raise FieldError(field, f"{value!r} is out of range", "1 to 1024")
@@ -100,13 +109,13 @@ def _listen(settings: GatewaySettings) -> str:
     return f"{ip}:{settings.port}"
 
 
-def _server_line(address: str) -> str:
+def _server_line(address: str, extra: str = "") -> str:
     # 'localhost:PORT' -> 127.0.0.1: nginx would resolve the name once, at load
-    return "server " + address.replace("localhost:", "127.0.0.1:", 1) + ";"
+    return "server " + address.replace("localhost:", "127.0.0.1:", 1) + extra + ";"
 
 
-def _upstream(name: str, backend: Backend, keepalive: int) -> list[str]:
-    return [f"upstream {name} {{", *(f"    {_server_line(a)}" for a in backend.addresses), f"    keepalive {keepalive};", "}"]
+def _upstream(name: str, backend: Backend, keepalive: int, extra: str = "") -> list[str]:
+    return [f"upstream {name} {{", *(f"    {_server_line(a, extra)}" for a in backend.addresses), f"    keepalive {keepalive};", "}"]
 
 
 def _percent(value: Decimal) -> str:
@@ -154,7 +163,7 @@ def _route_lines(i: int, route: Route, settings: GatewaySettings, logs: str) -> 
         target = f"$cubelab_r{i}_target"
     mirror = route.mirror if route.mirror is not None and percent_of(route.mirror.percent, "percent") > 0 else None
     if mirror is not None:
-        http += _upstream(f"cubelab_r{i}_mirror", mirror.backend, settings.keepalive)
+        http += _upstream(f"cubelab_r{i}_mirror", mirror.backend, settings.keepalive, f" max_conns={settings.mirror_max_conns}")
         share = percent_of(mirror.percent, "percent")
         if share < 100:
             http += _split_lines(f"cubelab_r{i}_mirrored", "mirror${request_id}", [(share, "1"), (100 - share, "0")])
@@ -164,6 +173,8 @@ def _route_lines(i: int, route: Route, settings: GatewaySettings, logs: str) -> 
         f"    listen {_listen(settings)};",
         f"    server_name {route.host};",
         f"    access_log {logs}/access-{route.host}.log cubelab;",
+        # the user, once auth_request names one; empty for public routes and refusals
+        '    set $cubelab_user "";',
         "    location / {",
     ]
     body = [*_PROXY_COMMON]
@@ -191,13 +202,15 @@ def _route_lines(i: int, route: Route, settings: GatewaySettings, logs: str) -> 
             *([f"        if ($cubelab_r{i}_mirrored = 0) {{ return 204; }}"] if percent_of(mirror.percent, "percent") < 100 else []),
             *(f"        {line}" for line in _PROXY_COMMON if "Connection" not in line and "Upgrade" not in line),
             '        proxy_set_header Connection "";',
-            "        proxy_set_header X-CubeLab-Mirror 1;",
+            # which shadow: the relay maps this index to the route's mirror upstream
+            f"        proxy_set_header X-CubeLab-Shadow r{i};",
             *(["        proxy_set_header X-CubeLab-User $cubelab_user;", '        proxy_set_header Authorization "";']
               if route.expose == "project" else ['        proxy_set_header X-CubeLab-User "";']),
+            # the relay answers at once; these only bound a relay that does not
             f"        proxy_connect_timeout {settings.mirror_timeout};",
             f"        proxy_send_timeout {settings.mirror_timeout};",
             f"        proxy_read_timeout {settings.mirror_timeout};",
-            f"        proxy_pass http://cubelab_r{i}_mirror$request_uri;",
+            "        proxy_pass http://cubelab_mirror_relay$request_uri;",
             "    }",
         ]
     if route.expose == "project":
@@ -217,6 +230,45 @@ def _route_lines(i: int, route: Route, settings: GatewaySettings, logs: str) -> 
         ]
     server.append("}")
     return http, server
+
+
+def _relay_lines(mirrored: list[int], settings: GatewaySettings, prefix: str) -> list[str]:
+    """The mirror relay: answers the client-side mirror subrequest at
+    once, and sends the copy to the route's shadow from a mirror of its own."""
+    socket = f"{prefix}/{RELAY_SOCKET}"
+    return [
+        "upstream cubelab_mirror_relay {",
+        f"    server unix:{socket};",
+        f"    keepalive {settings.keepalive};",
+        "}",
+        "map $http_x_cubelab_shadow $cubelab_shadow {",
+        '    default "";',
+        *(f"    r{i} cubelab_r{i}_mirror;" for i in mirrored),
+        "}",
+        "server {",
+        f"    listen unix:{socket};",
+        "    access_log off;",
+        "    location / {",
+        '        if ($cubelab_shadow = "") { return 404; }',
+        f"        mirror {SHADOW_LOCATION};",
+        "        mirror_request_body on;",
+        # a content handler ('return' would answer in the rewrite phase, before the mirror)
+        "        empty_gif;",
+        "    }",
+        f"    location = {SHADOW_LOCATION} {{",
+        "        internal;",
+        "        proxy_http_version 1.1;",
+        "        proxy_set_header Host $host;",
+        '        proxy_set_header Connection "";',
+        '        proxy_set_header X-CubeLab-Shadow "";',
+        "        proxy_set_header X-CubeLab-Mirror 1;",
+        f"        proxy_connect_timeout {settings.mirror_timeout};",
+        f"        proxy_send_timeout {settings.mirror_timeout};",
+        f"        proxy_read_timeout {settings.mirror_timeout};",
+        "        proxy_pass http://$cubelab_shadow$request_uri;",
+        "    }",
+        "}",
+    ]
 
 
 def render(routes: list[Route], settings: GatewaySettings) -> str:
@@ -264,7 +316,6 @@ def render(routes: list[Route], settings: GatewaySettings) -> str:
         "server {",
         f"    listen {_listen(settings)} default_server;",
         "    server_name _;",
-        # defines $cubelab_user (set by auth_request on project routes) for the log format
         '    set $cubelab_user "";',
         "    location / { return 404; }",
         "}",
@@ -272,6 +323,9 @@ def render(routes: list[Route], settings: GatewaySettings) -> str:
     for i, route in enumerate(routes):
         route_http, server = _route_lines(i, route, settings, logs)
         http += route_http + server
+    mirrored = [i for i, route in enumerate(routes) if route.mirror is not None and percent_of(route.mirror.percent, "percent") > 0]
+    if mirrored:
+        http += _relay_lines(mirrored, settings, prefix)
     lines += [f"    {line}" for line in http]
     lines.append("}")
     return "\n".join(lines) + "\n"
@@ -280,4 +334,4 @@ def render(routes: list[Route], settings: GatewaySettings) -> str:
 def prefix_dirs(prefix: str | Path) -> list[Path]:
     """The directories the configuration refers to, to create before nginx starts."""
     prefix = Path(prefix)
-    return [prefix / "logs", prefix / "temp", *(prefix / "temp" / d for d in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))]
+    return [prefix / "logs", prefix / "run", prefix / "temp", *(prefix / "temp" / d for d in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))]

@@ -25,7 +25,7 @@ import psutil
 from traitlets import Integer, Unicode, default
 from traitlets.config import LoggingConfigurable
 
-from .config import GatewaySettings, prefix_dirs, render
+from .config import RELAY_SOCKET, GatewaySettings, prefix_dirs, render
 from .routes import Route
 
 
@@ -51,9 +51,10 @@ class Gateway(LoggingConfigurable):
         help="The account nginx's workers run as when the control plane runs as root (as any other user, they run as that user).",
     ).tag(config=True)
     mirror_timeout = Unicode(
-        "2s",
-        help="How long a mirror copy may take before it is abandoned. A copy never delays its own answer, "
-        "but nginx holds a kept-alive client connection's next request until the copy ends, so this bounds that wait.",
+        "10s", help="How long a shadow may take to answer a mirrored copy before the copy is abandoned (clients never wait for it).",
+    ).tag(config=True)
+    mirror_max_conns = Integer(
+        100, help="Mirrored copies in flight to one shadow replica, per nginx worker; beyond it copies are dropped, so a slow shadow costs bounded resources.",
     ).tag(config=True)
     read_timeout = Unicode("3600s", help="How long a proxied connection may stay silent (WebSockets, long polls, streams).").tag(config=True)
     start_timeout = Integer(20, help="Seconds to wait for nginx to listen after starting it, or for new workers after a reload.").tag(config=True)
@@ -85,7 +86,7 @@ class Gateway(LoggingConfigurable):
         return GatewaySettings(
             prefix=str(Path(self.prefix).resolve()), ip=self.ip, port=self.port, auth_address=self.auth_address,
             auth_path=self.auth_path, worker_processes=self.worker_processes, worker_user=self.worker_user if root else "", worker_group=group,
-            mirror_timeout=self.mirror_timeout, read_timeout=self.read_timeout,
+            mirror_timeout=self.mirror_timeout, read_timeout=self.read_timeout, mirror_max_conns=self.mirror_max_conns,
         )
 
     def _make_dirs(self, settings: GatewaySettings) -> None:
@@ -96,10 +97,14 @@ class Gateway(LoggingConfigurable):
         for path in prefix_dirs(prefix):
             path.mkdir(exist_ok=True)
         if settings.worker_user:
+            blocked = [str(p) for p in prefix.parents if not p.stat().st_mode & 0o001]
+            if blocked:
+                raise GatewayError(f"nginx's workers run as {settings.worker_user!r} and cannot pass through {blocked[0]} "
+                                   f"to reach {prefix}: let others traverse it (chmod o+x), as the data directory (0711) does")
             # workers write request bodies and the like to temp/ as the worker account
             account = pwd.getpwnam(settings.worker_user)
             for path in prefix_dirs(prefix):
-                if path.parent.name == "temp" or path.name == "temp":
+                if path.parent.name == "temp" or path.name in ("temp", "run"):
                     os.chown(path, account.pw_uid, account.pw_gid)
                     os.chmod(path, 0o700)
 
@@ -134,6 +139,8 @@ class Gateway(LoggingConfigurable):
         async with self._lock:
             settings = self.settings()
             self._make_dirs(settings)
+            # a socket left by a gateway that did not stop would refuse the new one's bind
+            (Path(settings.prefix) / RELAY_SOCKET).unlink(missing_ok=True)
             await self._write(routes)
             self.proc = await asyncio.create_subprocess_exec(
                 self.nginx, "-p", settings.prefix, "-c", str(self.conf_path), "-e", str(self.error_log),
