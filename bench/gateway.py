@@ -18,6 +18,9 @@ each round's ratio to the direct figures. Targets:
 - ``nginx mirror 50%``: the same gateway, a route mirroring half its requests
   to a second upstream process (the shadow); its p99 against ``nginx``'s is the
   mirror's cost to the primary;
+- ``nginx mirror static``: the same, mirroring to a shadow that costs next to
+  no CPU (nginx answering from memory): the mirror's own cost, apart from the
+  second Python process competing for the same cores;
 - ``haproxy``: HAProxy 2.6, HTTP mode, Host routing, connection reuse;
 - ``caddy``: Caddy 2.6, ``reverse_proxy`` with ``flush_interval -1`` (streaming).
 
@@ -58,7 +61,7 @@ from cubelab_hub.gateway.process import Gateway  # noqa: E402
 from cubelab_hub.gateway.routes import Backend, Mirror, Route, Split  # noqa: E402
 
 UPSTREAM = ROOT / "tests" / "gateway" / "upstream.py"
-HOST, MIRROR_HOST = "bench.localhost", "mirror.localhost"
+HOST, MIRROR_HOST, STATIC_MIRROR_HOST = "bench.localhost", "mirror.localhost", "mirror-static.localhost"
 
 
 def start_upstream(name: str) -> tuple[subprocess.Popen, int]:
@@ -66,6 +69,30 @@ def start_upstream(name: str) -> tuple[subprocess.Popen, int]:
     proc = subprocess.Popen([sys.executable, str(UPSTREAM), "--name", name, "--port", str(port)], stdout=subprocess.PIPE, text=True)
     if proc.stdout.readline().strip() != "ready":
         raise SystemExit(f"upstream {name} did not start")
+    return proc, port
+
+
+def start_static_shadow(tmp: Path) -> tuple[subprocess.Popen, int]:
+    """A shadow that costs next to no CPU (nginx answering from memory): the
+    mirror's own cost, apart from a Python shadow's CPU on the same cores."""
+    port = free_port()
+    prefix = tmp / "static"
+    (prefix / "logs").mkdir(parents=True)
+    conf = prefix / "nginx.conf"
+    conf.write_text(f"""worker_processes 1;
+daemon off;
+pid {prefix}/nginx.pid;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{ return 200 "shadow"; }}
+    }}
+}}
+""")
+    proc = subprocess.Popen(["nginx", "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "logs" / "error.log")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return proc, port
 
 
@@ -149,17 +176,21 @@ async def run(args, tmp: Path) -> None:
     try:
         upstream, up_port = start_upstream("primary")
         shadow, shadow_port = start_upstream("shadow")
-        procs += [upstream, shadow]
+        static, static_port = start_static_shadow(tmp)
+        procs += [upstream, shadow, static]
         primary = Backend("primary", (f"127.0.0.1:{up_port}",))
         gateway = Gateway(prefix=str(tmp / "gateway"), port=free_port())
         await gateway.start([
             Route(HOST, "bench", (Split(primary, 100),), expose="public"),
             Route(MIRROR_HOST, "bench", (Split(primary, 100),), Mirror(Backend("shadow", (f"127.0.0.1:{shadow_port}",)), 50), expose="public"),
+            Route(STATIC_MIRROR_HOST, "bench", (Split(primary, 100),), Mirror(Backend("static", (f"127.0.0.1:{static_port}",)), 50),
+                  expose="public"),
         ])
         targets: dict[str, tuple[int, str]] = {
             "direct": (up_port, HOST),
             "nginx": (gateway.port, HOST),
             "nginx mirror 50%": (gateway.port, MIRROR_HOST),
+            "nginx mirror static": (gateway.port, STATIC_MIRROR_HOST),
         }
         if "haproxy" not in args.skip and shutil.which("haproxy"):
             proc, port = start_haproxy(tmp, up_port)
@@ -183,15 +214,17 @@ async def run(args, tmp: Path) -> None:
                 results[name]["errors"] += errors
             print(f"round {r + 1}: " + ", ".join(f"{n} {results[n]['rate'][-1]:.0f}/s" for n in targets), flush=True)
         direct = results["direct"]
-        print(f"\n{'target':18} {'requests/s':>26} {'x direct':>8} {'p99 ms':>22} {'x direct':>8} {'errors':>6}")
+        print(f"\n{'target':20} {'requests/s':>26} {'x direct':>8} {'p99 ms':>22} {'x direct':>8} {'errors':>6}")
         for name, res in results.items():
             rate_ratio = statistics.median(a / b for a, b in zip(res["rate"], direct["rate"]))
             p99_ratio = statistics.median(a / b for a, b in zip(res["p99"], direct["p99"]))
-            print(f"{name:18} {median_spread(res['rate'], digits=0):>26} {rate_ratio:8.2f} {median_spread(res['p99'], digits=2):>22} "
+            print(f"{name:20} {median_spread(res['rate'], digits=0):>26} {rate_ratio:8.2f} {median_spread(res['p99'], digits=2):>22} "
                   f"{p99_ratio:8.2f} {res['errors']:6d}")
         plain, mirrored = results["nginx"], results["nginx mirror 50%"]
         growth = statistics.median(a / b for a, b in zip(mirrored["p99"], plain["p99"]))
         print(f"\nmirror 50%: primary p99 x{growth:.2f} of nginx without mirror (aim: at most 1.10)")
+        static_growth = statistics.median(a / b for a, b in zip(results["nginx mirror static"]["p99"], plain["p99"]))
+        print(f"mirror 50% to a static shadow: primary p99 x{static_growth:.2f} of nginx without mirror")
         print(load_average())
     finally:
         if gateway is not None:
@@ -211,6 +244,7 @@ def main() -> None:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk; scripts/setup.sh installs it)")
     tmp = Path(tempfile.mkdtemp(prefix="cubelab-gateway-bench-"))
+    os.chmod(tmp, 0o711)  # as root, nginx's workers (nobody) pass through it to the relay's socket
     try:
         asyncio.run(run(args, tmp))
     finally:
