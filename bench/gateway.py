@@ -216,14 +216,14 @@ async def run(args, tmp: Path) -> None:
         direct = results["direct"]
         print(f"\n{'target':20} {'requests/s':>26} {'x direct':>8} {'p99 ms':>22} {'x direct':>8} {'errors':>6}")
         for name, res in results.items():
-            rate_ratio = statistics.median(a / b for a, b in zip(res["rate"], direct["rate"]))
-            p99_ratio = statistics.median(a / b for a, b in zip(res["p99"], direct["p99"]))
+            rate_ratio = statistics.median(a / b for a, b in zip(res["rate"], direct["rate"], strict=True))
+            p99_ratio = statistics.median(a / b for a, b in zip(res["p99"], direct["p99"], strict=True))
             print(f"{name:20} {median_spread(res['rate'], digits=0):>26} {rate_ratio:8.2f} {median_spread(res['p99'], digits=2):>22} "
                   f"{p99_ratio:8.2f} {res['errors']:6d}")
         plain, mirrored = results["nginx"], results["nginx mirror 50%"]
-        growth = statistics.median(a / b for a, b in zip(mirrored["p99"], plain["p99"]))
+        growth = statistics.median(a / b for a, b in zip(mirrored["p99"], plain["p99"], strict=True))
         print(f"\nmirror 50%: primary p99 x{growth:.2f} of nginx without mirror (aim: at most 1.10)")
-        static_growth = statistics.median(a / b for a, b in zip(results["nginx mirror static"]["p99"], plain["p99"]))
+        static_growth = statistics.median(a / b for a, b in zip(results["nginx mirror static"]["p99"], plain["p99"], strict=True))
         print(f"mirror 50% to a static shadow: primary p99 x{static_growth:.2f} of nginx without mirror")
         print(load_average())
     finally:

@@ -5,40 +5,35 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
+from jupyterhub.services.auth import HubOAuth
 from support.platform import free_port, register
 from tornado import web
 from tornado.httpserver import HTTPServer
 
 from cubelab_hub.controlplane.handlers import gateway_auth
 from cubelab_hub.gateway.routes import Backend, Route, Split
-from jupyterhub.services.auth import HubOAuth
 
 pytestmark = pytest.mark.hub
 PREFIX = "/services/cubelab/"
 
 
-async def only_alice_in_team_a(user: str, project: str) -> bool:
-    return (user, project) == (ALICE, "team-a")
-
-
-ALICE = ""
-
-
 @pytest.fixture(scope="module")
 def people(platform):
-    global ALICE
-    alice, bob = register(platform, f"gwalice{free_port()}"), register(platform, f"gwbob{free_port()}")
-    ALICE = alice.name
-    return alice, bob
+    return register(platform, f"gwalice{free_port()}"), register(platform, f"gwbob{free_port()}")
 
 
 @pytest.fixture
-async def auth_endpoint(platform, admin):
+async def auth_endpoint(platform, admin, people):
     """The handler in a tornado application of its own, authenticating with the platform's hub
     (its own token serves only the OAuth flow of a browser; callers' tokens are checked as theirs)."""
     hub_auth = HubOAuth(api_url=f"http://127.0.0.1:{platform.hub_port}/hub/api", api_token=admin.token, cache_max_age=0,
                         oauth_client_id="service-cubelab",
                         access_scopes={"access:services!service=cubelab"})
+    alice = people[0]
+
+    async def only_alice_in_team_a(user: str, project: str) -> bool:
+        return (user, project) == (alice.name, "team-a")
+
     app = web.Application(gateway_auth.routes(PREFIX, only_alice_in_team_a), hub_auth=hub_auth, cookie_secret=b"x" * 32)
     server = HTTPServer(app)
     port = free_port()

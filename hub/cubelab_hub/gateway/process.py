@@ -162,7 +162,7 @@ class Gateway(LoggingConfigurable):
                 try:
                     await asyncio.wait_for(loop.sock_connect(probe, (self.ip, self.port)), 1)
                     return
-                except (OSError, asyncio.TimeoutError):
+                except (TimeoutError, OSError):
                     pass
             await asyncio.sleep(0.05)
         await self.stop()
@@ -215,5 +215,5 @@ class Gateway(LoggingConfigurable):
             try:
                 await asyncio.wait_for(proc.wait(), wait)
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.log.warning("gateway (pid %d) still running after %s", proc.pid, signal.Signals(sig).name)
