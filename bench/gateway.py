@@ -24,18 +24,22 @@ each round's ratio to the direct figures. Targets:
 - ``haproxy``: HAProxy 2.6, HTTP mode, Host routing, connection reuse;
 - ``caddy``: Caddy 2.6, ``reverse_proxy`` with ``flush_interval -1`` (streaming).
 
-Why nginx (also in docs/services.md, "The gateway"): on this machine it and
-HAProxy are within a few percent of each other and far ahead of a Python
-gateway, while nginx alone has, built in, each feature the gateway needs: weighted
-``split_clients``, ``mirror`` subrequests that run in the background and whose
-answers are discarded, ``auth_request`` for the platform's login, WebSockets,
-unbuffered streaming, and a graceful reload on SIGHUP after ``nginx -t``.
-HAProxy 2.6 mirrors only through an external SPOE agent and has no
-subrequest-style auth (a Lua script would be needed); Caddy has neither a
-mirror nor weighted splits (``weighted_round_robin`` arrived in 2.8) and is
-the slowest of the three here.
+Why nginx (also in docs/services.md, "The gateway", with the figures): here
+nginx and HAProxy both stay at the direct figures within the machine's noise
+(nginx 0.96-1.32x of direct throughput over three runs, p99 0.93-1.25x; a
+Python gateway reached 0.33x), Caddy is behind (0.65-0.71x). Between nginx and
+HAProxy the features decide, and nginx has each one built in: weighted
+``split_clients``, ``mirror`` subrequests whose answers are discarded,
+``auth_request`` for the platform's login, WebSockets, unbuffered streaming,
+and a graceful reload on SIGHUP after ``nginx -t``. HAProxy 2.6 mirrors only
+through an external SPOE agent and checks a login only from Lua; Caddy 2.6 has
+neither a mirror nor weighted splits.
 
-Figures measured on this machine are in docs/services.md.
+The mirror rows: with half the requests copied, throughput fell to 0.52x (Python
+shadow) and 0.68x (static shadow) of direct and p99 grew 1.7x over the unmirrored
+gateway: a mirrored request is proxied three times (client -> primary, copy ->
+relay, relay -> shadow; see ``cubelab_hub.gateway.config``) on two shared cores.
+The relay is what keeps a slow shadow from delaying kept-alive clients.
 """
 
 from __future__ import annotations
