@@ -34,6 +34,12 @@ fi
 if [ -n "$EXTRAS" ]; then
   apt_install chromium
 fi
+# the services' gateway is nginx (see docs/services.md); bench/gateway.py compares it
+# with HAProxy and Caddy under wrk's load
+apt_install nginx
+if [[ ",$EXTRAS," == *,test,* ]]; then
+  apt_install wrk haproxy caddy
+fi
 # the storage tests start a throw-away PostgreSQL server from Debian's package
 if [[ ",$EXTRAS," == *,test,* ]]; then
   apt_install postgresql
