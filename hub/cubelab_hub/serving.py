@@ -13,7 +13,7 @@ cannot be installed next to the project's pins (it requires ``psutil<6``), and
 its scikit-learn and XGBoost servers are not published on PyPI.
 
 MLServer installs cleanly next to the project's pins (``pip check`` is clean),
-but it brings about 1.2 GB and sixty packages the platform never uses (FastAPI,
+but it brings about 1.3 GB and eighty packages the platform never uses (FastAPI,
 uvicorn, gevent, tritonclient, OpenTelemetry, NVIDIA's NCCL through XGBoost) and
 would hold protobuf below 7. The model server runs as the service owner's
 account and needs nothing of the platform, so ``scripts/setup.sh`` installs the
@@ -103,6 +103,14 @@ def serving_missing_message() -> str:
     return SERVING_MISSING.replace("{env}", SERVING_VENV_ENV)
 
 
+def health_check(model_name: str, port: int) -> str:
+    """The health check of a built-in replica, in the services' ``port:path``
+    form: the model's own readiness. The server-wide ``/v2/health/ready``
+    answers 200 while no model is registered, which is so for a moment before
+    the model loads and after it fails to, so it cannot tell a serving replica."""
+    return f"{port}:/v2/models/{model_name}/ready"
+
+
 def resolve_model_path(model_path: str, workspace: str | None = None) -> str:
     """``model_path`` as an absolute path: relative paths are in ``workspace``.
     URLs are refused: the server on this machine reads a file."""
@@ -180,6 +188,8 @@ def serving_command(
     model_settings = {
         "name": model_name,
         "implementation": runtime.implementation,
+        # the metadata endpoint (GET /v2/models/<name>) lists these
+        "versions": [version],
         "parameters": {"uri": path, "version": version},
     }
     files = {

@@ -8,7 +8,7 @@ import pytest
 
 from cubelab_hub.domain.errors import FieldError
 from cubelab_hub.domain.services import BUILTIN_SERVING_TYPES, SERVING_TYPES
-from cubelab_hub.serving import ONNX_RUNTIME_MODULE, SERVING_RUNTIMES, serving_command
+from cubelab_hub.serving import ONNX_RUNTIME_MODULE, SERVING_RUNTIMES, health_check, serving_command
 
 
 def test_every_domain_serving_type_has_a_runtime_and_builtin_ones_an_implementation():
@@ -31,6 +31,7 @@ def test_sklearn_runs_mlserver_on_the_loopback_port_with_the_model_file():
     assert json.loads(files["model-settings.json"]) == {
         "name": "iris",
         "implementation": "mlserver_sklearn.SKLearnModel",
+        "versions": ["v1"],
         "parameters": {"uri": "/home/alice/models/iris.joblib", "version": "v1"},
     }
 
@@ -93,3 +94,8 @@ def test_a_relative_path_without_a_workspace_is_the_callers_mistake():
 def test_bad_ports_are_refused(port):
     with pytest.raises(ValueError):
         serving_command("sklearn", "m", "/m.joblib", "1", port)
+
+
+def test_the_health_check_is_the_models_own_readiness():
+    # not /v2/health/ready: that answers 200 while no model is loaded
+    assert health_check("iris", 18123) == "18123:/v2/models/iris/ready"
