@@ -9,6 +9,7 @@ load with the same library versions the server has.
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -149,3 +150,78 @@ def test_a_missing_model_file_stops_the_server_naming_the_file(start_replica, tm
     assert replica.proc.poll() is not None, "the server kept running without its model"
     assert not healthy
     assert f"{workspace}/models/gone.joblib" in replica.log.read_text()
+
+
+def test_an_xgboost_model_is_served_from_its_json_file(start_replica, serving_venv, tmp_path):
+    workspace = tmp_path / "carol"
+    workspace.mkdir()
+    _train(
+        serving_venv,
+        "import xgboost\n"
+        "X = [[0.0], [1.0], [2.0], [3.0]] * 4\n"
+        "xgboost.XGBClassifier(n_estimators=4, max_depth=2).fit(X, [0, 0, 1, 1] * 4).save_model('churn.json')\n",
+        workspace,
+    )
+    replica = start_replica("xgboost", "churn", "churn.json", "3", workspace)
+    replica.wait_ready()
+    (output,) = _infer(replica, "churn", [[0.0], [3.0]])["outputs"]
+    assert output["name"] == "predict" and output["data"] == [0, 1]
+
+
+# ONNX's protobuf wire format, written by hand so the test needs no 'onnx' package:
+# just enough of ModelProto for y = x @ W + b.
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(number: int, value: int | bytes | str) -> bytes:
+    if isinstance(value, int):
+        return _varint(number << 3) + _varint(value)
+    data = value.encode() if isinstance(value, str) else value
+    return _varint(number << 3 | 2) + _varint(len(data)) + data
+
+
+def _linear_onnx_model(weights: list[float], bias: float) -> bytes:
+    def tensor_type(dims: list) -> bytes:  # TypeProto { tensor_type { elem_type: FLOAT, shape } }
+        shape = b"".join(_field(1, _field(2, d) if isinstance(d, str) else _field(1, d)) for d in dims)
+        return _field(1, _field(1, 1) + _field(2, shape))
+
+    def value_info(name: str, dims: list) -> bytes:
+        return _field(1, name) + _field(2, tensor_type(dims))
+
+    def initializer(name: str, dims: list[int], values: list[float]) -> bytes:
+        return b"".join(_field(1, d) for d in dims) + _field(2, 1) + _field(8, name) + _field(9, struct.pack(f"<{len(values)}f", *values))
+
+    def node(inputs: list[str], output: str, op: str) -> bytes:
+        return b"".join(_field(1, i) for i in inputs) + _field(2, output) + _field(4, op)
+
+    graph = (
+        _field(1, node(["x", "W"], "xw", "MatMul"))
+        + _field(1, node(["xw", "b"], "y", "Add"))
+        + _field(2, "linear")
+        + _field(5, initializer("W", [len(weights), 1], weights))
+        + _field(5, initializer("b", [1], [bias]))
+        + _field(11, value_info("x", ["N", len(weights)]))
+        + _field(12, value_info("y", ["N", 1]))
+    )
+    return _field(1, 8) + _field(2, "cubelab-tests") + _field(7, graph) + _field(8, _field(1, "") + _field(2, 13))
+
+
+def test_an_onnx_model_is_served_by_the_onnxruntime_runtime(start_replica, tmp_path):
+    workspace = tmp_path / "dave"
+    (workspace / "linear").mkdir(parents=True)
+    (workspace / "linear" / "model.onnx").write_bytes(_linear_onnx_model([1.0, 2.0], 0.5))
+    # a folder holding model.onnx, as for the other runtimes
+    replica = start_replica("onnx", "linear", "linear", "1", workspace)
+    replica.wait_ready()
+    (output,) = _infer(replica, "linear", [[1.0, 1.0], [2.0, -1.0], [0.0, 0.25]])["outputs"]
+    assert output["name"] == "y" and output["shape"] == [3, 1] and output["datatype"] == "FP32"
+    assert output["data"] == pytest.approx([3.5, 0.5, 1.0])
+    # integers in the request are cast to the float the model declares
+    (output,) = _infer(replica, "linear", [[1, 2]], datatype="INT64")["outputs"]
+    assert output["data"] == pytest.approx([5.5])
