@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .domain.errors import FieldError
-from .domain.services import MODEL_PATH_ACCEPTED, SERVING_TYPE_ACCEPTED
+from .domain.services import MODEL_PATH_ACCEPTED, SERVING_TYPE_ACCEPTED, Service
 
 # the runtime module's name inside a replica's settings folder (MLServer puts
 # that folder on sys.path while it loads the model's implementation)
@@ -204,6 +204,27 @@ def serving_command(
     return argv, env, files
 
 
+def replica_command(
+    service: Service, port: int, *, settings_dir: str, workspace: str, serving_venv: str | None = None, host: str = "127.0.0.1"
+) -> tuple[list[str], dict[str, str], dict[str, str]]:
+    """:func:`serving_command` for an inference service as the domain holds it
+    (a ``custom`` one runs its command followed by its args)."""
+    if not service.is_inference:
+        raise ValueError(f"{service.name!r} is not an inference service")
+    return serving_command(
+        service.serving_type,
+        service.model_name,
+        service.model_path,
+        service.model_version,
+        port,
+        host,
+        settings_dir=settings_dir,
+        workspace=workspace,
+        serving_venv=serving_venv or str(Path(sys.prefix) / SERVING_VENV_INSTALL),
+        command=(*service.command, *service.args),
+    )
+
+
 def write_settings(settings_dir: str | os.PathLike, files: Mapping[str, str]) -> None:
     """Write ``files`` (from :func:`serving_command`) into ``settings_dir``, each
     whole or not at all (a temporary name, then a rename)."""
@@ -214,4 +235,3 @@ def write_settings(settings_dir: str | os.PathLike, files: Mapping[str, str]) ->
         partial = target.with_name(f".{name}.partial")
         partial.write_text(text, encoding="utf-8")
         os.replace(partial, target)
-

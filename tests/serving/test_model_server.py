@@ -81,7 +81,9 @@ def start_replica(serving_venv, tmp_path, artifacts_dir):
         write_settings(settings_dir, files)
         log = artifacts_dir / f"serving-{tmp_path.name}-{len(started)}.log"
         with open(log, "wb") as out:
-            proc = subprocess.Popen(argv, env={"PATH": os.environ.get("PATH", ""), "HOME": str(workspace), **env}, cwd=workspace, stdout=out, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                argv, env={"PATH": os.environ.get("PATH", ""), "HOME": str(workspace), **env}, cwd=workspace, stdout=out, stderr=subprocess.STDOUT
+            )
         replica = Replica(proc, port, log, model_name)
         started.append(replica)
         return replica

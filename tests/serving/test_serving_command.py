@@ -7,8 +7,8 @@ import json
 import pytest
 
 from cubelab_hub.domain.errors import FieldError
-from cubelab_hub.domain.services import BUILTIN_SERVING_TYPES, SERVING_TYPES
-from cubelab_hub.serving import ONNX_RUNTIME_MODULE, SERVING_RUNTIMES, health_check, serving_command
+from cubelab_hub.domain.services import BUILTIN_SERVING_TYPES, SERVING_TYPES, service_from_dict
+from cubelab_hub.serving import ONNX_RUNTIME_MODULE, SERVING_RUNTIMES, health_check, replica_command, serving_command
 
 
 def test_every_domain_serving_type_has_a_runtime_and_builtin_ones_an_implementation():
@@ -99,3 +99,40 @@ def test_bad_ports_are_refused(port):
 def test_the_health_check_is_the_models_own_readiness():
     # not /v2/health/ready: that answers 200 while no model is loaded
     assert health_check("iris", 18123) == "18123:/v2/models/iris/ready"
+
+
+def test_replica_command_reads_an_inference_service_of_the_domain():
+    service = service_from_dict(
+        {
+            "project": "public",
+            "owner": "alice",
+            "kind": "inference",
+            "serving_type": "sklearn",
+            "model_name": "iris",
+            "model_version": "v1.2",
+            "model_path": "m/iris.joblib",
+        },
+        "localhost",
+    )
+    argv, env, files = replica_command(service, 9001, settings_dir="/srv/r1", workspace="/home/alice", serving_venv="/opt/serving")
+    assert argv == ["/opt/serving/bin/mlserver", "start", "/srv/r1"] and env["PORT"] == "9001"
+    model = json.loads(files["model-settings.json"])
+    assert (model["name"], model["parameters"]) == ("iris", {"uri": "/home/alice/m/iris.joblib", "version": "v1.2"})
+
+
+def test_replica_command_runs_a_custom_services_command_and_args():
+    service = service_from_dict(
+        {
+            "project": "public",
+            "owner": "alice",
+            "kind": "inference",
+            "serving_type": "custom",
+            "model_name": "iris",
+            "model_version": "1",
+            "command": ["python", "serve.py"],
+            "args": "--workers 2",
+        },
+        "localhost",
+    )
+    argv, env, files = replica_command(service, 9002, settings_dir="/srv/r2", workspace="/home/alice")
+    assert argv == ["python", "serve.py", "--workers", "2"] and env == {"PORT": "9002"} and files == {}
