@@ -4,6 +4,7 @@
 # its JupyterLab plugin built in. Safe to run again.
 #   CUBELAB_EXTRAS=test   also install the test tools (and Debian's Chromium, and code-server)
 #   CUBELAB_CODE_SERVER_INSTALL=1   install code-server for the VS Code kind (scripts/install-code-server.sh)
+#   CUBELAB_SERVING_INSTALL=1   install the model server of built-in inference services (scripts/install-serving.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -94,6 +95,12 @@ if ! cmp -s "$PROXY_SRC/package-lock.json" "$PROXY_DIR/package-lock.json" || [ !
 fi
 # the hub runs it, whichever account that is
 chmod -R a+rX "$PROXY_DIR"
+
+# the model server of built-in inference services, in a virtualenv of its own; the tests
+# serve a model with it, so a test set-up installs it too
+if [ "${CUBELAB_SERVING_INSTALL:-}" = 1 ] || [[ ",$EXTRAS," == *,test,* ]]; then
+  bash "$ROOT/scripts/install-serving.sh"
+fi
 
 # the plugin's build tooling, for the jest tests and the linters (a no-op when up to date)
 if [ -n "$EXTRAS" ]; then
