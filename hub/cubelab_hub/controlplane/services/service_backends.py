@@ -38,8 +38,8 @@ from ...domain.errors import FieldError, NotFound
 from ...domain.projects import ProjectSettings
 from ...domain.services import Service, workload_name
 from ...kube.client import KubernetesApiError
-from ...kube.clusters import ClusterAccess, Clusters, connect
-from ...kube.service_client import DEPLOYMENT, RESOURCES, ServiceClient, resource_of
+from ...kube.clusters import ClusterAccess, Clusters, cluster_access, connect
+from ...kube.service_client import RESOURCES, ServiceClient, resource_of
 from ...kube.service_status import DeploymentState, PodState, deployment_state, pod_state
 from ...kube.services import CONTAINER_NAME, ServiceContext, service_objects
 from .replicas import ReplicaSupervisor
@@ -184,7 +184,9 @@ class KubernetesServiceBackend(LoggingConfigurable, ServiceBackend):
             default_cluster = clusters.default
             clusters = {name: clusters.access(name) for name in clusters.names()}
         self.default_cluster = default_cluster
-        self._access = dict(clusters)
+        # a setting's plain dict ({} = in-cluster or the default kubeconfig) becomes its access
+        self._access = {name: cluster_access(name, value) if value is None or isinstance(value, dict) else value
+                        for name, value in clusters.items()}
         self._clients = {name: c for name, c in self._access.items() if isinstance(c, ServiceClient)}
         self._owned: list[ServiceClient] = []
         self.project_settings = project_settings
