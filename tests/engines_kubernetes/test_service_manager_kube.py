@@ -12,6 +12,7 @@ from kubernetes_asyncio import client as k8s
 from cubelab_hub.controlplane.db import Database
 from cubelab_hub.controlplane.models.services import ServiceRow
 from cubelab_hub.controlplane.services.services import ServiceManager
+from cubelab_hub.domain.errors import NotFound
 from cubelab_hub.domain.projects import ProjectSettings
 from cubelab_hub.domain.services import service_from_dict
 from cubelab_hub.kube.service_client import ServiceClient
@@ -83,6 +84,13 @@ async def test_a_kubernetes_projects_service_runs_there_and_follows_its_deployme
     view = await until(manager, sid, lambda v: v["status"] == "running")
     assert [r["status"] for r in view["replicas"]] == ["healthy", "healthy"]
     assert view["message"] == "2 of 2 replica(s) ready"
+
+    # a replica's log is its pod's
+    pods = sorted(name for (ns, name) in cluster.pods if ns == "kube-team")
+    cluster.write_log("kube-team", pods[1], "service", "ready on 8080\n")
+    assert [line async for line in manager.kubernetes_replica_log(sid, 1)] == ["ready on 8080\n"]
+    with pytest.raises(NotFound):
+        [line async for line in manager.kubernetes_replica_log(sid, 5)]
 
     await manager.stop(sid, "alice")
     assert cluster.objects_of("apps/v1/deployments", "kube-team") == {}

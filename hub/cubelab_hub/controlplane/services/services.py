@@ -261,6 +261,20 @@ class ServiceManager(LoggingConfigurable):
         if became_running:
             self._routes_changed()
 
+    def on_kubernetes(self, service_id: int) -> bool:
+        return service_id in self._on_kubernetes
+
+    async def kubernetes_replica_log(self, service_id: int, index: int, follow: bool = False):
+        """The log of replica ``index`` of a service on Kubernetes: its pod's,
+        the pod named by the replica row (:class:`NotFound` when there is none)."""
+        pod = await self.db.run(lambda s: s.scalars(select(ServiceReplicaRow.external_id).where(
+            ServiceReplicaRow.service_id == service_id, ServiceReplicaRow.index == index)).first())
+        if not pod:
+            raise NotFound.of("replica", str(index))
+        deployed = self._deployed.get(service_id)
+        async for line in self.kubernetes.logs(service_id, pod, follow=follow, service=deployed[1] if deployed else None):
+            yield line
+
     # ------------------------------------------------------------ parsing and validation
 
     def parse(self, body: Any, *, is_admin: bool) -> Service:
