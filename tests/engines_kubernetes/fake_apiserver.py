@@ -9,6 +9,15 @@ server's observable behaviour where the engine depends on it:
   for a compacted version), patch (merge patch only: a JSON-patch content type
   with an object body is a 400, strategic merge on a custom resource is a 415,
   as on a real server), delete.
+- a service's kinds (apps/v1 deployments, core/v1 services, autoscaling/v2
+  horizontalpodautoscalers, Istio's virtualservices and destinationrules):
+  server-side apply (``PATCH`` with ``application/apply-patch+yaml`` and a
+  ``fieldManager``: creates, or updates labels, annotations and spec keeping
+  the status, with ``metadata.generation`` bumped when the spec changes; other
+  patch types are a 415 here), get, list by ``labelSelector`` /
+  ``fieldSelector=metadata.name=``, watch, delete (a Deployment's pods go
+  with it). Applied objects are validated against the Kubernetes schema and
+  the Istio CRDs (:mod:`support.service_schema`), a 422 naming the problem.
 - core/v1 pods: list by ``labelSelector``; ``pods/<name>/log`` with
   ``container`` (400 when a multi-container pod is asked without one) and
   ``follow=true`` (streams until the container ends).
@@ -30,8 +39,18 @@ import tornado.httpserver
 import tornado.iostream
 import tornado.web
 from support.kube_schema import workflow_errors
+from support.service_schema import object_errors
 
 ARGO_PREFIX = r"/apis/argoproj\.io/v1alpha1/namespaces/([a-z0-9-]+)/workflows"
+# resource path ("apps/v1/deployments") -> (apiVersion, kind) of the kinds a service is made of
+OBJECT_KINDS = {
+    "apps/v1/deployments": ("apps/v1", "Deployment"),
+    "v1/services": ("v1", "Service"),
+    "autoscaling/v2/horizontalpodautoscalers": ("autoscaling/v2", "HorizontalPodAutoscaler"),
+    "networking.istio.io/v1/virtualservices": ("networking.istio.io/v1", "VirtualService"),
+    "networking.istio.io/v1/destinationrules": ("networking.istio.io/v1", "DestinationRule"),
+}
+OBJECTS_PREFIX = r"/(?:api|apis/([a-z0-9.]+))/(v[0-9a-z]+)/namespaces/([a-z0-9-]+)/(deployments|services|horizontalpodautoscalers|virtualservices|destinationrules)"
 
 
 def _now() -> str:
@@ -104,6 +123,8 @@ class FakeCluster:
         self.validate = True  # check submitted workflows against the schemas
         self.stall_watches = False  # watches stay open and say nothing
         self.metrics: dict[tuple[str, str], dict] = {}  # (ns, pod) -> container -> {"cpu", "memory"}
+        self.objects: dict[tuple[str, str, str], dict] = {}  # (resource path, ns, name) -> a service's object
+        self.object_events: list[tuple[int, str, str, str, dict]] = []  # (rv, resource, ns, type, object)
         self._rv = 100
         self._changed = asyncio.Event()
         self.closing = False
@@ -191,6 +212,95 @@ class FakeCluster:
         self.logs[(namespace, pod, container)]["done"] = True
         self._changed.set()
         self._changed = asyncio.Event()
+
+    # ---- a service's objects (API side)
+    def apply_object(self, resource: str, namespace: str, name: str, body: dict, manager: str) -> tuple[int, dict]:
+        """Server-side apply: (201, created) or (200, updated)."""
+        key = (resource, namespace, name)
+        current = self.objects.get(key)
+        applied = copy.deepcopy(body)
+        meta = applied.setdefault("metadata", {})
+        if current is None:
+            meta.update(uid=str(uuid.uuid4()), creationTimestamp=_now(), resourceVersion=self._next_rv(), generation=1,
+                        managedFields=[{"manager": manager, "operation": "Apply"}])
+            self.objects[key] = applied
+            self._emit_object(resource, namespace, "ADDED", applied)
+            return 201, applied
+        obj = copy.deepcopy(current)
+        spec_changed = obj.get("spec") != applied.get("spec")
+        for field in ("labels", "annotations"):
+            if field in meta:
+                obj["metadata"][field] = meta[field]
+        if "spec" in applied:
+            if resource == "apps/v1/deployments" and "replicas" not in applied["spec"] and "replicas" in (obj.get("spec") or {}):
+                # a field this manager does not apply stays with its owner (the HPA's replicas)
+                applied["spec"]["replicas"] = obj["spec"]["replicas"]
+                spec_changed = obj.get("spec") != applied.get("spec")
+            obj["spec"] = applied["spec"]
+        if spec_changed:
+            obj["metadata"]["generation"] = obj["metadata"].get("generation", 1) + 1
+        if obj != current:
+            obj["metadata"]["resourceVersion"] = self._next_rv()
+            self.objects[key] = obj
+            self._emit_object(resource, namespace, "MODIFIED", obj)
+        return 200, obj
+
+    def delete_object(self, resource: str, namespace: str, name: str) -> dict:
+        obj = self.objects.pop((resource, namespace, name))
+        obj["metadata"]["resourceVersion"] = self._next_rv()
+        self._emit_object(resource, namespace, "DELETED", obj)
+        if resource == "apps/v1/deployments":  # garbage collection of its ReplicaSets' pods
+            selector = obj["spec"]["selector"]["matchLabels"]
+            for key, pod in list(self.pods.items()):
+                if key[0] == namespace and all(pod["metadata"]["labels"].get(k) == v for k, v in selector.items()):
+                    del self.pods[key]
+        return obj
+
+    def _emit_object(self, resource: str, namespace: str, kind: str, obj: dict) -> None:
+        self.object_events.append((int(obj["metadata"]["resourceVersion"]), resource, namespace, kind, copy.deepcopy(obj)))
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def objects_of(self, resource: str, namespace: str | None = None) -> dict[str, dict]:
+        """name -> object of one resource (in one namespace)."""
+        return {name: obj for (res, ns, name), obj in sorted(self.objects.items()) if res == resource and namespace in (None, ns)}
+
+    # ---- what the Deployment controller and the kubelet would do (test controls)
+    def set_deployment_status(self, namespace: str, name: str, status: dict) -> dict:
+        key = ("apps/v1/deployments", namespace, name)
+        obj = copy.deepcopy(self.objects[key])
+        obj["status"] = status
+        obj["metadata"]["resourceVersion"] = self._next_rv()
+        self.objects[key] = obj
+        self._emit_object(key[0], namespace, "MODIFIED", obj)
+        return obj
+
+    def roll_out(self, namespace: str, name: str, ready: int | None = None) -> list[dict]:
+        """The controller's work: ``ready`` (default: all wanted) pods of the
+        Deployment's template running and ready, the status saying so."""
+        deployment = self.objects[("apps/v1/deployments", namespace, name)]
+        wanted = deployment["spec"].get("replicas", 1)
+        ready = wanted if ready is None else ready
+        template = deployment["spec"]["template"]
+        containers = [c["name"] for c in template["spec"]["containers"]]
+        pods = []
+        for index in range(wanted):
+            pod_name = f"{name}-{deployment['metadata']['generation']}abc-{index}"
+            if (namespace, pod_name) not in self.pods:
+                self.add_pod(namespace, pod_name, template["metadata"]["labels"], containers=containers)
+            pod = self.pods[(namespace, pod_name)]
+            ok = index < ready
+            pod["status"] = {"phase": "Running", "startTime": _now(),
+                             "conditions": [{"type": "Ready", "status": "True" if ok else "False"}],
+                             "containerStatuses": [{"name": c, "ready": ok, "restartCount": 0, "state": {"running": {}}} for c in containers]}
+            pods.append(pod)
+        self.set_deployment_status(namespace, name, {
+            "observedGeneration": deployment["metadata"]["generation"], "replicas": wanted, "updatedReplicas": wanted,
+            "readyReplicas": ready, "availableReplicas": ready,
+            "conditions": [{"type": "Available", "status": "True" if ready >= wanted else "False"},
+                           {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable" if ready >= wanted else "ReplicaSetUpdated"}],
+        })
+        return pods
 
     def shutdown(self) -> None:
         self.closing = True
@@ -355,6 +465,124 @@ class WorkflowHandler(_Base):
         self.send(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": {"name": name, "group": "argoproj.io", "kind": "workflows"}})
 
 
+class ObjectsHandler(_Base):
+    """A service's kinds: list and watch."""
+
+    def _resource(self, group, version, plural) -> str | None:
+        resource = f"{group + '/' if group else ''}{version}/{plural}"
+        if resource not in OBJECT_KINDS:
+            self.fail(404, "NotFound", f"the server could not find the requested resource ({resource})")
+            return None
+        return resource
+
+    def _items(self, resource, namespace, labels, fields):
+        return [
+            copy.deepcopy(obj)
+            for name, obj in self.cluster.objects_of(resource, namespace).items()
+            if _label_match(obj["metadata"].get("labels", {}), labels) and _field_match(obj, fields)
+        ]
+
+    async def get(self, group, version, namespace, plural) -> None:
+        resource = self._resource(group, version, plural)
+        if resource is None:
+            return
+        labels = self.get_query_argument("labelSelector", None)
+        fields = self.get_query_argument("fieldSelector", None)
+        if _go_bool(self.get_query_argument("watch", None)):
+            await self._watch(resource, namespace, labels, fields)
+            return
+        api_version, kind = OBJECT_KINDS[resource]
+        self.send(200, {"apiVersion": api_version, "kind": kind + "List", "metadata": {"resourceVersion": str(self.cluster._rv)},
+                        "items": self._items(resource, namespace, labels, fields)})
+
+    async def _watch(self, resource, namespace, labels, fields) -> None:
+        cluster = self.cluster
+        since = int(self.get_query_argument("resourceVersion", "0") or 0)
+        timeout = float(self.get_query_argument("timeoutSeconds", "30"))
+        self.set_header("Content-Type", "application/json")
+        if since and since < cluster.compacted_before:
+            self.write(json.dumps({"type": "ERROR", "object": _status(410, "Expired", f"too old resource version: {since} ({cluster.compacted_before})")}) + "\n")
+            self.finish()
+            return
+        if not since:
+            for obj in self._items(resource, namespace, labels, fields):
+                self.write(json.dumps({"type": "ADDED", "object": obj}) + "\n")
+            since = cluster._rv
+        await self.flush()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.gone and not cluster.closing and loop.time() < deadline:
+            sent = False
+            for rv, res, ns, kind, obj in list(cluster.object_events):
+                if rv <= since or res != resource or ns != namespace:
+                    continue
+                since = rv
+                if _label_match(obj["metadata"].get("labels", {}), labels) and _field_match(obj, fields):
+                    self.write(json.dumps({"type": kind, "object": obj}) + "\n")
+                    sent = True
+            if sent:
+                try:
+                    await self.flush()
+                except tornado.iostream.StreamClosedError:
+                    return
+            await cluster.wait_change(min(0.5, max(0.0, deadline - loop.time())))
+        if not self.gone:
+            self.finish()
+
+
+class ObjectHandler(ObjectsHandler):
+    """One object of a service's kinds: get, apply, delete."""
+
+    def get(self, group, version, namespace, plural, name) -> None:
+        resource = self._resource(group, version, plural)
+        if resource is None:
+            return
+        obj = self.cluster.objects.get((resource, namespace, name))
+        if obj is None:
+            self.fail(404, "NotFound", f'{plural} "{name}" not found')
+            return
+        self.send(200, obj)
+
+    def patch(self, group, version, namespace, plural, name) -> None:
+        resource = self._resource(group, version, plural)
+        if resource is None:
+            return
+        content_type = (self.request.headers.get("Content-Type") or "").split(";")[0].strip()
+        if content_type != "application/apply-patch+yaml":
+            self.fail(415, "UnsupportedMediaType", f"this fake implements server-side apply only, not {content_type!r}")
+            return
+        manager = self.get_query_argument("fieldManager", None)
+        if not manager:
+            self.fail(400, "BadRequest", "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch")
+            return
+        body = self.body_json()
+        api_version, kind = OBJECT_KINDS[resource]
+        if not isinstance(body, dict) or body.get("apiVersion") != api_version or body.get("kind") != kind:
+            self.fail(400, "BadRequest", f"body is not a {api_version} {kind}")
+            return
+        meta = body.get("metadata") or {}
+        if meta.get("name") != name or meta.get("namespace", namespace) != namespace:
+            self.fail(400, "BadRequest", "the name and namespace of the body do not match the URL")
+            return
+        if self.cluster.validate:
+            problems = object_errors(body)
+            if problems:
+                self.fail(422, "Invalid", "; ".join(problems))
+                return
+        code, obj = self.cluster.apply_object(resource, namespace, name, body, manager)
+        self.send(code, obj)
+
+    def delete(self, group, version, namespace, plural, name) -> None:
+        resource = self._resource(group, version, plural)
+        if resource is None:
+            return
+        if (resource, namespace, name) not in self.cluster.objects:
+            self.fail(404, "NotFound", f'{plural} "{name}" not found')
+            return
+        self.cluster.delete_object(resource, namespace, name)
+        self.send(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": {"name": name, "kind": plural}})
+
+
 class PodsHandler(_Base):
     def get(self, namespace: str) -> None:
         labels = self.get_query_argument("labelSelector", None)
@@ -430,6 +658,8 @@ class FakeApiServer:
             [
                 (ARGO_PREFIX, WorkflowsHandler, args),
                 (ARGO_PREFIX + r"/([a-z0-9.-]+)", WorkflowHandler, args),
+                (OBJECTS_PREFIX, ObjectsHandler, args),
+                (OBJECTS_PREFIX + r"/([a-z0-9.-]+)", ObjectHandler, args),
                 (r"/api/v1/namespaces/([a-z0-9-]+)/pods", PodsHandler, args),
                 (r"/api/v1/namespaces/([a-z0-9-]+)/pods/([a-z0-9.-]+)/log", PodLogHandler, args),
                 (r"/apis/metrics\.k8s\.io/v1beta1/namespaces/([a-z0-9-]+)/pods/([a-z0-9.-]+)", PodMetricsHandler, args),

@@ -246,6 +246,7 @@ class ControlPlane(Application):
         self.experiments = ExperimentManager(self.database, self.pipeline_runs, trial_env=self._trial_env, is_admin=self._is_admin)
         self.service_manager = ServiceManager(
             self.database, self.data_dir, parent=self, project_quota=self._project_quota, others_in_use=self._tasks_and_servers_in_use,
+            project_settings=self.project_settings, default_engine=self.pipeline_engine, clusters=self.clusters,
         )
 
     def _wire_hooks(self) -> None:

@@ -188,6 +188,9 @@ class ReplicaLogHandler(ServiceBase):
         sid = await self.db.run(lambda session: self.load(session, service_id).id)
         if not index.isdigit() or len(index) > 6:
             raise NotFound.of("replica", index)
+        if self.manager.on_kubernetes(sid):
+            await self._kubernetes_log(sid, int(index), follow)
+            return
         path = self.manager.supervisor.log_path(sid, int(index))
         if not path.exists():
             raise NotFound.of("replica", index)
@@ -210,6 +213,24 @@ class ReplicaLogHandler(ServiceBase):
                 await asyncio.sleep(0.2)
         except StreamClosedError:
             return
+        self.finish()
+
+
+    async def _kubernetes_log(self, sid: int, index: int, follow: bool) -> None:
+        lines = self.manager.kubernetes_replica_log(sid, index, follow)
+        first = await anext(lines, None)  # a missing replica is a 404 before any header goes out
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.set_header("X-Accel-Buffering", "no")
+        try:
+            if first is not None:
+                self.write(first)
+                async for line in lines:
+                    self.write(line)
+                    await self.flush()
+        except StreamClosedError:
+            return
+        finally:
+            await lines.aclose()
         self.finish()
 
 

@@ -23,6 +23,12 @@ deployed as supervised replicas, upgraded, taken over and autoscaled.
   (:mod:`~cubelab_hub.domain.autoscaling`) proposes a count, the
   stabilization windows and the cooldown decide, and every decision that
   changes the count or holds a change back is recorded with its reason.
+- **Where**: a project whose runs go to Kubernetes (its ``engine`` setting,
+  else the platform's ``pipeline_engine``) has its services there too: the
+  :class:`~.service_backends.KubernetesServiceBackend` applies them in the
+  project's cluster and namespace, the service is ``running`` once its
+  Deployment's rollout is done, its pods are its replicas, and Kubernetes'
+  HPA scales it. Everything else runs on this machine.
 - **Restart of the control plane**: replicas are children of the control
   plane and stop with it. At start, leftover replica processes of a control
   plane that died without stopping them are killed (found by pid and start
@@ -49,7 +55,7 @@ from ...domain.autoscaling import Recommendation, describe_metrics, desired_repl
 from ...domain.errors import Conflict, FieldError, FieldErrors, NotFound
 from ...domain.formats import format_bytes
 from ...domain.paging import ListFilters, decode_cursor, page_from
-from ...domain.projects import Quota
+from ...domain.projects import ProjectSettings, Quota
 from ...domain.quotas import Usage, fmt_cores
 from ...domain.services import BUILTIN_SERVING_TYPES, Service, inference_env, service_from_dict, service_host
 from ...engines.local.commands import base_env
@@ -59,6 +65,7 @@ from ..models.pipelines import aware
 from ..models.services import ServiceEventRow, ServiceReplicaRow, ServiceRow
 from .lists import _keyset, _name_contains, _page, _time_range, _visible
 from .replicas import Launch, Replica, ReplicaSupervisor, leftover_processes
+from .service_backends import KUBERNETES, KubernetesServiceBackend, backend_name
 
 log = logging.getLogger("cubelab.services")
 
@@ -132,11 +139,14 @@ class ServiceManager(LoggingConfigurable):
 
     def __init__(self, database, data_dir: str | os.PathLike, *, project_quota=None, others_in_use=None,
                  unix: UnixAccounts | None | str = "environment", workspace_for: Callable[[str], Path] | None = None,
-                 on_routes_changed=None, **kwargs):
+                 on_routes_changed=None, project_settings=None, default_engine: str = "local", clusters=None, **kwargs):
         """``project_quota``: project -> :class:`Quota` (may be a coroutine);
         ``others_in_use``: project -> :class:`Usage` of its running servers and
         tasks (may be a coroutine); ``on_routes_changed``: called (no
-        arguments) whenever the healthy replicas of any service change."""
+        arguments) whenever the healthy replicas of any service change;
+        ``project_settings``: project -> its settings (may be a coroutine),
+        ``default_engine`` and ``clusters``: with them, where each project's
+        services run (see :func:`~.service_backends.backend_name`)."""
         super().__init__(**kwargs)
         self.db = database
         self.data_dir = Path(data_dir)
@@ -163,6 +173,107 @@ class ServiceManager(LoggingConfigurable):
         self._last_scaled: dict[int, float] = {}
         self._held: dict[int, str] = {}
         self._tasks: set[asyncio.Task] = set()
+        self.project_settings = project_settings
+        self.default_engine = default_engine
+        self.clusters = clusters
+        self._kubernetes: KubernetesServiceBackend | None = None
+        self._on_kubernetes: set[int] = set()  # ids of services deployed there
+
+    # ------------------------------------------------------------ where services run
+
+    async def _uses_kubernetes(self, project: str) -> bool:
+        if self.project_settings is None:
+            return False
+        settings = await _maybe_await(self.project_settings(project))
+        return backend_name(settings or ProjectSettings(), self.default_engine) == KUBERNETES
+
+    @property
+    def kubernetes(self) -> KubernetesServiceBackend:
+        if self._kubernetes is None:
+            self._kubernetes = KubernetesServiceBackend(
+                self.domain, clusters=self.clusters or {"default": {}}, project_settings=self.project_settings,
+                on_status=self._kubernetes_status, service_named=self._deployed_named, parent=self)
+        return self._kubernetes
+
+    def _deployed_named(self, name: str) -> Service | None:
+        return next((svc for _gen, svc in self._deployed.values() if svc.name == name), None)
+
+    async def _owns_host(self, service_id: int) -> bool:
+        """Whether no other deployed service holds this one's host (the older one keeps it until a takeover)."""
+        def others(session) -> bool:
+            row = session.get(ServiceRow, service_id)
+            return row is None or session.scalars(select(ServiceRow.id).where(
+                ServiceRow.host == row.host, ServiceRow.id != service_id, ServiceRow.status.in_(DEPLOYED))).first() is None
+
+        return await self.db.run(others)
+
+    async def _deploy_on_kubernetes(self, service_id: int, service: Service, generation: int, count: int) -> None:
+        self._deployed[service_id] = (generation, service)
+        self._on_kubernetes.add(service_id)
+        try:
+            await self.kubernetes.deploy(service_id, service, generation, count, owns_host=await self._owns_host(service_id))
+        except (FieldError, FieldErrors):
+            raise
+        except Exception as exc:  # the API server's refusal or an unreachable cluster: said on the service
+            log.warning("service %s: applying on kubernetes failed: %s", service_id, exc)
+            problem = f"cannot apply on kubernetes: {exc}"
+
+            def mark(session):
+                r = session.get(ServiceRow, service_id)
+                if r is not None:
+                    r.status, r.message = "failed", problem
+
+            await self.db.run(mark)
+
+    async def _kubernetes_status(self, service_id: int, state, pods) -> None:
+        """The Deployment changed: the row's status and replicas follow; once
+        running, an older service on the same host is taken offline and this
+        one takes its route."""
+        def store(session) -> tuple[bool, list[tuple[int, str]]]:
+            row = session.get(ServiceRow, service_id)
+            if row is None or row.status not in DEPLOYED:
+                return False, []
+            session.execute(delete(ServiceReplicaRow).where(ServiceReplicaRow.service_id == service_id))
+            for index, pod in enumerate(pods):
+                session.add(ServiceReplicaRow(service_id=service_id, index=index, generation=row.generation, status=pod.status,
+                                              external_id=pod.name[:64], restarts=pod.restarts, message=pod.message,
+                                              started_at=datetime.fromisoformat(pod.started_at.replace("Z", "+00:00")) if pod.started_at else None))
+            row.message = state.message
+            if state.state == "failed" and row.status == "deploying":
+                self._event(session, service_id, "failed", None, state.message)
+            if state.state == "running" and row.status == "deploying":
+                row.status = "running"
+                self._event(session, service_id, "running", None, state.message)
+                older = session.scalars(select(ServiceRow).where(ServiceRow.host == row.host, ServiceRow.id != row.id,
+                                                                 ServiceRow.status.in_(DEPLOYED))).all()
+                return True, [(o.id, o.name) for o in older]
+            return False, []
+
+        became_running, older = await self.db.run(store)
+        deployed = self._deployed.get(service_id)
+        if older and deployed is not None:
+            # this one's route first, then the old one's goes: the host is never without one
+            row = await self.db.run(lambda s: _snapshot(s, service_id))
+            await self.kubernetes.deploy(service_id, deployed[1], deployed[0], row["desired_replicas"], owns_host=True)
+        for old_id, old_name in older:
+            await self.record(service_id, "takeover", None, f"took host {self.host_of(deployed[1])} over from '{old_name}'", previous=old_name)
+            await self.stop(old_id, None, status="offline", message=f"taken offline: '{deployed[1].name}' took its host over once healthy")
+        if became_running:
+            self._routes_changed()
+
+    def on_kubernetes(self, service_id: int) -> bool:
+        return service_id in self._on_kubernetes
+
+    async def kubernetes_replica_log(self, service_id: int, index: int, follow: bool = False):
+        """The log of replica ``index`` of a service on Kubernetes: its pod's,
+        the pod named by the replica row (:class:`NotFound` when there is none)."""
+        pod = await self.db.run(lambda s: s.scalars(select(ServiceReplicaRow.external_id).where(
+            ServiceReplicaRow.service_id == service_id, ServiceReplicaRow.index == index)).first())
+        if not pod:
+            raise NotFound.of("replica", str(index))
+        deployed = self._deployed.get(service_id)
+        async for line in self.kubernetes.logs(service_id, pod, follow=follow, service=deployed[1] if deployed else None):
+            yield line
 
     # ------------------------------------------------------------ parsing and validation
 
@@ -292,7 +403,9 @@ class ServiceManager(LoggingConfigurable):
         """Start ``min_replicas`` replicas (a deployed service: roll to its latest edit)."""
         row = await self.db.run(lambda s: _snapshot(s, service_id))
         service = self.parse(row["body"], is_admin=True)
-        self._check_runnable(service)
+        on_kubernetes = await self._uses_kubernetes(service.project)
+        if not on_kubernetes:
+            self._check_runnable(service)
         running = row["status"] in DEPLOYED
         count = max(row["desired_replicas"], service.min_replicas) if running else service.min_replicas
         count = min(count, service.max_replicas)
@@ -305,12 +418,20 @@ class ServiceManager(LoggingConfigurable):
             self._event(session, service_id, "deploy", actor, f"deployed by {actor} with {count} replica(s)", replicas=count)
 
         await self.db.run(mark)
+        if on_kubernetes:
+            await self._deploy_on_kubernetes(service_id, service, row["generation"], count)
+            return
         self._apply(service_id, service, row["generation"], count)
 
     async def upgrade(self, service_id: int, actor: str) -> None:
         """An edit of a deployed service: roll its replicas to the new generation."""
         row = await self.db.run(lambda s: _snapshot(s, service_id))
         service = self.parse(row["body"], is_admin=True)
+        if service_id in self._on_kubernetes:
+            await self.record(service_id, "upgrade", actor, f"rolling to generation {row['generation']} on kubernetes", generation=row["generation"])
+            await self.db.run(lambda s: setattr(s.get(ServiceRow, service_id), "status", "deploying"))
+            await self._deploy_on_kubernetes(service_id, service, row["generation"], max(row["desired_replicas"], service.min_replicas))
+            return
         self._check_runnable(service)
         count = min(max(row["desired_replicas"], service.min_replicas), service.max_replicas)
         await self.record(service_id, "upgrade", actor, f"rolling {count} replica(s) to generation {row['generation']}, one at a time",
@@ -318,6 +439,10 @@ class ServiceManager(LoggingConfigurable):
         self._apply(service_id, service, row["generation"], count)
 
     async def stop(self, service_id: int, actor: str | None, status: str = "stopped", message: str = "") -> None:
+        deployed = self._deployed.get(service_id)
+        if service_id in self._on_kubernetes:
+            self._on_kubernetes.discard(service_id)
+            await self.kubernetes.stop(service_id, deployed[1] if deployed else None)
         self._deployed.pop(service_id, None)
         self._recommendations.pop(service_id, None)
 
@@ -333,6 +458,10 @@ class ServiceManager(LoggingConfigurable):
         self._routes_changed()
 
     async def delete(self, service_id: int, actor: str) -> None:
+        if service_id in self._on_kubernetes:
+            self._on_kubernetes.discard(service_id)
+            deployed = self._deployed.get(service_id)
+            await self.kubernetes.stop(service_id, deployed[1] if deployed else None)
         await self.supervisor.stop_service(service_id, drain=False)
         self._deployed.pop(service_id, None)
 
@@ -508,6 +637,10 @@ class ServiceManager(LoggingConfigurable):
         for row in rows:
             try:
                 service = self.parse(row["body"], is_admin=True)
+                if await self._uses_kubernetes(service.project):
+                    # the objects are still there: apply again (a no-op when unchanged) and follow
+                    await self._deploy_on_kubernetes(row["id"], service, row["generation"], max(row["desired_replicas"], service.min_replicas))
+                    continue
                 self._check_runnable(service)
             except (FieldError, FieldErrors) as exc:
                 await self.stop(row["id"], None, status="failed", message=f"cannot start again: {exc}")
@@ -584,6 +717,8 @@ class ServiceManager(LoggingConfigurable):
     async def shutdown(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        if self._kubernetes is not None:
+            await self._kubernetes.close()
         await self.supervisor.close()
 
 
