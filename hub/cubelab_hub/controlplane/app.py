@@ -243,7 +243,8 @@ class ControlPlane(Application):
         # experiment trials' credentials: the key is made the first time a trial needs one
         self.trial_channel = TrialChannel(Path(self.data_dir) / TRIAL_CHANNEL_KEY_FILE)
         self.server_manager = ServerManager(self.database, self.hub_client, ServerExpiry(parent=self), audit=self.audit)
-        self.experiments = ExperimentManager(self.database, self.pipeline_runs, trial_env=self._trial_env, is_admin=self._is_admin)
+        self.experiments = ExperimentManager(self.database, self.pipeline_runs, trial_env=self._trial_env, is_admin=self._is_admin,
+                                             checkpoint_dir=self._experiment_checkpoint_dir)
         self.service_manager = ServiceManager(
             self.database, self.data_dir, parent=self, project_quota=self._project_quota, others_in_use=self._tasks_and_servers_in_use,
         )
@@ -271,6 +272,12 @@ class ControlPlane(Application):
     def _trial_env(self, exp, trial_id: str, seq: int) -> dict[str, str]:
         """The variables that let a trial's NNI SDK reach the trial channel."""
         return self.trial_channel.trial_env(self.trial_channel_url, exp.id, trial_id, seq)
+
+    async def _experiment_checkpoint_dir(self, exp) -> str | None:
+        """Where an experiment's trials share checkpoints (PBT): a directory of the
+        creator's (as whom every trial runs) on the project's engine, if it has one."""
+        engine = await self.pipeline_runs.project_engine(exp.project)
+        return engine.shared_dir(exp.creator, f"experiments/{exp.id}/checkpoints")
 
     async def _is_admin(self, name: str) -> bool:
         user = await self.hub_client.get_user(name)

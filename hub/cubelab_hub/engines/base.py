@@ -236,6 +236,14 @@ class Engine(LoggingConfigurable, metaclass=_EngineMeta):
         (a cluster's scheduler decides). Cheap: called for every run created."""
         return None
 
+    def shared_dir(self, runner: str, name: str) -> str | None:
+        """A directory, as ``runner``'s tasks see it, that every task ``runner``
+        starts on this engine can write and later tasks read (``name``: a relative
+        path naming its use, e.g. ``experiments/3/checkpoints``). Tasks create it;
+        the engine only names it. None: this engine has none to offer (pods share
+        nothing unless a volume is mounted in each)."""
+        return None
+
     @abc.abstractmethod
     async def submit(self, spec: RunSpec) -> RunState:
         """Start a run; returns at once with its initial state (tasks pending)."""

@@ -329,6 +329,10 @@ class RunManager:
     def engine_for(self, name: str) -> Engine | None:
         return self.engines.get(name)
 
+    async def project_engine(self, project: str) -> Engine:
+        """The engine the project's runs go to (Conflict when this control plane lacks it)."""
+        return self.engines[await self._engine_name(project)]
+
     async def create_run(self, pipeline_id: int, runner: str, runner_admin: bool, trigger: str = "manual",
                          only_tasks: set[str] | None = None, reuse: dict[str, TaskState] | None = None,
                          source_run_id: str | None = None, schedule_time: datetime | None = None,
