@@ -113,7 +113,7 @@ class Setup:
 
         def trial_env(exp, trial_id, seq):
             self.envs.append((exp.id, trial_id, seq))
-            return {"NNI_TRIAL_JOB_ID": trial_id}
+            return {"NNI_TRIAL_JOB_ID": trial_id, "NNI_TRIAL_COMMAND_CHANNEL": f"http://{trial_id}:token-{trial_id}@cp/ch"}
 
         if nni:  # NNI's own tuners and assessors, rebuilt from the records
             self.records: list[list] = []  # what each tuner was rebuilt from
@@ -177,6 +177,11 @@ async def test_trials_run_in_parallel_report_metrics_and_the_experiment_ends_at_
     assert spec.trigger == "trial" and spec.runner == "alice" and spec.project == "proj"
     [task] = spec.pipeline.tasks
     assert task.extra_args == ["--lr=0.1"] and task.env["NNI_TRIAL_JOB_ID"] == trials[0]["id"]
+    # the channel's URL (its token) goes to the engine as a secret variable, and is not stored with the run
+    assert "NNI_TRIAL_COMMAND_CHANNEL" not in task.env
+    assert spec.secret_env == {"NNI_TRIAL_COMMAND_CHANNEL": f"http://{trials[0]['id']}:token-{trials[0]['id']}@cp/ch"}
+    with db.session() as session:
+        assert "token-" not in str(session.get(RunRow, spec.run_id).spec)
     # what the trial channel hands the SDK, and what trials report through it
     params = await s.manager.trial_parameters(trials[0]["id"])
     assert params == {"parameter_id": 0, "parameter_source": "algorithm", "parameters": {"lr": 0.1}, "parameter_index": 0}

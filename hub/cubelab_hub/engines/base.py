@@ -73,6 +73,10 @@ class RunSpec:
     extra_env: dict[str, str] = field(default_factory=dict)  # e.g. project env; below KFJ_* and above global env
     started_at: datetime | None = None  # when the run was created: the time its {{datetime...}} variables see
     cluster_name: str = ""  # {{cluster_name}}: the engine the run's project runs on
+    # variables every task gets that are credentials (an experiment trial's channel URL):
+    # never stored with the run (the control plane derives them again after a restart),
+    # put in the process environment locally and in a Secret of the run on Kubernetes
+    secret_env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

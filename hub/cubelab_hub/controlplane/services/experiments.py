@@ -60,6 +60,9 @@ EXPERIMENT_ACTIVE = ("running", "stopping")
 EXPERIMENT_FINAL = ("stopped", "succeeded", "failed")
 # the task name of every trial's one-task pipeline (domain trial_pipeline)
 TRIAL_TASK = "trial"
+# a trial's variables that are credentials: handed to the engine as the run's
+# secret_env, never stored with the run (the control plane derives them again)
+SECRET_TRIAL_ENV = ("NNI_TRIAL_COMMAND_CHANNEL",)
 
 END_MESSAGES = {
     "max_trials": "ended: max_trials trials have run",
@@ -585,12 +588,13 @@ class ExperimentManager:
         seq = await self.db.run(_insert_trial, ctrl.exp_id, trial_id, parameter_id, parameters, source_trial_id)
         try:
             env = dict(self.trial_env(exp, trial_id, seq)) if self.trial_env is not None else {}
+            secret_env = {name: env.pop(name) for name in SECRET_TRIAL_ENV if name in env}
             pipeline = trial_pipeline(exp, trial_id, parameters, env, kind=ctrl.kind)
             admin = False
             if self.is_admin is not None:
                 answer = self.is_admin(exp.creator)
                 admin = bool(await answer if hasattr(answer, "__await__") else answer)
-            run_id = await self.runs.create_trial(pipeline, exp.creator, admin)
+            run_id = await self.runs.create_trial(pipeline, exp.creator, admin, secret_env=secret_env)
         except Exception as exc:
             message = f"the trial's run could not be created: {getattr(exc, 'message', None) or exc}"
             if not isinstance(exc, (FieldError, FieldErrors, Conflict, NotFound)):
