@@ -316,11 +316,15 @@ async def test_a_restarted_control_plane_picks_running_experiments_up(db):
     assert before.experiment(exp_id)["status"] == "running"
     # the next control plane: its engine of the same name finishes what it adopts
     after = Setup(db, InstantEngine("engine"))
+    # the trials' channel URLs were never stored: the restarted control plane derives them again
+    after.runs.secret_env_for = lambda spec: {"NNI_TRIAL_COMMAND_CHANNEL": "derived-" + spec.pipeline.tasks[0].env["NNI_TRIAL_JOB_ID"]}
     await after.runs.start()
     await after.manager.start()
     view = await after.until(lambda: (v := after.experiment(exp_id))["status"] != "running" and v)
     assert view["end_reason"] == "max_trials"
     assert sorted(after.engine.reattached) == sorted(t["run_id"] for t in before.trials(exp_id)[:2])
+    for trial in before.trials(exp_id)[:2]:
+        assert after.engine._runs[trial["run_id"]].spec.secret_env == {"NNI_TRIAL_COMMAND_CHANNEL": "derived-" + trial["id"]}
     history = after.tuners[0].history
     assert [(h["parameter_id"], h["status"], h["intermediates"]) for h in history] == [(0, "running", [0.3]), (1, "running", [])]
     assert [t["status"] for t in after.trials(exp_id)] == ["succeeded"] * 3
