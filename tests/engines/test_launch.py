@@ -194,3 +194,15 @@ def test_a_trial_gets_the_tasks_output_directory_for_nni_unless_it_names_one():
     env = _launch(Task("t", "python", args={"--script": "x.py"}, env={"NNI_TRIAL_JOB_ID": "trial-1", "NNI_OUTPUT_DIR": "/o"}), BUILTIN["python"]).env
     assert env["NNI_OUTPUT_DIR"] == "/o" and env["NNI_SYS_DIR"] == "/out"
     assert "NNI_OUTPUT_DIR" not in _launch(Task("t", "python", args={"--script": "x.py"}), BUILTIN["python"]).env
+
+
+def test_the_local_engine_gives_a_task_the_runs_secret_variables_in_its_environment(tmp_path):
+    from cubelab_hub.engines.local.commands import TaskPaths, build_launch
+
+    task = Task("t", "python", args={"--script": "train.py"}, env={"PLAIN": "1"})
+    spec = _spec(task, BUILTIN["python"], secret_env={"NNI_TRIAL_COMMAND_CHANNEL": "http://t:token@cp/ch"})
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws" / "train.py").write_text("")
+    argv, env = build_launch(spec, task, BUILTIN["python"], TaskPaths.for_task(tmp_path / "run", "t"), {}, tmp_path / "ws")
+    assert env["NNI_TRIAL_COMMAND_CHANNEL"] == "http://t:token@cp/ch" and env["PLAIN"] == "1"
+    assert "token" not in " ".join(argv)  # never on the command line

@@ -116,6 +116,7 @@ class FakeCluster:
     def __init__(self) -> None:
         self.workflows: dict[tuple[str, str], dict] = {}
         self.pods: dict[tuple[str, str], dict] = {}
+        self.secrets: dict[tuple[str, str], dict] = {}
         self.logs: dict[tuple[str, str, str], dict] = {}
         self.events: list[tuple[int, str, str, dict]] = []  # (rv, namespace, type, object)
         self.requests: list[dict] = []
@@ -171,6 +172,11 @@ class FakeCluster:
 
     def delete_workflow(self, namespace: str, name: str) -> dict:
         obj = self.workflows.pop((namespace, name))
+        # the garbage collector: what the workflow owns goes with it
+        uid = obj["metadata"]["uid"]
+        for key, secret in list(self.secrets.items()):
+            if any(ref.get("uid") == uid for ref in secret["metadata"].get("ownerReferences") or []):
+                del self.secrets[key]
         obj["metadata"]["resourceVersion"] = self._next_rv()
         self._emit(namespace, "DELETED", obj)
         return obj
@@ -583,6 +589,55 @@ class ObjectHandler(ObjectsHandler):
         self.send(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": {"name": name, "kind": plural}})
 
 
+class SecretsHandler(_Base):
+    def post(self, namespace: str) -> None:
+        body = self.body_json()
+        if not isinstance(body, dict) or body.get("kind") != "Secret" or body.get("apiVersion") != "v1":
+            self.fail(400, "BadRequest", "body is not a v1 Secret")
+            return
+        name = (body.get("metadata") or {}).get("name")
+        if (namespace, name) in self.cluster.secrets:
+            self.fail(409, "AlreadyExists", f'secrets "{name}" already exists')
+            return
+        obj = copy.deepcopy(body)
+        obj["metadata"].update(namespace=namespace, uid=str(uuid.uuid4()), resourceVersion=self.cluster._next_rv())
+        self.cluster.secrets[(namespace, name)] = obj
+        self.send(201, obj)
+
+
+class SecretHandler(_Base):
+    def _get(self, namespace: str, name: str):
+        obj = self.cluster.secrets.get((namespace, name))
+        if obj is None:
+            self.fail(404, "NotFound", f'secrets "{name}" not found')
+        return obj
+
+    def get(self, namespace: str, name: str) -> None:
+        obj = self._get(namespace, name)
+        if obj is not None:
+            self.send(200, obj)
+
+    def patch(self, namespace: str, name: str) -> None:
+        obj = self._get(namespace, name)
+        if obj is None:
+            return
+        content_type = (self.request.headers.get("Content-Type") or "").split(";")[0].strip()
+        body = self.body_json()
+        if content_type != "application/merge-patch+json" or not isinstance(body, dict):
+            self.fail(415, "UnsupportedMediaType", f"this fake takes merge patches only, not {content_type!r}")
+            return
+        patched = _merge_patch(obj, body)
+        patched["metadata"]["resourceVersion"] = self.cluster._next_rv()
+        self.cluster.secrets[(namespace, name)] = patched
+        self.send(200, patched)
+
+    def delete(self, namespace: str, name: str) -> None:
+        if self._get(namespace, name) is None:
+            return
+        del self.cluster.secrets[(namespace, name)]
+        self.send(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
+
+
 class PodsHandler(_Base):
     def get(self, namespace: str) -> None:
         labels = self.get_query_argument("labelSelector", None)
@@ -661,6 +716,8 @@ class FakeApiServer:
                 (OBJECTS_PREFIX, ObjectsHandler, args),
                 (OBJECTS_PREFIX + r"/([a-z0-9.-]+)", ObjectHandler, args),
                 (r"/api/v1/namespaces/([a-z0-9-]+)/pods", PodsHandler, args),
+                (r"/api/v1/namespaces/([a-z0-9-]+)/secrets", SecretsHandler, args),
+                (r"/api/v1/namespaces/([a-z0-9-]+)/secrets/([a-z0-9.-]+)", SecretHandler, args),
                 (r"/api/v1/namespaces/([a-z0-9-]+)/pods/([a-z0-9.-]+)/log", PodLogHandler, args),
                 (r"/apis/metrics\.k8s\.io/v1beta1/namespaces/([a-z0-9-]+)/pods/([a-z0-9.-]+)", PodMetricsHandler, args),
             ]

@@ -195,9 +195,13 @@ def trial_env(trial_id: str = "trial-0123456789ab") -> dict[str, str]:
 
 def trial_spec() -> RunSpec:
     """An experiment trial: one python-script task, its parameters as argv items
-    after the task's own and NNI's trial channel in its env (pipeline_id NULL)."""
+    after the task's own, NNI's variables in its env and the trial channel's URL
+    (its credentials) in the run's secret_env, as the experiment service hands it
+    over (pipeline_id NULL)."""
+    env = trial_env()
+    secret_env = {"NNI_TRIAL_COMMAND_CHANNEL": env.pop("NNI_TRIAL_COMMAND_CHANNEL")}
     task = Task("trial", "python", args={"--script": "mnist/train.py", "--args": "--epochs 3"}, cpu="2", memory="4G",
-                env=trial_env(), extra_args=list(TRIAL_ARGV))
+                env=env, extra_args=list(TRIAL_ARGV))
     pipeline = Pipeline(name="mnist-hpo", project="public", id=None, tasks=[task], creator="dave")
     return RunSpec(run_id="run-trial-0007", pipeline=pipeline, templates={"trial": BUILTIN["python"]}, creator="dave",
-                   runner="dave", project="public", namespace="pipeline", trigger="trial")
+                   runner="dave", project="public", namespace="pipeline", trigger="trial", secret_env=secret_env)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from support.kube_schema import workflow_errors
+from support.service_schema import object_errors
 
 from cubelab_hub.domain.errors import FieldError
 from cubelab_hub.domain.pipelines import Pipeline, Task
@@ -23,7 +24,7 @@ from cubelab_hub.domain.projects import settings_from_properties
 from cubelab_hub.domain.retries import retry_backoff_from_dict
 from cubelab_hub.domain.templates import JobTemplate
 from cubelab_hub.engines.base import RunSpec
-from cubelab_hub.engines.kubernetes.compile import ClusterConfig, compile_workflow, label_value, workflow_name
+from cubelab_hub.engines.kubernetes.compile import ClusterConfig, compile_workflow, label_value, run_env_secret, workflow_name
 
 from .specs import (
     BUILTIN,
@@ -177,15 +178,36 @@ def test_template_without_command_keeps_the_image_entrypoint():
     assert train["args"][0] == "train"
 
 
-def test_a_trials_parameters_follow_its_own_args_and_its_channel_is_in_its_env():
-    wf = _checked(trial_spec(), BUILTINS_PROJECT)
+def test_a_trials_parameters_follow_its_own_args_and_its_channel_comes_from_a_secret():
+    spec = trial_spec()
+    wf = _checked(spec, BUILTINS_PROJECT)
     trial = _templates(wf)["task-trial"]["container"]
     assert trial["command"] == ["python", "/mnt/dave/mnist/train.py", "--epochs", "3", *TRIAL_ARGV]
     env = _env(_templates(wf)["task-trial"])
     assert env["NNI_TRIAL_JOB_ID"] == "trial-0123456789ab" and env["NNI_PLATFORM"] == "cubelab"
-    assert env["NNI_TRIAL_COMMAND_CHANNEL"].endswith("@cubelab-controlplane.jhub.svc:10101/services/cubelab/api/v1/trial-channel/trial-0123456789ab")
     assert env["NNI_OUTPUT_DIR"] == env["NNI_SYS_DIR"] == "/cubelab/out"  # the pod's output directory
     assert wf["metadata"]["labels"]["cubelab.io/trigger"] == "trial"
+    # the channel's URL (its token) is nowhere in the workflow: the pod reads it from the run's Secret
+    token_url = spec.secret_env["NNI_TRIAL_COMMAND_CHANNEL"]
+    assert token_url not in json.dumps(wf) and token_url.split("@")[0].split(":")[-1] not in json.dumps(wf)
+    [ref] = [e for e in trial["env"] if e["name"] == "NNI_TRIAL_COMMAND_CHANNEL"]
+    secret = run_env_secret(spec, BUILTINS_PROJECT)
+    assert ref == {"name": "NNI_TRIAL_COMMAND_CHANNEL", "valueFrom": {"secretKeyRef": {"name": secret["metadata"]["name"], "key": "NNI_TRIAL_COMMAND_CHANNEL"}}}
+    assert secret["metadata"]["namespace"] == wf["metadata"]["namespace"]
+    assert secret["stringData"] == {"NNI_TRIAL_COMMAND_CHANNEL": token_url}
+
+
+def test_the_trials_secret_matches_its_golden_file_and_the_kubernetes_schema():
+    owner = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "name": workflow_name(trial_spec()),
+             "uid": "00000000-0000-0000-0000-000000000007"}
+    secret = run_env_secret(trial_spec(), BUILTINS_PROJECT, owner)
+    path = GOLDEN / "trial-secret.json"
+    if os.environ.get("CUBELAB_UPDATE_GOLDEN"):
+        path.write_text(json.dumps(secret, indent=2, ensure_ascii=False) + "\n")
+    assert secret == json.loads(path.read_text())
+    assert object_errors(secret) == []
+    assert object_errors({**secret, "stringData": {"NNI_TRIAL_COMMAND_CHANNEL": 7}}) != []  # the schema check is not vacuous
+    assert run_env_secret(builtins_spec(), BUILTINS_PROJECT) is None  # runs without secret variables have none
 
 
 def test_a_trials_custom_command_gets_its_parameters_as_bash_positional_parameters():

@@ -477,3 +477,32 @@ async def test_cancel_that_comes_too_late_leaves_a_success(engine, apiserver):
     await acting
     assert state.status == SUCCEEDED and state.message == ""
     assert set(_statuses(state).values()) == {SUCCEEDED, SKIPPED}
+
+
+async def test_secret_env_goes_into_a_secret_made_before_the_workflow_and_deleted_with_it(engine, apiserver):
+    import json
+
+    spec = diamond_spec()
+    spec.secret_env = {"API_TOKEN": "s3cret-value"}
+    await engine.submit(spec)
+    cluster = apiserver.cluster
+    workflow = cluster.workflows[(NS, "diamond-run-0042")]
+    secret = cluster.secrets[(NS, "diamond-run-0042-env")]
+    assert secret["stringData"] == {"API_TOKEN": "s3cret-value"}
+    # made before the workflow, so no pod starts without it; then owned by the workflow
+    posts = [r["path"] for r in cluster.requests if r["method"] == "POST"]
+    assert posts == [f"/api/v1/namespaces/{NS}/secrets", f"/apis/argoproj.io/v1alpha1/namespaces/{NS}/workflows"]
+    assert secret["metadata"]["ownerReferences"] == [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
+                                                      "name": "diamond-run-0042", "uid": workflow["metadata"]["uid"]}]
+    # every task reads the value from the Secret; the workflow holds none of it
+    assert "s3cret-value" not in json.dumps(workflow)
+    containers = [t["container"] for t in workflow["spec"]["templates"] if "container" in t]
+    assert containers and all({"name": "API_TOKEN", "valueFrom": {"secretKeyRef": {"name": "diamond-run-0042-env", "key": "API_TOKEN"}}}
+                              in c["env"] for c in containers)
+    cluster.delete_workflow(NS, "diamond-run-0042")
+    assert (NS, "diamond-run-0042-env") not in cluster.secrets
+
+
+async def test_runs_without_secret_env_make_no_secret(engine, apiserver):
+    await engine.submit(diamond_spec())
+    assert apiserver.cluster.secrets == {}

@@ -18,10 +18,10 @@ from support.engines import FailingEngine, HangingEngine, InstantEngine, ManualE
 from cubelab_hub.controlplane.db import Database
 from cubelab_hub.controlplane.models.experiments import ExperimentRow, TrialMetricRow, TrialRow
 from cubelab_hub.controlplane.models.pipelines import RunRow
-from cubelab_hub.controlplane.services.experiments import ExperimentManager, read_experiment_view, trial_views
+from cubelab_hub.controlplane.services.experiments import ExperimentManager, history_records, read_experiment_view, trial_views
 from cubelab_hub.controlplane.services.runs import RunManager
 from cubelab_hub.controlplane.services.templates import ensure_builtin_templates
-from cubelab_hub.domain.errors import Conflict, FieldErrors
+from cubelab_hub.domain.errors import Conflict, FieldError, FieldErrors
 
 
 @pytest.fixture
@@ -90,7 +90,7 @@ class Setup:
     """A run service and an experiment service on one engine, with the tuners
     and assessors they built."""
 
-    def __init__(self, db, engine, space=SPACE, keep_runs_on_shutdown=False, nni=False):
+    def __init__(self, db, engine, space=SPACE, keep_runs_on_shutdown=False, nni=False, tuner_cls=None, checkpoint_dir=None):
         self.db = db
         self.engine = engine
         self.runs = RunManager(db, {engine.name: engine}, default_engine=engine.name, keep_runs_on_shutdown=keep_runs_on_shutdown)
@@ -100,7 +100,7 @@ class Setup:
         self.envs: list[tuple] = []
 
         def tuner_factory(exp, history):
-            tuner = ListTuner(space, history)
+            tuner = (tuner_cls or ListTuner)(space, history)
             self.tuners.append(tuner)
             return tuner
 
@@ -113,10 +113,17 @@ class Setup:
 
         def trial_env(exp, trial_id, seq):
             self.envs.append((exp.id, trial_id, seq))
-            return {"NNI_TRIAL_JOB_ID": trial_id}
+            return {"NNI_TRIAL_JOB_ID": trial_id, "NNI_TRIAL_COMMAND_CHANNEL": f"http://{trial_id}:token-{trial_id}@cp/ch"}
 
         if nni:  # NNI's own tuners and assessors, rebuilt from the records
-            self.manager = ExperimentManager(db, self.runs, trial_env=trial_env, poll_seconds=0.05)
+            self.records: list[list] = []  # what each tuner was rebuilt from
+
+            def history(trials):
+                self.records.append(history_records(trials))
+                return self.records[-1]
+
+            self.manager = ExperimentManager(db, self.runs, trial_env=trial_env, poll_seconds=0.05, history=history,
+                                             checkpoint_dir=checkpoint_dir)
             return
         self.manager = ExperimentManager(db, self.runs, trial_env=trial_env, tuner_factory=tuner_factory,
                                          assessor_factory=assessor_factory, history=lambda trials: trials, poll_seconds=0.05)
@@ -170,6 +177,11 @@ async def test_trials_run_in_parallel_report_metrics_and_the_experiment_ends_at_
     assert spec.trigger == "trial" and spec.runner == "alice" and spec.project == "proj"
     [task] = spec.pipeline.tasks
     assert task.extra_args == ["--lr=0.1"] and task.env["NNI_TRIAL_JOB_ID"] == trials[0]["id"]
+    # the channel's URL (its token) goes to the engine as a secret variable, and is not stored with the run
+    assert "NNI_TRIAL_COMMAND_CHANNEL" not in task.env
+    assert spec.secret_env == {"NNI_TRIAL_COMMAND_CHANNEL": f"http://{trials[0]['id']}:token-{trials[0]['id']}@cp/ch"}
+    with db.session() as session:
+        assert "token-" not in str(session.get(RunRow, spec.run_id).spec)
     # what the trial channel hands the SDK, and what trials report through it
     params = await s.manager.trial_parameters(trials[0]["id"])
     assert params == {"parameter_id": 0, "parameter_source": "algorithm", "parameters": {"lr": 0.1}, "parameter_index": 0}
@@ -304,11 +316,15 @@ async def test_a_restarted_control_plane_picks_running_experiments_up(db):
     assert before.experiment(exp_id)["status"] == "running"
     # the next control plane: its engine of the same name finishes what it adopts
     after = Setup(db, InstantEngine("engine"))
+    # the trials' channel URLs were never stored: the restarted control plane derives them again
+    after.runs.secret_env_for = lambda spec: {"NNI_TRIAL_COMMAND_CHANNEL": "derived-" + spec.pipeline.tasks[0].env["NNI_TRIAL_JOB_ID"]}
     await after.runs.start()
     await after.manager.start()
     view = await after.until(lambda: (v := after.experiment(exp_id))["status"] != "running" and v)
     assert view["end_reason"] == "max_trials"
     assert sorted(after.engine.reattached) == sorted(t["run_id"] for t in before.trials(exp_id)[:2])
+    for trial in before.trials(exp_id)[:2]:
+        assert after.engine._runs[trial["run_id"]].spec.secret_env == {"NNI_TRIAL_COMMAND_CHANNEL": "derived-" + trial["id"]}
     history = after.tuners[0].history
     assert [(h["parameter_id"], h["status"], h["intermediates"]) for h in history] == [(0, "running", [0.3]), (1, "running", [])]
     assert [t["status"] for t in after.trials(exp_id)] == ["succeeded"] * 3
@@ -380,3 +396,115 @@ async def test_with_nni_grid_search_the_experiment_ends_when_the_space_is_exhaus
     await manager.resume(exp_id)
     view = await s.until(lambda: (v := s.experiment(exp_id))["status"] != "running" and v)
     assert view["end_reason"] == "search_space_exhausted" and len(s.trials(exp_id)) == 3
+
+
+class DeferringTuner(ListTuner):
+    """Like Evolution or PBT: has nothing to propose until a trial has ended."""
+
+    def __init__(self, space, history=None):
+        super().__init__(space, history)
+        self.ended = 0
+
+    def request(self, count):
+        if self.next > self.ended:
+            self.calls.append(("request", count, []))
+            return []
+        return super().request(min(count, 1))
+
+    def trial_end(self, parameter_id, succeeded):
+        super().trial_end(parameter_id, succeeded)
+        self.ended += 1
+
+
+async def test_the_tuner_is_asked_when_a_slot_frees_not_on_a_timer(db):
+    s = Setup(db, ManualEngine(), tuner_cls=DeferringTuner)
+    exp_id = await s.manager.create(body(trial_concurrency=2, max_trials=2), "alice", False)
+    [first] = await s.running_runs(1)
+    await asyncio.sleep(0.5)  # ten poll intervals
+    # one proposal for two free slots; with nothing changed since, the tuner is not asked again
+    assert [c for c in s.tuners[0].calls if c[0] == "request"] == [("request", 1, [0])]
+    await s.manager.record_metric(s.trials(exp_id)[0]["id"], "final", 1, 0.5, 0.5)
+    await s.engine.end(first)
+    [second] = await s.running_runs(1)  # the freed slot: asked again at once, and it proposes
+    assert s.trials(exp_id)[1]["parameters"] == {"lr": 0.2}
+    await s.engine.end(second)
+    await s.until(lambda: s.experiment(exp_id)["status"] != "running")
+
+
+async def test_every_proposal_handed_out_ends_for_the_tuner_cancelled_and_stopped_ones_too(db):
+    s = Setup(db, ManualEngine())
+    exp_id = await s.manager.create(body(objective={"metric": "accuracy", "goal": 0.9}, max_trials=10), "alice", False)
+    first, _ = await s.running_runs(2)
+    await s.manager.record_metric(s.trials(exp_id)[0]["id"], "final", 1, 0.95, 0.95)
+    await s.engine.end(first)
+    await s.until(lambda: s.experiment(exp_id)["status"] != "running")
+    assert {c for c in s.tuners[0].calls if c[0] == "end"} == {("end", 0, True), ("end", 1, False)}
+    # stopped: the running trials are cancelled and the tuner hears of it before it goes
+    other = await s.manager.create(body("other", max_trials=10), "alice", False)
+    await s.until(lambda: len([t for t in s.trials(other) if t["status"] == "running"]) == 2)
+    await s.manager.stop(other)
+    assert {c for c in s.tuners[1].calls if c[0] == "end"} == {("end", 0, False), ("end", 1, False)}
+    handed = {p for c in s.tuners[1].calls if c[0] == "request" for p in c[2]}
+    assert handed == {0, 1}
+
+
+async def test_a_seed_is_drawn_at_creation_stored_and_shown_in_the_spec(db):
+    s = Setup(db, ManualEngine())
+    drawn = await s.manager.create(body(), "alice", False)
+    given = await s.manager.create(body("given", seed=7), "alice", False)
+    seed = s.experiment(drawn)["spec"]["seed"]
+    assert isinstance(seed, int) and 0 <= seed < 2**32
+    assert s.experiment(given)["spec"]["seed"] == 7
+    # the tuner is built with the stored seed, the same one a rebuild uses
+    with db.session() as session:
+        assert session.get(ExperimentRow, drawn).body["seed"] == seed
+    await s.manager.delete(drawn)
+    await s.manager.delete(given)
+
+
+async def test_with_nni_tpe_a_rebuild_replays_the_trials_in_the_order_they_happened(db):
+    s = Setup(db, ManualEngine(), nni=True)
+    exp_id = await s.manager.create(body(tuner="TPE", max_trials=4), "alice", False)
+    first, second = await s.running_runs(2)
+    trials = s.trials(exp_id)
+    await s.manager.record_metric(trials[1]["id"], "final", 1, 0.4, 0.4)
+    await s.engine.end(second)  # the second proposal ends first
+    await s.running_runs(2)
+    proposed = [t["parameters"] for t in s.trials(exp_id)]
+    await s.manager.stop(exp_id)
+    await s.manager.resume(exp_id)
+    await s.running_runs(1)
+    records = {r.parameter_id: r for r in s.records[-1]}
+    # the rebuilt tuner is given when each trial was proposed and ended, from the trial rows
+    assert all(r.created_at is not None and r.finished_at is not None for r in records.values())
+    assert records[1].finished_at < records[0].finished_at and records[0].created_at <= records[1].created_at
+    assert (records[1].final, records[1].succeeded) == (0.4, True)
+    assert [r.parameters for r in sorted(records.values(), key=lambda r: r.parameter_id)] == proposed
+    await s.manager.stop(exp_id)
+
+
+async def test_pbt_gets_a_checkpoint_directory_the_platform_chose_or_is_refused(db, tmp_path):
+    refused = Setup(db, ManualEngine(), nni=True)
+    pbt = body(tuner="PBT", tuner_args={"population_size": 2}, max_trials=2)
+    with pytest.raises(FieldError) as caught:
+        await refused.manager.create(pbt, "alice", False)
+    assert caught.value.field == "tuner" and "checkpoint directory" in caught.value.message
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(ExperimentRow)) == 0
+    chosen = []
+
+    def checkpoint_dir(exp):
+        chosen.append(exp.id)
+        return str(tmp_path / "alice" / ".cubelab" / "experiments" / str(exp.id) / "checkpoints")
+
+    s = Setup(db, ManualEngine(), nni=True, checkpoint_dir=checkpoint_dir)
+    exp_id = await s.manager.create(pbt, "alice", False)
+    await s.running_runs(2)
+    base = tmp_path / "alice" / ".cubelab" / "experiments" / str(exp_id) / "checkpoints"
+    for trial in s.trials(exp_id):
+        params = trial["parameters"]
+        assert params["save_checkpoint_dir"].startswith(str(base) + "/")
+        assert params["load_checkpoint_dir"].startswith(str(base) + "/")
+    # the path is the platform's choice, not part of what the user posted
+    assert "all_checkpoint_dir" not in s.experiment(exp_id)["spec"]["tuner_args"] and exp_id in chosen
+    await s.manager.stop(exp_id)

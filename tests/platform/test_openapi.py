@@ -123,3 +123,14 @@ def test_command_line_prints_the_served_document(document, tmp_path):
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == document
     assert list(tmp_path.iterdir()) == [], "the command wrote files"
+
+
+def test_the_task_schema_describes_every_field_a_task_is_written_with():
+    from cubelab_hub.controlplane.handlers.pipelines import SCHEMAS
+    from cubelab_hub.domain.pipelines import RetryBackoff, Task
+
+    task = Task("t", "python", extra_args=["--lr=0.1"], retry_backoff=RetryBackoff())
+    written = set(task.to_dict()) | {"position"}
+    described = set(SCHEMAS["Pipeline"]["properties"]["tasks"]["items"]["properties"])
+    assert written - described == set()
+    assert SCHEMAS["Pipeline"]["properties"]["tasks"]["items"]["properties"]["extra_args"]["items"] == {"type": "string"}

@@ -236,14 +236,15 @@ class ControlPlane(Application):
             self.database, self.pipeline_engines, default_engine=self.pipeline_default_engine,
             keep_runs_on_shutdown=self.keep_runs_on_shutdown, engine_for_project=self.pipeline_engine_for_project,
             project_quota=self._project_quota, servers_in_use=lambda project: servers_in_use(self.hub_client, project),
-            usage_file=Path(self.data_dir) / TASK_USAGE_FILE,
+            usage_file=Path(self.data_dir) / TASK_USAGE_FILE, secret_env_for=self._run_secret_env,
         )
         self.pipeline_scheduler = Scheduler(self.database, self.pipeline_runs, interval=self.scheduler_interval,
                                             is_admin=self._is_admin)
         # experiment trials' credentials: the key is made the first time a trial needs one
         self.trial_channel = TrialChannel(Path(self.data_dir) / TRIAL_CHANNEL_KEY_FILE)
         self.server_manager = ServerManager(self.database, self.hub_client, ServerExpiry(parent=self), audit=self.audit)
-        self.experiments = ExperimentManager(self.database, self.pipeline_runs, trial_env=self._trial_env, is_admin=self._is_admin)
+        self.experiments = ExperimentManager(self.database, self.pipeline_runs, trial_env=self._trial_env, is_admin=self._is_admin,
+                                             checkpoint_dir=self._experiment_checkpoint_dir)
         self.service_manager = ServiceManager(
             self.database, self.data_dir, parent=self, project_quota=self._project_quota, others_in_use=self._tasks_and_servers_in_use,
             project_settings=self.project_settings, default_engine=self.pipeline_engine, clusters=self.clusters,
@@ -272,6 +273,22 @@ class ControlPlane(Application):
     def _trial_env(self, exp, trial_id: str, seq: int) -> dict[str, str]:
         """The variables that let a trial's NNI SDK reach the trial channel."""
         return self.trial_channel.trial_env(self.trial_channel_url, exp.id, trial_id, seq)
+
+    def _run_secret_env(self, spec) -> dict[str, str]:
+        """A re-attached trial run's channel URL, derived again (HMAC of its trial
+        id) rather than stored: other runs have no secret variables."""
+        if spec.trigger != "trial" or len(spec.pipeline.tasks) != 1:
+            return {}
+        trial_id = spec.pipeline.tasks[0].env.get("NNI_TRIAL_JOB_ID")
+        if not trial_id:
+            return {}
+        return {"NNI_TRIAL_COMMAND_CHANNEL": self.trial_channel.channel_url(self.trial_channel_url, trial_id)}
+
+    async def _experiment_checkpoint_dir(self, exp) -> str | None:
+        """Where an experiment's trials share checkpoints (PBT): a directory of the
+        creator's (as whom every trial runs) on the project's engine, if it has one."""
+        engine = await self.pipeline_runs.project_engine(exp.project)
+        return engine.shared_dir(exp.creator, f"experiments/{exp.id}/checkpoints")
 
     async def _is_admin(self, name: str) -> bool:
         user = await self.hub_client.get_user(name)

@@ -73,6 +73,10 @@ class RunSpec:
     extra_env: dict[str, str] = field(default_factory=dict)  # e.g. project env; below KFJ_* and above global env
     started_at: datetime | None = None  # when the run was created: the time its {{datetime...}} variables see
     cluster_name: str = ""  # {{cluster_name}}: the engine the run's project runs on
+    # variables every task gets that are credentials (an experiment trial's channel URL):
+    # never stored with the run (the control plane derives them again after a restart),
+    # put in the process environment locally and in a Secret of the run on Kubernetes
+    secret_env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -234,6 +238,14 @@ class Engine(LoggingConfigurable, metaclass=_EngineMeta):
         """The most one task can ever get on this engine (cores, memory, GPU
         cards), checked before a run is accepted; None: unknown or unbounded
         (a cluster's scheduler decides). Cheap: called for every run created."""
+        return None
+
+    def shared_dir(self, runner: str, name: str) -> str | None:
+        """A directory, as ``runner``'s tasks see it, that every task ``runner``
+        starts on this engine can write and later tasks read (``name``: a relative
+        path naming its use, e.g. ``experiments/3/checkpoints``). Tasks create it;
+        the engine only names it. None: this engine has none to offer (pods share
+        nothing unless a volume is mounted in each)."""
         return None
 
     @abc.abstractmethod

@@ -334,3 +334,30 @@ def security_contexts_for(policy, username: str, id_range: tuple[int, int] = DEF
 
 def _copy(value: dict | None) -> dict | None:
     return copy.deepcopy(value) if value is not None else None
+
+
+# ---------------------------------------------------------------- credentials a pod reads from a Secret
+
+
+def env_secret(name: str, namespace: str, values: dict[str, str], labels: dict[str, str] | None = None,
+               owner: dict | None = None) -> dict:
+    """A Secret holding environment variables (``values``: name -> value) that a
+    pod reads through ``secretKeyRef`` (:func:`secret_env_entries`), so they are
+    in neither the pod's nor its Workflow's spec. ``owner``: an ownerReference
+    (:func:`owner_reference`); the Secret is deleted with its owner."""
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace}
+    if labels:
+        metadata["labels"] = dict(labels)
+    if owner is not None:
+        metadata["ownerReferences"] = [dict(owner)]
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "type": "Opaque", "stringData": dict(values)}
+
+
+def secret_env_entries(secret_name: str, names: Iterable[str]) -> list[dict]:
+    """Container ``env`` entries reading each of ``names`` from the Secret (the key is the variable's name)."""
+    return [{"name": key, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": key}}} for key in names]
+
+
+def owner_reference(api_version: str, kind: str, name: str, uid: str) -> dict:
+    """An ownerReference: the owned object goes when its owner is deleted."""
+    return {"apiVersion": api_version, "kind": kind, "name": name, "uid": uid}

@@ -6121,6 +6121,14 @@ export interface components {
                     [key: string]: string;
                 };
                 position?: Record<string, unknown>;
+                /**
+                 * @description argv items appended after the task's own arguments (an experiment trial's --name=value parameters); left out when empty
+                 * @example [
+                 *       "--lr=0.01",
+                 *       "--optimizer=sgd"
+                 *     ]
+                 */
+                extra_args?: string[];
             }[];
             edges?: string[][];
             env?: {

@@ -271,6 +271,9 @@ _TASK = {
         "retry_backoff": {"type": "object", "description": "wait between attempts: delay (e.g. '5s'), factor, max_delay (e.g. '5m')",
                           "properties": {"delay": {"type": "string"}, "factor": {"type": "integer"}, "max_delay": {"type": "string"}}},
         "env": {"type": "object", "additionalProperties": {"type": "string"}}, "position": {"type": "object"},
+        "extra_args": {"type": "array", "items": {"type": "string"}, "examples": [["--lr=0.01", "--optimizer=sgd"]],
+                       "description": "argv items appended after the task's own arguments (an experiment trial's "
+                       "--name=value parameters); left out when empty"},
     },
 }
 

@@ -19,7 +19,9 @@ count as failed).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import secrets
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +33,7 @@ from sqlalchemy import func, select
 
 from ...domain.errors import Conflict, FieldError, FieldErrors, NotFound
 from ...domain.experiments import (
+    MAX_SEED,
     Experiment,
     better,
     end_reason,
@@ -57,6 +60,9 @@ EXPERIMENT_ACTIVE = ("running", "stopping")
 EXPERIMENT_FINAL = ("stopped", "succeeded", "failed")
 # the task name of every trial's one-task pipeline (domain trial_pipeline)
 TRIAL_TASK = "trial"
+# a trial's variables that are credentials: handed to the engine as the run's
+# secret_env, never stored with the run (the control plane derives them again)
+SECRET_TRIAL_ENV = ("NNI_TRIAL_COMMAND_CHANNEL",)
 
 END_MESSAGES = {
     "max_trials": "ended: max_trials trials have run",
@@ -66,6 +72,11 @@ END_MESSAGES = {
     "search_space_exhausted": "ended: the tuner has no further parameters to try",
     "stopped": "stopped",
 }
+# tuners that need a directory every trial of the experiment reads and writes
+# (NNI's all_checkpoint_dir: PBT's trials continue from each other's checkpoints)
+CHECKPOINT_TUNERS = ("PBT",)
+NO_CHECKPOINT_DIR = ("trials of this project run where the platform has no directory that every trial reaches "
+                     "(on Kubernetes that is a ReadWriteMany volume mounted at the same path in every trial pod)")
 
 
 def utcnow() -> datetime:
@@ -180,10 +191,22 @@ class _Controller:
     worker: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="cubelab-tuner"))
     followers: dict[str, asyncio.Task] = field(default_factory=dict)  # trial id -> its stdout-metrics reader
     final_reported: set[str] = field(default_factory=set)  # trials whose final result the tuner has
+    # the tuner is asked again only once something changed since it last had fewer
+    # proposals than free slots (a trial ended, a result came in), never on a timer:
+    # deferring tuners (Evolution, PBT) count every request as owed a proposal
+    changes: int = 0
+    asked_at: int | None = None
 
     async def call(self, fn, *args):
         """``fn(*args)`` on this experiment's worker thread (drivers are not thread-safe, and slow)."""
         return await asyncio.get_running_loop().run_in_executor(self.worker, fn, *args)
+
+    async def feed(self, fn, *args):
+        """Tell the tuner something (a result, a trial's end): it may have proposals now."""
+        result = await self.call(fn, *args)
+        self.changes += 1
+        self.wake.set()
+        return result
 
 
 class ExperimentManager:
@@ -191,14 +214,16 @@ class ExperimentManager:
 
     def __init__(self, database, runs: RunManager, *, trial_env: Callable | None = None, is_admin: Callable | None = None,
                  tuner_factory: Callable = default_tuner_factory, assessor_factory: Callable = default_assessor_factory,
-                 history: Callable = history_records, poll_seconds: float = 2.0):
+                 history: Callable = history_records, poll_seconds: float = 2.0, checkpoint_dir: Callable | None = None):
         """``trial_env(exp, trial_id, seq) -> dict``: the variables a trial needs to
         reach the trial channel; ``is_admin(name)`` (may be a coroutine): whether
         an experiment's creator is an admin (their trials' runs are checked as
         theirs); ``tuner_factory(exp, history)`` and ``assessor_factory(exp)``
         build the drivers, ``history(trials)`` turns recorded trials into what
         the tuner is rebuilt from; ``poll_seconds``: how often a controller looks
-        at its trials' runs when no event woke it."""
+        at its trials' runs when no event woke it; ``checkpoint_dir(exp)`` (may be a
+        coroutine): a directory, as trials see it, that every trial of ``exp``
+        can write, or None; PBT is refused where there is none."""
         self.db = database
         self.runs = runs
         self.trial_env = trial_env
@@ -207,6 +232,7 @@ class ExperimentManager:
         self.assessor_factory = assessor_factory
         self.history = history
         self.poll_seconds = poll_seconds
+        self.checkpoint_dir = checkpoint_dir
         self._controllers: dict[int, _Controller] = {}
         self._run_owner: dict[str, int] = {}  # run id -> experiment id, for the runs of active trials
         runs.add_run_listener(self._on_run_final)
@@ -244,6 +270,13 @@ class ExperimentManager:
         if errors:
             raise FieldErrors([FieldError(d["field"], d["message"], d["accepted"]) for d in errors])
         exp.creator = creator
+        if exp.seed is None:
+            # drawn once and stored: a tuner rebuilt after a restart or a resume
+            # replays the same proposals, and the spec says which seed ran
+            exp.seed = secrets.randbelow(MAX_SEED + 1)
+        if exp.tuner in CHECKPOINT_TUNERS and await self._checkpoint_dir(dataclasses.replace(exp, id=0)) is None:
+            raise FieldError("tuner", f"{exp.tuner} needs a checkpoint directory shared by all trials: {NO_CHECKPOINT_DIR}",
+                             "a tuner other than " + " or ".join(CHECKPOINT_TUNERS))
 
         def insert(session) -> int:
             if session.scalar(select(ExperimentRow.id).where(ExperimentRow.project == exp.project,
@@ -259,6 +292,22 @@ class ExperimentManager:
         exp_id = await self.db.run(insert)
         self._start_controller(exp_id)
         return exp_id
+
+    async def _checkpoint_dir(self, exp: Experiment) -> str | None:
+        if self.checkpoint_dir is None:
+            return None
+        answer = self.checkpoint_dir(exp)
+        return await answer if hasattr(answer, "__await__") else answer
+
+    async def _tuner_experiment(self, exp: Experiment) -> Experiment:
+        """``exp`` as its tuner is built from: with the checkpoint directory the
+        platform chose where the tuner needs one (never a user's path)."""
+        if exp.tuner not in CHECKPOINT_TUNERS:
+            return exp
+        path = await self._checkpoint_dir(exp)
+        if path is None:
+            raise FieldError("tuner", f"{exp.tuner} needs a checkpoint directory shared by all trials: {NO_CHECKPOINT_DIR}")
+        return dataclasses.replace(exp, tuner_args={**exp.tuner_args, "all_checkpoint_dir": path})
 
     # ------------------------------------------------------------ lifecycle
 
@@ -293,8 +342,12 @@ class ExperimentManager:
             return
         ctrl = self._controllers.get(exp_id)
         if ctrl is not None:
-            await self._halt(ctrl)
-        await self._cancel_active_trials(exp_id, "the experiment was stopped")
+            await self._halt(ctrl, release=False)
+        try:
+            await self._cancel_active_trials(exp_id, "the experiment was stopped", ctrl)
+        finally:
+            if ctrl is not None:
+                self._release(ctrl)
         await self.db.run(_end, exp_id, "stopped", "stopped", END_MESSAGES["stopped"])
 
     async def resume(self, exp_id: int) -> None:
@@ -389,11 +442,11 @@ class ExperimentManager:
             return
         if kind == "final":
             if parameter_id is not None:
-                await ctrl.call(ctrl.tuner.report_final, parameter_id, value)
+                await ctrl.feed(ctrl.tuner.report_final, parameter_id, value)
             ctrl.final_reported.add(trial_id)
             return
         if parameter_id is not None:
-            await ctrl.call(ctrl.tuner.report_intermediate, parameter_id, sequence, value)
+            await ctrl.feed(ctrl.tuner.report_intermediate, parameter_id, sequence, value)
         await self._assess(ctrl, trial_id)
 
     async def _assess(self, ctrl: _Controller, trial_id: str) -> None:
@@ -427,7 +480,7 @@ class ExperimentManager:
         self._controllers[exp_id] = ctrl
         ctrl.task = asyncio.get_running_loop().create_task(self._drive(ctrl))
 
-    async def _halt(self, ctrl: _Controller) -> None:
+    async def _halt(self, ctrl: _Controller, release: bool = True) -> None:
         """Let the controller end at its next look (never in the middle of starting
         a trial: no run is left without its trial), and its log readers stop."""
         ctrl.stopping = True
@@ -437,7 +490,8 @@ class ExperimentManager:
                 await ctrl.task
             except Exception:
                 pass  # logged by _drive
-        self._release(ctrl)
+        if release:
+            self._release(ctrl)
 
     def _release(self, ctrl: _Controller) -> None:
         for follower in ctrl.followers.values():
@@ -453,7 +507,7 @@ class ExperimentManager:
         except Exception as exc:
             log.exception("the controller of experiment %s failed", ctrl.exp_id)
             if not ctrl.stopping:
-                await self._cancel_active_trials(ctrl.exp_id, "the experiment failed")
+                await self._cancel_active_trials(ctrl.exp_id, "the experiment failed", ctrl)
                 await self.db.run(_end, ctrl.exp_id, "failed", None, f"the experiment's controller failed: {exc}")
         finally:
             if not ctrl.stopping:
@@ -463,7 +517,6 @@ class ExperimentManager:
         if not await self._restore(ctrl):
             return
         exp = ctrl.exp
-        idle = 0
         while not ctrl.stopping:
             ctrl.wake.clear()
             await self._reconcile(ctrl)
@@ -475,24 +528,28 @@ class ExperimentManager:
                                 exhausted=bool(getattr(ctrl.tuner, "exhausted", False)))
             if reason in ("max_trials", "search_space_exhausted") and state["active"]:
                 reason = None  # the last trials finish first
-            if reason is None and state["active"] == 0 and idle >= 3:
-                reason = "search_space_exhausted"  # nothing runs and the tuner proposes nothing: no more will come
+            free = min(exp.trial_concurrency - state["active"], exp.max_trials - state["created"])
+            if reason is None and free > 0 and state["active"] == 0 and ctrl.asked_at == ctrl.changes:
+                reason = "search_space_exhausted"  # nothing runs and the tuner proposed nothing: no more will come
             if reason is not None:
                 await self._finish(ctrl, reason)
                 return
-            free = min(exp.trial_concurrency - state["active"], exp.max_trials - state["created"])
             started = 0
-            if free > 0:
-                for proposal in await ctrl.call(ctrl.tuner.request, free):
+            if free > 0 and ctrl.asked_at != ctrl.changes:
+                asked_at = ctrl.changes
+                proposals = await ctrl.call(ctrl.tuner.request, free)
+                ctrl.asked_at = asked_at if len(proposals) < free else None
+                for index, proposal in enumerate(proposals):
                     if ctrl.stopping:
+                        for left in proposals[index:]:  # handed out, never run: ended for the tuner
+                            await ctrl.call(ctrl.tuner.trial_end, left.parameter_id, False)
                         break
                     await self._start_trial(ctrl, proposal.parameter_id, proposal.parameters)
                     started += 1
-                idle = 0 if started or state["active"] else idle + 1
             if started:
                 continue  # look again at once: a trial may have ended already
             try:
-                await asyncio.wait_for(ctrl.wake.wait(), self.poll_seconds if not idle else min(self.poll_seconds, 0.2))
+                await asyncio.wait_for(ctrl.wake.wait(), self.poll_seconds)
             except TimeoutError:
                 pass
 
@@ -508,7 +565,7 @@ class ExperimentManager:
         ctrl.kind = await self.db.run(_template_kind, exp)
         try:
             history = self.history(trials)
-            ctrl.tuner = await ctrl.call(self.tuner_factory, exp, history)
+            ctrl.tuner = await ctrl.call(self.tuner_factory, await self._tuner_experiment(exp), history)
             ctrl.assessor = await ctrl.call(self.assessor_factory, exp)
         except Exception as exc:
             log.exception("experiment %s: the tuner could not be built", exp_id)
@@ -531,12 +588,13 @@ class ExperimentManager:
         seq = await self.db.run(_insert_trial, ctrl.exp_id, trial_id, parameter_id, parameters, source_trial_id)
         try:
             env = dict(self.trial_env(exp, trial_id, seq)) if self.trial_env is not None else {}
+            secret_env = {name: env.pop(name) for name in SECRET_TRIAL_ENV if name in env}
             pipeline = trial_pipeline(exp, trial_id, parameters, env, kind=ctrl.kind)
             admin = False
             if self.is_admin is not None:
                 answer = self.is_admin(exp.creator)
                 admin = bool(await answer if hasattr(answer, "__await__") else answer)
-            run_id = await self.runs.create_trial(pipeline, exp.creator, admin)
+            run_id = await self.runs.create_trial(pipeline, exp.creator, admin, secret_env=secret_env)
         except Exception as exc:
             message = f"the trial's run could not be created: {getattr(exc, 'message', None) or exc}"
             if not isinstance(exc, (FieldError, FieldErrors, Conflict, NotFound)):
@@ -611,25 +669,37 @@ class ExperimentManager:
                 continue  # ended meanwhile (early-stopped)
             if final is not None:
                 if parameter_id is not None:
-                    await ctrl.call(ctrl.tuner.report_final, parameter_id, final)
+                    await ctrl.feed(ctrl.tuner.report_final, parameter_id, final)
                 ctrl.final_reported.add(trial_id)
             await self._trial_ended(ctrl, trial_id, parameter_id, status == "succeeded")
 
     async def _trial_ended(self, ctrl: _Controller, trial_id: str, parameter_id: int | None, succeeded: bool) -> None:
+        """Every proposal handed out ends once for the tuner, whether its trial ran,
+        failed to start, was cancelled or stopped early (tuners count it as running
+        until then); a freed slot is what makes the controller ask again."""
         if ctrl.tuner is not None and parameter_id is not None:
             await ctrl.call(ctrl.tuner.trial_end, parameter_id, succeeded)
         if ctrl.assessor is not None:
             await ctrl.call(ctrl.assessor.trial_end, trial_id, succeeded)
+        ctrl.changes += 1
+        ctrl.wake.set()
 
     async def _finish(self, ctrl: _Controller, reason: str) -> None:
-        await self._cancel_active_trials(ctrl.exp_id, "the experiment ended: " + reason)
+        await self._cancel_active_trials(ctrl.exp_id, "the experiment ended: " + reason, ctrl)
         await self.db.run(_end, ctrl.exp_id, final_status(reason), reason, END_MESSAGES.get(reason, reason))
 
-    async def _cancel_active_trials(self, exp_id: int, reason: str) -> None:
-        """Cancel the runs of the experiment's active trials and mark those trials cancelled."""
+    async def _cancel_active_trials(self, exp_id: int, reason: str, ctrl: _Controller | None = None) -> None:
+        """Cancel the runs of the experiment's active trials and mark those trials
+        cancelled; the tuner of ``ctrl`` hears that they ended."""
         active = await self.db.run(_active_trials, exp_id)
-        for trial_id, run_id in active:
+        for trial_id, run_id, parameter_id in active:
             run_id = await self.db.run(_finish_trial, trial_id, "cancelled", reason, None)
+            if run_id is not None and ctrl is not None and ctrl.tuner is not None:
+                try:
+                    # one whose final result was in counts as succeeded (_finish_trial)
+                    await self._trial_ended(ctrl, trial_id, parameter_id, trial_id in ctrl.final_reported)
+                except Exception:
+                    log.exception("experiment %s: the tuner failed on the end of trial %s", exp_id, trial_id)
             if run_id:
                 self._run_owner.pop(run_id, None)
                 try:
@@ -733,8 +803,8 @@ def _ended_runs(session, exp_id: int) -> list[tuple]:
     return [tuple(r) for r in session.execute(q).all()]
 
 
-def _active_trials(session, exp_id: int) -> list[tuple[str, str | None]]:
-    return [tuple(r) for r in session.execute(select(TrialRow.id, TrialRow.run_id).where(
+def _active_trials(session, exp_id: int) -> list[tuple[str, str | None, int | None]]:
+    return [tuple(r) for r in session.execute(select(TrialRow.id, TrialRow.run_id, TrialRow.parameter_id).where(
         TrialRow.experiment_id == exp_id, TrialRow.status.in_(TRIAL_ACTIVE))).all()]
 
 

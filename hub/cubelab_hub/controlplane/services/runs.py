@@ -76,8 +76,11 @@ class RunManager:
 
     def __init__(self, database, engines: dict[str, Engine], default_engine: str = "local",
                  keep_runs_on_shutdown: bool = False, engine_for_project=None,
-                 project_quota=None, servers_in_use=None, usage_file: str | os.PathLike | None = None):
+                 project_quota=None, servers_in_use=None, usage_file: str | os.PathLike | None = None,
+                 secret_env_for=None):
         """``project_quota``: project -> its :class:`Quota` (may be a coroutine);
+        ``secret_env_for(spec)``: the ``secret_env`` of a run re-attached after a
+        restart (never stored, so derived again; e.g. a trial's channel URL);
         ``servers_in_use``: project -> the :class:`Usage` of its running servers
         (may be a coroutine), asked only when the project has a quota;
         ``usage_file``: where what running tasks hold is published, per project."""
@@ -94,6 +97,7 @@ class RunManager:
         self.default_engine = default_engine
         # project -> engine name (e.g. from the project's 'cluster' setting); default_engine when None
         self.engine_for_project = engine_for_project
+        self.secret_env_for = secret_env_for
         self.keep_runs_on_shutdown = keep_runs_on_shutdown
         self.flush_delay = 0.1  # how stale a stored status may be (readers such as the SSE stream poll at 0.25s)
         self.created_at = utcnow()
@@ -329,6 +333,10 @@ class RunManager:
     def engine_for(self, name: str) -> Engine | None:
         return self.engines.get(name)
 
+    async def project_engine(self, project: str) -> Engine:
+        """The engine the project's runs go to (Conflict when this control plane lacks it)."""
+        return self.engines[await self._engine_name(project)]
+
     async def create_run(self, pipeline_id: int, runner: str, runner_admin: bool, trigger: str = "manual",
                          only_tasks: set[str] | None = None, reuse: dict[str, TaskState] | None = None,
                          source_run_id: str | None = None, schedule_time: datetime | None = None,
@@ -372,13 +380,16 @@ class RunManager:
         """A run of tasks that belong to no saved pipeline (a notebook's ``%%cubelab task``)."""
         return await self._create(pipeline, runner, None, runner, runner_admin, "oneoff", None, None, None, None)
 
-    async def create_trial(self, pipeline: Pipeline, runner: str, runner_admin: bool) -> str:
+    async def create_trial(self, pipeline: Pipeline, runner: str, runner_admin: bool, secret_env: dict[str, str] | None = None) -> str:
         """The run of one experiment trial (a one-task pipeline of no saved
-        pipeline), started as ``runner``; checked, refused and submitted like any run."""
-        return await self._create(pipeline, runner, None, runner, runner_admin, "trial", None, None, None, None)
+        pipeline), started as ``runner``; checked, refused and submitted like any run.
+        ``secret_env``: credentials its task gets, kept out of the stored run."""
+        return await self._create(pipeline, runner, None, runner, runner_admin, "trial", None, None, None, None,
+                                  secret_env=secret_env)
 
     async def _create(self, pipeline: Pipeline, creator: str, pipeline_id: int | None, runner: str, runner_admin: bool, trigger: str,
-                      only_tasks, reuse, source_run_id, schedule_time, catalog: TemplateCatalog | None = None) -> str:
+                      only_tasks, reuse, source_run_id, schedule_time, catalog: TemplateCatalog | None = None,
+                      secret_env: dict[str, str] | None = None) -> str:
         project = pipeline.project
         engine_name = await self._engine_name(project)
         engine = self.engines[engine_name]
@@ -418,6 +429,7 @@ class RunManager:
 
         spec_json = await self.db.run(insert)
         spec = self.spec_from_json(run_id, spec_json, project, trigger, schedule_time)
+        spec.secret_env = dict(secret_env or {})
         self._holds[run_id] = (project, {d.task: d.usage for d in demands})
         try:
             await engine.submit(spec)
@@ -470,6 +482,8 @@ class RunManager:
                 continue
             try:
                 spec = self.spec_from_json(run.id, run.spec, run.project, run.trigger, run.schedule_time)
+                if self.secret_env_for is not None:
+                    spec.secret_env = dict(self.secret_env_for(spec) or {})
                 demands = run_demands(spec.pipeline, spec.templates, spec.only_tasks)
                 self._holds[run.id] = (run.project, {d.task: d.usage for d in demands})
                 self._running[run.id] = {t.name for t in tasks if t.status == RUNNING}

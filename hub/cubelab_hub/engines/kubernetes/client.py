@@ -161,6 +161,33 @@ class ArgoClient(PodClient):
             raise KubernetesApiError.from_api_exception(exc) from None
         return True
 
+    # ------------------------------------------------------------ a run's Secret
+
+    async def create_secret(self, namespace: str, body: dict) -> dict:
+        """Create, or (a submit repeated after a crash) replace the values of the one there."""
+        try:
+            return await self.core.create_namespaced_secret(namespace, body)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise KubernetesApiError.from_api_exception(exc) from None
+        return await self.patch_secret(namespace, body["metadata"]["name"], {"stringData": body["stringData"]})
+
+    async def patch_secret(self, namespace: str, name: str, patch: dict) -> dict:
+        try:
+            return await self.core.patch_namespaced_secret(name, namespace, patch, _content_type="application/merge-patch+json")
+        except ApiException as exc:
+            raise KubernetesApiError.from_api_exception(exc) from None
+
+    async def delete_secret(self, namespace: str, name: str) -> bool:
+        """False when it was already gone."""
+        try:
+            await self.core.delete_namespaced_secret(name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise KubernetesApiError.from_api_exception(exc) from None
+        return True
+
     # ------------------------------------------------------------ logs
 
     async def pod_log(self, namespace: str, pod: str, *, container: str | None = MAIN_CONTAINER, follow: bool = False) -> AsyncIterator[str]:

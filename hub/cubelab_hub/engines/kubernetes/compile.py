@@ -49,7 +49,7 @@ from ...domain.pipelines import Task, topological_order
 from ...domain.projects import ProjectSettings
 from ...domain.retries import format_duration
 from ...domain.templates import JobTemplate
-from ...kube.objects import node_selector_for, resources_for, volumes_and_mounts
+from ...kube.objects import env_secret, node_selector_for, resources_for, secret_env_entries, volumes_and_mounts
 from ..base import SUCCEEDED, RunSpec
 from ..launch import Launch, Where, describe, effective_resources, upstream_dir_env
 
@@ -141,6 +141,20 @@ def workflow_name(spec: RunSpec) -> str:
         run = _digest(spec.run_id, 12)
     pipeline = _slug(spec.pipeline.name)[: 62 - len(run)].rstrip("-") or "run"
     return f"{pipeline}-{run}"
+
+
+def env_secret_name(spec: RunSpec) -> str:
+    """The Secret holding the run's ``secret_env``: named after its workflow."""
+    return workflow_name(spec) + "-env"
+
+
+def run_env_secret(spec: RunSpec, project: ProjectSettings | None = None, owner: dict | None = None) -> dict | None:
+    """The Secret the run's pods read its ``secret_env`` from (None: it has none),
+    created before the workflow and owned by it once it exists."""
+    if not spec.secret_env:
+        return None
+    labels = {LABEL_RUN: label_value(spec.run_id), LABEL_PROJECT: label_value(spec.project)}
+    return env_secret(env_secret_name(spec), run_namespace(spec, project), spec.secret_env, labels, owner)
 
 
 def run_namespace(spec: RunSpec, project: ProjectSettings | None) -> str:
@@ -291,10 +305,11 @@ def _workspace(volume_mounts: list[dict]) -> str | None:
     return None
 
 
-def _env(launch: Launch, task: Task, inputs: _Inputs, gpu_env: dict[str, str]) -> list[dict]:
+def _env(launch: Launch, task: Task, inputs: _Inputs, gpu_env: dict[str, str], spec: RunSpec) -> list[dict]:
     """The launch's environment, then where this task's outputs go and its
-    upstreams' directories are unpacked, then the GPU visibility."""
-    env = dict(launch.env)
+    upstreams' directories are unpacked, then the GPU visibility; the run's
+    secret variables last, as references to its Secret (never their values)."""
+    env = {k: v for k, v in launch.env.items() if k not in spec.secret_env}
     env["KFJ_TASK_OUTPUT_DIR"] = OUTPUT_DIR
     env.update(upstream_dir_env({up: f"{UPSTREAM_DIR}/{up}" for up in inputs.dirs + inputs.empty_dirs}))
     if gpu_env:
@@ -307,6 +322,7 @@ def _env(launch: Launch, task: Task, inputs: _Inputs, gpu_env: dict[str, str]) -
     entries = [{"name": k, "value": v} for k, v in env.items() if k not in DOWNWARD_ENV]
     # where the pod runs, as Cube Studio's job images read it (the downward API)
     entries += [{"name": k, "valueFrom": {"fieldRef": {"fieldPath": path}}} for k, path in DOWNWARD_ENV.items()]
+    entries += secret_env_entries(env_secret_name(spec), sorted(spec.secret_env)) if spec.secret_env else []
     return entries
 
 
@@ -348,7 +364,7 @@ def _task_template(spec: RunSpec, task: Task, template: JobTemplate, plan: _Plan
             if ancestor in ancestors and plan.mode[ancestor] == "run" and ancestor not in inputs.dirs:
                 inputs.dirs.append(ancestor)
     command, args = launch.command, launch.args
-    env = _env(launch, task, inputs, gpu_env)
+    env = _env(launch, task, inputs, gpu_env, spec)
 
     volumes = [*volumes, {"name": OUTPUT_VOLUME, "emptyDir": {}}]
     volume_mounts = [*volume_mounts, {"name": OUTPUT_VOLUME, "mountPath": OUTPUT_DIR}]

@@ -80,7 +80,18 @@ from ..base import (
     utcnow,
 )
 from .client import ArgoClient, WorkflowExists
-from .compile import ANNOTATION_RUN, LABEL_RUN, LABEL_TASK, ClusterConfig, compile_workflow, label_value, run_namespace, workflow_name
+from .compile import (
+    ANNOTATION_RUN,
+    API_VERSION,
+    LABEL_RUN,
+    LABEL_TASK,
+    ClusterConfig,
+    compile_workflow,
+    label_value,
+    run_env_secret,
+    run_namespace,
+    workflow_name,
+)
 from .security import secure_for_runner
 from .status import Attempt, _time, attempts, main_usage, run_status, task_states
 
@@ -235,8 +246,12 @@ class KubernetesEngine(Engine):
         except FieldError as exc:
             await self._fail_unstarted(run, exc.field, f"cannot run on kubernetes: {exc}")
             return run.state
+        secret = run_env_secret(spec, project)
         try:
-            await run.client.create_workflow(run.namespace, body)
+            # the pods read the run's credentials from it: it exists before they do
+            if secret is not None:
+                await run.client.create_secret(run.namespace, secret)
+            created = await run.client.create_workflow(run.namespace, body)
         except WorkflowExists:
             # A submit repeated after a crash: the workflow is this run's if it says so.
             try:
@@ -247,12 +262,33 @@ class KubernetesEngine(Engine):
             if existing is None or (existing["metadata"].get("annotations") or {}).get(ANNOTATION_RUN) != spec.run_id:
                 await self._fail_unstarted(run, None, f"workflow {run.namespace}/{run.workflow} exists and belongs to another run")
                 return run.state
+            created = existing
         except (KubernetesApiError, aiohttp.ClientError) as exc:
+            if secret is not None:
+                await self._delete_secret(run, secret)
             await self._fail_unstarted(run, None, f"could not create the workflow: {exc}")
             return run.state
+        if secret is not None:
+            await self._own_secret(run, secret, created)
         await self._publish(run, None)
         self._start(run)
         return run.state
+
+    async def _own_secret(self, run: _Run, secret: dict, workflow: dict) -> None:
+        """The workflow owns the run's Secret: deleting the workflow (by hand, or
+        Argo's TTL) deletes it too."""
+        meta = workflow.get("metadata") or {}
+        owner = {"apiVersion": API_VERSION, "kind": "Workflow", "name": meta.get("name", run.workflow), "uid": meta.get("uid")}
+        try:
+            await run.client.patch_secret(run.namespace, secret["metadata"]["name"], {"metadata": {"ownerReferences": [owner]}})
+        except (KubernetesApiError, aiohttp.ClientError) as exc:
+            self.log.warning("secret %s/%s of run %s: could not set its owner: %s", run.namespace, secret["metadata"]["name"], run.spec.run_id, exc)
+
+    async def _delete_secret(self, run: _Run, secret: dict) -> None:
+        try:
+            await run.client.delete_secret(run.namespace, secret["metadata"]["name"])
+        except (KubernetesApiError, aiohttp.ClientError) as exc:
+            self.log.warning("secret %s/%s of run %s could not be deleted: %s", run.namespace, secret["metadata"]["name"], run.spec.run_id, exc)
 
     async def reattach(self, spec: RunSpec, saved: RunState) -> RunState:
         if saved.status in RUN_FINAL:

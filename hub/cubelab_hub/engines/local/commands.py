@@ -163,6 +163,7 @@ def build_launch(spec: RunSpec, task: Task, template: JobTemplate, paths: TaskPa
         env["NVIDIA_VISIBLE_DEVICES"] = "none"
         env["CUDA_VISIBLE_DEVICES"] = ""
     env.update(ref_env)
+    env.update(spec.secret_env)
     if launch.runs_nothing:
         return None, env
     if not launch.command:

@@ -468,6 +468,14 @@ class LocalEngine(Engine):
         ts.message = ""
         await self._finish(run, ts, SUCCEEDED, exit_code=rc)
 
+    def shared_dir(self, runner: str, name: str) -> str | None:
+        """Under the runner's workspace (their home when tasks run as their own
+        account): theirs to write, and the platform creates nothing in it."""
+        parts = Path(name).parts
+        if not parts or Path(name).is_absolute() or ".." in parts:
+            raise ValueError(f"shared_dir: {name!r} is not a relative path")
+        return str(Path(self.workspace_for(runner)) / ".cubelab" / name)
+
     def _prepare_account(self, spec: RunSpec, paths: TaskPaths, workspace: Path) -> RunAs:
         """The runner's account (created on first need) in the project's group;
         the task's work and output directories become theirs."""
