@@ -29,6 +29,11 @@ deployed as supervised replicas, upgraded, taken over and autoscaled.
   project's cluster and namespace, the service is ``running`` once its
   Deployment's rollout is done, its pods are its replicas, and Kubernetes'
   HPA scales it. Everything else runs on this machine.
+- **Routes**: whenever a service's healthy replicas change, the gateway's
+  routes (:func:`~.service_routes.gateway_routes`) are handed to
+  ``on_routes_changed`` and awaited: :meth:`ServiceManager.routes_changed`
+  returns once the gateway routes by them, so a caller can wait for the
+  gateway to send traffic to new replicas before old ones are drained.
 - **Restart of the control plane**: replicas are children of the control
   plane and stop with it. At start, leftover replica processes of a control
   plane that died without stopping them are killed (found by pid and start
@@ -66,6 +71,7 @@ from ..models.services import ServiceEventRow, ServiceReplicaRow, ServiceRow
 from .lists import _keyset, _name_contains, _page, _time_range, _visible
 from .replicas import Launch, Replica, ReplicaSupervisor, leftover_processes
 from .service_backends import KUBERNETES, KubernetesServiceBackend, backend_name
+from .service_routes import Route, gateway_routes
 
 log = logging.getLogger("cubelab.services")
 
@@ -142,11 +148,12 @@ class ServiceManager(LoggingConfigurable):
                  on_routes_changed=None, project_settings=None, default_engine: str = "local", clusters=None, **kwargs):
         """``project_quota``: project -> :class:`Quota` (may be a coroutine);
         ``others_in_use``: project -> :class:`Usage` of its running servers and
-        tasks (may be a coroutine); ``on_routes_changed``: called (no
-        arguments) whenever the healthy replicas of any service change;
-        ``project_settings``: project -> its settings (may be a coroutine),
-        ``default_engine`` and ``clusters``: with them, where each project's
-        services run (see :func:`~.service_backends.backend_name`)."""
+        tasks (may be a coroutine); ``on_routes_changed``: ``async (routes)``,
+        given the gateway's routes whenever the healthy replicas of any service
+        change, returning once the gateway routes by them (see
+        :meth:`routes_changed`); ``project_settings``: project -> its settings
+        (may be a coroutine), ``default_engine`` and ``clusters``: with them,
+        where each project's services run (see :func:`~.service_backends.backend_name`)."""
         super().__init__(**kwargs)
         self.db = database
         self.data_dir = Path(data_dir)
@@ -173,6 +180,11 @@ class ServiceManager(LoggingConfigurable):
         self._last_scaled: dict[int, float] = {}
         self._held: dict[int, str] = {}
         self._tasks: set[asyncio.Task] = set()
+        # routes_changed: callers take a ticket; one pass serves every ticket taken before it began
+        self._routes_lock = asyncio.Lock()
+        self._routes_asked = 0
+        self._routes_done = 0
+        self._routes_ok = True
         self.project_settings = project_settings
         self.default_engine = default_engine
         self.clusters = clusters
@@ -576,15 +588,40 @@ class ServiceManager(LoggingConfigurable):
         await self.db.run(store)
         if replica.status in ("restarting",) and replica.restarts:
             await self.record(replica.service_id, "restart", None, f"replica {replica.index}: {replica.message}", replica=replica.index)
-        self._routes_changed()
+        await self.routes_changed()
         await self._follow_status(replica.service_id)
 
+    def routes(self) -> list[Route]:
+        """The gateway's routes now: one per host of a deployed service with healthy replicas."""
+        # older services first: during a takeover the older one keeps the shared host until it goes offline
+        deployed = sorted(self._deployed.items())
+        addresses = {service.name: self.replica_addresses(sid) for sid, (_gen, service) in deployed}
+        return gateway_routes([service for _sid, (_gen, service) in deployed], addresses, self.domain)
+
+    async def routes_changed(self) -> bool:
+        """Hand the current routes to ``on_routes_changed`` and wait until the
+        gateway routes by them: False when it refused them (logged; the
+        gateway keeps its previous routes). Calls made while a reload is under
+        way share the next one, which reads the replicas after all of them."""
+        self._routes_asked += 1
+        ticket = self._routes_asked
+        async with self._routes_lock:
+            if self._routes_done >= ticket:
+                return self._routes_ok
+            covered = self._routes_asked
+            ok = True
+            if self.on_routes_changed is not None:
+                try:
+                    await self.on_routes_changed(self.routes())
+                except Exception:
+                    log.exception("the gateway did not take the new routes")
+                    ok = False
+            self._routes_done, self._routes_ok = covered, ok
+            return ok
+
     def _routes_changed(self) -> None:
-        if self.on_routes_changed is not None:
-            try:
-                self.on_routes_changed()
-            except Exception:
-                log.exception("telling the gateway about new routes failed")
+        """:meth:`routes_changed` in the background, for callers that need not wait."""
+        self._spawn(self.routes_changed())
 
     async def _follow_status(self, service_id: int) -> None:
         """``running`` once every wanted replica of the current generation is
@@ -610,7 +647,7 @@ class ServiceManager(LoggingConfigurable):
 
         became_running, older = await self.db.run(update)
         if became_running:
-            self._routes_changed()
+            await self.routes_changed()
         for old_id, old_name in older:
             await self.record(service_id, "takeover", None, f"took host {self.host_of(service)} over from '{old_name}'", previous=old_name)
             await self.stop(old_id, None, status="offline", message=f"taken offline: '{service.name}' took its host over once healthy")
