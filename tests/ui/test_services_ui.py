@@ -131,3 +131,38 @@ def test_create_a_service_try_it_and_see_the_split(platform, page):
     split = main_view.locator('[data-testid="cubelab-service-split"]')
     expect(split.locator('[data-share-service="ui-main"]')).to_have_text("ui-main 70%", timeout=30_000)
     expect(split.locator('[data-share-service="ui-canary"]')).to_have_text("ui-canary 30%")
+
+
+def test_deploy_a_model_file_from_the_file_browser_opens_the_form_prefilled(platform, page):
+    name = "modeler"
+    log_in(page, platform.url, name, "modeler-password")
+    workspace = platform.data_dir / "workspaces" / name
+    (workspace / "Iris_Model.joblib").write_bytes(b"not read by the form")
+    use_checkout_labextension(page, workspace)
+
+    page.click('.jp-SideBar [data-id="filebrowser"]')
+    item = page.locator('.jp-DirListing-item[title*="Iris_Model.joblib"]')
+    expect(item).to_be_visible(timeout=30_000)
+    item.click(button="right")
+    page.locator('.lm-Menu-item:has-text("Deploy as inference service")').click()
+
+    form = page.locator('[data-testid="cubelab-service-form"]')
+    expect(form).to_be_visible(timeout=30_000)
+    expect(form.locator('[data-testid="cubelab-service-kind"]')).to_have_value("inference")
+    expect(form.locator('[data-testid="cubelab-service-serving_type"]')).to_have_value("sklearn")
+    expect(form.locator('[data-testid="cubelab-service-model_path"]')).to_have_value("Iris_Model.joblib")
+    expect(form.locator('[data-testid="cubelab-service-model_name"]')).to_have_value("iris-model")
+    expect(form.locator('[data-testid="cubelab-service-generated-name"]')).to_have_text("Named sklearn-iris-model-1")
+    # the prefilled draft is one the platform accepts
+    expect(form.locator('[data-testid="cubelab-service-diagnostics-count"]')).to_have_text("no errors", timeout=15_000)
+
+    # a file that is not a model has no such command
+    (workspace / "notes.txt").write_text("hello")
+    page.keyboard.press("Escape")
+    other = page.locator('.jp-DirListing-item[title*="notes.txt"]')
+    expect(other).to_be_visible(timeout=30_000)
+    other.click(button="right")
+    expect(page.locator(".lm-Menu").first).to_be_visible()
+    # Lumino keeps an item whose command is not visible in the menu, hidden
+    expect(page.locator('.lm-Menu-item:has-text("Deploy as inference service")')).to_be_hidden()
+    expect(page.locator('.lm-Menu-item:has-text("Open With")').first).to_be_visible()
