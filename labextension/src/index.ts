@@ -12,6 +12,7 @@ import { panelPlugin } from './panel/plugin';
 import { pipelinesPlugin } from './pipelines/plugin';
 import { projectsPlugin } from './projects/plugin';
 import { serverPlugin } from './server/plugin';
+import { servicesPlugin } from './services/plugin';
 import { tensorboardPlugin } from './tensorboard/plugin';
 
 export * from './tokens';
@@ -23,6 +24,7 @@ const plugins: JupyterFrontEndPlugin<any>[] = [
   serverPlugin,
   pipelinesPlugin,
   experimentsPlugin,
+  servicesPlugin,
   tensorboardPlugin,
   accountsPlugin
 ];

@@ -2,3 +2,4 @@ import '@xyflow/react/dist/style.css';
 import './base.css';
 import './editor.css';
 import './experiments.css';
+import './services.css';

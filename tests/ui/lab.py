@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
 LAB_READY = "#jp-main-dock-panel"
 
 
@@ -26,3 +30,31 @@ def open_cubelab_panel(page) -> None:
     if not panel.is_visible():
         page.click('.jp-SideBar [data-id="cubelab-panel"]')
     panel.wait_for(state="visible")
+
+
+# the Lab plugin as this checkout builds it (``jlpm build``)
+CHECKOUT_LABEXTENSION = Path(__file__).resolve().parents[2] / "server_ext" / "cubelab_server" / "labextension"
+
+
+def use_checkout_labextension(page, workspace: Path) -> bool:
+    """Serve this checkout's build of the Lab plugin to the user whose
+    ``workspace`` (their HOME) is given, then reload JupyterLab.
+
+    The shared virtualenv's copy is the one a checkout installed last; a user's
+    own ``~/.local/share/jupyter/labextensions`` comes before it in Jupyter's
+    search path and is read on every page load, so a copy there wins without
+    restarting anything.  Returns False when the checkout has no build."""
+    if not (CHECKOUT_LABEXTENSION / "package.json").exists():
+        return False
+    target = workspace / ".local" / "share" / "jupyter" / "labextensions" / "cubelab"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(CHECKOUT_LABEXTENSION, target)
+    owner = workspace.stat()
+    for folder, _dirs, files in os.walk(workspace / ".local"):
+        os.chown(folder, owner.st_uid, owner.st_gid)
+        for name in files:
+            os.chown(os.path.join(folder, name), owner.st_uid, owner.st_gid)
+    page.reload()
+    page.wait_for_selector(LAB_READY, timeout=120_000)
+    return True

@@ -6,10 +6,18 @@
     %%cubelab task TEMPLATE [--project P] [--ARG VALUE ...]   (the cell is the code)
     %cubelab experiments [--project P] [--status S] [--search TEXT] [--limit N | --all]
     %cubelab experiment NAME [--project P] [--wait]
+    %cubelab services [--project P] [--status S] [--search TEXT] [--limit N | --all]
+    %cubelab deploy NAME --project P (--command CMD | --model PATH [--serving-type T] [--version V])
+                    [--replicas N] [--port N] [--health H] [--cpu C] [--memory M] [--expose E] [--wait]
 
 A one-off task runs in a project (the server's own, ``CUBELAB_PROJECT``, else
 ``public``, unless ``--project`` names another), and every member of that
 project can read its log and outputs; the cell's output says which project.
+
+``%cubelab deploy`` creates the service (an inference service named by the
+platform when ``--model`` is given: NAME is then the model's name) or, when the
+project has it already, changes the options given, and deploys it: a running
+service rolls its replicas to the change one at a time.
 
 The magics use the server extension's API, like the Lab plugin.
 """
@@ -30,6 +38,7 @@ from IPython.display import display
 
 from .client import CubeLabClient, CubeLabError
 from .experiments import EXPERIMENT_COLUMNS, FINAL_EXPERIMENT, ExperimentWidget, experiment_rows, parse_events, trials_table
+from .services import SERVICE_COLUMNS, SETTLED, deploy_body, service_rows
 from .tables import STATUS_COLOURS, Table, html_table, status_html  # noqa: F401  (STATUS_COLOURS: part of this module's API)
 
 FINISHED = {"succeeded", "failed", "cancelled"}
@@ -107,7 +116,8 @@ class CubeLabMagics(Magics):
             raise UsageError(USAGE)
         command, rest = words[0], words[1:]
         handler = {"pipelines": self._pipelines, "run": self._run, "logs": self._logs, "task": self._task,
-                   "experiments": self._experiments, "experiment": self._experiment}.get(command)
+                   "experiments": self._experiments, "experiment": self._experiment,
+                   "services": self._services, "deploy": self._deploy}.get(command)
         if handler is None:
             raise UsageError(f"unknown command '{command}'\n{USAGE}")
         if (command == "task") != (cell is not None):
@@ -225,7 +235,72 @@ class CubeLabMagics(Magics):
         trials = list(self.client.pages(f"experiments/{exp['id']}/trials", "trials", order="seq"))
         return trials_table(exp, trials)
 
+    def _services(self, argv):
+        parser = _Parser(prog="%cubelab services", add_help=False)
+        parser.add_argument("--project")
+        parser.add_argument("--status")
+        parser.add_argument("--search", default="")
+        parser.add_argument("--limit", type=int, default=50)
+        parser.add_argument("--all", action="store_true")
+        args = parser.parse_args(argv)
+        query = {"project": args.project, "status": args.status, "q": args.search or None}
+        title = ""
+        if args.all:
+            items = list(self.client.pages("services", "services", **query))
+        else:
+            page = self.client.get("services", limit=args.limit, **query)
+            items = page["services"]
+            if page.get("next_cursor"):
+                title = f"{len(items)} shown, more with --all or --limit N (up to 500)"
+        return Table(service_rows(items), SERVICE_COLUMNS, title)
+
+    def _deploy(self, argv):
+        parser = _Parser(prog="%cubelab deploy", add_help=False)
+        parser.add_argument("name")
+        parser.add_argument("--project", required=True)
+        parser.add_argument("--command")
+        parser.add_argument("--model")
+        parser.add_argument("--serving-type")
+        parser.add_argument("--version")
+        parser.add_argument("--replicas", type=int)
+        parser.add_argument("--port")
+        parser.add_argument("--health")
+        parser.add_argument("--cpu")
+        parser.add_argument("--memory")
+        parser.add_argument("--expose")
+        parser.add_argument("--wait", action="store_true")
+        args = parser.parse_args(argv)
+        try:
+            body = deploy_body(args.name, args.project, command=args.command, model=args.model, serving_type=args.serving_type,
+                               model_version=args.version, replicas=args.replicas, port=args.port, health=args.health,
+                               cpu=args.cpu, memory=args.memory, expose=args.expose)
+        except ValueError as exc:
+            raise UsageError(f"{exc}\n{USAGE}") from None
+        existing = self.client.find_service(body)
+        if existing is None:
+            service = self.client.post("services", body)
+            verb = "created"
+        else:
+            service = self.client.patch(f"services/{existing['id']}", body)
+            verb = "changed"
+        service = self.client.post(f"services/{service['id']}/deploy")
+        print(f"Service '{service['name']}' {verb} in project '{args.project}' and deployed "
+              f"(id {service['id']}, host {service.get('url') or service.get('host')}).", flush=True)
+        if args.wait:
+            service = self._wait_service(service["id"])
+        title = f"{service['name']}: {service['status']}" + (f" ({service['message']})" if service.get("message") else "")
+        return Table(service_rows([service]), SERVICE_COLUMNS, title)
+
     # ------------------------------------------------------------ following
+
+    def _wait_service(self, service_id: int, timeout: float = 600) -> dict:
+        """Until every replica wanted is healthy, or the service failed or stopped."""
+        deadline = time.monotonic() + timeout
+        while True:
+            service = self.client.get(f"services/{service_id}")
+            if service["status"] in SETTLED or time.monotonic() > deadline:
+                return service
+            time.sleep(self.poll_seconds)
 
     def _follow_experiment(self, exp: dict, view: ExperimentWidget, timeout: float = 7 * 24 * 3600) -> dict:
         """Until the experiment ends: its events (one request for the whole

@@ -59,6 +59,10 @@ class CubeLabClient:
         message = body.get("message") or exc.reason
         if exc.code == 403 and body.get("error") == "forbidden":
             message = f"no permission: {message}"
+        # several fields wrong at once: each message names its field and the accepted forms
+        errors = [e.get("message") for e in body.get("errors") or [] if e.get("message")]
+        if len(errors) > 1:
+            message = "\n".join(errors)
         for diag in body.get("diagnostics") or []:
             where = diag.get("task") or ("→".join(diag["edge"]) if diag.get("edge") else diag.get("field") or "pipeline")
             message += f"\n  [{diag.get('severity', 'error')}] {where}: {diag.get('message')}"
@@ -82,6 +86,10 @@ class CubeLabClient:
         with self._request("POST", path, body if body is not None else {}) as resp:
             return json.loads(resp.read() or b"null")
 
+    def patch(self, path: str, body: dict):
+        with self._request("PATCH", path, body) as resp:
+            return json.loads(resp.read() or b"null")
+
     def stream(self, path: str, **query) -> Iterator[str]:
         """Lines of a streaming response (a followed log)."""
         with self._request("GET", path, query=query, timeout=24 * 3600) as resp:
@@ -95,6 +103,19 @@ class CubeLabClient:
 
     def find_experiment(self, name: str, project: str | None = None) -> dict:
         return self._find_named("experiments", "experiment", name, project)
+
+    def find_service(self, body: dict) -> dict | None:
+        """The project's service that a deploy ``body`` changes, if it has one: by
+        name, or for an inference service by serving type, model and version
+        (which make its name)."""
+        if body.get("kind") == "inference":
+            keys = ("serving_type", "model_name", "model_version")
+            found = [s for s in self.pages("services", "services", project=body["project"], q=body["model_name"])
+                     if s.get("kind") == "inference" and all(s.get(k) == body[k] for k in keys)]
+        else:
+            found = [s for s in self.pages("services", "services", project=body["project"], q=body["name"])
+                     if s["name"] == body["name"]]
+        return found[0] if found else None
 
     def _find_named(self, resource: str, what: str, name: str, project: str | None) -> dict:
         # the name search may match many items: every page of it, not just the first
