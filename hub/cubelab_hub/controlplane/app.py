@@ -30,8 +30,11 @@ from .hubclient import HubClient
 from .models import AuditEvent
 from .openapi import build_document
 from .services.experiments import ExperimentManager
+from .services.registries import RegistryStore
 from .services.runs import RunManager
 from .services.scheduler import Scheduler
+from .services.secret_box import KEY_FILE as REGISTRY_SECRETS_KEY_FILE
+from .services.secret_box import SecretBox
 from .services.servers import ServerExpiry, ServerManager
 from .services.services import ServiceManager
 from .services.templates import ensure_builtin_templates
@@ -244,6 +247,8 @@ class ControlPlane(Application):
         self.trial_channel = TrialChannel(Path(self.data_dir) / TRIAL_CHANNEL_KEY_FILE)
         self.server_manager = ServerManager(self.database, self.hub_client, ServerExpiry(parent=self), audit=self.audit)
         self.experiments = ExperimentManager(self.database, self.pipeline_runs, trial_env=self._trial_env, is_admin=self._is_admin)
+        # registry passwords, sealed with a key of the private state made when the first one is stored
+        self.registries = RegistryStore(SecretBox(Path(self.data_dir) / REGISTRY_SECRETS_KEY_FILE))
         self.service_manager = ServiceManager(
             self.database, self.data_dir, parent=self, project_quota=self._project_quota, others_in_use=self._tasks_and_servers_in_use,
         )
@@ -253,7 +258,7 @@ class ControlPlane(Application):
         deleted; what runs in the background; what stops on shutdown."""
         # experiments first: their controllers stop before the runs they watch are cancelled
         self.project_delete_hooks: list = [self.experiments.delete_project, self.pipeline_runs.delete_project,
-                                           self.service_manager.delete_project]
+                                           self.service_manager.delete_project, self._delete_project_registries]
         self.membership_revoked_hooks: list = [self.server_manager.on_membership_revoked]
         self.user_delete_hooks: list = []
         # re-attaching runs first: the scheduler then sees them active, experiments find their trials' runs
@@ -263,6 +268,9 @@ class ControlPlane(Application):
         self.shutdown_hooks: list = [self.experiments.shutdown, self.pipeline_runs.shutdown, self.service_manager.shutdown]
         # projects as Unix groups, when users are Unix accounts (cubelab up as root)
         unix_groups.install(self)
+
+    async def _delete_project_registries(self, project: str) -> None:
+        await self.database.run(self.registries.delete_project, project)
 
     async def _start_runs_then_experiments(self) -> None:
         await self.pipeline_runs.start()

@@ -15,6 +15,7 @@ from . import (
     openapi_doc,
     pipelines,
     projects,
+    registries,
     runs,
     schedules,
     servers,
@@ -26,7 +27,7 @@ from . import (
 
 # the order of the OpenAPI document's paths
 default_resources = [me, openapi_doc, pipelines, projects, runs, schedules, servers, services, templates, trial_channel, users,
-                     experiments]
+                     experiments, registries]
 
 
 def collect(resources=None) -> tuple[list[tuple], dict]:
