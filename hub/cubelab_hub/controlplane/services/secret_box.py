@@ -17,7 +17,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .private_state import load_or_create_key
+from ...private_state import load_or_create_key
 
 KEY_FILE = "registry-secrets.key"
 PREFIX = "v1:"
