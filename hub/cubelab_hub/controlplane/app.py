@@ -24,6 +24,8 @@ from traitlets.config import Application
 from ..domain.quotas import TASK_USAGE_FILE
 from ..kube.clusters import Clusters
 from ..platform import unix_groups
+from ..registry.tokens import STATE_DIR as REGISTRY_STATE_DIR
+from ..registry.tokens import RegistryTokens
 from . import handlers as handlers_pkg
 from .db import Database
 from .hubclient import HubClient
@@ -166,6 +168,13 @@ class ControlPlane(Application):
     def _scheduler_interval_default(self):
         return float(os.environ.get("CUBELAB_SCHEDULER_INTERVAL", "10"))
 
+    local_registry = Unicode(
+        "",
+        config=True,
+        help="The platform's own image registry on this machine, as host:port (e.g. 127.0.0.1:5000), where builds "
+        "push and from which images of the projects are pulled; set by `cubelab up` when it runs one. Empty: none.",
+    )
+
     keep_runs_on_shutdown = Bool(
         False,
         config=True,
@@ -249,6 +258,8 @@ class ControlPlane(Application):
         self.experiments = ExperimentManager(self.database, self.pipeline_runs, trial_env=self._trial_env, is_admin=self._is_admin)
         # registry passwords, sealed with a key of the private state made when the first one is stored
         self.registries = RegistryStore(SecretBox(Path(self.data_dir) / REGISTRY_SECRETS_KEY_FILE))
+        # the local registry's tokens and the builds' service credentials; keys made by `cubelab up` or when first needed
+        self.registry_tokens = RegistryTokens(Path(self.data_dir) / REGISTRY_STATE_DIR)
         self.service_manager = ServiceManager(
             self.database, self.data_dir, parent=self, project_quota=self._project_quota, others_in_use=self._tasks_and_servers_in_use,
         )

@@ -16,6 +16,7 @@ from . import (
     pipelines,
     projects,
     registries,
+    registry_token,
     runs,
     schedules,
     servers,
@@ -27,7 +28,7 @@ from . import (
 
 # the order of the OpenAPI document's paths
 default_resources = [me, openapi_doc, pipelines, projects, runs, schedules, servers, services, templates, trial_channel, users,
-                     experiments, registries]
+                     experiments, registries, registry_token]
 
 
 def collect(resources=None) -> tuple[list[tuple], dict]:
