@@ -36,6 +36,8 @@ pipeline:run         1     1       0   1   0        1         1         0
 service:read         1     1       1   1   0        1         1         0
 service:create       1     1       1   0   0        1         0         0
 service:edit         1     1       0   0   0        1         1         0
+registry:read        1     1       1   1   0        1         1         0
+registry:edit        1     1       0   0   0        0         0         0
 template:write       1     0       0   0   0        0         0         0
 template:read-alpha  1     0       0   0   0        0         0         0
 server:manage        1     0       0   0   0        1         1         1

@@ -74,6 +74,8 @@ RULES = {
     "service:read": (_member, "only members of project '{project}' may read its services"),
     "service:create": (_developer, "only creators and devs of project '{project}' may create services in it"),
     "service:edit": (_owner_or_creator, "only the service's owner or creators of project '{project}' may change, deploy or stop it"),
+    "registry:read": (_member, "only members of project '{project}' may see its registries"),
+    "registry:edit": (_creator, "only creators of project '{project}' (or admins) may add, change or delete its registries"),
     "template:write": (_nobody, "only admins may create or change job templates"),
     "template:read-alpha": (_nobody, "only admins may see Alpha job templates"),
     "server:manage": (_self, "only {owner} or an admin may see or change {owner}'s servers"),

@@ -36,6 +36,12 @@ class UpApp(Application):
     gateway_port = Integer(
         8090, config=True, help="Port of the services' gateway (loopback): a service answers at http://<name>.localhost:PORT/.",
     )
+    registry_port = Integer(
+        5000,
+        config=True,
+        help="Port of the platform's image registry (loopback; the Debian package docker-registry), where builds push "
+        "and from which project images are pulled; 0: run none.",
+    )
     data_dir = Unicode(config=True, help="Directory for all state: databases, workspaces, logs. Default ./cubelab-data.")
 
     @default("data_dir")
@@ -65,6 +71,7 @@ class UpApp(Application):
         "proxy-api-port": "UpApp.proxy_api_port",
         "controlplane-port": "UpApp.controlplane_port",
         "gateway-port": "UpApp.gateway_port",
+        "registry-port": "UpApp.registry_port",
         "data-dir": "UpApp.data_dir",
         "admin": "UpApp.admin_users",
         "spawner": "UpApp.spawner_class",
@@ -110,6 +117,7 @@ class UpApp(Application):
             unix_accounts=self.unix.to_environment(),
             spawner_class=self.spawner_class or None,
             controlplane_config=dict(self.controlplane_options),
+            registry_port=self.registry_port or None,
         )
         text = (
             "# Written by `cubelab up` at each start; change its options instead of this file.\n"
@@ -148,6 +156,7 @@ class UpApp(Application):
             Port("the proxy's API", "--proxy-api-port", "127.0.0.1", self.proxy_api_port or self.hub_port + 1),
             Port("the control plane", "--controlplane-port", "127.0.0.1", self.controlplane_port),
             Port("the services' gateway", "--gateway-port", "127.0.0.1", self.gateway_port),
+            *([Port("the image registry", "--registry-port", "127.0.0.1", self.registry_port)] if self.registry_port else []),
         ]
 
     def services_url(self) -> str:
@@ -215,12 +224,17 @@ class UpApp(Application):
         import threading
         import time
 
+        from ..registry.config import MISSING as REGISTRY_MISSING
+        from ..registry.config import find_registry
         from .cgroups import describe_support
         from .hubconfig import find_proxy, proxy_missing_message
         from .readiness import announce_when_ready, busy_message, busy_ports
         from .supervisor import supervise
 
         started = time.monotonic()
+        if self.registry_port and find_registry() is None:
+            print(f"No image registry on this machine: {REGISTRY_MISSING}.", flush=True)
+            self.registry_port = 0
         problems = busy_ports(self.ports())
         if problems:
             print(f"CubeLab cannot start:\n{busy_message(problems)}", file=sys.stderr, flush=True)

@@ -15,6 +15,8 @@ from . import (
     openapi_doc,
     pipelines,
     projects,
+    registries,
+    registry_token,
     runs,
     schedules,
     servers,
@@ -26,7 +28,7 @@ from . import (
 
 # the order of the OpenAPI document's paths
 default_resources = [me, openapi_doc, pipelines, projects, runs, schedules, servers, services, templates, trial_channel, users,
-                     experiments]
+                     experiments, registries, registry_token]
 
 
 def collect(resources=None) -> tuple[list[tuple], dict]:
