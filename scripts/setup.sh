@@ -38,6 +38,8 @@ fi
 # the services' gateway is nginx (see docs/services.md); bench/gateway.py compares it
 # with HAProxy and Caddy under wrk's load
 apt_install nginx
+# image builds run buildah (vfs storage, chroot isolation; see docs/builds.md)
+apt_install buildah
 if [[ ",$EXTRAS," == *,test,* ]]; then
   apt_install wrk haproxy caddy
 fi

@@ -29,6 +29,7 @@ from .db import Database
 from .hubclient import HubClient
 from .models import AuditEvent
 from .openapi import build_document
+from .services.builds import BuildManager
 from .services.experiments import ExperimentManager
 from .services.runs import RunManager
 from .services.scheduler import Scheduler
@@ -71,7 +72,7 @@ class ControlPlane(Application):
         return "[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s] %(message)s"
 
     # the hub's Clusters setting and the services' settings, on this service's command line (--help-all shows them)
-    classes = [Clusters, ServiceManager]
+    classes = [Clusters, ServiceManager, BuildManager]
 
     description = "CubeLab's control plane: projects, templates, pipelines, runs, schedules, services"
 
@@ -247,20 +248,22 @@ class ControlPlane(Application):
         self.service_manager = ServiceManager(
             self.database, self.data_dir, parent=self, project_quota=self._project_quota, others_in_use=self._tasks_and_servers_in_use,
         )
+        self.build_manager = BuildManager(self.database, self.data_dir, parent=self)
 
     def _wire_hooks(self) -> None:
         """Who hears of what: a project deleted, a membership revoked, a user
         deleted; what runs in the background; what stops on shutdown."""
         # experiments first: their controllers stop before the runs they watch are cancelled
         self.project_delete_hooks: list = [self.experiments.delete_project, self.pipeline_runs.delete_project,
-                                           self.service_manager.delete_project]
+                                           self.service_manager.delete_project, self.build_manager.delete_project]
         self.membership_revoked_hooks: list = [self.server_manager.on_membership_revoked]
         self.user_delete_hooks: list = []
         # re-attaching runs first: the scheduler then sees them active, experiments find their trials' runs
         self.background_tasks: list = [self._start_runs_then_experiments, self.pipeline_scheduler.loop, self.server_manager.loop,
-                                       self.service_manager.start]
+                                       self.service_manager.start, self.build_manager.start]
         # controllers stop before the runs do: a trial's run stopped by the shutdown is not taken for a failure now
-        self.shutdown_hooks: list = [self.experiments.shutdown, self.pipeline_runs.shutdown, self.service_manager.shutdown]
+        self.shutdown_hooks: list = [self.experiments.shutdown, self.pipeline_runs.shutdown, self.service_manager.shutdown,
+                                     self.build_manager.shutdown]
         # projects as Unix groups, when users are Unix accounts (cubelab up as root)
         unix_groups.install(self)
 
