@@ -36,6 +36,9 @@ pipeline:run         1     1       0   1   0        1         1         0
 service:read         1     1       1   1   0        1         1         0
 service:create       1     1       1   0   0        1         0         0
 service:edit         1     1       0   0   0        1         1         0
+build:read           1     1       1   1   0        1         1         0
+build:create         1     1       1   0   0        1         0         0
+build:cancel         1     1       0   0   0        1         1         0
 template:write       1     0       0   0   0        0         0         0
 template:read-alpha  1     0       0   0   0        0         0         0
 server:manage        1     0       0   0   0        1         1         1
