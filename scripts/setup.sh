@@ -38,6 +38,9 @@ fi
 # the services' gateway is nginx (see docs/services.md); bench/gateway.py compares it
 # with HAProxy and Caddy under wrk's load
 apt_install nginx
+# the image registry `cubelab up` runs on loopback (the CNCF distribution server 2.8;
+# token authentication by the control plane, see docs/registries.md)
+apt_install docker-registry
 # image builds run buildah (vfs storage, chroot isolation; see docs/builds.md)
 apt_install buildah
 if [[ ",$EXTRAS," == *,test,* ]]; then

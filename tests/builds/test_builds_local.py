@@ -19,6 +19,7 @@ import psutil
 import pytest
 import requests
 from pipelines.cp import World
+from registries.oci_client import Client, wait_for
 from support.platform import IS_ROOT
 
 pytestmark = [
@@ -34,6 +35,14 @@ ROOTFS = {"bin/sh": "/bin/dash", "bin/sleep": "/usr/bin/sleep", "bin/cat": "/usr
 @pytest.fixture(scope="module")
 def cp(platform, admin):
     return World(platform, admin)
+
+
+@pytest.fixture(scope="module")
+def registry(platform) -> str:
+    """The platform's local registry, where succeeded builds are pushed."""
+    base = f"http://127.0.0.1:{platform.registry_port}"
+    wait_for(base)
+    return base
 
 
 def workspace(cp, role: str) -> Path:
@@ -84,7 +93,7 @@ def storage(cp) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def base(cp, context) -> dict:
+def base(cp, context, registry) -> dict:
     build = start(cp, image="base", tags=["1", "latest"], dockerfile="FROM scratch\nCOPY . /\n", context=context, memory="1G", cpu="1")
     assert build["status"] in ("queued", "running") and build["references"][0].endswith(f"/{cp.project}/base:1")
     done = wait(cp, build["id"])
@@ -92,15 +101,21 @@ def base(cp, context) -> dict:
     return done
 
 
-def test_a_scratch_build_with_copy_makes_an_image_with_digest_and_size(cp, base):
+def test_a_scratch_build_with_copy_is_pushed_to_the_local_registry(cp, base, registry):
     assert base["digest"].startswith("sha256:") and base["size"] > 100_000 and base["duration"] > 0
-    assert base["references"] == [f"127.0.0.1:5000/{cp.project}/base:1", f"127.0.0.1:5000/{cp.project}/base:latest"]
+    host = f"127.0.0.1:{cp.platform.registry_port}"
+    assert base["references"] == [f"{host}/{cp.project}/base:1", f"{host}/{cp.project}/base:latest"]
+    assert base["message"] == f"built and pushed {host}/{cp.project}/base:1, {host}/{cp.project}/base:latest"
+    # members pull what the build pushed, with the digest the build recorded; others are refused
+    pulled = Client(registry, (cp.name("dev"), cp.token("dev"))).pull_manifest(f"{cp.project}/base", "1")
+    assert pulled.status_code == 200 and pulled.headers["Docker-Content-Digest"] == base["digest"], pulled.text
+    assert Client(registry, (cp.name("outsider"), cp.token("outsider"))).pull_manifest(f"{cp.project}/base", "1").status_code == 401
     text = log_of(cp, base["id"])
-    assert "STEP 2/2: COPY . /" in text and "no step was reused" in text
+    assert "STEP 2/2: COPY . /" in text and "no step was reused" in text and f"[cubelab] pushing {host}/{cp.project}/base:1" in text
     listed = cp.call("dev", "GET", f"/builds?project={cp.project}&status=succeeded").json()
     assert base["id"] in [b["id"] for b in listed["builds"]]
     images = subprocess.run([*storage(cp), "images", "--format", "{{.Name}}:{{.Tag}}"], capture_output=True, text=True, check=True).stdout
-    assert f"127.0.0.1:5000/{cp.project}/base:1" in images
+    assert f"{host}/{cp.project}/base:1" in images
 
 
 def test_run_steps_from_the_previous_image_with_build_args(cp, base, context):

@@ -16,10 +16,12 @@ from support.platform import CUBELAB, free_ports
 READY = re.compile(r"CubeLab is ready at (\S+) \(started in ([0-9.]+) s\)")
 
 
-def up_argv(data_dir, port, hub_port, proxy_api_port, cp_port) -> list[str]:
+def up_argv(data_dir, port, hub_port, proxy_api_port, cp_port, registry_port=None) -> list[str]:
+    # the registry's default port (5000) may be another platform's under parallel tests
+    registry_port = registry_port or free_ports(1)[0]
     return CUBELAB + [
         "up", f"--port={port}", f"--hub-port={hub_port}", f"--proxy-api-port={proxy_api_port}",
-        f"--controlplane-port={cp_port}", f"--data-dir={data_dir}", "--admin=boss",
+        f"--controlplane-port={cp_port}", f"--registry-port={registry_port}", f"--data-dir={data_dir}", "--admin=boss",
     ]
 
 
@@ -68,9 +70,17 @@ def test_ready_is_said_once_the_hub_and_the_control_plane_answer(tmp_path, artif
         reader.join(10)
 
 
-@pytest.mark.parametrize("taken", ["--port", "--hub-port", "--proxy-api-port", "--controlplane-port"])
+OPTIONS = ["--port", "--hub-port", "--proxy-api-port", "--controlplane-port", "--registry-port"]
+
+
+@pytest.mark.parametrize("taken", OPTIONS)
 def test_a_taken_port_is_named_with_the_option_that_moves_it(tmp_path, taken):
-    ports = dict(zip(["--port", "--hub-port", "--proxy-api-port", "--controlplane-port"], free_ports(4), strict=True))
+    if taken == "--registry-port":
+        from cubelab_hub.registry.config import find_registry
+
+        if find_registry() is None:
+            pytest.skip("docker-registry is not installed: cubelab up runs no registry, so its port is not checked")
+    ports = dict(zip(OPTIONS, free_ports(5), strict=True))
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", ports[taken]))
         holder.listen()
@@ -106,7 +116,8 @@ def test_a_missing_proxy_says_how_to_install_it(tmp_path, monkeypatch, capsys):
     assert hubconfig.find_proxy() is None
 
     port, hub_port, api_port, cp_port = free_ports(4)
-    app = UpApp(port=port, hub_port=hub_port, proxy_api_port=api_port, controlplane_port=cp_port, data_dir=str(tmp_path / "data"))
+    app = UpApp(port=port, hub_port=hub_port, proxy_api_port=api_port, controlplane_port=cp_port,
+                registry_port=free_ports(1)[0], data_dir=str(tmp_path / "data"))
     with pytest.raises(SystemExit) as stopped:
         app.start()
     assert stopped.value.code == 2

@@ -24,6 +24,8 @@ from traitlets.config import Application
 from ..domain.quotas import TASK_USAGE_FILE
 from ..kube.clusters import Clusters
 from ..platform import unix_groups
+from ..registry.tokens import STATE_DIR as REGISTRY_STATE_DIR
+from ..registry.tokens import RegistryTokens
 from . import handlers as handlers_pkg
 from .db import Database
 from .hubclient import HubClient
@@ -31,8 +33,11 @@ from .models import AuditEvent
 from .openapi import build_document
 from .services.builds import BuildManager
 from .services.experiments import ExperimentManager
+from .services.registries import RegistryStore
 from .services.runs import RunManager
 from .services.scheduler import Scheduler
+from .services.secret_box import KEY_FILE as REGISTRY_SECRETS_KEY_FILE
+from .services.secret_box import SecretBox
 from .services.servers import ServerExpiry, ServerManager
 from .services.services import ServiceManager
 from .services.templates import ensure_builtin_templates
@@ -164,6 +169,13 @@ class ControlPlane(Application):
     def _scheduler_interval_default(self):
         return float(os.environ.get("CUBELAB_SCHEDULER_INTERVAL", "10"))
 
+    local_registry = Unicode(
+        "",
+        config=True,
+        help="The platform's own image registry on this machine, as host:port (e.g. 127.0.0.1:5000), where builds "
+        "push and from which images of the projects are pulled; set by `cubelab up` when it runs one. Empty: none.",
+    )
+
     keep_runs_on_shutdown = Bool(
         False,
         config=True,
@@ -245,17 +257,23 @@ class ControlPlane(Application):
         self.trial_channel = TrialChannel(Path(self.data_dir) / TRIAL_CHANNEL_KEY_FILE)
         self.server_manager = ServerManager(self.database, self.hub_client, ServerExpiry(parent=self), audit=self.audit)
         self.experiments = ExperimentManager(self.database, self.pipeline_runs, trial_env=self._trial_env, is_admin=self._is_admin)
+        # registry passwords, sealed with a key of the private state made when the first one is stored
+        self.registries = RegistryStore(SecretBox(Path(self.data_dir) / REGISTRY_SECRETS_KEY_FILE))
+        # the local registry's tokens and the builds' service credentials; keys made by `cubelab up` or when first needed
+        self.registry_tokens = RegistryTokens(Path(self.data_dir) / REGISTRY_STATE_DIR)
         self.service_manager = ServiceManager(
             self.database, self.data_dir, parent=self, project_quota=self._project_quota, others_in_use=self._tasks_and_servers_in_use,
         )
-        self.build_manager = BuildManager(self.database, self.data_dir, parent=self)
+        self.build_manager = BuildManager(self.database, self.data_dir, parent=self, push_to=self.local_registry or None,
+                                          credential=self.registry_tokens.service_credential)
 
     def _wire_hooks(self) -> None:
         """Who hears of what: a project deleted, a membership revoked, a user
         deleted; what runs in the background; what stops on shutdown."""
         # experiments first: their controllers stop before the runs they watch are cancelled
         self.project_delete_hooks: list = [self.experiments.delete_project, self.pipeline_runs.delete_project,
-                                           self.service_manager.delete_project, self.build_manager.delete_project]
+                                           self.service_manager.delete_project, self._delete_project_registries,
+                                           self.build_manager.delete_project]
         self.membership_revoked_hooks: list = [self.server_manager.on_membership_revoked]
         self.user_delete_hooks: list = []
         # re-attaching runs first: the scheduler then sees them active, experiments find their trials' runs
@@ -266,6 +284,9 @@ class ControlPlane(Application):
                                      self.build_manager.shutdown]
         # projects as Unix groups, when users are Unix accounts (cubelab up as root)
         unix_groups.install(self)
+
+    async def _delete_project_registries(self, project: str) -> None:
+        await self.database.run(self.registries.delete_project, project)
 
     async def _start_runs_then_experiments(self) -> None:
         await self.pipeline_runs.start()

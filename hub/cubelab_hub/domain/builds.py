@@ -14,6 +14,7 @@ literal value.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from dataclasses import dataclass, field
@@ -239,6 +240,19 @@ def buildah_build_argv(request: BuildRequest, registry: str, paths: BuildahPaths
 def buildah_rm_all_argv(buildah: str, paths: BuildahPaths) -> list[str]:
     """Remove the working containers a stopped build may have left in the storage."""
     return [*storage_argv(buildah, paths), "rm", "--all"]
+
+
+def buildah_push_argv(buildah: str, paths: BuildahPaths, image_id: str, reference: str, authfile: str, digestfile: str,
+                      tls_verify: bool = True) -> list[str]:
+    """Push a built image to ``reference``; the credential is in ``authfile``, never on the command line."""
+    return [*storage_argv(buildah, paths), "push", "--authfile", authfile, "--digestfile", digestfile,
+            f"--tls-verify={'true' if tls_verify else 'false'}", image_id, f"docker://{reference}"]
+
+
+def registry_auth_file(registry: str, user: str, password: str) -> str:
+    """The containers-auth.json text that gives ``user``'s credential for ``registry``."""
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return json.dumps({"auths": {registry: {"auth": token}}})
 
 
 def buildah_inspect_argv(buildah: str, paths: BuildahPaths, image_id: str) -> list[str]:

@@ -32,6 +32,12 @@ class UpApp(Application):
     hub_port = Integer(8081, config=True, help="Port of the hub's internal API (loopback).")
     proxy_api_port = Integer(0, config=True, help="Port of the proxy's REST API (loopback); 0 = hub_port + 1.")
     controlplane_port = Integer(10101, config=True, help="Port of the control-plane service (loopback).")
+    registry_port = Integer(
+        5000,
+        config=True,
+        help="Port of the platform's image registry (loopback; the Debian package docker-registry), where builds push "
+        "and from which project images are pulled; 0: run none.",
+    )
     data_dir = Unicode(config=True, help="Directory for all state: databases, workspaces, logs. Default ./cubelab-data.")
 
     @default("data_dir")
@@ -60,6 +66,7 @@ class UpApp(Application):
         "hub-port": "UpApp.hub_port",
         "proxy-api-port": "UpApp.proxy_api_port",
         "controlplane-port": "UpApp.controlplane_port",
+        "registry-port": "UpApp.registry_port",
         "data-dir": "UpApp.data_dir",
         "admin": "UpApp.admin_users",
         "spawner": "UpApp.spawner_class",
@@ -104,6 +111,7 @@ class UpApp(Application):
             unix_accounts=self.unix.to_environment(),
             spawner_class=self.spawner_class or None,
             controlplane_config=dict(self.controlplane_options),
+            registry_port=self.registry_port or None,
         )
         text = (
             "# Written by `cubelab up` at each start; change its options instead of this file.\n"
@@ -141,6 +149,7 @@ class UpApp(Application):
             Port("the hub's internal API", "--hub-port", "127.0.0.1", self.hub_port),
             Port("the proxy's API", "--proxy-api-port", "127.0.0.1", self.proxy_api_port or self.hub_port + 1),
             Port("the control plane", "--controlplane-port", "127.0.0.1", self.controlplane_port),
+            *([Port("the image registry", "--registry-port", "127.0.0.1", self.registry_port)] if self.registry_port else []),
         ]
 
     def ready_urls(self) -> list[str]:
@@ -203,12 +212,17 @@ class UpApp(Application):
         import threading
         import time
 
+        from ..registry.config import MISSING as REGISTRY_MISSING
+        from ..registry.config import find_registry
         from .cgroups import describe_support
         from .hubconfig import find_proxy, proxy_missing_message
         from .readiness import announce_when_ready, busy_message, busy_ports
         from .supervisor import supervise
 
         started = time.monotonic()
+        if self.registry_port and find_registry() is None:
+            print(f"No image registry on this machine: {REGISTRY_MISSING}.", flush=True)
+            self.registry_port = 0
         problems = busy_ports(self.ports())
         if problems:
             print(f"CubeLab cannot start:\n{busy_message(problems)}", file=sys.stderr, flush=True)

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 SERVICE_NAME = "cubelab"
+REGISTRY_SERVICE_NAME = "cubelab-registry"
 
 # What the control plane may do through the hub's REST API.
 CONTROL_PLANE_SCOPES = [
@@ -90,6 +91,19 @@ def _proxy_command() -> list[str]:
     return [str(found)] if found else ["configurable-http-proxy"]
 
 
+def _registry_service(data: Path, port: int, controlplane_port: int) -> dict | None:
+    """The image registry as a hub-managed service (no URL: clients reach it
+    at 127.0.0.1:port, not through the proxy); None when it is not installed."""
+    from ..registry import config as registry_config
+
+    executable = registry_config.find_registry()
+    if executable is None:
+        return None
+    realm = f"http://127.0.0.1:{controlplane_port}/services/{SERVICE_NAME}/api/v1/registry/token"
+    path = registry_config.write_config(data, address=f"127.0.0.1:{port}", realm=realm)
+    return {"name": REGISTRY_SERVICE_NAME, "command": registry_config.command(executable, path), "display": False}
+
+
 def default_spawner_class() -> str:
     if importlib.util.find_spec("cubelab_spawner.local") is not None:
         return "cubelab_spawner.local.CubeLocalSpawner"
@@ -112,11 +126,16 @@ def configure(
     clusters: dict | None = None,
     default_cluster: str = "default",
     unix_accounts: dict[str, str] | None = None,
+    registry_port: int | None = None,
 ) -> None:
     """Apply CubeLab's settings to a JupyterHub config object ``c``.
 
     ``unix_accounts``: ``UnixAccounts.to_environment()`` of the caller's
     settings; the hub and the control plane both read them from the environment.
+
+    ``registry_port``: run the platform's image registry on this loopback
+    port (a hub-managed service, restarted by the hub if it exits), with token
+    authentication served by the control plane; None: no registry.
 
     ``clusters`` and ``default_cluster`` are the Kubernetes clusters projects may
     use (:class:`cubelab_hub.kube.clusters.Clusters`): set here, they reach both
@@ -183,6 +202,9 @@ def configure(
     # "pipeline_engine" means ControlPlane.pipeline_engine; "ServerExpiry.default" is taken as is
     for key, value in (controlplane_config or {}).items():
         cp_args.append(f"--{key if '.' in key else 'ControlPlane.' + key}={value}")
+    registry = _registry_service(data, registry_port, controlplane_port) if registry_port else None
+    if registry:
+        cp_args.append(f"--ControlPlane.local_registry=127.0.0.1:{registry_port}")
     c.JupyterHub.services = [
         {
             "name": SERVICE_NAME,
@@ -191,7 +213,8 @@ def configure(
             "environment": {"CUBELAB_DATA_DIR": str(data), **(unix_accounts or {})},
             "oauth_no_confirm": True,
             "display": False,
-        }
+        },
+        *([registry] if registry else []),
     ]
     c.JupyterHub.load_roles = [
         {"name": "cubelab-controlplane", "scopes": CONTROL_PLANE_SCOPES, "services": [SERVICE_NAME]},

@@ -16,6 +16,8 @@ from . import (
     openapi_doc,
     pipelines,
     projects,
+    registries,
+    registry_token,
     runs,
     schedules,
     servers,
@@ -27,7 +29,7 @@ from . import (
 
 # the order of the OpenAPI document's paths
 default_resources = [me, openapi_doc, pipelines, projects, runs, schedules, servers, services, templates, trial_channel, users,
-                     experiments, builds]
+                     experiments, registries, registry_token, builds]
 
 
 def collect(resources=None) -> tuple[list[tuple], dict]:

@@ -50,8 +50,10 @@ from ...domain.builds import (
     build_request_from_dict,
     buildah_build_argv,
     buildah_inspect_argv,
+    buildah_push_argv,
     buildah_rm_all_argv,
     image_facts,
+    registry_auth_file,
     unreachable_base_message,
 )
 from ...domain.errors import Conflict, FieldError, NotFound
@@ -86,11 +88,18 @@ class BuildManager(LoggingConfigurable):
     kill_grace = Float(1.0, help="Seconds a cancelled build gets between SIGTERM and SIGKILL.").tag(config=True)
 
     def __init__(self, database, data_dir: str | os.PathLike, *, workspace_for: Callable[[str], Path] | None = None,
-                 archives: Callable[[], list[str]] | None = None, **kwargs):
+                 archives: Callable[[], list[str]] | None = None, push_to: str | None = None,
+                 credential: Callable[[str], tuple[str, str]] | None = None, **kwargs):
         """``workspace_for``: user -> their workspace folder; ``archives``: the
         references of images admins imported from OCI archives (offered when a
-        base image is out of reach)."""
+        base image is out of reach); ``push_to``: the platform's local registry
+        (host:port on loopback), where succeeded builds are pushed with
+        ``credential(project)``, the platform's service credential of the project."""
         super().__init__(**kwargs)
+        if push_to:
+            self.registry = push_to
+        self.push_to = push_to or None
+        self.credential = credential
         self.db = database
         self.data_dir = Path(data_dir)
         self.workspace_for = workspace_for or (lambda user: self.data_dir / "workspaces" / user)
@@ -280,9 +289,10 @@ class BuildManager(LoggingConfigurable):
         if code == 0 and build_id not in self._cancelled:
             image_id = (await loop.run_in_executor(None, _read_text, Path(paths.iidfile))).strip() or None
             digest, size = await loop.run_in_executor(None, self._inspect, paths, image_id) if image_id else (None, None)
-            message = await self.publish(request, image_id)
+            pushed, message, pushed_digest = await self.publish(build_id, request, paths, image_id)
             self._log(build_id, f"[cubelab] {summary}\n[cubelab] {message}\n")
-            await self._finish(build_id, "succeeded", message, started=started, image_id=image_id, digest=digest, size=size, cache=summary)
+            await self._finish(build_id, "succeeded" if pushed else "failed", message, started=started, image_id=image_id,
+                               digest=pushed_digest or digest, size=size, cache=summary)
         else:
             # nothing half-made stays behind: working containers of the stopped build go
             await loop.run_in_executor(None, self._remove_leftovers, paths)
@@ -303,13 +313,40 @@ class BuildManager(LoggingConfigurable):
             await self._finish(build_id, status, message, started=started, cache=summary)
         await loop.run_in_executor(None, shutil.rmtree, work, True)
 
-    async def publish(self, request: BuildRequest, image_id: str | None) -> str:
-        """Make a succeeded build's image available under its references. The
-        image is tagged in the project's storage, where later builds of the
-        project find it; pushing to a registry belongs here, and only here, so
-        nothing is pushed unless the build succeeded."""
-        refs = ", ".join(request.references(self.registry))
-        return f"built {refs} (image {image_id[:12] if image_id else '?'}), kept in the project's build storage"
+    async def publish(self, build_id: int, request: BuildRequest, paths: BuildahPaths, image_id: str | None
+                      ) -> tuple[bool, str, str | None]:
+        """Make a succeeded build's image available under its references: it is
+        tagged in the project's storage (later builds of the project find it
+        there) and, with a local registry, pushed there with the project's
+        service credential (in an auth file of the build's private folder).
+        Only a succeeded build gets here, so nothing is pushed half-built.
+        (pushed or kept, the message, the pushed manifest's digest)."""
+        refs = request.references(self.registry)
+        if not self.push_to or self.credential is None or not image_id:
+            return True, f"built {', '.join(refs)} (image {image_id[:12] if image_id else '?'}), kept in the project's build storage", None
+        work = Path(paths.dockerfile).parent
+        authfile, digestfile = work / "auth.json", work / "digest"
+        user, password = self.credential(request.project)
+        fd = os.open(authfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(registry_auth_file(self.push_to, user, password))
+        digest = None
+        try:
+            for ref in refs:
+                # the registry listens on loopback without TLS; the token service authenticates the push
+                argv = buildah_push_argv(self.buildah, paths, image_id, ref, str(authfile), str(digestfile), tls_verify=False)
+                with open(self.log_path(build_id), "ab") as out:
+                    out.write(f"[cubelab] pushing {ref}\n".encode())
+                    out.flush()
+                    proc = await asyncio.create_subprocess_exec(*argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                                                env=self._env(work))
+                    code = await proc.wait()
+                if code != 0:
+                    return False, f"built image {image_id[:12]}, but pushing {ref} failed (buildah push exited with {code}); see the log", None
+                digest = digest or _read_text(digestfile).strip() or None
+        finally:
+            authfile.unlink(missing_ok=True)
+        return True, f"built and pushed {', '.join(refs)}", digest
 
     def _inspect(self, paths: BuildahPaths, image_id: str) -> tuple[str | None, int | None]:
         try:

@@ -1,14 +1,13 @@
 """Image builds: request, status, image id, digest, size, cache reuse, timing.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-# the registries' migration 0008 comes between these once both are in
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
