@@ -11,9 +11,11 @@ from cubelab_hub.domain.builds import (
     BuildOutput,
     build_request_from_dict,
     buildah_build_argv,
+    buildah_push_argv,
     buildah_rm_all_argv,
     image_facts,
     image_reference,
+    registry_auth_file,
     unreachable_base_message,
 )
 from cubelab_hub.domain.errors import FieldErrors
@@ -135,3 +137,12 @@ def test_image_facts_from_buildah_inspect():
     text = json.dumps({"FromImageDigest": "sha256:71d5", "Manifest": json.dumps(manifest)})
     assert image_facts(text) == ("sha256:71d5", 492 + 2274304 + 1000)
     assert image_facts("not json") == (None, None)
+
+
+def test_push_argv_keeps_the_credential_in_a_file():
+    argv = buildah_push_argv("buildah", PATHS, "b08a65ff", "127.0.0.1:5000/ml/app:1", "/b/7/auth.json", "/b/7/digest", tls_verify=False)
+    assert argv[7:] == ["push", "--authfile", "/b/7/auth.json", "--digestfile", "/b/7/digest", "--tls-verify=false", "b08a65ff",
+                        "docker://127.0.0.1:5000/ml/app:1"]
+    auth = json.loads(registry_auth_file("127.0.0.1:5000", "cubelab-build.ml", "s3cret"))
+    assert auth == {"auths": {"127.0.0.1:5000": {"auth": "Y3ViZWxhYi1idWlsZC5tbDpzM2NyZXQ="}}}
+    assert "s3cret" not in " ".join(argv)
