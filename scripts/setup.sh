@@ -41,6 +41,8 @@ apt_install nginx
 # the image registry `cubelab up` runs on loopback (the CNCF distribution server 2.8;
 # token authentication by the control plane, see docs/registries.md)
 apt_install docker-registry
+# image builds run buildah (vfs storage, chroot isolation; see docs/builds.md)
+apt_install buildah
 if [[ ",$EXTRAS," == *,test,* ]]; then
   apt_install wrk haproxy caddy
 fi

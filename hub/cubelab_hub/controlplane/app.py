@@ -35,6 +35,7 @@ from .handlers import gateway_auth, service_proxy
 from .hubclient import HubClient
 from .models import AuditEvent
 from .openapi import build_document
+from .services.builds import BuildManager
 from .services.experiments import ExperimentManager
 from .services.registries import RegistryStore
 from .services.runs import RunManager
@@ -89,7 +90,7 @@ class ControlPlane(Application):
         return "[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s] %(message)s"
 
     # the hub's Clusters setting and the services' settings, on this service's command line (--help-all shows them)
-    classes = [Clusters, ServiceManager, Gateway]
+    classes = [Clusters, ServiceManager, Gateway, BuildManager]
 
     description = "CubeLab's control plane: projects, templates, pipelines, runs, schedules, services"
 
@@ -294,22 +295,25 @@ class ControlPlane(Application):
         self.gateway.auth_address = f"{url.hostname or '127.0.0.1'}:{url.port or 80}"
         self.gateway.auth_path = self.service_prefix.rstrip("/") + "/" + gateway_auth.PATH
         self.gateway_running = False
+        self.build_manager = BuildManager(self.database, self.data_dir, parent=self, push_to=self.local_registry or None,
+                                          credential=self.registry_tokens.service_credential)
 
     def _wire_hooks(self) -> None:
         """Who hears of what: a project deleted, a membership revoked, a user
         deleted; what runs in the background; what stops on shutdown."""
         # experiments first: their controllers stop before the runs they watch are cancelled
         self.project_delete_hooks: list = [self.experiments.delete_project, self.pipeline_runs.delete_project,
-                                           self.service_manager.delete_project, self._delete_project_registries]
+                                           self.service_manager.delete_project, self._delete_project_registries,
+                                           self.build_manager.delete_project]
         self.membership_revoked_hooks: list = [self.server_manager.on_membership_revoked]
         self.user_delete_hooks: list = []
         # re-attaching runs first: the scheduler then sees them active, experiments find their trials' runs
         self.background_tasks: list = [self._start_runs_then_experiments, self.pipeline_scheduler.loop, self.server_manager.loop,
-                                       self.service_manager.start, self._start_gateway]
+                                       self.service_manager.start, self._start_gateway, self.build_manager.start]
         # controllers stop before the runs do: a trial's run stopped by the shutdown is not taken for a failure now;
         # the gateway last, once no replica is left behind it
         self.shutdown_hooks: list = [self.experiments.shutdown, self.pipeline_runs.shutdown, self.service_manager.shutdown,
-                                     self._stop_gateway]
+                                     self.build_manager.shutdown, self._stop_gateway]
         # projects as Unix groups, when users are Unix accounts (cubelab up as root)
         unix_groups.install(self)
 

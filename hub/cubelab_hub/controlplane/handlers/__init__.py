@@ -10,6 +10,7 @@ are built by :meth:`cubelab_hub.controlplane.app.ControlPlane.initialize`.
 from __future__ import annotations
 
 from . import (
+    builds,
     experiments,
     me,
     openapi_doc,
@@ -28,7 +29,7 @@ from . import (
 
 # the order of the OpenAPI document's paths
 default_resources = [me, openapi_doc, pipelines, projects, runs, schedules, servers, services, templates, trial_channel, users,
-                     experiments, registries, registry_token]
+                     experiments, registries, registry_token, builds]
 
 
 def collect(resources=None) -> tuple[list[tuple], dict]:

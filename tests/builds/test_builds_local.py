@@ -1,0 +1,212 @@
+"""Image builds end to end on one machine, through the REST API of a real CubeLab
+(``cubelab up``: JupyterHub, proxy, control plane) with the real buildah, as
+root: a ``FROM scratch`` + ``COPY`` build (``.dockerignore`` honoured); a build
+with ``RUN`` steps ``FROM`` the image the first one made; the log arriving
+while buildah runs; cancel; a rebuild that reuses the layer cache and says so;
+an unreachable base image; who may do what.
+
+The images are made from this machine's own files: dash, sleep and cat with
+the C library, copied into a context folder of the user's workspace."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+from pipelines.cp import World
+from registries.oci_client import Client, wait_for
+from support.platform import IS_ROOT
+
+pytestmark = [
+    pytest.mark.hub,
+    pytest.mark.skipif(not IS_ROOT, reason="buildah builds (vfs storage, chroot isolation) run as root"),
+    pytest.mark.skipif(shutil.which("buildah") is None, reason="needs buildah (Debian package 'buildah', scripts/setup.sh)"),
+]
+
+ROOTFS = {"bin/sh": "/bin/dash", "bin/sleep": "/usr/bin/sleep", "bin/cat": "/usr/bin/cat",
+          "lib/x86_64-linux-gnu/libc.so.6": "/lib/x86_64-linux-gnu/libc.so.6", "lib64/ld-linux-x86-64.so.2": "/lib64/ld-linux-x86-64.so.2"}
+
+
+@pytest.fixture(scope="module")
+def cp(platform, admin):
+    return World(platform, admin)
+
+
+@pytest.fixture(scope="module")
+def registry(platform) -> str:
+    """The platform's local registry, where succeeded builds are pushed."""
+    base = f"http://127.0.0.1:{platform.registry_port}"
+    wait_for(base)
+    return base
+
+
+def workspace(cp, role: str) -> Path:
+    return cp.platform.data_dir / "workspaces" / cp.name(role)
+
+
+@pytest.fixture(scope="module")
+def context(cp) -> str:
+    """A context folder in the creator's workspace: a tiny root file system, a
+    file and one that .dockerignore leaves out."""
+    folder = workspace(cp, "creator") / "imgs" / "base"
+    for target, source in ROOTFS.items():
+        (folder / target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, folder / target)
+    (folder / "hello.txt").write_text("hello from the context\n")
+    (folder / "secret.txt").write_text("left out\n")
+    (folder / ".dockerignore").write_text("secret.txt\n")
+    return "imgs/base"
+
+
+def start(cp, role="creator", **fields) -> dict:
+    body = {"project": cp.project, **fields}
+    r = cp.call(role, "POST", "/builds", body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def wait(cp, build_id, until=("succeeded", "failed", "cancelled"), timeout=120) -> dict:
+    deadline = time.monotonic() + timeout
+    build = {}
+    while time.monotonic() < deadline:
+        build = cp.call("creator", "GET", f"/builds/{build_id}").json()
+        if build["status"] in until:
+            return build
+        time.sleep(0.1)
+    raise TimeoutError(f"build {build_id} still {build.get('status')}")
+
+
+def log_of(cp, build_id) -> str:
+    r = cp.call("creator", "GET", f"/builds/{build_id}/logs")
+    assert r.status_code == 200, r.text
+    return r.text
+
+
+def storage(cp) -> list[str]:
+    root = cp.platform.data_dir / "builds" / "storage" / cp.project
+    return ["buildah", "--root", str(root / "root"), "--runroot", str(root / "run"), "--storage-driver", "vfs"]
+
+
+@pytest.fixture(scope="module")
+def base(cp, context, registry) -> dict:
+    build = start(cp, image="base", tags=["1", "latest"], dockerfile="FROM scratch\nCOPY . /\n", context=context, memory="1G", cpu="1")
+    assert build["status"] in ("queued", "running") and build["references"][0].endswith(f"/{cp.project}/base:1")
+    done = wait(cp, build["id"])
+    assert done["status"] == "succeeded", (done, log_of(cp, build["id"]))
+    return done
+
+
+def test_a_scratch_build_with_copy_is_pushed_to_the_local_registry(cp, base, registry):
+    assert base["digest"].startswith("sha256:") and base["size"] > 100_000 and base["duration"] > 0
+    host = f"127.0.0.1:{cp.platform.registry_port}"
+    assert base["references"] == [f"{host}/{cp.project}/base:1", f"{host}/{cp.project}/base:latest"]
+    assert base["message"] == f"built and pushed {host}/{cp.project}/base:1, {host}/{cp.project}/base:latest"
+    # members pull what the build pushed, with the digest the build recorded; others are refused
+    pulled = Client(registry, (cp.name("dev"), cp.token("dev"))).pull_manifest(f"{cp.project}/base", "1")
+    assert pulled.status_code == 200 and pulled.headers["Docker-Content-Digest"] == base["digest"], pulled.text
+    assert Client(registry, (cp.name("outsider"), cp.token("outsider"))).pull_manifest(f"{cp.project}/base", "1").status_code == 401
+    text = log_of(cp, base["id"])
+    assert "STEP 2/2: COPY . /" in text and "no step was reused" in text and f"[cubelab] pushing {host}/{cp.project}/base:1" in text
+    listed = cp.call("dev", "GET", f"/builds?project={cp.project}&status=succeeded").json()
+    assert base["id"] in [b["id"] for b in listed["builds"]]
+    images = subprocess.run([*storage(cp), "images", "--format", "{{.Name}}:{{.Tag}}"], capture_output=True, text=True, check=True).stdout
+    assert f"{host}/{cp.project}/base:1" in images
+
+
+def test_run_steps_from_the_previous_image_with_build_args(cp, base, context):
+    dockerfile = (f"FROM {base['references'][0]}\nARG GREETING\n"
+                  "RUN test -e /hello.txt && test ! -e /secret.txt && echo \"greeting=$GREETING\" > /greet\n"
+                  "RUN cat /greet /hello.txt\n")
+    build = start(cp, image="app", tags=["1"], dockerfile=dockerfile, context=context, build_args={"GREETING": "hi there; $(id)"})
+    done = wait(cp, build["id"])
+    text = log_of(cp, build["id"])
+    assert done["status"] == "succeeded", (done, text)
+    # the build argument arrived as one literal value, .dockerignore kept secret.txt out, the base came from this machine
+    assert "greeting=hi there; $(id)" in text and "hello from the context" in text
+    assert "Trying to pull" not in text
+
+
+def test_a_rebuild_reuses_the_layer_cache_and_says_so(cp, base, context):
+    dockerfile = f"FROM {base['references'][0]}\nRUN echo one > /one\nCOPY hello.txt /copy.txt\nRUN cat /one /copy.txt\n"
+    first = wait(cp, start(cp, image="cached", dockerfile=dockerfile, context=context)["id"])
+    assert first["status"] == "succeeded" and "no step was reused" in first["cache"], first
+    (Path(workspace(cp, "creator")) / context / "hello.txt").write_text("changed\n")
+    try:
+        second = wait(cp, start(cp, image="cached", dockerfile=dockerfile, context=context)["id"])
+    finally:
+        (Path(workspace(cp, "creator")) / context / "hello.txt").write_text("hello from the context\n")
+    assert second["status"] == "succeeded", second
+    # the RUN before the changed file is reused; the COPY of the changed file and what follows are built again
+    assert second["cache"] == "reused 1 of 4 steps from the layer cache: STEP 2/4: RUN echo one > /one", second
+    text = log_of(cp, second["id"])
+    assert "Using cache" in text and "[cubelab] reused 1 of 4 steps" in text
+
+
+def test_the_log_arrives_while_building_and_cancel_stops_it_leaving_nothing(cp, base, context):
+    dockerfile = f"FROM {base['references'][0]}\nRUN echo marker-started && sleep 60\n"
+    build = start(cp, image="slow", dockerfile=dockerfile, context=context)
+    seen = b""
+    with requests.get(f"{cp.url}/builds/{build['id']}/logs?follow=1", headers=cp.headers("creator"), stream=True, timeout=60) as r:
+        assert r.status_code == 200
+        for chunk in r.iter_content(chunk_size=None):
+            seen += chunk
+            if b"marker-started" in seen:
+                break
+    assert cp.call("creator", "GET", f"/builds/{build['id']}").json()["status"] == "running"
+    started = time.monotonic()
+    r = cp.call("creator", "POST", f"/builds/{build['id']}/cancel")
+    assert r.status_code == 200, r.text
+    assert time.monotonic() - started < 3
+    assert r.json()["status"] == "cancelled" and "nothing was published" in r.json()["message"]
+    # no buildah of this build, no working container, no image of it
+    assert not [p for p in psutil.process_iter(["cmdline"]) if f"/{cp.project}/slow:" in " ".join(p.info["cmdline"] or [])]
+    assert subprocess.run([*storage(cp), "containers", "--quiet"], capture_output=True, text=True, check=True).stdout.strip() == ""
+    images = subprocess.run([*storage(cp), "images", "--format", "{{.Name}}"], capture_output=True, text=True, check=True).stdout
+    assert f"/{cp.project}/slow" not in images
+    r = cp.call("creator", "POST", f"/builds/{build['id']}/cancel")
+    assert r.status_code == 409 and r.json()["error"] == "build_finished"
+
+
+def test_an_unreachable_base_image_says_so_and_what_to_use(cp, base, context):
+    done = wait(cp, start(cp, image="remote", dockerfile="FROM debian:12\nRUN true\n", context=context)["id"])
+    assert done["status"] == "failed"
+    message = done["message"]
+    assert message.startswith("the base image 'debian:12' needs the registry"), message
+    assert "cannot reach" in message and base["references"][0] in message and "OCI archive" in message and "scratch" in message
+    assert message in log_of(cp, done["id"])
+
+
+def test_bad_requests_name_the_field(cp, context):
+    r = cp.call("creator", "POST", "/builds", {"project": cp.project, "image": "Bad Name", "dockerfile": "FROM scratch"})
+    assert r.status_code == 400 and r.json()["field"] == "image", r.text
+    r = cp.call("creator", "POST", "/builds", {"project": cp.project, "image": "x", "dockerfile_path": "imgs/nope/Dockerfile"})
+    assert r.status_code == 400 and r.json()["field"] == "dockerfile_path", r.text
+    link = workspace(cp, "creator") / "out"
+    if not link.is_symlink():
+        link.symlink_to("/etc")
+    r = cp.call("creator", "POST", "/builds", {"project": cp.project, "image": "x", "dockerfile": "FROM scratch", "context": "out"})
+    assert r.status_code == 400 and r.json()["field"] == "context" and "out of your workspace" in r.json()["message"], r.text
+
+
+def test_who_may_do_what(cp, base):
+    bid = base["id"]
+    for role in ("outsider", None):
+        for method, path in (("GET", f"/builds/{bid}"), ("GET", f"/builds/{bid}/logs"), ("POST", f"/builds/{bid}/cancel")):
+            r = cp.call(role, method, path)
+            assert r.status_code == (404 if role else 401), (role, method, path, r.text)
+    # a project the caller may not see: 404 whatever the body
+    for body in ({"project": cp.project}, {"project": cp.project, "image": "x", "dockerfile": "FROM scratch"}):
+        assert cp.call("outsider", "POST", "/builds", body).status_code == 404
+    assert cp.call("outsider", "GET", "/builds/987654321").status_code == 404
+    assert bid not in [b["id"] for b in cp.call("outsider", "GET", "/builds").json()["builds"]]
+    r = cp.call("ops", "POST", "/builds", {"project": cp.project, "image": "x", "dockerfile": "FROM scratch"})
+    assert r.status_code == 403, r.text
+    assert cp.call("ops", "GET", f"/builds/{bid}").json()["permissions"] == {"cancel": False}
+    r = cp.call("dev", "POST", f"/builds/{bid}/cancel")
+    assert r.status_code == 403, r.text
+    assert cp.call("admin", "GET", f"/builds/{bid}").status_code == 200
