@@ -229,6 +229,10 @@ describe('the charts', () => {
     ]);
     expect(lines.some((l: any) => l.trial === '#3')).toBe(false);
     expect(spec.layer[1].encoding.x.sort).toEqual(['lr', 'opt', 'acc (metric)']);
+    // one y scale for every layer, none with an axis (Vega-Lite 5 fails merging layered axis titles)
+    for (const layer of spec.layer) {
+      expect(layer.encoding.y).toMatchObject({ axis: null, scale: { domain: [0, 1] } });
+    }
   });
 });
 
