@@ -34,7 +34,10 @@ spread (min–max) of:
   also without the start-up (from the first trial's start to the end);
 - the trials' own time, so the overhead can be judged against it;
 
-then the ratio CubeLab / NNI of the overhead and of the start-up, and whether
+then the ratio CubeLab / NNI of the overhead and of the start-up (also without
+the trials' exit: an interpreter that imported nni takes a few tenths of a
+second to tear down after the report, measured at the start and paid on both
+sides), and whether
 both proposed the same parameters (the Random tuner with the same seed should):
 the same sequence in proposal order, or at least the same set.
 """
@@ -77,13 +80,14 @@ TRIAL = r'''
 import json, os, time
 
 def _process_start():
+    # /proc's start is in ticks since boot; the boot's wall time from CLOCK_BOOTTIME
+    # (btime in /proc/stat is whole seconds: up to 1 s off, the size of a start-up)
     try:
         with open("/proc/self/stat") as fh:
             ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
-        with open("/proc/stat") as fh:
-            boot = next(int(line.split()[1]) for line in fh if line.startswith("btime "))
+        boot = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
         return boot + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
+    except (OSError, ValueError, IndexError):
         return time.time()
 
 start = _process_start()
@@ -127,6 +131,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def trial_exit_seconds(runs: int = 3) -> float:
+    """How long an interpreter that imported nni takes to exit after its last
+    statement (module teardown), the median of ``runs``: a trial pays it after its
+    report, outside its own measured time, so both sides count it as overhead."""
+    code = "import nni, sys, time; sys.stderr.write(repr(time.time()))"
+    times = []
+    for _ in range(runs):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        times.append(time.time() - float(done.stderr.strip().splitlines()[-1]))
+    return statistics.median(times)
 
 
 # ---------------------------------------------------------------- NNI
@@ -296,7 +312,8 @@ def same_params(a: list[dict], b: list[dict]) -> str:
     return f"DIFFERENT ({common} of {len(a)} in common)"
 
 
-def report(results: dict[tuple[str, int], list[Result]], sides: list[str], concurrencies: list[int]) -> None:
+def report(results: dict[tuple[str, int], list[Result]], sides: list[str], concurrencies: list[int],
+           exit_seconds: float) -> None:
     print(f"\n{'side':8} {'conc':>4} {'start-up s':>22} {'overhead s/trial':>22} {'without start-up':>22} {'trial own s':>22} "
           f"{'waited for params s':>22}")
     for c in concurrencies:
@@ -319,6 +336,9 @@ def report(results: dict[tuple[str, int], list[Result]], sides: list[str], concu
             print(f"{'':8} {c:4d} cubelab / nni: overhead per trial {oc / on if on > 0 else float('nan'):.3f}× "
                   f"(without start-up {wc / wn if wn > 0 else float('nan'):.3f}×), "
                   f"start-up {sc / sn if sn > 0 else float('nan'):.3f}×")
+            if on > exit_seconds:
+                print(f"{'':8} {c:4d} cubelab / nni without the trials' exit ({exit_seconds:.3f}s each): overhead per trial "
+                      f"{max(oc - exit_seconds, 0) / (on - exit_seconds):.3f}×")
             print(f"{'':8} {c:4d} proposals, same seed: {same_params(n[0].proposals, cl[0].proposals)}")
     failed_creates = sum(len(r.notes) for rs in results.values() for r in rs)
     if failed_creates:
@@ -372,6 +392,9 @@ def main() -> None:
         "the host's network: NNI's manager listens on every interface while it runs"
     print(f"{args.trials} trials, Random tuner, seed {args.seed}, concurrency {args.concurrency}, {args.repeat} repetitions; "
           f"in {where}; {load_average()}")
+    exit_seconds = trial_exit_seconds()
+    print(f"a trial's interpreter exits {exit_seconds:.3f}s after its last statement (teardown with nni imported); "
+          "that is in both sides' overhead")
     tmp = Path(tempfile.mkdtemp(prefix="cubelab-bench-hpo-"))
     cubelab = None
     results: dict[tuple[str, int], list[Result]] = {}
@@ -399,7 +422,7 @@ def main() -> None:
             print(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    report(results, sides, args.concurrency)
+    report(results, sides, args.concurrency, exit_seconds)
     print(load_average())
 
 

@@ -12,6 +12,9 @@ import { CubeLabClient } from './request';
 /** Items asked for per page unless a section says otherwise. */
 export const PAGE_SIZE = 50;
 
+/** The most items a list answers with per page (`limit` above it is refused). */
+export const MAX_PAGE = 500;
+
 export type QueryValue = string | number | boolean | null | undefined;
 
 export interface IPage<T> {

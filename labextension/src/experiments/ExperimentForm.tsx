@@ -15,7 +15,14 @@ import { argFields, initialArgs, setArg } from '../pipelines/argforms';
 import { ArgInput } from '../pipelines/editor/Properties';
 import { paletteGroups } from '../pipelines/palette';
 import { ITemplate } from '../pipelines/types';
-import { ExperimentsClient, IExperiment, IExperimentDiagnostic, ITunerCatalog, ITunerInfo } from './client';
+import {
+  ExperimentsClient,
+  IAssessorInfo,
+  IExperiment,
+  IExperimentDiagnostic,
+  ITunerCatalog,
+  ITunerInfo
+} from './client';
 import { diagnosticText, draftToSpec, IDraft, mapFormDiagnostics, newDraft, tunerMismatch } from './draft';
 
 export interface IExperimentFormProps {
@@ -567,7 +574,7 @@ function CodeField(props: {
 }
 
 /** A tuner's or assessor's arguments as the server describes them. */
-function ArgsHelp(props: { info: ITunerInfo | undefined }): JSX.Element | null {
+function ArgsHelp(props: { info: ITunerInfo | IAssessorInfo | undefined }): JSX.Element | null {
   const args = Object.entries(props.info?.args ?? {});
   if (!args.length) {
     return null;

@@ -13,6 +13,8 @@ import { formatValue } from './trials';
 /** The MIME type the renderer is asked for. */
 export const VEGALITE_MIME = 'application/vnd.vegalite.v5+json';
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
+/** The parallel coordinates' vertical scale: every axis places its values in 0..1. */
+const POSITION = { domain: [0, 1] };
 
 export type VegaLiteSpec = Record<string, unknown>;
 
@@ -155,16 +157,20 @@ export function parallelSpec(
       {
         data: { values: dims.map(d => ({ dimension: d })) },
         mark: { type: 'rule', color: '#999' },
-        encoding: { x, y: { datum: 0, type: 'quantitative' }, y2: { datum: 1 } }
+        // every layer shares the one y scale; a layer with an axis of its own here
+        // makes Vega-Lite 5 fail while merging the layers' axis titles
+        encoding: { x, y: { datum: 0, type: 'quantitative', axis: null, scale: POSITION }, y2: { datum: 1 } }
       },
       {
         data: { values: lines },
         mark: { type: 'line', opacity: 0.8 },
         encoding: {
           x,
-          y: { field: 'pos', type: 'quantitative', axis: null, scale: { domain: [0, 1] } },
+          y: { field: 'pos', type: 'quantitative', axis: null, scale: POSITION },
           detail: { field: 'trial', type: 'nominal' },
-          color: { field: 'metric', type: 'quantitative', title: options.metric },
+          // the last axis is the metric already; a gradient legend of a layered chart
+          // fails to draw in Vega 5 (its scale is not found in the layer's scope)
+          color: { field: 'metric', type: 'quantitative', title: options.metric, legend: null },
           strokeWidth: { condition: { test: 'datum.best', value: 4 }, value: 1.5 },
           tooltip: [
             { field: 'trial', type: 'nominal' },
@@ -179,7 +185,7 @@ export function parallelSpec(
         mark: { type: 'text', align: 'left', dx: 4, fontSize: 10 },
         encoding: {
           x,
-          y: { field: 'pos', type: 'quantitative', axis: null, scale: { domain: [0, 1] } },
+          y: { field: 'pos', type: 'quantitative', axis: null, scale: POSITION },
           text: { field: 'label' }
         }
       }

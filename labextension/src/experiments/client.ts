@@ -1,34 +1,48 @@
 /**
  * Calls of the experiments API (hyper-parameter search) and the shapes it
- * answers with.  The shapes are declared here from the REST contract until
- * `openapi.json` describes them; then they become aliases of the generated
- * types (`generated/api.ts`), as `pipelines/types.ts` does.
+ * answers with.  Where the OpenAPI document describes a shape fully, the type
+ * is an alias of the generated one (`generated/api.ts`, from `openapi.json` by
+ * `jlpm build:types`), as `pipelines/types.ts` does; the interfaces below
+ * refine what the document leaves open (the trial definition and the assessor
+ * entries, typed there as bare objects, and the progress counts, which the
+ * control plane always sends as numbers).
  */
-import { fetchPage, IPage } from '../paging';
+import { components } from '../generated/api';
+import { fetchPage, IPage, MAX_PAGE } from '../paging';
 import { CubeLabClient } from '../request';
 import { EventStreamParser } from '../sse';
 import { ITemplate } from '../pipelines/types';
 
+type Schemas = components['schemas'];
+
 const enc = encodeURIComponent;
 
-export const EXPERIMENT_STATUSES = ['running', 'stopping', 'stopped', 'succeeded', 'failed'] as const;
-export type ExperimentStatus = (typeof EXPERIMENT_STATUSES)[number];
+export type ExperimentStatus = Schemas['Experiment']['status'];
+export const EXPERIMENT_STATUSES: readonly ExperimentStatus[] = [
+  'running',
+  'stopping',
+  'stopped',
+  'succeeded',
+  'failed'
+];
 /** Statuses after which nothing changes unless the experiment is resumed. */
 export const EXPERIMENT_FINAL: string[] = ['stopped', 'succeeded', 'failed'];
 
-export const TRIAL_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'cancelled', 'early-stopped'] as const;
-export type TrialStatus = (typeof TRIAL_STATUSES)[number];
+export type TrialStatus = Schemas['Trial']['status'];
+export const TRIAL_STATUSES: readonly TrialStatus[] = [
+  'pending',
+  'running',
+  'succeeded',
+  'failed',
+  'cancelled',
+  'early-stopped'
+];
 export const TRIAL_FINAL: string[] = ['succeeded', 'failed', 'cancelled', 'early-stopped'];
 
-export type Direction = 'maximize' | 'minimize';
+export type IObjective = NonNullable<Schemas['ExperimentSpec']['objective']>;
+export type Direction = IObjective['direction'];
 
-export interface IObjective {
-  metric: string;
-  direction: Direction;
-  goal: number | null;
-}
-
-/** The trial definition: a template's task with resources. */
+/** The trial definition: a template's task with resources (the document types it as an object). */
 export interface ITrialSpec {
   template: string;
   template_version?: string | null;
@@ -45,115 +59,56 @@ export interface ITrialSpec {
   metrics?: 'nni' | 'stdout';
 }
 
-/** What `POST /experiments` (and `/validate`) take. */
-export interface IExperimentSpec {
-  name: string;
-  project: string;
-  description?: string;
+/**
+ * What `POST /experiments` (and `/validate`) take.  The search space is sent
+ * as the user wrote it, whatever its shape: the server names what is wrong.
+ */
+export type IExperimentSpec = Omit<
+  Schemas['ExperimentSpec'],
+  'search_space' | 'objective' | 'trial' | 'max_duration'
+> & {
   search_space: unknown;
-  tuner: string;
-  tuner_args?: Record<string, unknown>;
-  assessor?: string | null;
-  assessor_args?: Record<string, unknown>;
   objective: IObjective;
   trial: ITrialSpec;
-  trial_concurrency: number;
-  max_trials: number;
   max_duration: number;
-  max_failed_trials?: number | null;
-  seed?: number | null;
-}
+};
 
-export interface IProgress {
-  trials: number;
-  max_trials: number;
-  pending: number;
-  running: number;
-  succeeded: number;
-  failed: number;
-  early_stopped: number;
-  cancelled: number;
-}
+/** Trial counts by status; every count is a number. */
+export type IProgress = { [K in keyof Schemas['Experiment']['progress']]: number };
 
-export interface IBest {
-  trial_id: string;
-  seq: number;
-  value: number;
-  parameters: Record<string, unknown>;
-}
+export type IBest = NonNullable<Schemas['Experiment']['best']>;
 
-export interface IExperiment {
-  id: number;
-  name: string;
-  project: string;
-  creator: string | null;
-  description: string;
-  status: ExperimentStatus;
-  end_reason: string | null;
-  message: string | null;
-  created_at: string | null;
-  started_at: string | null;
-  finished_at: string | null;
+export type IExperiment = Omit<Schemas['Experiment'], 'spec' | 'progress'> & {
   spec: IExperimentSpec;
   progress: IProgress;
-  best: IBest | null;
-}
+};
 
-export interface ITrial {
-  id: string;
-  experiment_id: number;
-  seq: number;
-  status: TrialStatus;
-  parameters: Record<string, unknown>;
-  final_value: number | null;
-  intermediate_count: number;
-  run_id: string | null;
-  message: string | null;
-  created_at: string | null;
-  started_at: string | null;
-  finished_at: string | null;
-  duration_seconds: number | null;
-  source_trial_id: string | null;
-  /** only in `GET .../trials/{id}` */
-  intermediate?: { sequence: number; value: number }[];
-}
+/** A trial; `intermediate` only in `GET .../trials/{id}`. */
+export type ITrial = Schemas['Trial'] & Partial<Pick<Schemas['TrialDetail'], 'intermediate'>>;
 
-/** One metric point (`GET .../metrics`, `event: metric`). */
-export interface IMetricPoint {
-  id: number;
-  trial_id: string;
-  /** the trial's seq */
-  seq: number;
-  kind: 'intermediate' | 'final';
-  sequence: number;
-  value: number;
-}
+/** One metric point (`GET .../metrics`, `event: metric`); `value` is null for a non-finite report. */
+export type IMetricPoint = Schemas['MetricPoint'];
 
-export interface IExperimentDiagnostic {
+/** A diagnostic; the form adds its own without a field (a failed request) or an accepted form. */
+export type IExperimentDiagnostic = Omit<
+  Schemas['ExperimentDiagnostics']['diagnostics'][number],
+  'field' | 'accepted'
+> & {
   field: string | null;
-  message: string;
   accepted?: string | null;
-  severity: 'error' | 'warning';
-}
+};
 
-export interface ITunerArgRule {
-  [key: string]: unknown;
-}
+export type ITunerInfo = Schemas['TunerCatalogue']['tuners'][number];
 
-export interface ITunerInfo {
+/** An assessor (early stopping): its name, arguments and what it does. */
+export interface IAssessorInfo {
   name: string;
-  kind: string;
-  types: string[];
-  flat_only: boolean;
-  args: Record<string, ITunerArgRule>;
+  builtin?: string;
+  args: Record<string, unknown>;
   description: string;
 }
 
-export interface ITunerCatalog {
-  tuners: ITunerInfo[];
-  assessors: ITunerInfo[];
-  left_out: { name: string; reason: string }[];
-}
+export type ITunerCatalog = Omit<Schemas['TunerCatalogue'], 'assessors'> & { assessors: IAssessorInfo[] };
 
 export interface IExperimentFilter {
   project?: string;
@@ -248,7 +203,7 @@ export class ExperimentsClient {
     let last = after;
     for (;;) {
       const page: IPage<IMetricPoint> = await fetchPage(this.api, `experiments/${id}/metrics`, 'metrics', {
-        limit: 1000,
+        limit: MAX_PAGE,
         filters: { after: last }
       });
       out.push(...page.items);

@@ -137,14 +137,22 @@ class RunManager:
         else:
             self._pending_tasks[(event.run_id, event.task.name)] = event.task
         self._track(event)
+        # a run's end is written at once: its listeners (an experiment waiting to
+        # start its next trial) hear of it only after the write
+        ended = event.kind == "run" and event.run.status in RUN_FINAL
         if self._flush_handle is not None:
-            return
+            if not ended:
+                return
+            self._flush_handle.cancel()
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             self.flush()
             return
-        self._flush_handle = loop.call_later(self.flush_delay, self._flush_soon)
+        if ended:
+            self._flush_handle = loop.call_soon(self._flush_soon)
+        else:
+            self._flush_handle = loop.call_later(self.flush_delay, self._flush_soon)
 
     # ------------------------------------------------------------ what running tasks hold
 
@@ -272,8 +280,9 @@ class RunManager:
         self._flush_handle = None
         loop = asyncio.get_running_loop()
         if self._inflight is not None and not self._inflight.done():
-            # one batch at a time, so batches land in order
-            self._flush_handle = loop.call_later(self.flush_delay, self._flush_soon)
+            # one batch at a time, so batches land in order; a run's end waits only for that one
+            ended = any(run.status in RUN_FINAL for run in self._pending_runs.values())
+            self._flush_handle = loop.call_later(0.01 if ended else self.flush_delay, self._flush_soon)
             return
         snap = self._take()
         if snap is None:
