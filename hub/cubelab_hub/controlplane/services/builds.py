@@ -462,6 +462,8 @@ class BuildManager(LoggingConfigurable):
                 await self.cancel(build_id)
             except Exception:
                 log.exception("could not cancel build %s at shutdown", build_id)
+        if self.kubernetes is not None:
+            await self.kubernetes.close()
 
     async def delete_project(self, project: str) -> None:
         """A deleted project's builds stop and go, with its storage and logs."""
