@@ -16,8 +16,11 @@ server's observable behaviour where the engine depends on it:
   the status, with ``metadata.generation`` bumped when the spec changes; other
   patch types are a 415 here), get, list by ``labelSelector`` /
   ``fieldSelector=metadata.name=``, watch, delete (a Deployment's pods go
-  with it). Applied objects are validated against the Kubernetes schema and
+  with it). batch/v1 jobs the same way, also created by ``POST`` (409 on a
+  taken name); deleting one records its ``propagationPolicy`` and removes its
+  pods (those labelled ``job-name``). Applied objects are validated against the Kubernetes schema and
   the Istio CRDs (:mod:`support.service_schema`), a 422 naming the problem.
+- core/v1 secrets: create, get, list by ``labelSelector``, merge patch, delete.
 - core/v1 pods: list by ``labelSelector``; ``pods/<name>/log`` with
   ``container`` (400 when a multi-container pod is asked without one) and
   ``follow=true`` (streams until the container ends).
@@ -49,8 +52,9 @@ OBJECT_KINDS = {
     "autoscaling/v2/horizontalpodautoscalers": ("autoscaling/v2", "HorizontalPodAutoscaler"),
     "networking.istio.io/v1/virtualservices": ("networking.istio.io/v1", "VirtualService"),
     "networking.istio.io/v1/destinationrules": ("networking.istio.io/v1", "DestinationRule"),
+    "batch/v1/jobs": ("batch/v1", "Job"),
 }
-OBJECTS_PREFIX = r"/(?:api|apis/([a-z0-9.]+))/(v[0-9a-z]+)/namespaces/([a-z0-9-]+)/(deployments|services|horizontalpodautoscalers|virtualservices|destinationrules)"
+OBJECTS_PREFIX = r"/(?:api|apis/([a-z0-9.]+))/(v[0-9a-z]+)/namespaces/([a-z0-9-]+)/(deployments|services|horizontalpodautoscalers|virtualservices|destinationrules|jobs)"
 
 
 def _now() -> str:
@@ -126,6 +130,7 @@ class FakeCluster:
         self.metrics: dict[tuple[str, str], dict] = {}  # (ns, pod) -> container -> {"cpu", "memory"}
         self.objects: dict[tuple[str, str, str], dict] = {}  # (resource path, ns, name) -> a service's object
         self.object_events: list[tuple[int, str, str, str, dict]] = []  # (rv, resource, ns, type, object)
+        self.deletions: list[tuple[str, str, str, str | None]] = []  # (resource, ns, name, propagationPolicy)
         self._rv = 100
         self._changed = asyncio.Event()
         self.closing = False
@@ -255,6 +260,10 @@ class FakeCluster:
         obj = self.objects.pop((resource, namespace, name))
         obj["metadata"]["resourceVersion"] = self._next_rv()
         self._emit_object(resource, namespace, "DELETED", obj)
+        if resource == "batch/v1/jobs":  # the Job's pods go with it
+            for key, pod in list(self.pods.items()):
+                if key[0] == namespace and pod["metadata"]["labels"].get("job-name") == name:
+                    del self.pods[key]
         if resource == "apps/v1/deployments":  # garbage collection of its ReplicaSets' pods
             selector = obj["spec"]["selector"]["matchLabels"]
             for key, pod in list(self.pods.items()):
@@ -280,6 +289,23 @@ class FakeCluster:
         self.objects[key] = obj
         self._emit_object(key[0], namespace, "MODIFIED", obj)
         return obj
+
+    def set_object_status(self, resource: str, namespace: str, name: str, status: dict) -> dict:
+        key = (resource, namespace, name)
+        obj = copy.deepcopy(self.objects[key])
+        obj["status"] = status
+        obj["metadata"]["resourceVersion"] = self._next_rv()
+        self.objects[key] = obj
+        self._emit_object(resource, namespace, "MODIFIED", obj)
+        return obj
+
+    def start_job_pod(self, namespace: str, name: str) -> dict:
+        """The Job controller's work: the Job's pod, labelled as the controller labels it,
+        with a log for each of its (init) containers."""
+        template = self.objects[("batch/v1/jobs", namespace, name)]["spec"]["template"]
+        containers = [c["name"] for c in [*template["spec"].get("initContainers", []), *template["spec"]["containers"]]]
+        labels = dict(template["metadata"].get("labels", {}), **{"job-name": name, "batch.kubernetes.io/job-name": name})
+        return self.add_pod(namespace, f"{name}-x7k2p", labels, containers=containers)
 
     def roll_out(self, namespace: str, name: str, ready: int | None = None) -> list[dict]:
         """The controller's work: ``ready`` (default: all wanted) pods of the
@@ -536,6 +562,28 @@ class ObjectsHandler(_Base):
             self.finish()
 
 
+    def post(self, group, version, namespace, plural) -> None:
+        resource = self._resource(group, version, plural)
+        if resource is None:
+            return
+        body = self.body_json()
+        api_version, kind = OBJECT_KINDS[resource]
+        if not isinstance(body, dict) or body.get("apiVersion") != api_version or body.get("kind") != kind:
+            self.fail(400, "BadRequest", f"body is not a {api_version} {kind}")
+            return
+        name = (body.get("metadata") or {}).get("name")
+        if (resource, namespace, name) in self.cluster.objects:
+            self.fail(409, "AlreadyExists", f'{plural} "{name}" already exists')
+            return
+        if self.cluster.validate:
+            problems = object_errors(body)
+            if problems:
+                self.fail(422, "Invalid", "; ".join(problems))
+                return
+        code, obj = self.cluster.apply_object(resource, namespace, name, body, "create")
+        self.send(code, obj)
+
+
 class ObjectHandler(ObjectsHandler):
     """One object of a service's kinds: get, apply, delete."""
 
@@ -585,11 +633,20 @@ class ObjectHandler(ObjectsHandler):
         if (resource, namespace, name) not in self.cluster.objects:
             self.fail(404, "NotFound", f'{plural} "{name}" not found')
             return
+        body = self.body_json() or {}
+        policy = self.get_query_argument("propagationPolicy", None) or body.get("propagationPolicy")
+        self.cluster.deletions.append((resource, namespace, name, policy))
         self.cluster.delete_object(resource, namespace, name)
         self.send(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": {"name": name, "kind": plural}})
 
 
 class SecretsHandler(_Base):
+    def get(self, namespace: str) -> None:
+        labels = self.get_query_argument("labelSelector", None)
+        items = [copy.deepcopy(s) for (ns, _), s in sorted(self.cluster.secrets.items())
+                 if ns == namespace and _label_match(s["metadata"].get("labels", {}), labels)]
+        self.send(200, {"apiVersion": "v1", "kind": "SecretList", "metadata": {"resourceVersion": str(self.cluster._rv)}, "items": items})
+
     def post(self, namespace: str) -> None:
         body = self.body_json()
         if not isinstance(body, dict) or body.get("kind") != "Secret" or body.get("apiVersion") != "v1":

@@ -35,8 +35,10 @@ from .handlers import gateway_auth, service_proxy
 from .hubclient import HubClient
 from .models import AuditEvent
 from .openapi import build_document
+from .services.build_backends import KubernetesBuildBackend
 from .services.builds import BuildManager
 from .services.experiments import ExperimentManager
+from .services.pull_secrets import usable_credentials
 from .services.registries import RegistryStore
 from .services.runs import RunManager
 from .services.scheduler import Scheduler
@@ -90,7 +92,7 @@ class ControlPlane(Application):
         return "[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s] %(message)s"
 
     # the hub's Clusters setting and the services' settings, on this service's command line (--help-all shows them)
-    classes = [Clusters, ServiceManager, Gateway, BuildManager]
+    classes = [Clusters, ServiceManager, Gateway, BuildManager, KubernetesBuildBackend]
 
     description = "CubeLab's control plane: projects, templates, pipelines, runs, schedules, services"
 
@@ -295,8 +297,15 @@ class ControlPlane(Application):
         self.gateway.auth_address = f"{url.hostname or '127.0.0.1'}:{url.port or 80}"
         self.gateway.auth_path = self.service_prefix.rstrip("/") + "/" + gateway_auth.PATH
         self.gateway_running = False
+        # builds of projects on Kubernetes: BuildKit Jobs pushing with the registries the project may use
+        build_backend = KubernetesBuildBackend(parent=self, clusters=self.clusters, project_settings=self.project_settings,
+                                               credentials=self._build_credentials)
         self.build_manager = BuildManager(self.database, self.data_dir, parent=self, push_to=self.local_registry or None,
-                                          credential=self.registry_tokens.service_credential)
+                                          credential=self.registry_tokens.service_credential, kubernetes=build_backend,
+                                          project_settings=self.project_settings, default_engine=self.pipeline_engine)
+
+    async def _build_credentials(self, project: str):
+        return await self.database.run(usable_credentials, self.registries, project)
 
     def _wire_hooks(self) -> None:
         """Who hears of what: a project deleted, a membership revoked, a user

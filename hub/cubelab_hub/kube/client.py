@@ -1,4 +1,5 @@
-"""Generic calls to a Kubernetes API server: pods, their logs and their metrics.
+"""Generic calls to a Kubernetes API server: pods, their logs and their metrics;
+Jobs and Secrets (:class:`JobClient`).
 
 A thin layer over kubernetes-asyncio shared by everything that runs pods
 (pipeline engines, later services and image builds). Objects go in and come out
@@ -20,6 +21,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 __all__ = [
     "LOG_PIECE_MAX",
+    "JobClient",
     "KubernetesApiError",
     "PodClient",
     "check_response",
@@ -160,3 +162,73 @@ class PodClient:
                 yield tail
         finally:
             response.release()
+
+
+class JobClient(PodClient):
+    """Jobs and Secrets in one cluster, beside pods and logs: what an image
+    build and a namespace's pull Secrets need. Objects in and out as dicts."""
+
+    def __init__(self, api_client: k8s.ApiClient):
+        super().__init__(api_client)
+        self.batch = k8s.BatchV1Api(api_client)
+
+    @staticmethod
+    async def _read(call) -> dict:
+        try:
+            response = await call
+        except ApiException as exc:
+            raise KubernetesApiError.from_api_exception(exc) from None
+        await check_response(response)
+        try:
+            return json.loads(await response.read())
+        finally:
+            response.release()
+
+    async def apply_secret(self, namespace: str, body: dict) -> dict:
+        """Create a Secret, or give the one there this body's labels, type and data."""
+        try:
+            return await self._read(self.core.create_namespaced_secret(namespace, body, _preload_content=False))
+        except KubernetesApiError as exc:
+            if exc.status != 409:
+                raise
+        patch = {"metadata": {"labels": body["metadata"].get("labels", {})}, "data": body.get("data", {})}
+        return await self.patch_secret(namespace, body["metadata"]["name"], patch)
+
+    async def patch_secret(self, namespace: str, name: str, patch: dict) -> dict:
+        return await self._read(self.core.patch_namespaced_secret(name, namespace, patch, _content_type="application/merge-patch+json",
+                                                                  _preload_content=False))
+
+    async def list_secrets(self, namespace: str, label_selector: str) -> list[dict]:
+        data = await self._read(self.core.list_namespaced_secret(namespace, label_selector=label_selector, _preload_content=False))
+        return data.get("items", [])
+
+    async def delete_secret(self, namespace: str, name: str) -> bool:
+        """False when it was already gone."""
+        try:
+            await self._read(self.core.delete_namespaced_secret(name, namespace, _preload_content=False))
+        except KubernetesApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    async def create_job(self, namespace: str, body: dict) -> dict:
+        return await self._read(self.batch.create_namespaced_job(namespace, body, _preload_content=False))
+
+    async def get_job(self, namespace: str, name: str) -> dict | None:
+        try:
+            return await self._read(self.batch.read_namespaced_job(name, namespace, _preload_content=False))
+        except KubernetesApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def delete_job(self, namespace: str, name: str) -> bool:
+        """Delete a Job and, before it is gone, its pods (Foreground); False when it was already gone."""
+        try:
+            await self._read(self.batch.delete_namespaced_job(name, namespace, propagation_policy="Foreground", _preload_content=False))
+        except KubernetesApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True

@@ -22,6 +22,10 @@
   unless the build succeeded (:meth:`BuildManager.publish`).
 - **Log**: buildah's output, line by line, in ``<builds_dir>/logs/<id>.log``
   (the platform's, 0600), read by the REST API while it grows.
+- **On Kubernetes**: a project whose work runs there (its ``engine`` setting,
+  as for services) has its builds run by the
+  :class:`~.build_backends.KubernetesBuildBackend` instead; rows, logs and
+  the API stay here.
 """
 
 from __future__ import annotations
@@ -62,7 +66,9 @@ from ...engines.local.processes import Child, kill_group, proc_id
 from ...platform.cgroups import make_cpu_cgroup, make_memory_cgroup, oom_killed, remove_cgroup
 from ..models.builds import BuildRow
 from ..models.pipelines import aware
+from .build_backends import KubernetesBuildBackend, PreparedBuild
 from .lists import _key_value, _keyset, _name_contains, _time_range, _visible
+from .service_backends import KUBERNETES
 
 log = logging.getLogger("cubelab.builds")
 
@@ -89,12 +95,15 @@ class BuildManager(LoggingConfigurable):
 
     def __init__(self, database, data_dir: str | os.PathLike, *, workspace_for: Callable[[str], Path] | None = None,
                  archives: Callable[[], list[str]] | None = None, push_to: str | None = None,
-                 credential: Callable[[str], tuple[str, str]] | None = None, **kwargs):
+                 credential: Callable[[str], tuple[str, str]] | None = None, kubernetes: KubernetesBuildBackend | None = None,
+                 project_settings: Callable[[str], Any] | None = None, default_engine: str = "local", **kwargs):
         """``workspace_for``: user -> their workspace folder; ``archives``: the
         references of images admins imported from OCI archives (offered when a
         base image is out of reach); ``push_to``: the platform's local registry
         (host:port on loopback), where succeeded builds are pushed with
-        ``credential(project)``, the platform's service credential of the project."""
+        ``credential(project)``, the platform's service credential of the project;
+        ``kubernetes``: where the builds of projects on Kubernetes run, chosen
+        by ``project_settings(project)`` (may be a coroutine) and ``default_engine``."""
         super().__init__(**kwargs)
         if push_to:
             self.registry = push_to
@@ -112,6 +121,18 @@ class BuildManager(LoggingConfigurable):
         self._tasks: dict[int, asyncio.Task] = {}
         self._children: dict[int, Child] = {}
         self._cancelled: set[int] = set()
+        self.kubernetes = kubernetes
+        self.project_settings = project_settings
+        self.default_engine = default_engine
+        self._remote: set[int] = set()
+
+    async def on_kubernetes(self, project: str) -> bool:
+        """Whether the project's builds run on Kubernetes: where its runs and services do."""
+        if self.kubernetes is None or self.project_settings is None:
+            return False
+        settings = self.project_settings(project)
+        settings = await settings if asyncio.iscoroutine(settings) else settings
+        return ((settings and settings.engine) or self.default_engine) == KUBERNETES
 
     # ------------------------------------------------------------ paths
 
@@ -165,16 +186,22 @@ class BuildManager(LoggingConfigurable):
         loop = asyncio.get_running_loop()
         context, text = await loop.run_in_executor(None, self.resolve_inputs, request, actor)
         dockerfile = request.dockerfile if request.dockerfile is not None else text
+        prepared = await self.kubernetes.prepare(request, context) if await self.on_kubernetes(request.project) else None
+        registry = prepared.registry if prepared is not None else self.registry
 
         def insert(session) -> int:
             row = BuildRow(project=request.project, image=request.image, creator=actor, body=request.to_dict(), status="queued",
-                           message="", cache="", refs=request.references(self.registry), created_at=datetime.now(UTC))
+                           message="", cache="", refs=request.references(registry), created_at=datetime.now(UTC))
             session.add(row)
             session.flush()
             return row.id
 
         build_id = await self.db.run(insert)
-        self._tasks[build_id] = asyncio.create_task(self._run(build_id, request, str(context), dockerfile))
+        if prepared is not None:
+            self._remote.add(build_id)
+            self._tasks[build_id] = asyncio.create_task(self._run_remote(build_id, request, prepared, dockerfile))
+        else:
+            self._tasks[build_id] = asyncio.create_task(self._run(build_id, request, str(context), dockerfile))
         return build_id
 
     # ------------------------------------------------------------ rows
@@ -248,6 +275,24 @@ class BuildManager(LoggingConfigurable):
         finally:
             self._tasks.pop(build_id, None)
             self._children.pop(build_id, None)
+            self._cancelled.discard(build_id)
+
+    async def _run_remote(self, build_id: int, request: BuildRequest, prepared: PreparedBuild, dockerfile: str) -> None:
+        path = self.log_path(build_id)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        started = time.monotonic()
+        try:
+            status, message, digest = await self.kubernetes.run(
+                build_id, request, prepared, dockerfile, path,
+                on_started=lambda: self._update(build_id, status="running", started_at=datetime.now(UTC)))
+            self._log(build_id, f"[cubelab] {message}\n")
+            await self._finish(build_id, status, message, started=started, digest=digest)
+        except Exception as exc:  # a bug or an unreachable cluster must not leave the build "running" forever
+            log.exception("build %s failed", build_id)
+            await self._finish(build_id, "failed", f"could not run the build on Kubernetes: {exc}", started=started)
+        finally:
+            self._tasks.pop(build_id, None)
+            self._remote.discard(build_id)
             self._cancelled.discard(build_id)
 
     async def _build(self, build_id: int, request: BuildRequest, context: str, dockerfile: str) -> None:
@@ -386,6 +431,8 @@ class BuildManager(LoggingConfigurable):
                 return
             raise BuildFinished(f"build {build_id} has already finished ({status}); there is nothing to cancel")
         self._cancelled.add(build_id)
+        if build_id in self._remote:
+            await self.kubernetes.cancel(build_id)
         child = self._children.get(build_id)
         if child is not None:
             await kill_group(child.pid, self.kill_grace)
@@ -415,6 +462,8 @@ class BuildManager(LoggingConfigurable):
                 await self.cancel(build_id)
             except Exception:
                 log.exception("could not cancel build %s at shutdown", build_id)
+        if self.kubernetes is not None:
+            await self.kubernetes.close()
 
     async def delete_project(self, project: str) -> None:
         """A deleted project's builds stop and go, with its storage and logs."""
