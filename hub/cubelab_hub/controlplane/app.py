@@ -37,6 +37,7 @@ from .models import AuditEvent
 from .openapi import build_document
 from .services.builds import BuildManager
 from .services.experiments import ExperimentManager
+from .services.images import ImageCatalog, RegistryImages
 from .services.registries import RegistryStore
 from .services.runs import RunManager
 from .services.scheduler import Scheduler
@@ -297,6 +298,8 @@ class ControlPlane(Application):
         self.gateway_running = False
         self.build_manager = BuildManager(self.database, self.data_dir, parent=self, push_to=self.local_registry or None,
                                           credential=self.registry_tokens.service_credential)
+        self.image_catalog = ImageCatalog(self.database, self.build_manager.registry,
+                                          RegistryImages(self.local_registry, self.registry_tokens) if self.local_registry else None)
 
     def _wire_hooks(self) -> None:
         """Who hears of what: a project deleted, a membership revoked, a user
