@@ -38,6 +38,7 @@ from .openapi import build_document
 from .services.build_backends import KubernetesBuildBackend
 from .services.builds import BuildManager
 from .services.experiments import ExperimentManager
+from .services.images import ImageCatalog, RegistryImages
 from .services.pull_secrets import usable_credentials
 from .services.registries import RegistryStore
 from .services.runs import RunManager
@@ -303,6 +304,8 @@ class ControlPlane(Application):
         self.build_manager = BuildManager(self.database, self.data_dir, parent=self, push_to=self.local_registry or None,
                                           credential=self.registry_tokens.service_credential, kubernetes=build_backend,
                                           project_settings=self.project_settings, default_engine=self.pipeline_engine)
+        self.image_catalog = ImageCatalog(self.database, self.build_manager.registry,
+                                          RegistryImages(self.local_registry, self.registry_tokens) if self.local_registry else None)
 
     async def _build_credentials(self, project: str):
         return await self.database.run(usable_credentials, self.registries, project)

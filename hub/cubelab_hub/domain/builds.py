@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -344,3 +345,41 @@ def unreachable_base_message(image: str, registry: str, why: str, local_registry
         lines.append("  - an image an admin imported from an OCI archive (none imported yet)")
     lines.append("  - scratch (an empty image: COPY what the image needs)")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- references to built images
+
+_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+
+
+def split_reference(reference: str) -> tuple[str, str, str | None, str | None]:
+    """``host[:port]/repo/sitory[:tag][@digest]`` -> (host, repository, tag,
+    digest); a reference without a registry host is Docker Hub's."""
+    ref, _, digest = reference.strip().partition("@")
+    first, sep, rest = ref.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        host, path = first, rest
+    else:
+        host, path = "docker.io", ref
+    name, _, tag = path.rpartition(":") if ":" in path.rsplit("/", 1)[-1] else (path, "", "")
+    return host, name, tag or None, digest or None
+
+
+def _same_host(a: str, b: str) -> bool:
+    """The local registry answers on loopback under any of its names."""
+    ha, _, pa = a.rpartition(":") if ":" in a else (a, "", "")
+    hb, _, pb = b.rpartition(":") if ":" in b else (b, "", "")
+    return a == b or (ha in _LOOPBACK and hb in _LOOPBACK and pa == pb)
+
+
+def refers_to(reference: str, registry: str, repository: str, tags: Collection[str], digest: str | None = None) -> bool:
+    """Whether ``reference`` names ``registry/repository`` at one of ``tags``
+    (no tag means 'latest') or at ``digest``."""
+    if not isinstance(reference, str) or not reference.strip():
+        return False
+    host, name, tag, ref_digest = split_reference(reference)
+    if not _same_host(host, registry) or name != repository:
+        return False
+    if ref_digest is not None:
+        return digest is not None and ref_digest == digest
+    return (tag or "latest") in tags

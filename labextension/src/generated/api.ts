@@ -6807,6 +6807,229 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/images": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List a project's images: the repositories of the local registry and of finished builds, each with its tags, digests and sizes; paged by repository */
+        get: {
+            parameters: {
+                query: {
+                    project: string;
+                    /** @description the most items in one page */
+                    limit?: number;
+                    /** @description the next_cursor of the previous page (same list, same filters); absent for the first page */
+                    cursor?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ImageList"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/images/dockerfile-from-environment": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** 'Save as image': from package lists taken before and after changing an environment (pip freeze, conda list --export, apt list --installed), the Dockerfile FROM the base image that reproduces the changes, for review; nothing is built or stored */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["EnvironmentChanges"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["GeneratedDockerfile"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/images/{project}/{image}/{tag}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete an image tag from the local registry (creators and devs of its project). The registry deletes the tag's manifest, so every tag of the same digest goes too. Answers 409 listing what uses it (job templates, services, running experiments) unless force=1 */
+        delete: {
+            parameters: {
+                query?: {
+                    force?: boolean;
+                };
+                header?: never;
+                path: {
+                    project: string;
+                    image: string;
+                    tag: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ImageDeleted"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflict */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -7629,6 +7852,62 @@ export interface components {
             builds: components["schemas"]["Build"][];
             /** @description pass as ?cursor= for the next page; null on the last page */
             next_cursor: string | null;
+        };
+        ImageTag: {
+            tag: string;
+            reference: string;
+            digest: string | null;
+            size: number | null;
+            in_registry: boolean;
+            /** @description the build that made it */
+            build: number | null;
+            built_at: string | null;
+        };
+        Image: {
+            project: string;
+            image: string;
+            repository: string;
+            tags: components["schemas"]["ImageTag"][];
+        };
+        ImageList: {
+            images: components["schemas"]["Image"][];
+            next_cursor: string | null;
+        };
+        ImageDeleted: {
+            repository: string;
+            digest: string;
+            deleted_tags: string[];
+            users: Record<string, unknown>[];
+        };
+        /** @description give both lists of each package manager you used */
+        EnvironmentChanges: {
+            /** @example 127.0.0.1:5000/team-a/trainer:v1 */
+            base: string;
+            pip_before?: string;
+            pip_after?: string;
+            conda_before?: string;
+            conda_after?: string;
+            apt_before?: string;
+            apt_after?: string;
+        };
+        GeneratedDockerfile: {
+            dockerfile: string;
+            base: string;
+            changes: {
+                [key: string]: {
+                    added: string[];
+                    removed: string[];
+                    changed: {
+                        name: string;
+                        from: string;
+                        to: string;
+                    }[];
+                    left_out: {
+                        line: string;
+                        why: string;
+                    }[];
+                };
+            };
         };
     };
     responses: never;

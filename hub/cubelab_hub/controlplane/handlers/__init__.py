@@ -12,6 +12,7 @@ from __future__ import annotations
 from . import (
     builds,
     experiments,
+    images,
     me,
     openapi_doc,
     pipelines,
@@ -29,7 +30,7 @@ from . import (
 
 # the order of the OpenAPI document's paths
 default_resources = [me, openapi_doc, pipelines, projects, runs, schedules, servers, services, templates, trial_channel, users,
-                     experiments, registries, registry_token, builds]
+                     experiments, registries, registry_token, builds, images]
 
 
 def collect(resources=None) -> tuple[list[tuple], dict]:
