@@ -117,10 +117,16 @@ describe('the build form prefilled from a Dockerfile', () => {
         error: 'invalid',
         message: "image: 'Bad' is not an image name",
         field: 'image',
-        errors: [{ field: 'image', message: "'Bad' is not an image name", accepted: 'lowercase' }]
+        errors: [
+          { field: 'image', message: "image: 'Bad' is not an image name (accepted: lowercase)", accepted: 'lowercase' },
+          { field: 'tags[0]', message: "tags[0]: '-' is not a tag", accepted: 'letters' }
+        ]
       })
     );
-    expect(messagesByField(err)).toEqual({ image: "'Bad' is not an image name (accepted: lowercase)" });
+    expect(messagesByField(err)).toEqual({
+      image: "image: 'Bad' is not an image name (accepted: lowercase)",
+      tags: "tags[0]: '-' is not a tag"
+    });
     expect(messagesByField(parseError(404, JSON.stringify({ message: 'no project x', field: 'project' })))).toEqual({
       project: 'no project x'
     });

@@ -28,10 +28,10 @@ export function messagesByField(err: unknown): Record<string, string> {
     out[field] = out[field] ? `${out[field]}\n${message}` : message;
   };
   if (err instanceof ApiError) {
-    const details = err.details.length ? err.details : [{ field: err.field, message: err.message, accepted: null }];
+    // the server's messages already name the accepted forms
+    const details = err.details.length ? err.details : [{ field: err.field, message: err.message }];
     for (const d of details) {
-      const accepted = d.accepted ? ` (accepted: ${d.accepted})` : '';
-      add(buildFormField(d.field), d.message + accepted);
+      add(buildFormField(d.field), d.message);
     }
   } else {
     add('', errorMessage(err));
