@@ -8,6 +8,7 @@ import { JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { accountsPlugin } from './accounts/plugin';
 import { apiPlugin } from './api/plugin';
 import { experimentsPlugin } from './experiments/plugin';
+import { imagesPlugin } from './images/plugin';
 import { panelPlugin } from './panel/plugin';
 import { pipelinesPlugin } from './pipelines/plugin';
 import { projectsPlugin } from './projects/plugin';
@@ -25,6 +26,7 @@ const plugins: JupyterFrontEndPlugin<any>[] = [
   pipelinesPlugin,
   experimentsPlugin,
   servicesPlugin,
+  imagesPlugin,
   tensorboardPlugin,
   accountsPlugin
 ];

@@ -9,6 +9,7 @@
     %cubelab services [--project P] [--status S] [--search TEXT] [--limit N | --all]
     %cubelab deploy NAME --project P (--command CMD | --model PATH [--serving-type T] [--version V])
                     [--replicas N] [--port N] [--health H] [--cpu C] [--memory M] [--expose E] [--wait]
+    %cubelab build PATH [--project P] [--image NAME] [--tag T ...] [--context DIR] [--wait]
 
 A one-off task runs in a project (the server's own, ``CUBELAB_PROJECT``, else
 ``public``, unless ``--project`` names another), and every member of that
@@ -18,6 +19,11 @@ project can read its log and outputs; the cell's output says which project.
 platform when ``--model`` is given: NAME is then the model's name) or, when the
 project has it already, changes the options given, and deploys it: a running
 service rolls its replicas to the change one at a time.
+
+``%cubelab build`` builds the Dockerfile at PATH (in your workspace; a relative
+path starts at the notebook's folder) with its folder as the context, into
+``<registry>/<project>/<image>:<tag>``; ``--wait`` streams the build's log into
+the cell and ends with its status, digest and size.
 
 The magics use the server extension's API, like the Lab plugin.
 """
@@ -36,6 +42,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
 
+from .builds import FINISHED_BUILD, build_body, build_summary, workspace_path
 from .client import CubeLabClient, CubeLabError
 from .experiments import EXPERIMENT_COLUMNS, FINAL_EXPERIMENT, ExperimentWidget, experiment_rows, parse_events, trials_table
 from .services import SERVICE_COLUMNS, SETTLED, deploy_body, service_rows
@@ -117,7 +124,7 @@ class CubeLabMagics(Magics):
         command, rest = words[0], words[1:]
         handler = {"pipelines": self._pipelines, "run": self._run, "logs": self._logs, "task": self._task,
                    "experiments": self._experiments, "experiment": self._experiment,
-                   "services": self._services, "deploy": self._deploy}.get(command)
+                   "services": self._services, "deploy": self._deploy, "build": self._build}.get(command)
         if handler is None:
             raise UsageError(f"unknown command '{command}'\n{USAGE}")
         if (command == "task") != (cell is not None):
@@ -291,7 +298,46 @@ class CubeLabMagics(Magics):
         title = f"{service['name']}: {service['status']}" + (f" ({service['message']})" if service.get("message") else "")
         return Table(service_rows([service]), SERVICE_COLUMNS, title)
 
+    def _build(self, argv):
+        parser = _Parser(prog="%cubelab build", add_help=False)
+        parser.add_argument("path")
+        parser.add_argument("--project", default=os.environ.get("CUBELAB_PROJECT") or "public")
+        parser.add_argument("--image")
+        parser.add_argument("--tag", action="append", dest="tags")
+        parser.add_argument("--context")
+        parser.add_argument("--wait", action="store_true")
+        args = parser.parse_args(argv)
+        workspace, cwd = os.environ.get("CUBELAB_WORKSPACE"), os.getcwd()
+        try:
+            dockerfile = workspace_path(args.path, workspace, cwd)
+            context = workspace_path(args.context, workspace, cwd) if args.context is not None else None
+        except ValueError as exc:
+            raise UsageError(f"{exc}\n{USAGE}") from None
+        build = self.client.post("builds", build_body(dockerfile, args.project, image=args.image, tags=args.tags,
+                                                      context=context))
+        print(f"Build {build['id']} of {args.project}/{build['image']}:{(build.get('tags') or ['latest'])[0]} "
+              f"{build['status']} (Dockerfile {dockerfile}, context {build.get('context', context or '.')}).", flush=True)
+        if not args.wait:
+            return None
+        for line in self.client.stream(f"builds/{build['id']}/logs", follow=1):
+            sys.stdout.write(line)
+            sys.stdout.flush()
+        build = self._wait_build(build["id"])
+        if build["status"] != "succeeded":
+            raise UsageError(build_summary(build))
+        print(build_summary(build), flush=True)
+        return None
+
     # ------------------------------------------------------------ following
+
+    def _wait_build(self, build_id: int, timeout: float = 60) -> dict:
+        """The build once it has ended (its log ends just before its status is written)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            build = self.client.get(f"builds/{build_id}")
+            if build["status"] in FINISHED_BUILD or time.monotonic() > deadline:
+                return build
+            time.sleep(self.poll_seconds)
 
     def _wait_service(self, service_id: int, timeout: float = 600) -> dict:
         """Until every replica wanted is healthy, or the service failed or stopped."""

@@ -1,0 +1,176 @@
+/**
+ * Images: the panel's section (builds and registries), a build's tab with its
+ * live log, the new-build form, and "Build image" on Dockerfiles in the file
+ * browser.
+ */
+import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { WidgetTracker } from '@jupyterlab/apputils';
+import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
+import { Signal } from '@lumino/signaling';
+import * as React from 'react';
+
+import { ICubeLabApi, ICubeLabPanel, ISidebarContext } from '../tokens';
+import { BuildsClient, IRegistry, RegistriesClient } from './client';
+import { IImagesOpener, ImagesSection } from './ImagesSection';
+import {
+  draftFromDockerfile,
+  draftFromRegistry,
+  IBuildDraft,
+  isDockerfile,
+  newBuildDraft,
+  newRegistryDraft
+} from './model';
+import { RegistryForm } from './RegistryForm';
+import { BuildFormWidget, BuildWidget } from './widget';
+
+namespace CommandIDs {
+  export const openBuild = 'cubelab:open-build';
+  export const newBuild = 'cubelab:new-build';
+  export const buildImage = 'cubelab:build-image';
+}
+
+/** Files of the file browser; the command shows itself only for Dockerfiles (by name). */
+const FILE_SELECTOR = '.jp-DirListing-item[data-isdir="false"]';
+
+export const imagesPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'cubelab:images',
+  description: 'The CubeLab Images section, a build’s tab with its live log, and building a Dockerfile.',
+  autoStart: true,
+  requires: [ICubeLabApi, ICubeLabPanel],
+  optional: [ILayoutRestorer, IDefaultFileBrowser],
+  activate: (
+    app: JupyterFrontEnd,
+    api: ICubeLabApi,
+    panel: ICubeLabPanel,
+    restorer: ILayoutRestorer | null,
+    browser: IDefaultFileBrowser | null
+  ) => {
+    const builds = new BuildsClient(api.client);
+    const registries = new RegistriesClient(api.client);
+    const changed = new Signal<BuildsClient, void>(builds);
+    const views = new WidgetTracker<BuildWidget>({ namespace: 'cubelab-builds' });
+    let ctx: ISidebarContext | null = null;
+
+    const openForm = (draft: IBuildDraft) => {
+      const existing = Array.from(app.shell.widgets('main')).find(w => w.id === 'cubelab-new-build');
+      if (existing) {
+        existing.dispose(); // a new prefill (another Dockerfile) replaces the open form
+      }
+      if (!ctx) {
+        return;
+      }
+      const widget: BuildFormWidget = new BuildFormWidget({
+        me: ctx.me,
+        client: builds,
+        draft,
+        onStarted: build => {
+          widget.dispose();
+          changed.emit();
+          void app.commands.execute(CommandIDs.openBuild, { id: build.id! });
+        }
+      });
+      app.shell.add(widget, 'main');
+      app.shell.activateById(widget.id);
+    };
+
+    app.commands.addCommand(CommandIDs.openBuild, {
+      label: 'Open Build',
+      execute: args => {
+        const id = Number(args.id);
+        let widget = views.find(w => w.buildId === id);
+        if (!widget) {
+          widget = new BuildWidget({ client: builds, id, changed: () => changed.emit() });
+          void views.add(widget);
+          app.shell.add(widget, 'main');
+        }
+        app.shell.activateById(widget.id);
+        return widget;
+      }
+    });
+    const defaultProject = (args: { project?: unknown }) =>
+      String(args.project ?? ctx?.me.projects[0]?.name ?? 'public');
+    app.commands.addCommand(CommandIDs.newBuild, {
+      label: 'New Image Build',
+      execute: args => openForm(newBuildDraft(defaultProject(args)))
+    });
+
+    const selectedDockerfile = (): string | null => {
+      const item = browser?.selectedItems().next();
+      return item && !item.done && item.value.type !== 'directory' && isDockerfile(item.value.path)
+        ? item.value.path
+        : null;
+    };
+    app.commands.addCommand(CommandIDs.buildImage, {
+      label: 'Build image',
+      caption: 'Open the new-build form for this Dockerfile, its folder as the context',
+      isVisible: () => !!ctx && selectedDockerfile() !== null,
+      execute: args => {
+        const path = typeof args.path === 'string' && args.path ? args.path : selectedDockerfile();
+        if (path) {
+          openForm(draftFromDockerfile(path, defaultProject(args)));
+        }
+      }
+    });
+
+    if (restorer) {
+      void restorer.restore(views, {
+        command: CommandIDs.openBuild,
+        args: w => ({ id: w.buildId }),
+        name: w => String(w.buildId)
+      });
+    }
+
+    const editRegistry = (registry: IRegistry | null) => {
+      if (!ctx) {
+        return;
+      }
+      const me = ctx.me;
+      const firstOwned = me.admin ? '' : (me.projects.find(p => p.role === 'creator')?.name ?? '');
+      ctx.showDetail({
+        key: `registry-${registry?.name ?? 'new'}`,
+        render: current => (
+          <RegistryForm
+            me={current.me}
+            client={registries}
+            registry={registry}
+            draft={registry ? draftFromRegistry(registry) : newRegistryDraft(firstOwned)}
+            onDone={() => {
+              changed.emit();
+              current.showDetail(null);
+            }}
+          />
+        )
+      });
+    };
+
+    const opener: IImagesOpener = {
+      openBuild: id => void app.commands.execute(CommandIDs.openBuild, { id }),
+      newBuild: project => void app.commands.execute(CommandIDs.newBuild, { project }),
+      editRegistry,
+      onChange: fn => {
+        const slot = () => fn();
+        changed.connect(slot);
+        return () => changed.disconnect(slot);
+      }
+    };
+
+    void api.available('builds').then(ok => {
+      if (!ok) {
+        return;
+      }
+      app.contextMenu.addItem({ command: CommandIDs.buildImage, selector: FILE_SELECTOR, rank: 62 });
+      panel.addSection({
+        id: 'images',
+        title: 'Images',
+        rank: 28, // projects 0, this server 5, pipelines 10, runs 20, experiments 25, services 27, TensorBoard 30, accounts 50
+        visible: c => c.me.projects.length > 0,
+        render: c => {
+          ctx = c;
+          return (
+            <ImagesSection me={c.me} builds={builds} registries={registries} opener={opener} refresh={c.refresh} />
+          );
+        }
+      });
+    });
+  }
+};

@@ -1,0 +1,100 @@
+"""Images in JupyterLab, driven as a person would, on a real platform as root
+with the real buildah: a Dockerfile in the workspace, "Build image" from the
+file browser's context menu opens the form prefilled with its path and folder,
+the build starts, its log lines arrive in the build's tab and it succeeds with
+a digest and a size; the Images section lists it.  A registry added in the
+panel keeps its password write-only: the field stays empty and says "set"."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from playwright.sync_api import expect
+from support.platform import IS_ROOT, User
+from ui.lab import log_in, open_cubelab_panel, use_checkout_labextension
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="buildah builds (vfs storage, chroot isolation) run as root")
+@pytest.mark.skipif(shutil.which("buildah") is None, reason="needs buildah (Debian package 'buildah')")
+def test_build_image_from_a_dockerfile_with_a_live_log(platform, page):
+    name = "imgui"
+    log_in(page, platform.url, name, "imgui-password")
+    workspace = platform.data_dir / "workspaces" / name
+    folder = workspace / "hello"
+    folder.mkdir(exist_ok=True)
+    (folder / "hello.txt").write_text("hello from the Lab\n")
+    (folder / "Dockerfile").write_text("FROM scratch\nCOPY hello.txt /\n")
+    use_checkout_labextension(page, workspace)
+    open_cubelab_panel(page)
+    expect(page.locator('[data-testid="cubelab-section-images"]')).to_be_visible(timeout=30_000)
+
+    page.click('.jp-SideBar [data-id="filebrowser"]')
+    page.locator('.jp-DirListing-item[title*="hello"]').first.dblclick()
+    item = page.locator('.jp-DirListing-item[data-isdir="false"][title*="Dockerfile"]')
+    expect(item).to_be_visible(timeout=30_000)
+    item.click(button="right")
+    page.locator('.lm-Menu-item:has-text("Build image")').click()
+
+    form = page.locator('[data-testid="cubelab-build-form"]')
+    expect(form).to_be_visible(timeout=30_000)
+    expect(form.locator('[data-testid="cubelab-build-dockerfile_path"]')).to_have_value("hello/Dockerfile")
+    expect(form.locator('[data-testid="cubelab-build-context"]')).to_have_value("hello")
+    expect(form.locator('[data-testid="cubelab-build-image"]')).to_have_value("hello")
+    page.select_option('[data-testid="cubelab-build-project"]', "public")
+    # a wrong field is named by the server, with the accepted forms; nothing starts
+    page.fill('[data-testid="cubelab-build-tags"]', "-bad")
+    form.locator('[data-testid="cubelab-build-start"]').click()
+    expect(form.locator('[data-testid="cubelab-field-error-tags"]')).to_contain_text("accepted", timeout=15_000)
+    page.fill('[data-testid="cubelab-build-tags"]', "v1 latest")
+    form.locator('[data-testid="cubelab-build-start"]').click()
+
+    view = page.locator('[data-testid="cubelab-build-view"]')
+    expect(view).to_be_visible(timeout=30_000)
+    log = view.locator('[data-testid="cubelab-build-log"] pre')
+    # buildah's own lines, streamed while it builds
+    expect(log).to_contain_text("COPY hello.txt /", timeout=120_000)
+    expect(view).to_have_attribute("data-status", "succeeded", timeout=120_000)
+    expect(view.locator('[data-testid="cubelab-build-log"]')).to_have_attribute("data-following", "false", timeout=30_000)
+    expect(view.locator('[data-testid="cubelab-build-digest"]')).to_contain_text("sha256:")
+    expect(view.locator('[data-testid="cubelab-build-size"]')).to_contain_text("B")
+    expect(view.locator('[data-testid="cubelab-build-references"]')).to_contain_text("/public/hello:v1")
+    expect(view.locator('[data-testid="cubelab-build-cancel"]')).to_have_count(0)
+
+    # the section lists it with its status
+    open_cubelab_panel(page)
+    row = page.locator('[data-testid="cubelab-build-list"] li[data-image="hello"]').first
+    expect(row).to_have_attribute("data-status", "succeeded", timeout=30_000)
+
+
+def test_a_registry_password_is_write_only(platform, page):
+    name, password = "regui", "regui-password"
+    log_in(page, platform.url, name, password)
+    user = User(platform, name, password)
+    assert user.login().status_code == 302
+    user.create_token()
+    assert user.api("POST", "/projects", json={"name": "regui-proj"}).status_code == 201
+    use_checkout_labextension(page, platform.data_dir / "workspaces" / name)
+    open_cubelab_panel(page)
+    section = page.locator('[data-testid="cubelab-section-images"]')
+    expect(section).to_be_visible(timeout=30_000)
+    section.locator('[data-testid="cubelab-new-registry"]').click()
+    form = page.locator('[data-testid="cubelab-registry-form"]')
+    expect(form).to_be_visible(timeout=30_000)
+    page.select_option('[data-testid="cubelab-registry-project"]', "regui-proj")
+    page.fill('[data-testid="cubelab-registry-name"]', "harbor")
+    page.fill('[data-testid="cubelab-registry-host"]', "harbor.example.com")
+    page.fill('[data-testid="cubelab-registry-username"]', "robot")
+    expect(form.locator('[data-testid="cubelab-registry-password-state"]')).to_have_text("(not set)")
+    page.fill('[data-testid="cubelab-registry-password"]', "s3cret-token")
+    form.locator('[data-testid="cubelab-registry-save"]').click()
+
+    row = page.locator('[data-testid="cubelab-registry-list"] li[data-registry="harbor"]')
+    expect(row).to_be_visible(timeout=30_000)
+    row.locator('[data-testid="cubelab-registry-open"]').click()
+    form = page.locator('[data-testid="cubelab-registry-form"]')
+    expect(form.locator('[data-testid="cubelab-registry-password"]')).to_have_value("")
+    expect(form.locator('[data-testid="cubelab-registry-password-state"]')).to_have_text("(set)")
+    assert "s3cret-token" not in page.content()
