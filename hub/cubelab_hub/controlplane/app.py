@@ -246,7 +246,11 @@ class ControlPlane(Application):
         self.experiments = ExperimentManager(self.database, self.pipeline_runs, trial_env=self._trial_env, is_admin=self._is_admin)
         self.service_manager = ServiceManager(
             self.database, self.data_dir, parent=self, project_quota=self._project_quota, others_in_use=self._tasks_and_servers_in_use,
+            on_usage_changed=self.pipeline_runs.usage_changed,
         )
+        # services' replicas are published with the running tasks (the spawners' quota checks read
+        # them) and counted by runs' quota checks
+        self.pipeline_runs.add_usage_source(self.service_manager.in_use_by_project)
 
     def _wire_hooks(self) -> None:
         """Who hears of what: a project deleted, a membership revoked, a user
