@@ -466,6 +466,7 @@ class ServiceManager(LoggingConfigurable):
         if venv is None:
             raise RuntimeError(serving_missing_message())
         folder = replica.folder or self.supervisor.folder(replica.service_id, replica.index)
+        folder.parent.mkdir(parents=True, exist_ok=True)
         if self.unix:
             # the owner passes through the platform's folders to its own, and lists none of them
             for parent in (folder.parent.parent, folder.parent):
@@ -646,7 +647,7 @@ class ServiceManager(LoggingConfigurable):
                 try:
                     await self._check_quota(service, decision.replicas - current, exclude=None)
                 except QuotaExceeded as exc:
-                    await self._hold(service_id, f"scale up to {decision.replicas} held: {exc.message}")
+                    await self._hold(service_id, f"scale up to {decision.replicas} held: {exc.message}", key="quota")
                     continue
             if not decision.changed:
                 if wanted != current:
@@ -667,9 +668,10 @@ class ServiceManager(LoggingConfigurable):
                               metrics={k: (round(v, 1) if v is not None else None) for k, v in metrics.items() if k in targets})
             self._apply(service_id, service, generation, decision.replicas)
 
-    async def _hold(self, service_id: int, reason: str) -> None:
-        """A held scaling change is recorded once, not at every pass."""
-        kind = reason.split(":", 1)[0]
+    async def _hold(self, service_id: int, reason: str, key: str | None = None) -> None:
+        """A held scaling change is recorded once, not at every pass (``key``:
+        what makes two holds the same; default: the reason up to its colon)."""
+        kind = key or reason.split(":", 1)[0]
         if self._held.get(service_id) == kind:
             return
         self._held[service_id] = kind
