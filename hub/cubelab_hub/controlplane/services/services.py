@@ -10,10 +10,13 @@ deployed as supervised replicas, upgraded, taken over and autoscaled.
   and memory limits and its GPU cards, counted beside the project's running
   servers, tasks and other services' replicas), then asks the
   :class:`~.replicas.ReplicaSupervisor` for ``min_replicas`` replicas. The
-  service is ``running`` once all of them are healthy.
+  service is ``running`` once all of them are healthy. What replicas hold
+  (:meth:`ServiceManager.in_use_by_project`) is published with the running
+  tasks (``on_usage_changed``), where the spawners and runs' checks read it.
 - **Grey upgrade**: an edit of a deployed service bumps its generation; the
-  supervisor rolls the replicas one at a time, each new one healthy before an
-  old one stops.
+  supervisor rolls the replicas one at a time, each new one healthy and in
+  the gateway's routes before an old one is taken out of them, drained and
+  stopped.
 - **Takeover**: a service deployed on the host of an older running service
   takes it over once healthy; the older one is stopped and marked
   ``offline``, both events kept in the history.
