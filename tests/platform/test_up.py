@@ -16,18 +16,18 @@ from support.platform import CUBELAB, free_ports
 READY = re.compile(r"CubeLab is ready at (\S+) \(started in ([0-9.]+) s\)")
 
 
-def up_argv(data_dir, port, hub_port, proxy_api_port, cp_port) -> list[str]:
+def up_argv(data_dir, port, hub_port, proxy_api_port, cp_port, gateway_port) -> list[str]:
     return CUBELAB + [
         "up", f"--port={port}", f"--hub-port={hub_port}", f"--proxy-api-port={proxy_api_port}",
-        f"--controlplane-port={cp_port}", f"--data-dir={data_dir}", "--admin=boss",
+        f"--controlplane-port={cp_port}", f"--gateway-port={gateway_port}", f"--data-dir={data_dir}", "--admin=boss",
     ]
 
 
 @pytest.mark.hub
 def test_ready_is_said_once_the_hub_and_the_control_plane_answer(tmp_path, artifacts_dir):
-    port, hub_port, api_port, cp_port = free_ports(4)
+    port, hub_port, api_port, cp_port, gateway_port = free_ports(5)
     url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(up_argv(tmp_path / "data", port, hub_port, api_port, cp_port),
+    proc = subprocess.Popen(up_argv(tmp_path / "data", port, hub_port, api_port, cp_port, gateway_port),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen: dict = {"lines": []}
     said_ready = threading.Event()
@@ -57,20 +57,26 @@ def test_ready_is_said_once_the_hub_and_the_control_plane_answer(tmp_path, artif
         assert not any(f"{url}/" in line for line in lines[:ready_at])
         ports_line = next(line for line in lines[:ready_at] if line.startswith("Ports: "))
         for number, option in ((port, "--port"), (hub_port, "--hub-port"), (api_port, "--proxy-api-port"),
-                               (cp_port, "--controlplane-port")):
+                               (cp_port, "--controlplane-port"), (gateway_port, "--gateway-port")):
             assert f"{number} (" in ports_line and option in ports_line, ports_line
         # the first admin's password file comes with "ready"
         time.sleep(0.5)
         assert any(line.startswith("First admin: boss; first password in ") for line in lines[ready_at:])
+        # where services answer: the gateway's port, and the hub's path
+        services = f"Services are at http://<name>.localhost:{gateway_port}/ (members also reach them at {url}/services/cubelab/proxy/<name>/)"
+        assert services in lines[ready_at + 1:], lines[ready_at:]
     finally:
         proc.terminate()
         proc.wait(60)
         reader.join(10)
 
 
-@pytest.mark.parametrize("taken", ["--port", "--hub-port", "--proxy-api-port", "--controlplane-port"])
+OPTIONS = ["--port", "--hub-port", "--proxy-api-port", "--controlplane-port", "--gateway-port"]
+
+
+@pytest.mark.parametrize("taken", OPTIONS)
 def test_a_taken_port_is_named_with_the_option_that_moves_it(tmp_path, taken):
-    ports = dict(zip(["--port", "--hub-port", "--proxy-api-port", "--controlplane-port"], free_ports(4), strict=True))
+    ports = dict(zip(OPTIONS, free_ports(5), strict=True))
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", ports[taken]))
         holder.listen()
@@ -84,8 +90,8 @@ def test_a_taken_port_is_named_with_the_option_that_moves_it(tmp_path, taken):
 
 
 def test_the_same_port_twice_is_refused(tmp_path):
-    port, cp_port, api_port = free_ports(3)
-    result = subprocess.run(up_argv(tmp_path / "data", port, port, api_port, cp_port), capture_output=True, text=True, timeout=60)
+    port, cp_port, api_port, gateway_port = free_ports(4)
+    result = subprocess.run(up_argv(tmp_path / "data", port, port, api_port, cp_port, gateway_port), capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert f"Port {port} (the hub's internal API) is also given for the platform's URL: choose another with --hub-port=PORT." in result.stderr
 
@@ -105,8 +111,9 @@ def test_a_missing_proxy_says_how_to_install_it(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PATH", str(bin_dir))
     assert hubconfig.find_proxy() is None
 
-    port, hub_port, api_port, cp_port = free_ports(4)
-    app = UpApp(port=port, hub_port=hub_port, proxy_api_port=api_port, controlplane_port=cp_port, data_dir=str(tmp_path / "data"))
+    port, hub_port, api_port, cp_port, gateway_port = free_ports(5)
+    app = UpApp(port=port, hub_port=hub_port, proxy_api_port=api_port, controlplane_port=cp_port, gateway_port=gateway_port,
+                data_dir=str(tmp_path / "data"))
     with pytest.raises(SystemExit) as stopped:
         app.start()
     assert stopped.value.code == 2

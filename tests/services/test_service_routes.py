@@ -41,3 +41,14 @@ def test_one_route_per_host_the_first_service_keeps_it_during_a_takeover():
     old, new = svc("old", host="app.svc.example.com"), svc("new", host="app.svc.example.com")
     routes = gateway_routes([old, new], {"old": ["127.0.0.1:1"], "new": ["127.0.0.1:2"]}, DOMAIN)
     assert [(r.host, r.splits[0].backend.name) for r in routes] == [("app.svc.example.com", "old")]
+
+
+def test_the_routes_are_the_gateways_own_and_pass_its_checks():
+    from cubelab_hub.gateway import routes as gateway
+    from cubelab_hub.gateway.config import GatewaySettings, render
+
+    services = [svc("main", canary="canary:20%", mirror="shadow:50%"), svc("canary"), svc("shadow")]
+    routes = gateway_routes(services, {"main": ["127.0.0.1:9001"], "canary": ["127.0.0.1:9003"], "shadow": ["127.0.0.1:9004"]}, DOMAIN)
+    assert all(isinstance(r, gateway.Route) for r in routes)
+    assert gateway.check_routes(routes) == routes
+    assert "server_name main.svc.example.com;" in render(routes, GatewaySettings(prefix="/srv/gateway"))

@@ -90,7 +90,7 @@ class Platform:
         self.extra_args = list(extra_args or [])
         if os.environ.get("CUBELAB_TEST_SPAWNER"):  # for debugging with another spawner
             self.extra_args.append(f"--spawner={os.environ['CUBELAB_TEST_SPAWNER']}")
-        self.port, self.hub_port, self.proxy_api_port, self.cp_port = free_ports(4)
+        self.port, self.hub_port, self.proxy_api_port, self.cp_port, self.gateway_port = free_ports(5)
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path or self.data_dir.parent / f"{self.data_dir.name}-cubelab.log"
         self.proc: subprocess.Popen | None = None
@@ -108,6 +108,7 @@ class Platform:
             f"--hub-port={self.hub_port}",
             f"--proxy-api-port={self.proxy_api_port}",
             f"--controlplane-port={self.cp_port}",
+            f"--gateway-port={self.gateway_port}",
             f"--data-dir={self.data_dir}",
             f"--admin={self.admin}",
             *self.extra_args,

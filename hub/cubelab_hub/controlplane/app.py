@@ -21,11 +21,15 @@ from tornado.httpserver import HTTPServer
 from traitlets import Bool, Float, Integer, List, Unicode, default
 from traitlets.config import Application
 
+from ..domain.access import Actor, allowed
+from ..domain.errors import FieldError, FieldErrors
 from ..domain.quotas import TASK_USAGE_FILE
+from ..gateway.process import Gateway, GatewayError
 from ..kube.clusters import Clusters
 from ..platform import unix_groups
 from . import handlers as handlers_pkg
 from .db import Database
+from .handlers import gateway_auth, service_proxy
 from .hubclient import HubClient
 from .models import AuditEvent
 from .openapi import build_document
@@ -55,6 +59,15 @@ class ServiceRootHandler(web.RequestHandler):
                      "api": self.prefix + "/", "openapi": self.prefix + "/openapi.json"})
 
 
+class OAuthCallbackHandler(HubOAuthCallbackHandler):
+    """JupyterHub's OAuth callback with the application's ``HubOAuth``: the one
+    that began the login holds its state (PKCE's code verifier) in memory."""
+
+    @property
+    def hub_auth(self):
+        return self.settings["hub_auth"]
+
+
 def _add_audit_event(session, actor: str, project: str | None, action: str, detail: dict) -> None:
     session.add(AuditEvent(actor=actor, project=project, action=action, detail=detail))
 
@@ -71,7 +84,7 @@ class ControlPlane(Application):
         return "[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s] %(message)s"
 
     # the hub's Clusters setting and the services' settings, on this service's command line (--help-all shows them)
-    classes = [Clusters, ServiceManager]
+    classes = [Clusters, ServiceManager, Gateway]
 
     description = "CubeLab's control plane: projects, templates, pipelines, runs, schedules, services"
 
@@ -184,6 +197,13 @@ class ControlPlane(Application):
         "(bounds how long a revoked token keeps working).",
     )
 
+    gateway_enabled = Bool(
+        True,
+        config=True,
+        help="Run the services' gateway (nginx, see Gateway.*): one loopback port serving every service at its host "
+        "(<name>.<ServiceManager.domain>). Off: services answer only on their replicas' own ports.",
+    )
+
     # ------------------------------------------------------------------ state
 
     @property
@@ -247,10 +267,19 @@ class ControlPlane(Application):
         self.service_manager = ServiceManager(
             self.database, self.data_dir, parent=self, project_quota=self._project_quota, others_in_use=self._tasks_and_servers_in_use,
             on_usage_changed=self.pipeline_runs.usage_changed,
+            on_routes_changed=self._apply_routes,
         )
         # services' replicas are published with the running tasks (the spawners' quota checks read
         # them) and counted by runs' quota checks
         self.pipeline_runs.add_usage_source(self.service_manager.in_use_by_project)
+        self.gateway = Gateway(parent=self)
+        if not self.gateway.prefix:
+            self.gateway.prefix = str(Path(self.data_dir) / "gateway")
+        # the gateway asks this process, at its own address, about every request to a project-only service
+        url = urlparse(self.service_url)
+        self.gateway.auth_address = f"{url.hostname or '127.0.0.1'}:{url.port or 80}"
+        self.gateway.auth_path = self.service_prefix.rstrip("/") + "/" + gateway_auth.PATH
+        self.gateway_running = False
 
     def _wire_hooks(self) -> None:
         """Who hears of what: a project deleted, a membership revoked, a user
@@ -262,9 +291,11 @@ class ControlPlane(Application):
         self.user_delete_hooks: list = []
         # re-attaching runs first: the scheduler then sees them active, experiments find their trials' runs
         self.background_tasks: list = [self._start_runs_then_experiments, self.pipeline_scheduler.loop, self.server_manager.loop,
-                                       self.service_manager.start]
-        # controllers stop before the runs do: a trial's run stopped by the shutdown is not taken for a failure now
-        self.shutdown_hooks: list = [self.experiments.shutdown, self.pipeline_runs.shutdown, self.service_manager.shutdown]
+                                       self.service_manager.start, self._start_gateway]
+        # controllers stop before the runs do: a trial's run stopped by the shutdown is not taken for a failure now;
+        # the gateway last, once no replica is left behind it
+        self.shutdown_hooks: list = [self.experiments.shutdown, self.pipeline_runs.shutdown, self.service_manager.shutdown,
+                                     self._stop_gateway]
         # projects as Unix groups, when users are Unix accounts (cubelab up as root)
         unix_groups.install(self)
 
@@ -276,13 +307,55 @@ class ControlPlane(Application):
         """The variables that let a trial's NNI SDK reach the trial channel."""
         return self.trial_channel.trial_env(self.trial_channel_url, exp.id, trial_id, seq)
 
+    # ------------------------------------------------------------------ the services' gateway
+
+    async def _start_gateway(self) -> None:
+        """Start nginx with the routes of the services running now; services
+        deployed meanwhile are routed by the ``routes_changed`` that follows."""
+        if not self.gateway_enabled:
+            return
+        try:
+            await self.gateway.start(self.service_manager.routes())
+        except (GatewayError, FieldError, FieldErrors, OSError) as exc:
+            self.log.error("the services' gateway did not start (%s); services answer on their replicas' ports only", exc)
+            return
+        self.gateway_running = True
+        await self.service_manager.routes_changed()
+
+    async def _stop_gateway(self) -> None:
+        self.gateway_running = False
+        await self.gateway.stop()
+
+    async def _apply_routes(self, routes) -> None:
+        """ServiceManager's ``on_routes_changed``: reload the gateway when its routes differ."""
+        if self.gateway_running and routes != self.gateway.routes:
+            await self.gateway.apply(routes)
+
+    def gateway_url(self, host: str) -> str:
+        """Where a service's host is served: the gateway's port on this machine."""
+        return f"http://{host}:{self.gateway.port}/"
+
+    def service_hub_path(self, name: str) -> str:
+        """The path, under the hub's URL, that forwards to a service for its project's members."""
+        return service_proxy.path_of(self.service_prefix, name)
+
+    async def may_reach_service(self, user: str, project: str) -> bool:
+        """The gateway's question for a project-only service: the ``service:read`` rule."""
+        model = await self.hub_client.get_user(user)
+        if model is None:
+            return False
+        actor = Actor(name=user, admin=bool(model.get("admin")), projects=await self.projects_of(model))
+        return allowed(actor, "service:read", project)
+
     async def _is_admin(self, name: str) -> bool:
         user = await self.hub_client.get_user(name)
         return bool(user and user.get("admin"))
 
     def _make_web_app(self, prefix: str) -> web.Application:
         handlers = [(prefix + pattern, handler, kwargs) for pattern, handler, kwargs in self.routes]
-        handlers.append((self.service_prefix.rstrip("/") + "/oauth_callback", HubOAuthCallbackHandler))
+        handlers.append((self.service_prefix.rstrip("/") + "/oauth_callback", OAuthCallbackHandler))
+        handlers.extend(gateway_auth.routes(self.service_prefix, self.may_reach_service))
+        handlers.extend(service_proxy.routes(self.service_prefix))
         handlers.append((self.service_prefix.rstrip("/") + "/?", ServiceRootHandler, {"prefix": prefix}))
         return web.Application(
             handlers,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import sys
 from pathlib import Path
 
@@ -32,6 +33,9 @@ class UpApp(Application):
     hub_port = Integer(8081, config=True, help="Port of the hub's internal API (loopback).")
     proxy_api_port = Integer(0, config=True, help="Port of the proxy's REST API (loopback); 0 = hub_port + 1.")
     controlplane_port = Integer(10101, config=True, help="Port of the control-plane service (loopback).")
+    gateway_port = Integer(
+        8090, config=True, help="Port of the services' gateway (loopback): a service answers at http://<name>.localhost:PORT/.",
+    )
     data_dir = Unicode(config=True, help="Directory for all state: databases, workspaces, logs. Default ./cubelab-data.")
 
     @default("data_dir")
@@ -60,6 +64,7 @@ class UpApp(Application):
         "hub-port": "UpApp.hub_port",
         "proxy-api-port": "UpApp.proxy_api_port",
         "controlplane-port": "UpApp.controlplane_port",
+        "gateway-port": "UpApp.gateway_port",
         "data-dir": "UpApp.data_dir",
         "admin": "UpApp.admin_users",
         "spawner": "UpApp.spawner_class",
@@ -99,6 +104,7 @@ class UpApp(Application):
             hub_port=self.hub_port,
             proxy_api_port=self.proxy_api_port or None,
             controlplane_port=self.controlplane_port,
+            gateway_port=self.gateway_port,
             admin_users=list(self.admin_users),
             open_registration=self.registration_open,
             unix_accounts=self.unix.to_environment(),
@@ -141,7 +147,13 @@ class UpApp(Application):
             Port("the hub's internal API", "--hub-port", "127.0.0.1", self.hub_port),
             Port("the proxy's API", "--proxy-api-port", "127.0.0.1", self.proxy_api_port or self.hub_port + 1),
             Port("the control plane", "--controlplane-port", "127.0.0.1", self.controlplane_port),
+            Port("the services' gateway", "--gateway-port", "127.0.0.1", self.gateway_port),
         ]
+
+    def services_url(self) -> str:
+        """Where services answer, as the readiness line shows it."""
+        domain = self.controlplane_options.get("ServiceManager.domain") or "localhost"
+        return f"http://<name>.{domain}:{self.gateway_port}/"
 
     def ready_urls(self) -> list[str]:
         """What must answer before the platform is ready, reached through the
@@ -213,6 +225,9 @@ class UpApp(Application):
         if problems:
             print(f"CubeLab cannot start:\n{busy_message(problems)}", file=sys.stderr, flush=True)
             sys.exit(2)
+        if shutil.which("nginx") is None and not os.access("/usr/sbin/nginx", os.X_OK):
+            print("Services' gateway: nginx is not installed (scripts/setup.sh installs it); services will answer on their "
+                  "replicas' own ports only.", flush=True)
         if find_proxy() is None:
             print(f"CubeLab cannot start: {proxy_missing_message()}", file=sys.stderr, flush=True)
             sys.exit(2)
@@ -228,6 +243,7 @@ class UpApp(Application):
 
         def ready(seconds: float) -> None:
             print(f"CubeLab is ready at {url} (started in {seconds:.1f} s)", flush=True)
+            print(f"Services are at {self.services_url()} (members also reach them at {url}services/cubelab/proxy/<name>/)", flush=True)
             if admins:
                 name, path = admins[0]
                 where = f"; first password in {path}" if path else ""

@@ -105,6 +105,7 @@ def configure(
     hub_port: int = 8081,
     proxy_api_port: int | None = None,
     controlplane_port: int = 10101,
+    gateway_port: int = 8090,
     admin_users: list[str] | tuple[str, ...] = (),
     open_registration: bool = True,
     spawner_class: str | None = None,
@@ -123,6 +124,9 @@ def configure(
     the spawner (``c.Clusters``) and the control plane (its command line). Set
     them here rather than on ``c.Clusters`` afterwards, which the control plane
     would not see.
+
+    ``gateway_port``: the loopback port of the services' gateway, which the
+    control plane runs (``Gateway.port``).
     """
     from ..kube.clusters import Clusters, command_line
 
@@ -177,7 +181,8 @@ def configure(
     c.Clusters.default = cluster_setting.default
     c.Clusters.clusters = cluster_setting.clusters
 
-    cp_args = [sys.executable, "-m", "cubelab_hub.controlplane"]
+    # the services' gateway, which the control plane runs (--controlplane Gateway.* settings come after and win)
+    cp_args = [sys.executable, "-m", "cubelab_hub.controlplane", f"--Gateway.port={gateway_port}"]
     if clusters or default_cluster != "default":
         cp_args += command_line(cluster_setting)
     # "pipeline_engine" means ControlPlane.pipeline_engine; "ServerExpiry.default" is taken as is

@@ -6410,6 +6410,10 @@ export interface components {
             desired_replicas: number;
             generation: number;
             custom_host: string;
+            /** @description the service's host on the gateway, e.g. http://model.localhost:8090/ */
+            url: string;
+            /** @description the path under the hub's URL that forwards to the service for its project's members, e.g. /services/cubelab/proxy/model/ */
+            hub_path: string;
             replicas: components["schemas"]["Replica"][];
             permissions: {
                 edit: boolean;

@@ -45,7 +45,10 @@ class ServiceBase(APIHandler):
         return row
 
     def with_permissions(self, view: dict) -> dict:
+        """What the caller may do with it, and where it is reached (its host on the gateway, the hub's path)."""
         view["permissions"] = {"edit": self.allowed("service:edit", view["project"], view["owner"])}
+        view["url"] = self.app.gateway_url(view["host"])
+        view["hub_path"] = self.app.service_hub_path(view["name"])
         return view
 
     async def check_project(self, project) -> None:
@@ -251,6 +254,9 @@ SCHEMAS = {
             "model_path": {"type": "string"}, "environment": {"type": "string", "enum": ["debug", "test", "prod"]},
             "status": {"type": "string", "enum": list(SERVICE_STATUSES)}, "message": {"type": "string"},
             "desired_replicas": {"type": "integer"}, "generation": {"type": "integer"}, "custom_host": {"type": "string"},
+            "url": {"type": "string", "description": "the service's host on the gateway, e.g. http://model.localhost:8090/"},
+            "hub_path": {"type": "string", "description": "the path under the hub's URL that forwards to the service for its "
+                                                          "project's members, e.g. /services/cubelab/proxy/model/"},
             "replicas": {"type": "array", "items": {"$ref": "#/components/schemas/Replica"}},
             "permissions": {"type": "object", "properties": {"edit": {"type": "boolean"}}},
             "deployed_at": {"type": ["string", "null"]}, "created_at": {"type": ["string", "null"]}, "updated_at": {"type": ["string", "null"]},

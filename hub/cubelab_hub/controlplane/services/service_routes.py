@@ -12,62 +12,31 @@ no route. Who may reach it is the service's ``expose``. Two services on one
 host (a takeover under way) give one route: the first of them in ``services``
 keeps the host until the other has taken it over.
 
-The route types mirror the gateway's (``Route``, ``Split``, ``Mirror``,
-``Backend``: same names and fields), so the gateway's own types can be passed
-in ``types`` instead.
+The routes are the gateway's own types (:mod:`cubelab_hub.gateway.routes`),
+which check every value before it reaches the gateway's configuration.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
-from types import SimpleNamespace
 
 from ...domain.services import Service, service_host
+from ...gateway.routes import Backend, Mirror, Route, Split
+
+__all__ = ["Backend", "Mirror", "Route", "Split", "gateway_routes"]
 
 
-@dataclass(frozen=True)
-class Backend:
-    name: str
-    addresses: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Split:
-    backend: Backend
-    percent: Decimal
-
-
-@dataclass(frozen=True)
-class Mirror:
-    backend: Backend
-    percent: Decimal
-
-
-@dataclass(frozen=True)
-class Route:
-    host: str
-    project: str
-    splits: tuple[Split, ...]
-    mirror: Mirror | None = None
-    expose: str = "project"
-
-
-OWN_TYPES = SimpleNamespace(Route=Route, Split=Split, Mirror=Mirror, Backend=Backend)
-
-
-def gateway_routes(services: Sequence[Service], addresses: Mapping[str, Sequence[str]], domain: str, types=OWN_TYPES) -> list:
+def gateway_routes(services: Sequence[Service], addresses: Mapping[str, Sequence[str]], domain: str) -> list[Route]:
     """One route per host of a service with healthy replicas, sorted by host.
 
     ``addresses``: service name -> its healthy replicas' addresses
-    (``127.0.0.1:PORT``); ``types``: where ``Route``, ``Split``, ``Mirror`` and
-    ``Backend`` come from (default: this module's)."""
+    (``127.0.0.1:PORT``)."""
     by_name = {s.name: s for s in services}
 
     def backend(name: str):
         found = tuple(addresses.get(name) or ())
-        return types.Backend(name=name, addresses=found) if found else None
+        return Backend(name=name, addresses=found) if found else None
 
     routes = []
     hosts: set[str] = set()
@@ -83,16 +52,16 @@ def gateway_routes(services: Sequence[Service], addresses: Mapping[str, Sequence
             other = backend(target) if target in by_name and by_name[target].project == service.project else None
             if other is None or not percent:
                 continue
-            splits.append(types.Split(backend=other, percent=Decimal(percent)))
+            splits.append(Split(backend=other, percent=Decimal(percent)))
             kept -= Decimal(percent)
         if kept > 0:
-            splits.insert(0, types.Split(backend=own, percent=kept))
+            splits.insert(0, Split(backend=own, percent=kept))
         mirror = None
         if service.mirror:
             target, percent = service.mirror
             shadow = backend(target) if target in by_name and by_name[target].project == service.project else None
             if shadow is not None:
-                mirror = types.Mirror(backend=shadow, percent=Decimal(percent))
-        routes.append(types.Route(host=host, project=service.project, splits=tuple(splits),
+                mirror = Mirror(backend=shadow, percent=Decimal(percent))
+        routes.append(Route(host=host, project=service.project, splits=tuple(splits),
                                   mirror=mirror, expose=service.expose))
     return sorted(routes, key=lambda r: r.host)

@@ -26,6 +26,11 @@ deployed as supervised replicas, upgraded, taken over and autoscaled.
   (:mod:`~cubelab_hub.domain.autoscaling`) proposes a count, the
   stabilization windows and the cooldown decide, and every decision that
   changes the count or holds a change back is recorded with its reason.
+- **Routes**: whenever a service's healthy replicas change, the gateway's
+  routes (:func:`~.service_routes.gateway_routes`) are handed to
+  ``on_routes_changed`` and awaited: :meth:`ServiceManager.routes_changed`
+  returns once the gateway routes by them, so a caller can wait for the
+  gateway to send traffic to new replicas before old ones are drained.
 - **Restart of the control plane**: replicas are children of the control
   plane and stop with it. At start, leftover replica processes of a control
   plane that died without stopping them are killed (found by pid and start
@@ -62,6 +67,7 @@ from ..models.pipelines import aware
 from ..models.services import ServiceEventRow, ServiceReplicaRow, ServiceRow
 from .lists import _keyset, _name_contains, _page, _time_range, _visible
 from .replicas import Launch, Replica, ReplicaSupervisor, leftover_processes
+from .service_routes import Route, gateway_routes
 
 log = logging.getLogger("cubelab.services")
 
@@ -138,10 +144,11 @@ class ServiceManager(LoggingConfigurable):
                  on_routes_changed=None, on_usage_changed=None, **kwargs):
         """``project_quota``: project -> :class:`Quota` (may be a coroutine);
         ``others_in_use``: project -> :class:`Usage` of its running servers and
-        tasks (may be a coroutine); ``on_routes_changed``: called (no
-        arguments) whenever the healthy replicas of any service change, and
-        awaited when it returns an awaitable; ``on_usage_changed``: called (no
-        arguments) whenever replicas start or stop, so what they hold
+        tasks (may be a coroutine); ``on_routes_changed``: ``async (routes)``,
+        given the gateway's routes whenever the healthy replicas of any service
+        change, returning once the gateway routes by them (see
+        :meth:`routes_changed`); ``on_usage_changed``: called (no arguments)
+        whenever replicas start or stop, so what they hold
         (:meth:`in_use_by_project`) can be published."""
         super().__init__(**kwargs)
         self.db = database
@@ -175,6 +182,11 @@ class ServiceManager(LoggingConfigurable):
         self._rows_written: dict[int, int] = {}
         self._rows_waiters: dict[int, list] = {}
         self._rows_writers: dict[int, asyncio.Task] = {}
+        # routes_changed: callers take a ticket; one pass serves every ticket taken before it began
+        self._routes_lock = asyncio.Lock()
+        self._routes_asked = 0
+        self._routes_done = 0
+        self._routes_ok = True
 
     # ------------------------------------------------------------ parsing and validation
 
@@ -340,14 +352,14 @@ class ServiceManager(LoggingConfigurable):
                 self._event(session, service_id, "stop" if status == "stopped" else status, actor, message or f"stopped by {actor}")
 
         await self.db.run(mark)
-        await self._routes_changed()  # the gateway stops sending to it before its replicas drain
+        await self.routes_changed()  # the gateway stops sending to it before its replicas drain
         await self.supervisor.stop_service(service_id)
         await self._store_replicas(service_id)
         self._usage_changed()
 
     async def delete(self, service_id: int, actor: str) -> None:
         self._deployed.pop(service_id, None)
-        await self._routes_changed()
+        await self.routes_changed()
         await self.supervisor.stop_service(service_id, drain=False)
         await self._store_replicas(service_id)
 
@@ -487,7 +499,7 @@ class ServiceManager(LoggingConfigurable):
         await self._store_replicas(replica.service_id)
         if replica.status in ("restarting",) and replica.restarts:
             await self.record(replica.service_id, "restart", None, f"replica {replica.index}: {replica.message}", replica=replica.index)
-        await self._routes_changed()
+        await self.routes_changed()
         self._usage_changed()
         await self._follow_status(replica.service_id)
 
@@ -527,15 +539,37 @@ class ServiceManager(LoggingConfigurable):
                     waiting.append((wanted, waiter))
             self._rows_waiters[service_id] = waiting
 
-    async def _routes_changed(self) -> None:
-        """Tell the gateway; awaited, so that a replica is only drained once the
-        gateway no longer sends to it, and an old one only taken out once the
-        gateway sends to the new one."""
-        if self.on_routes_changed is not None:
-            try:
-                await _maybe_await(self.on_routes_changed())
-            except Exception:
-                log.exception("telling the gateway about new routes failed")
+    def routes(self) -> list[Route]:
+        """The gateway's routes now: one per host of a deployed service with healthy replicas."""
+        # older services first: during a takeover the older one keeps the shared host until it goes offline
+        deployed = sorted(self._deployed.items())
+        addresses = {service.name: self.replica_addresses(sid) for sid, (_gen, service) in deployed}
+        return gateway_routes([service for _sid, (_gen, service) in deployed], addresses, self.domain)
+
+    async def routes_changed(self) -> bool:
+        """Hand the current routes to ``on_routes_changed`` and wait until the
+        gateway routes by them: False when it refused them (logged; the
+        gateway keeps its previous routes). Calls made while a reload is under
+        way share the next one, which reads the replicas after all of them."""
+        self._routes_asked += 1
+        ticket = self._routes_asked
+        async with self._routes_lock:
+            if self._routes_done >= ticket:
+                return self._routes_ok
+            covered = self._routes_asked
+            ok = True
+            if self.on_routes_changed is not None:
+                try:
+                    await self.on_routes_changed(self.routes())
+                except Exception:
+                    log.exception("the gateway did not take the new routes")
+                    ok = False
+            self._routes_done, self._routes_ok = covered, ok
+            return ok
+
+    def _routes_changed(self) -> None:
+        """:meth:`routes_changed` in the background, for callers that need not wait."""
+        self._spawn(self.routes_changed())
 
     def _usage_changed(self) -> None:
         if self.on_usage_changed is not None:
@@ -568,7 +602,7 @@ class ServiceManager(LoggingConfigurable):
 
         became_running, older = await self.db.run(update)
         if became_running:
-            await self._routes_changed()
+            await self.routes_changed()
         if older:
             # not awaited here: this runs inside a replica's health check, and the
             # older service's replicas take drain_seconds to stop
