@@ -469,6 +469,44 @@ def test_an_inference_service_serves_a_scikit_learn_model_trained_here(cp, platf
     cp.call("creator", "POST", f"/services/{svc['id']}/stop")
 
 
+def test_a_grey_upgrade_through_the_gateway_fails_no_request(cp, platform):
+    svc = create(cp, fresh("roll-"), min_replicas=2, max_replicas=2, env="VERSION=1", expose="public")
+    assert cp.call("creator", "POST", f"/services/{svc['id']}/deploy").status_code == 200
+    wait_for(cp, svc["id"], lambda s: s["status"] == "running" and len(healthy(s)) == 2)
+    gateway = f"http://127.0.0.1:{platform.gateway_port}/"
+    wait_until(lambda: requests.get(gateway, headers={"Host": svc["host"]}, timeout=10).status_code == 200, 30, "the route")
+
+    failures, versions, stop = [], [], threading.Event()
+
+    def client():
+        with requests.Session() as session:  # kept-alive connections, as a browser's
+            while not stop.is_set():
+                try:
+                    r = session.get(gateway, headers={"Host": svc["host"]}, timeout=10)
+                    if r.status_code != 200:
+                        failures.append(f"{r.status_code}: {r.text[:200]}")
+                    else:
+                        versions.append(r.json()["version"])
+                except (requests.RequestException, ValueError) as exc:
+                    failures.append(repr(exc))
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    try:
+        time.sleep(1)
+        assert cp.call("creator", "PATCH", f"/services/{svc['id']}", {"env": "VERSION=2"}).status_code == 200
+        wait_for(cp, svc["id"], lambda s: len(s["replicas"]) == 2 and all(x["generation"] == s["generation"] and x["status"] == "healthy"
+                                                                        for x in s["replicas"]), timeout=90, what="the upgrade")
+        wait_until(lambda: versions and versions[-1] == "2", 10, "answers of the new generation")
+        time.sleep(1)
+    finally:
+        stop.set()
+        thread.join()
+    assert failures == []
+    assert versions[0] == "1" and versions[-1] == "2" and "1" not in versions[-20:] and len(versions) > 50
+    cp.call("creator", "POST", f"/services/{svc['id']}/stop")
+
+
 # last: it restarts this module's control plane
 def test_deployed_services_start_again_after_a_control_plane_crash(cp, platform):
     up = create(cp, fresh("again-"))
