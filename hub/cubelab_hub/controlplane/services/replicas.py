@@ -315,6 +315,9 @@ class ReplicaSupervisor:
                 code = await child.wait()
                 return None, why
             code = await child.wait()
+            # what the process left behind in its group (a child still holding the
+            # replica's port) would keep the restarted one from binding it
+            await kill_group(child.pid, self.kill_grace)
             return code, f"exited with code {code}" if code >= 0 else f"killed by signal {-code}"
         finally:
             checker.cancel()
