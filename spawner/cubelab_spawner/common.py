@@ -49,7 +49,8 @@ class CubeSpawnerMixin(LoggingConfigurable):
         "",
         config=True,
         help="""The file in which the control plane publishes what each project's running
-        pipeline tasks hold; a project's quota counts them with its running servers.
+        pipeline tasks and services' replicas hold; a project's quota counts them with
+        its running servers.
         Empty: task-usage.json in $CUBELAB_DATA_DIR (the control plane's data directory).""",
     )
     stop_on_membership_revoked = Enum(
@@ -113,8 +114,8 @@ class CubeSpawnerMixin(LoggingConfigurable):
         return names
 
     def cube_task_usage(self) -> dict[str, Usage]:
-        """Per project, what its running pipeline tasks hold, as the control plane
-        last published it. Nothing when it has published nothing yet (no run
+        """Per project, what its running pipeline tasks and services' replicas
+        hold, as the control plane last published it. Nothing when it has published nothing yet (no run
         since it started); an unreadable file is logged and counts nothing, as a
         spawn must not fail on the control plane's bookkeeping."""
         path = self.task_usage_file

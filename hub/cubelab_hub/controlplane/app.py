@@ -288,8 +288,12 @@ class ControlPlane(Application):
         self.service_manager = ServiceManager(
             self.database, self.data_dir, parent=self, project_quota=self._project_quota, others_in_use=self._tasks_and_servers_in_use,
             project_settings=self.project_settings, default_engine=self.pipeline_engine, clusters=self.clusters,
+            on_usage_changed=self.pipeline_runs.usage_changed,
             on_routes_changed=self._apply_routes,
         )
+        # services' replicas are published with the running tasks (the spawners' quota checks read
+        # them) and counted by runs' quota checks
+        self.pipeline_runs.add_usage_source(self.service_manager.in_use_by_project)
         self.gateway = Gateway(parent=self)
         if not self.gateway.prefix:
             self.gateway.prefix = str(Path(self.data_dir) / "gateway")

@@ -213,8 +213,9 @@ def check_quota(project: str, quota: Quota, in_use: Usage, demands: Iterable[Tas
 
 # ---------------------------------------------------------------- published task usage
 
-# The control plane publishes what each project's running tasks hold in this
-# file of its data directory; the spawners add it to what running servers hold.
+# The control plane publishes what each project's running tasks and services'
+# replicas hold in this file of its data directory; the spawners add it to what
+# running servers hold.
 TASK_USAGE_FILE = "task-usage.json"
 TASK_USAGE_FORMAT = "cubelab.task-usage/v1"
 

@@ -17,12 +17,19 @@ owner, or with no check a TCP connection to its first port), then
 times in a row is restarted after a back-off that doubles up to a maximum.
 Stopping a replica first takes it out of the healthy set (``stopping``), waits
 ``drain_seconds`` for clients and the gateway to stop sending to it, then
-stops its process tree.
+stops its process tree. A stopping replica never turns healthy again, even
+when its check still passes while it drains.
 
 :meth:`ReplicaSupervisor.reconcile` brings one service to a generation and a
 replica count: scaling adds or removes replicas; a new generation (an edited
 service) is rolled one replica at a time, each new one healthy before an old
-one stops, so a client always has a healthy replica to talk to.
+one stops, so a client always has a healthy replica to talk to. The order of
+one step: the new replica passes its check; ``on_change`` is awaited (the
+service layer stores it and reloads the gateway with it); the old replica is
+marked ``stopping`` and ``on_change`` awaited again (the gateway no longer
+sends to it); the drain; then its process is stopped. A new replica may take
+the slot number of one stopped earlier: the service layer tells them apart by
+identity, not by number.
 
 Every change of a replica is reported to ``on_change`` (the service layer
 stores it and follows the service's status).
@@ -42,7 +49,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ...domain.services import HttpHealthCheck, Service, ShellHealthCheck
+from ...domain.services import HealthCheck, HttpHealthCheck, Service, ShellHealthCheck
 from ...engines.local.processes import SETPRIV, Child, RunAs, kill_group, proc_id, sample_tree
 from ...platform.cgroups import make_cpu_cgroup, make_memory_cgroup, remove_cgroup
 
@@ -67,6 +74,7 @@ class Replica:
     service: Service
     ports: dict[int, int]  # declared port -> this replica's loopback port
     log_path: Path
+    folder: Path | None = None  # the replica's own folder (a model server's settings)
     status: str = STARTING
     pid: int | None = None
     external_id: str | None = None
@@ -94,12 +102,15 @@ class Replica:
 
 @dataclass
 class Launch:
-    """How to start a service's replicas: the argv, the account and the working directory."""
+    """How to start a replica: the argv, the account and the working
+    directory; ``health`` replaces the service's own check when set (a built-in
+    model server's readiness)."""
 
     argv: list[str]
     env: dict[str, str]
     cwd: str
     run_as: RunAs | None
+    health: HealthCheck | None = None
 
 
 class ReplicaSupervisor:
@@ -108,7 +119,7 @@ class ReplicaSupervisor:
     def __init__(
         self,
         replicas_dir: Path,
-        prepare: Callable[[Service, int], Awaitable[Launch]],
+        prepare: Callable[[Replica], Awaitable[Launch]],
         on_change: Callable[[Replica], Awaitable[None]],
         *,
         health_interval: float = 1.0,
@@ -144,6 +155,9 @@ class ReplicaSupervisor:
 
     def log_path(self, service_id: int, index: int) -> Path:
         return self.replicas_dir / str(service_id) / f"replica-{index}.log"
+
+    def folder(self, service_id: int, index: int) -> Path:
+        return self.replicas_dir / str(service_id) / f"replica-{index}"
 
     # ------------------------------------------------------------ changes
 
@@ -196,7 +210,7 @@ class ReplicaSupervisor:
         while index in slots:
             index += 1
         ports = {declared: free_port() for declared in service.ports}
-        replica = Replica(service_id, index, generation, service, ports, self.log_path(service_id, index))
+        replica = Replica(service_id, index, generation, service, ports, self.log_path(service_id, index), self.folder(service_id, index))
         slots[index] = replica
         replica.task = asyncio.create_task(self._supervise(replica))
         await self.on_change(replica)
@@ -262,7 +276,7 @@ class ReplicaSupervisor:
     async def _run_once(self, replica: Replica) -> tuple[int | None, str]:
         """Start the process, check its health until it exits or fails its
         check; the exit code (None: killed for failing checks) and why."""
-        launch = await self.prepare(replica.service, replica.port)
+        launch = await self.prepare(replica)
         replica.log_path.parent.mkdir(parents=True, exist_ok=True)
         os.close(os.open(replica.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
         env = dict(launch.env)
@@ -301,6 +315,9 @@ class ReplicaSupervisor:
                 code = await child.wait()
                 return None, why
             code = await child.wait()
+            # what the process left behind in its group (a child still holding the
+            # replica's port) would keep the restarted one from binding it
+            await kill_group(child.pid, self.kill_grace)
             return code, f"exited with code {code}" if code >= 0 else f"killed by signal {-code}"
         finally:
             checker.cancel()
@@ -327,14 +344,20 @@ class ReplicaSupervisor:
         started = time.monotonic()
         while True:
             await asyncio.sleep(self.health_interval if replica.status == HEALTHY else min(self.health_interval, 0.2))
+            if replica.stopping:
+                continue  # draining: the process is left alone until the stop ends it
             ok, why = await self._probe(replica, launch, env)
+            if replica.stopping:
+                continue  # it stays out of the healthy set whatever the check says
             if ok:
                 failures = 0
                 if replica.status != HEALTHY:
                     replica.status = HEALTHY
                     replica.message = ""
-                    replica.became_healthy.set()
+                    # the service layer stores it and reloads the gateway first, so a
+                    # roll waiting on this event only then takes an old replica out
                     await self.on_change(replica)
+                    replica.became_healthy.set()
                 continue
             if replica.status != HEALTHY:
                 if time.monotonic() - started > self.start_timeout:
@@ -348,7 +371,7 @@ class ReplicaSupervisor:
                 return replica.message
 
     async def _probe(self, replica: Replica, launch: Launch, env: dict[str, str]) -> tuple[bool, str]:
-        check = replica.service.health
+        check = launch.health or replica.service.health
         if isinstance(check, ShellHealthCheck):
             return await self._shell_probe(check, launch, env)
         port = replica.port

@@ -83,7 +83,8 @@ class RunManager:
         restart (never stored, so derived again; e.g. a trial's channel URL);
         ``servers_in_use``: project -> the :class:`Usage` of its running servers
         (may be a coroutine), asked only when the project has a quota;
-        ``usage_file``: where what running tasks hold is published, per project."""
+        ``usage_file``: where what running tasks hold is published, per project,
+        with what other sources add (:meth:`add_usage_source`)."""
         self.db = database
         self.project_quota = project_quota
         self.servers_in_use = servers_in_use
@@ -93,6 +94,8 @@ class RunManager:
         # run id -> its tasks running now
         self._running: dict[str, set[str]] = {}
         self._publish_handle = None
+        # other work of this machine that a project's quota counts (services' replicas)
+        self._usage_sources: list = []
         self.engines = engines
         self.default_engine = default_engine
         # project -> engine name (e.g. from the project's 'cluster' setting); default_engine when None
@@ -186,6 +189,35 @@ class RunManager:
             by_project[run_project] = by_project.get(run_project, Usage()) + used
         return by_project
 
+    def add_usage_source(self, source) -> None:
+        """``source()`` -> project -> :class:`Usage`: more of what projects hold
+        on this machine (services' replicas), published with the running tasks
+        and counted by runs' quota checks. Call :meth:`usage_changed` when it
+        changes."""
+        self._usage_sources.append(source)
+
+    def others_in_use_by_project(self) -> dict[str, Usage]:
+        by_project: dict[str, Usage] = {}
+        for source in self._usage_sources:
+            try:
+                for project, used in source().items():
+                    by_project[project] = by_project.get(project, Usage()) + used
+            except Exception:
+                log.exception("usage source %r failed", source)
+        return by_project
+
+    def in_use_by_project(self) -> dict[str, Usage]:
+        """Running tasks and the usage sources together, per project: what the
+        spawners read from the published file."""
+        by_project = self.tasks_in_use_by_project()
+        for project, used in self.others_in_use_by_project().items():
+            by_project[project] = by_project.get(project, Usage()) + used
+        return by_project
+
+    def usage_changed(self) -> None:
+        """A usage source changed: publish again (soon, once)."""
+        self._publish_soon()
+
     def _publish_soon(self) -> None:
         if self.usage_file is None or self._publish_handle is not None:
             return
@@ -203,7 +235,7 @@ class RunManager:
         self._publish_handle = None
         if self.usage_file is None:
             return
-        document = usage_document(self.tasks_in_use_by_project())
+        document = usage_document(self.in_use_by_project())
         try:
             self.usage_file.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".task-usage-", dir=self.usage_file.parent)  # mode 0600
@@ -226,7 +258,7 @@ class RunManager:
             quota = await _maybe_await(self.project_quota(project)) or Quota()
         if quota == Quota() or not demands:
             return diags
-        in_use = self.tasks_in_use(project)
+        in_use = self.tasks_in_use(project) + self.others_in_use_by_project().get(project, Usage())
         if self.servers_in_use is not None:
             in_use = in_use + await _maybe_await(self.servers_in_use(project))
         return diags + check_quota(project, quota, in_use, demands)

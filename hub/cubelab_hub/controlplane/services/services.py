@@ -10,10 +10,13 @@ deployed as supervised replicas, upgraded, taken over and autoscaled.
   and memory limits and its GPU cards, counted beside the project's running
   servers, tasks and other services' replicas), then asks the
   :class:`~.replicas.ReplicaSupervisor` for ``min_replicas`` replicas. The
-  service is ``running`` once all of them are healthy.
+  service is ``running`` once all of them are healthy. What replicas hold
+  (:meth:`ServiceManager.in_use_by_project`) is published with the running
+  tasks (``on_usage_changed``), where the spawners and runs' checks read it.
 - **Grey upgrade**: an edit of a deployed service bumps its generation; the
-  supervisor rolls the replicas one at a time, each new one healthy before an
-  old one stops.
+  supervisor rolls the replicas one at a time, each new one healthy and in
+  the gateway's routes before an old one is taken out of them, drained and
+  stopped.
 - **Takeover**: a service deployed on the host of an older running service
   takes it over once healthy; the older one is stopped and marked
   ``offline``, both events kept in the history.
@@ -62,7 +65,7 @@ from ...domain.formats import format_bytes
 from ...domain.paging import ListFilters, decode_cursor, page_from
 from ...domain.projects import ProjectSettings, Quota
 from ...domain.quotas import Usage, fmt_cores
-from ...domain.services import BUILTIN_SERVING_TYPES, Service, inference_env, service_from_dict, service_host
+from ...domain.services import BUILTIN_SERVING_TYPES, Service, inference_env, parse_health, service_from_dict, service_host
 from ...engines.local.commands import base_env
 from ...engines.local.processes import RunAs, kill_group
 from ...platform.unix import UnixAccounts
@@ -145,21 +148,26 @@ class ServiceManager(LoggingConfigurable):
 
     def __init__(self, database, data_dir: str | os.PathLike, *, project_quota=None, others_in_use=None,
                  unix: UnixAccounts | None | str = "environment", workspace_for: Callable[[str], Path] | None = None,
-                 on_routes_changed=None, project_settings=None, default_engine: str = "local", clusters=None, **kwargs):
+                 on_routes_changed=None, on_usage_changed=None, project_settings=None, default_engine: str = "local",
+                 clusters=None, **kwargs):
         """``project_quota``: project -> :class:`Quota` (may be a coroutine);
         ``others_in_use``: project -> :class:`Usage` of its running servers and
         tasks (may be a coroutine); ``on_routes_changed``: ``async (routes)``,
         given the gateway's routes whenever the healthy replicas of any service
         change, returning once the gateway routes by them (see
-        :meth:`routes_changed`); ``project_settings``: project -> its settings
-        (may be a coroutine), ``default_engine`` and ``clusters``: with them,
-        where each project's services run (see :func:`~.service_backends.backend_name`)."""
+        :meth:`routes_changed`); ``on_usage_changed``: called (no arguments)
+        whenever replicas start or stop, so what they hold
+        (:meth:`in_use_by_project`) can be published; ``project_settings``:
+        project -> its settings (may be a coroutine), ``default_engine`` and
+        ``clusters``: with them, where each project's services run (see
+        :func:`~.service_backends.backend_name`)."""
         super().__init__(**kwargs)
         self.db = database
         self.data_dir = Path(data_dir)
         self.project_quota = project_quota
         self.others_in_use = others_in_use
         self.on_routes_changed = on_routes_changed
+        self.on_usage_changed = on_usage_changed
         if unix == "environment":
             unix = UnixAccounts() if os.environ.get("CUBELAB_UNIX_ENABLED") == "1" else None
         self.unix: UnixAccounts | None = unix if unix is not None and unix.enabled else None
@@ -180,6 +188,11 @@ class ServiceManager(LoggingConfigurable):
         self._last_scaled: dict[int, float] = {}
         self._held: dict[int, str] = {}
         self._tasks: set[asyncio.Task] = set()
+        # the replica rows' writer of each service (see _store_replicas)
+        self._rows_wanted: dict[int, int] = {}
+        self._rows_written: dict[int, int] = {}
+        self._rows_waiters: dict[int, list] = {}
+        self._rows_writers: dict[int, asyncio.Task] = {}
         # routes_changed: callers take a ticket; one pass serves every ticket taken before it began
         self._routes_lock = asyncio.Lock()
         self._routes_asked = 0
@@ -421,8 +434,8 @@ class ServiceManager(LoggingConfigurable):
         running = row["status"] in DEPLOYED
         count = max(row["desired_replicas"], service.min_replicas) if running else service.min_replicas
         count = min(count, service.max_replicas)
-        held_now = len(self.supervisor.of(service_id)) if running else 0
-        await self._check_quota(service, count - held_now if running else count, exclude=service_id)
+        # this service's own replicas are left out of what is in use: all `count` are asked for
+        await self._check_quota(service, count, exclude=service_id)
 
         def mark(session):
             r = session.get(ServiceRow, service_id)
@@ -465,17 +478,20 @@ class ServiceManager(LoggingConfigurable):
                 self._event(session, service_id, "stop" if status == "stopped" else status, actor, message or f"stopped by {actor}")
 
         await self.db.run(mark)
+        await self.routes_changed()  # the gateway stops sending to it before its replicas drain
         await self.supervisor.stop_service(service_id)
-        await self.db.run(lambda s: s.execute(delete(ServiceReplicaRow).where(ServiceReplicaRow.service_id == service_id)))
-        self._routes_changed()
+        await self._store_replicas(service_id)
+        self._usage_changed()
 
     async def delete(self, service_id: int, actor: str) -> None:
         if service_id in self._on_kubernetes:
             self._on_kubernetes.discard(service_id)
             deployed = self._deployed.get(service_id)
             await self.kubernetes.stop(service_id, deployed[1] if deployed else None)
-        await self.supervisor.stop_service(service_id, drain=False)
         self._deployed.pop(service_id, None)
+        await self.routes_changed()
+        await self.supervisor.stop_service(service_id, drain=False)
+        await self._store_replicas(service_id)
 
         def remove(session):
             session.execute(delete(ServiceReplicaRow).where(ServiceReplicaRow.service_id == service_id))
@@ -483,7 +499,9 @@ class ServiceManager(LoggingConfigurable):
             session.execute(delete(ServiceRow).where(ServiceRow.id == service_id))
 
         await self.db.run(remove)
-        self._routes_changed()
+        for table in (self._rows_wanted, self._rows_written, self._rows_waiters, self._rows_writers):
+            table.pop(service_id, None)
+        self._usage_changed()
 
     async def delete_project(self, project: str) -> None:
         ids = await self.db.run(lambda s: list(s.scalars(select(ServiceRow.id).where(ServiceRow.project == project))))
@@ -492,11 +510,12 @@ class ServiceManager(LoggingConfigurable):
 
     def _check_runnable(self, service: Service) -> None:
         if service.is_inference and service.serving_type in BUILTIN_SERVING_TYPES:
-            try:
-                from ... import serving  # noqa: F401  (the built-in model servers)
-            except ImportError:
+            from ...serving import find_serving_venv, resolve_model_path, serving_missing_message
+
+            if find_serving_venv() is None:
                 raise FieldError("serving_type", f"'{service.serving_type}' models are served by the platform's model server, "
-                                 "which this installation lacks", "'custom' with a command") from None
+                                 f"which this installation lacks: {serving_missing_message()}", "'custom' with a command")
+            resolve_model_path(service.model_path, str(self.workspace_for(service.owner)))  # a URL or '..' names model_path
             return
         if not service.command:
             raise FieldError("command", "a service on this machine runs a command; an image alone needs Kubernetes",
@@ -516,11 +535,19 @@ class ServiceManager(LoggingConfigurable):
             raise QuotaExceeded(f"the project's quota cannot hold it: {errors[0]}", errors[0].field, errors=[e.to_dict() for e in errors])
 
     def services_in_use(self, project: str, exclude: int | None = None) -> Usage:
-        used = Usage()
-        for service_id, (_gen, service) in self._deployed.items():
-            if service.project == project and service_id != exclude:
-                for _ in self.supervisor.of(service_id):
-                    used = used + replica_usage(service)
+        return self.in_use_by_project(exclude).get(project, Usage())
+
+    def in_use_by_project(self, exclude: int | None = None) -> dict[str, Usage]:
+        """What every replica on this machine holds, per project: starting,
+        healthy, restarting and draining ones alike (each holds its limits
+        until its process is gone)."""
+        used: dict[str, Usage] = {}
+        for service_id in list(self.supervisor.replicas):
+            if service_id == exclude:
+                continue
+            for replica in self.supervisor.of(service_id):
+                project = replica.service.project
+                used[project] = used.get(project, Usage()) + replica_usage(replica.service)
         return used
 
     def _apply(self, service_id: int, service: Service, generation: int, count: int) -> None:
@@ -541,13 +568,16 @@ class ServiceManager(LoggingConfigurable):
 
     # ------------------------------------------------------------ replicas
 
-    async def _launch(self, service: Service, port: int) -> Launch:
-        """The argv, environment, working directory and account of a replica listening on ``port``."""
+    async def _launch(self, replica: Replica) -> Launch:
+        """The argv, environment, working directory and account of a replica
+        (listening on ``replica.port``)."""
+        service = replica.service
         workspace = Path(self.workspace_for(service.owner))
         run_as = None
+        loop = asyncio.get_running_loop()
         if self.unix:
-            entry = await asyncio.get_running_loop().run_in_executor(None, self.unix.ensure_account, service.owner, workspace)
-            gid = await asyncio.get_running_loop().run_in_executor(None, self.unix.add_member, service.project, service.owner)
+            entry = await loop.run_in_executor(None, self.unix.ensure_account, service.owner, workspace)
+            gid = await loop.run_in_executor(None, self.unix.add_member, service.project, service.owner)
             run_as = RunAs(entry.pw_name, entry.pw_uid, entry.pw_gid, [entry.pw_gid, gid])
         else:
             workspace.mkdir(parents=True, exist_ok=True)
@@ -557,39 +587,87 @@ class ServiceManager(LoggingConfigurable):
         env.update({"HOME": str(workspace), "CUBELAB_SERVICE": service.name, "CUBELAB_PROJECT": service.project})
         if run_as:
             env.update({"USER": run_as.name, "LOGNAME": run_as.name})
+        if not service.has_gpu:
+            # GPU '0' hides every card, as for tasks; a service with cards sees the machine's
+            env["NVIDIA_VISIBLE_DEVICES"] = "none"
+            env["CUDA_VISIBLE_DEVICES"] = ""
+        health = None
         if service.is_inference and service.serving_type in BUILTIN_SERVING_TYPES:
-            from ...serving import serving_command
-
-            argv = list(serving_command(service, port))
+            argv, serving_env, health = await loop.run_in_executor(None, self._model_server, replica, str(workspace), run_as)
+            env.update(serving_env)
         else:
             argv = [*service.command, *service.args]
         cwd = service.workdir if service.workdir and Path(service.workdir).is_dir() else str(workspace)
-        return Launch(argv, env, cwd, run_as)
+        return Launch(argv, env, cwd, run_as, health)
+
+    def _model_server(self, replica: Replica, workspace: str, run_as: RunAs | None):
+        """A built-in model server's command line, environment and health check;
+        its settings files are written into the replica's own folder, which
+        belongs to the owner (the server writes its own files there too)."""
+        from ...serving import find_serving_venv, health_check, replica_command, serving_missing_message, write_settings
+
+        service = replica.service
+        venv = find_serving_venv()
+        if venv is None:
+            raise RuntimeError(serving_missing_message())
+        folder = replica.folder or self.supervisor.folder(replica.service_id, replica.index)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        if self.unix:
+            # the owner passes through the platform's folders to its own, and lists none of them
+            for parent in (folder.parent.parent, folder.parent):
+                os.chmod(parent, 0o711)
+        folder.mkdir(mode=0o700, exist_ok=True)
+        argv, env, files = replica_command(service, replica.port, settings_dir=str(folder), workspace=workspace, serving_venv=str(venv))
+        write_settings(folder, files)
+        if run_as is not None:
+            for path in (folder, *folder.iterdir()):
+                os.chown(path, run_as.uid, run_as.gid)
+        health = service.health or parse_health(health_check(service.model_name, service.ports[0]), "health")
+        return argv, env, health
 
     async def _replica_changed(self, replica: Replica) -> None:
-        gone = replica.index not in {r.index for r in self.supervisor.of(replica.service_id)}
-
-        def store(session):
-            row = session.scalars(select(ServiceReplicaRow).where(ServiceReplicaRow.service_id == replica.service_id,
-                                                                  ServiceReplicaRow.index == replica.index)).first()
-            if gone:
-                if row is not None:
-                    session.delete(row)
-                return
-            if session.get(ServiceRow, replica.service_id) is None:
-                return
-            if row is None:
-                row = ServiceReplicaRow(service_id=replica.service_id, index=replica.index)
-                session.add(row)
-            row.generation, row.status, row.pid, row.external_id = replica.generation, replica.status, replica.pid, replica.external_id
-            row.port, row.started_at, row.restarts, row.last_exit = replica.port, replica.started_at, replica.restarts, replica.last_exit
-            row.message = replica.message
-
-        await self.db.run(store)
+        await self._store_replicas(replica.service_id)
         if replica.status in ("restarting",) and replica.restarts:
             await self.record(replica.service_id, "restart", None, f"replica {replica.index}: {replica.message}", replica=replica.index)
         await self.routes_changed()
+        self._usage_changed()
         await self._follow_status(replica.service_id)
+
+    async def _store_replicas(self, service_id: int) -> None:
+        """Bring the service's replica rows to what the supervisor holds now.
+
+        Writes of one service are made by one writer task, one at a time, each
+        from a snapshot taken when it starts, so rows never go back to an older
+        state: database calls run on a pool of threads and could otherwise land
+        out of order (a slot number reused by a new replica right after the old
+        one's row was deleted, or a late write of a stopped replica). Returns
+        once a write that started after this call has finished; the writer is
+        not cancelled with the caller."""
+        wanted = self._rows_wanted[service_id] = self._rows_wanted.get(service_id, 0) + 1
+        waiter = asyncio.get_running_loop().create_future()
+        self._rows_waiters.setdefault(service_id, []).append((wanted, waiter))
+        writer = self._rows_writers.get(service_id)
+        if writer is None or writer.done():
+            self._rows_writers[service_id] = asyncio.get_running_loop().create_task(self._write_replicas(service_id))
+        await waiter
+
+    async def _write_replicas(self, service_id: int) -> None:
+        while self._rows_written.get(service_id, 0) < self._rows_wanted.get(service_id, 0):
+            target = self._rows_wanted[service_id]
+            snapshot = [replica.view() for replica in self.supervisor.of(service_id)]
+            try:
+                await self.db.run(_sync_replica_rows, service_id, snapshot)
+            except Exception:
+                log.exception("service %s: storing its replicas failed", service_id)
+            self._rows_written[service_id] = target
+            waiting = []
+            for wanted, waiter in self._rows_waiters.get(service_id, []):
+                if wanted <= target:
+                    if not waiter.done():
+                        waiter.set_result(None)
+                else:
+                    waiting.append((wanted, waiter))
+            self._rows_waiters[service_id] = waiting
 
     def routes(self) -> list[Route]:
         """The gateway's routes now: one per host of a deployed service with healthy replicas."""
@@ -623,6 +701,13 @@ class ServiceManager(LoggingConfigurable):
         """:meth:`routes_changed` in the background, for callers that need not wait."""
         self._spawn(self.routes_changed())
 
+    def _usage_changed(self) -> None:
+        if self.on_usage_changed is not None:
+            try:
+                self.on_usage_changed()
+            except Exception:
+                log.exception("publishing the services' usage failed")
+
     async def _follow_status(self, service_id: int) -> None:
         """``running`` once every wanted replica of the current generation is
         healthy; then an older service on the same host goes offline."""
@@ -648,9 +733,20 @@ class ServiceManager(LoggingConfigurable):
         became_running, older = await self.db.run(update)
         if became_running:
             await self.routes_changed()
+        if older:
+            # not awaited here: this runs inside a replica's health check, and the
+            # older service's replicas take drain_seconds to stop
+            self._spawn(self._take_over(service_id, service, older))
+
+    async def _take_over(self, service_id: int, service: Service, older: list[tuple[int, str]]) -> None:
+        """The older services on this one's host go offline; the gateway hands
+        the host to this one before their replicas drain (:meth:`stop`)."""
         for old_id, old_name in older:
-            await self.record(service_id, "takeover", None, f"took host {self.host_of(service)} over from '{old_name}'", previous=old_name)
-            await self.stop(old_id, None, status="offline", message=f"taken offline: '{service.name}' took its host over once healthy")
+            try:
+                await self.record(service_id, "takeover", None, f"took host {self.host_of(service)} over from '{old_name}'", previous=old_name)
+                await self.stop(old_id, None, status="offline", message=f"taken offline: '{service.name}' took its host over once healthy")
+            except Exception:
+                log.exception("service %s: taking service %s offline failed", service_id, old_id)
 
     def replica_addresses(self, service_id: int) -> list[str]:
         return [f"127.0.0.1:{r.port}" for r in self.supervisor.healthy(service_id)]
@@ -722,7 +818,7 @@ class ServiceManager(LoggingConfigurable):
                 try:
                     await self._check_quota(service, decision.replicas - current, exclude=None)
                 except QuotaExceeded as exc:
-                    await self._hold(service_id, f"scale up to {decision.replicas} held: {exc.message}")
+                    await self._hold(service_id, f"scale up to {decision.replicas} held: {exc.message}", key="quota")
                     continue
             if not decision.changed:
                 if wanted != current:
@@ -743,9 +839,10 @@ class ServiceManager(LoggingConfigurable):
                               metrics={k: (round(v, 1) if v is not None else None) for k, v in metrics.items() if k in targets})
             self._apply(service_id, service, generation, decision.replicas)
 
-    async def _hold(self, service_id: int, reason: str) -> None:
-        """A held scaling change is recorded once, not at every pass."""
-        kind = reason.split(":", 1)[0]
+    async def _hold(self, service_id: int, reason: str, key: str | None = None) -> None:
+        """A held scaling change is recorded once, not at every pass (``key``:
+        what makes two holds the same; default: the reason up to its colon)."""
+        kind = key or reason.split(":", 1)[0]
         if self._held.get(service_id) == kind:
             return
         self._held[service_id] = kind
@@ -757,6 +854,26 @@ class ServiceManager(LoggingConfigurable):
         if self._kubernetes is not None:
             await self._kubernetes.close()
         await self.supervisor.close()
+
+
+def _sync_replica_rows(session, service_id: int, replicas: list[dict]) -> None:
+    """Make the service's replica rows the given views: one row per slot."""
+    if session.get(ServiceRow, service_id) is None:
+        return
+    rows = {r.index: r for r in session.scalars(select(ServiceReplicaRow).where(ServiceReplicaRow.service_id == service_id))}
+    wanted = {r["index"]: r for r in replicas}
+    for index, row in rows.items():
+        if index not in wanted:
+            session.delete(row)
+    session.flush()
+    for index, view in wanted.items():
+        row = rows.get(index)
+        if row is None:
+            row = ServiceReplicaRow(service_id=service_id, index=index)
+            session.add(row)
+        row.generation, row.status, row.pid, row.external_id = view["generation"], view["status"], view["pid"], view["external_id"]
+        row.port, row.started_at, row.restarts, row.last_exit = view["port"], view["started_at"], view["restarts"], view["last_exit"]
+        row.message = view["message"]
 
 
 def _snapshot(session, service_id: int) -> dict:
