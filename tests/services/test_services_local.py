@@ -144,6 +144,13 @@ def test_a_service_from_a_command_answers_on_its_replica_port_as_its_owner(cp, p
     log = cp.call("dev", "GET", f"/services/{svc['id']}/replicas/{replica['index']}/logs")
     assert log.status_code == 200 and "starting replica 0" in log.text
 
+    # the Lab's try-it request: the control plane sends it through the gateway as the caller, a member
+    wait_until(lambda: cp.call("dev", "POST", f"/services/{svc['id']}/try", {"path": "/"}).status_code == 200, 30, "the route")
+    tried = cp.call("dev", "POST", f"/services/{svc['id']}/try", {"method": "GET", "path": "/"}).json()
+    assert tried["status"] == 200 and json.loads(tried["body"])["port"] == str(replica["port"]) and tried["elapsed_ms"] > 0
+    bad = cp.call("dev", "POST", f"/services/{svc['id']}/try", {"method": "TRACE", "path": "//elsewhere"})
+    assert bad.status_code == 400 and {e["field"] for e in bad.json().get("errors", [bad.json()])} >= {"method"}, bad.text
+
     # a replica killed is restarted, on the same port
     psutil.Process(replica["pid"]).kill()
     again = wait_for(cp, svc["id"], lambda s: healthy(s) and healthy(s)[0]["restarts"] >= 1 and healthy(s)[0]["pid"] != replica["pid"],
@@ -261,6 +268,8 @@ MATRIX = [
     ("GET", "/services/{sid}/replicas", None, [200, 200, 200, 200, 404, 401]),
     ("GET", "/services/{logged}/replicas/0/logs", None, [200, 200, 200, 200, 404, 401]),
     ("GET", "/services/{sid}/events", None, [200, 200, 200, 200, 404, 401]),
+    # not deployed: nothing to send to
+    ("POST", "/services/{sid}/try", {"path": "/"}, [503, 503, 503, 503, 404, 401]),
 ]
 
 
@@ -285,7 +294,7 @@ def test_permission_matrix(cp, matrix_fixtures, method, path, body, expected):
         r = cp.call(role, method, real, real_body)
         got.append(r.status_code)
         if r.status_code >= 400:
-            assert r.json()["error"] == {401: "unauthorized", 403: "forbidden", 404: "not_found"}[r.status_code], r.text
+            assert r.json()["error"] == {401: "unauthorized", 403: "forbidden", 404: "not_found", 503: "unavailable"}[r.status_code], r.text
         if method == "POST" and path.endswith("/deploy") and r.status_code == 200:
             cp.call("creator", "POST", real.replace("/deploy", "/stop"))
     assert got == expected, dict(zip([r or "anonymous" for r in ROLES], got, strict=True))

@@ -778,3 +778,45 @@ def _check_rules(name: str, kind: str, host: str | None, domain: str, values: di
     mirror = values.get("mirror")
     if name and mirror and mirror[0] == name:
         errors.append(FieldError("mirror", f"'{name}' is this service; copies go to another one", MIRROR_ACCEPTED))
+
+
+# ---------------------------------------------------------------- trying a service
+
+TRY_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
+TRY_MAX_BODY = 1 << 20
+_TRY_PATH_RE = re.compile(r"/[\x21-\x7e]*")
+
+
+@dataclass(frozen=True)
+class TryRequest:
+    """One request a member sends to a service from the Lab's try-it panel."""
+
+    method: str
+    path: str
+    body: str = ""
+    content_type: str = "application/json"
+
+
+def try_request_from_dict(data: Any) -> TryRequest:
+    """A try-it request, strictly: every problem named by its field."""
+    if not isinstance(data, dict):
+        raise FieldError("body", "must be a JSON object", '{"method": "POST", "path": "/predict", "body": "{...}"}')
+    errors: list[FieldError] = []
+    method = data.get("method", "GET")
+    if not isinstance(method, str) or method.upper() not in TRY_METHODS:
+        errors.append(FieldError("method", f"{method!r} is not a method the panel sends", ", ".join(TRY_METHODS)))
+    path = data.get("path", "/")
+    if not isinstance(path, str) or len(path) > 2048 or not _TRY_PATH_RE.fullmatch(path) or path.startswith("//"):
+        errors.append(FieldError("path", f"{path!r} is not a path of the service", "a path starting with '/', printable ASCII, e.g. /predict"))
+    body = data.get("body", "")
+    if not isinstance(body, str) or len(body.encode()) > TRY_MAX_BODY:
+        errors.append(FieldError("body", "must be text of at most 1 MiB", "the request body as a string"))
+    content_type = data.get("content_type", "application/json")
+    if not isinstance(content_type, str) or not re.fullmatch(r"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(; ?[ -~]*)?", content_type):
+        errors.append(FieldError("content_type", f"{content_type!r} is not a media type", "e.g. application/json"))
+    unknown = sorted(set(data) - {"method", "path", "body", "content_type"})
+    if unknown:
+        errors.append(FieldError(unknown[0], "is not a field of a try-it request", "method, path, body, content_type"))
+    if errors:
+        raise FieldErrors(errors)
+    return TryRequest(method.upper(), path, body, content_type)

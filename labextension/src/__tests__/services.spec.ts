@@ -220,13 +220,14 @@ describe('try it', () => {
         message: ''
       }
     ] as IService['replicas'];
-    expect(tryTargets(service() as any, replicas).map(t => t.base)).toEqual(['http://127.0.0.1:4100']);
+    expect(tryTargets(service() as any, replicas).map(t => t.base)).toEqual(['cubelab:', 'http://127.0.0.1:4100']);
     const withPaths = {
       ...service(),
       proxy_url: '/services/cubelab/api/v1/services/7/proxy/',
       url: 'http://web.localhost:8090'
     };
     expect(tryTargets(withPaths as any, replicas).map(t => t.base)).toEqual([
+      'cubelab:',
       '/services/cubelab/api/v1/services/7/proxy',
       'http://web.localhost:8090',
       'http://127.0.0.1:4100'

@@ -180,7 +180,7 @@ export function ServiceView(props: IServiceViewProps): JSX.Element {
 
       <section className="cl-ExperimentBlock">
         <h3>Try it</h3>
-        <TryIt service={s} replicas={s.replicas} />
+        <TryIt service={s} replicas={s.replicas} client={client} />
       </section>
 
       <section className="cl-ExperimentBlock">

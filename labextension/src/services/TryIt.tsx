@@ -6,7 +6,7 @@
 import * as React from 'react';
 
 import { Button } from '../components';
-import { IReplica, IService } from './client';
+import { IReplica, IService, ServicesClient } from './client';
 import {
   answerText,
   buildTryRequest,
@@ -15,6 +15,7 @@ import {
   ITryProblem,
   sampleInferenceRequest,
   TryMode,
+  PLATFORM_TARGET,
   tryTargets
 } from './tryit';
 
@@ -25,7 +26,7 @@ interface IAnswer {
   url: string;
 }
 
-export function TryIt(props: { service: IService; replicas: IReplica[] }): JSX.Element {
+export function TryIt(props: { service: IService; replicas: IReplica[]; client?: ServicesClient }): JSX.Element {
   const { service } = props;
   const inference = service.kind === 'inference';
   const [mode, setMode] = React.useState<TryMode>(inference ? 'inference' : 'json');
@@ -65,6 +66,17 @@ export function TryIt(props: { service: IService; replicas: IReplica[] }): JSX.E
     setBusy(true);
     const started = performance.now();
     try {
+      if (target.base === PLATFORM_TARGET && props.client) {
+        const path = request.url.slice(PLATFORM_TARGET.length);
+        const answer = await props.client.tryIt(service.id, {
+          method: request.method,
+          path,
+          body: request.body ?? '',
+          content_type: request.headers['Content-Type'] ?? 'application/json'
+        });
+        setAnswer({ status: answer.status, text: answer.body, ms: answer.elapsed_ms, url: path });
+        return;
+      }
       // the member path is same-origin and sends the platform's login; other targets get no credentials
       const response = await fetch(request.url, {
         method: request.method,

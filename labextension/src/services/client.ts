@@ -52,6 +52,14 @@ export class ServicesClient {
     return answer?.errors ?? [];
   }
 
+  /** One request to the service through the gateway, sent by the control plane as the caller. */
+  tryIt(
+    id: number,
+    request: { method: string; path: string; body: string; content_type: string }
+  ): Promise<{ status: number; content_type: string; body: string; truncated: boolean; elapsed_ms: number }> {
+    return this.api.call('POST', `services/${id}/try`, request);
+  }
+
   deploy(id: number): Promise<IService> {
     return this.api.call('POST', `services/${id}/deploy`);
   }

@@ -31,15 +31,23 @@ export interface ITryTarget {
   via: string;
 }
 
+/** The target that sends through the control plane's API (`POST /services/{id}/try`), as the caller. */
+export const PLATFORM_TARGET = 'cubelab:';
+
 /**
- * Where requests to `service` go, best first: the member path the control
- * plane gives (`proxy_url`, same origin, with the platform's login), the
- * service's gateway URL (`url`), then a healthy replica's loopback port (on
- * one machine, when the browser runs there too).  Empty when none answers.
+ * Where requests to `service` go, best first: through the platform's API
+ * (the control plane sends it to the gateway as the caller: works for
+ * project-only services and needs no CORS), the member path the control
+ * plane gives (`proxy_url`, same origin), the service's gateway URL (`url`),
+ * then a healthy replica's loopback port (on one machine, when the browser
+ * runs there too).  Empty when none answers.
  */
 export function tryTargets(service: Partial<IService> & Record<string, unknown>, replicas: IReplica[]): ITryTarget[] {
   const out: ITryTarget[] = [];
   const strip = (u: string) => u.replace(/\/+$/, '');
+  if (typeof service.id === 'number' && replicas.some(r => r.status === 'healthy')) {
+    out.push({ base: PLATFORM_TARGET, via: 'the platform, as you, through the gateway' });
+  }
   if (typeof service.proxy_url === 'string' && service.proxy_url) {
     out.push({ base: strip(service.proxy_url), via: 'the member path through the hub' });
   }

@@ -10,14 +10,17 @@ may not see a service gets 404 before the body is read.
 from __future__ import annotations
 
 import asyncio
+import time
 
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.iostream import StreamClosedError
 
 from ...domain.errors import FieldError, NotFound
 from ...domain.ids import parse_id
 from ...domain.paging import parse_limit
+from ...domain.services import TRY_MAX_BODY, TRY_METHODS, try_request_from_dict
 from ..models.services import SERVICE_STATUSES, ServiceRow
-from .base import APIHandler, op, route
+from .base import APIError, APIHandler, op, route
 from .listing import ListArguments, list_params, list_schema
 
 TAGS = ["services"]
@@ -253,7 +256,52 @@ class EventsHandler(ServiceBase):
 
 _STRING_OR_LIST = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
 
+class TryHandler(ServiceBase):
+    openapi = {"post": op("Send one request to the service through the gateway as the caller (a member of its project) and "
+                          "answer with the service's status, content type, body (text, at most 1 MiB) and the latency: "
+                          "the Lab's try-it panel", tags=TAGS, body="ServiceTry", returns="ServiceTryAnswer", params=[ID_PARAM],
+                          errors=(400, 401, 403, 404, 502, 503))}
+
+    async def post(self, service_id):
+        host = await self.db.run(lambda session: self.load(session, service_id).host)
+        request = try_request_from_dict(self.json_body())
+        gateway = self.app.gateway
+        route_ = next((r for r in gateway.routes if r.host == host), None) if self.app.gateway_running else None
+        if route_ is None:
+            why = "the services' gateway is not running" if not self.app.gateway_running else "the service has no healthy replica now"
+            raise APIError(503, "unavailable", why)
+        headers = {"Host": host, "Content-Type": request.content_type}
+        if route_.expose == "project":
+            # the caller's own credential, for the gateway's membership check; nginx does not pass it on
+            token = self.hub_auth.get_token(self)
+            if token:
+                headers["Authorization"] = f"token {token}"
+        address = f"[{gateway.ip}]" if ":" in gateway.ip else gateway.ip
+        body = request.body.encode() if request.method in ("POST", "PUT", "PATCH") else None
+        client = AsyncHTTPClient(force_instance=True, max_body_size=TRY_MAX_BODY * 4)
+        started = time.monotonic()
+        try:
+            response = await client.fetch(HTTPRequest(
+                f"http://{address}:{gateway.port}{request.path}", method=request.method, headers=headers, body=body,
+                follow_redirects=False, allow_nonstandard_methods=True, connect_timeout=10, request_timeout=60), raise_error=False)
+        finally:
+            client.close()
+        elapsed = 1000 * (time.monotonic() - started)
+        if response.code == 599:
+            raise APIError(502, "bad_gateway", f"the service did not answer: {response.error}")
+        raw = response.body or b""
+        self.send({"status": response.code, "content_type": response.headers.get("Content-Type", ""),
+                   "body": raw[:TRY_MAX_BODY].decode("utf-8", "replace"), "truncated": len(raw) > TRY_MAX_BODY,
+                   "elapsed_ms": round(elapsed, 1)})
+
+
 SCHEMAS = {
+    "ServiceTry": {"type": "object", "properties": {
+        "method": {"type": "string", "enum": list(TRY_METHODS)}, "path": {"type": "string"}, "body": {"type": "string"},
+        "content_type": {"type": "string"}}},
+    "ServiceTryAnswer": {"type": "object", "required": ["status", "content_type", "body", "truncated", "elapsed_ms"], "properties": {
+        "status": {"type": "integer"}, "content_type": {"type": "string"}, "body": {"type": "string"},
+        "truncated": {"type": "boolean"}, "elapsed_ms": {"type": "number"}}},
     "Service": {
         "type": "object",
         "description": "A service in its users' forms (docs/formats.md); inference services add serving_type, model_name, "
@@ -308,4 +356,5 @@ ROUTES = [
     route("/services/{service_id}/replicas", ReplicasHandler),
     route("/services/{service_id}/replicas/{index}/logs", ReplicaLogHandler),
     route("/services/{service_id}/events", EventsHandler),
+    route("/services/{service_id}/try", TryHandler),
 ]
