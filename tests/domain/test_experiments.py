@@ -245,6 +245,15 @@ def test_flat_only_tuners_refuse_nested_choice():
     assert experiment_from_dict(body(tuner="TPE", search_space=NESTED)).search_space == NESTED
 
 
+def test_pbt_refuses_a_choice_mixing_numbers_and_text():
+    mixed = {"bs": {"_type": "choice", "_value": [16, "auto"]}}
+    errors = errors_of(body(tuner="PBT", search_space=mixed))
+    assert list(errors) == ["search_space.bs._value"] and "all numbers or all text" in errors["search_space.bs._value"].message
+    same = {"bs": {"_type": "choice", "_value": [16, 32.5]}, "opt": {"_type": "choice", "_value": ["sgd", "adam"]}}
+    assert experiment_from_dict(body(tuner="PBT", search_space=same)).search_space == same
+    assert experiment_from_dict(body(tuner="TPE", search_space=mixed)).search_space == mixed
+
+
 def test_batch_takes_one_choice_of_parameter_sets():
     sets = {"combo": {"_type": "choice", "_value": [{"lr": 0.1, "bs": 32}, {"lr": 0.01, "bs": 64}]}}
     assert experiment_from_dict(body(tuner="Batch", search_space=sets)).search_space == sets

@@ -687,6 +687,12 @@ def _check_curvefitting(args: dict, objective: Objective, errors: list[FieldErro
                                  "a whole number below epoch_num"))
 
 
+def _choice_kind(option) -> str:
+    if isinstance(option, bool):
+        return "bool"
+    return "number" if isinstance(option, (int, float)) else type(option).__name__
+
+
 def _check_space_for(info: TunerInfo, space: dict, errors: list[FieldError]) -> None:
     """The search space's types and shape against what ``info`` supports."""
     accepted = ", ".join(t for t in SPACE_TYPES if t in info.types)
@@ -698,6 +704,13 @@ def _check_space_for(info: TunerInfo, space: dict, errors: list[FieldError]) -> 
                   if spec["_type"] == "choice" and spec["_value"] and all(isinstance(o, dict) and "_name" in o for o in spec["_value"])]
         for where in nested:
             errors.append(FieldError(f"{where}._value", f"{info.name} does not take nested choices", "options without \"_name\" sub-spaces (a flat space)"))
+    if info.name == "PBT":
+        # NNI 3.0's PBT re-draws a choice through NumPy, which turns a list mixing numbers and text into text:
+        # the drawn value is then not found among the options and the tuner fails mid-experiment
+        for where, _n, spec in iter_parameters(space):
+            if spec["_type"] == "choice" and len({_choice_kind(o) for o in spec["_value"]}) > 1:
+                errors.append(FieldError(f"{where}._value", "PBT takes a choice whose options are all numbers or all text",
+                                         "options of one kind, e.g. [16, 32, 64] or [\"sgd\", \"adam\"]"))
     if info.name == "Batch" and len(space) != 1:
         errors.append(FieldError("search_space", f"Batch takes exactly one parameter, got {len(space)}",
                                  'one choice whose options are the parameter sets, e.g. {"combo": {"_type": "choice", "_value": [{"lr": 0.1}, {"lr": 0.01}]}}'))
