@@ -35,6 +35,7 @@ from .handlers import gateway_auth, service_proxy
 from .hubclient import HubClient
 from .models import AuditEvent
 from .openapi import build_document
+from .services.admin_overview import AdminOverview
 from .services.build_backends import KubernetesBuildBackend
 from .services.builds import BuildManager
 from .services.experiments import ExperimentManager
@@ -310,6 +311,9 @@ class ControlPlane(Application):
                                           project_settings=self.project_settings, default_engine=self.pipeline_engine)
         self.image_catalog = ImageCatalog(self.database, self.build_manager.registry,
                                           RegistryImages(self.local_registry, self.registry_tokens) if self.local_registry else None)
+        # what runs across projects, for the admin page
+        self.admin_overview = AdminOverview(self.database, self.hub_client, self.pipeline_runs, self.experiments,
+                                            self.service_manager, self.build_manager, audit=self.audit)
 
     async def _build_credentials(self, project: str):
         return await self.database.run(usable_credentials, self.registries, project)

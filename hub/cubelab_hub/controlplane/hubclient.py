@@ -131,6 +131,14 @@ class HubClient:
             path = f"/users/{quote(name, safe='')}/servers/{quote(server_name, safe='')}" if server_name else f"/users/{quote(name, safe='')}/server"
             await self.request("DELETE", path, ok_missing=True)
 
+    async def stop_server(self, name: str, server_name: str = "") -> None:
+        """Ask the hub to stop one server of ``name`` ('' is the default server);
+        the hub answers before the server has stopped."""
+        user = quote(name, safe="")
+        path = f"/users/{user}/servers/{quote(server_name, safe='')}" if server_name else f"/users/{user}/server"
+        await self.request("DELETE", path, ok_missing=True)
+        self.forget_user(name)
+
     # ------------------------------------------------------------ groups
 
     async def list_groups(self) -> list[dict]:

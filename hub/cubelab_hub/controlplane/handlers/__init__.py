@@ -10,6 +10,7 @@ are built by :meth:`cubelab_hub.controlplane.app.ControlPlane.initialize`.
 from __future__ import annotations
 
 from . import (
+    admin_overview,
     builds,
     experiments,
     images,
@@ -30,7 +31,8 @@ from . import (
 
 # the order of the OpenAPI document's paths
 default_resources = [me, openapi_doc, pipelines, projects, runs, schedules, servers, services, templates, trial_channel, users,
-                     experiments, registries, registry_token, builds, images]
+                     experiments, registries, registry_token, builds, images,
+                     admin_overview]
 
 
 def collect(resources=None) -> tuple[list[tuple], dict]:

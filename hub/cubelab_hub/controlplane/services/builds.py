@@ -145,6 +145,10 @@ class BuildManager(LoggingConfigurable):
         return BuildahPaths(root=str(storage / "root"), runroot=str(storage / "run"), dockerfile=str(work / "Dockerfile"),
                             context=context, iidfile=str(work / "image-id"))
 
+    def active_builds(self) -> list[tuple[int, bool]]:
+        """Builds queued or running in this control plane: (id, run on Kubernetes)."""
+        return [(build_id, build_id in self._remote) for build_id in self._tasks]
+
     def is_active(self, build_id: int) -> bool:
         return build_id in self._tasks
 

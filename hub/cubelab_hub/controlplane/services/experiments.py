@@ -365,6 +365,33 @@ class ExperimentManager:
         await self.db.run(mark)
         self._start_controller(exp_id)
 
+    def active_experiment_ids(self) -> list[int]:
+        """The experiments whose controllers run now (the admin overview counts them)."""
+        return list(self._controllers)
+
+    async def cancel_trial(self, trial_id: str, reason: str) -> bool:
+        """Cancel one active trial: marked cancelled with ``reason``, its tuner
+        told (the slot is free, so the controller may propose another), its run
+        cancelled; the experiment goes on. False when it had already ended."""
+        def read(session):
+            row = session.get(TrialRow, trial_id)
+            return None if row is None else (row.experiment_id, row.parameter_id)
+
+        found = await self.db.run(read)
+        if found is None:
+            raise NotFound.of("trial", trial_id)
+        exp_id, parameter_id = found
+        run_id = await self.db.run(_finish_trial, trial_id, "cancelled", reason, None)
+        if run_id is None:
+            return False
+        ctrl = self._controllers.get(exp_id)
+        if ctrl is not None and ctrl.tuner is not None:
+            await self._trial_ended(ctrl, trial_id, parameter_id, trial_id in ctrl.final_reported)
+        if run_id:
+            self._run_owner.pop(run_id, None)
+            await self.runs.cancel(run_id)
+        return True
+
     async def delete(self, exp_id: int) -> None:
         """Stop, then delete the experiment with its trials, metrics and trial runs."""
         await self.stop(exp_id)

@@ -189,6 +189,21 @@ class RunManager:
             by_project[run_project] = by_project.get(run_project, Usage()) + used
         return by_project
 
+    def active_runs(self) -> dict[str, str]:
+        """Runs this control plane holds that have not ended (pending or running):
+        run id -> project."""
+        return {run_id: project for run_id, (project, _holds) in self._holds.items()}
+
+    def running_tasks(self) -> list[tuple[str, str, str, Usage]]:
+        """Every task running now: (run id, project, task, what it holds)."""
+        found = []
+        for run_id, names in self._running.items():
+            if run_id not in self._holds:
+                continue
+            project, holds = self._holds[run_id]
+            found.extend((run_id, project, name, holds.get(name, Usage())) for name in sorted(names))
+        return found
+
     def add_usage_source(self, source) -> None:
         """``source()`` -> project -> :class:`Usage`: more of what projects hold
         on this machine (services' replicas), published with the running tasks

@@ -751,6 +751,11 @@ class ServiceManager(LoggingConfigurable):
     def replica_addresses(self, service_id: int) -> list[str]:
         return [f"127.0.0.1:{r.port}" for r in self.supervisor.healthy(service_id)]
 
+    def running_services(self) -> list[tuple[int, Service, int, bool]]:
+        """Every deployed service: (id, service, replicas on this machine, deployed on Kubernetes)."""
+        return [(sid, svc, len(self.supervisor.of(sid)), sid in self._on_kubernetes)
+                for sid, (_gen, svc) in self._deployed.items()]
+
     def deployed_services(self) -> dict[int, Service]:
         return {sid: svc for sid, (_gen, svc) in self._deployed.items()}
 
