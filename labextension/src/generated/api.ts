@@ -7126,6 +7126,295 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Accounts with their projects and what they run now: servers, active runs and experiments, services and the resources their work holds (admins); paged by name */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description the most items in one page */
+                    limit?: number;
+                    /** @description the next_cursor of the previous page (same list, same filters); absent for the first page */
+                    cursor?: string;
+                    /** @description text the name contains (case-insensitive) */
+                    q?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AdminUserList"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/projects": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Projects with their members, quota and what their work holds now, in total and per kind (servers, tasks, trials, services, builds) (admins); paged */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description the most items in one page */
+                    limit?: number;
+                    /** @description the next_cursor of the previous page (same list, same filters); absent for the first page */
+                    cursor?: string;
+                    /** @description text the name contains (case-insensitive) */
+                    q?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AdminProjectList"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/running": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Everything running now across projects: notebook servers, pipeline tasks, experiment trials, services and image builds, with what each holds, filtered; totals per project and per user cover every item the filters match, not only the page (admins); paged */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description the most items in one page */
+                    limit?: number;
+                    /** @description the next_cursor of the previous page (same list, same filters); absent for the first page */
+                    cursor?: string;
+                    /** @description only this kind of work */
+                    kind?: "server" | "task" | "trial" | "service" | "build";
+                    /** @description only this project's work */
+                    project?: string;
+                    /** @description only this user's work */
+                    user?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AdminRunning"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/running/{kind}/{item_id}/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Stop one running item (admins): a server through the hub, a task by cancelling its run, a trial (its experiment goes on), a service (scaled to zero), a build (cancelled); recorded in the audit log */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    kind: "server" | "task" | "trial" | "service" | "build";
+                    item_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Accepted */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AdminStopped"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflict */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -8018,6 +8307,99 @@ export interface components {
                     }[];
                 };
             };
+        };
+        AdminUsage: {
+            /** @description cores (limits) */
+            cpu: number;
+            /** @description bytes (limits) */
+            memory: number;
+            /** @description cards */
+            gpu: number;
+        };
+        AdminUser: {
+            name: string;
+            admin: boolean;
+            active: boolean;
+            last_activity?: string | null;
+            projects: string[];
+            /** @description running or starting notebook servers */
+            servers: number;
+            /** @description pipeline runs not ended (trials' runs count as experiments) */
+            runs_active: number;
+            experiments_active: number;
+            /** @description deployed services */
+            services: number;
+            use: components["schemas"]["AdminUsage"];
+        };
+        AdminUserList: {
+            users: components["schemas"]["AdminUser"][];
+            /** @description pass as ?cursor= for the next page; null on the last page */
+            next_cursor: string | null;
+        };
+        AdminProject: {
+            name: string;
+            members: number;
+            /** @description null: no limit; a null resource is not limited */
+            quota: {
+                cpu: number | null;
+                memory: number | null;
+                gpu: number | null;
+            } | null;
+            use: components["schemas"]["AdminUsage"];
+            by_kind: {
+                servers: components["schemas"]["AdminUsage"];
+                tasks: components["schemas"]["AdminUsage"];
+                trials: components["schemas"]["AdminUsage"];
+                services: components["schemas"]["AdminUsage"];
+                builds: components["schemas"]["AdminUsage"];
+            };
+        };
+        AdminProjectList: {
+            projects: components["schemas"]["AdminProject"][];
+            /** @description pass as ?cursor= for the next page; null on the last page */
+            next_cursor: string | null;
+        };
+        AdminRunningItem: {
+            /** @enum {string} */
+            kind: "server" | "task" | "trial" | "service" | "build";
+            /** @description what POST /admin/running/{kind}/{id}/stop takes */
+            id: string;
+            name: string;
+            /** @description null: a server started for no project */
+            project: string | null;
+            user: string;
+            status: string;
+            started: string | null;
+            use: components["schemas"]["AdminUsage"];
+            cluster: string;
+        };
+        AdminTotal: {
+            count: number;
+            /** @description cores (limits) */
+            cpu: number;
+            /** @description bytes (limits) */
+            memory: number;
+            /** @description cards */
+            gpu: number;
+        };
+        AdminRunning: {
+            items: components["schemas"]["AdminRunningItem"][];
+            /** @description pass as ?cursor= for the next page; null on the last page */
+            next_cursor: string | null;
+            totals: {
+                by_project: {
+                    [key: string]: components["schemas"]["AdminTotal"];
+                };
+                by_user: {
+                    [key: string]: components["schemas"]["AdminTotal"];
+                };
+            };
+        };
+        AdminStopped: {
+            /** @enum {string} */
+            kind: "server" | "task" | "trial" | "service" | "build";
+            id: string;
+            status: string;
         };
     };
     responses: never;
