@@ -21,7 +21,7 @@ from cubelab_hub.controlplane.models.pipelines import RunRow
 from cubelab_hub.controlplane.services.experiments import ExperimentManager, history_records, read_experiment_view, trial_views
 from cubelab_hub.controlplane.services.runs import RunManager
 from cubelab_hub.controlplane.services.templates import ensure_builtin_templates
-from cubelab_hub.domain.errors import Conflict, FieldError, FieldErrors
+from cubelab_hub.domain.errors import Conflict, FieldError, FieldErrors, NotFound
 
 
 @pytest.fixture
@@ -507,4 +507,25 @@ async def test_pbt_gets_a_checkpoint_directory_the_platform_chose_or_is_refused(
         assert params["load_checkpoint_dir"].startswith(str(base) + "/")
     # the path is the platform's choice, not part of what the user posted
     assert "all_checkpoint_dir" not in s.experiment(exp_id)["spec"]["tuner_args"] and exp_id in chosen
+    await s.manager.stop(exp_id)
+
+
+async def test_one_trial_cancelled_by_an_admin_ends_for_the_tuner_and_the_experiment_goes_on(db):
+    s = Setup(db, ManualEngine())
+    exp_id = await s.manager.create(body(max_trials=4), "alice", False)
+    first, second = await s.running_runs(2)
+    trial = next(t for t in s.trials(exp_id) if t["run_id"] == first)
+    assert exp_id in s.manager.active_experiment_ids()
+    assert await s.manager.cancel_trial(trial["id"], "stopped by the admin root") is True
+    assert first in s.engine.cancelled and second not in s.engine.cancelled
+    cancelled = next(t for t in s.trials(exp_id) if t["id"] == trial["id"])
+    assert (cancelled["status"], cancelled["message"]) == ("cancelled", "stopped by the admin root")
+    assert [c for c in s.tuners[0].calls if c[0] == "end"] == [("end", SPACE.index(trial["parameters"]), False)]
+    # the freed slot is filled by the next proposal; the experiment is still running
+    await s.until(lambda: len([t for t in s.trials(exp_id) if t["status"] == "running"]) == 2)
+    assert s.experiment(exp_id)["status"] == "running"
+    # once ended, it cannot be cancelled again; an unknown trial is not found
+    assert await s.manager.cancel_trial(trial["id"], "again") is False
+    with pytest.raises(NotFound):
+        await s.manager.cancel_trial("trial-000000000000", "nothing")
     await s.manager.stop(exp_id)
