@@ -190,3 +190,33 @@ def test_quota_use_adds_up_across_kinds_and_users_are_counted(world, platform):
         creator.hub_api("DELETE", f"/users/{creator.name}/server")
         if run_id:
             world.call("creator", "POST", f"/runs/{run_id}/cancel")
+            world.wait_run("creator", run_id)  # ended before the next test counts this user's runs
+
+
+def test_an_admin_stops_one_trial_and_its_experiment_goes_on(world, platform):
+    spec = {"name": fresh("exp-"), "project": world.project, "tuner": "Random", "seed": 7,
+            "search_space": {"x": {"_type": "uniform", "_value": [0, 1]}}, "trial_concurrency": 1, "max_trials": 3,
+            "objective": {"metric": "default", "direction": "maximize"},
+            "trial": {"template": "python", "args": {"--code": "import time\ntime.sleep(120)\n"}, "cpu": "0.5", "memory": "512M"}}
+    r = world.call("creator", "POST", "/experiments", spec)
+    assert r.status_code == 201, r.text
+    exp_id = r.json()["id"]
+    try:
+        (item,) = wait_until(lambda: running(world, kind="trial", project=world.project)["items"], 60, "a trial running")
+        assert item["user"] == world.name("creator") and item["name"] == f"{spec['name']} #1" and item["use"]["cpu"] == 0.5
+        assert running(world, kind="task", project=world.project)["items"] == []  # a trial's run is not a pipeline task
+
+        r = world.call("admin", "POST", f"/admin/running/trial/{item['id']}/stop")
+        assert r.status_code == 202 and r.json() == {"kind": "trial", "id": item["id"], "status": "cancelled"}, r.text
+        trial = world.call("creator", "GET", f"/experiments/{exp_id}/trials/{item['id']}").json()
+        assert trial["status"] == "cancelled" and platform.admin in trial["message"]
+        # the freed slot goes to the next trial; the experiment runs on
+        (nxt,) = wait_until(lambda: [i for i in running(world, kind="trial", project=world.project)["items"] if i["id"] != item["id"]],
+                            60, "the next trial running")
+        assert nxt["name"] == f"{spec['name']} #2"
+        assert world.call("creator", "GET", f"/experiments/{exp_id}").json()["status"] == "running"
+        (user,) = [u for u in world.call("admin", "GET", "/admin/users", params={"q": world.name("creator")}).json()["users"]
+                   if u["name"] == world.name("creator")]
+        assert user["experiments_active"] == 1 and user["runs_active"] == 0
+    finally:
+        world.call("creator", "POST", f"/experiments/{exp_id}/stop")
