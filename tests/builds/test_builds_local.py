@@ -210,3 +210,22 @@ def test_who_may_do_what(cp, base):
     r = cp.call("dev", "POST", f"/builds/{bid}/cancel")
     assert r.status_code == 403, r.text
     assert cp.call("admin", "GET", f"/builds/{bid}").status_code == 200
+
+
+def test_an_admin_sees_a_running_build_in_the_overview_counted_in_its_project_and_cancels_it(cp, base, context):
+    dockerfile = f"FROM {base['references'][0]}\nRUN echo admin-marker && sleep 60\n"
+    build = start(cp, image="watched", dockerfile=dockerfile, context=context, cpu="1", memory="1G")
+    wait(cp, build["id"], until=("running",))
+    r = cp.call("admin", "GET", "/admin/running", params={"kind": "build", "project": cp.project})
+    assert r.status_code == 200, r.text
+    (item,) = [i for i in r.json()["items"] if i["id"] == str(build["id"])]
+    assert (item["name"], item["user"], item["status"], item["cluster"]) == ("watched", cp.name("creator"), "running", "local")
+    assert item["use"] == {"cpu": 1, "memory": 2**30, "gpu": 0}
+    (project,) = [p for p in cp.call("admin", "GET", "/admin/projects", params={"q": cp.project}).json()["projects"]
+                  if p["name"] == cp.project]
+    assert project["by_kind"]["builds"] == item["use"]
+    r = cp.call("admin", "POST", f"/admin/running/build/{build['id']}/stop")
+    assert r.status_code == 202 and r.json() == {"kind": "build", "id": str(build["id"]), "status": "cancelled"}, r.text
+    assert wait(cp, build["id"])["status"] == "cancelled"
+    r = cp.call("admin", "GET", "/admin/running", params={"kind": "build", "project": cp.project})
+    assert str(build["id"]) not in [i["id"] for i in r.json()["items"]]
