@@ -189,6 +189,17 @@ class RunManager:
             by_project[run_project] = by_project.get(run_project, Usage()) + used
         return by_project
 
+    def running_tasks(self) -> list[tuple[str, str, str, Usage]]:
+        """(run id, task, project, what it holds) of every task running now
+        (the admin page's machine view and usage record)."""
+        found = []
+        for run_id, names in self._running.items():
+            if run_id not in self._holds:
+                continue
+            project, holds = self._holds[run_id]
+            found.extend((run_id, name, project, holds.get(name, Usage())) for name in sorted(names))
+        return found
+
     def add_usage_source(self, source) -> None:
         """``source()`` -> project -> :class:`Usage`: more of what projects hold
         on this machine (services' replicas), published with the running tasks
