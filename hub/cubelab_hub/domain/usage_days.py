@@ -101,7 +101,7 @@ def series(days: list[str], totals: Mapping[tuple[str, str], tuple[float, float]
            by: str = "project") -> list[dict]:
     """``totals``: (key, day) -> (core-seconds, card-seconds), summed by the
     database; ``extra``: pieces of work still running. One series per key
-    (sorted), hours per day in ``days`` order, rounded to 1/1000 hour."""
+    (sorted), hours per day in ``days`` order, rounded to a millionth of an hour."""
     sums: dict[tuple[str, str], list[float]] = {k: list(v) for k, v in totals.items()}
     for piece in extra:
         key = (piece.project if by == "project" else piece.user, piece.day)
@@ -112,7 +112,7 @@ def series(days: list[str], totals: Mapping[tuple[str, str], tuple[float, float]
     keys = sorted({key for key, day in sums if day in wanted})
     result = []
     for key in keys:
-        cpu = [round(sums.get((key, day), (0.0, 0.0))[0] / 3600, 3) for day in days]
-        gpu = [round(sums.get((key, day), (0.0, 0.0))[1] / 3600, 3) for day in days]
+        cpu = [round(sums.get((key, day), (0.0, 0.0))[0] / 3600, 6) for day in days]
+        gpu = [round(sums.get((key, day), (0.0, 0.0))[1] / 3600, 6) for day in days]
         result.append({"key": key, "cpu_hours": cpu, "gpu_hours": gpu})
     return result

@@ -66,12 +66,22 @@ class NodeClient:
 async def probe(api_client: k8s.ApiClient, timeout: float) -> str | None:
     """Whether the API server answers within ``timeout`` seconds: None when it
     does, else why not (for an admin to read)."""
+    async def ask() -> None:
+        # any answer with a 2xx status will do: the version document itself is not read
+        response = await k8s.VersionApi(api_client).get_code(_preload_content=False)
+        try:
+            await check_response(response)
+        finally:
+            response.release()
+
     try:
-        await asyncio.wait_for(k8s.VersionApi(api_client).get_code(), timeout)
+        await asyncio.wait_for(ask(), timeout)
     except TimeoutError:
         return f"no answer within {timeout:g}s"
     except ApiException as exc:
         return str(KubernetesApiError.from_api_exception(exc))
+    except KubernetesApiError as exc:
+        return str(exc)
     except Exception as exc:  # connection refused, DNS, TLS: all say "unreachable"
         return f"{type(exc).__name__}: {exc}"[:500]
     return None
