@@ -110,3 +110,47 @@ async def test_this_machine_is_counted_with_its_holders(apiserver):
     assert view["cpu"]["count"] >= 1 and view["cpu"]["used"] == 2.5
     assert view["memory"]["used"] == 2**30 + 2**29 and view["memory"]["total"] > 0
     assert [h["id"] for h in view["holders"]] == ["alice/", "r1/train"] and "started" not in view["holders"][0]
+
+
+@pytest.mark.hub
+async def test_nodes_listed_and_relabelled_through_the_rest_api(apiserver, fresh_platform):
+    """The admin routes on a real CubeLab whose control plane is given the fake
+    API server as a cluster (requests run in threads: the fake serves on this loop)."""
+    import asyncio
+    import json
+
+    from support.platform import User
+
+    for name in ("n1", "n2", "n3"):
+        apiserver.cluster.add_node(name, {"cpu": "true", "zone": "a"})
+    farm = json.dumps({"host": apiserver.url})
+    platform = await asyncio.to_thread(fresh_platform, extra_args=["--controlplane", f"Clusters.clusters=farm={farm}"])
+    admin = User(platform, platform.admin, platform.admin_password)
+    assert (await asyncio.to_thread(admin.login)).status_code == 302
+    await asyncio.to_thread(admin.create_token)
+
+    def call(method, path, **kwargs):
+        return asyncio.to_thread(admin.api, method, path, **kwargs)
+
+    clusters = {c["name"]: c for c in (await call("GET", "/admin/clusters")).json()["clusters"]}
+    assert clusters["farm"] == {"name": "farm", "kind": "kubernetes", "reachable": True, "error": None}
+    first = (await call("GET", "/admin/machines", params={"cluster": "farm", "limit": 2})).json()
+    assert first["kind"] == "kubernetes" and [n["name"] for n in first["nodes"]] == ["n1", "n2"]
+    assert first["nodes"][0]["labels"] == {"cpu": "true"}
+    rest = (await call("GET", "/admin/machines", params={"cluster": "farm", "limit": 2, "cursor": first["next_cursor"]})).json()
+    assert [n["name"] for n in rest["nodes"]] == ["n3"] and rest["next_cursor"] is None
+
+    path = "/admin/clusters/farm/nodes/n2/labels"
+    bad = await call("PATCH", path, json={"labels": {"train": "yes", "zone": "b"}})
+    assert bad.status_code == 400 and [e["field"] for e in bad.json()["errors"]] == ["labels.train", "labels.zone"]
+    assert (await call("PATCH", "/admin/clusters/farm/nodes/none/labels", data="not even json")).status_code == 404
+    ok = await call("PATCH", path, json={"labels": {"train": "true", "cpu": None, "org": "team-a"}})
+    assert ok.status_code == 200, ok.text
+    assert ok.json() == {"labels": {"train": "true", "org": "team-a"}}
+    assert apiserver.cluster.nodes["n2"]["metadata"]["labels"] == {"kubernetes.io/hostname": "n2", "zone": "a", "train": "true", "org": "team-a"}
+    [event] = (await call("GET", "/admin/audit", params={"action": "node.labels"})).json()["events"]
+    assert event["detail"] == {"cluster": "farm", "node": "n2", "old": {"cpu": "true"}, "new": {"train": "true", "org": "team-a"}}
+    # a cluster that stops answering is a 502 naming it
+    await apiserver.stop()
+    gone = await call("GET", "/admin/machines", params={"cluster": "farm"})
+    assert gone.status_code == 502 and "farm" in gone.json()["message"]
