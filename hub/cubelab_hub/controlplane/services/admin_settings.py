@@ -19,6 +19,7 @@ to null removes it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -70,6 +71,8 @@ class AdminSettings:
         self._configured_quota = {k: str(v) for k, v in (configured_quota or {}).items() if v is not None} or None
         parse_quota(self._configured_quota, "ControlPlane.default_project_quota")  # a bad setting fails at start-up
         self._overrides: dict = {}
+        # one change at a time: each reads the state the one before it left
+        self._lock = asyncio.Lock()
 
     # ------------------------------------------------------------ start-up
 
@@ -128,27 +131,29 @@ class AdminSettings:
         """Validate the whole patch (nothing changes when a field is bad), store
         and apply it, and audit each setting that changed with old and new."""
         patch = parse_settings_patch(body)
-        before = await self.view()
-        changes: dict = {}
-        if "server_expiry" in patch:
-            merged = merge_expiry(self._expiry_view(), patch["server_expiry"])
-            # stored as what differs from the configuration, so a configuration change still shows through
-            diff = {k: v for k, v in merged.items() if v != self._configured_expiry[k]}
-            changes["server_expiry"] = diff or None
-        for name in ("role_limits", "default_project_quota"):
-            if name in patch:
-                changes[name] = patch[name]
-        if changes:
-            await self.db.run(_write_overrides, changes, actor)
-            for name, value in changes.items():
-                if value is None:
-                    self._overrides.pop(name, None)
-                else:
-                    self._overrides[name] = value
-            self._apply()
-        if "registration_open" in patch and patch["registration_open"] != before["registration_open"]:
-            await self.hub.set_registration(patch["registration_open"])
-        after = await self.view()
+        async with self._lock:
+            before = await self.view()
+            # the hub's switch first: if the hub refuses, nothing here has changed
+            if "registration_open" in patch and patch["registration_open"] != before["registration_open"]:
+                await self.hub.set_registration(patch["registration_open"])
+            changes: dict = {}
+            if "server_expiry" in patch:
+                merged = merge_expiry(self._expiry_view(), patch["server_expiry"])
+                # stored as what differs from the configuration, so a configuration change still shows through
+                diff = {k: v for k, v in merged.items() if v != self._configured_expiry[k]}
+                changes["server_expiry"] = diff or None
+            for name in ("role_limits", "default_project_quota"):
+                if name in patch:
+                    changes[name] = patch[name]
+            if changes:
+                await self.db.run(_write_overrides, changes, actor)
+                for name, value in changes.items():
+                    if value is None:
+                        self._overrides.pop(name, None)
+                    else:
+                        self._overrides[name] = value
+                self._apply()
+            after = await self.view()
         for name in patch:
             if before[name] != after[name] and self._audit is not None:
                 await self._audit(actor, None, "settings.change", {"setting": name, "old": before[name], "new": after[name]})
