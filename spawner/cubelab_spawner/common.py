@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from typing import Any
 
 from tornado import web
 from traitlets import Dict, Enum, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
+from cubelab_hub.domain.admin_settings import RUNTIME_SETTINGS_FILE, effective_quota, runtime_from_document
 from cubelab_hub.domain.errors import FieldError, FieldErrors
 from cubelab_hub.domain.projects import PUBLIC, ProjectSettings, settings_from_properties
 from cubelab_hub.domain.quotas import TASK_USAGE_FILE, usage_from_document
@@ -53,6 +55,13 @@ class CubeSpawnerMixin(LoggingConfigurable):
         its running servers.
         Empty: task-usage.json in $CUBELAB_DATA_DIR (the control plane's data directory).""",
     )
+    runtime_settings_file = Unicode(
+        "",
+        config=True,
+        help="""The file in which the control plane publishes the settings an admin changed at
+        run time (role limits, the default project quota), read on every spawn; they win over
+        role_limits here. Empty: runtime-settings.json in $CUBELAB_DATA_DIR.""",
+    )
     stop_on_membership_revoked = Enum(
         ["stop", "keep"],
         "stop",
@@ -83,9 +92,34 @@ class CubeSpawnerMixin(LoggingConfigurable):
     def cube_clusters(self) -> frozenset[str] | None:
         return None
 
+    def cube_runtime_settings(self):
+        """(role limits or None, default project quota or None) an admin set at
+        run time. None, None when there are none; an unreadable file is logged and
+        the configuration applies, as a spawn must not fail on it."""
+        path = self.runtime_settings_file
+        if not path:
+            data_dir = os.environ.get("CUBELAB_DATA_DIR")
+            if not data_dir:
+                return None, None
+            path = os.path.join(data_dir, RUNTIME_SETTINGS_FILE)
+        try:
+            with open(path, encoding="utf-8") as f:
+                return runtime_from_document(json.load(f))
+        except FileNotFoundError:
+            return None, None
+        except (OSError, ValueError) as exc:
+            self.log.error("cannot read the run-time settings from %s: %s", path, exc)
+            return None, None
+
+    def cube_role_limits(self) -> dict:
+        limits, _ = self.cube_runtime_settings()
+        return self.role_limits if limits is None else limits
+
     def cube_projects(self) -> tuple[dict[str, ProjectSettings], dict[str, str]]:
         """The user's projects (their JupyterHub groups; ``public`` always) and
-        the user's member role in each."""
+        the user's member role in each. A project without a quota gets the
+        platform's default quota, when an admin set one."""
+        _, default_quota = self.cube_runtime_settings()
         projects: dict[str, ProjectSettings] = {}
         roles: dict[str, str] = {}
         name = self.user.name
@@ -103,6 +137,8 @@ class CubeSpawnerMixin(LoggingConfigurable):
                 roles[group.name] = role
         if PUBLIC not in projects:
             projects[PUBLIC] = settings_from_properties({})
+        if default_quota is not None:
+            projects = {name: replace(settings, quota=effective_quota(settings.quota, default_quota)) for name, settings in projects.items()}
         return projects, roles
 
     def cube_roles(self) -> list[str]:
@@ -168,7 +204,7 @@ class CubeSpawnerMixin(LoggingConfigurable):
         return Facts(
             projects=projects,
             kinds=self.cube_kinds(),
-            limits=limits_for_roles(self.role_limits, self.cube_roles()),
+            limits=limits_for_roles(self.cube_role_limits(), self.cube_roles()),
             usage=self.cube_usage(),
             gpus_available=self.cube_gpus_available(),
             gpu_vendors=self.cube_gpu_vendors(),

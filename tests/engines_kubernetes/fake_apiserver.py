@@ -21,6 +21,10 @@ server's observable behaviour where the engine depends on it:
   pods (those labelled ``job-name``). Applied objects are validated against the Kubernetes schema and
   the Istio CRDs (:mod:`support.service_schema`), a 422 naming the problem.
 - core/v1 secrets: create, get, list by ``labelSelector``, merge patch, delete.
+- core/v1 nodes: list with ``limit`` / ``continue`` (by name, an opaque token;
+  a token the test expired is a 410), get, patch of labels (strategic merge or
+  merge patch: null removes a key; other content types are a 415).
+  ``/version`` answers as an API server does (a reachability probe).
 - core/v1 pods: list by ``labelSelector``; ``pods/<name>/log`` with
   ``container`` (400 when a multi-container pod is asked without one) and
   ``follow=true`` (streams until the container ends).
@@ -131,6 +135,8 @@ class FakeCluster:
         self.objects: dict[tuple[str, str, str], dict] = {}  # (resource path, ns, name) -> a service's object
         self.object_events: list[tuple[int, str, str, str, dict]] = []  # (rv, resource, ns, type, object)
         self.deletions: list[tuple[str, str, str, str | None]] = []  # (resource, ns, name, propagationPolicy)
+        self.nodes: dict[str, dict] = {}
+        self.expired_continue = False  # list continue tokens answer 410 Expired
         self._rv = 100
         self._changed = asyncio.Event()
         self.closing = False
@@ -333,6 +339,15 @@ class FakeCluster:
                            {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable" if ready >= wanted else "ReplicaSetUpdated"}],
         })
         return pods
+
+    def add_node(self, name: str, labels: dict | None = None, allocatable: dict | None = None, ready: bool = True) -> dict:
+        node = {"apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": name, "uid": str(uuid.uuid4()), "resourceVersion": self._next_rv(),
+                             "labels": {"kubernetes.io/hostname": name, **(labels or {})}},
+                "status": {"allocatable": allocatable or {"cpu": "4", "memory": "16Gi", "pods": "110"},
+                           "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+        self.nodes[name] = node
+        return node
 
     def shutdown(self) -> None:
         self.closing = True
@@ -752,6 +767,64 @@ class PodMetricsHandler(_Base):
         self.send(200, {"kind": "PodMetrics", "apiVersion": "metrics.k8s.io/v1beta1", "metadata": {"name": name, "namespace": namespace}, "window": "15s", "containers": containers})
 
 
+class NodesHandler(_Base):
+    def get(self) -> None:
+        limit = int(self.get_query_argument("limit", "0") or 0)
+        token = self.get_query_argument("continue", None)
+        if token and self.cluster.expired_continue:
+            self.fail(410, "Expired", "The provided continue parameter is too old to display a consistent list result.")
+            return
+        names = sorted(self.cluster.nodes)
+        if token:
+            names = [n for n in names if n > token]
+        following = None
+        if limit and len(names) > limit:
+            names = names[:limit]
+            following = names[-1]
+        metadata = {"resourceVersion": str(self.cluster._rv)}
+        if following:
+            metadata["continue"] = following
+        self.send(200, {"apiVersion": "v1", "kind": "NodeList", "metadata": metadata,
+                        "items": [copy.deepcopy(self.cluster.nodes[n]) for n in names]})
+
+
+class NodeHandler(_Base):
+    def _get(self, name: str):
+        node = self.cluster.nodes.get(name)
+        if node is None:
+            self.fail(404, "NotFound", f'nodes "{name}" not found')
+        return node
+
+    def get(self, name: str) -> None:
+        node = self._get(name)
+        if node is not None:
+            self.send(200, node)
+
+    def patch(self, name: str) -> None:
+        node = self._get(name)
+        if node is None:
+            return
+        content_type = (self.request.headers.get("Content-Type") or "").split(";")[0].strip()
+        body = self.body_json()
+        if content_type not in ("application/strategic-merge-patch+json", "application/merge-patch+json"):
+            self.fail(415, "UnsupportedMediaType", f"this fake takes strategic merge or merge patches of nodes, not {content_type!r}")
+            return
+        if not isinstance(body, dict):
+            self.fail(400, "BadRequest", "the patch is not a JSON object")
+            return
+        # for a map such as metadata.labels both kinds of patch behave alike: null removes a key
+        patched = _merge_patch(node, body)
+        patched["metadata"]["resourceVersion"] = self.cluster._next_rv()
+        self.cluster.nodes[name] = patched
+        self.send(200, patched)
+
+
+class VersionHandler(_Base):
+    def get(self) -> None:
+        self.send(200, {"major": "1", "minor": "31", "gitVersion": "v1.31.0-fake", "gitCommit": "0" * 40, "gitTreeState": "clean",
+                        "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.22.0", "compiler": "gc", "platform": "linux/amd64"})
+
+
 class FakeApiServer:
     """Start with ``await server.start()``; stop with ``await server.stop()``."""
 
@@ -773,6 +846,9 @@ class FakeApiServer:
                 (OBJECTS_PREFIX, ObjectsHandler, args),
                 (OBJECTS_PREFIX + r"/([a-z0-9.-]+)", ObjectHandler, args),
                 (r"/api/v1/namespaces/([a-z0-9-]+)/pods", PodsHandler, args),
+                (r"/api/v1/nodes", NodesHandler, args),
+                (r"/api/v1/nodes/([a-z0-9.-]+)", NodeHandler, args),
+                (r"/version/?", VersionHandler, args),
                 (r"/api/v1/namespaces/([a-z0-9-]+)/secrets", SecretsHandler, args),
                 (r"/api/v1/namespaces/([a-z0-9-]+)/secrets/([a-z0-9.-]+)", SecretHandler, args),
                 (r"/api/v1/namespaces/([a-z0-9-]+)/pods/([a-z0-9.-]+)/log", PodLogHandler, args),

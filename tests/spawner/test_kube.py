@@ -263,6 +263,30 @@ async def test_project_quota_counts_the_running_tasks_the_control_plane_publishe
     assert "cannot read the running tasks' usage" in caplog.text
 
 
+async def test_run_time_settings_the_control_plane_publishes_win_over_the_configuration(hub, tmp_path, caplog):
+    from tornado.web import HTTPError
+
+    from cubelab_hub.domain.admin_settings import runtime_document
+
+    alice = hub.user("alice")
+    hub.group("vision", {}, members=[alice.orm_user])
+    hub.group("tight", {"quota": {"cpu": "8"}}, members=[alice.orm_user])
+    published = tmp_path / "runtime-settings.json"
+    published.write_text(json.dumps(runtime_document({"user": {"cpu": "1"}}, {"gpu": "0"})))
+    spawner = make_spawner(hub, alice, {"project": "vision", "cpu": "2"})
+    spawner.runtime_settings_file = str(published)
+    with pytest.raises(HTTPError) as err:
+        await spawner.load_user_options()
+    assert "your role allows 1 per server" in err.value.jupyterhub_message
+    # the default quota fills in for a project without one, never over a project's own
+    projects, _ = spawner.cube_projects()
+    assert projects["vision"].quota.gpu == 0 and projects["tight"].quota.cpu == 8 and projects["tight"].quota.gpu is None
+    # an unreadable document leaves the configuration in force, and says so in the hub's log
+    published.write_text("{half")
+    assert spawner.cube_role_limits() == spawner.role_limits
+    assert "cannot read the run-time settings" in caplog.text
+
+
 async def test_project_namespace_without_user_namespaces():
     # KubeSpawner 7 keeps a pod reflector per namespace: RBAC there is enough
     from cubelab_spawner.kube import CubeKubeSpawner

@@ -18,10 +18,11 @@ from urllib.parse import urlparse
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from tornado import web
 from tornado.httpserver import HTTPServer
-from traitlets import Bool, Float, Integer, List, Unicode, default
+from traitlets import Bool, Dict, Float, Integer, List, Unicode, default
 from traitlets.config import Application
 
 from ..domain.access import Actor, allowed
+from ..domain.admin_settings import effective_quota
 from ..domain.errors import FieldError, FieldErrors
 from ..domain.quotas import TASK_USAGE_FILE
 from ..gateway.process import Gateway, GatewayError
@@ -35,7 +36,9 @@ from .handlers import gateway_auth, service_proxy
 from .hubclient import HubClient
 from .models import AuditEvent
 from .openapi import build_document
+from .services.admin_clusters import AdminClusters
 from .services.admin_overview import AdminOverview
+from .services.admin_settings import AdminSettings
 from .services.build_backends import KubernetesBuildBackend
 from .services.builds import BuildManager
 from .services.experiments import ExperimentManager
@@ -52,6 +55,7 @@ from .services.templates import ensure_builtin_templates
 from .services.trial_channel import KEY_FILE as TRIAL_CHANNEL_KEY_FILE
 from .services.trial_channel import TrialChannel
 from .services.usage import servers_in_use
+from .services.usage_history import UsageHistory
 
 API_PREFIX = "api/v1"
 
@@ -214,6 +218,26 @@ class ControlPlane(Application):
         "(bounds how long a revoked token keeps working).",
     )
 
+    default_project_quota = Dict(
+        {},
+        config=True,
+        help="The quota of projects that set none, as a project's quota: {'cpu': '32', 'memory': '128G', 'gpu': '8'} "
+        "(a missing key: no limit). Admins may change it at run time (PATCH /admin/settings).",
+    )
+
+    usage_interval = Float(
+        60.0,
+        config=True,
+        help="Seconds between the passes that record running notebook servers and services' replicas for usage over time "
+        "(a server's hours are counted to within this much).",
+    )
+
+    admin_probe_timeout = Float(
+        5.0,
+        config=True,
+        help="Seconds the admin page waits for a cluster's API server (reachability, nodes) before calling it unreachable.",
+    )
+
     gateway_enabled = Bool(
         True,
         config=True,
@@ -280,6 +304,10 @@ class ControlPlane(Application):
         # experiment trials' credentials: the key is made the first time a trial needs one
         self.trial_channel = TrialChannel(Path(self.data_dir) / TRIAL_CHANNEL_KEY_FILE)
         self.server_manager = ServerManager(self.database, self.hub_client, ServerExpiry(parent=self), audit=self.audit)
+        # run-time overrides of settings (server expiry here; role limits and the default quota for the spawners)
+        self.admin_settings = AdminSettings(self.database, self.hub_client, self.server_manager.expiry, self.data_dir,
+                                            configured_quota=self.default_project_quota, audit=self.audit)
+        self.admin_settings.load()
         self.experiments = ExperimentManager(self.database, self.pipeline_runs, trial_env=self._trial_env, is_admin=self._is_admin,
                                              checkpoint_dir=self._experiment_checkpoint_dir)
         # registry passwords, sealed with a key of the private state made when the first one is stored
@@ -309,11 +337,22 @@ class ControlPlane(Application):
         self.build_manager = BuildManager(self.database, self.data_dir, parent=self, push_to=self.local_registry or None,
                                           credential=self.registry_tokens.service_credential, kubernetes=build_backend,
                                           project_settings=self.project_settings, default_engine=self.pipeline_engine)
+        self.usage_history = UsageHistory(self.database, self.hub_client, self.pipeline_runs, replicas=self._replicas,
+                                          interval=self.usage_interval)
+        kubernetes = "kubernetes" in self.engine_names or bool(self.clusters.clusters)
+        self.admin_clusters = AdminClusters(self.clusters, local=self.pipeline_engine == "local" or "local" in self.engine_names,
+                                            kubernetes=kubernetes, running=self.usage_history.running,
+                                            probe_timeout=self.admin_probe_timeout)
         self.image_catalog = ImageCatalog(self.database, self.build_manager.registry,
                                           RegistryImages(self.local_registry, self.registry_tokens) if self.local_registry else None)
         # what runs across projects, for the admin page
         self.admin_overview = AdminOverview(self.database, self.hub_client, self.pipeline_runs, self.experiments,
                                             self.service_manager, self.build_manager, audit=self.audit)
+
+    def _replicas(self) -> list:
+        """The services' replicas on this machine now (the usage record reads them)."""
+        supervisor = self.service_manager.supervisor
+        return [replica for service_id in list(supervisor.replicas) for replica in supervisor.of(service_id)]
 
     async def _build_credentials(self, project: str):
         return await self.database.run(usable_credentials, self.registries, project)
@@ -329,6 +368,7 @@ class ControlPlane(Application):
         self.user_delete_hooks: list = []
         # re-attaching runs first: the scheduler then sees them active, experiments find their trials' runs
         self.background_tasks: list = [self._start_runs_then_experiments, self.pipeline_scheduler.loop, self.server_manager.loop,
+                                       self.usage_history.loop,
                                        self.service_manager.start, self._start_gateway, self.build_manager.start]
         # controllers stop before the runs do: a trial's run stopped by the shutdown is not taken for a failure now;
         # the gateway last, once no replica is left behind it
@@ -506,7 +546,8 @@ class ControlPlane(Application):
         return settings_from_properties((group or {}).get("properties"))
 
     async def _project_quota(self, name: str):
-        return (await self.project_settings(name)).quota
+        # a project without a quota of its own gets the platform's default (an admin setting)
+        return effective_quota((await self.project_settings(name)).quota, self.admin_settings.default_quota())
 
     async def _tasks_and_servers_in_use(self, project: str):
         return self.pipeline_runs.tasks_in_use(project) + await servers_in_use(self.hub_client, project)

@@ -7415,6 +7415,483 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The platform settings an admin may change at run time (admins) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AdminSettings"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Change run-time settings (admins): only the ones named; all checked before any is applied; each change audited with its old and new value */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["AdminSettingsUpdate"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AdminSettings"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/admin/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The audit log, newest first (admins); paged, filtered by actor, action and project */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description the most items in one page */
+                    limit?: number;
+                    /** @description the next_cursor of the previous page (same list, same filters); absent for the first page */
+                    cursor?: string;
+                    /** @description a user name (or 'cubelab', the platform itself) */
+                    actor?: string;
+                    /** @description an action such as settings.change or member.role */
+                    action?: string;
+                    /** @description the name of a project */
+                    project?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AuditList"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** CPU and GPU hours per UTC day over the last days (up to 90), per project or per user (admins): pipeline tasks, trials, notebook servers and services' replicas */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description how many days, ending today */
+                    days?: number;
+                    /** @description one series per project or per user */
+                    by?: "project" | "user";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["UsageHistory"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/clusters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The configured clusters and whether their API servers answer (admins); 'local' is this machine */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AdminClusters"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/machines": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One cluster's machines (admins): this machine's CPU, memory and GPUs with what holds them, or a Kubernetes cluster's nodes with the platform's role labels (paged) */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description the most items in one page */
+                    limit?: number;
+                    /** @description the next_cursor of the previous page (same list, same filters); absent for the first page */
+                    cursor?: string;
+                    /** @description a cluster of GET /admin/clusters (default: the first) */
+                    cluster?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AdminMachines"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Bad Gateway */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/clusters/{cluster}/nodes/{node}/labels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Set (a value) or remove (null) a node's platform role labels: notebook, train, service, cpu, gpu ('true'), org, gpu-type; other labels are left alone (admins). Audited */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    cluster: string;
+                    node: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["NodeLabelsUpdate"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["NodeLabels"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Bad Gateway */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -8400,6 +8877,156 @@ export interface components {
             kind: "server" | "task" | "trial" | "service" | "build";
             id: string;
             status: string;
+        };
+        AdminSettings: {
+            registration_open: boolean;
+            server_expiry: {
+                default: string;
+                per_kind: {
+                    [key: string]: string;
+                };
+                gpu: string;
+            };
+            /** @description per-server limits by role set here; null: the spawner's configured role_limits */
+            role_limits: null | {
+                [key: string]: {
+                    cpu: string | number | null;
+                    memory: string | null;
+                    gpu: string | number | null;
+                };
+            };
+            /** @description the quota of projects that set none; null values: no limit */
+            default_project_quota: {
+                cpu: string | null;
+                memory: string | null;
+                gpu: string | null;
+            };
+        };
+        AdminSettingsUpdate: {
+            registration_open: boolean;
+            server_expiry: {
+                default: string;
+                per_kind: {
+                    [key: string]: string;
+                };
+                gpu: string | null;
+            };
+            role_limits: null | {
+                [key: string]: {
+                    cpu: string | number | null;
+                    memory: string | null;
+                    gpu: string | number | null;
+                };
+            };
+            default_project_quota: null | {
+                cpu: string | null;
+                memory: string | null;
+                gpu: string | null;
+            };
+        };
+        AuditEvent: {
+            id: number;
+            /** Format: date-time */
+            at: string;
+            actor: string;
+            project: string | null;
+            action: string;
+            detail: Record<string, unknown>;
+        };
+        AuditList: {
+            events: components["schemas"]["AuditEvent"][];
+            /** @description pass as ?cursor= for the next page; null on the last page */
+            next_cursor: string | null;
+        };
+        UsageHistory: {
+            days: string[];
+            series: {
+                key: string;
+                cpu_hours: number[];
+                gpu_hours: number[];
+            }[];
+        };
+        AdminClusters: {
+            clusters: {
+                name: string;
+                /** @enum {string} */
+                kind: "local" | "kubernetes";
+                reachable: boolean;
+                error: string | null;
+            }[];
+        };
+        AdminMachines: {
+            /** @constant */
+            kind: "local";
+            cpu: {
+                count: number;
+                used: number;
+            };
+            memory: {
+                total: number | null;
+                used: number;
+            };
+            gpus: {
+                index: number;
+                name: string;
+                memory: number | null;
+                holder: string | null;
+            }[];
+            holders: {
+                /** @enum {string} */
+                kind: "server" | "task" | "trial" | "service";
+                id: string;
+                project: string | null;
+                user: string;
+                cpu: number;
+                memory: number;
+                gpu: number;
+            }[];
+        } | {
+            /** @constant */
+            kind: "kubernetes";
+            nodes: {
+                name: string;
+                labels: {
+                    notebook: string;
+                    train: string;
+                    service: string;
+                    cpu: string;
+                    gpu: string;
+                    org: string;
+                    "gpu-type": string;
+                };
+                ready: boolean;
+                allocatable: {
+                    cpu: number | null;
+                    memory: number | null;
+                    gpu: number;
+                };
+            }[];
+            /** @description pass as ?cursor= for the next page; null on the last page */
+            next_cursor: string | null;
+        };
+        NodeLabelsUpdate: {
+            labels: {
+                notebook: string | null;
+                train: string | null;
+                service: string | null;
+                cpu: string | null;
+                gpu: string | null;
+                org: string | null;
+                "gpu-type": string | null;
+            };
+        };
+        NodeLabels: {
+            labels: {
+                notebook: string;
+                train: string;
+                service: string;
+                cpu: string;
+                gpu: string;
+                org: string;
+                "gpu-type": string;
+            };
         };
     };
     responses: never;

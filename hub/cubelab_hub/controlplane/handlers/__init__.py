@@ -10,7 +10,9 @@ are built by :meth:`cubelab_hub.controlplane.app.ControlPlane.initialize`.
 from __future__ import annotations
 
 from . import (
+    admin_clusters,
     admin_overview,
+    admin_settings,
     builds,
     experiments,
     images,
@@ -32,7 +34,7 @@ from . import (
 # the order of the OpenAPI document's paths
 default_resources = [me, openapi_doc, pipelines, projects, runs, schedules, servers, services, templates, trial_channel, users,
                      experiments, registries, registry_token, builds, images,
-                     admin_overview]
+                     admin_overview, admin_settings, admin_clusters]
 
 
 def collect(resources=None) -> tuple[list[tuple], dict]:

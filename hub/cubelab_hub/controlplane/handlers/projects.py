@@ -134,14 +134,17 @@ class ProjectHandler(ProjectBase):
             raise FieldError(unknown[0], "cannot be changed here", "description, settings")
         async with self.app.project_lock(project):
             group = await self.reload_project(project)
-            properties = dict(group.get("properties") or {})
+            before = dict(group.get("properties") or {})
+            properties = dict(before)
             if "description" in body:
                 properties["description"] = validate_description(body["description"])
             if "settings" in body:
                 properties = apply_settings_patch(properties, body["settings"], is_admin=self.actor.admin, clusters=self.app.cluster_names, engines=self.app.engine_names)
             await self.hub.set_group_properties(project, properties)
             self.app.forget_groups()
-        await self.audit(project, "project.update", change=body)
+        # what each named field was and became, as stored (the audit log shows both)
+        names = (["description"] if "description" in body else []) + sorted((body.get("settings") or {}) if isinstance(body.get("settings"), dict) else [])
+        await self.audit(project, "project.update", change=body, old={n: before.get(n) for n in names}, new={n: properties.get(n) for n in names})
         self.send(project_detail(await self.reload_project(project), self.actor))
 
     async def delete(self, project):
@@ -241,7 +244,7 @@ class MemberHandler(ProjectBase):
             properties["member_roles"] = {**(properties.get("member_roles") or {}), member: role}
             await self.hub.set_group_properties(project, properties)
             self.app.forget_groups(member)
-        await self.audit(project, "member.role", member=member, role=role)
+        await self.audit(project, "member.role", member=member, role=role, old=roles[member], new=role)
         self.send({"name": member, "role": role})
 
     async def delete(self, project, member):

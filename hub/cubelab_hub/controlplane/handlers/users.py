@@ -70,7 +70,7 @@ class UserHandler(APIHandler):
 
     async def patch(self, user):
         self.require("admin")
-        await self._model(user)  # 404 before the body is read
+        before = await self._model(user)  # 404 before the body is read
         body = self.json_body()
         unknown = sorted(set(body) - {"active"})
         if unknown:
@@ -81,16 +81,17 @@ class UserHandler(APIHandler):
             raise Conflict("admins cannot deactivate their own account", "active")
         await self.hub.set_account_active(user, body["active"])
         self.app.forget_caches(user)
-        await self.app.audit(self.actor.name, None, "user.active", {"user": user, "active": body["active"]})
+        await self.app.audit(self.actor.name, None, "user.active", {"user": user, "active": body["active"],
+                                                                  "old": before["active"], "new": body["active"]})
         self.send(await self._model(user))
 
     async def delete(self, user):
         self.require("admin")
-        await self._model(user)
+        before = await self._model(user)
         if user == self.actor.name:
             raise Conflict("admins cannot delete their own account")
         await self.app.remove_user_everywhere(user)
-        await self.app.audit(self.actor.name, None, "user.delete", {"user": user})
+        await self.app.audit(self.actor.name, None, "user.delete", {"user": user, "old": {k: before[k] for k in ("admin", "active", "projects")}})
         self.send(None, 204)
 
 
@@ -108,8 +109,9 @@ class RegistrationHandler(APIHandler):
         body = self.json_body()
         if set(body) != {"open"} or not isinstance(body["open"], bool):
             raise FieldError("open", "must be the only field, true or false", "{\"open\": true} or {\"open\": false}")
+        before = await self.hub.get_registration()
         result = await self.hub.set_registration(body["open"])
-        await self.app.audit(self.actor.name, None, "registration", {"open": body["open"]})
+        await self.app.audit(self.actor.name, None, "registration", {"open": body["open"], "old": bool(before.get("open")), "new": body["open"]})
         self.send(result)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, DateTime, Integer, String
+from sqlalchemy import JSON, DateTime, Index, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -24,6 +24,8 @@ class AuditEvent(Base):
     """Who changed what in a project (members, settings, deletion)."""
 
     __tablename__ = "audit_events"
+    # the admin page's audit log: newest first, by actor or action (0010_admin_settings)
+    __table_args__ = (Index("ix_audit_events_actor_id", "actor", "id"), Index("ix_audit_events_action_id", "action", "id"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

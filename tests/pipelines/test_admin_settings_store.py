@@ -1,0 +1,54 @@
+"""Run-time settings kept in the database: applied again at the next start,
+published for the spawners, the configuration still the baseline."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cubelab_hub.controlplane.db import Database
+from cubelab_hub.controlplane.services.admin_settings import AdminSettings, _write_overrides
+from cubelab_hub.controlplane.services.servers import ServerExpiry
+from cubelab_hub.domain.admin_settings import RUNTIME_SETTINGS_FILE, runtime_from_document
+from cubelab_hub.domain.projects import parse_quota
+
+
+@pytest.fixture
+def db(db_url):
+    database = Database(db_url)
+    database.upgrade()
+    return database
+
+
+def start(db, data_dir, **configured) -> AdminSettings:
+    """What ControlPlane.initialize does at each start."""
+    expiry = ServerExpiry(default=configured.pop("default", "3d"), per_kind={"vscode": "1d"})
+    settings = AdminSettings(db, None, expiry, data_dir, configured_quota=configured.get("quota"))
+    settings.load()
+    return settings
+
+
+def test_overrides_survive_a_restart_and_reach_the_spawners(db, tmp_path):
+    first = start(db, tmp_path, quota={"cpu": "8"})
+    assert first.default_quota() == parse_quota({"cpu": "8"})
+    assert runtime_from_document(json.loads((tmp_path / RUNTIME_SETTINGS_FILE).read_text())) == (None, parse_quota({"cpu": "8"}))
+    with db.session() as session:
+        _write_overrides(session, {"server_expiry": {"default": "12h"}, "role_limits": {"user": {"gpu": "0"}},
+                                   "default_project_quota": {"memory": "4G"}}, "admin")
+    again = start(db, tmp_path, quota={"cpu": "8"})
+    assert (again.expiry.default, again.expiry.per_kind) == ("12h", {"vscode": "1d"})
+    assert again.expiry.policy().default.total_seconds() == 12 * 3600
+    assert again.default_quota() == parse_quota({"memory": "4G"})
+    assert runtime_from_document(json.loads((tmp_path / RUNTIME_SETTINGS_FILE).read_text())) == (
+        {"user": {"gpu": "0"}}, parse_quota({"memory": "4G"}))
+    # removed overrides: the configuration again
+    with db.session() as session:
+        _write_overrides(session, {"server_expiry": None, "role_limits": None, "default_project_quota": None}, "admin")
+    last = start(db, tmp_path, default="2d")
+    assert last.expiry.default == "2d" and last.default_quota() is None
+
+
+def test_a_bad_configured_default_quota_fails_at_start(db, tmp_path):
+    with pytest.raises(ValueError, match="default_project_quota"):
+        start(db, tmp_path, quota={"cpu": "lots"})
