@@ -309,7 +309,8 @@ class ControlPlane(Application):
                                           credential=self.registry_tokens.service_credential, kubernetes=build_backend,
                                           project_settings=self.project_settings, default_engine=self.pipeline_engine)
         self.image_catalog = ImageCatalog(self.database, self.build_manager.registry,
-                                          RegistryImages(self.local_registry, self.registry_tokens) if self.local_registry else None)
+                                          RegistryImages(self.local_registry, self.registry_tokens) if self.local_registry else None,
+                                          hub=self.hub_client)
 
     async def _build_credentials(self, project: str):
         return await self.database.run(usable_credentials, self.registries, project)
