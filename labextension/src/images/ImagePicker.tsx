@@ -46,22 +46,31 @@ export function ImagePicker(props: IImagePickerProps): JSX.Element {
   const listId = `${props.id ?? 'cl-image-picker'}-list`;
   const base = props.testid ?? 'cubelab-image-picker';
 
+  // only the latest request's answer is shown (typing fast sends several)
+  const latest = React.useRef(0);
   const load = React.useCallback(
     async (cursor: string | null, keep: IImageSuggestion[]) => {
       if (!props.project) {
         return;
       }
+      const seq = ++latest.current;
       setLoading(true);
       try {
         const page = await client.listPage({ project: props.project, q }, cursor, PAGE);
-        setItems([...keep, ...suggestionsFrom(page.items)]);
-        setNext(page.next);
-        setError('');
+        if (seq === latest.current) {
+          setItems([...keep, ...suggestionsFrom(page.items)]);
+          setNext(page.next);
+          setError('');
+        }
       } catch (err) {
-        // the field still takes free text; say why nothing is offered
-        setError(errorMessage(err));
+        if (seq === latest.current) {
+          // the field still takes free text; say why nothing is offered
+          setError(errorMessage(err));
+        }
       } finally {
-        setLoading(false);
+        if (seq === latest.current) {
+          setLoading(false);
+        }
       }
     },
     [client, props.project, q]
