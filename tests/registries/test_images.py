@@ -13,7 +13,7 @@ import pytest
 from cubelab_hub.controlplane.db import Database
 from cubelab_hub.controlplane.models.builds import BuildRow
 from cubelab_hub.controlplane.models.experiments import ExperimentRow
-from cubelab_hub.controlplane.models.pipelines import TemplateRow
+from cubelab_hub.controlplane.models.pipelines import PipelineRow, TemplateRow
 from cubelab_hub.controlplane.models.services import ServiceRow
 from cubelab_hub.controlplane.services.images import ImageCatalog, ImageInUse, RegistryImages, image_users
 from cubelab_hub.domain.errors import NotFound
@@ -74,6 +74,36 @@ def add_users(session, registry: str) -> None:
         session.add(ExperimentRow(name=name, project="imgs", creator="alice", status=status, body={"trial": {"template": "trainer"}}))
 
 
+def add_trial_and_task_users(session, registry: str) -> None:
+    """Users through the ``images`` override: a pipeline task, an experiment's trial."""
+    session.add(PipelineRow(name="etl", project="imgs", creator="alice", body={"tasks": [
+        {"name": "prep", "template": "python", "args": {"--code": "print(1)"}},
+        {"name": "train", "template": "custom", "args": {"images": f"{registry}/imgs/app:v1", "command": "train"}}]}))
+    session.add(PipelineRow(name="elsewhere", project="imgs", creator="alice", body={"description": f"{registry}/imgs/app:v1 once",
+                                                                                     "tasks": [{"name": "t", "args": {}}]}))
+    session.add(ExperimentRow(name="own-image", project="imgs", creator="alice", status="running",
+                              body={"trial": {"template": "custom", "args": {"images": f"{registry}/imgs/app:v1"}}}))
+    # its own image overrides its template's: the template's image does not make it a user
+    session.add(ExperimentRow(name="other-image", project="imgs", creator="alice", status="running",
+                              body={"trial": {"template": "trainer", "args": {"images": "python:3.11"}}}))
+    session.add(ExperimentRow(name="finished", project="imgs", creator="alice", status="stopped",
+                              body={"trial": {"template": "custom", "args": {"images": f"{registry}/imgs/app:v1"}}}))
+
+
+def test_trials_and_pipeline_tasks_with_their_own_image_are_users(db):
+    registry = "127.0.0.1:5000"
+    db_session_run(db, lambda s: (add_users(s, registry), add_trial_and_task_users(s, registry)))
+    users = db_session_run(db, lambda s: image_users(s, registry, "imgs/app", ["v1"]))
+    assert [(u["kind"], u["name"]) for u in users] == [
+        ("template", "trainer"), ("pipeline", "etl"), ("service", "web"), ("experiment", "own-image"), ("experiment", "search")]
+    assert users[1]["task"] == "train" and users[3]["reference"] == f"{registry}/imgs/app:v1"
+    digest = "sha256:" + "b" * 64
+    db_session_run(db, lambda s: s.add(ServiceRow(project="imgs", name="pinned", owner="alice", kind="internal", host="p.localhost",
+                                                  body={"image": f"{registry}/imgs/app@{digest}"})))
+    pinned = db_session_run(db, lambda s: image_users(s, registry, "imgs/app", ["v9"], digest))
+    assert [(u["kind"], u["name"]) for u in pinned] == [("service", "pinned")]
+
+
 def test_who_uses_an_image_templates_services_and_running_experiments(db):
     registry = "127.0.0.1:5000"
     db_session_run(db, lambda s: add_users(s, registry))
@@ -109,6 +139,10 @@ async def test_list_pages_and_delete_asks_first(db, registry):
     assert [i["repository"] for i in first] == ["imgs/app", "imgs/built"] and after == "imgs/built"
     rest, end = await catalog.list("imgs", 2, after)
     assert [i["repository"] for i in rest] == ["imgs/tools"] and end is None
+    # what a picker searches as you type: the image name (not the project) contains q, any case
+    assert [i["repository"] for i in (await catalog.list("imgs", 10, None, "too"))[0]] == ["imgs/tools"]
+    assert [i["repository"] for i in (await catalog.list("imgs", 1, None, "p"))[0]] == ["imgs/app"]
+    assert (await catalog.list("imgs", 10, None, "imgs"))[0] == []
     app = {t["tag"]: t for t in first[0]["tags"]}
     assert sorted(app) == ["same", "v1", "v2"]
     assert app["v1"]["digest"] == app["same"]["digest"] != app["v2"]["digest"]

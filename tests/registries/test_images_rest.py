@@ -39,6 +39,10 @@ def test_members_list_and_delete_images_outsiders_get_404(platform, team):
     assert (image["image"], tag["tag"], tag["reference"]) == ("app", "v1", f"{registry}/{project}/app:v1")
     assert tag["digest"].startswith("sha256:") and tag["size"] > 0 and page.json()["next_cursor"] is None
 
+    # the picker's search as you type: by image name, any case; a cursor only continues its own search
+    assert [i["image"] for i in member.api("GET", f"/images?project={project}&q=AP").json()["images"]] == ["app"]
+    assert member.api("GET", f"/images?project={project}&q=zzz").json() == {"images": [], "next_cursor": None}
+
     for method, path in (("GET", f"/images?project={project}&cursor=bad"), ("DELETE", f"/images/{project}/app/v1?force=maybe")):
         answer = outsider.api(method, path)
         assert answer.status_code == 404 and answer.json()["field"] == "project", answer.text

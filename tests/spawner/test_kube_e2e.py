@@ -16,6 +16,9 @@ import pytest
 import requests
 from hubprocess import VENV_BIN, HubProcess, free_port
 
+from cubelab_hub.controlplane.hubclient import HubClient
+from cubelab_hub.controlplane.services.images import server_users
+
 pytestmark = pytest.mark.hub
 HERE = Path(__file__).resolve().parent
 K8S_VERSION = "1.34.0"
@@ -152,3 +155,21 @@ def test_revoked_membership_deletes_the_pod(kube):
     while time.monotonic() < deadline and (home.pods() or hub.api("GET", "/users/alice").json()["servers"]):
         time.sleep(1)
     assert home.pods() == [] and not hub.api("GET", "/users/alice").json()["servers"]
+
+
+async def test_a_server_started_from_an_image_is_one_of_its_users(kube):
+    """Deleting an image asks about the project's servers spawned from it: read
+    from the real hub's server models (their spawn options), as the control plane does."""
+    hub, home, _ = kube
+    hub.api("POST", "/groups/vision/users", json={"users": ["alice"]}).raise_for_status()  # an earlier test revoked it
+    session = hub.login("alice")
+    spawn(hub, session, {"project": "vision", "kind": "jupyterlab", "cpu": "1", "memory": "1G", "gpu": "0"})
+    client = HubClient(hub.url + "/hub/api", hub.token)
+    image = ("quay.io", "jupyter/base-notebook")
+    assert await server_users(client, "vision", *image, ["2025-06-02"]) == [
+        {"kind": "server", "name": "alice", "project": "vision", "reference": "quay.io/jupyter/base-notebook:2025-06-02"}]
+    # another tag, another project, another registry: not a user
+    assert await server_users(client, "vision", *image, ["2024-01-01"]) == []
+    assert await server_users(client, "far", *image, ["2025-06-02"]) == []
+    assert await server_users(client, "vision", "registry.example.com", image[1], ["2025-06-02"]) == []
+    stop_and_wait(hub, home)

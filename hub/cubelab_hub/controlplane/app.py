@@ -344,7 +344,8 @@ class ControlPlane(Application):
                                             kubernetes=kubernetes, running=self.usage_history.running,
                                             probe_timeout=self.admin_probe_timeout)
         self.image_catalog = ImageCatalog(self.database, self.build_manager.registry,
-                                          RegistryImages(self.local_registry, self.registry_tokens) if self.local_registry else None)
+                                          RegistryImages(self.local_registry, self.registry_tokens) if self.local_registry else None,
+                                          hub=self.hub_client)
         # what runs across projects, for the admin page
         self.admin_overview = AdminOverview(self.database, self.hub_client, self.pipeline_runs, self.experiments,
                                             self.service_manager, self.build_manager, audit=self.audit)

@@ -11,8 +11,8 @@ import { IMe } from '../projects/client';
 import { ApiError } from '../request';
 import { errorMessage, useResource } from '../useResource';
 import { useDebounced } from '../usePagedList';
-import { argFields, initialArgs, setArg } from '../pipelines/argforms';
-import { ArgInput } from '../pipelines/editor/Properties';
+import { argFields, imageOverrideField, initialArgs, setArg } from '../pipelines/argforms';
+import { ArgInput, IImageSource, takesImageOverride } from '../pipelines/editor/Properties';
 import { paletteGroups } from '../pipelines/palette';
 import { ITemplate } from '../pipelines/types';
 import {
@@ -58,6 +58,9 @@ export function ExperimentForm(props: IExperimentFormProps): JSX.Element {
     t => t.name === draft.template && (!draft.templateVersion || t.version === draft.templateVersion)
   );
   const fields = React.useMemo(() => (template ? argFields(template.args) : []), [template]);
+  // a trial of a container template may run an image of the project instead of the template's
+  const override = takesImageOverride(template, fields) ? imageOverrideField(template?.image) : null;
+  const images: IImageSource = { api: client.api, project: draft.project };
 
   // as you type: local checks at once, the server's after a pause
   const built = React.useMemo(() => draftToSpec(draft), [draft]);
@@ -331,7 +334,7 @@ export function ExperimentForm(props: IExperimentFormProps): JSX.Element {
               {template?.description ? <div className="cl-Field-help">{template.description}</div> : null}
               <FieldError id="cl-experiment-template-err" field="trial.template" message={msg('trial.template')} />
             </div>
-            {fields.map(f => (
+            {[...fields, ...(override ? [override] : [])].map(f => (
               <ArgInput
                 key={f.flag}
                 field={f}
@@ -339,6 +342,7 @@ export function ExperimentForm(props: IExperimentFormProps): JSX.Element {
                 readOnly={false}
                 error={msg(`trial.args.${f.flag}`)}
                 onChange={v => setDraft(d => ({ ...d, args: setArg(d.args, f.flag, v) }))}
+                images={images}
               />
             ))}
           </>

@@ -6910,7 +6910,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List a project's images: the repositories of the local registry and of finished builds, each with its tags, digests and sizes; paged by repository */
+        /** List a project's images: the repositories of the local registry and of finished builds, each with its tags, digests and sizes; paged by repository; q: those whose image name contains it (what an image picker searches as you type) */
         get: {
             parameters: {
                 query: {
@@ -6919,6 +6919,8 @@ export interface paths {
                     limit?: number;
                     /** @description the next_cursor of the previous page (same list, same filters); absent for the first page */
                     cursor?: string;
+                    /** @description text the name contains (case-insensitive) */
+                    q?: string;
                 };
                 header?: never;
                 path?: never;
@@ -7049,7 +7051,7 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Delete an image tag from the local registry (creators and devs of its project). The registry deletes the tag's manifest, so every tag of the same digest goes too. Answers 409 listing what uses it (job templates, services, running experiments) unless force=1 */
+        /** Delete an image tag from the local registry (creators and devs of its project). The registry deletes the tag's manifest, so every tag of the same digest goes too. Answers 409 listing what uses it (job templates, pipelines, services, running experiments, the project's running notebook servers) unless force=1 */
         delete: {
             parameters: {
                 query?: {

@@ -1,7 +1,7 @@
 /**
  * The Images section of the CubeLab panel: the registries builds push to and
- * pull from, and the builds of a project with status, duration, digest, size
- * and what the layer cache reused.
+ * pull from, the builds of a project with status, duration, digest, size
+ * and what the layer cache reused, and the project's images with their tags.
  */
 import { addIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
@@ -9,7 +9,8 @@ import * as React from 'react';
 import { LoadMore } from '../components';
 import { IMe } from '../projects/client';
 import { useDebounced, usePagedList } from '../usePagedList';
-import { BUILD_STATUSES, BuildsClient, IBuild, IRegistry, RegistriesClient } from './client';
+import { BUILD_STATUSES, BuildsClient, IBuild, ImagesClient, IRegistry, RegistriesClient } from './client';
+import { ImageList } from './ImageList';
 import { buildTitle, elapsed, formatDuration, formatSize, isFinished, shortDigest } from './model';
 
 export interface IImagesOpener {
@@ -229,6 +230,7 @@ export function ImagesSection(props: {
   me: IMe;
   builds: BuildsClient;
   registries: RegistriesClient;
+  images: ImagesClient;
   opener: IImagesOpener;
   refresh: number;
 }): JSX.Element {
@@ -237,6 +239,7 @@ export function ImagesSection(props: {
   return (
     <div className="cl-Images" data-testid="cubelab-images">
       <BuildList me={me} client={props.builds} opener={props.opener} refresh={props.refresh} />
+      <ImageList me={me} client={props.images} refresh={props.refresh} onChange={props.opener.onChange} />
       <RegistryList client={props.registries} opener={props.opener} refresh={props.refresh} canAdd={canAdd} />
     </div>
   );

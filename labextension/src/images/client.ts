@@ -11,6 +11,8 @@ const enc = encodeURIComponent;
 export type IBuild = components['schemas']['Build'];
 export type IBuildStatus = NonNullable<IBuild['status']>;
 export type IRegistry = components['schemas']['Registry'];
+export type IImage = components['schemas']['Image'];
+export type IImageDeleted = components['schemas']['ImageDeleted'];
 export type IRegistryInput = components['schemas']['RegistryInput'];
 /** What a registry edit takes: any subset; a missing password keeps the stored one. */
 export type IRegistryChanges = Partial<IRegistryInput>;
@@ -70,5 +72,22 @@ export class RegistriesClient {
 
   remove(name: string): Promise<void> {
     return this.api.call('DELETE', `registries/${enc(name)}`);
+  }
+}
+
+export class ImagesClient {
+  constructor(readonly api: CubeLabClient) {}
+
+  /** One page of a project's images (repositories with their tags); `q`: the image name contains it. */
+  listPage(filters: { project: string; q?: string }, cursor: string | null, limit = 20): Promise<IPage<IImage>> {
+    return fetchPage<IImage>(this.api, 'images', 'images', { cursor, limit, filters: { ...filters } });
+  }
+
+  /**
+   * Delete a tag (and every tag of its digest). Without `force` the API answers
+   * 409 `image_in_use` listing what uses it (see `imageUsersOf`).
+   */
+  remove(project: string, image: string, tag: string, force = false): Promise<IImageDeleted> {
+    return this.api.call('DELETE', `images/${enc(project)}/${enc(image)}/${enc(tag)}${force ? '?force=1' : ''}`);
   }
 }

@@ -2,8 +2,10 @@
  * The pure parts of the Images section: which files are Dockerfiles, the
  * build form's draft (prefilled from a Dockerfile of the file browser) and
  * the body it sends, the registry form's draft with its write-only password,
- * and how a build's duration, size, digest and status read.
+ * how a build's duration, size, digest and status read, and what uses an
+ * image a delete was refused for.
  */
+import { ApiError } from '../request';
 import { IBuild, IBuildStatus, IRegistry, IRegistryChanges, IRegistryInput } from './client';
 
 /** `Dockerfile`, `Containerfile` and `<name>.Dockerfile` / `<name>.dockerfile`. */
@@ -270,4 +272,36 @@ export function elapsed(build: IBuild, now: number = Date.now()): number | null 
     return Number.isFinite(start) ? Math.max(0, (now - start) / 1000) : null;
   }
   return null;
+}
+
+/** One thing that uses an image, as `DELETE /images/...` names it in its 409 answer. */
+export interface IImageUser {
+  kind: string;
+  name: string;
+  project?: string | null;
+  version?: string;
+  task?: string;
+  reference?: string;
+}
+
+/** The users in a 409 `image_in_use` answer; null for any other error. */
+export function imageUsersOf(err: unknown): IImageUser[] | null {
+  if (!(err instanceof ApiError) || err.status !== 409 || err.code !== 'image_in_use') {
+    return null;
+  }
+  const users = err.body.users;
+  return Array.isArray(users)
+    ? users.filter((u): u is IImageUser => !!u && typeof u === 'object' && typeof u.kind === 'string')
+    : [];
+}
+
+/** `job template trainer (Release)`, `pipeline etl (task train, project team)`, `server alice/dev`… */
+export function describeImageUser(user: IImageUser): string {
+  const kinds: Record<string, string> = { template: 'job template', server: 'notebook server' };
+  const details = [
+    user.version ? user.version : '',
+    user.task ? `task ${user.task}` : '',
+    user.project ? `project ${user.project}` : ''
+  ].filter(Boolean);
+  return `${kinds[user.kind] ?? user.kind} ${user.name}${details.length ? ` (${details.join(', ')})` : ''}`;
 }

@@ -1,5 +1,5 @@
 /**
- * Images: the panel's section (builds and registries), a build's tab with its
+ * Images: the panel's section (builds, images, registries), a build's tab with its
  * live log, the new-build form, and "Build image" on Dockerfiles in the file
  * browser.
  */
@@ -10,7 +10,7 @@ import { Signal } from '@lumino/signaling';
 import * as React from 'react';
 
 import { ICubeLabApi, ICubeLabPanel, ISidebarContext } from '../tokens';
-import { BuildsClient, IRegistry, RegistriesClient } from './client';
+import { BuildsClient, ImagesClient, IRegistry, RegistriesClient } from './client';
 import { IImagesOpener, ImagesSection } from './ImagesSection';
 import {
   draftFromDockerfile,
@@ -47,6 +47,7 @@ export const imagesPlugin: JupyterFrontEndPlugin<void> = {
   ) => {
     const builds = new BuildsClient(api.client);
     const registries = new RegistriesClient(api.client);
+    const images = new ImagesClient(api.client);
     const changed = new Signal<BuildsClient, void>(builds);
     const views = new WidgetTracker<BuildWidget>({ namespace: 'cubelab-builds' });
     let ctx: ISidebarContext | null = null;
@@ -167,7 +168,14 @@ export const imagesPlugin: JupyterFrontEndPlugin<void> = {
         render: c => {
           ctx = c;
           return (
-            <ImagesSection me={c.me} builds={builds} registries={registries} opener={opener} refresh={c.refresh} />
+            <ImagesSection
+              me={c.me}
+              builds={builds}
+              registries={registries}
+              images={images}
+              opener={opener}
+              refresh={c.refresh}
+            />
           );
         }
       });

@@ -401,3 +401,27 @@ export function setArg(args: Record<string, unknown>, flag: string, value: unkno
   }
   return next;
 }
+
+/**
+ * The field of a container task's image override (`images`) when its template
+ * does not declare one: the template's image is what runs while it is empty.
+ */
+export function imageOverrideField(templateImage: string | undefined): IArgField {
+  return {
+    flag: 'images',
+    group: 'image',
+    type: 'str',
+    widget: 'text',
+    label: 'Image',
+    required: false,
+    choices: [],
+    default: '',
+    placeholder: templateImage || '',
+    describe: templateImage
+      ? `Replaces the template's image (${templateImage}) for this task; empty keeps it.`
+      : 'The image this task runs.',
+    editable: true,
+    range: null,
+    itemType: ''
+  };
+}

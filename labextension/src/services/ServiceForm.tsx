@@ -7,6 +7,7 @@
 import * as React from 'react';
 
 import { Button, FieldError, TextField, useUid } from '../components';
+import { ImagePicker } from '../images/ImagePicker';
 import { IMe } from '../projects/client';
 import { ApiError } from '../request';
 import { useDebounced } from '../usePagedList';
@@ -107,6 +108,7 @@ export function ServiceForm(props: IServiceFormProps): JSX.Element {
       multiline={extra.multiline}
     />
   );
+  const imageId = useUid('cl-service-image');
   const errorCount = diags.length;
   return (
     <form
@@ -175,7 +177,26 @@ export function ServiceForm(props: IServiceFormProps): JSX.Element {
       ) : null}
       <fieldset className="cl-Fieldset">
         <legend>What runs</legend>
-        {field('image', 'Image', 'On Kubernetes; on one machine a command runs instead.')}
+        <div className="cl-Field" data-field="image">
+          <label htmlFor={imageId} className="cl-Field-label">
+            Image
+          </label>
+          <ImagePicker
+            api={client.api}
+            project={draft.project}
+            value={draft.image}
+            onChange={v => set('image', v)}
+            id={imageId}
+            name="image"
+            testid="cubelab-service-image"
+            invalid={!!msg('image')}
+            describedBy={`${imageId}-help${msg('image') ? ` ${imageId}-err` : ''}`}
+          />
+          <div id={`${imageId}-help`} className="cl-Field-help">
+            On Kubernetes; on one machine a command runs instead. Images built in the project are offered.
+          </div>
+          <FieldError id={`${imageId}-err`} field="image" message={msg('image')} />
+        </div>
         {field('command', 'Command', 'A command line (run with sh -c) or a JSON list, e.g. ["python", "app.py"].')}
         {field('args', 'Arguments', 'Split as a shell would, or a JSON list.')}
         {field('workdir', 'Working directory', 'An absolute path.')}

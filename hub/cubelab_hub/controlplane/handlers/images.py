@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ...domain.environment_changes import environment_changes_from_dict
 from ...domain.errors import FieldError, NotFound
-from ...domain.paging import decode_cursor, encode_cursor, parse_limit
+from ...domain.paging import FILTERS, decode_cursor, encode_cursor, parse_filters, parse_limit
 from .base import APIHandler, op, route
 from .listing import CURSOR_PARAM, LIMIT_PARAM
 
@@ -35,23 +35,27 @@ class ImageBase(APIHandler):
 
 class ImageListHandler(ImageBase):
     openapi = {"get": op("List a project's images: the repositories of the local registry and of finished builds, each with "
-                         "its tags, digests and sizes; paged by repository", tags=TAGS, returns="ImageList",
+                         "its tags, digests and sizes; paged by repository; q: those whose image name contains it "
+                         "(what an image picker searches as you type)", tags=TAGS, returns="ImageList",
                          params=[{"name": "project", "in": "query", "required": True, "schema": {"type": "string"}},
-                                 LIMIT_PARAM, CURSOR_PARAM])}
+                                 LIMIT_PARAM, CURSOR_PARAM,
+                                 {"name": "q", "in": "query", "required": False, "description": FILTERS["q"],
+                                  "schema": {"type": "string"}}])}
 
     async def get(self):
         project = self.visible_project(self.get_argument("project", None))
         limit = parse_limit(self.get_argument("limit", None))
+        filters = parse_filters({"q": self.get_argument("q", None)}, ["q"])
         kind = f"images:{project}"
-        after = decode_cursor(kind, self.get_argument("cursor", None), (str,))
-        items, last = await self.catalog.list(project, limit, after[0] if after else None)
-        self.send({"images": items, "next_cursor": encode_cursor(kind, (last,)) if last else None})
+        after = decode_cursor(kind, self.get_argument("cursor", None), (str,), filters)
+        items, last = await self.catalog.list(project, limit, after[0] if after else None, filters.q or "")
+        self.send({"images": items, "next_cursor": encode_cursor(kind, (last,), filters) if last else None})
 
 
 class ImageHandler(ImageBase):
     openapi = {"delete": op("Delete an image tag from the local registry (creators and devs of its project). The registry deletes "
                             "the tag's manifest, so every tag of the same digest goes too. Answers 409 listing what uses it "
-                            "(job templates, services, running experiments) unless force=1",
+                            "(job templates, pipelines, services, running experiments, the project's running notebook servers) unless force=1",
                             tags=TAGS, returns="ImageDeleted",
                             params=[*PATH_PARAMS, {"name": "force", "in": "query", "required": False, "schema": {"type": "boolean"}}],
                             errors=(400, 401, 403, 404, 409))}

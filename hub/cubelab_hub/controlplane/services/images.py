@@ -7,8 +7,10 @@ what finished builds made, who uses an image, and deleting one.
   Nothing of it leaves this process; the registry listens on loopback.
 - **Builds** add the images they made, with their digest and size, also when
   the registry is not running (builds kept in the project's build storage).
-- **Who uses an image**: job templates (their image), services (theirs) and
-  experiments not yet finished (their trial template's image), matched by
+- **Who uses an image**: job templates (their image), pipelines (a task's
+  ``images`` override), services (theirs), experiments not yet finished (their
+  trial's ``images`` override, else their trial template's image) and the
+  project's running notebook servers (their spawn options), matched by
   reference (:func:`~cubelab_hub.domain.builds.refers_to`): a tag, or the
   digest of the manifest.
 - **Deleting** removes the manifest, which is what the registry deletes: every
@@ -22,7 +24,7 @@ import json
 from collections.abc import Collection
 from urllib.parse import quote
 
-from sqlalchemy import select
+from sqlalchemy import Text, cast, select
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from ...domain.builds import image_reference, refers_to
@@ -30,7 +32,7 @@ from ...domain.errors import Conflict, NotFound
 from ...domain.experiments import FINAL_STATUSES
 from ..models.builds import BuildRow
 from ..models.experiments import ExperimentRow
-from ..models.pipelines import TemplateRow
+from ..models.pipelines import PipelineRow, TemplateRow
 from ..models.services import ServiceRow
 
 MANIFEST_TYPES = ", ".join((
@@ -48,27 +50,71 @@ class ImageInUse(Conflict):
     code = "image_in_use"
 
 
+def _mentions(column, repository: str):
+    """Rows whose JSON body mentions ``repository`` somewhere: a narrowing in SQL
+    so a usage check reads the candidates, not every row; :func:`refers_to`
+    decides on each."""
+    return cast(column, Text).contains(repository, autoescape=True)
+
+
+def _trial_image(body: dict | None) -> str:
+    """An experiment trial's own image: the ``images`` override among its template's arguments."""
+    args = ((body or {}).get("trial") or {}).get("args") or {}
+    value = args.get("images") if isinstance(args, dict) else None
+    return value if isinstance(value, str) else ""
+
+
 def image_users(session, registry: str, repository: str, tags: Collection[str], digest: str | None = None) -> list[dict]:
     """What uses ``registry/repository`` at one of ``tags`` (or at ``digest``):
-    job templates, services, experiments not finished (through their trial
-    template), each as {kind, name, project, reference}."""
+    job templates (their image), pipelines (a task's ``images`` override),
+    services, and experiments not finished (their trial's ``images`` override,
+    or their trial template's image), each as {kind, name, project, reference}."""
+    def uses(image) -> bool:
+        return isinstance(image, str) and refers_to(image, registry, repository, tags, digest)
+
     users: list[dict] = []
     template_images: dict[str, str] = {}
-    for row in session.scalars(select(TemplateRow)):
+    for row in session.scalars(select(TemplateRow).where(_mentions(TemplateRow.body, repository)).order_by(TemplateRow.name, TemplateRow.version)):
         image = (row.body or {}).get("image") or ""
-        if refers_to(image, registry, repository, tags, digest):
+        if uses(image):
             users.append({"kind": "template", "name": row.name, "version": row.version, "project": None, "reference": image})
             template_images[row.name] = image
-    for row in session.scalars(select(ServiceRow).order_by(ServiceRow.project, ServiceRow.name)):
+    query = select(PipelineRow).where(_mentions(PipelineRow.body, repository)).order_by(PipelineRow.project, PipelineRow.name)
+    for row in session.scalars(query):
+        for task in (row.body or {}).get("tasks") or []:
+            image = ((task or {}).get("args") or {}).get("images") if isinstance(task, dict) else None
+            if uses(image):
+                users.append({"kind": "pipeline", "name": row.name, "project": row.project, "task": task.get("name"), "reference": image})
+                break
+    query = select(ServiceRow).where(_mentions(ServiceRow.body, repository)).order_by(ServiceRow.project, ServiceRow.name)
+    for row in session.scalars(query):
         image = (row.body or {}).get("image") or ""
-        if refers_to(image, registry, repository, tags, digest):
+        if uses(image):
             users.append({"kind": "service", "name": row.name, "project": row.project, "reference": image})
-    if template_images:
-        query = select(ExperimentRow).where(ExperimentRow.status.not_in(FINAL_STATUSES)).order_by(ExperimentRow.project, ExperimentRow.name)
-        for row in session.scalars(query):
-            template = ((row.body or {}).get("trial") or {}).get("template")
-            if template in template_images:
-                users.append({"kind": "experiment", "name": row.name, "project": row.project, "reference": template_images[template]})
+    # unfinished experiments are few (they run now); their trial may use the image itself or through its template
+    query = select(ExperimentRow).where(ExperimentRow.status.not_in(FINAL_STATUSES)).order_by(ExperimentRow.project, ExperimentRow.name)
+    for row in session.scalars(query):
+        own = _trial_image(row.body)
+        template = ((row.body or {}).get("trial") or {}).get("template")
+        reference = own if uses(own) else (template_images.get(template) if not own else None)
+        if reference:
+            users.append({"kind": "experiment", "name": row.name, "project": row.project, "reference": reference})
+    return users
+
+
+async def server_users(hub, project: str, registry: str, repository: str, tags: Collection[str], digest: str | None = None) -> list[dict]:
+    """The running notebook servers of ``project``'s members started from the
+    image (their spawn options' ``image``); a project's members are a bounded set."""
+    group = await hub.get_group(project)
+    users: list[dict] = []
+    for member in sorted((group or {}).get("users") or []):
+        model = await hub.get_user(member)
+        for name, server in sorted(((model or {}).get("servers") or {}).items()):
+            options = server.get("user_options") or {}
+            active = bool(server.get("ready") or server.get("pending")) and not server.get("stopped")
+            image = options.get("image")
+            if active and options.get("project") == project and isinstance(image, str) and refers_to(image, registry, repository, tags, digest):
+                users.append({"kind": "server", "name": f"{member}/{name}" if name else member, "project": project, "reference": image})
     return users
 
 
@@ -149,10 +195,11 @@ def _repo(repository: str, *actions: str) -> dict:
 class ImageCatalog:
     """A project's images from the registry and from builds; delete with the usage check."""
 
-    def __init__(self, database, registry: str, client: RegistryImages | None):
+    def __init__(self, database, registry: str, client: RegistryImages | None, hub=None):
         self.db = database
         self.registry = registry
         self.client = client
+        self.hub = hub  # the hub client: which servers run from an image (none asked without it)
 
     def _built(self, session, project: str) -> dict[str, dict[str, dict]]:
         """repository -> tag -> {digest, size, build} of the project's succeeded builds, newest wins."""
@@ -165,14 +212,16 @@ class ImageCatalog:
                                                                     "built_at": row.finished_at.isoformat() if row.finished_at else None})
         return images
 
-    async def list(self, project: str, limit: int, after: str | None) -> tuple[list[dict], str | None]:
-        """One page of the project's images, in repository order after ``after``;
-        (items, the last repository when more follow)."""
+    async def list(self, project: str, limit: int, after: str | None, q: str = "") -> tuple[list[dict], str | None]:
+        """One page of the project's images, in repository order after ``after``,
+        those whose name contains ``q`` (any case) when given; (items, the last
+        repository when more follow)."""
         built = await self.db.run(self._built, project)
         names = set(built)
         if self.client is not None:
             names.update(await self.client.repositories(project))
-        ordered = [n for n in sorted(names) if after is None or n > after]
+        needle = q.lower()
+        ordered = [n for n in sorted(names) if (after is None or n > after) and needle in n.split("/", 1)[1].lower()]
         page, more = ordered[:limit], len(ordered) > limit
         items = []
         for repository in page:
@@ -206,6 +255,8 @@ class ImageCatalog:
             raise NotFound.of("image", f"{repository}:{tag}")
         same = [t for t in tags if t == tag or (await self.client.manifest(repository, t))[0] == digest]
         users = await self.db.run(image_users, self.registry, repository, same, digest)
+        if self.hub is not None:
+            users += await server_users(self.hub, project, self.registry, repository, same, digest)
         if users and not force:
             names = ", ".join(f"{u['kind']} '{u['name']}'" + (f" (project {u['project']})" if u["project"] else "") for u in users)
             raise ImageInUse(f"{repository}:{tag} is used by {names}; delete with ?force=1 to delete it anyway", users=users,

@@ -1,6 +1,7 @@
 import * as React from 'react';
 
-import { ApiError } from '../../request';
+import { ImagePicker } from '../../images/ImagePicker';
+import { ApiError, CubeLabClient } from '../../request';
 import { FieldError, TextField, useUid } from '../../components';
 import {
   argFields,
@@ -9,6 +10,7 @@ import {
   fromFormValue,
   groupFields,
   IArgField,
+  imageOverrideField,
   setArg,
   toFormValue
 } from '../argforms';
@@ -16,16 +18,34 @@ import { formatEnvLines, getTask, parseEnvLines } from '../graph';
 import { CronError, nextTimes } from '../cron';
 import { formatBytes, formatTime } from '../format';
 import { findTemplate } from '../palette';
-import { ITask } from '../types';
+import { ITask, ITemplate } from '../types';
 import { EditorModel } from './model';
 
-/** One argument input, chosen by the argument's type. */
+/** Where an image argument's suggestions come from: the project's images. */
+export interface IImageSource {
+  api: CubeLabClient;
+  project: string;
+}
+
+/** The task's image override (`images`, Cube Studio's name): a text argument picked from the project's images. */
+export const IMAGE_OVERRIDE = 'images';
+
+/**
+ * Container templates take an `images` override even when they do not declare
+ * it (the task's image replaces the template's); built-in runners do not.
+ */
+export function takesImageOverride(template: ITemplate | null | undefined, fields: IArgField[]): boolean {
+  return !!template && template.kind === 'container' && !fields.some(f => f.flag === IMAGE_OVERRIDE);
+}
+
+/** One argument input, chosen by the argument's type; the image override with the image picker. */
 export function ArgInput(props: {
   field: IArgField;
   value: unknown;
   error?: string;
   readOnly: boolean;
   onChange: (value: unknown) => void;
+  images?: IImageSource;
 }): JSX.Element {
   const { field } = props;
   const uid = useUid('cl-arg');
@@ -46,7 +66,25 @@ export function ArgInput(props: {
     disabled: props.readOnly || !field.editable
   };
   let input: JSX.Element;
-  switch (field.widget) {
+  const picksImage = field.flag === IMAGE_OVERRIDE && props.images && field.widget === 'text';
+  switch (picksImage ? 'image' : field.widget) {
+    case 'image':
+      input = (
+        <ImagePicker
+          api={props.images!.api}
+          project={props.images!.project}
+          value={shown as string}
+          onChange={v => set(v)}
+          id={uid}
+          name={field.flag}
+          testid={common['data-testid']}
+          placeholder={field.placeholder || undefined}
+          disabled={common.disabled}
+          invalid={!!props.error}
+          describedBy={describedBy}
+        />
+      );
+      break;
     case 'checkbox':
       input = <input type="checkbox" {...common} checked={shown as boolean} onChange={e => set(e.target.checked)} />;
       break;
@@ -245,6 +283,8 @@ export function TaskProperties(props: { model: EditorModel; task: ITask }): JSX.
   };
 
   const err = (key: string) => serverErrors[key];
+  const images: IImageSource = { api: model.client.api, project: model.pipeline.project };
+  const override = takesImageOverride(template, fields) ? imageOverrideField(template?.image) : null;
   return (
     <div className="cl-Properties-body" data-testid="cubelab-task-properties" data-task={task.name}>
       <h3 className="cl-Properties-title">Task</h3>
@@ -297,15 +337,31 @@ export function TaskProperties(props: { model: EditorModel; task: ITask }): JSX.
                 readOnly={readOnly}
                 error={err(`args.${f.flag}`) ?? checkValue(f, task.args[f.flag]) ?? undefined}
                 onChange={v => update({ args: setArg(task.args, f.flag, v) }, `args.${f.flag}`)}
+                images={images}
               />
             ))}
           </fieldset>
         ))
-      ) : template ? (
+      ) : template && !override ? (
         <p className="cl-Field-help">This template takes no arguments.</p>
       ) : null}
+      {override ? (
+        <fieldset className="cl-ArgGroup">
+          <legend>Image</legend>
+          <ArgInput
+            field={override}
+            value={task.args[override.flag]}
+            readOnly={readOnly}
+            error={err(`args.${override.flag}`)}
+            onChange={v => update({ args: setArg(task.args, override.flag, v) }, `args.${override.flag}`)}
+            images={images}
+          />
+        </fieldset>
+      ) : null}
       {Object.keys(serverErrors)
-        .filter(k => k.startsWith('args.') && !fields.some(f => `args.${f.flag}` === k))
+        .filter(
+          k => k.startsWith('args.') && !fields.some(f => `args.${f.flag}` === k) && k !== `args.${override?.flag}`
+        )
         .map(k => (
           <FieldError key={k} id={`cl-task-${k}`} field={k} message={serverErrors[k]} />
         ))}
