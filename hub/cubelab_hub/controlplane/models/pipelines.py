@@ -39,6 +39,9 @@ class TemplateRow(Base):
     category_index: Mapped[int] = mapped_column(Integer, default=0)
     body: Mapped[dict] = mapped_column(JSON)
     builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # retired (migration 0010): left out of the palette and refused in new pipelines;
+    # pipelines that already use it keep resolving it, so their runs keep working
+    retired: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
