@@ -13,7 +13,13 @@ import {
 import { IAdminProject, IRunningItem, IUsage } from '../admin/types';
 
 const use = (cpu: number, memory = 0, gpu = 0) => ({ cpu, memory, gpu });
-const item = (kind: IRunningItem['kind'], id: string, project: string | null, user: string, u = use(1)): IRunningItem => ({
+const item = (
+  kind: IRunningItem['kind'],
+  id: string,
+  project: string | null,
+  user: string,
+  u = use(1)
+): IRunningItem => ({
   kind,
   id,
   name: id,
@@ -113,7 +119,10 @@ describe('admin: category order', () => {
 
 describe('admin: node labels', () => {
   it('sends changes only, removals as null', () => {
-    const r = labelPatch({ notebook: 'true', org: 'a', 'gpu-type': 'V100' }, { train: 'true', org: 'b', 'gpu-type': 'V100' });
+    const r = labelPatch(
+      { notebook: 'true', org: 'a', 'gpu-type': 'V100' },
+      { train: 'true', org: 'b', 'gpu-type': 'V100' }
+    );
     expect(r.errors).toEqual({});
     expect(r.labels).toEqual({ notebook: null, train: 'true', org: 'b' });
   });

@@ -69,7 +69,10 @@ export class AdminClient {
     return this.api.call('POST', `admin/running/${enc(kind)}/${enc(id)}/stop`);
   }
 
-  audit(filters: { actor?: string; action?: string; project?: string }, cursor: string | null): Promise<IPage<IAuditEvent>> {
+  audit(
+    filters: { actor?: string; action?: string; project?: string },
+    cursor: string | null
+  ): Promise<IPage<IAuditEvent>> {
     return this.page('admin/audit', 'events', filters, cursor);
   }
 
@@ -120,6 +123,11 @@ export class AdminClient {
 
   importTemplates(content: unknown): Promise<{ entries: IImportEntry[] }> {
     return this.api.call('POST', 'templates/import', { format: 'cube-studio', content });
+  }
+
+  /** Pipelines of every project (admins see all), to mark demos among them. */
+  pipelines(q: string, cursor: string | null): Promise<IPage<IDemoPipeline>> {
+    return this.page('pipelines', 'pipelines', { q }, cursor);
   }
 
   setDemo(pipelineId: number, demo: boolean): Promise<IDemoPipeline> {

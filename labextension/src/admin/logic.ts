@@ -131,7 +131,11 @@ export function sortCategories(categories: ITemplateCategory[]): ITemplateCatego
  * in the palette: the two neighbours swap indexes; where they share one, the
  * categories from there on are numbered upwards (only changed ones are returned).
  */
-export function moveCategory(categories: ITemplateCategory[], name: string, step: -1 | 1): { name: string; index: number }[] {
+export function moveCategory(
+  categories: ITemplateCategory[],
+  name: string,
+  step: -1 | 1
+): { name: string; index: number }[] {
   const order = sortCategories(categories);
   const at = order.findIndex(c => c.name === name);
   const to = at + step;
@@ -190,7 +194,8 @@ export function labelPatch(
       continue;
     }
     if (value !== null && (value.length > 63 || !LABEL_VALUE.test(value))) {
-      errors[key] = `'${value}' is not a label value (accepted: up to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit)`;
+      errors[key] =
+        `'${value}' is not a label value (accepted: up to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit)`;
       continue;
     }
     if (value !== old) {
