@@ -145,6 +145,14 @@ def test_retired_template_leaves_palette_and_new_pipelines_but_old_ones_run(cp):
     r = cp.call("creator", "PUT", f"/pipelines/{pid}", {"name": body["name"], "project": cp.project, "tasks": [task],
                                                        "description": "edited after retirement"})
     assert r.status_code == 200, r.text
+    # nor an imported Cube Studio pipeline: its entry is refused, naming the task's template
+    cube = {"pipeline": {"name": fresh("cube"), "dag_json": {"a": {"upstream": []}}},
+            "tasks": [{"job_templete": name, "name": "a", "args": {"--command": "true"}}]}
+    r = cp.call("creator", "POST", "/pipelines/import", {"format": "cube-studio", "document": cube, "project": cp.project})
+    assert r.status_code == 201, r.text
+    entry = r.json()["entries"][0]
+    assert entry["status"] == "refused" and entry["errors"][0]["field"].endswith("tasks[0].template"), entry
+    assert r.json()["pipelines"] == []
     run = cp.call("creator", "POST", f"/pipelines/{pid}/runs")
     assert run.status_code == 201, run.text
     assert cp.wait_run("creator", run.json()["id"])["status"] == "succeeded"
