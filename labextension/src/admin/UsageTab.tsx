@@ -7,8 +7,15 @@ import { useResource } from '../useResource';
 import { AdminClient } from './client';
 import { ErrorBanner } from './common';
 import { usageSpec, usageTotals } from './logic';
+import { IUsage } from './types';
 
 const DAYS = 30;
+
+/** Each series' CPU and GPU hours over the period, most CPU first. */
+function usageRows(usage: IUsage): { key: string; cpu: number; gpu: number }[] {
+  const gpu = new Map(usageTotals(usage, 'gpu_hours').map(t => [t.key, t.hours]));
+  return usageTotals(usage, 'cpu_hours').map(t => ({ key: t.key, cpu: t.hours, gpu: gpu.get(t.key) ?? 0 }));
+}
 
 export function UsageTab(props: { client: AdminClient; rendermime: IRenderMimeRegistry }): JSX.Element {
   const { client } = props;
@@ -53,13 +60,11 @@ export function UsageTab(props: { client: AdminClient; rendermime: IRenderMimeRe
               </tr>
             </thead>
             <tbody>
-              {usageTotals(data, 'cpu_hours').map(row => (
+              {usageRows(data).map(row => (
                 <tr key={row.key}>
                   <td>{row.key}</td>
-                  <td>{Math.round(row.hours * 10) / 10}</td>
-                  <td>
-                    {Math.round((usageTotals(data, 'gpu_hours').find(g => g.key === row.key)?.hours ?? 0) * 10) / 10}
-                  </td>
+                  <td>{Math.round(row.cpu * 10) / 10}</td>
+                  <td>{Math.round(row.gpu * 10) / 10}</td>
                 </tr>
               ))}
             </tbody>
