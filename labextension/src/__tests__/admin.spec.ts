@@ -1,6 +1,7 @@
 import { CubeLabClient, Transport } from '../request';
 import { AdminClient, nextOf } from '../admin/client';
 import {
+  asksForAdmin,
   filterRunning,
   labelPatch,
   moveCategory,
@@ -170,6 +171,15 @@ describe('admin: usage charts', () => {
       { key: 'p2', hours: 4 },
       { key: 'p1', hours: 3.5 }
     ]);
+  });
+});
+
+describe('admin: opening from a URL', () => {
+  it('opens for ?cubelab-admin, with or without other parameters', () => {
+    expect(asksForAdmin('?cubelab-admin')).toBe(true);
+    expect(asksForAdmin('?reset&cubelab-admin=')).toBe(true);
+    expect(asksForAdmin('')).toBe(false);
+    expect(asksForAdmin('?cubelab-administrator')).toBe(false);
   });
 });
 

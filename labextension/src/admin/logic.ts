@@ -22,6 +22,14 @@ import {
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
 
+/** The query of a Lab URL that opens the Admin tab (the hub's admin page sends admins there with it). */
+export const OPEN_QUERY = 'cubelab-admin';
+
+/** Whether a Lab address's query (`location.search`) asks for the Admin tab. */
+export function asksForAdmin(search: string): boolean {
+  return new URLSearchParams(search).has(OPEN_QUERY);
+}
+
 // ---------------------------------------------------------------- what is running
 
 export interface IRunningFilter {

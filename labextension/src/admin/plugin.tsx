@@ -15,16 +15,10 @@ import { IMe, ProjectsClient } from '../projects/client';
 import { ICubeLabApi, ICubeLabPanel } from '../tokens';
 import { AdminView } from './AdminView';
 import { AdminClient } from './client';
+import { asksForAdmin } from './logic';
 
 namespace CommandIDs {
   export const open = 'cubelab:open-admin';
-}
-
-/** The query of a Lab URL that opens the Admin tab (the hub's admin page uses it). */
-export const OPEN_QUERY = 'cubelab-admin';
-
-export function asksForAdmin(search: string): boolean {
-  return new URLSearchParams(search).has(OPEN_QUERY);
 }
 
 export const adminPlugin: JupyterFrontEndPlugin<void> = {
