@@ -46,7 +46,7 @@ def test_non_admin_sees_no_admin_entry_anywhere(platform, page):
     page.wait_for_selector(LAB_READY, timeout=120_000)
     open_cubelab_panel(page)
     page.wait_for_timeout(2000)
-    expect(page.locator('[data-testid="cubelab-admin"]')).to_have_count(0)
+    expect(page.locator('[data-testid="cubelab-admin-page"]')).to_have_count(0)
 
     # the hub: no admin page in the Services menu, and the page itself refuses
     page.goto(f"{platform.url}/hub/home")
@@ -90,7 +90,7 @@ def test_admin_goes_from_the_hub_menu_to_templates_and_reorders_and_releases(pla
     page.locator('a.nav-link.dropdown-toggle:has-text("Services")').click()
     page.locator('a.dropdown-item[href$="/services/cubelab-admin/"]').click()
     page.wait_for_selector(LAB_READY, timeout=120_000)
-    admin_tab = page.locator('[data-testid="cubelab-admin"]')
+    admin_tab = page.locator('[data-testid="cubelab-admin-page"]')
     expect(admin_tab).to_be_visible(timeout=30_000)
 
     admin_tab.locator('[data-testid="cubelab-admin-tab-templates"]').click()
@@ -133,7 +133,7 @@ def test_admin_finds_and_stops_another_users_running_task(platform, admin, page)
     use_checkout_labextension(page, platform.data_dir / "workspaces" / platform.admin)
     page.goto(f"{platform.url}/user/{platform.admin}/lab?cubelab-admin")
     page.wait_for_selector(LAB_READY, timeout=120_000)
-    admin_tab = page.locator('[data-testid="cubelab-admin"]')
+    admin_tab = page.locator('[data-testid="cubelab-admin-page"]')
     expect(admin_tab).to_be_visible(timeout=30_000)
     admin_tab.locator('[data-testid="cubelab-admin-tab-running"]').click()
     page.fill('[data-testid="cubelab-admin-running-project"]', project)

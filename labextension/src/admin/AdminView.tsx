@@ -40,7 +40,7 @@ export interface IAdminViewProps {
 export function AdminView(props: IAdminViewProps): JSX.Element {
   const [tab, setTab] = React.useState<AdminTabId>(props.initialTab ?? 'users');
   return (
-    <div className="cl-Admin" data-testid="cubelab-admin">
+    <div className="cl-Admin" data-testid="cubelab-admin-page">
       <div className="cl-Tabs cl-AdminTabs" role="tablist" aria-label="Admin">
         {ADMIN_TABS.map(t => (
           <button
