@@ -4,7 +4,8 @@ Domain objects are stored as their JSON form (``body``/``spec``) next to the
 columns that are queried (name, project, status, times), so the domain stays the
 single definition of their shape. Migration: ``0002_pipelines``; the composite
 indexes the paged lists walk (their sort keys, after the filter they start
-from): ``0004_list_indexes``.
+from): ``0004_list_indexes``; a template version's ``retired`` flag:
+``0010_template_retired``.
 """
 
 from __future__ import annotations
