@@ -6,6 +6,7 @@
 import { JupyterFrontEndPlugin } from '@jupyterlab/application';
 
 import { accountsPlugin } from './accounts/plugin';
+import { adminPlugin } from './admin/plugin';
 import { apiPlugin } from './api/plugin';
 import { experimentsPlugin } from './experiments/plugin';
 import { imagesPlugin } from './images/plugin';
@@ -28,7 +29,8 @@ const plugins: JupyterFrontEndPlugin<any>[] = [
   servicesPlugin,
   imagesPlugin,
   tensorboardPlugin,
-  accountsPlugin
+  accountsPlugin,
+  adminPlugin
 ];
 
 export default plugins;

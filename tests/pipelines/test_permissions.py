@@ -55,6 +55,13 @@ TEMPLATE_ROUTES = [
     ("PUT", "/templates/{tpl}/Release", "template-same", [200, 403, 403, 403, 403, 401]),
     ("DELETE", "/templates/{fresh_tpl}/Release", None, [204, 403, 403, 403, 403, 401]),
     ("POST", "/templates/import", "kfp", [201, 403, 403, 403, 403, 401]),
+    # the admin page's (admin-only: 403 to every project role; anonymous 401 as for /users)
+    ("PATCH", "/templates/{fresh_tpl}/Release", {"retired": False}, [200, 403, 403, 403, 403, 401]),
+    ("POST", "/templates/{fresh_alpha}/Alpha/release", None, [201, 403, 403, 403, 403, 401]),
+    ("GET", "/admin/template-categories", None, [200, 403, 403, 403, 403, 401]),
+    ("PUT", "/admin/template-categories/{fresh_cat}", {"index": 7}, [200, 403, 403, 403, 403, 401]),
+    ("PUT", "/admin/demo-pipelines/{fresh}", None, [200, 403, 403, 403, 403, 401]),
+    ("DELETE", "/admin/demo-pipelines/{fresh}", None, [200, 403, 403, 403, 403, 401]),
 ]
 
 
@@ -93,6 +100,13 @@ def resolve(cp, fx, path, body_kind):
     if "{fresh_tpl}" in path:
         assert cp.call("admin", "POST", "/templates", template_body(f"fresh-tpl{n}")).status_code == 201
         path = path.replace("{fresh_tpl}", f"fresh-tpl{n}")
+    if "{fresh_alpha}" in path:
+        assert cp.call("admin", "POST", "/templates", {**template_body(f"fresh-alpha{n}"), "version": "Alpha"}).status_code == 201
+        path = path.replace("{fresh_alpha}", f"fresh-alpha{n}")
+    if "{fresh_cat}" in path:
+        body = {**template_body(f"fresh-cat{n}"), "category": f"perm-cat{n}"}
+        assert cp.call("admin", "POST", "/templates", body).status_code == 201
+        path = path.replace("{fresh_cat}", f"perm-cat{n}")
     path = path.format(pid=fx["pid"], rid=fx["rid"], tpl=fx["tpl"])
     if isinstance(body_kind, dict):
         return path, body_kind
@@ -133,6 +147,7 @@ def test_matrix_covers_every_route():
     generic = {(m, p.replace("{pid}", "{pipeline_id}").replace("{fresh}", "{pipeline_id}").replace("{rid}", "{run_id}")
                 .replace("/tasks/a/", "/tasks/{task}/").replace("/resource-proposals/a/", "/resource-proposals/{task}/")
                 .replace("/templates/shell/Release", "/templates/{name}/{version}").replace("{tpl}/Release", "{name}/{version}")
-                .replace("{fresh_tpl}/Release", "{name}/{version}"))
+                .replace("{fresh_tpl}/Release", "{name}/{version}").replace("{fresh_alpha}", "{name}")
+                .replace("{fresh_cat}", "{name}"))
                for m, p, _b, _e in PIPELINE_ROUTES + TEMPLATE_ROUTES}
     assert served == generic

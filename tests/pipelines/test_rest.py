@@ -47,7 +47,9 @@ def test_every_pipeline_route_is_documented(cp):
     assert r.status_code == 200
     doc = r.json()
     expected = {
-        "/templates": {"get", "post"}, "/templates/import": {"post"}, "/templates/{name}/{version}": {"get", "put", "delete"},
+        "/templates": {"get", "post"}, "/templates/import": {"post"}, "/templates/{name}/{version}": {"get", "put", "delete", "patch"},
+        "/templates/{name}/Alpha/release": {"post"}, "/admin/template-categories": {"get"},
+        "/admin/template-categories/{name}": {"put"}, "/admin/demo-pipelines/{pipeline_id}": {"put", "delete"},
         "/pipelines": {"get", "post"}, "/pipelines/validate": {"post"}, "/pipelines/import": {"post"},
         "/pipelines/{pipeline_id}": {"get", "put", "delete"}, "/pipelines/{pipeline_id}/validate": {"post"},
         "/pipelines/{pipeline_id}/export": {"get"}, "/pipelines/{pipeline_id}/copy": {"post"}, "/pipelines/{pipeline_id}/resource-proposals": {"get"},

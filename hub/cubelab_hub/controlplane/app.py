@@ -32,7 +32,7 @@ from ..registry.tokens import STATE_DIR as REGISTRY_STATE_DIR
 from ..registry.tokens import RegistryTokens
 from . import handlers as handlers_pkg
 from .db import Database
-from .handlers import gateway_auth, service_proxy
+from .handlers import admin_page, gateway_auth, service_proxy
 from .hubclient import HubClient
 from .models import AuditEvent
 from .openapi import build_document
@@ -452,6 +452,7 @@ class ControlPlane(Application):
         handlers = [(prefix + pattern, handler, kwargs) for pattern, handler, kwargs in self.routes]
         handlers.append((self.service_prefix.rstrip("/") + "/oauth_callback", OAuthCallbackHandler))
         handlers.extend(gateway_auth.routes(self.service_prefix, self.may_reach_service))
+        handlers.extend(admin_page.routes(self.service_prefix))
         handlers.extend(service_proxy.routes(self.service_prefix))
         handlers.append((self.service_prefix.rstrip("/") + "/?", ServiceRootHandler, {"prefix": prefix}))
         return web.Application(

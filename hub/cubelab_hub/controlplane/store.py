@@ -142,6 +142,7 @@ def template_view(row: TemplateRow) -> dict:
     data = dict(row.body)
     data["id"] = row.id
     data["created_by"] = row.created_by
+    data["retired"] = bool(row.retired)
     data["updated_at"] = aware(row.updated_at).isoformat() if row.updated_at else None
     return data
 

@@ -497,3 +497,63 @@ class TemplateCatalog:
 
     def __len__(self) -> int:
         return len(self._by_ref)
+
+
+# ---------------------------------------------------------------- admin: order, release, retire
+
+# The palette orders categories by this index (Cube Studio's ``expand.index``), then by name.
+CATEGORY_INDEX_MAX = 1_000_000
+CATEGORY_INDEX_ACCEPTED = f'{{"index": N}}, N a whole number from 0 to {CATEGORY_INDEX_MAX} (lower comes first in the palette)'
+RETIRED_ACCEPTED = '{"retired": true} (hidden from the palette and new pipelines) or {"retired": false}'
+
+
+def _only_key(body: Any, key: str, accepted: str) -> Any:
+    if not isinstance(body, dict):
+        raise FieldError(key, "is missing: the body must be an object", accepted)
+    unknown = sorted(set(body) - {key})
+    if unknown:
+        raise FieldError(unknown[0], "cannot be changed here", accepted)
+    if key not in body:
+        raise FieldError(key, "is missing", accepted)
+    return body[key]
+
+
+def parse_category_index(body: Any) -> int:
+    """The new palette position of a category from ``{"index": N}``."""
+    index = _only_key(body, "index", CATEGORY_INDEX_ACCEPTED)
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise FieldError("index", f"must be a whole number, got {index!r}", CATEGORY_INDEX_ACCEPTED)
+    if not 0 <= index <= CATEGORY_INDEX_MAX:
+        raise FieldError("index", f"{index} is out of range", CATEGORY_INDEX_ACCEPTED)
+    return index
+
+
+def parse_retired(body: Any) -> bool:
+    """Whether a template version is to be retired, from ``{"retired": bool}``."""
+    retired = _only_key(body, "retired", RETIRED_ACCEPTED)
+    if not isinstance(retired, bool):
+        raise FieldError("retired", f"must be true or false, got {retired!r}", RETIRED_ACCEPTED)
+    return retired
+
+
+def released_copy(alpha: JobTemplate) -> JobTemplate:
+    """The Release an Alpha version becomes: the same template, version Release
+    (the Alpha stays, so pipelines pinned to it keep running)."""
+    if alpha.version != "Alpha":
+        raise FieldError("version", f"'{alpha.version}' is not Alpha", "an Alpha version to release")
+    released = template_from_dict({**alpha.to_dict(), "version": "Release"}, warnings=[])
+    released.builtin = False
+    return released
+
+
+def retired_uses(tasks: Any, catalog: TemplateCatalog, retired: set[tuple[str, str]],
+                 kept: set[tuple[str, str]] = frozenset()) -> list[FieldError]:
+    """Errors for the tasks of a new or changed pipeline that use a retired template
+    version. ``kept``: versions the stored pipeline already used (it keeps them)."""
+    errors = []
+    for index, task in enumerate(tasks):
+        tpl = catalog.get(task.template, task.template_version)
+        if tpl is not None and tpl.ref in retired and tpl.ref not in kept:
+            errors.append(FieldError(f"tasks[{index}].template", f"template '{tpl.name}' ({tpl.version}) is retired",
+                                     "a template of the palette (retired ones only stay in the pipelines that used them)"))
+    return errors

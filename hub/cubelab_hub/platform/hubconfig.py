@@ -21,6 +21,11 @@ from pathlib import Path
 
 SERVICE_NAME = "cubelab"
 REGISTRY_SERVICE_NAME = "cubelab-registry"
+# The admin page's entry in the hub's "Services" menu: a service of its own that only
+# admins may access (the hub lists a service to those who may), routed to the control
+# plane, which sends it on to <prefix>/services/cubelab/admin/ (the name is repeated in
+# controlplane/handlers/admin_page.py: platform/ does not import the control plane).
+ADMIN_SERVICE_NAME = "cubelab-admin"
 
 # What the control plane may do through the hub's REST API.
 CONTROL_PLANE_SCOPES = [
@@ -219,6 +224,7 @@ def configure(
             "oauth_no_confirm": True,
             "display": False,
         },
+        {"name": ADMIN_SERVICE_NAME, "url": f"http://127.0.0.1:{controlplane_port}", "display": True},
         *([registry] if registry else []),
     ]
     c.JupyterHub.load_roles = [

@@ -1,4 +1,3 @@
-import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { closeIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
@@ -6,6 +5,7 @@ import { IMe } from '../projects/client';
 import { LoadMore } from '../components';
 import { useResource } from '../useResource';
 import { useDebounced, usePagedList } from '../usePagedList';
+import { confirmDeactivate, confirmDelete } from './actions';
 import { AccountsClient, IAccount } from './client';
 
 /** Admins: who has an account, deactivate/reactivate/delete, registration switch. */
@@ -50,26 +50,14 @@ export function AccountsSection(props: { me: IMe; client: AccountsClient; refres
   };
 
   const toggle = async (a: IAccount) => {
-    if (a.active) {
-      const r = await showDialog({
-        title: `Deactivate ${a.name}?`,
-        body: `${a.name}'s logins are refused, their tokens stop working and their servers stop. You can reactivate the account later.`,
-        buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Deactivate' })]
-      });
-      if (!r.button.accept) {
-        return;
-      }
+    if (a.active && !(await confirmDeactivate(a.name))) {
+      return;
     }
     await act(() => client.setActive(a.name, !a.active), a.name, a.active ? 'Deactivating…' : 'Reactivating…');
   };
 
   const remove = async (a: IAccount) => {
-    const r = await showDialog({
-      title: `Delete the account ${a.name}?`,
-      body: `The account and its project memberships are removed. This cannot be undone.`,
-      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
-    });
-    if (r.button.accept) {
+    if (await confirmDelete(a.name)) {
       await act(() => client.remove(a.name), a.name, 'Deleting…');
     }
   };

@@ -17,7 +17,7 @@ from ...importers.kubeflow_v2 import import_kfp_v2_pipeline, kfp_v2_document
 from ..models.pipelines import PipelineRow, aware
 from ..services.lists import list_pipelines
 from ..services.pipelines import accept_proposal, copy_pipeline, delete_pipeline, ensure_unique, import_cube_studio, resource_proposals
-from ..services.templates import load_catalog
+from ..services.templates import check_not_retired, load_catalog
 from ..store import row_to_pipeline, store_pipeline
 from .base import APIHandler, op, route
 from .listing import ListArguments, list_params, list_schema
@@ -58,6 +58,7 @@ class PipelineBase(APIHandler):
     def insert(self, session, pipeline) -> dict:
         """Store a new pipeline of the caller's; its view."""
         ensure_unique(session, pipeline.project, pipeline.name)
+        check_not_retired(session, pipeline)
         row = PipelineRow(name=pipeline.name, project=pipeline.project, creator=self.actor.name, body={}, schedule_enabled=False)
         store_pipeline(row, pipeline)
         session.add(row)
@@ -119,6 +120,7 @@ class PipelineHandler(PipelineBase):
             if row.project != project:
                 raise Conflict(f"pipeline {pipeline_id} moved to project '{row.project}' meanwhile; load it again")
             ensure_unique(session, pipeline.project, pipeline.name, exclude=row.id)
+            check_not_retired(session, pipeline, row)
             store_pipeline(row, pipeline)
             session.flush()
             return self.view(session, row)
@@ -229,7 +231,9 @@ class CopyHandler(PipelineBase):
             validate_dns_label(name, "name")
 
         def copy(session) -> dict:
-            return self.view(session, copy_pipeline(session, self.load(session, pipeline_id), project, name, self.actor.name))
+            source = self.load(session, pipeline_id)
+            check_not_retired(session, row_to_pipeline(source))
+            return self.view(session, copy_pipeline(session, source, project, name, self.actor.name))
 
         self.send(await self.db.run(copy), 201)
 

@@ -1,14 +1,27 @@
 """Job templates: admins publish and edit; everyone reads released ones
 (``Alpha`` only for admins). Imports Cube Studio template JSON and Kubeflow
-Pipelines component YAML."""
+Pipelines component YAML. The admin page's routes: template categories and their
+palette order, Alpha -> Release, retiring a version, marking demo pipelines."""
 
 from __future__ import annotations
 
 from ...domain.errors import Conflict, FieldError, FieldErrors, NotFound
-from ...domain.templates import template_from_dict
+from ...domain.ids import parse_id
+from ...domain.templates import parse_category_index, parse_retired, template_from_dict
 from ..models.pipelines import TemplateRow
 from ..services.lists import list_templates
-from ..services.templates import add_template, find_template, read_import, save_entries, save_imported
+from ..services.templates import (
+    add_template,
+    find_template,
+    list_categories,
+    read_import,
+    release_alpha,
+    save_entries,
+    save_imported,
+    set_category_index,
+    set_demo,
+    set_retired,
+)
 from ..store import template_view, update_template_row
 from .base import APIHandler, op, route
 from .listing import ListArguments, list_params
@@ -33,14 +46,22 @@ class TemplateListHandler(ListArguments, TemplateBase):
     openapi = {
         "get": op("List job templates (Release for everyone, Alpha for admins) by category index, category, name and version; paged",
                   tags=TAGS, returns="TemplateList",
-                  params=[*list_params("q"), {"name": "category", "in": "query", "required": False, "schema": {"type": "string"}}]),
+                  params=[*list_params("q"), {"name": "category", "in": "query", "required": False, "schema": {"type": "string"}},
+                          {"name": "retired", "in": "query", "required": False, "schema": {"type": "boolean", "default": False},
+                           "description": "true: retired versions too (admins; the palette leaves them out)"}]),
         "post": op("Create a job template (admins)", tags=TAGS, body="Template", returns="Template", status=201, errors=(400, 401, 403, 409)),
     }
 
     async def get(self):
         limit, cursor, filters = self.page_arguments(("q",))
         category = self.get_argument("category", None)
-        self.send(await self.db.run(list_templates, self.allowed("template:read-alpha"), category, filters, limit, cursor))
+        retired = self.get_argument("retired", "false")
+        if retired not in ("true", "false"):
+            raise FieldError("retired", f"'{retired[:40]}' is not a choice", "'true' or 'false'")
+        if retired == "true":
+            self.require("admin")
+        self.send(await self.db.run(list_templates, self.allowed("template:read-alpha"), category, filters, limit, cursor,
+                                    retired == "true"))
 
     async def post(self):
         self.require("template:write")
@@ -53,6 +74,9 @@ class TemplateHandler(TemplateBase):
         "get": op("Read one template version", tags=TAGS, returns="Template", params=[NAME_PARAM, VERSION_PARAM]),
         "put": op("Replace a template version (admins); name and version stay", tags=TAGS, body="Template", returns="Template", params=[NAME_PARAM, VERSION_PARAM]),
         "delete": op("Delete a template version (admins; not built-ins)", tags=TAGS, status=204, params=[NAME_PARAM, VERSION_PARAM], errors=(401, 403, 404, 409)),
+        "patch": op("Retire or bring back a template version (admins): retired, it leaves the palette and new pipelines; "
+                    "pipelines that use it keep running it", tags=TAGS, body="TemplateRetire", returns="Template",
+                    params=[NAME_PARAM, VERSION_PARAM]),
     }
 
     async def get(self, name, version):
@@ -86,6 +110,80 @@ class TemplateHandler(TemplateBase):
 
         await self.db.run(delete)
         self.send(None, 204)
+
+    async def patch(self, name, version):
+        self.require("admin")
+        await self.db.run(self.load, name, version)  # 404 before the body is read
+        retired = parse_retired(self.json_body())
+        view = await self.db.run(lambda session: template_view(set_retired(session, self.load(session, name, version), retired)))
+        await self.app.audit(self.actor.name, None, "template.retire" if retired else "template.unretire",
+                             {"template": name, "version": version})
+        self.send(view)
+
+
+class TemplateReleaseHandler(TemplateBase):
+    openapi = {"post": op("Release a template's Alpha (admins): its Release is created, or replaced with the Alpha's content "
+                          "(not a built-in's), and is not retired; the Alpha stays", tags=TAGS, returns="Template",
+                          params=[NAME_PARAM], errors=(401, 403, 404, 409))}
+
+    async def post(self, name):
+        self.require("admin")
+        view, created = await self.db.run(lambda session: (lambda r: (template_view(r[0]), r[1]))(
+            release_alpha(session, name, self.actor.name)))
+        await self.app.audit(self.actor.name, None, "template.release", {"template": name, "created": created})
+        self.send(view, 201 if created else 200)
+
+
+ADMIN_TAGS = ["admin"]
+CATEGORY_PARAM = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+PIPELINE_ID_PARAM = {"name": "pipeline_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+
+
+class TemplateCategoryListHandler(APIHandler):
+    openapi = {"get": op("Template categories in palette order with their index and number of templates (admins)",
+                         tags=ADMIN_TAGS, returns="TemplateCategoryList", errors=(401, 403))}
+
+    async def get(self):
+        self.require("admin")
+        self.send({"categories": await self.db.run(list_categories)})
+
+
+class TemplateCategoryHandler(APIHandler):
+    openapi = {"put": op("Move a category in the palette (admins): each of its templates takes the index", tags=ADMIN_TAGS,
+                         body="TemplateCategoryIndex", returns="TemplateCategory", params=[CATEGORY_PARAM])}
+
+    async def put(self, name):
+        self.require("admin")
+        index = parse_category_index(self.json_body())
+        view = await self.db.run(set_category_index, name, index)
+        await self.app.audit(self.actor.name, None, "template.category", {"category": name, "index": index})
+        self.send(view)
+
+
+class DemoPipelineHandler(APIHandler):
+    openapi = {
+        "put": op("Mark a pipeline as a demo everyone may copy from (admins)", tags=ADMIN_TAGS, returns="DemoPipeline",
+                  params=[PIPELINE_ID_PARAM], errors=(401, 403, 404)),
+        "delete": op("Unmark a demo pipeline (admins)", tags=ADMIN_TAGS, returns="DemoPipeline", params=[PIPELINE_ID_PARAM],
+                     errors=(401, 403, 404)),
+    }
+
+    async def mark(self, pipeline_id: str, demo: bool) -> None:
+        self.require("admin")
+        try:
+            pid = parse_id(pipeline_id, "pipeline_id")
+        except FieldError:  # not an id any pipeline can have
+            raise NotFound.of("pipeline", pipeline_id) from None
+        view = await self.db.run(set_demo, pid, demo)
+        await self.app.audit(self.actor.name, view["project"], "pipeline.demo" if demo else "pipeline.undemo",
+                             {"pipeline": view["id"], "name": view["name"]})
+        self.send(view)
+
+    async def put(self, pipeline_id):
+        await self.mark(pipeline_id, True)
+
+    async def delete(self, pipeline_id):
+        await self.mark(pipeline_id, False)
 
 
 class TemplateImportHandler(TemplateBase):
@@ -158,6 +256,7 @@ SCHEMAS = {
             "service_account": {"type": "string"},
             "help_url": {"type": "string"},
             "description": {"type": "string"},
+            "retired": {"type": "boolean", "readOnly": True, "description": "hidden from the palette and new pipelines (PATCH to change)"},
             "display_name": {"type": "string", "description": "the name as the source wrote it (e.g. '自定义镜像'); empty: the name"},
             "aliases": {"type": "array", "items": {"type": "string"}, "description": "former names (Cube Studio's job_template_old_names) pipelines may reference"},
             "expand": {"type": "object", "description": "Cube Studio's extension keys, kept; acted on: index, help_url, HostNetwork (host ports PORT1/PORT2)"},
@@ -183,6 +282,17 @@ SCHEMAS = {
         "errors": {"type": "array", "items": {"type": "object", "properties": {"field": {"type": "string"}, "message": {"type": "string"}, "accepted": {"type": "string"}}}},
         "warnings": {"type": "array", "items": {"type": "string"}},
         "ignored": {"type": "array", "items": {"type": "string"}}}},
+    "TemplateRetire": {"type": "object", "required": ["retired"], "additionalProperties": False,
+                       "properties": {"retired": {"type": "boolean"}}},
+    "TemplateCategory": {"type": "object", "required": ["name", "index", "templates"], "properties": {
+        "name": {"type": "string"}, "index": {"type": "integer", "description": "palette order: lower first"},
+        "templates": {"type": "integer", "description": "template versions in it (retired and Alpha ones included)"}}},
+    "TemplateCategoryList": {"type": "object", "required": ["categories"], "properties": {
+        "categories": {"type": "array", "items": {"$ref": "#/components/schemas/TemplateCategory"}}}},
+    "TemplateCategoryIndex": {"type": "object", "required": ["index"], "additionalProperties": False,
+                              "properties": {"index": {"type": "integer", "minimum": 0, "maximum": 1000000}}},
+    "DemoPipeline": {"type": "object", "required": ["id", "name", "project", "demo"], "properties": {
+        "id": {"type": "integer"}, "name": {"type": "string"}, "project": {"type": "string"}, "demo": {"type": "boolean"}}},
     "TemplateImport": {
         "type": "object",
         "required": ["format", "content"],
@@ -200,4 +310,8 @@ ROUTES = [
     route("/templates", TemplateListHandler),
     route("/templates/import", TemplateImportHandler),
     route("/templates/{name}/{version}", TemplateHandler),
+    route("/templates/{name}/Alpha/release", TemplateReleaseHandler),
+    route("/admin/template-categories", TemplateCategoryListHandler),
+    route("/admin/template-categories/{name}", TemplateCategoryHandler),
+    route("/admin/demo-pipelines/{pipeline_id}", DemoPipelineHandler),
 ]

@@ -4,7 +4,8 @@ Domain objects are stored as their JSON form (``body``/``spec``) next to the
 columns that are queried (name, project, status, times), so the domain stays the
 single definition of their shape. Migration: ``0002_pipelines``; the composite
 indexes the paged lists walk (their sort keys, after the filter they start
-from): ``0004_list_indexes``.
+from): ``0004_list_indexes``; a template version's ``retired`` flag:
+``0010_template_retired``.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ class TemplateRow(Base):
     category_index: Mapped[int] = mapped_column(Integer, default=0)
     body: Mapped[dict] = mapped_column(JSON)
     builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # retired (migration 0010): left out of the palette and refused in new pipelines;
+    # pipelines that already use it keep resolving it, so their runs keep working
+    retired: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

@@ -199,14 +199,18 @@ def list_records(session, pipeline_id: int, filters: ListFilters, limit: int, cu
 
 
 def list_templates(session, include_alpha: bool, category: str | None, filters: ListFilters, limit: int,
-                   cursor: str | None) -> dict:
-    """Job templates in palette order: category index, category, name, version."""
-    # the category is part of what the cursor continues, like the other filters
-    scope = ListFilters(project=category, q=filters.q)
+                   cursor: str | None, include_retired: bool = False) -> dict:
+    """Job templates in palette order: category index, category, name, version.
+    Retired versions are left out (the palette's list) unless ``include_retired``
+    (the admin page's)."""
+    # the category (and whether retired ones count) is part of what the cursor continues, like the other filters
+    scope = ListFilters(project=category, q=filters.q, status="retired" if include_retired else None)
     after = decode_cursor("templates", cursor, TEMPLATE_KEY, scope)
     query = select(TemplateRow)
     if not include_alpha:
         query = query.where(TemplateRow.version == "Release")
+    if not include_retired:
+        query = query.where(TemplateRow.retired.is_(False))
     if category is not None:
         query = query.where(TemplateRow.category == category)
     if filters.q:

@@ -10,10 +10,11 @@ from sqlalchemy import func, select
 from ...domain.errors import Conflict, FieldError
 from ...domain.pipelines import Pipeline
 from ...domain.proposals import propose_resources
+from ...domain.templates import retired_uses
 from ...importers.cube_studio_pipeline import PipelineEntryReport, import_cube_studio_pipelines
 from ..models.pipelines import PipelineRow, RunRow, TaskRunRow
 from ..store import row_to_pipeline, store_pipeline
-from .templates import load_catalog
+from .templates import load_catalog, retired_refs
 
 ACTIVE = ("pending", "running")
 
@@ -82,10 +83,19 @@ def import_cube_studio(session, document, project: str, actor: str) -> tuple[lis
     """Every pipeline of a Cube Studio file into ``project``, entry by entry: an
     entry whose name the project already has is refused in its report, the
     others are saved (drafts where validation finds errors, as any import)."""
-    pipelines, reports = import_cube_studio_pipelines(document, load_catalog(session), project=project)
+    catalog = load_catalog(session)
+    pipelines, reports = import_cube_studio_pipelines(document, catalog, project=project)
     by_name = {r.name: r for r in reports if r.status == "imported"}
+    retired = retired_refs(session)
     rows = []
     for pipeline in pipelines:
+        # a retired template is for the pipelines that already use it, not for new ones
+        refused = retired_uses(pipeline.tasks, catalog, retired)
+        if refused:
+            report = by_name[pipeline.name]
+            report.status = "refused"
+            report.errors.extend(FieldError(f"{report.entry}.{e.field}", e.message, e.accepted) for e in refused)
+            continue
         try:
             ensure_unique(session, pipeline.project, pipeline.name)
         except Conflict as exc:

@@ -3,15 +3,15 @@ installation needs, and reading Cube Studio / Kubeflow Pipelines imports."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from ...domain.errors import Conflict, FieldError, FieldErrors
-from ...domain.templates import JobTemplate, TemplateCatalog, builtin_templates
+from ...domain.errors import Conflict, FieldError, FieldErrors, NotFound
+from ...domain.templates import JobTemplate, TemplateCatalog, builtin_templates, released_copy, retired_uses
 from ...importers.cube_studio import EntryReport, import_cube_studio_file
 from ...importers.kubeflow import import_kfp_component, kfp_ignored_fields, load_kfp_yaml
 from ...importers.kubeflow_v2 import import_kfp_v2, kfp_v2_document
-from ..models.pipelines import TemplateRow
-from ..store import new_template_row, row_to_template, update_template_row
+from ..models.pipelines import PipelineRow, TemplateRow
+from ..store import new_template_row, row_to_pipeline, row_to_template, store_pipeline, update_template_row
 
 
 def load_catalog(session, include_alpha: bool = True) -> TemplateCatalog:
@@ -129,3 +129,97 @@ def save_imported(session, templates: list[JobTemplate], actor: str, replace: bo
             raise Conflict(f"template '{tpl.name}' version {tpl.version} already exists (send \"replace\": true to overwrite)", "name")
         rows.append(_write(session, row, tpl, actor))
     return rows
+
+
+# ---------------------------------------------------------------- admin: categories, release, retire, demos
+
+
+def retired_refs(session) -> set[tuple[str, str]]:
+    return {(n, v) for n, v in session.execute(select(TemplateRow.name, TemplateRow.version).where(TemplateRow.retired.is_(True)))}
+
+
+def check_not_retired(session, pipeline, stored: PipelineRow | None = None) -> None:
+    """Refuse a new (or changed) pipeline that takes up a retired template version;
+    one the stored pipeline already used stays allowed, so it keeps working."""
+    retired = retired_refs(session)
+    if not retired:
+        return
+    catalog = load_catalog(session)
+    kept: set[tuple[str, str]] = set()
+    if stored is not None:
+        for task in row_to_pipeline(stored).tasks:
+            tpl = catalog.get(task.template, task.template_version)
+            if tpl is not None:
+                kept.add(tpl.ref)
+    errors = retired_uses(pipeline.tasks, catalog, retired, kept)
+    if errors:
+        raise FieldErrors(errors)
+
+
+def list_categories(session) -> list[dict]:
+    """The palette's categories in its order: index (the lowest of its templates'), then name.
+    One row per category, so the answer grows with categories, not templates."""
+    rows = session.execute(
+        select(TemplateRow.category, func.min(TemplateRow.category_index), func.count())
+        .group_by(TemplateRow.category)).all()
+    return [{"name": name, "index": index, "templates": count} for name, index, count in sorted(rows, key=lambda r: (r[1], r[0]))]
+
+
+def set_category_index(session, category: str, index: int) -> dict:
+    """Move a category in the palette: every template of it takes the index."""
+    rows = session.scalars(select(TemplateRow).where(TemplateRow.category == category)).all()
+    if not rows:
+        raise NotFound.of("template category", category)
+    for row in rows:
+        row.category_index = index
+        body = dict(row.body)
+        body["category_index"] = index
+        if isinstance(body.get("expand"), dict) and "index" in body["expand"]:
+            # Cube Studio's own name for it, kept in step so an export says the same
+            body["expand"] = {**body["expand"], "index": index}
+        row.body = body
+    session.flush()
+    return {"name": category, "index": index, "templates": len(rows)}
+
+
+def release_alpha(session, name: str, actor: str) -> tuple[TemplateRow, bool]:
+    """Publish template ``name``'s Alpha as its Release (created, or overwritten:
+    not a built-in's). The Alpha stays. Answers the Release row and whether it is new."""
+    alpha = find_template(session, name, "Alpha")
+    if alpha is None:
+        raise NotFound.of("template", f"{name} (Alpha)")
+    released = released_copy(row_to_template(alpha))
+    row = find_template(session, name, "Release")
+    if row is not None and row.builtin:
+        raise Conflict(f"template '{name}' Release is a built-in and cannot be replaced by an Alpha", "name")
+    created = row is None
+    row = _write(session, row, released, actor)
+    # publishing makes it visible: a retired Release comes back with the new content
+    row.retired = False
+    session.flush()
+    return row, created
+
+
+def set_retired(session, row: TemplateRow, retired: bool) -> TemplateRow:
+    row.retired = retired
+    session.flush()
+    return row
+
+
+def set_demo(session, pipeline_id: int, demo: bool) -> dict:
+    """Mark (or unmark) a pipeline as a demo others copy from (Cube Studio's
+    ``parameter.demo``)."""
+    row = session.get(PipelineRow, pipeline_id)
+    if row is None:
+        raise NotFound.of("pipeline", str(pipeline_id))
+    pipeline = row_to_pipeline(row)
+    parameter = {k: v for k, v in pipeline.parameter.items() if k != "demo"}
+    if demo:
+        parameter["demo"] = "true"
+    pipeline.parameter = parameter
+    schedule_enabled, next_fire = row.schedule_enabled, row.next_fire_at
+    store_pipeline(row, pipeline)
+    # only the flag changed: the scheduler's plan stays as it was
+    row.schedule_enabled, row.next_fire_at = schedule_enabled, next_fire
+    session.flush()
+    return {"id": row.id, "name": row.name, "project": row.project, "demo": demo}
