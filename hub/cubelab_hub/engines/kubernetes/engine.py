@@ -51,7 +51,7 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import aiohttp
@@ -99,6 +99,8 @@ log = logging.getLogger(__name__)
 
 NODE_NAME_ANNOTATION = "workflows.argoproj.io/node-name"
 ProjectResolver = Callable[[str], "ProjectSettings | Awaitable[ProjectSettings] | None"]
+# (client, project, namespace) -> names of the project's registry pull Secrets, written into the namespace
+PullSecretWriter = Callable[[ArgoClient, str, str], Awaitable[list[str]]]
 
 
 @dataclass
@@ -205,10 +207,14 @@ class KubernetesEngine(Engine):
         *,
         cluster_config: ClusterConfig | None = None,
         project_settings: ProjectResolver | None = None,
+        pull_secrets: PullSecretWriter | None = None,
         **kwargs,
     ) -> None:
         """``clients``: connected clients or access settings per cluster name (tests,
-        tools); None: from the ``clusters`` setting, connected on first use."""
+        tools); None: from the ``clusters`` setting, connected on first use.
+        ``pull_secrets``: writes a project's registry pull Secrets into a
+        namespace and names them; default: the control plane's (its parent's
+        ``pull_secrets.write``)."""
         super().__init__(**kwargs)
         if clients is None:
             clients = {name: cluster_access(name, value) for name, value in self.clusters.items()}
@@ -220,7 +226,15 @@ class KubernetesEngine(Engine):
         self.cluster_config = cluster_config or ClusterConfig(service_account=self.service_account)
         # project name -> its settings; the control plane's reader of hub groups by default
         self.project_settings = project_settings or getattr(self.parent, "project_settings", None)
+        self._pull_secrets = pull_secrets
         self._runs: dict[str, _Run] = {}
+
+    @property
+    def pull_secrets(self) -> PullSecretWriter | None:
+        # the control plane makes its writer after its engines: looked up when first needed
+        if self._pull_secrets is None:
+            self._pull_secrets = getattr(getattr(self.parent, "pull_secrets", None), "write", None)
+        return self._pull_secrets
 
     # ------------------------------------------------------------ interface
 
@@ -241,8 +255,18 @@ class KubernetesEngine(Engine):
         if client is None:
             await self._fail_unstarted(run, None, problem)
             return run.state
+        config = self.cluster_config
+        if self.pull_secrets is not None:
+            # the Secrets exist before the workflow whose pods (tasks, trials) list them
+            try:
+                names = await self.pull_secrets(client, spec.project, run.namespace)
+            except (KubernetesApiError, aiohttp.ClientError) as exc:
+                why = f"{exc.status} {exc.reason}" if isinstance(exc, KubernetesApiError) else type(exc).__name__
+                await self._fail_unstarted(run, None, f"could not write the registries' pull Secrets into namespace {run.namespace}: {why}")
+                return run.state
+            config = replace(config, image_pull_secrets=tuple(dict.fromkeys([*config.image_pull_secrets, *names])))
         try:
-            body = secure_for_runner(compile_workflow(spec, project, self.cluster_config), spec.runner, self.task_security, self.user_id_range)
+            body = secure_for_runner(compile_workflow(spec, project, config), spec.runner, self.task_security, self.user_id_range)
         except FieldError as exc:
             await self._fail_unstarted(run, exc.field, f"cannot run on kubernetes: {exc}")
             return run.state
