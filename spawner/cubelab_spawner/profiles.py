@@ -55,7 +55,7 @@ class BuiltImage:
 
     @property
     def label(self) -> str:
-        return f"{self.reference} ({self.digest[:19]}…)" if self.digest else self.reference
+        return f"{self.reference} ({self.digest[:19]}...)" if self.digest else self.reference
 
 
 def repository_project(image: str, registries: frozenset[str]) -> str | None:

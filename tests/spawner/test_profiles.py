@@ -158,7 +158,7 @@ def test_form_offers_the_chosen_projects_built_images_with_digests_and_the_note(
                        {"project": "vision", "image": "127.0.0.1:5000/vision/trainer:v1"})
     assert 'data-project="vision"' in html and "JupyterLab: built in vision" in html
     assert '<option value="127.0.0.1:5000/vision/trainer:v2" title="sha256:abab' in html
-    assert "127.0.0.1:5000/vision/trainer:v2 (sha256:abababababab…)" in html
+    assert "127.0.0.1:5000/vision/trainer:v2 (sha256:abababababab...)" in html
     assert '<option value="127.0.0.1:5000/vision/trainer:v1" selected' in html
     assert 'id="cubelab-image-custom" placeholder="or another image" value=""' in html  # a listed image is not a custom one
     assert "cubelab-built-note" in html and "Images built in x are not listed" in html
