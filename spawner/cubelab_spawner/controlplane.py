@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from urllib.parse import quote, urlencode
 
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from .profiles import BuiltImage
 
@@ -62,9 +62,14 @@ class ControlPlaneClient:
         request = HTTPRequest(url, method=method, headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
                               body=json.dumps(body) if body is not None else ("{}" if method in ("PUT", "POST") else None),
                               connect_timeout=self.timeout, request_timeout=self.timeout)
-        response = await AsyncHTTPClient().fetch(request, raise_error=False)
+        unavailable = ControlPlaneUnavailable(0, f"the control plane did not answer within {self.timeout:g}s")
+        try:
+            # raise_error=False keeps error answers; refused connections and timeouts still raise
+            response = await AsyncHTTPClient().fetch(request, raise_error=False)
+        except (OSError, HTTPClientError):
+            raise unavailable from None
         if response.code == 599:
-            raise ControlPlaneUnavailable(0, f"the control plane did not answer within {self.timeout:g}s")
+            raise unavailable
         try:
             data = json.loads(response.body or b"{}")
         except ValueError:
