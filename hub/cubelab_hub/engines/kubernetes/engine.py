@@ -24,7 +24,9 @@ What the cluster needs:
   hera's models of Argo 4.0.5), its controller watching the projects' namespaces.
 - The control plane's credentials: ``workflows.argoproj.io`` create, get, list,
   watch, patch, delete; ``pods`` list; ``pods/log`` get; ``metrics.k8s.io``
-  ``pods`` get, in those namespaces.
+  ``pods`` get; ``secrets`` create, patch, list, delete (the run's Secret and
+  the project's registry pull Secrets, written before the Workflow and listed
+  in its ``imagePullSecrets``: ``pull_secrets``), in those namespaces.
 - In each namespace, the workflow service account (``ClusterConfig.service_account``,
   default ``pipeline``) with Argo's executor role.
 - An artifact repository only for pipelines that pass a directory downstream
