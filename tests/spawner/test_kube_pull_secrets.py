@@ -9,7 +9,8 @@ Kubernetes API server with its fake kubelet (the mock boundary).
   lists them in ``imagePullSecrets`` (after the admin's own).
 - The form lists the project's built image with its digest; starting it works;
   an image of another project's repository is refused at the image field.
-- Without an answer from the control plane the form says so and still works.
+- A registry changed or deleted through the REST API reaches the namespace
+  that holds its Secrets.
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ c.JupyterHub.load_roles.append({{"name": "user", "scopes": ["self", "access:serv
             r = requests.post(cp + "/registries", json=body, headers=headers, timeout=30)
             assert r.status_code == 201, r.text
         _add_build(cp_data)
+        hub.cp_url, hub.cp_headers = cp, headers
         yield hub, home, cp_port
     finally:
         hub.stop()
@@ -167,3 +169,33 @@ def test_an_image_of_another_projects_repository_is_refused_at_the_image_field(p
     message = r.json()["message"]
     assert "in project 'vision''s repository" in message and "project 'public'" in message
     assert home.pods() == []
+
+
+def _wait(check, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def test_a_registry_change_reaches_the_namespaces_that_hold_its_secrets(platform):
+    hub, home, _ = platform
+    if ("team-vision", "cubelab-registry-vision-reg") not in _secrets(home):  # written by a server start
+        session = hub.login("alice")
+        assert _spawn(hub, session, {"project": "vision", "kind": "jupyterlab", "cpu": "1", "memory": "1G", "gpu": "0"}).status_code == 302
+        hub.wait_ready("alice")
+        stop_and_wait(hub, home)
+
+    def password(name, host):
+        secret = _secrets(home).get(("team-vision", name))
+        if secret is None:
+            return None
+        return json.loads(base64.b64decode(secret["data"][".dockerconfigjson"]))["auths"][host]["password"]
+
+    r = requests.patch(hub.cp_url + "/registries/vision-reg", json={"password": "rotated-pass"}, headers=hub.cp_headers, timeout=30)
+    assert r.status_code == 200, r.text
+    _wait(lambda: password("cubelab-registry-vision-reg", "reg.vision.example") == "rotated-pass")
+    r = requests.delete(hub.cp_url + "/registries/harbor", headers=hub.cp_headers, timeout=30)
+    assert r.status_code == 204, r.text
+    _wait(lambda: ("team-vision", "cubelab-registry-harbor") not in _secrets(home))
+    assert ("team-vision", "cubelab-registry-vision-reg") in _secrets(home)
