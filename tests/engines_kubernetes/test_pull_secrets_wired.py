@@ -17,7 +17,7 @@ from kubernetes_asyncio import client as k8s
 from cubelab_hub.controlplane.db import Database
 from cubelab_hub.controlplane.services.build_backends import KubernetesBuildBackend
 from cubelab_hub.controlplane.services.builds import BuildManager
-from cubelab_hub.controlplane.services.pull_secrets import PullSecrets, describe_failure
+from cubelab_hub.controlplane.services.pull_secrets import PullSecrets, PullSecretsFailed, describe_failure
 from cubelab_hub.controlplane.services.registries import RegistryStore
 from cubelab_hub.controlplane.services.secret_box import SecretBox
 from cubelab_hub.controlplane.services.service_backends import KubernetesServiceBackend
@@ -252,6 +252,12 @@ async def test_refresh_everywhere_logs_a_failing_cluster_without_a_secret_and_go
         assert "cluster down could not be refreshed" in caplog.text
         assert not any(p in caplog.text for p in PASSWORDS)
         assert _secret_names(apiserver.cluster, "team-a") == [HARBOR, TEAM_REG]
+        # a direct write fails with a message safe to show: the namespace and what went wrong, no API text
+        with pytest.raises(PullSecretsFailed) as err:
+            await pulls.write(bad, "team-a", "team-a")
+        assert str(err.value).startswith("the registries' pull Secrets could not be written into namespace team-a: ")
+        with pytest.raises(PullSecretsFailed, match="cluster 'nowhere' is not configured"):
+            await pulls_here.write_in_cluster("nowhere", "team-a", "team-a")
     finally:
         await good.close()
         await bad.close()

@@ -39,7 +39,7 @@ from .services.build_backends import KubernetesBuildBackend
 from .services.builds import BuildManager
 from .services.experiments import ExperimentManager
 from .services.images import ImageCatalog, RegistryImages
-from .services.pull_secrets import PullSecrets, PullSecretsFailed, describe_failure, usable_credentials
+from .services.pull_secrets import PullSecrets, PullSecretsFailed, usable_credentials
 from .services.registries import RegistryStore
 from .services.runs import RunManager
 from .services.scheduler import Scheduler
@@ -337,15 +337,12 @@ class ControlPlane(Application):
 
     async def write_server_pull_secrets(self, cluster: str, project: str, namespace: str) -> list[str]:
         """The project's pull Secrets written into its servers' namespace; their names.
-        :class:`PullSecretsFailed` (a 409 naming the API server's status, never a secret) when they cannot be."""
+        :class:`PullSecretsFailed` (a 409 whose message holds no secret) when they cannot be."""
         try:
             return await self.pull_secrets.write_in_cluster(cluster, project, namespace)
-        except KeyError:
-            raise PullSecretsFailed(f"cluster '{cluster}' is not configured on the control plane (Clusters.clusters)", "cluster") from None
-        except Exception as exc:  # noqa: BLE001 - answered and logged without the message (it may quote a Secret)
-            self.log.warning("registries: pull Secrets of project %s in %s/%s: %s", project, cluster, namespace, describe_failure(exc))
-            raise PullSecretsFailed(f"the registries' pull Secrets could not be written into namespace {namespace} of cluster "
-                                    f"'{cluster}': {describe_failure(exc)}") from None
+        except PullSecretsFailed as exc:
+            self.log.warning("registries: pull Secrets of project %s for its servers: %s", project, exc)
+            raise
 
     async def _build_credentials(self, project: str):
         return await self.database.run(usable_credentials, self.registries, project)

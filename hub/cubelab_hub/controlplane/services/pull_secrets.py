@@ -133,7 +133,15 @@ class PullSecrets:
         return bool(self._clients)
 
     async def write_in_cluster(self, cluster: str, project: str, namespace: str) -> list[str]:
-        return await self.write(await self.client(cluster), project, namespace)
+        """:meth:`write` with this object's client of ``cluster``; :class:`PullSecretsFailed` also for a cluster
+        not configured or not reachable."""
+        try:
+            client = await self.client(cluster)
+        except KeyError:
+            raise PullSecretsFailed(f"cluster '{cluster}' is not configured on the control plane (Clusters.clusters)", "cluster") from None
+        except Exception as exc:  # noqa: BLE001 - no kubeconfig, no in-cluster account
+            raise PullSecretsFailed(f"cluster '{cluster}' cannot be reached: {describe_failure(exc)}") from None
+        return await self.write(client, project, namespace)
 
     async def refresh_everywhere(self, project: str | None) -> None:
         """:meth:`refresh` in every cluster; a cluster that fails is logged and skipped."""
@@ -150,8 +158,15 @@ class PullSecrets:
         return await self.db.run(usable_credentials, self.store, project)
 
     async def write(self, client: SecretClient, project: str, namespace: str) -> list[str]:
-        """Write the project's Secrets into ``namespace``; their names (what its pods list)."""
-        return await write_pull_secrets(client, project, namespace, await self.credentials(project))
+        """Write the project's Secrets into ``namespace``; their names (what its
+        pods list). :class:`PullSecretsFailed` when they cannot be, its message
+        safe to show and log (the API server's status and reason only)."""
+        credentials = await self.credentials(project)
+        try:
+            return await write_pull_secrets(client, project, namespace, credentials)
+        except Exception as exc:  # noqa: BLE001 - said without the API server's message
+            raise PullSecretsFailed(f"the registries' pull Secrets could not be written into namespace {namespace}: "
+                                    f"{describe_failure(exc)}") from None
 
     async def refresh(self, client: SecretClient, project: str | None = None) -> list[tuple[str, str]]:
         """Write again the Secrets of every (namespace, project) of this cluster

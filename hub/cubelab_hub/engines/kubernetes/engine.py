@@ -59,7 +59,7 @@ from pathlib import Path
 import aiohttp
 from traitlets import Any, Dict, Float, Integer, Tuple, Unicode, default, validate
 
-from ...domain.errors import FieldError
+from ...domain.errors import Conflict, FieldError
 from ...domain.projects import ProjectSettings
 from ...kube.client import KubernetesApiError
 from ...kube.clusters import ClusterAccess, Clusters, cluster_access, connect
@@ -262,9 +262,13 @@ class KubernetesEngine(Engine):
             # the Secrets exist before the workflow whose pods (tasks, trials) list them
             try:
                 names = await self.pull_secrets(client, spec.project, run.namespace)
-            except (KubernetesApiError, aiohttp.ClientError) as exc:
-                why = f"{exc.status} {exc.reason}" if isinstance(exc, KubernetesApiError) else type(exc).__name__
-                await self._fail_unstarted(run, None, f"could not write the registries' pull Secrets into namespace {run.namespace}: {why}")
+            except Exception as exc:  # noqa: BLE001 - the run fails saying so, without the API server's message
+                if isinstance(exc, Conflict):  # the writer's own message, safe to show
+                    message = str(exc)
+                else:
+                    why = f"{exc.status} {exc.reason}" if isinstance(exc, KubernetesApiError) else type(exc).__name__
+                    message = f"could not write the registries' pull Secrets into namespace {run.namespace}: {why}"
+                await self._fail_unstarted(run, None, message)
                 return run.state
             config = replace(config, image_pull_secrets=tuple(dict.fromkeys([*config.image_pull_secrets, *names])))
         try:
