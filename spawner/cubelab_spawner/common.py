@@ -248,7 +248,8 @@ class CubeSpawnerMixin(LoggingConfigurable):
             token = self.cube_controlplane_token()
         except Exception as exc:  # noqa: BLE001 - the form and the start go on without built images
             self.log.warning("%s: no token for the control plane: %s", self._log_name, exc)
-            self._cube_built, self._cube_built_note = {}, "Images built in your projects cannot be listed now (no token)."
+            self._cube_built, self._cube_built_note = {}, ("Images built in your projects are not listed: no token for the control plane "
+                                                        "could be made (the hub's log says why).")
             return
         answers = await asyncio.gather(*(client.images(name, token) for name in names), return_exceptions=True)
         built: dict[str, tuple[BuiltImage, ...]] = {}
