@@ -9,6 +9,7 @@ Kubernetes API server with its fake kubelet (the mock boundary).
   lists them in ``imagePullSecrets`` (after the admin's own).
 - The form lists the project's built image with its digest; starting it works;
   an image of another project's repository is refused at the image field.
+- In Chromium, the built images show with their project chosen only.
 - A registry changed or deleted through the REST API reaches the namespace
   that holds its Secrets.
 """
@@ -18,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
+import shutil
 import sys
 import time
 from datetime import UTC, datetime
@@ -28,6 +31,7 @@ import pytest
 import requests
 from hubprocess import VENV_BIN, HubProcess, free_port
 from test_kube_e2e import K8S_VERSION, FakeKube, stop_and_wait
+from test_spawn_form_browser import CHROMIUM_ARGS
 
 from cubelab_hub.platform.hubconfig import CONTROL_PLANE_SCOPES
 
@@ -199,3 +203,41 @@ def test_a_registry_change_reaches_the_namespaces_that_hold_its_secrets(platform
     assert r.status_code == 204, r.text
     _wait(lambda: ("team-vision", "cubelab-registry-harbor") not in _secrets(home))
     assert ("team-vision", "cubelab-registry-vision-reg") in _secrets(home)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    api = pytest.importorskip("playwright.sync_api")
+    path = os.environ.get("CUBELAB_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.path.exists(path):
+        pytest.fail(f"Debian chromium not found at {path}")
+    with api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.mark.browser
+def test_the_form_shows_a_projects_built_images_with_that_project_only(platform, browser):
+    hub, _, _ = platform
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        page.goto(f"{hub.url}/hub/login")
+        page.fill("input[name=username]", "alice")
+        page.fill("input[name=password]", "pw")
+        page.click("#login_submit, input[type=submit], button[type=submit]")
+        page.goto(f"{hub.url}/hub/spawn/alice")
+        page.wait_for_selector(".cubelab-spawn-form")
+        group = 'optgroup[data-project="vision"]'
+        page.select_option("#cubelab-project", "public")
+        assert page.eval_on_selector(group, "g => g.disabled && g.hidden")
+        page.select_option("#cubelab-project", "vision")
+        assert page.eval_on_selector(group, "g => !g.disabled && !g.hidden")
+        page.select_option("#cubelab-image", BUILT)
+        assert page.eval_on_selector("#cubelab-image", "s => s.value") == BUILT
+        # back to public: the built image is no longer chosen, a configured one is
+        page.select_option("#cubelab-project", "public")
+        assert page.eval_on_selector("#cubelab-image", "s => s.value") == "quay.io/jupyter/base-notebook:2025-06-02"
+    finally:
+        context.close()
