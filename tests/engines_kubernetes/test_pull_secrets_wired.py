@@ -267,3 +267,18 @@ def test_a_failure_is_described_by_status_and_reason_only():
     exc = KubernetesApiError(422, "Invalid", 'Secret "x" is invalid: data[.dockerconfigjson]: "platform-pass"')
     assert describe_failure(exc) == "the API server answered 422 Invalid"
     assert describe_failure(OSError("platform-pass")) == "OSError"
+
+
+async def test_a_deleted_projects_pull_secrets_leave_every_namespace(apiserver, pulls):
+    client = JobClient(k8s.ApiClient(_configuration(apiserver)))
+    cluster = apiserver.cluster
+    try:
+        everywhere = PullSecrets(pulls.db, pulls.store, {"default": client})
+        await pulls.write(client, "team-a", "team-a")
+        await pulls.write(client, "team-a", "team-a-svc")
+        await pulls.write(client, "team-b", "team-b")
+        await everywhere.remove_project_everywhere("team-a")
+        assert _secret_names(cluster, "team-a") == [] and _secret_names(cluster, "team-a-svc") == []
+        assert _secret_names(cluster, "team-b") == [HARBOR, "cubelab-registry-other"]  # another project's stay
+    finally:
+        await client.close()

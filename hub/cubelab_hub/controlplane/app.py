@@ -368,6 +368,9 @@ class ControlPlane(Application):
 
     async def _delete_project_registries(self, project: str) -> None:
         await self.database.run(self.registries.delete_project, project)
+        if self._on_kubernetes() or self.pull_secrets.connected():
+            # its namespaces keep no credentials of a project that is gone
+            await self.pull_secrets.remove_project_everywhere(project)
 
     async def _start_runs_then_experiments(self) -> None:
         await self.pipeline_runs.start()

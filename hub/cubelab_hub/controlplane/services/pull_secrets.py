@@ -143,6 +143,25 @@ class PullSecrets:
             raise PullSecretsFailed(f"cluster '{cluster}' cannot be reached: {describe_failure(exc)}") from None
         return await self.write(client, project, namespace)
 
+    async def remove_project(self, client: SecretClient, project: str) -> int:
+        """Delete the project's pull Secrets from every namespace of this cluster (the project is gone); how many."""
+        removed = 0
+        for secret in await client.list_secrets_everywhere(_selector(project)):
+            meta = secret.get("metadata") or {}
+            if meta.get("namespace") and await client.delete_secret(meta["namespace"], meta["name"]):
+                removed += 1
+        return removed
+
+    async def remove_project_everywhere(self, project: str) -> None:
+        """:meth:`remove_project` in every cluster; a cluster that fails is logged and skipped."""
+        async with self._refreshing:
+            for cluster in self._access:
+                try:
+                    await self.remove_project(await self.client(cluster), project)
+                except Exception as exc:  # noqa: BLE001 - logged, never with a secret
+                    log.warning("registries: the pull Secrets of deleted project %s in cluster %s could not be removed: %s",
+                                project, cluster, describe_failure(exc))
+
     async def refresh_everywhere(self, project: str | None) -> None:
         """:meth:`refresh` in every cluster; a cluster that fails is logged and skipped."""
         async with self._refreshing:

@@ -160,7 +160,9 @@ class ServiceManager(LoggingConfigurable):
         (:meth:`in_use_by_project`) can be published; ``project_settings``:
         project -> its settings (may be a coroutine), ``default_engine`` and
         ``clusters``: with them, where each project's services run (see
-        :func:`~.service_backends.backend_name`)."""
+        :func:`~.service_backends.backend_name`); ``pull_secrets``: ``async
+        (client, project, namespace) -> names``, writes the project's registry
+        pull Secrets before its Deployment on Kubernetes (:class:`~.pull_secrets.PullSecrets`)."""
         super().__init__(**kwargs)
         self.db = database
         self.data_dir = Path(data_dir)
