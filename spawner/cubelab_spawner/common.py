@@ -26,7 +26,7 @@ from cubelab_hub.domain.projects import PUBLIC, ProjectSettings, settings_from_p
 from cubelab_hub.domain.quotas import TASK_USAGE_FILE, usage_from_document
 from cubelab_hub.domain.registries import image_host
 
-from .controlplane import ControlPlaneClient, ControlPlaneError
+from .controlplane import ControlPlaneClient, ControlPlaneError, ControlPlaneUnavailable
 from .form import options_from_formdata, render_form
 from .profiles import BuiltImage, Choice, Defaults, Facts, KindSpec, Usage, limits_for_roles, parse_choice, usage_of
 
@@ -253,20 +253,24 @@ class CubeSpawnerMixin(LoggingConfigurable):
             return
         answers = await asyncio.gather(*(client.images(name, token) for name in names), return_exceptions=True)
         built: dict[str, tuple[BuiltImage, ...]] = {}
-        failed = []
+        silent, refused = [], []
         for name, answer in zip(names, answers, strict=True):
             if isinstance(answer, ControlPlaneError) and answer.status == 404:
                 continue  # a project the control plane does not know (yet): nothing built there
             if isinstance(answer, BaseException):
                 self.log.warning("%s: images of project %s: %s", self._log_name, name, answer)
-                failed.append(name)
+                (silent if isinstance(answer, ControlPlaneUnavailable) or not isinstance(answer, ControlPlaneError) else refused).append(name)
                 continue
             built[name] = tuple(answer)
         hosts = {image_host(i.reference) for images in built.values() for i in images}
         type(self)._cube_learned_registries = self._cube_learned_registries | frozenset(h for h in hosts if h)
         self._cube_built = built
-        self._cube_built_note = (f"Images built in {', '.join(failed)} are not listed: the control plane did not answer. "
-                                 "Choose a listed image, or try again in a moment.") if failed else None
+        notes = []
+        if silent:
+            notes.append(f"Images built in {', '.join(silent)} are not listed: the control plane did not answer.")
+        if refused:
+            notes.append(f"Images built in {', '.join(refused)} are not listed: the control plane refused (the hub's log says why).")
+        self._cube_built_note = " ".join(notes + ["Choose a listed image, or try again in a moment."]) if notes else None
 
     # ------------------------------------------------------------ form
 
