@@ -26,6 +26,9 @@ Kubernetes::
     }
     c.CubeKubeSpawner.default_volume_mounts = "kubeflow-user-workspace(pvc):/mnt"
     c.CubeKubeSpawner.gpu_resource_map = {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu"}
+    # the control plane (CUBELAB_API_URL by default): built images in the form, registry pull Secrets
+    c.CubeKubeSpawner.controlplane_api_url = "http://cubelab-controlplane:10101/services/cubelab/api/v1"
+    c.CubeKubeSpawner.image_registries = ["registry.example.com"]  # repositories there are <project>/<image>
     # other clusters, for servers and pipeline runs alike (cubelab_hub.kube.clusters)
     configure(c, ..., clusters={"gpu-farm": {"kubeconfig": "/etc/cubelab/gpu-farm.yaml", "context": "admin@gpu-farm"}})
 

@@ -2,26 +2,38 @@
 facts (projects = groups, roles, running servers and the pipeline tasks the
 control plane reports), remembering last choices, and stopping a server whose
 project membership was revoked.
+
+Where a kind takes an image (Kubernetes), the images built in the user's
+projects are asked of the control plane (:mod:`.controlplane`) when the form
+is drawn and again when a server starts, so they are offered and accepted; an
+image in another project's repository is refused.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import time
 from dataclasses import replace
 from typing import Any
 
 from tornado import web
-from traitlets import Dict, Enum, Unicode, default, validate
+from traitlets import Dict, Enum, Float, List, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
 from cubelab_hub.domain.admin_settings import RUNTIME_SETTINGS_FILE, effective_quota, runtime_from_document
 from cubelab_hub.domain.errors import FieldError, FieldErrors
 from cubelab_hub.domain.projects import PUBLIC, ProjectSettings, settings_from_properties
 from cubelab_hub.domain.quotas import TASK_USAGE_FILE, usage_from_document
+from cubelab_hub.domain.registries import image_host
 
+from .controlplane import ControlPlaneClient, ControlPlaneError, ControlPlaneUnavailable
 from .form import options_from_formdata, render_form
-from .profiles import Choice, Defaults, Facts, KindSpec, Usage, limits_for_roles, parse_choice, usage_of
+from .profiles import BuiltImage, Choice, Defaults, Facts, KindSpec, Usage, limits_for_roles, parse_choice, usage_of
+
+CONTROLPLANE_SERVICE = "cubelab"  # the hub-managed service's name (platform/hubconfig.py)
+TOKEN_SECONDS = 600  # the user's token for the control plane lives this long; renewed a minute before
 
 # The last form a user submitted that failed validation, so the re-rendered form
 # shows what they typed (JupyterHub re-renders the form from a fresh call).
@@ -69,6 +81,29 @@ class CubeSpawnerMixin(LoggingConfigurable):
         help="""What a poll does when the server's user is no longer a member of its
         project: 'stop' (report the server stopped, so the hub stops it) or 'keep'.""",
     )
+
+    controlplane_api_url = Unicode(
+        config=True,
+        help="""The control plane's REST API (.../services/cubelab/api/v1), asked for the images
+        built in a project (offered in the form) and, on Kubernetes, to write a project's registry
+        pull Secrets before its server starts. Default: CUBELAB_API_URL of the spawner's environment
+        (set by `cubelab up`). Empty: neither.""",
+    )
+    controlplane_timeout = Float(
+        3.0, config=True, help="Seconds the spawner waits for the control plane before going on without its answer.",
+    )
+    image_registries = List(
+        Unicode(),
+        config=True,
+        help="""Registries (host[:port]) whose repositories are per project (host/<project>/<image>),
+        such as the platform's local registry and the builds' push registry: an image there is
+        offered to and accepted from its own project's servers only. Hosts of the images the
+        control plane lists are added.""",
+    )
+
+    @default("controlplane_api_url")
+    def _controlplane_api_url_default(self):
+        return (getattr(self, "environment", None) or {}).get("CUBELAB_API_URL") or os.environ.get("CUBELAB_API_URL", "")
 
     @validate("role_limits")
     def _check_role_limits(self, proposal):
@@ -210,7 +245,68 @@ class CubeSpawnerMixin(LoggingConfigurable):
             gpu_vendors=self.cube_gpu_vendors(),
             clusters=self.cube_clusters(),
             defaults=self.cube_defaults(),
+            built_images=dict(self._cube_built),
+            image_registries=frozenset(self.image_registries) | self._cube_learned_registries,
+            built_images_note=self._cube_built_note,
         )
+
+    # ------------------------------------------------------------ the control plane
+
+    _cube_built: dict[str, tuple[BuiltImage, ...]] = {}
+    _cube_built_note: str | None = None
+    _cube_learned_registries: frozenset[str] = frozenset()
+    _cube_token: tuple[str, float] | None = None
+
+    def cube_takes_images(self) -> bool:
+        return any(k.takes_image and k.available for k in self.cube_kinds().values())
+
+    def cube_controlplane(self) -> ControlPlaneClient:
+        return ControlPlaneClient(self.controlplane_api_url, self.controlplane_timeout)
+
+    def cube_controlplane_token(self) -> str:
+        """A token of this user's for the control plane only, short-lived and reused until near its end."""
+        now = time.monotonic()
+        if self._cube_token is None or self._cube_token[1] < now:
+            token = self.user.new_api_token(note="cubelab spawner: the control plane, as this user", expires_in=TOKEN_SECONDS,
+                                            scopes=[f"access:services!service={CONTROLPLANE_SERVICE}"])
+            self._cube_token = (token, now + TOKEN_SECONDS - 60)
+        return self._cube_token[0]
+
+    async def cube_load_built_images(self, projects) -> None:
+        """The images built in ``projects``, asked of the control plane at
+        once, each answer within the timeout; a project whose answer fails keeps
+        none, and the note says why (the form shows it)."""
+        if not self.cube_takes_images() or not self.controlplane_api_url:
+            return
+        client = self.cube_controlplane()
+        names = sorted(projects)
+        try:
+            token = self.cube_controlplane_token()
+        except Exception as exc:  # noqa: BLE001 - the form and the start go on without built images
+            self.log.warning("%s: no token for the control plane: %s", self._log_name, exc)
+            self._cube_built, self._cube_built_note = {}, ("Images built in your projects are not listed: no token for the control plane "
+                                                        "could be made (the hub's log says why).")
+            return
+        answers = await asyncio.gather(*(client.images(name, token) for name in names), return_exceptions=True)
+        built: dict[str, tuple[BuiltImage, ...]] = {}
+        silent, refused = [], []
+        for name, answer in zip(names, answers, strict=True):
+            if isinstance(answer, ControlPlaneError) and answer.status == 404:
+                continue  # a project the control plane does not know (yet): nothing built there
+            if isinstance(answer, BaseException):
+                self.log.warning("%s: images of project %s: %s", self._log_name, name, answer)
+                (silent if isinstance(answer, ControlPlaneUnavailable) or not isinstance(answer, ControlPlaneError) else refused).append(name)
+                continue
+            built[name] = tuple(answer)
+        hosts = {image_host(i.reference) for images in built.values() for i in images}
+        type(self)._cube_learned_registries = self._cube_learned_registries | frozenset(h for h in hosts if h)
+        self._cube_built = built
+        notes = []
+        if silent:
+            notes.append(f"Images built in {', '.join(silent)} are not listed: the control plane did not answer.")
+        if refused:
+            notes.append(f"Images built in {', '.join(refused)} are not listed: the control plane refused (the hub's log says why).")
+        self._cube_built_note = " ".join(notes + ["Choose a listed image, or try again in a moment."]) if notes else None
 
     # ------------------------------------------------------------ form
 
@@ -226,8 +322,9 @@ class CubeSpawnerMixin(LoggingConfigurable):
         return dict(latest.user_options) if latest is not None else {}
 
     async def cube_options_form(self, spawner=None) -> str:
+        projects, roles = self.cube_projects()
+        await self.cube_load_built_images(projects)
         facts = self.cube_facts()
-        _, roles = self.cube_projects()
         current = _last_submitted.pop(self.user.name, None) or self.cube_last_choices()
         errors = None
         if current and current.get("_errors"):
@@ -254,7 +351,16 @@ class CubeSpawnerMixin(LoggingConfigurable):
         # request fails fast with the message (and no "unhandled options" warning).
         if not getattr(self, "cube_enabled", True):
             return None
-        return lambda spawner, user_options: spawner.cube_choice()
+
+        async def apply(spawner, user_options):
+            # the chosen project's built images, fresh: an API start never drew the form
+            project = (user_options or {}).get("project") if isinstance(user_options, dict) else None
+            projects, _ = spawner.cube_projects()
+            if isinstance(project, str) and project in projects:
+                await spawner.cube_load_built_images([project])
+            return spawner.cube_choice()
+
+        return apply
 
     def cube_choice(self) -> Choice:
         """Validate ``user_options`` again at start: the REST API can start a

@@ -109,10 +109,23 @@ def render_form(
                 selected = " selected" if image == value["image"] else ""
                 out.append(f'<option value="{escape(image)}"{selected}>{escape(image)}</option>')
             out.append("</optgroup>")
+            # the images built in each project, shown with the project chosen (their digest says which build)
+            for project in sorted(p for p in facts.built_images if p in facts.projects):
+                if not facts.built_images[project]:
+                    continue
+                out.append(f'<optgroup label="{escape(spec.display_name)}: built in {escape(project)}" data-kind="{escape(spec.name)}" '
+                           f'data-project="{escape(project)}" class="cubelab-built-images">')
+                for built in facts.built_images[project]:
+                    selected = " selected" if built.reference == value["image"] and project == project_value else ""
+                    out.append(f'<option value="{escape(built.reference)}"{selected} title="{escape(built.digest or "")}">'
+                               f"{escape(built.label)}</option>")
+                out.append("</optgroup>")
         out.append("</select>")
+        if facts.built_images_note:
+            out.append(f'<small class="form-text text-warning cubelab-built-note">{escape(facts.built_images_note)}</small>')
         patterns = [k for k in image_kinds if k.free_image_pattern is not None]
         if patterns:
-            listed = {i for k in image_kinds for i in k.images}
+            listed = {i for k in image_kinds for i in k.images} | {b.reference for images in facts.built_images.values() for b in images}
             custom = value["image"] if value["image"] and value["image"] not in listed else ""
             hint = "; ".join(f"{k.display_name}: {k.free_image_pattern}" for k in patterns)
             out.append(
@@ -152,11 +165,14 @@ def render_form(
     if image_kinds:
         out.append(
             "<script>(function(){var f=document.querySelector('.cubelab-spawn-form');if(!f)return;"
-            "var sel=f.querySelector('#cubelab-image');function sync(){var k=(f.querySelector('input[name=kind]:checked')||{}).value;"
-            "var first=null;sel.querySelectorAll('optgroup').forEach(function(g){var on=g.dataset.kind===k;g.hidden=!on;g.disabled=!on;"
+            "var sel=f.querySelector('#cubelab-image'),proj=f.querySelector('#cubelab-project');"
+            "function sync(){var k=(f.querySelector('input[name=kind]:checked')||{}).value,p=proj?proj.value:'';"
+            "var first=null;sel.querySelectorAll('optgroup').forEach(function(g){"
+            "var on=g.dataset.kind===k&&(!g.dataset.project||g.dataset.project===p);g.hidden=!on;g.disabled=!on;"
             "if(on&&!first&&g.querySelector('option'))first=g.querySelector('option');});"
             "var cur=sel.selectedOptions[0];if((!cur||cur.parentNode.disabled)&&first)first.selected=true;}"
-            "f.querySelectorAll('input[name=kind]').forEach(function(r){r.addEventListener('change',sync);});sync();})();</script>"
+            "f.querySelectorAll('input[name=kind]').forEach(function(r){r.addEventListener('change',sync);});"
+            "if(proj)proj.addEventListener('change',sync);sync();})();</script>"
         )
     out.append("</div>")
     return "\n".join(out)

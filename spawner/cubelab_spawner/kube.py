@@ -2,7 +2,10 @@
 
 Configure with ``c.JupyterHub.spawner_class = "cubelab_spawner.kube.CubeKubeSpawner"``.
 The user's choice plus the project's settings become KubeSpawner overrides
-(:mod:`cubelab_spawner.objects`); everything else is KubeSpawner's. An admin who
+(:mod:`cubelab_spawner.objects`); everything else is KubeSpawner's. Before the
+pod is created the control plane writes the project's registry pull Secrets
+into its namespace (``PUT /projects/{project}/pull-secrets``, as the user) and
+the pod lists them in ``imagePullSecrets`` after the admin's own. An admin who
 sets ``profile_list`` gets plain KubeSpawner profiles instead of CubeLab's form.
 """
 
@@ -32,6 +35,7 @@ OVERRIDDEN_TRAITS = (
     "image", "cpu_guarantee", "cpu_limit", "mem_guarantee", "mem_limit", "extra_resource_limits",
     "environment", "node_selector", "node_affinity_required", "volumes", "volume_mounts",
     "default_url", "extra_labels", "namespace", "working_dir", "pod_security_context", "container_security_context",
+    "image_pull_secrets",
 )
 
 
@@ -243,9 +247,33 @@ class CubeKubeSpawner(CubeSpawnerMixin, KubeSpawner):
         for name in ("pod_security_context", "container_security_context"):
             if name in overrides:  # ours over the admin's KubeSpawner setting
                 overrides[name] = {**getattr(self, name), **overrides[name]}
+        names = await self.cube_pull_secrets(choice.project, overrides.get("namespace") or self.namespace)
+        if names:
+            admin = [self.image_pull_secrets] if isinstance(self.image_pull_secrets, str) else list(self.image_pull_secrets or [])
+            have = {entry if isinstance(entry, str) else (entry or {}).get("name") for entry in admin}
+            overrides["image_pull_secrets"] = admin + [name for name in names if name not in have]
         if "node_affinity_required" in overrides and self.node_affinity_required:
             overrides["node_affinity_required"] = and_terms(self.node_affinity_required, overrides["node_affinity_required"])
         self._apply_overrides(overrides)
+
+    async def cube_pull_secrets(self, project: str, namespace: str) -> list[str]:
+        """The project's registry pull Secrets, written by the control plane
+        into ``namespace`` before the pod exists; their names. Without an
+        answer the server starts without them (logged): an image anyone may
+        pull still starts, a private one fails to pull, as it would anyway."""
+        if not self.controlplane_api_url:
+            return []
+        try:
+            answer = await self.cube_controlplane().pull_secrets(project, self.cube_controlplane_token())
+        except Exception as exc:  # noqa: BLE001 - the control plane's message holds no secret
+            self.log.warning("%s: the registries' pull Secrets of project %s were not written: %s", self._log_name, project, exc)
+            return []
+        if (answer.get("cluster"), answer.get("namespace")) != (self.cube_cluster, namespace):
+            self.log.warning("%s: the control plane wrote project %s's pull Secrets into %s/%s, but the server runs in %s/%s; "
+                             "set ControlPlane.kubernetes_server_namespace to KubeSpawner.namespace", self._log_name, project,
+                             answer.get("cluster"), answer.get("namespace"), self.cube_cluster, namespace)
+            return []
+        return [name for name in answer.get("pull_secrets") or [] if isinstance(name, str)]
 
     async def poll(self):
         if self.cube_enabled:

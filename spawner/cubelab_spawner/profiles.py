@@ -34,6 +34,7 @@ from cubelab_hub.domain.formats import (
 )
 from cubelab_hub.domain.projects import PUBLIC, ProjectSettings
 from cubelab_hub.domain.quotas import Usage, usage_of_options
+from cubelab_hub.domain.registries import image_host
 
 FIELDS = ("project", "kind", "image", "cpu", "memory", "gpu")
 
@@ -43,6 +44,28 @@ KIND_URLS = {JUPYTERLAB: "/lab", VSCODE: "/vscode/", RSTUDIO: "/rstudio/"}
 KIND_NAMES = {JUPYTERLAB: "JupyterLab", VSCODE: "VS Code", RSTUDIO: "RStudio"}
 
 IMAGE_ACCEPTED_LIST = "one of the images listed for this kind"
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """An image built in a project (a tag of its repository), as the form offers it."""
+
+    reference: str  # registry/project/image:tag
+    digest: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.reference} ({self.digest[:19]}...)" if self.digest else self.reference
+
+
+def repository_project(image: str, registries: frozenset[str]) -> str | None:
+    """The project whose repository ``image`` is in, when it is in one of the
+    platform's ``registries`` (``host/<project>/<image>[:tag]``); None otherwise."""
+    host = image_host(image)
+    if host is None or host not in registries:
+        return None
+    parts = image.split("/")
+    return parts[1] if len(parts) >= 3 else None
 
 
 def _fmt_cores(value: Decimal) -> str:
@@ -214,6 +237,12 @@ class Facts:
     # clusters this hub can start servers on; None: any
     clusters: frozenset[str] | None = None
     defaults: Defaults = field(default_factory=Defaults)
+    # project -> images built in it (Kubernetes kinds offer them besides the configured ones)
+    built_images: Mapping[str, tuple[BuiltImage, ...]] = field(default_factory=dict)
+    # registries whose repositories are per project (host/<project>/...): an image there is only its project's
+    image_registries: frozenset[str] = frozenset()
+    # why built images are not offered (the control plane did not answer); None: nothing to say
+    built_images_note: str | None = None
 
 
 def _text(options: Mapping[str, Any], name: str, default: str | None, errors: list[FieldError], accepted: str) -> str | None:
@@ -277,7 +306,8 @@ def parse_choice(options: Mapping[str, Any], facts: Facts) -> Choice:
     image: str | None = None
     raw_image = _text(options, "image", None, errors, IMAGE_ACCEPTED_LIST)
     if kind is not None:
-        image = _check_image(kind, raw_image, errors)
+        built = facts.built_images.get(project, ()) if project is not None else ()
+        image = _check_image(kind, raw_image, errors, project, built, facts.image_registries)
 
     cpu = _parse(parse_cpu, _text(options, "cpu", d.cpu, errors, CPU_ACCEPTED), "cpu", errors)
     memory = _parse(parse_memory, _text(options, "memory", d.memory, errors, MEMORY_ACCEPTED), "memory", errors)
@@ -315,7 +345,8 @@ def _parse(parser, text: str | None, name: str, errors: list[FieldError]):
         return None
 
 
-def _check_image(kind: KindSpec, image: str | None, errors: list[FieldError]) -> str | None:
+def _check_image(kind: KindSpec, image: str | None, errors: list[FieldError], project: str | None = None,
+                 built: Iterable[BuiltImage] = (), registries: frozenset[str] = frozenset()) -> str | None:
     if not kind.takes_image:
         if image:
             errors.append(FieldError("image", f"no image is chosen for {kind.display_name} servers here; the platform's own is used", "leave empty"))
@@ -323,6 +354,19 @@ def _check_image(kind: KindSpec, image: str | None, errors: list[FieldError]) ->
     accepted = "one of " + ", ".join(kind.images) if kind.images else "an image"
     if kind.free_image_pattern is not None:
         accepted += f", or an image matching {kind.free_image_pattern}"
+    if project is not None:
+        accepted += f", or an image built in project {project}"
+    owner = repository_project(image, registries) if image else None
+    if image and owner is not None and project is not None:
+        # a project's repository holds its own images: another project's are refused, whatever else would allow them
+        if owner != project:
+            errors.append(FieldError("image", f"'{image}' is in project '{owner}''s repository; a server of project '{project}' "
+                                     "may use the images built in its own", accepted))
+            return None
+        if not re.search(r"\s", image):
+            return image
+    if image and any(image == b.reference for b in built):
+        return image
     if not image:
         if kind.images:
             return kind.images[0]

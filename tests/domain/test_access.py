@@ -38,6 +38,7 @@ service:create       1     1       1   0   0        1         0         0
 service:edit         1     1       0   0   0        1         1         0
 registry:read        1     1       1   1   0        1         1         0
 registry:edit        1     1       0   0   0        0         0         0
+registry:pull        1     1       1   1   0        1         1         0
 build:read           1     1       1   1   0        1         1         0
 build:create         1     1       1   0   0        1         0         0
 build:cancel         1     1       0   0   0        1         1         0

@@ -20,7 +20,7 @@ server's observable behaviour where the engine depends on it:
   taken name); deleting one records its ``propagationPolicy`` and removes its
   pods (those labelled ``job-name``). Applied objects are validated against the Kubernetes schema and
   the Istio CRDs (:mod:`support.service_schema`), a 422 naming the problem.
-- core/v1 secrets: create, get, list by ``labelSelector``, merge patch, delete.
+- core/v1 secrets: create, get, list by ``labelSelector`` (in a namespace or in all), merge patch, delete.
 - core/v1 nodes: list with ``limit`` / ``continue`` (by name, an opaque token;
   a token the test expired is a 410), get, patch of labels (strategic merge or
   merge patch: null removes a key; other content types are a 415).
@@ -677,6 +677,18 @@ class SecretsHandler(_Base):
         self.send(201, obj)
 
 
+class AllSecretsHandler(_Base):
+    def get(self) -> None:
+        labels = self.get_query_argument("labelSelector", None)
+        items = []
+        for (ns, _), secret in sorted(self.cluster.secrets.items()):
+            if _label_match(secret["metadata"].get("labels", {}), labels):
+                item = copy.deepcopy(secret)
+                item["metadata"].setdefault("namespace", ns)
+                items.append(item)
+        self.send(200, {"apiVersion": "v1", "kind": "SecretList", "metadata": {"resourceVersion": str(self.cluster._rv)}, "items": items})
+
+
 class SecretHandler(_Base):
     def _get(self, namespace: str, name: str):
         obj = self.cluster.secrets.get((namespace, name))
@@ -849,6 +861,7 @@ class FakeApiServer:
                 (r"/api/v1/nodes", NodesHandler, args),
                 (r"/api/v1/nodes/([a-z0-9.-]+)", NodeHandler, args),
                 (r"/version/?", VersionHandler, args),
+                (r"/api/v1/secrets", AllSecretsHandler, args),
                 (r"/api/v1/namespaces/([a-z0-9-]+)/secrets", SecretsHandler, args),
                 (r"/api/v1/namespaces/([a-z0-9-]+)/secrets/([a-z0-9.-]+)", SecretHandler, args),
                 (r"/api/v1/namespaces/([a-z0-9-]+)/pods/([a-z0-9.-]+)/log", PodLogHandler, args),

@@ -46,6 +46,9 @@ CASES = {
     "builtins": lambda: compile_workflow(builtins_spec(), BUILTINS_PROJECT),
     "rerun": lambda: compile_workflow(rerun_spec()),
     "trial": lambda: compile_workflow(trial_spec(), BUILTINS_PROJECT),
+    # a trial as the engine submits it once the project's registry pull Secrets are written
+    "trial-pull-secrets": lambda: compile_workflow(
+        trial_spec(), BUILTINS_PROJECT, ClusterConfig(image_pull_secrets=("cubelab-registry-harbor", "cubelab-registry-team-reg"))),
 }
 
 

@@ -49,6 +49,7 @@ ROUTES = [
     ("POST", "/projects/{project}/members"),
     ("PATCH", "/projects/{project}/members/{member}"),
     ("DELETE", "/projects/{project}/members/{member}"),
+    ("PUT", "/projects/{project}/pull-secrets"),
 ]
 
 # what a careless caller may send: None = no body at all

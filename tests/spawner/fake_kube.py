@@ -2,13 +2,16 @@
 
 The mock boundary is the Kubernetes API: KubeSpawner, JupyterHub and the
 notebook server are real. The API part answers what KubeSpawner 7 uses for
-pods (create, get, delete, list and watch by label, per namespace); the kubelet
-part runs a created pod's container command as a local process on 127.0.0.1
+pods (create, get, delete, list and watch by label, per namespace) and what
+the control plane uses for pull Secrets (create, get, merge patch, delete, list
+by label in a namespace or in all); the kubelet part runs a created pod's container command as a local process on 127.0.0.1
 with the pod's environment, and reports the pod Running and ready.
 
     python fake_kube.py PORT WORKDIR
 
-Pods are also listed at ``GET /fake/pods`` (all namespaces), for tests.
+Pods are also listed at ``GET /fake/pods`` (all namespaces), Secrets at
+``GET /fake/secrets``, and every changing request in order at ``GET /fake/requests``,
+for tests.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ class Cluster:
     def __init__(self, workdir: Path):
         self.workdir = workdir
         self.pods: dict[tuple[str, str], dict] = {}
+        self.secrets: dict[tuple[str, str], dict] = {}
+        self.requests: list[dict] = []  # (method, path) of every request that changes something, in order
         self.procs: dict[tuple[str, str], subprocess.Popen] = {}
         self.rv = 0
         self.log: list[tuple[int, str, dict]] = []
@@ -119,6 +124,10 @@ class Base(tornado.web.RequestHandler):
     def initialize(self, cluster: Cluster):
         self.cluster = cluster
 
+    def prepare(self):
+        if self.request.method != "GET":
+            self.cluster.requests.append({"method": self.request.method, "path": self.request.path})
+
     def send(self, code: int, body: dict) -> None:
         self.set_status(code)
         self.set_header("Content-Type", "application/json")
@@ -172,6 +181,66 @@ class PodHandler(Base):
         self.send(200, await self.cluster.delete(namespace, name))
 
 
+NOT_FOUND = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}
+
+
+def merge_patch(target, patch):
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
+
+
+class SecretsHandler(Base):
+    def get(self, namespace=None):
+        selector = self.get_argument("labelSelector", None)
+        items = [s for (ns, _), s in sorted(self.cluster.secrets.items())
+                 if (namespace is None or ns == namespace) and label_match(s["metadata"].get("labels", {}), selector)]
+        self.send(200, {"apiVersion": "v1", "kind": "SecretList", "metadata": {"resourceVersion": str(self.cluster.rv)}, "items": items})
+
+    def post(self, namespace):
+        body = json.loads(self.request.body)
+        key = (namespace, body["metadata"]["name"])
+        if key in self.cluster.secrets:
+            return self.send(409, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "AlreadyExists", "code": 409})
+        body["metadata"].update(namespace=namespace, uid=str(uuid.uuid4()))
+        self.cluster.secrets[key] = body
+        self.send(201, body)
+
+
+class SecretHandler(Base):
+    def get(self, namespace, name):
+        secret = self.cluster.secrets.get((namespace, name))
+        self.send(200, secret) if secret is not None else self.send(404, NOT_FOUND)
+
+    def patch(self, namespace, name):
+        secret = self.cluster.secrets.get((namespace, name))
+        if secret is None:
+            return self.send(404, NOT_FOUND)
+        self.cluster.secrets[(namespace, name)] = merge_patch(secret, json.loads(self.request.body))
+        self.send(200, self.cluster.secrets[(namespace, name)])
+
+    def delete(self, namespace, name):
+        if self.cluster.secrets.pop((namespace, name), None) is None:
+            return self.send(404, NOT_FOUND)
+        self.send(200, {"kind": "Status", "apiVersion": "v1", "status": "Success"})
+
+
+class FakeSecretsHandler(Base):
+    def get(self):
+        self.send(200, {"items": list(self.cluster.secrets.values())})
+
+
+class RequestsHandler(Base):
+    def get(self):
+        self.send(200, {"items": self.cluster.requests})
+
+
 class AllPodsHandler(Base):
     def get(self):
         self.send(200, {"items": list(self.cluster.pods.values())})
@@ -183,7 +252,12 @@ async def main(port: int, workdir: Path) -> None:
     app = tornado.web.Application([
         (r"/api/v1/namespaces/([a-z0-9-]+)/pods", PodsHandler, args),
         (r"/api/v1/namespaces/([a-z0-9-]+)/pods/([a-z0-9.-]+)", PodHandler, args),
+        (r"/api/v1/secrets", SecretsHandler, args),
+        (r"/api/v1/namespaces/([a-z0-9-]+)/secrets", SecretsHandler, args),
+        (r"/api/v1/namespaces/([a-z0-9-]+)/secrets/([a-z0-9.-]+)", SecretHandler, args),
         (r"/fake/pods", AllPodsHandler, args),
+        (r"/fake/secrets", FakeSecretsHandler, args),
+        (r"/fake/requests", RequestsHandler, args),
     ])
     server = HTTPServer(app)
     server.listen(port, "127.0.0.1")

@@ -2,7 +2,8 @@
 machinery (pod manifests, reflectors, start, poll, stop) against two fake
 Kubernetes API servers (the mock boundary) whose fake kubelets run the pod's
 command as a real notebook server on 127.0.0.1. A project in a namespace runs
-there; a project on another cluster runs on that cluster."""
+there; a project on another cluster runs on that cluster. The control plane is
+configured but does not answer: servers start all the same."""
 
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ class FakeKube:
 def kube(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("kube")
     home, farm = FakeKube(workdir, "home"), FakeKube(workdir, "farm")
-    pod_port = free_port()
+    pod_port, no_controlplane = free_port(), free_port()  # nothing listens on the second
     config = f'''
 c.JupyterHub.spawner_class = "cubelab_spawner.kube.CubeKubeSpawner"
 c.KubeSpawner.cmd = ["{VENV_BIN / 'jupyterhub-singleuser'}"]
@@ -72,6 +73,8 @@ c.KubeSpawner.image = "fake/notebook:1"
 c.CubeKubeSpawner.kinds = {{"jupyterlab": {{"images": ["quay.io/jupyter/base-notebook:2025-06-02"]}}}}
 c.Clusters.clusters = {{"gpu-farm": {{"kubeconfig": "{farm.kubeconfig}"}}}}
 c.CubeKubeSpawner.role_limits = {{"user": {{"cpu": "4", "memory": "8G", "gpu": 2}}}}
+c.CubeKubeSpawner.controlplane_api_url = "http://127.0.0.1:{no_controlplane}/services/cubelab/api/v1"
+c.JupyterHub.load_roles.append({{"name": "user", "scopes": ["self", "access:services!service=cubelab"]}})
 '''
     (workdir / "hub").mkdir()
     hub = HubProcess(workdir / "hub", extra_config=config, extra_env={"KUBECONFIG": str(home.kubeconfig)})
@@ -116,6 +119,9 @@ def stop_and_wait(hub, cluster):
 def test_project_namespace_pod_on_home_cluster(kube):
     hub, home, farm = kube
     session = hub.login("alice")
+    # the control plane does not answer: the form says built images are not listed, and still works
+    form = session.get(f"{hub.url}/hub/spawn/alice", timeout=60).text
+    assert "cubelab-built-note" in form and "are not listed: the control plane did not answer" in form
     spawn(hub, session, {"project": "vision", "kind": "jupyterlab", "cpu": "0.5~2", "memory": "1G~2G", "gpu": "0"})
     [pod] = home.pods()
     assert farm.pods() == []
@@ -128,6 +134,8 @@ def test_project_namespace_pod_on_home_cluster(kube):
     assert {m["mountPath"] for m in container["volumeMounts"]} >= {"/mnt/alice", "/dev/shm"}
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["CUBELAB_PROJECT"] == "vision" and env["NVIDIA_VISIBLE_DEVICES"] == "none"
+    # nor were the project's pull Secrets written: the server starts without them
+    assert not pod["spec"].get("imagePullSecrets")
     kubernetes_validate.validate(pod | {"status": {}}, K8S_VERSION, strict=False)
     stop_and_wait(hub, home)
 

@@ -9,6 +9,7 @@ from cubelab_hub.domain.errors import FieldErrors
 from cubelab_hub.domain.projects import settings_from_properties
 from cubelab_spawner.form import options_from_formdata, render_form
 from cubelab_spawner.profiles import (
+    BuiltImage,
     Choice,
     Facts,
     KindSpec,
@@ -127,6 +128,42 @@ def test_image_listed_free_and_refused():
     # a vscode image is not a JupyterLab image; no free pattern for vscode
     assert "image" in errors_of({"kind": "vscode", "image": "jupyter/scipy:1"})
     assert "image" in errors_of({"kind": "vscode", "image": "registry.example.com/team/img:v1"})
+
+
+BUILT = {
+    "vision": (BuiltImage("127.0.0.1:5000/vision/trainer:v2", "sha256:" + "ab" * 32), BuiltImage("127.0.0.1:5000/vision/trainer:v1", None)),
+}
+REGISTRIES = frozenset({"127.0.0.1:5000", "registry.example.com"})
+
+
+def test_images_built_in_the_project_are_accepted_and_another_projects_refused():
+    f = facts(built_images=BUILT, image_registries=REGISTRIES)
+    assert parse_choice({"project": "vision", "image": "127.0.0.1:5000/vision/trainer:v2"}, f).image == "127.0.0.1:5000/vision/trainer:v2"
+    # the project's own repository: a tag newer than the list is accepted too, for every kind that takes an image
+    assert parse_choice({"project": "vision", "kind": "vscode", "image": "127.0.0.1:5000/vision/code:9"}, f).image == "127.0.0.1:5000/vision/code:9"
+    # another project's repository: refused, named at the field, even where the free pattern would allow it
+    e = errors_of({"project": "public", "image": "127.0.0.1:5000/vision/trainer:v2"}, f)["image"]
+    assert "project 'vision''s repository" in e.message and "project 'public'" in e.message
+    assert "an image built in project public" in e.accepted
+    e = errors_of({"project": "public", "image": "registry.example.com/vision/img:v1"}, f)["image"]
+    assert "project 'vision''s repository" in e.message
+    # a listed built image of a registry the platform does not split by project is the project's only
+    pushed = facts(built_images={"vision": (BuiltImage("harbor.example.com/vision/app:1", None),)})
+    assert parse_choice({"project": "vision", "image": "harbor.example.com/vision/app:1"}, pushed).image == "harbor.example.com/vision/app:1"
+    assert "image" in errors_of({"project": "public", "image": "harbor.example.com/vision/app:1"}, pushed)
+
+
+def test_form_offers_the_chosen_projects_built_images_with_digests_and_the_note():
+    html = render_form(facts(built_images=BUILT, image_registries=REGISTRIES, built_images_note="Images built in x are not listed"),
+                       {"project": "vision", "image": "127.0.0.1:5000/vision/trainer:v1"})
+    assert 'data-project="vision"' in html and "JupyterLab: built in vision" in html
+    assert '<option value="127.0.0.1:5000/vision/trainer:v2" title="sha256:abab' in html
+    assert "127.0.0.1:5000/vision/trainer:v2 (sha256:abababababab...)" in html
+    assert '<option value="127.0.0.1:5000/vision/trainer:v1" selected' in html
+    assert 'id="cubelab-image-custom" placeholder="or another image" value=""' in html  # a listed image is not a custom one
+    assert "cubelab-built-note" in html and "Images built in x are not listed" in html
+    # a project the user is not in is never offered
+    assert 'data-project="secret"' not in render_form(facts(built_images={"secret": BUILT["vision"]}), {})
 
 
 def test_image_refused_where_kinds_take_none():

@@ -43,7 +43,7 @@ from .services.build_backends import KubernetesBuildBackend
 from .services.builds import BuildManager
 from .services.experiments import ExperimentManager
 from .services.images import ImageCatalog, RegistryImages
-from .services.pull_secrets import usable_credentials
+from .services.pull_secrets import PullSecrets, PullSecretsFailed, usable_credentials
 from .services.registries import RegistryStore
 from .services.runs import RunManager
 from .services.scheduler import Scheduler
@@ -175,6 +175,12 @@ class ControlPlane(Application):
         "The local engine is also kept when it is not chosen, only to re-attach runs started on it before a switch.",
     )
 
+    kubernetes_server_namespace = Unicode(
+        "default",
+        config=True,
+        help="Namespace of the notebook servers of projects without a 'namespace' setting on Kubernetes, where "
+        "PUT /projects/{project}/pull-secrets writes their registries' pull Secrets; set it to CubeKubeSpawner.namespace.",
+    )
     kubernetes_service_account = Unicode(
         "pipeline",
         config=True,
@@ -276,6 +282,7 @@ class ControlPlane(Application):
         self.hub_auth = HubOAuth(api_token=token, api_url=api_url, cache_max_age=self.token_cache_seconds)
         self._groups: tuple[float, list[dict]] | None = None
         self._locks: dict[str, asyncio.Lock] = {}
+        self._pull_secret_refreshes: set[asyncio.Task] = set()
         ensure_builtin_templates(self.database)
         self._build_services()
         self._wire_hooks()
@@ -312,13 +319,16 @@ class ControlPlane(Application):
                                              checkpoint_dir=self._experiment_checkpoint_dir)
         # registry passwords, sealed with a key of the private state made when the first one is stored
         self.registries = RegistryStore(SecretBox(Path(self.data_dir) / REGISTRY_SECRETS_KEY_FILE))
+        # their pull Secrets on Kubernetes: the engine (runs, trials), services, builds and the spawner's servers write them
+        # clients connect on first use: a platform without Kubernetes never does
+        self.pull_secrets = PullSecrets(self.database, self.registries, {name: self.clusters.access(name) for name in self.clusters.names()})
         # the local registry's tokens and the builds' service credentials; keys made by `cubelab up` or when first needed
         self.registry_tokens = RegistryTokens(Path(self.data_dir) / REGISTRY_STATE_DIR)
         self.service_manager = ServiceManager(
             self.database, self.data_dir, parent=self, project_quota=self._project_quota, others_in_use=self._tasks_and_servers_in_use,
             project_settings=self.project_settings, default_engine=self.pipeline_engine, clusters=self.clusters,
             on_usage_changed=self.pipeline_runs.usage_changed,
-            on_routes_changed=self._apply_routes,
+            on_routes_changed=self._apply_routes, pull_secrets=self.pull_secrets.write,
         )
         # services' replicas are published with the running tasks (the spawners' quota checks read
         # them) and counted by runs' quota checks
@@ -333,7 +343,7 @@ class ControlPlane(Application):
         self.gateway_running = False
         # builds of projects on Kubernetes: BuildKit Jobs pushing with the registries the project may use
         build_backend = KubernetesBuildBackend(parent=self, clusters=self.clusters, project_settings=self.project_settings,
-                                               credentials=self._build_credentials)
+                                               credentials=self._build_credentials, pull_secrets=self.pull_secrets.write)
         self.build_manager = BuildManager(self.database, self.data_dir, parent=self, push_to=self.local_registry or None,
                                           credential=self.registry_tokens.service_credential, kubernetes=build_backend,
                                           project_settings=self.project_settings, default_engine=self.pipeline_engine)
@@ -355,6 +365,29 @@ class ControlPlane(Application):
         supervisor = self.service_manager.supervisor
         return [replica for service_id in list(supervisor.replicas) for replica in supervisor.of(service_id)]
 
+    def _on_kubernetes(self) -> bool:
+        """Whether any project may run on Kubernetes (an engine of the platform is the Kubernetes one)."""
+        return "kubernetes" in self.engine_names
+
+    def registries_changed(self, project: str | None) -> None:
+        """A registry was added, changed or deleted: its pull Secrets are written
+        again, in the background, where the project (``None``: every project)
+        already has some. Failures are logged (never with a secret)."""
+        if not (self._on_kubernetes() or self.pull_secrets.connected()):
+            return  # no project runs on Kubernetes, no server asked for Secrets there: no cluster to reach
+        task = asyncio.get_running_loop().create_task(self.pull_secrets.refresh_everywhere(project))
+        self._pull_secret_refreshes.add(task)
+        task.add_done_callback(self._pull_secret_refreshes.discard)
+
+    async def write_server_pull_secrets(self, cluster: str, project: str, namespace: str) -> list[str]:
+        """The project's pull Secrets written into its servers' namespace; their names.
+        :class:`PullSecretsFailed` (a 409 whose message holds no secret) when they cannot be."""
+        try:
+            return await self.pull_secrets.write_in_cluster(cluster, project, namespace)
+        except PullSecretsFailed as exc:
+            self.log.warning("registries: pull Secrets of project %s for its servers: %s", project, exc)
+            raise
+
     async def _build_credentials(self, project: str):
         return await self.database.run(usable_credentials, self.registries, project)
 
@@ -374,12 +407,15 @@ class ControlPlane(Application):
         # controllers stop before the runs do: a trial's run stopped by the shutdown is not taken for a failure now;
         # the gateway last, once no replica is left behind it
         self.shutdown_hooks: list = [self.experiments.shutdown, self.pipeline_runs.shutdown, self.service_manager.shutdown,
-                                     self.build_manager.shutdown, self._stop_gateway]
+                                     self.build_manager.shutdown, self._stop_gateway, self._stop_pull_secrets]
         # projects as Unix groups, when users are Unix accounts (cubelab up as root)
         unix_groups.install(self)
 
     async def _delete_project_registries(self, project: str) -> None:
         await self.database.run(self.registries.delete_project, project)
+        if self._on_kubernetes() or self.pull_secrets.connected():
+            # its namespaces keep no credentials of a project that is gone
+            await self.pull_secrets.remove_project_everywhere(project)
 
     async def _start_runs_then_experiments(self) -> None:
         await self.pipeline_runs.start()
@@ -418,6 +454,10 @@ class ControlPlane(Application):
             return
         self.gateway_running = True
         await self.service_manager.routes_changed()
+
+    async def _stop_pull_secrets(self) -> None:
+        await asyncio.gather(*self._pull_secret_refreshes, return_exceptions=True)
+        await self.pull_secrets.close()
 
     async def _stop_gateway(self) -> None:
         self.gateway_running = False

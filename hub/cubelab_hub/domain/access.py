@@ -75,6 +75,7 @@ RULES = {
     "service:create": (_developer, "only creators and devs of project '{project}' may create services in it"),
     "service:edit": (_owner_or_creator, "only the service's owner or creators of project '{project}' may change, deploy or stop it"),
     "registry:read": (_member, "only members of project '{project}' may see its registries"),
+    "registry:pull": (_member, "only members of project '{project}' may have its registries' pull Secrets written"),
     "registry:edit": (_creator, "only creators of project '{project}' (or admins) may add, change or delete its registries"),
     "build:read": (_member, "only members of project '{project}' may read its image builds"),
     "build:create": (_developer, "only creators and devs of project '{project}' may build images in it"),

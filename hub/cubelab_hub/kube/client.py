@@ -120,6 +120,57 @@ class PodClient:
     async def close(self) -> None:
         await self.api_client.close()
 
+    # ------------------------------------------------------------ Secrets
+    # Every client may write Secrets: runs, services and builds need the
+    # project's registry pull Secrets in its namespace before their pods.
+
+    @staticmethod
+    async def _read(call) -> dict:
+        try:
+            response = await call
+        except ApiException as exc:
+            raise KubernetesApiError.from_api_exception(exc) from None
+        await check_response(response)
+        try:
+            return json.loads(await response.read())
+        finally:
+            response.release()
+
+    async def apply_secret(self, namespace: str, body: dict) -> dict:
+        """Create a Secret, or give the one there this body's labels, type and data."""
+        try:
+            return await self._read(self.core.create_namespaced_secret(namespace, body, _preload_content=False))
+        except KubernetesApiError as exc:
+            if exc.status != 409:
+                raise
+        patch = {"metadata": {"labels": body["metadata"].get("labels", {})}, "data": body.get("data", {})}
+        return await self.patch_secret(namespace, body["metadata"]["name"], patch)
+
+    async def patch_secret(self, namespace: str, name: str, patch: dict) -> dict:
+        return await self._read(self.core.patch_namespaced_secret(name, namespace, patch, _content_type="application/merge-patch+json",
+                                                                  _preload_content=False))
+
+    async def list_secrets(self, namespace: str, label_selector: str) -> list[dict]:
+        data = await self._read(self.core.list_namespaced_secret(namespace, label_selector=label_selector, _preload_content=False))
+        return data.get("items", [])
+
+    async def list_secrets_everywhere(self, label_selector: str) -> list[dict]:
+        """Secrets of every namespace with these labels (needs ``secrets`` list cluster-wide)."""
+        data = await self._read(self.core.list_secret_for_all_namespaces(label_selector=label_selector, _preload_content=False))
+        return data.get("items", [])
+
+    async def delete_secret(self, namespace: str, name: str) -> bool:
+        """False when it was already gone."""
+        try:
+            await self._read(self.core.delete_namespaced_secret(name, namespace, _preload_content=False))
+        except KubernetesApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    # ------------------------------------------------------------ pods
+
     async def pod_metrics(self, namespace: str, pod: str) -> dict | None:
         """metrics.k8s.io usage of a pod (metrics-server); None when there is none
         (no metrics-server, or the pod not sampled yet)."""
@@ -165,52 +216,12 @@ class PodClient:
 
 
 class JobClient(PodClient):
-    """Jobs and Secrets in one cluster, beside pods and logs: what an image
-    build and a namespace's pull Secrets need. Objects in and out as dicts."""
+    """Jobs in one cluster, beside pods, logs and Secrets: what an image
+    build needs. Objects in and out as dicts."""
 
     def __init__(self, api_client: k8s.ApiClient):
         super().__init__(api_client)
         self.batch = k8s.BatchV1Api(api_client)
-
-    @staticmethod
-    async def _read(call) -> dict:
-        try:
-            response = await call
-        except ApiException as exc:
-            raise KubernetesApiError.from_api_exception(exc) from None
-        await check_response(response)
-        try:
-            return json.loads(await response.read())
-        finally:
-            response.release()
-
-    async def apply_secret(self, namespace: str, body: dict) -> dict:
-        """Create a Secret, or give the one there this body's labels, type and data."""
-        try:
-            return await self._read(self.core.create_namespaced_secret(namespace, body, _preload_content=False))
-        except KubernetesApiError as exc:
-            if exc.status != 409:
-                raise
-        patch = {"metadata": {"labels": body["metadata"].get("labels", {})}, "data": body.get("data", {})}
-        return await self.patch_secret(namespace, body["metadata"]["name"], patch)
-
-    async def patch_secret(self, namespace: str, name: str, patch: dict) -> dict:
-        return await self._read(self.core.patch_namespaced_secret(name, namespace, patch, _content_type="application/merge-patch+json",
-                                                                  _preload_content=False))
-
-    async def list_secrets(self, namespace: str, label_selector: str) -> list[dict]:
-        data = await self._read(self.core.list_namespaced_secret(namespace, label_selector=label_selector, _preload_content=False))
-        return data.get("items", [])
-
-    async def delete_secret(self, namespace: str, name: str) -> bool:
-        """False when it was already gone."""
-        try:
-            await self._read(self.core.delete_namespaced_secret(name, namespace, _preload_content=False))
-        except KubernetesApiError as exc:
-            if exc.status == 404:
-                return False
-            raise
-        return True
 
     async def create_job(self, namespace: str, body: dict) -> dict:
         return await self._read(self.batch.create_namespaced_job(namespace, body, _preload_content=False))

@@ -6849,6 +6849,71 @@ export interface paths {
         };
         trace?: never;
     };
+    "/projects/{project}/pull-secrets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Write the project's registry pull Secrets into the namespace of its notebook servers on Kubernetes (members; the spawner calls it before a server pod starts) and name them */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PullSecrets"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflict */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/registry/token": {
         parameters: {
             query?: never;
@@ -9083,6 +9148,13 @@ export interface components {
             registries: components["schemas"]["Registry"][];
             /** @description pass as ?cursor= for the next page; null on the last page */
             next_cursor: string | null;
+        };
+        PullSecrets: {
+            project: string;
+            cluster: string;
+            namespace: string;
+            /** @description the kubernetes.io/dockerconfigjson Secrets the project's pods list in imagePullSecrets */
+            pull_secrets: string[];
         };
         RegistryToken: {
             token: string;

@@ -20,6 +20,7 @@ from . import (
     openapi_doc,
     pipelines,
     projects,
+    pull_secrets,
     registries,
     registry_token,
     runs,
@@ -33,7 +34,7 @@ from . import (
 
 # the order of the OpenAPI document's paths
 default_resources = [me, openapi_doc, pipelines, projects, runs, schedules, servers, services, templates, trial_channel, users,
-                     experiments, registries, registry_token, builds, images,
+                     experiments, registries, pull_secrets, registry_token, builds, images,
                      admin_overview, admin_settings, admin_clusters]
 
 

@@ -4,7 +4,9 @@ Platform-wide registries (``project`` null) are seen by every user and kept by
 admins; a project's registries are seen by its members and kept by its
 creators (rules in :mod:`cubelab_hub.domain.access`). A caller who may not see
 a registry, or names a project they are not in, gets 404 before the body is
-read. The password is write-only: answers say ``password_set``.
+read. The password is write-only: answers say ``password_set``. On
+Kubernetes a change is written, in the background, into the namespaces that
+hold the registry's pull Secrets (:meth:`ControlPlane.registries_changed`).
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class RegistryListHandler(ListArguments, RegistryBase):
 
         view = await self.db.run(insert)
         await self.app.audit(self.actor.name, registry.project, "registry:create", {"registry": registry.name, "host": registry.host})
+        self.app.registries_changed(registry.project)
         self.send(self.with_permissions(view), 201)
 
 
@@ -110,6 +113,7 @@ class RegistryHandler(RegistryBase):
         view = await self.db.run(store)
         detail = {"registry": name, "fields": sorted(k for k in changes if k in merged)}  # names of fields, never values
         await self.app.audit(self.actor.name, current["project"], "registry:edit", detail)
+        self.app.registries_changed(current["project"])
         self.send(self.with_permissions(view))
 
     async def delete(self, name):
@@ -121,6 +125,7 @@ class RegistryHandler(RegistryBase):
 
         project = await self.db.run(remove)
         await self.app.audit(self.actor.name, project, "registry:delete", {"registry": name})
+        self.app.registries_changed(project)
         self.send(None, 204)
 
 

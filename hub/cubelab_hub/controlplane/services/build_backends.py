@@ -9,9 +9,11 @@ rule services follow).
 - **Prepare** (before the build is stored): the context folder becomes a gzip
   tar, refused when too large for a Secret (:func:`~cubelab_hub.kube.builds.check_context_size`);
   the push target is the registry named by ``push_registry``.
-- **Run**: the project's build credentials Secret (the push target and the
-  registries the project may pull from) is written, then the build's context
-  Secret and its Job (:mod:`cubelab_hub.kube.builds`); the context Secret is
+- **Run**: the project's registry pull Secrets (``pull_secrets``: the
+  BuildKit image itself may come from a private registry; the pod lists them in
+  ``imagePullSecrets``) and its build credentials Secret (the push target and
+  the registries the project may pull from, for BuildKit) are written, then
+  the build's context Secret and its Job (:mod:`cubelab_hub.kube.builds`); the context Secret is
   owned by the Job, so both go when the Job's TTL ends. The pod's log (its
   init container's, then BuildKit's) is appended to the build's log while it
   runs; the outcome comes from the Job's conditions.
@@ -116,10 +118,12 @@ class KubernetesBuildBackend(LoggingConfigurable):
 
     def __init__(self, *, clusters: Clusters | Mapping[str, JobClient | ClusterAccess | dict],
                  project_settings: Callable[[str], Awaitable[ProjectSettings] | ProjectSettings],
-                 credentials: Callable[[str], Awaitable[Credentials]], default_cluster: str = "default", **kwargs):
+                 credentials: Callable[[str], Awaitable[Credentials]], default_cluster: str = "default",
+                 pull_secrets: Callable[[JobClient, str, str], Awaitable[list[str]]] | None = None, **kwargs):
         """``credentials(project)``: registry name -> credentials of every
         registry the project may use (the platform's :func:`~.pull_secrets.usable_credentials`
-        with the push registry)."""
+        with the push registry); ``pull_secrets(client, project, namespace)``:
+        writes the project's pull Secrets there and names them (none: the pod lists none)."""
         super().__init__(**kwargs)
         if isinstance(clusters, Clusters):
             default_cluster = clusters.default
@@ -131,6 +135,7 @@ class KubernetesBuildBackend(LoggingConfigurable):
         self._owned: list[JobClient] = []
         self.project_settings = project_settings
         self.credentials = credentials
+        self.pull_secrets = pull_secrets
         self._placed: dict[int, tuple[JobClient, str]] = {}
         self._cancelled: set[int] = set()
 
@@ -164,8 +169,11 @@ class KubernetesBuildBackend(LoggingConfigurable):
         namespace = project.namespace or self.namespace
         client = await self._client(project.cluster or self.default_cluster)
         registries = await self.credentials(request.project)
+        # the Secrets exist before the Job whose pod lists them
+        pulls = await self.pull_secrets(client, request.project, namespace) if self.pull_secrets is not None else []
         ctx = BuildJobContext(namespace=namespace, registry=prepared.registry, build_id=build_id, buildkit_image=self.buildkit_image,
-                              ttl_seconds=self.ttl_seconds_after_finished, insecure_registry=self.insecure_registry)
+                              ttl_seconds=self.ttl_seconds_after_finished, insecure_registry=self.insecure_registry,
+                              image_pull_secrets=tuple(pulls))
         secret, job = build_objects(request, ctx, prepared.context_tar, dockerfile)
         name = job_name(build_id)
         config = json.dumps(docker_config(registries.values()), sort_keys=True, separators=(",", ":"))

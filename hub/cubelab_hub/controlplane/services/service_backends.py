@@ -18,8 +18,10 @@ project's work runs (:func:`backend_name`).
   reported to ``on_status`` with the Deployment's state and one line per pod;
   logs are the pods' ``service`` container's. Only the routing owner of a host
   has its ``VirtualService`` (two on one host would both claim it): the manager
-  says who owns it. The registry pull secret is not handled yet: images must
-  be pullable by the namespace's default service account.
+  says who owns it. Before the objects, the project's registry pull Secrets
+  are written into the namespace (``pull_secrets``, the control plane's
+  :class:`~.pull_secrets.PullSecrets`) and the pods list them in
+  ``imagePullSecrets``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import aiohttp
 from traitlets import Dict, Float, List, Unicode
@@ -144,6 +146,8 @@ class _Placed:
 
 
 StatusCallback = Callable[[int, DeploymentState, list[PodState]], Awaitable[None] | None]
+# (client, project, namespace) -> names of the project's registry pull Secrets, written into the namespace
+PullSecretWriter = Callable[[ServiceClient, str, str], Awaitable[list[str]]]
 
 
 class KubernetesServiceBackend(LoggingConfigurable, ServiceBackend):
@@ -172,12 +176,13 @@ class KubernetesServiceBackend(LoggingConfigurable, ServiceBackend):
     def __init__(self, domain: str, *, clusters: Clusters | Mapping[str, ServiceClient | ClusterAccess],
                  project_settings: Callable[[str], Awaitable[ProjectSettings] | ProjectSettings],
                  on_status: StatusCallback | None = None, service_named: Callable[[str], Service | None] | None = None,
-                 default_cluster: str = "default", **kwargs):
+                 default_cluster: str = "default", pull_secrets: PullSecretWriter | None = None, **kwargs):
         """``clusters``: the platform's :class:`Clusters`, or clients or access
         settings per cluster name; ``project_settings``: project -> its
         settings (may be a coroutine); ``on_status``: called with the service
         id, the Deployment's state and its pods at each change;
-        ``service_named``: a service by name (the ports of split and mirror targets)."""
+        ``service_named``: a service by name (the ports of split and mirror targets);
+        ``pull_secrets``: writes the project's registry pull Secrets (none: pods list none)."""
         super().__init__(**kwargs)
         self.domain = domain
         if isinstance(clusters, Clusters):
@@ -192,6 +197,7 @@ class KubernetesServiceBackend(LoggingConfigurable, ServiceBackend):
         self.project_settings = project_settings
         self.on_status = on_status
         self.service_named = service_named or (lambda name: None)
+        self.pull_secrets = pull_secrets
         self._placed: dict[int, _Placed] = {}
 
     # ------------------------------------------------------------ where
@@ -241,6 +247,12 @@ class KubernetesServiceBackend(LoggingConfigurable, ServiceBackend):
         previous = self._placed.get(service_id)
         if previous is not None and (previous.cluster, previous.namespace) != (cluster, ctx.namespace):
             await self.stop(service_id, previous.service)  # the project moved: nothing left behind in the old place
+        if self.pull_secrets is not None:
+            # the Secrets exist before the Deployment whose pods list them
+            names = await self.pull_secrets(client, service.project, ctx.namespace)
+            if names:
+                ctx = replace(ctx, image_pull_secrets=tuple(dict.fromkeys([*ctx.image_pull_secrets, *names])))
+                objects = objects_for(service, ctx, count, owns_host=owns_host)
         for obj in objects:
             await client.apply(obj)
         await self._prune(client, ctx.namespace, service, objects)

@@ -149,7 +149,7 @@ class ServiceManager(LoggingConfigurable):
     def __init__(self, database, data_dir: str | os.PathLike, *, project_quota=None, others_in_use=None,
                  unix: UnixAccounts | None | str = "environment", workspace_for: Callable[[str], Path] | None = None,
                  on_routes_changed=None, on_usage_changed=None, project_settings=None, default_engine: str = "local",
-                 clusters=None, **kwargs):
+                 clusters=None, pull_secrets=None, **kwargs):
         """``project_quota``: project -> :class:`Quota` (may be a coroutine);
         ``others_in_use``: project -> :class:`Usage` of its running servers and
         tasks (may be a coroutine); ``on_routes_changed``: ``async (routes)``,
@@ -160,7 +160,9 @@ class ServiceManager(LoggingConfigurable):
         (:meth:`in_use_by_project`) can be published; ``project_settings``:
         project -> its settings (may be a coroutine), ``default_engine`` and
         ``clusters``: with them, where each project's services run (see
-        :func:`~.service_backends.backend_name`)."""
+        :func:`~.service_backends.backend_name`); ``pull_secrets``: ``async
+        (client, project, namespace) -> names``, writes the project's registry
+        pull Secrets before its Deployment on Kubernetes (:class:`~.pull_secrets.PullSecrets`)."""
         super().__init__(**kwargs)
         self.db = database
         self.data_dir = Path(data_dir)
@@ -201,6 +203,7 @@ class ServiceManager(LoggingConfigurable):
         self.project_settings = project_settings
         self.default_engine = default_engine
         self.clusters = clusters
+        self.pull_secrets = pull_secrets  # (client, project, namespace) -> the pull Secrets' names, on Kubernetes
         self._kubernetes: KubernetesServiceBackend | None = None
         self._on_kubernetes: set[int] = set()  # ids of services deployed there
 
@@ -217,7 +220,7 @@ class ServiceManager(LoggingConfigurable):
         if self._kubernetes is None:
             self._kubernetes = KubernetesServiceBackend(
                 self.domain, clusters=self.clusters or {"default": {}}, project_settings=self.project_settings,
-                on_status=self._kubernetes_status, service_named=self._deployed_named, parent=self)
+                on_status=self._kubernetes_status, service_named=self._deployed_named, pull_secrets=self.pull_secrets, parent=self)
         return self._kubernetes
 
     def _deployed_named(self, name: str) -> Service | None:

@@ -24,7 +24,9 @@ What the cluster needs:
   hera's models of Argo 4.0.5), its controller watching the projects' namespaces.
 - The control plane's credentials: ``workflows.argoproj.io`` create, get, list,
   watch, patch, delete; ``pods`` list; ``pods/log`` get; ``metrics.k8s.io``
-  ``pods`` get, in those namespaces.
+  ``pods`` get; ``secrets`` create, patch, list, delete (the run's Secret and
+  the project's registry pull Secrets, written before the Workflow and listed
+  in its ``imagePullSecrets``: ``pull_secrets``), in those namespaces.
 - In each namespace, the workflow service account (``ClusterConfig.service_account``,
   default ``pipeline``) with Argo's executor role.
 - An artifact repository only for pipelines that pass a directory downstream
@@ -51,13 +53,13 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import aiohttp
 from traitlets import Any, Dict, Float, Integer, Tuple, Unicode, default, validate
 
-from ...domain.errors import FieldError
+from ...domain.errors import Conflict, FieldError
 from ...domain.projects import ProjectSettings
 from ...kube.client import KubernetesApiError
 from ...kube.clusters import ClusterAccess, Clusters, cluster_access, connect
@@ -99,6 +101,8 @@ log = logging.getLogger(__name__)
 
 NODE_NAME_ANNOTATION = "workflows.argoproj.io/node-name"
 ProjectResolver = Callable[[str], "ProjectSettings | Awaitable[ProjectSettings] | None"]
+# (client, project, namespace) -> names of the project's registry pull Secrets, written into the namespace
+PullSecretWriter = Callable[[ArgoClient, str, str], Awaitable[list[str]]]
 
 
 @dataclass
@@ -205,10 +209,14 @@ class KubernetesEngine(Engine):
         *,
         cluster_config: ClusterConfig | None = None,
         project_settings: ProjectResolver | None = None,
+        pull_secrets: PullSecretWriter | None = None,
         **kwargs,
     ) -> None:
         """``clients``: connected clients or access settings per cluster name (tests,
-        tools); None: from the ``clusters`` setting, connected on first use."""
+        tools); None: from the ``clusters`` setting, connected on first use.
+        ``pull_secrets``: writes a project's registry pull Secrets into a
+        namespace and names them; default: the control plane's (its parent's
+        ``pull_secrets.write``)."""
         super().__init__(**kwargs)
         if clients is None:
             clients = {name: cluster_access(name, value) for name, value in self.clusters.items()}
@@ -220,7 +228,15 @@ class KubernetesEngine(Engine):
         self.cluster_config = cluster_config or ClusterConfig(service_account=self.service_account)
         # project name -> its settings; the control plane's reader of hub groups by default
         self.project_settings = project_settings or getattr(self.parent, "project_settings", None)
+        self._pull_secrets = pull_secrets
         self._runs: dict[str, _Run] = {}
+
+    @property
+    def pull_secrets(self) -> PullSecretWriter | None:
+        # the control plane makes its writer after its engines: looked up when first needed
+        if self._pull_secrets is None:
+            self._pull_secrets = getattr(getattr(self.parent, "pull_secrets", None), "write", None)
+        return self._pull_secrets
 
     # ------------------------------------------------------------ interface
 
@@ -241,8 +257,22 @@ class KubernetesEngine(Engine):
         if client is None:
             await self._fail_unstarted(run, None, problem)
             return run.state
+        config = self.cluster_config
+        if self.pull_secrets is not None:
+            # the Secrets exist before the workflow whose pods (tasks, trials) list them
+            try:
+                names = await self.pull_secrets(client, spec.project, run.namespace)
+            except Exception as exc:  # noqa: BLE001 - the run fails saying so, without the API server's message
+                if isinstance(exc, Conflict):  # the writer's own message, safe to show
+                    message = str(exc)
+                else:
+                    why = f"{exc.status} {exc.reason}" if isinstance(exc, KubernetesApiError) else type(exc).__name__
+                    message = f"could not write the registries' pull Secrets into namespace {run.namespace}: {why}"
+                await self._fail_unstarted(run, None, message)
+                return run.state
+            config = replace(config, image_pull_secrets=tuple(dict.fromkeys([*config.image_pull_secrets, *names])))
         try:
-            body = secure_for_runner(compile_workflow(spec, project, self.cluster_config), spec.runner, self.task_security, self.user_id_range)
+            body = secure_for_runner(compile_workflow(spec, project, config), spec.runner, self.task_security, self.user_id_range)
         except FieldError as exc:
             await self._fail_unstarted(run, exc.field, f"cannot run on kubernetes: {exc}")
             return run.state
