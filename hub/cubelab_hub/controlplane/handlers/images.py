@@ -1,6 +1,7 @@
 """Images of a project (the local registry and finished builds), deleting one
-(asked first when something uses it), and "save as image": a Dockerfile that
-reproduces the package changes made in an environment, for review.
+(asked first when something uses it), importing one from an OCI or docker
+archive (admins), and "save as image": a Dockerfile that reproduces the
+package changes made in an environment, for review.
 
 Members read a project's images; creators and devs delete them; admins do
 everything (:mod:`cubelab_hub.domain.access`). A caller who may not see the
@@ -65,6 +66,31 @@ class ImageHandler(ImageBase):
         self.send(await self.catalog.delete(project, image, tag, force in ("1", "true", "yes")))
 
 
+class ImageImportHandler(APIHandler):
+    openapi = {"post": op("Import an image from an OCI or docker archive of the caller's workspace (admins only) into "
+                          "<registry>/<project>/<image>:<tag>: pulled into the project's build storage and pushed to the local "
+                          "registry. Builds whose FROM cannot be reached are offered imported images",
+                          tags=TAGS, body="ImageImportRequest", returns="ImageImport", status=201, errors=(400, 401, 403, 404, 409))}
+
+    async def post(self):
+        self.require("image:import")
+        request = self.app.image_importer.parse(self.json_body())
+        if request.project not in self.actor.projects and await self.hub.get_group(request.project) is None:
+            raise NotFound.of("project", request.project, "project")
+        self.send(await self.app.image_importer.run(request, self.actor.name), 201)
+
+
+class ImageImportListHandler(APIHandler):
+    openapi = {"get": op("List images imported from archives (admins only), newest first; paged", tags=TAGS, returns="ImageImportList",
+                         params=[LIMIT_PARAM, CURSOR_PARAM], errors=(400, 401, 403))}
+
+    async def get(self):
+        self.require("image:import")
+        limit = parse_limit(self.get_argument("limit", None))
+        cursor = self.get_argument("cursor", None)
+        self.send(await self.db.run(self.app.image_importer.list, limit, cursor))
+
+
 class DockerfileFromEnvironmentHandler(APIHandler):
     openapi = {"post": op("'Save as image': from package lists taken before and after changing an environment (pip freeze, "
                           "conda list --export, apt list --installed), the Dockerfile FROM the base image that reproduces "
@@ -99,6 +125,17 @@ SCHEMAS = {
     "EnvironmentChanges": {"type": "object", "required": ["base"], "description": "give both lists of each package manager you used",
                            "properties": {"base": {**_TEXT, "examples": ["127.0.0.1:5000/team-a/trainer:v1"]},
                                           **{f"{m}_{w}": _TEXT for m in ("pip", "conda", "apt") for w in ("before", "after")}}},
+    "ImageImportRequest": {"type": "object", "required": ["path", "project", "image"], "properties": {
+        "path": {**_TEXT, "description": "a tar archive in your workspace", "examples": ["images/base.oci.tar"]},
+        "format": {"type": "string", "enum": ["oci-archive", "docker-archive"], "description": "default: found from the archive"},
+        "project": _TEXT, "image": _TEXT, "tag": {**_TEXT, "default": "latest"}}},
+    "ImageImport": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "project": _TEXT, "image": _TEXT, "tag": _TEXT, "reference": _TEXT, "archive": _TEXT,
+        "format": _TEXT, "image_id": {"type": ["string", "null"]}, "digest": {"type": ["string", "null"]},
+        "size": {"type": ["integer", "null"]}, "creator": _TEXT, "created_at": _TEXT}},
+    "ImageImportList": {"type": "object", "required": ["imports", "next_cursor"], "properties": {
+        "imports": {"type": "array", "items": {"$ref": "#/components/schemas/ImageImport"}},
+        "next_cursor": {"type": ["string", "null"]}}},
     "GeneratedDockerfile": {"type": "object", "properties": {
         "dockerfile": _TEXT, "base": _TEXT, "changes": {"type": "object", "additionalProperties": _CHANGES}}},
 }
@@ -106,5 +143,7 @@ SCHEMAS = {
 ROUTES = [
     route("/images", ImageListHandler),
     route("/images/dockerfile-from-environment", DockerfileFromEnvironmentHandler),
+    route("/images/import", ImageImportHandler),
+    route("/images/imports", ImageImportListHandler),
     route("/images/{project}/{image}/{tag}", ImageHandler),
 ]
