@@ -38,6 +38,7 @@ from .openapi import build_document
 from .services.build_backends import KubernetesBuildBackend
 from .services.builds import BuildManager
 from .services.experiments import ExperimentManager
+from .services.image_debug import ImageDebugger
 from .services.image_imports import ImageImporter
 from .services.images import ImageCatalog, RegistryImages
 from .services.pull_secrets import usable_credentials
@@ -311,6 +312,7 @@ class ControlPlane(Application):
                                           project_settings=self.project_settings, default_engine=self.pipeline_engine,
                                           archives=lambda: self.database.run(self.image_importer.references))
         self.image_importer = ImageImporter(self.database, self.build_manager, parent=self)
+        self.image_debugger = ImageDebugger(self.build_manager)
         self.image_catalog = ImageCatalog(self.database, self.build_manager.registry,
                                           RegistryImages(self.local_registry, self.registry_tokens) if self.local_registry else None)
 

@@ -10,6 +10,8 @@ project gets 404 before anything else is read.
 
 from __future__ import annotations
 
+from tornado.iostream import StreamClosedError
+
 from ...domain.environment_changes import environment_changes_from_dict
 from ...domain.errors import FieldError, NotFound
 from ...domain.paging import decode_cursor, encode_cursor, parse_limit
@@ -91,6 +93,38 @@ class ImageImportListHandler(APIHandler):
         self.send(await self.db.run(self.app.image_importer.list, limit, cursor))
 
 
+class ImageDebugRunHandler(APIHandler):
+    openapi = {"post": op("Debug an image: run one command inside an image of the project's build storage (built or imported "
+                          "here) as the caller's account, under the request's CPU and memory limits and timeout (creators and "
+                          "devs). The answer is text/plain, streamed while the command runs; its last line is "
+                          "'[cubelab] exited with code N' or why it was stopped",
+                          tags=TAGS, body="ImageDebugRun", errors=(400, 401, 403, 404))}
+
+    async def post(self):
+        body = self.json_body()
+        project = body.get("project")
+        if not isinstance(project, str) or not project:
+            raise FieldError("project", "is missing", PROJECT_ACCEPTED)
+        if not self.allowed("image:read", project):
+            raise NotFound.of("project", project, "project")
+        self.require("image:debug", project)
+        debugger = self.app.image_debugger
+        request = debugger.parse(body)
+        async with debugger.open(request, self.actor.name) as session:
+            self.set_header("Content-Type", "text/plain; charset=utf-8")
+            self.set_header("X-Accel-Buffering", "no")
+
+            async def write(chunk: bytes) -> None:
+                self.write(chunk)
+                await self.flush()
+
+            try:
+                await session.stream(write)
+            except StreamClosedError:  # the client left; the command was stopped
+                return
+        self.finish()
+
+
 class DockerfileFromEnvironmentHandler(APIHandler):
     openapi = {"post": op("'Save as image': from package lists taken before and after changing an environment (pip freeze, "
                           "conda list --export, apt list --installed), the Dockerfile FROM the base image that reproduces "
@@ -136,6 +170,11 @@ SCHEMAS = {
     "ImageImportList": {"type": "object", "required": ["imports", "next_cursor"], "properties": {
         "imports": {"type": "array", "items": {"$ref": "#/components/schemas/ImageImport"}},
         "next_cursor": {"type": ["string", "null"]}}},
+    "ImageDebugRun": {"type": "object", "required": ["project", "image", "command"], "properties": {
+        "project": _TEXT, "image": {**_TEXT, "examples": ["127.0.0.1:5000/team-a/trainer:v1"]},
+        "command": {"type": "array", "items": _TEXT, "examples": [["sh", "-c", "pip list"]]},
+        "timeout": {"type": ["string", "integer"], "examples": ["60s"], "description": "1s to 10m, default 60s"},
+        "cpu": {"type": ["string", "number"], "examples": ["1"]}, "memory": {**_TEXT, "examples": ["1G"]}}},
     "GeneratedDockerfile": {"type": "object", "properties": {
         "dockerfile": _TEXT, "base": _TEXT, "changes": {"type": "object", "additionalProperties": _CHANGES}}},
 }
@@ -145,5 +184,6 @@ ROUTES = [
     route("/images/dockerfile-from-environment", DockerfileFromEnvironmentHandler),
     route("/images/import", ImageImportHandler),
     route("/images/imports", ImageImportListHandler),
+    route("/images/debug-runs", ImageDebugRunHandler),
     route("/images/{project}/{image}/{tag}", ImageHandler),
 ]
