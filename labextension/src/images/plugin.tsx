@@ -1,10 +1,10 @@
 /**
  * Images: the panel's section (builds and registries), a build's tab with its
- * live log, the new-build form, and "Build image" on Dockerfiles in the file
- * browser.
+ * live log, the new-build form, "Build image" on Dockerfiles in the file
+ * browser, and "Save environment as image…" (command palette and the section).
  */
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { WidgetTracker } from '@jupyterlab/apputils';
+import { ICommandPalette, WidgetTracker } from '@jupyterlab/apputils';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { Signal } from '@lumino/signaling';
 import * as React from 'react';
@@ -21,12 +21,14 @@ import {
   newRegistryDraft
 } from './model';
 import { RegistryForm } from './RegistryForm';
-import { BuildFormWidget, BuildWidget } from './widget';
+import { SaveAsImageClient } from './saveAsImage';
+import { BuildFormWidget, BuildWidget, SaveImageWidget } from './widget';
 
 namespace CommandIDs {
   export const openBuild = 'cubelab:open-build';
   export const newBuild = 'cubelab:new-build';
   export const buildImage = 'cubelab:build-image';
+  export const saveEnvironment = 'cubelab:save-environment-as-image';
 }
 
 /** Files of the file browser; the command shows itself only for Dockerfiles (by name). */
@@ -37,13 +39,14 @@ export const imagesPlugin: JupyterFrontEndPlugin<void> = {
   description: 'The CubeLab Images section, a build’s tab with its live log, and building a Dockerfile.',
   autoStart: true,
   requires: [ICubeLabApi, ICubeLabPanel],
-  optional: [ILayoutRestorer, IDefaultFileBrowser],
+  optional: [ILayoutRestorer, IDefaultFileBrowser, ICommandPalette],
   activate: (
     app: JupyterFrontEnd,
     api: ICubeLabApi,
     panel: ICubeLabPanel,
     restorer: ILayoutRestorer | null,
-    browser: IDefaultFileBrowser | null
+    browser: IDefaultFileBrowser | null,
+    palette: ICommandPalette | null
   ) => {
     const builds = new BuildsClient(api.client);
     const registries = new RegistriesClient(api.client);
@@ -112,6 +115,33 @@ export const imagesPlugin: JupyterFrontEndPlugin<void> = {
       }
     });
 
+    const saver = new SaveAsImageClient(api.clientFor('cubelab/environment'), api.client, builds);
+    app.commands.addCommand(CommandIDs.saveEnvironment, {
+      label: 'Save Environment as Image…',
+      caption: 'A Dockerfile of the packages changed since this server started, for review, then built',
+      isEnabled: () => !!ctx,
+      execute: args => {
+        if (!ctx) {
+          return;
+        }
+        Array.from(app.shell.widgets('main'))
+          .find(w => w.id === 'cubelab-save-image')
+          ?.dispose(); // lists taken again: a fresh form
+        const widget: SaveImageWidget = new SaveImageWidget({
+          me: ctx.me,
+          client: saver,
+          project: defaultProject(args),
+          onStarted: build => {
+            widget.dispose();
+            changed.emit();
+            void app.commands.execute(CommandIDs.openBuild, { id: build.id! });
+          }
+        });
+        app.shell.add(widget, 'main');
+        app.shell.activateById(widget.id);
+      }
+    });
+
     if (restorer) {
       void restorer.restore(views, {
         command: CommandIDs.openBuild,
@@ -146,6 +176,7 @@ export const imagesPlugin: JupyterFrontEndPlugin<void> = {
     const opener: IImagesOpener = {
       openBuild: id => void app.commands.execute(CommandIDs.openBuild, { id }),
       newBuild: project => void app.commands.execute(CommandIDs.newBuild, { project }),
+      saveEnvironment: project => void app.commands.execute(CommandIDs.saveEnvironment, { project }),
       editRegistry,
       onChange: fn => {
         const slot = () => fn();
@@ -159,6 +190,7 @@ export const imagesPlugin: JupyterFrontEndPlugin<void> = {
         return;
       }
       app.contextMenu.addItem({ command: CommandIDs.buildImage, selector: FILE_SELECTOR, rank: 62 });
+      palette?.addItem({ command: CommandIDs.saveEnvironment, category: 'CubeLab' });
       panel.addSection({
         id: 'images',
         title: 'Images',
