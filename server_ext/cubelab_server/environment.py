@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import shutil
 import sys
@@ -36,6 +37,8 @@ COMMAND_TIMEOUT = 60.0
 MAX_OUTPUT = 2 * 2**20  # the control plane accepts lists up to 2M
 STATE_FILE = "cubelab-environment-before.json"
 DPKG_STATUS = "/var/lib/dpkg/status"
+
+log = logging.getLogger("cubelab_server.environment")
 
 
 @dataclass
@@ -154,9 +157,16 @@ class EnvironmentRecorder:
         if self._before is None:
             self._before = asyncio.ensure_future(self._record_before())
 
+    async def _python(self) -> str:
+        # the kernel spec is read from disk: not on the event loop
+        return await asyncio.get_running_loop().run_in_executor(None, kernel_python, self.serverapp)
+
     async def _record_before(self) -> Snapshot:
-        snapshot = await take_snapshot(kernel_python(self.serverapp), self.timeout)
-        await asyncio.get_running_loop().run_in_executor(None, self._write, snapshot)
+        snapshot = await take_snapshot(await self._python(), self.timeout)
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self._write, snapshot)
+        except OSError as exc:  # the copy on disk is for inspection; "before" is still kept in memory
+            log.warning("could not write %s: %s", self.state_path, exc)
         return snapshot
 
     def _write(self, snapshot: Snapshot) -> None:
@@ -175,6 +185,6 @@ class EnvironmentRecorder:
     async def both(self) -> dict:
         """Both snapshots and the base image: what the Lab sends on to ``dockerfile-from-environment``."""
         before = await self.before()
-        after = await take_snapshot(before.python or kernel_python(self.serverapp), self.timeout)
+        after = await take_snapshot(before.python or await self._python(), self.timeout)
         return {"base": self.base_image, "before": before.to_json(), "after": after.to_json(),
                 "managers": [m for m in ("apt", "conda", "pip") if m in before.lists and m in after.lists]}

@@ -29,7 +29,7 @@ from sqlalchemy import delete, select
 from traitlets import Float, Integer
 from traitlets.config import LoggingConfigurable
 
-from ...domain.builds import BuildahPaths, buildah_inspect_argv, buildah_push_argv, image_facts, registry_auth_file
+from ...domain.builds import BuildahPaths, buildah_inspect_argv, buildah_push_argv, image_facts, registry_auth_file, storage_argv
 from ...domain.errors import Conflict, FieldError
 from ...domain.formats import format_bytes
 from ...domain.image_imports import (
@@ -115,10 +115,16 @@ class ImageImporter(LoggingConfigurable):
                 if not image_id:
                     raise ImportFailed(f"buildah pulled {request.path} but named no image", "path")
                 await self._buildah(buildah_tag_argv(self.builds.buildah, paths, image_id, reference), env, deadline, "tagging")
-                facts = await self._buildah(buildah_inspect_argv(self.builds.buildah, paths, image_id), env, deadline, "inspecting")
-                digest, size = image_facts(facts)
-                if self.builds.push_to and self.builds.credential is not None:
-                    digest = await self._push(paths, image_id, reference, request.project, work, env, deadline) or digest
+                try:
+                    facts = await self._buildah(buildah_inspect_argv(self.builds.buildah, paths, image_id), env, deadline, "inspecting")
+                    digest, size = image_facts(facts)
+                    if self.builds.push_to and self.builds.credential is not None:
+                        digest = await self._push(paths, image_id, reference, request.project, work, env, deadline) or digest
+                except Exception:
+                    # nothing half-made: a failed import leaves no tag in the project's storage
+                    await self._buildah([*storage_argv(self.builds.buildah, paths), "rmi", reference], env, loop.time() + 60,
+                                        "removing the tag", check=False)
+                    raise
         finally:
             await loop.run_in_executor(None, shutil.rmtree, work, True)
 
@@ -133,7 +139,7 @@ class ImageImporter(LoggingConfigurable):
         log.info("%s imported %s from %s (%s)", actor, reference, request.path, fmt)
         return view
 
-    async def _buildah(self, argv: list[str], env: dict, deadline: float, what: str) -> str:
+    async def _buildah(self, argv: list[str], env: dict, deadline: float, what: str, check: bool = True) -> str:
         proc = await asyncio.create_subprocess_exec(*argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         try:
             out, err = await asyncio.wait_for(proc.communicate(), max(1.0, deadline - asyncio.get_running_loop().time()))
@@ -141,7 +147,7 @@ class ImageImporter(LoggingConfigurable):
             proc.kill()
             await proc.wait()
             raise ImportFailed(f"{what} did not finish within the import's {self.timeout:g} s", "path") from None
-        if proc.returncode != 0:
+        if proc.returncode != 0 and check:
             raise ImportFailed(f"{what} failed (buildah exited with {proc.returncode}): "
                                f"{err.decode(errors='replace').strip()[-500:]}", "path")
         return out.decode(errors="replace")
