@@ -151,3 +151,44 @@ def test_save_environment_as_image_review_then_build(platform, page, tmp_path):
     user.create_token()
     builds = user.api("GET", "/builds?project=public&q=saved-env").json()["builds"]
     assert builds and "LABEL reviewed-by=saveui" in builds[0]["dockerfile"], builds
+
+
+ROOTFS = {"bin/sh": "/bin/dash", "bin/cat": "/usr/bin/cat", "bin/sleep": "/usr/bin/sleep",
+          "lib/x86_64-linux-gnu/libc.so.6": "/lib/x86_64-linux-gnu/libc.so.6", "lib64/ld-linux-x86-64.so.2": "/lib64/ld-linux-x86-64.so.2"}
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="buildah builds (vfs storage, chroot isolation) run as root")
+@pytest.mark.skipif(shutil.which("buildah") is None, reason="needs buildah (Debian package 'buildah')")
+def test_a_command_runs_in_a_built_image_from_its_build_tab(platform, page):
+    """A succeeded build's tab runs a typed command inside its image, as the
+    user's account, and shows the output and how it ended."""
+    name, password = "dbgui", "dbgui-password"
+    log_in(page, platform.url, name, password)
+    workspace = platform.data_dir / "workspaces" / name
+    for target, source in ROOTFS.items():
+        (workspace / "dbg" / target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, workspace / "dbg" / target)
+    (workspace / "dbg" / "hello.txt").write_text("hello from inside the image\n")
+    user = User(platform, name, password)
+    assert user.login().status_code == 302
+    user.create_token()
+    started = user.api("POST", "/builds", json={"project": "public", "image": "dbgui", "tags": ["1"], "context": "dbg",
+                                                "dockerfile": "FROM scratch\nCOPY . /\n"})
+    assert started.status_code == 201, started.text
+    use_checkout_labextension(page, workspace)
+    open_cubelab_panel(page)
+    row = page.locator('[data-testid="cubelab-build-list"] li[data-image="dbgui"]').first
+    expect(row).to_have_attribute("data-status", "succeeded", timeout=120_000)
+    row.locator('[data-testid="cubelab-build-open"]').click()
+
+    view = page.locator('[data-testid="cubelab-build-view"]')
+    expect(view).to_have_attribute("data-status", "succeeded", timeout=30_000)
+    debug = view.locator('[data-testid="cubelab-debug-run"]')
+    debug.locator("summary").click()
+    debug.locator('[data-testid="cubelab-debug-command"]').fill("cat /hello.txt; grep_is_missing; cat /proc/self/status")
+    debug.locator('[data-testid="cubelab-debug-start"]').click()
+    output = debug.locator('[data-testid="cubelab-debug-output"]')
+    expect(output).to_have_attribute("data-running", "false", timeout=60_000)
+    expect(output).to_contain_text("hello from inside the image")
+    expect(output).to_contain_text(re.compile(rf"Uid:\s+{platform.unix_account(name).pw_uid}\s"))
+    expect(output).to_have_attribute("data-exit-code", "0")

@@ -1,4 +1,5 @@
 import { BuildsClient } from '../images/client';
+import { debugOutcome, debugRunBody } from '../images/debugRequest';
 import {
   changesRequest,
   changesSummary,
@@ -139,5 +140,29 @@ describe('the calls', () => {
       'POST api/builds'
     ]);
     expect(calls[2][2]).toEqual({ project: 'vision', image: 'img', dockerfile: 'FROM b\n', tags: ['t'] });
+  });
+});
+
+describe('a command run in a built image', () => {
+  it('is the typed line for the image’s own shell', () => {
+    expect(debugRunBody('vision', '127.0.0.1:5000/vision/trainer:v1', 'pip list | head')).toEqual({
+      project: 'vision',
+      image: '127.0.0.1:5000/vision/trainer:v1',
+      command: ['sh', '-c', 'pip list | head']
+    });
+    expect(debugRunBody('p', 'i', 'true', ' 30s ').timeout).toBe('30s');
+  });
+
+  it('says how it ended from the last line', () => {
+    expect(debugOutcome('a\nb\n')).toBeNull();
+    expect(debugOutcome('a\n[cubelab] exited with code 0\n')).toEqual({ code: 0, stopped: null });
+    expect(debugOutcome('[cubelab] exited with code 127')).toEqual({ code: 127, stopped: null });
+    expect(debugOutcome('x\n[cubelab] stopped after the timeout of 1m\n')).toEqual({
+      code: null,
+      stopped: 'stopped after the timeout of 1m'
+    });
+    expect(debugOutcome('[cubelab] killed at its memory limit of 1G\n')?.stopped).toBe(
+      'killed at its memory limit of 1G'
+    );
   });
 });

@@ -9,8 +9,11 @@ import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { Signal } from '@lumino/signaling';
 import * as React from 'react';
 
-import { ICubeLabApi, ICubeLabPanel, ISidebarContext } from '../tokens';
+import { IMe } from '../projects/client';
+import { API_ROOT, ICubeLabApi, ICubeLabPanel, ISidebarContext } from '../tokens';
+import { streamRequest } from '../transport';
 import { BuildsClient, IRegistry, RegistriesClient } from './client';
+import { DebugRunner } from './debugRequest';
 import { IImagesOpener, ImagesSection } from './ImagesSection';
 import {
   draftFromDockerfile,
@@ -53,6 +56,8 @@ export const imagesPlugin: JupyterFrontEndPlugin<void> = {
     const changed = new Signal<BuildsClient, void>(builds);
     const views = new WidgetTracker<BuildWidget>({ namespace: 'cubelab-builds' });
     let ctx: ISidebarContext | null = null;
+    const debug: DebugRunner = (body, onText, signal) =>
+      streamRequest(API_ROOT, 'POST', 'images/debug-runs', body, onText, signal, app.serviceManager.serverSettings);
 
     const openForm = (draft: IBuildDraft) => {
       const existing = Array.from(app.shell.widgets('main')).find(w => w.id === 'cubelab-new-build');
@@ -82,7 +87,7 @@ export const imagesPlugin: JupyterFrontEndPlugin<void> = {
         const id = Number(args.id);
         let widget = views.find(w => w.buildId === id);
         if (!widget) {
-          widget = new BuildWidget({ client: builds, id, changed: () => changed.emit() });
+          widget = new BuildWidget({ client: builds, id, changed: () => changed.emit(), debug });
           void views.add(widget);
           app.shell.add(widget, 'main');
         }
@@ -119,18 +124,16 @@ export const imagesPlugin: JupyterFrontEndPlugin<void> = {
     app.commands.addCommand(CommandIDs.saveEnvironment, {
       label: 'Save Environment as Image…',
       caption: 'A Dockerfile of the packages changed since this server started, for review, then built',
-      isEnabled: () => !!ctx,
-      execute: args => {
-        if (!ctx) {
-          return;
-        }
+      execute: async args => {
+        // from the palette before the panel was opened: who the user is comes from the API
+        const me = ctx?.me ?? (await api.client.call<IMe>('GET', 'me'));
         Array.from(app.shell.widgets('main'))
           .find(w => w.id === 'cubelab-save-image')
           ?.dispose(); // lists taken again: a fresh form
         const widget: SaveImageWidget = new SaveImageWidget({
-          me: ctx.me,
+          me,
           client: saver,
-          project: defaultProject(args),
+          project: String(args.project ?? me.projects[0]?.name ?? 'public'),
           onStarted: build => {
             widget.dispose();
             changed.emit();
