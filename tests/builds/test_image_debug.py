@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import time
 
+import psutil
 import pytest
 import requests
 from pipelines.cp import World
@@ -104,3 +105,22 @@ def test_bad_requests_name_the_field_and_who_may(cp, image):
     assert debug(cp, "ops", image=image, command=["sh"]).status_code == 403
     assert debug(cp, "outsider", image=image, command=["sh"]).status_code == 404
     assert debug(cp, None, image=image, command=["sh"]).status_code in (401, 403)
+
+
+def test_a_client_that_goes_away_stops_a_silent_command(cp, image):
+    with requests.post(f"{cp.url}/images/debug-runs", headers=cp.headers("creator"), stream=True, timeout=60,
+                       json={"project": cp.project, "image": image, "command": ["sh", "-c", "echo going-quiet; sleep 45"],
+                             "timeout": "60s"}) as r:
+        seen = b""
+        for chunk in r.iter_content(chunk_size=None):
+            seen += chunk
+            if b"going-quiet" in seen:
+                break
+    # the connection is closed while the command says nothing: it is stopped and its container removed at once
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        left = [p for p in psutil.process_iter(["cmdline"]) if "sleep 45" in " ".join(p.info["cmdline"] or [])]
+        if not left and storage_containers(cp) == "":
+            break
+        time.sleep(0.3)
+    assert not left and storage_containers(cp) == "", left

@@ -10,6 +10,8 @@ project gets 404 before anything else is read.
 
 from __future__ import annotations
 
+import asyncio
+
 from tornado.iostream import StreamClosedError
 
 from ...domain.environment_changes import environment_changes_from_dict
@@ -118,11 +120,18 @@ class ImageDebugRunHandler(APIHandler):
                 self.write(chunk)
                 await self.flush()
 
+            # on_connection_close cancels it: a client gone while the command is silent stops it too
+            self._stream = asyncio.ensure_future(session.stream(write))
             try:
-                await session.stream(write)
-            except StreamClosedError:  # the client left; the command was stopped
+                await self._stream
+            except (StreamClosedError, asyncio.CancelledError):  # the client left; the command was stopped
                 return
         self.finish()
+
+    def on_connection_close(self):
+        stream = getattr(self, "_stream", None)
+        if stream is not None and not stream.done():
+            stream.cancel()
 
 
 class DockerfileFromEnvironmentHandler(APIHandler):

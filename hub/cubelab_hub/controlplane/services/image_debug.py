@@ -86,7 +86,7 @@ class DebugSession:
                 if not chunk:
                     break
                 await write(chunk)
-        except Exception:  # the client went away: stop the command too
+        except BaseException:  # the client went away (a failed write, or the handler cancelled this): stop the command too
             why = "stopped: the client went away"
             raise
         finally:
