@@ -38,8 +38,26 @@ export async function streamText(
   signal: AbortSignal,
   settings: ServerConnection.ISettings = ServerConnection.makeSettings()
 ): Promise<void> {
+  return streamRequest(root, 'GET', path, undefined, onText, signal, settings);
+}
+
+/** `streamText` for any method, with a JSON body (a command whose output streams back). */
+export async function streamRequest(
+  root: string,
+  method: string,
+  path: string,
+  body: unknown,
+  onText: (chunk: string) => void,
+  signal: AbortSignal,
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<void> {
   const url = URLExt.join(settings.baseUrl, root, path);
-  const response = await ServerConnection.makeRequest(url, { method: 'GET', signal }, settings);
+  const init: RequestInit = { method, signal };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers = { 'Content-Type': 'application/json' };
+  }
+  const response = await ServerConnection.makeRequest(url, init, settings);
   if (!response.ok) {
     throw parseError(response.status, await response.text());
   }

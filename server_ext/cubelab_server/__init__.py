@@ -23,3 +23,9 @@ def _load_jupyter_server_extension(serverapp):
 
     setup_handlers(serverapp)
     serverapp.log.info("CubeLab server extension loaded")
+
+
+async def _start_jupyter_server_extension(serverapp):
+    from .handlers.environment import recorder
+
+    recorder(serverapp.web_app.settings).start()

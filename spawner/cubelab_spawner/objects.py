@@ -42,7 +42,7 @@ class KubeSettings:
 
 def server_environment(choice: Choice, username: str) -> dict[str, str]:
     """What a server knows about itself (both spawners set these)."""
-    return {
+    env = {
         "CUBELAB_PROJECT": choice.project,
         "CUBELAB_SERVER_KIND": choice.kind,
         "CUBELAB_CPU": str(choice.cpu),
@@ -52,6 +52,10 @@ def server_environment(choice: Choice, username: str) -> dict[str, str]:
         "KFJ_TASK_PROJECT_NAME": choice.project,
         "USERNAME": username,
     }
+    if choice.image:
+        # the image it started from: the base of "save as image" (server_ext's environment.py)
+        env["CUBELAB_IMAGE"] = choice.image
+    return env
 
 
 def workspace_dir(mounts: list[VolumeMount], username: str) -> str | None:

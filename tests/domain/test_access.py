@@ -44,6 +44,8 @@ build:create         1     1       1   0   0        1         0         0
 build:cancel         1     1       0   0   0        1         1         0
 image:read           1     1       1   1   0        1         1         0
 image:delete         1     1       1   0   0        1         0         0
+image:import         1     0       0   0   0        0         0         0
+image:debug          1     1       1   0   0        1         0         0
 template:write       1     0       0   0   0        0         0         0
 template:read-alpha  1     0       0   0   0        0         0         0
 server:manage        1     0       0   0   0        1         1         1

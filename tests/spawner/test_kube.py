@@ -76,6 +76,7 @@ def test_golden_overrides_gpu_project():
             "CUBELAB_GPU": "1",
             "KFJ_TASK_PROJECT_NAME": "vision",
             "USERNAME": "alice",
+            "CUBELAB_IMAGE": "quay.io/jupyter/scipy-notebook:2025-06-02",
         },
         "node_selector": {"disk": "ssd", "notebook": "true", "gpu": "true", "org": "vision", "gpu-type": "A100"},
         "volumes": [

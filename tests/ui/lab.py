@@ -6,6 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
 LAB_READY = "#jp-main-dock-panel"
 
 
@@ -27,8 +29,17 @@ def open_cubelab_panel(page) -> None:
     tab again would hide it)."""
     panel = page.locator('[data-testid="cubelab-panel"]')
     panel.wait_for(state="attached")
-    if not panel.is_visible():
+    # the layout restorer may show the panel just after the check, and the click then
+    # hides it again: look again after each click
+    for _ in range(5):
+        if panel.is_visible():
+            return
         page.click('.jp-SideBar [data-id="cubelab-panel"]')
+        try:
+            panel.wait_for(state="visible", timeout=5_000)
+            return
+        except PlaywrightTimeoutError:
+            continue
     panel.wait_for(state="visible")
 
 

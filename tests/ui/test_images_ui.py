@@ -3,14 +3,18 @@ with the real buildah: a Dockerfile in the workspace, "Build image" from the
 file browser's context menu opens the form prefilled with its path and folder,
 the build starts, its log lines arrive in the build's tab and it succeeds with
 a digest and a size; the Images section lists it.  A registry added in the
-panel keeps its password write-only: the field stays empty and says "set"."""
+panel keeps its password write-only: the field stays empty and says "set".
+"Save environment as image…" shows the generated Dockerfile for review and
+editing, then starts the build with the edited text."""
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
 from playwright.sync_api import expect
+from support.environments import make_wheel, pip_install_from, wait_for_before, workspace_venv_kernel
 from support.platform import IS_ROOT, User
 from ui.lab import log_in, open_cubelab_panel, use_checkout_labextension
 
@@ -98,3 +102,93 @@ def test_a_registry_password_is_write_only(platform, page):
     expect(form.locator('[data-testid="cubelab-registry-password"]')).to_have_value("")
     expect(form.locator('[data-testid="cubelab-registry-password-state"]')).to_have_text("(set)")
     assert "s3cret-token" not in page.content()
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="buildah builds (vfs storage, chroot isolation) run as root")
+@pytest.mark.skipif(shutil.which("buildah") is None, reason="needs buildah (Debian package 'buildah')")
+def test_save_environment_as_image_review_then_build(platform, page, tmp_path):
+    """A package installed after the server started shows in the generated
+    Dockerfile; the user names the base, edits the Dockerfile, and the build
+    starts with the edited text, its log in the build's tab."""
+    name = "saveui"
+    workspace = platform.data_dir / "workspaces" / name
+    python = workspace_venv_kernel(workspace)  # the user's default kernel: a virtualenv of their workspace
+    log_in(page, platform.url, name, "saveui-password")
+    wait_for_before(workspace)
+    make_wheel(tmp_path / "wheels", "tinypkg", "1.2")
+    pip_install_from(python, tmp_path / "wheels", "tinypkg==1.2")
+    use_checkout_labextension(page, workspace)
+    open_cubelab_panel(page)
+    section = page.locator('[data-testid="cubelab-section-images"]')
+    expect(section).to_be_visible(timeout=30_000)
+    section.locator('[data-testid="cubelab-save-environment"]').click()
+
+    form = page.locator('[data-testid="cubelab-save-image-form"]')
+    expect(form).to_be_visible(timeout=30_000)
+    # on this machine the server started from no image: the user names the base
+    base = form.locator('[data-testid="cubelab-save-image-base"]')
+    expect(base).to_have_value("", timeout=60_000)
+    base.fill("scratch")
+    form.locator('[data-testid="cubelab-save-image-generate"]').click()
+    dockerfile = form.locator('[data-testid="cubelab-save-image-dockerfile"]')
+    expect(dockerfile).to_have_value(re.compile(r"FROM scratch[\s\S]*RUN pip install --no-cache-dir tinypkg==1\.2"), timeout=60_000)
+    expect(form.locator('[data-testid="cubelab-save-image-summary"]')).to_contain_text("pip: 1 added")
+    # reviewed and edited: a line of the user's own goes in with the generated ones
+    dockerfile.fill(dockerfile.input_value() + "LABEL reviewed-by=saveui\n")
+    page.select_option('[data-testid="cubelab-save-image-project"]', "public")
+    form.locator('[data-testid="cubelab-save-image-image"]').fill("saved-env")
+    form.locator('[data-testid="cubelab-save-image-tag"]').fill("v1")
+    form.locator('[data-testid="cubelab-save-image-build"]').click()
+
+    view = page.locator('[data-testid="cubelab-build-view"]')
+    expect(view).to_be_visible(timeout=30_000)
+    expect(view.locator('[data-testid="cubelab-build-references"]')).to_contain_text("/public/saved-env:v1")
+    # buildah's own lines stream in: the generated step is run (scratch has no pip, so it stops there)
+    expect(view.locator('[data-testid="cubelab-build-log"] pre')).to_contain_text("RUN pip install --no-cache-dir tinypkg==1.2",
+                                                                                   timeout=120_000)
+    user = User(platform, name, "saveui-password")
+    assert user.login().status_code == 302
+    user.create_token()
+    builds = user.api("GET", "/builds?project=public&q=saved-env").json()["builds"]
+    assert builds and "LABEL reviewed-by=saveui" in builds[0]["dockerfile"], builds
+
+
+ROOTFS = {"bin/sh": "/bin/dash", "bin/cat": "/usr/bin/cat", "bin/sleep": "/usr/bin/sleep",
+          "lib/x86_64-linux-gnu/libc.so.6": "/lib/x86_64-linux-gnu/libc.so.6", "lib64/ld-linux-x86-64.so.2": "/lib64/ld-linux-x86-64.so.2"}
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="buildah builds (vfs storage, chroot isolation) run as root")
+@pytest.mark.skipif(shutil.which("buildah") is None, reason="needs buildah (Debian package 'buildah')")
+def test_a_command_runs_in_a_built_image_from_its_build_tab(platform, page):
+    """A succeeded build's tab runs a typed command inside its image, as the
+    user's account, and shows the output and how it ended."""
+    name, password = "dbgui", "dbgui-password"
+    log_in(page, platform.url, name, password)
+    workspace = platform.data_dir / "workspaces" / name
+    for target, source in ROOTFS.items():
+        (workspace / "dbg" / target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, workspace / "dbg" / target)
+    (workspace / "dbg" / "hello.txt").write_text("hello from inside the image\n")
+    user = User(platform, name, password)
+    assert user.login().status_code == 302
+    user.create_token()
+    started = user.api("POST", "/builds", json={"project": "public", "image": "dbgui", "tags": ["1"], "context": "dbg",
+                                                "dockerfile": "FROM scratch\nCOPY . /\n"})
+    assert started.status_code == 201, started.text
+    use_checkout_labextension(page, workspace)
+    open_cubelab_panel(page)
+    row = page.locator('[data-testid="cubelab-build-list"] li[data-image="dbgui"]').first
+    expect(row).to_have_attribute("data-status", "succeeded", timeout=120_000)
+    row.locator('[data-testid="cubelab-build-open"]').click()
+
+    view = page.locator('[data-testid="cubelab-build-view"]')
+    expect(view).to_have_attribute("data-status", "succeeded", timeout=30_000)
+    debug = view.locator('[data-testid="cubelab-debug-run"]')
+    debug.locator("summary").click()
+    debug.locator('[data-testid="cubelab-debug-command"]').fill("cat /hello.txt; grep_is_missing; cat /proc/self/status")
+    debug.locator('[data-testid="cubelab-debug-start"]').click()
+    output = debug.locator('[data-testid="cubelab-debug-output"]')
+    expect(output).to_have_attribute("data-running", "false", timeout=60_000)
+    expect(output).to_contain_text("hello from inside the image")
+    expect(output).to_contain_text(re.compile(rf"Uid:\s+{platform.unix_account(name).pw_uid}\s"))
+    expect(output).to_have_attribute("data-exit-code", "0")

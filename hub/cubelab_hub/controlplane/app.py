@@ -42,6 +42,8 @@ from .services.admin_settings import AdminSettings
 from .services.build_backends import KubernetesBuildBackend
 from .services.builds import BuildManager
 from .services.experiments import ExperimentManager
+from .services.image_debug import ImageDebugger
+from .services.image_imports import ImageImporter
 from .services.images import ImageCatalog, RegistryImages
 from .services.pull_secrets import PullSecrets, PullSecretsFailed, usable_credentials
 from .services.registries import RegistryStore
@@ -98,7 +100,7 @@ class ControlPlane(Application):
         return "[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s] %(message)s"
 
     # the hub's Clusters setting and the services' settings, on this service's command line (--help-all shows them)
-    classes = [Clusters, ServiceManager, Gateway, BuildManager, KubernetesBuildBackend]
+    classes = [Clusters, ServiceManager, Gateway, BuildManager, KubernetesBuildBackend, ImageImporter]
 
     description = "CubeLab's control plane: projects, templates, pipelines, runs, schedules, services"
 
@@ -346,7 +348,10 @@ class ControlPlane(Application):
                                                credentials=self._build_credentials, pull_secrets=self.pull_secrets.write)
         self.build_manager = BuildManager(self.database, self.data_dir, parent=self, push_to=self.local_registry or None,
                                           credential=self.registry_tokens.service_credential, kubernetes=build_backend,
-                                          project_settings=self.project_settings, default_engine=self.pipeline_engine)
+                                          project_settings=self.project_settings, default_engine=self.pipeline_engine,
+                                          archives=lambda: self.database.run(self.image_importer.references))
+        self.image_importer = ImageImporter(self.database, self.build_manager, parent=self)
+        self.image_debugger = ImageDebugger(self.build_manager)
         self.usage_history = UsageHistory(self.database, self.hub_client, self.pipeline_runs, replicas=self._replicas,
                                           interval=self.usage_interval)
         kubernetes = "kubernetes" in self.engine_names or bool(self.clusters.clusters)
@@ -397,7 +402,7 @@ class ControlPlane(Application):
         # experiments first: their controllers stop before the runs they watch are cancelled
         self.project_delete_hooks: list = [self.experiments.delete_project, self.pipeline_runs.delete_project,
                                            self.service_manager.delete_project, self._delete_project_registries,
-                                           self.build_manager.delete_project]
+                                           self.build_manager.delete_project, self.image_importer.delete_project]
         self.membership_revoked_hooks: list = [self.server_manager.on_membership_revoked]
         self.user_delete_hooks: list = []
         # re-attaching runs first: the scheduler then sees them active, experiments find their trials' runs

@@ -82,6 +82,8 @@ RULES = {
     "build:cancel": (_owner_or_creator, "only the build's creator or creators of project '{project}' may cancel it"),
     "image:read": (_member, "only members of project '{project}' may see its images"),
     "image:delete": (_developer, "only creators and devs of project '{project}' may delete its images"),
+    "image:import": (_nobody, "only admins may import images from archives"),
+    "image:debug": (_developer, "only creators and devs of project '{project}' may run commands in its images"),
     "template:write": (_nobody, "only admins may create or change job templates"),
     "template:read-alpha": (_nobody, "only admins may see Alpha job templates"),
     "server:manage": (_self, "only {owner} or an admin may see or change {owner}'s servers"),

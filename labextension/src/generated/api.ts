@@ -7491,6 +7491,233 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/images/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Import an image from an OCI or docker archive of the caller's workspace (admins only) into <registry>/<project>/<image>:<tag>: pulled into the project's build storage and pushed to the local registry. Builds whose FROM cannot be reached are offered imported images */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ImageImportRequest"];
+                };
+            };
+            responses: {
+                /** @description Created */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ImageImport"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflict */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/images/imports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List images imported from archives (admins only), newest first; paged */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description the most items in one page */
+                    limit?: number;
+                    /** @description the next_cursor of the previous page (same list, same filters); absent for the first page */
+                    cursor?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ImageImportList"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/images/debug-runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Debug an image: run one command inside an image of the project's build storage (built or imported here) as the caller's account, under the request's CPU and memory limits and timeout (creators and devs). The answer is text/plain, streamed while the command runs; its last line is '[cubelab] exited with code N' or why it was stopped */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ImageDebugRun"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/images/{project}/{image}/{tag}": {
         parameters: {
             query?: never;
@@ -9248,6 +9475,62 @@ export interface components {
             conda_after?: string;
             apt_before?: string;
             apt_after?: string;
+        };
+        ImageImportRequest: {
+            /**
+             * @description a tar archive in your workspace
+             * @example images/base.oci.tar
+             */
+            path: string;
+            /**
+             * @description default: found from the archive
+             * @enum {string}
+             */
+            format?: "oci-archive" | "docker-archive";
+            project: string;
+            image: string;
+            /** @default latest */
+            tag: string;
+        };
+        ImageImport: {
+            id: number;
+            project: string;
+            image: string;
+            tag: string;
+            reference: string;
+            archive: string;
+            format: string;
+            image_id: string | null;
+            digest: string | null;
+            size: number | null;
+            creator: string;
+            created_at: string;
+        };
+        ImageImportList: {
+            imports: components["schemas"]["ImageImport"][];
+            next_cursor: string | null;
+        };
+        ImageDebugRun: {
+            project: string;
+            /** @example 127.0.0.1:5000/team-a/trainer:v1 */
+            image: string;
+            /**
+             * @example [
+             *       "sh",
+             *       "-c",
+             *       "pip list"
+             *     ]
+             */
+            command: string[];
+            /**
+             * @description 1s to 10m, default 60s
+             * @example 60s
+             */
+            timeout?: string | number;
+            /** @example 1 */
+            cpu?: string | number;
+            /** @example 1G */
+            memory?: string;
         };
         GeneratedDockerfile: {
             dockerfile: string;

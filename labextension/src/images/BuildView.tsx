@@ -1,12 +1,15 @@
 /**
  * A build's tab: its status, duration, digest, size and cache reuse, polled
- * while it runs; the log streamed line by line (`logs?follow=1`); Cancel.
+ * while it runs; the log streamed line by line (`logs?follow=1`); Cancel; and,
+ * once it succeeded, a command run inside its image.
  */
 import * as React from 'react';
 
 import { Button } from '../components';
 import { errorMessage, useResource } from '../useResource';
 import { BuildsClient, IBuild } from './client';
+import { DebugRun } from './DebugRun';
+import { DebugRunner } from './debugRequest';
 import { buildTitle, elapsed, formatDuration, formatSize, isFinished } from './model';
 
 const MAX_CHARS = 500_000;
@@ -16,6 +19,8 @@ export interface IBuildViewProps {
   id: number;
   onLoaded?: (build: IBuild) => void;
   changed?: () => void;
+  /** runs a command in the built image; without it the tab offers none */
+  debug?: DebugRunner;
 }
 
 export function BuildLog(props: { client: BuildsClient; id: number; onEnd: () => void }): JSX.Element {
@@ -138,6 +143,9 @@ export function BuildView(props: IBuildViewProps): JSX.Element {
             <div className="cl-FieldError" role="alert">
               {error}
             </div>
+          ) : null}
+          {props.debug && build.status === 'succeeded' && build.references?.length ? (
+            <DebugRun project={build.project} image={build.references[0]} run={props.debug} />
           ) : null}
         </>
       ) : null}

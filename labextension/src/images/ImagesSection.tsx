@@ -3,7 +3,7 @@
  * pull from, the builds of a project with status, duration, digest, size
  * and what the layer cache reused, and the project's images with their tags.
  */
-import { addIcon } from '@jupyterlab/ui-components';
+import { addIcon, saveIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { LoadMore } from '../components';
@@ -16,6 +16,8 @@ import { buildTitle, elapsed, formatDuration, formatSize, isFinished, shortDiges
 export interface IImagesOpener {
   openBuild: (id: number) => void;
   newBuild: (project: string) => void;
+  /** "Save environment as image…": this server's package changes as a reviewed Dockerfile, then built */
+  saveEnvironment: (project: string) => void;
   /** the registry form in the panel: `null` adds one */
   editRegistry: (registry: IRegistry | null) => void;
   /** subscribe to "builds or registries changed"; returns unsubscribe */
@@ -160,6 +162,16 @@ export function BuildList(props: {
           onClick={() => props.opener.newBuild(project || me.projects[0]?.name || 'public')}
         >
           <addIcon.react tag="span" elementSize="normal" />
+        </button>
+        <button
+          type="button"
+          className="cl-IconButton"
+          aria-label="Save environment as image…"
+          title="Save environment as image…"
+          data-testid="cubelab-save-environment"
+          onClick={() => props.opener.saveEnvironment(project || me.projects[0]?.name || 'public')}
+        >
+          <saveIcon.react tag="span" elementSize="normal" />
         </button>
       </div>
       <div className="cl-Filters">

@@ -1,16 +1,19 @@
 /**
  * Images: the panel's section (builds, images, registries), a build's tab with its
- * live log, the new-build form, and "Build image" on Dockerfiles in the file
- * browser.
+ * live log, the new-build form, "Build image" on Dockerfiles in the file
+ * browser, and "Save environment as image…" (command palette and the section).
  */
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { WidgetTracker } from '@jupyterlab/apputils';
+import { ICommandPalette, WidgetTracker } from '@jupyterlab/apputils';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { Signal } from '@lumino/signaling';
 import * as React from 'react';
 
-import { ICubeLabApi, ICubeLabPanel, ISidebarContext } from '../tokens';
+import { IMe } from '../projects/client';
+import { API_ROOT, ICubeLabApi, ICubeLabPanel, ISidebarContext } from '../tokens';
+import { streamRequest } from '../transport';
 import { BuildsClient, ImagesClient, IRegistry, RegistriesClient } from './client';
+import { DebugRunner } from './debugRequest';
 import { IImagesOpener, ImagesSection } from './ImagesSection';
 import {
   draftFromDockerfile,
@@ -21,12 +24,14 @@ import {
   newRegistryDraft
 } from './model';
 import { RegistryForm } from './RegistryForm';
-import { BuildFormWidget, BuildWidget } from './widget';
+import { SaveAsImageClient } from './saveAsImage';
+import { BuildFormWidget, BuildWidget, SaveImageWidget } from './widget';
 
 namespace CommandIDs {
   export const openBuild = 'cubelab:open-build';
   export const newBuild = 'cubelab:new-build';
   export const buildImage = 'cubelab:build-image';
+  export const saveEnvironment = 'cubelab:save-environment-as-image';
 }
 
 /** Files of the file browser; the command shows itself only for Dockerfiles (by name). */
@@ -37,13 +42,14 @@ export const imagesPlugin: JupyterFrontEndPlugin<void> = {
   description: 'The CubeLab Images section, a build’s tab with its live log, and building a Dockerfile.',
   autoStart: true,
   requires: [ICubeLabApi, ICubeLabPanel],
-  optional: [ILayoutRestorer, IDefaultFileBrowser],
+  optional: [ILayoutRestorer, IDefaultFileBrowser, ICommandPalette],
   activate: (
     app: JupyterFrontEnd,
     api: ICubeLabApi,
     panel: ICubeLabPanel,
     restorer: ILayoutRestorer | null,
-    browser: IDefaultFileBrowser | null
+    browser: IDefaultFileBrowser | null,
+    palette: ICommandPalette | null
   ) => {
     const builds = new BuildsClient(api.client);
     const registries = new RegistriesClient(api.client);
@@ -51,6 +57,8 @@ export const imagesPlugin: JupyterFrontEndPlugin<void> = {
     const changed = new Signal<BuildsClient, void>(builds);
     const views = new WidgetTracker<BuildWidget>({ namespace: 'cubelab-builds' });
     let ctx: ISidebarContext | null = null;
+    const debug: DebugRunner = (body, onText, signal) =>
+      streamRequest(API_ROOT, 'POST', 'images/debug-runs', body, onText, signal, app.serviceManager.serverSettings);
 
     const openForm = (draft: IBuildDraft) => {
       const existing = Array.from(app.shell.widgets('main')).find(w => w.id === 'cubelab-new-build');
@@ -80,7 +88,7 @@ export const imagesPlugin: JupyterFrontEndPlugin<void> = {
         const id = Number(args.id);
         let widget = views.find(w => w.buildId === id);
         if (!widget) {
-          widget = new BuildWidget({ client: builds, id, changed: () => changed.emit() });
+          widget = new BuildWidget({ client: builds, id, changed: () => changed.emit(), debug });
           void views.add(widget);
           app.shell.add(widget, 'main');
         }
@@ -110,6 +118,31 @@ export const imagesPlugin: JupyterFrontEndPlugin<void> = {
         if (path) {
           openForm(draftFromDockerfile(path, defaultProject(args)));
         }
+      }
+    });
+
+    const saver = new SaveAsImageClient(api.clientFor('cubelab/environment'), api.client, builds);
+    app.commands.addCommand(CommandIDs.saveEnvironment, {
+      label: 'Save Environment as Image…',
+      caption: 'A Dockerfile of the packages changed since this server started, for review, then built',
+      execute: async args => {
+        // from the palette before the panel was opened: who the user is comes from the API
+        const me = ctx?.me ?? (await api.client.call<IMe>('GET', 'me'));
+        Array.from(app.shell.widgets('main'))
+          .find(w => w.id === 'cubelab-save-image')
+          ?.dispose(); // lists taken again: a fresh form
+        const widget: SaveImageWidget = new SaveImageWidget({
+          me,
+          client: saver,
+          project: String(args.project ?? me.projects[0]?.name ?? 'public'),
+          onStarted: build => {
+            widget.dispose();
+            changed.emit();
+            void app.commands.execute(CommandIDs.openBuild, { id: build.id! });
+          }
+        });
+        app.shell.add(widget, 'main');
+        app.shell.activateById(widget.id);
       }
     });
 
@@ -147,6 +180,7 @@ export const imagesPlugin: JupyterFrontEndPlugin<void> = {
     const opener: IImagesOpener = {
       openBuild: id => void app.commands.execute(CommandIDs.openBuild, { id }),
       newBuild: project => void app.commands.execute(CommandIDs.newBuild, { project }),
+      saveEnvironment: project => void app.commands.execute(CommandIDs.saveEnvironment, { project }),
       editRegistry,
       onChange: fn => {
         const slot = () => fn();
@@ -160,6 +194,7 @@ export const imagesPlugin: JupyterFrontEndPlugin<void> = {
         return;
       }
       app.contextMenu.addItem({ command: CommandIDs.buildImage, selector: FILE_SELECTOR, rank: 62 });
+      palette?.addItem({ command: CommandIDs.saveEnvironment, category: 'CubeLab' });
       panel.addSection({
         id: 'images',
         title: 'Images',

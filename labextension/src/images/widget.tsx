@@ -1,4 +1,4 @@
-/** The main-area tabs: a build's view and the new-build form. */
+/** The main-area tabs: a build's view, the new-build form and "save environment as image". */
 import { MainAreaWidget } from '@jupyterlab/apputils';
 import { ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
@@ -6,6 +6,7 @@ import * as React from 'react';
 import { BuildForm, IBuildFormProps } from './BuildForm';
 import { BuildView, IBuildViewProps } from './BuildView';
 import { buildTitle } from './model';
+import { ISaveImageFormProps, SaveImageForm } from './SaveImageForm';
 
 /** A tab following one build. */
 export class BuildWidget extends MainAreaWidget<ReactWidget> {
@@ -47,6 +48,21 @@ export class BuildFormWidget extends MainAreaWidget<ReactWidget> {
     this.id = 'cubelab-new-build';
     this.addClass('cl-BuildFormWidget');
     this.title.label = 'New build';
+    this.title.closable = true;
+  }
+}
+
+/** "Save environment as image…" in a tab. */
+export class SaveImageWidget extends MainAreaWidget<ReactWidget> {
+  constructor(props: Omit<ISaveImageFormProps, 'onCancel'>) {
+    const close = { tab: null as SaveImageWidget | null };
+    super({
+      content: ReactWidget.create(<SaveImageForm {...props} onCancel={() => close.tab?.dispose()} />)
+    });
+    close.tab = this;
+    this.id = 'cubelab-save-image';
+    this.addClass('cl-SaveImageWidget');
+    this.title.label = 'Save as image';
     this.title.closable = true;
   }
 }

@@ -11,7 +11,10 @@ import importlib
 
 from jupyter_server.utils import url_path_join
 
-FEATURES = ["cubelab_server.handlers.proxy", "cubelab_server.tensorboard"]
+from ..environment import EnvironmentRecorder
+from .environment import SETTING
+
+FEATURES = ["cubelab_server.handlers.proxy", "cubelab_server.handlers.environment", "cubelab_server.tensorboard"]
 
 
 def all_handlers(base_url: str) -> list[tuple]:
@@ -31,6 +34,8 @@ def setup_handlers(serverapp) -> None:
     web_app = serverapp.web_app
     base_url = web_app.settings["base_url"]
     web_app.add_handlers(".*$", all_handlers(base_url))
+    # "before" of "save as image": taken once the server's loop runs (_start_jupyter_server_extension)
+    web_app.settings[SETTING] = EnvironmentRecorder(serverapp, serverapp.runtime_dir)
 
 
 __all__ = ["all_handlers", "setup_handlers", "url_path_join"]

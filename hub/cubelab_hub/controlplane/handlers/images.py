@@ -1,6 +1,7 @@
 """Images of a project (the local registry and finished builds), deleting one
-(asked first when something uses it), and "save as image": a Dockerfile that
-reproduces the package changes made in an environment, for review.
+(asked first when something uses it), importing one from an OCI or docker
+archive (admins), and "save as image": a Dockerfile that reproduces the
+package changes made in an environment, for review.
 
 Members read a project's images; creators and devs delete them; admins do
 everything (:mod:`cubelab_hub.domain.access`). A caller who may not see the
@@ -8,6 +9,10 @@ project gets 404 before anything else is read.
 """
 
 from __future__ import annotations
+
+import asyncio
+
+from tornado.iostream import StreamClosedError
 
 from ...domain.environment_changes import environment_changes_from_dict
 from ...domain.errors import FieldError, NotFound
@@ -69,6 +74,70 @@ class ImageHandler(ImageBase):
         self.send(await self.catalog.delete(project, image, tag, force in ("1", "true", "yes")))
 
 
+class ImageImportHandler(APIHandler):
+    openapi = {"post": op("Import an image from an OCI or docker archive of the caller's workspace (admins only) into "
+                          "<registry>/<project>/<image>:<tag>: pulled into the project's build storage and pushed to the local "
+                          "registry. Builds whose FROM cannot be reached are offered imported images",
+                          tags=TAGS, body="ImageImportRequest", returns="ImageImport", status=201, errors=(400, 401, 403, 404, 409))}
+
+    async def post(self):
+        self.require("image:import")
+        request = self.app.image_importer.parse(self.json_body())
+        if request.project not in self.actor.projects and await self.hub.get_group(request.project) is None:
+            raise NotFound.of("project", request.project, "project")
+        self.send(await self.app.image_importer.run(request, self.actor.name), 201)
+
+
+class ImageImportListHandler(APIHandler):
+    openapi = {"get": op("List images imported from archives (admins only), newest first; paged", tags=TAGS, returns="ImageImportList",
+                         params=[LIMIT_PARAM, CURSOR_PARAM], errors=(400, 401, 403))}
+
+    async def get(self):
+        self.require("image:import")
+        limit = parse_limit(self.get_argument("limit", None))
+        cursor = self.get_argument("cursor", None)
+        self.send(await self.db.run(self.app.image_importer.list, limit, cursor))
+
+
+class ImageDebugRunHandler(APIHandler):
+    openapi = {"post": op("Debug an image: run one command inside an image of the project's build storage (built or imported "
+                          "here) as the caller's account, under the request's CPU and memory limits and timeout (creators and "
+                          "devs). The answer is text/plain, streamed while the command runs; its last line is "
+                          "'[cubelab] exited with code N' or why it was stopped",
+                          tags=TAGS, body="ImageDebugRun", errors=(400, 401, 403, 404))}
+
+    async def post(self):
+        body = self.json_body()
+        project = body.get("project")
+        if not isinstance(project, str) or not project:
+            raise FieldError("project", "is missing", PROJECT_ACCEPTED)
+        if not self.allowed("image:read", project):
+            raise NotFound.of("project", project, "project")
+        self.require("image:debug", project)
+        debugger = self.app.image_debugger
+        request = debugger.parse(body)
+        async with debugger.open(request, self.actor.name) as session:
+            self.set_header("Content-Type", "text/plain; charset=utf-8")
+            self.set_header("X-Accel-Buffering", "no")
+
+            async def write(chunk: bytes) -> None:
+                self.write(chunk)
+                await self.flush()
+
+            # on_connection_close cancels it: a client gone while the command is silent stops it too
+            self._stream = asyncio.ensure_future(session.stream(write))
+            try:
+                await self._stream
+            except (StreamClosedError, asyncio.CancelledError):  # the client left; the command was stopped
+                return
+        self.finish()
+
+    def on_connection_close(self):
+        stream = getattr(self, "_stream", None)
+        if stream is not None and not stream.done():
+            stream.cancel()
+
+
 class DockerfileFromEnvironmentHandler(APIHandler):
     openapi = {"post": op("'Save as image': from package lists taken before and after changing an environment (pip freeze, "
                           "conda list --export, apt list --installed), the Dockerfile FROM the base image that reproduces "
@@ -103,6 +172,22 @@ SCHEMAS = {
     "EnvironmentChanges": {"type": "object", "required": ["base"], "description": "give both lists of each package manager you used",
                            "properties": {"base": {**_TEXT, "examples": ["127.0.0.1:5000/team-a/trainer:v1"]},
                                           **{f"{m}_{w}": _TEXT for m in ("pip", "conda", "apt") for w in ("before", "after")}}},
+    "ImageImportRequest": {"type": "object", "required": ["path", "project", "image"], "properties": {
+        "path": {**_TEXT, "description": "a tar archive in your workspace", "examples": ["images/base.oci.tar"]},
+        "format": {"type": "string", "enum": ["oci-archive", "docker-archive"], "description": "default: found from the archive"},
+        "project": _TEXT, "image": _TEXT, "tag": {**_TEXT, "default": "latest"}}},
+    "ImageImport": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "project": _TEXT, "image": _TEXT, "tag": _TEXT, "reference": _TEXT, "archive": _TEXT,
+        "format": _TEXT, "image_id": {"type": ["string", "null"]}, "digest": {"type": ["string", "null"]},
+        "size": {"type": ["integer", "null"]}, "creator": _TEXT, "created_at": _TEXT}},
+    "ImageImportList": {"type": "object", "required": ["imports", "next_cursor"], "properties": {
+        "imports": {"type": "array", "items": {"$ref": "#/components/schemas/ImageImport"}},
+        "next_cursor": {"type": ["string", "null"]}}},
+    "ImageDebugRun": {"type": "object", "required": ["project", "image", "command"], "properties": {
+        "project": _TEXT, "image": {**_TEXT, "examples": ["127.0.0.1:5000/team-a/trainer:v1"]},
+        "command": {"type": "array", "items": _TEXT, "examples": [["sh", "-c", "pip list"]]},
+        "timeout": {"type": ["string", "integer"], "examples": ["60s"], "description": "1s to 10m, default 60s"},
+        "cpu": {"type": ["string", "number"], "examples": ["1"]}, "memory": {**_TEXT, "examples": ["1G"]}}},
     "GeneratedDockerfile": {"type": "object", "properties": {
         "dockerfile": _TEXT, "base": _TEXT, "changes": {"type": "object", "additionalProperties": _CHANGES}}},
 }
@@ -110,5 +195,8 @@ SCHEMAS = {
 ROUTES = [
     route("/images", ImageListHandler),
     route("/images/dockerfile-from-environment", DockerfileFromEnvironmentHandler),
+    route("/images/import", ImageImportHandler),
+    route("/images/imports", ImageImportListHandler),
+    route("/images/debug-runs", ImageDebugRunHandler),
     route("/images/{project}/{image}/{tag}", ImageHandler),
 ]

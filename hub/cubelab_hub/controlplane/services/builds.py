@@ -31,6 +31,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 import shutil
@@ -99,7 +100,7 @@ class BuildManager(LoggingConfigurable):
                  project_settings: Callable[[str], Any] | None = None, default_engine: str = "local", **kwargs):
         """``workspace_for``: user -> their workspace folder; ``archives``: the
         references of images admins imported from OCI archives (offered when a
-        base image is out of reach); ``push_to``: the platform's local registry
+        base image is out of reach; may be a coroutine); ``push_to``: the platform's local registry
         (host:port on loopback), where succeeded builds are pushed with
         ``credential(project)``, the platform's service credential of the project;
         ``kubernetes``: where the builds of projects on Kubernetes run, chosen
@@ -354,8 +355,11 @@ class BuildManager(LoggingConfigurable):
             elif output.unreachable:
                 image, registry, why = output.unreachable
                 local = await self.db.run(self.built_images, request.project)
+                archives = self.archives()
+                if inspect.isawaitable(archives):
+                    archives = await archives
                 status, message = "failed", unreachable_base_message(image, registry, why, self.registry, request.project, local,
-                                                                     self.archives())
+                                                                     archives)
             else:
                 status, message = "failed", f"buildah exited with code {code}; see the log"
             self._log(build_id, f"[cubelab] {summary}\n[cubelab] {message}\n")
