@@ -263,7 +263,7 @@ def test_deactivation_refuses_login_revokes_tokens_stops_servers_and_reactivatio
 
 def test_deactivate_body_is_validated(admin, new_user):
     user = new_user("deactbody")
-    for body in ({"active": "no"}, {}, {"active": False, "admin": True}):
+    for body in ({"active": "no"}, {}, {"active": False, "admin": "yes"}, {"active": True, "role": "admin"}):
         resp = admin.api("PATCH", f"/users/{user.name}", json=body)
         assert resp.status_code == 400, body
         assert set(resp.json()) >= {"error", "message", "field"}
@@ -304,6 +304,25 @@ def test_deleting_a_user_removes_their_memberships(platform, admin, new_user):
     assert admin.hub_api("GET", f"/users/{doomed.name}").json()["groups"] == ["public"]
 
 
+def test_an_admin_grants_and_takes_the_admin_role_audited(admin, new_user):
+    user = new_user("promoted")
+    assert user.api("GET", "/admin/users").status_code == 403
+    resp = admin.api("PATCH", f"/users/{user.name}", json={"admin": True})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["admin"] is True and resp.json()["active"] is True
+    # at once, with the token the user already holds
+    assert user.api("GET", "/me").json()["admin"] is True
+    assert user.api("GET", "/admin/users").status_code == 200
+    assert admin.hub_api("GET", f"/users/{user.name}").json()["admin"] is True
+    resp = admin.api("PATCH", f"/users/{user.name}", json={"admin": False})
+    assert resp.status_code == 200 and resp.json()["admin"] is False
+    assert user.api("GET", "/admin/users").status_code == 403
+    assert user.api("GET", "/me").json()["admin"] is False
+    events = admin.api("GET", "/admin/audit", params={"action": "user.admin"}).json()["events"]
+    mine = [e for e in events if e["detail"].get("user") == user.name]
+    assert [(e["detail"]["old"], e["detail"]["new"]) for e in mine] == [(True, False), (False, True)]  # newest first
+
+
 def test_admins_cannot_deactivate_or_delete_themselves(admin):
     resp = admin.api("PATCH", f"/users/{admin.name}", json={"active": False})
     assert resp.status_code == 409
@@ -311,6 +330,8 @@ def test_admins_cannot_deactivate_or_delete_themselves(admin):
     resp = admin.api("DELETE", f"/users/{admin.name}")
     assert resp.status_code == 409
     assert resp.json()["error"] == "conflict"
+    resp = admin.api("PATCH", f"/users/{admin.name}", json={"admin": False})
+    assert resp.status_code == 409 and resp.json()["field"] == "admin"
     me = admin.api("GET", "/me").json()
     assert (me["name"], me["admin"]) == (admin.name, True)
     assert admin.api("GET", f"/users/{admin.name}").json()["active"] is True

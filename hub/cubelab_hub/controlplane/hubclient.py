@@ -178,8 +178,9 @@ class HubClient:
     async def list_accounts(self) -> list[dict]:
         return (await self.request("GET", "/cubelab/accounts"))["accounts"]
 
-    async def set_account_active(self, name: str, active: bool) -> dict:
-        result = await self.request("PATCH", f"/cubelab/accounts/{quote(name, safe='')}", {"active": active})
+    async def update_account(self, name: str, changes: dict) -> dict:
+        """Set ``active`` and/or ``admin`` of an account in one call to the hub."""
+        result = await self.request("PATCH", f"/cubelab/accounts/{quote(name, safe='')}", changes)
         self.forget_user(name)
         return result
 

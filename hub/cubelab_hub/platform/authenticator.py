@@ -17,6 +17,7 @@ from jupyterhub import orm
 from jupyterhub.apihandlers.base import APIHandler
 from jupyterhub.auth import Authenticator
 from jupyterhub.handlers.login import LoginHandler
+from jupyterhub.roles import assign_default_roles
 from jupyterhub.scopes import needs_scope
 from jupyterhub.utils import new_token
 from sqlalchemy.orm import object_session
@@ -196,7 +197,8 @@ class CubeLoginHandler(LoginHandler):
 
 
 def _account_model(account, user) -> dict:
-    return {"name": account.name if account else user.name, "active": account.active if account else True, "has_password": account is not None}
+    return {"name": account.name if account else user.name, "active": account.active if account else True,
+            "has_password": account is not None, "admin": bool(user.admin)}
 
 
 class AccountListAPIHandler(APIHandler):
@@ -220,20 +222,31 @@ class AccountAPIHandler(APIHandler):
         if user is None:
             raise web.HTTPError(404, f"no such user {user_name}")
         body = self.get_json_body() or {}
-        active = body.get("active")
-        if not isinstance(active, bool):
-            raise web.HTTPError(400, "'active' must be true or false")
+        if not body or set(body) - {"active", "admin"}:
+            raise web.HTTPError(400, "the body takes 'active' and/or 'admin', each true or false")
+        for key in body:
+            if not isinstance(body[key], bool):
+                raise web.HTTPError(400, f"'{key}' must be true or false")
         store = self.authenticator.store
-        if store.get(user.name) is None:
-            raise web.HTTPError(409, f"user {user_name} has no CubeLab account (created outside the login page)")
-        store.set_active(user.name, active)
-        unix = self.authenticator.unix
-        if not active:
-            await self._lock_out(user)
-            if unix.enabled:  # and whatever else runs as them (tasks, strays): stopped, account locked
-                await asyncio.get_running_loop().run_in_executor(None, unix.lock, user.name)
-        elif unix.enabled:
-            await asyncio.get_running_loop().run_in_executor(None, unix.unlock, user.name)
+        if "active" in body:
+            active = body["active"]
+            if store.get(user.name) is None:
+                raise web.HTTPError(409, f"user {user_name} has no CubeLab account (created outside the login page)")
+            store.set_active(user.name, active)
+            unix = self.authenticator.unix
+            if not active:
+                await self._lock_out(user)
+                if unix.enabled:  # and whatever else runs as them (tasks, strays): stopped, account locked
+                    await asyncio.get_running_loop().run_in_executor(None, unix.lock, user.name)
+            elif unix.enabled:
+                await asyncio.get_running_loop().run_in_executor(None, unix.unlock, user.name)
+        if "admin" in body and bool(user.admin) != body["admin"]:
+            # as JupyterHub's own PATCH /users does; a token's scopes are cut to its
+            # owner's roles when used, so a demoted admin's tokens lose admin at once
+            user.orm_user.admin = body["admin"]
+            assign_default_roles(self.db, entity=user.orm_user)
+            self.db.commit()
+            self.log.info("%s: admin set to %s", user.name, body["admin"])
         self.finish(_account_model(store.get(user.name), user))
 
     async def _lock_out(self, user):

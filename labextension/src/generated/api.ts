@@ -5314,7 +5314,7 @@ export interface paths {
         };
         options?: never;
         head?: never;
-        /** Deactivate or reactivate an account (admins). Deactivation refuses the user's logins, revokes their tokens and stops their servers */
+        /** Deactivate or reactivate an account, or give or take its admin role (admins). Deactivation refuses the user's logins, revokes their tokens and stops their servers; admins cannot deactivate or demote themselves */
         patch: {
             parameters: {
                 query?: never;
@@ -9166,6 +9166,7 @@ export interface components {
         };
         UserUpdate: {
             active: boolean;
+            admin: boolean;
         };
         Registration: {
             open: boolean;

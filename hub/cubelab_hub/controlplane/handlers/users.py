@@ -44,8 +44,8 @@ class UserListHandler(ListArguments, APIHandler):
 class UserHandler(APIHandler):
     openapi = {
         "get": op("Read one account (admins, or the user themself)", tags=TAGS, returns="User", params=[USER_PARAM], errors=(401, 403, 404)),
-        "patch": op("Deactivate or reactivate an account (admins). Deactivation refuses the user's logins, "
-                    "revokes their tokens and stops their servers", tags=TAGS, body="UserUpdate", returns="User",
+        "patch": op("Deactivate or reactivate an account, or give or take its admin role (admins). Deactivation refuses "
+                    "the user's logins, revokes their tokens and stops their servers; admins cannot deactivate or demote themselves", tags=TAGS, body="UserUpdate", returns="User",
                     params=[USER_PARAM], errors=(400, 401, 403, 404, 409)),
         "delete": op("Delete an account and its memberships (admins)", tags=TAGS, status=204, params=[USER_PARAM], errors=(401, 403, 404, 409)),
     }
@@ -72,17 +72,23 @@ class UserHandler(APIHandler):
         self.require("admin")
         before = await self._model(user)  # 404 before the body is read
         body = self.json_body()
-        unknown = sorted(set(body) - {"active"})
+        unknown = sorted(set(body) - {"active", "admin"})
         if unknown:
-            raise FieldError(unknown[0], "cannot be changed here", "active")
-        if not isinstance(body.get("active"), bool):
-            raise FieldError("active", f"must be true or false, got {body.get('active')!r}", "true or false")
-        if user == self.actor.name and not body["active"]:
-            raise Conflict("admins cannot deactivate their own account", "active")
-        await self.hub.set_account_active(user, body["active"])
+            raise FieldError(unknown[0], "cannot be changed here", "active and/or admin, each true or false")
+        if not body:
+            raise FieldError("active", "give 'active' and/or 'admin'", "{\"active\": true|false} and/or {\"admin\": true|false}")
+        for key in ("active", "admin"):
+            if key in body and not isinstance(body[key], bool):
+                raise FieldError(key, f"must be true or false, got {body[key]!r}", "true or false")
+        if user == self.actor.name and (body.get("active") is False or body.get("admin") is False):
+            field = "active" if body.get("active") is False else "admin"
+            raise Conflict("admins cannot deactivate their own account or remove their own admin role", field)
+        await self.hub.update_account(user, body)
         self.app.forget_caches(user)
-        await self.app.audit(self.actor.name, None, "user.active", {"user": user, "active": body["active"],
-                                                                  "old": before["active"], "new": body["active"]})
+        for key in ("active", "admin"):
+            if key in body and body[key] != before[key]:
+                await self.app.audit(self.actor.name, None, f"user.{key}", {"user": user, key: body[key],
+                                                                          "old": before[key], "new": body[key]})
         self.send(await self._model(user))
 
     async def delete(self, user):
@@ -127,7 +133,8 @@ SCHEMAS = {
         },
     },
     "UserList": list_schema("users", {"$ref": "#/components/schemas/User"}),
-    "UserUpdate": {"type": "object", "required": ["active"], "properties": {"active": {"type": "boolean"}}},
+    "UserUpdate": {"type": "object", "minProperties": 1, "additionalProperties": False,
+                   "properties": {"active": {"type": "boolean"}, "admin": {"type": "boolean"}}},
     "Registration": {"type": "object", "required": ["open"], "properties": {"open": {"type": "boolean"}}},
 }
 
