@@ -195,8 +195,8 @@ class ControlPlane(Application):
     keep_runs_on_shutdown = Bool(
         False,
         config=True,
-        help="On a clean stop, leave local runs' processes running to be re-attached at the next start "
-        "(default: cancel them and mark the runs failed with the reason).",
+        help="On a clean stop, leave local runs' processes (and builds' buildah) running to be re-attached at the next start "
+        "(default: cancel runs and mark them failed with the reason; stop builds, which start again from the layer cache).",
     )
 
     hub_cache_seconds = Float(
@@ -309,7 +309,7 @@ class ControlPlane(Application):
                                           credential=self.registry_tokens.service_credential, kubernetes=build_backend,
                                           project_settings=self.project_settings, default_engine=self.pipeline_engine,
                                           project_quota=self._project_quota, others_in_use=self._build_others_in_use,
-                                          on_usage_changed=self.pipeline_runs.usage_changed)
+                                          on_usage_changed=self.pipeline_runs.usage_changed, keep_on_shutdown=self.keep_runs_on_shutdown)
         # running builds hold their limits in their project's quota: published for the spawners, counted by runs and services
         self.pipeline_runs.add_usage_source(self.build_manager.in_use_by_project)
         self.image_catalog = ImageCatalog(self.database, self.build_manager.registry,

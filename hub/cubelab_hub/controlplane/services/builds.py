@@ -118,7 +118,7 @@ class BuildManager(LoggingConfigurable):
                  credential: Callable[[str], tuple[str, str]] | None = None, kubernetes: KubernetesBuildBackend | None = None,
                  project_settings: Callable[[str], Any] | None = None, default_engine: str = "local",
                  project_quota: Callable[[str], Any] | None = None, others_in_use: Callable[[str], Any] | None = None,
-                 on_usage_changed: Callable[[], None] | None = None, **kwargs):
+                 on_usage_changed: Callable[[], None] | None = None, keep_on_shutdown: bool = False, **kwargs):
         """``workspace_for``: user -> their workspace folder; ``archives``: the
         references of images admins imported from OCI archives (offered when a
         base image is out of reach); ``push_to``: the platform's local registry
@@ -129,7 +129,9 @@ class BuildManager(LoggingConfigurable):
         ``project_quota(project)`` -> its :class:`Quota` and ``others_in_use(project)``
         -> the :class:`Usage` of its servers, tasks and services (both may be
         coroutines): a build is refused when its limits do not fit beside them;
-        ``on_usage_changed()``: what running builds hold changed."""
+        ``on_usage_changed()``: what running builds hold changed;
+        ``keep_on_shutdown``: a clean stop leaves buildah running, to be
+        re-attached at the next start (the control plane's ``keep_runs_on_shutdown``)."""
         super().__init__(**kwargs)
         if push_to:
             self.registry = push_to
@@ -153,6 +155,7 @@ class BuildManager(LoggingConfigurable):
         self.project_quota = project_quota
         self.others_in_use = others_in_use
         self.on_usage_changed = on_usage_changed
+        self.keep_on_shutdown = keep_on_shutdown
         # build id -> buildah's wrapper (its process group), also for a build re-attached after a restart
         self._pids: dict[int, int] = {}
         # build id -> (project, what it holds) while it runs
@@ -672,7 +675,8 @@ class BuildManager(LoggingConfigurable):
 
     async def shutdown(self) -> None:
         """Builds on this machine stop (the platform is going down) and start
-        again at the next start; builds on Kubernetes are cancelled."""
+        again at the next start, or, with ``keep_on_shutdown``, go on to be
+        re-attached; builds on Kubernetes are cancelled."""
         self._stopping = True
         waiting = []
         for build_id, task in list(self._tasks.items()):
@@ -682,6 +686,9 @@ class BuildManager(LoggingConfigurable):
                     await self.cancel(build_id)
                     continue
                 pid = self._pids.get(build_id)
+                if self.keep_on_shutdown:
+                    task.cancel()  # stop following it; buildah goes on and the next start re-attaches
+                    continue
                 if pid is not None:
                     mark = self.root / "work" / str(build_id) / INTERRUPTED_FILE
                     mark.touch()
