@@ -10,6 +10,7 @@ import io
 import json
 import tarfile
 from dataclasses import dataclass
+from decimal import Decimal
 
 import pytest
 from kubernetes_asyncio import client as k8s
@@ -19,6 +20,7 @@ from cubelab_hub.controlplane.services.build_backends import KubernetesBuildBack
 from cubelab_hub.controlplane.services.builds import BuildManager
 from cubelab_hub.domain.errors import FieldError
 from cubelab_hub.domain.projects import ProjectSettings
+from cubelab_hub.domain.quotas import Usage
 from cubelab_hub.kube.builds import MAX_CONTEXT_BYTES
 from cubelab_hub.kube.client import JobClient
 
@@ -156,3 +158,25 @@ async def test_without_a_push_registry_a_kubernetes_build_is_refused_and_local_p
         await manager.create(manager.parse({"project": "kube", "image": "x", "dockerfile": "FROM scratch\n"}), "alice")
     assert "KubernetesBuildBackend.push_registry" in str(caught.value)
     assert await manager.on_kubernetes("kube") and not await manager.on_kubernetes("here")
+
+
+async def test_a_running_build_holds_its_limits_and_a_restart_marks_it_failed_with_the_reason(manager, apiserver, db, tmp_path):
+    build_id = await manager.create(manager.parse({"project": "kube", "image": "held", "dockerfile": "FROM scratch\n", "cpu": "1.5",
+                                                   "memory": "2G"}), "alice")
+    rows = []
+
+    async def running():
+        rows.append(await _row(manager, build_id))
+        return rows[-1]["status"] == "running"
+
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 10
+    while not await running():
+        assert loop.time() < end, rows[-1]
+        await asyncio.sleep(0.02)
+    assert manager.in_use_by_project() == {"kube": Usage(Decimal("1.5"), 2 * 2**30, 0)}
+    # a new control plane does not follow a build on Kubernetes again: it says so instead of leaving it running
+    later = BuildManager(db, tmp_path / "data", kubernetes=manager.kubernetes, project_settings=SETTINGS.get)
+    await later.start()
+    row = await _row(later, build_id)
+    assert (row["status"], row["message"]) == ("failed", "the control plane restarted during the build on Kubernetes; start it again")
