@@ -6,8 +6,9 @@ real buildah, as root:
   the layer cache, which the build's message, ``restarts`` and log say;
 - a crash of the control plane: buildah keeps running and is re-attached, and
   the build is pushed as usual;
-- a restart of the whole platform: the layer cache lives in the data
-  directory, so a rebuild reuses every step and says so;
+- a restart of the whole platform: a build in flight goes on from the layer
+  cache, which lives in the data directory, so a rebuild reuses every step and
+  says so;
 - a build the project's quota cannot hold is refused naming the field; a
   running build's limits are published with what the project holds; a build
   queued behind the running one is accepted (they run one at a time).
@@ -162,9 +163,18 @@ def test_a_build_goes_on_across_restarts_of_the_control_plane_and_the_platform(f
     assert REATTACHED in done["message"] and [r["how"] for r in done["restarts"]] == ["re-attached"], done
     assert text.count("[cubelab] building ") == 1, text
 
-    # the whole platform restarts: the layer cache is in the data directory, and a rebuild reuses it
+    # the whole platform stops during a build and starts again: the build goes on from the layer
+    # cache, which is in the data directory, and a rebuild of the first image reuses every step
+    whole = start(cp, image="whole", tags=["1"], dockerfile=f"FROM {ref}\nRUN echo one > /one\n{gated.format('four')}", context=context,
+                  cpu="1", memory="1G")
+    wait_log(cp, whole["id"], "marker-four-42")
     platform.stop()
+    assert not buildah_of(cp.project, "whole")
     platform.start()
+    wait_log(cp, whole["id"], "marker-four-42", count=2)
+    open_gate("four")
+    done = wait(cp, whole["id"])
+    assert done["status"] == "succeeded" and done["message"].endswith("(restarted after the control plane restarted; reused 1 cached layers)"), done
     again = wait(cp, start(cp, image="resumed", tags=["2"], dockerfile=dockerfile, context=context, cpu="1", memory="1G")["id"])
     assert again["status"] == "succeeded", again
     assert again["cache"].startswith("reused 3 of 4 steps from the layer cache: STEP 2/4: RUN echo one"), again
