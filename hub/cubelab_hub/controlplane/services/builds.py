@@ -53,6 +53,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 from sqlalchemy import delete, select
 from traitlets import Float, Unicode
 from traitlets.config import LoggingConfigurable
@@ -386,10 +387,11 @@ class BuildManager(LoggingConfigurable):
         self._hold(build_id, request)
         await self._update(build_id, status="running", started_at=datetime.now(UTC))
 
-    async def _build(self, build_id: int, request: BuildRequest, context: str, dockerfile: str, restarted_since: float | None = None
-                     ) -> None:
-        """Start buildah and follow it. ``restarted_since``: the build ran before
-        a restart of the control plane, since this wall-clock time."""
+    async def _build(self, build_id: int, request: BuildRequest, context: str, dockerfile: str, restarted: bool = False) -> None:
+        """Start buildah and follow it. ``restarted``: an attempt stopped by a
+        restart of the control plane ran before; this one gets the whole
+        timeout again (the platform may have been down for long) and its
+        duration is its own."""
         loop = asyncio.get_running_loop()
         paths = self.paths(request.project, build_id, context)
         work = Path(paths.dockerfile).parent
@@ -400,14 +402,14 @@ class BuildManager(LoggingConfigurable):
         Path(paths.dockerfile).write_text(dockerfile, encoding="utf-8")
         for folder in (paths.root, paths.runroot):
             Path(folder).mkdir(parents=True, exist_ok=True)
-        if restarted_since is not None:
+        if restarted:
             # the stopped attempt's working containers; its finished steps stay in the cache
             await loop.run_in_executor(None, self._remove_leftovers, paths)
         name = f"cubelab-build-{build_id}-{int(time.time() * 1000)}"
         groups = [make_memory_cgroup(name, request.memory), make_cpu_cgroup(name, float(request.cpu))]
         (work / CGROUP_FILE).write_text(name)
         argv = buildah_build_argv(request, self.registry, paths, self.buildah)
-        started = time.monotonic() - (max(time.time() - restarted_since, 0) if restarted_since is not None else 0)
+        started = time.monotonic()
         with open(self.log_path(build_id), "ab") as out:
             # BUILD_HEADER: what follows is one buildah run (see _read_output)
             out.write(f"{BUILD_HEADER}{', '.join(request.references(self.registry))} (cpu {request.cpu}, memory limit "
@@ -421,11 +423,9 @@ class BuildManager(LoggingConfigurable):
                 return
         self._pids[build_id] = child.pid
         self._hold(build_id, request)
-        values = {"started_at": datetime.now(UTC)} if restarted_since is None else {}
-        await self._update(build_id, status="running", external_id=proc_id(child.pid), **values)
-        timeout = request.timeout - (time.monotonic() - started)
-        await self._complete(build_id, request, paths, groups, child.pid, child.wait, started, max(timeout, 1.0),
-                             "restarted" if restarted_since is not None else None)
+        await self._update(build_id, status="running", started_at=datetime.now(UTC), external_id=proc_id(child.pid))
+        await self._complete(build_id, request, paths, groups, child.pid, child.wait, started, request.timeout,
+                             "restarted" if restarted else None)
 
     async def _reattach(self, build_id: int, request: BuildRequest, pid: int, external: str | None, since: float) -> None:
         """Follow a buildah started by an earlier control plane (or learn how it
@@ -443,6 +443,11 @@ class BuildManager(LoggingConfigurable):
                 code = _read_exit(exit_file)
             return code if code is not None else -1
 
+        if external:
+            try:  # the timeout counts from buildah's own start
+                since = psutil.Process(pid).create_time()
+            except psutil.Error:
+                pass
         self._pids[build_id] = pid
         self._hold(build_id, request)
         self._log(build_id, f"[cubelab] the control plane restarted; re-attached to this build's buildah (process {pid})\n")
@@ -658,7 +663,7 @@ class BuildManager(LoggingConfigurable):
                                                               "the build started again from the layer cache")
             self._log(build_id, "[cubelab] the control plane restarted; this build's buildah had stopped, so it starts again: "
                                 "the steps it finished come from the layer cache\n")
-            job = lambda: self._build(build_id, request, str(context), dockerfile, restarted_since=since)  # noqa: E731
+            job = lambda: self._build(build_id, request, str(context), dockerfile, restarted=True)  # noqa: E731
         else:
             await self._update(build_id, external_id=None)
             job = lambda: self._build(build_id, request, str(context), dockerfile)  # noqa: E731
