@@ -96,6 +96,7 @@ _ENV_KEYS = ("PATH", "LANG", "LC_ALL", "TZ")
 EXIT_FILE, CGROUP_FILE, INTERRUPTED_FILE = "exit", "cgroup", "interrupted"
 BUILD_HEADER = "[cubelab] building "
 REATTACHED = "re-attached after the control plane restarted (buildah kept running)"
+REATTACHED_JOB = "re-attached after the control plane restarted (its Job kept running)"
 
 
 class BuildFinished(Conflict):
@@ -364,7 +365,7 @@ class BuildManager(LoggingConfigurable):
             self._release(build_id)
             self._cancelled.discard(build_id)
 
-    async def _run_remote(self, build_id: int, request: BuildRequest, prepared: PreparedBuild, dockerfile: str) -> None:
+    async def _run_remote(self, build_id: int, request: BuildRequest, prepared: PreparedBuild, dockerfile: str, note: str = "") -> None:
         path = self.log_path(build_id)
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
         started = time.monotonic()
@@ -372,6 +373,7 @@ class BuildManager(LoggingConfigurable):
             status, message, digest = await self.kubernetes.run(
                 build_id, request, prepared, dockerfile, path,
                 on_started=lambda: self._started_remote(build_id, request))
+            message = _with_note(message, note)
             self._log(build_id, f"[cubelab] {message}\n")
             await self._finish(build_id, status, message, started=started, digest=digest)
         except Exception as exc:  # a bug or an unreachable cluster must not leave the build "running" forever
@@ -382,6 +384,54 @@ class BuildManager(LoggingConfigurable):
             self._remote.discard(build_id)
             self._release(build_id)
             self._cancelled.discard(build_id)
+
+    async def _resume_remote(self, row: dict, request: BuildRequest) -> None:
+        """A build on Kubernetes an earlier control plane left: its Job is
+        followed again, or, when it is gone, the build starts again (BuildKit's
+        cache in the registry keeps the steps that were exported)."""
+        build_id = row["id"]
+        registry = (row["refs"] or [""])[0].split("/", 1)[0]
+        since = row["started_at"].timestamp() if row["started_at"] else time.time()
+        started = time.monotonic() - max(time.time() - since, 0)
+
+        async def found() -> None:
+            self._hold(build_id, request)
+            await self._record_restart(build_id, "re-attached", "the control plane restarted while the build's Job ran on Kubernetes; "
+                                                                "it was followed again")
+            self._log(build_id, "[cubelab] the control plane restarted; following the build's Job on Kubernetes again\n")
+
+        handed_over = False  # to _run_remote, which ends the build's bookkeeping itself
+        try:
+            try:
+                outcome = await self.kubernetes.reattach(build_id, request, registry, self.log_path(build_id), on_found=found)
+            except Exception as exc:  # an unreachable cluster must not leave the build "running" forever
+                log.exception("build %s: following its Job again failed", build_id)
+                outcome = "failed", f"could not follow the build on Kubernetes after the control plane restarted: {exc}", None
+            if outcome is not None:
+                status, message, digest = outcome
+                message = _with_note(message, REATTACHED_JOB)
+                self._log(build_id, f"[cubelab] {message}\n")
+                await self._finish(build_id, status, message, started=started, digest=digest)
+                return
+            try:
+                context, text = await asyncio.get_running_loop().run_in_executor(None, self.resolve_inputs, request, row["creator"])
+                prepared = await self.kubernetes.prepare(request, context)
+            except (FieldError, Conflict) as exc:
+                await self._finish(build_id, "failed", f"could not start again after the control plane restarted: {exc}", started=None)
+                return
+            handed_over = True
+        finally:
+            self._release(build_id)
+            if not handed_over:
+                self._tasks.pop(build_id, None)
+                self._remote.discard(build_id)
+                self._cancelled.discard(build_id)
+        if row["status"] == "running":
+            await self._record_restart(build_id, "restarted", "the control plane restarted and the build's Job was gone; "
+                                                              "the build started again")
+        self._log(build_id, "[cubelab] the control plane restarted and the build's Job is gone: it starts again\n")
+        await self._run_remote(build_id, request, prepared, request.dockerfile if request.dockerfile is not None else text,
+                               note="restarted after the control plane restarted" if row["status"] == "running" else "")
 
     async def _started_remote(self, build_id: int, request: BuildRequest) -> None:
         self._hold(build_id, request)
@@ -606,12 +656,14 @@ class BuildManager(LoggingConfigurable):
         buildah still running (or one that ended with its exit status recorded)
         is re-attached; a build whose buildah was stopped starts again, its
         finished steps from the layer cache; queued builds wait their turn again.
-        Builds on Kubernetes are marked failed with the reason."""
+        A build on Kubernetes has its Job followed again, or starts again when
+        the Job is gone."""
 
         def pending(session) -> list[dict]:
             rows = session.scalars(select(BuildRow).where(BuildRow.status.in_(("queued", "running"))).order_by(BuildRow.id))
             return [{"id": r.id, "project": r.project, "creator": r.creator, "body": dict(r.body), "status": r.status,
-                     "external_id": r.external_id, "started_at": aware(r.started_at) if r.started_at else None} for r in rows]
+                     "external_id": r.external_id, "started_at": aware(r.started_at) if r.started_at else None,
+                     "refs": list(r.refs or [])} for r in rows]
 
         for row in await self.db.run(pending):
             try:
@@ -632,8 +684,8 @@ class BuildManager(LoggingConfigurable):
         except Exception:  # the hub is not answering yet: the build was made where the platform's default engine runs
             remote = self.default_engine == KUBERNETES and self.kubernetes is not None
         if remote:
-            await self._finish(build_id, "failed", "the control plane restarted during the build on Kubernetes; start it again",
-                               started=None)
+            self._remote.add(build_id)
+            self._tasks[build_id] = asyncio.create_task(self._resume_remote(row, request))
             return
         work = self.root / "work" / str(build_id)
         external = row["external_id"]
@@ -681,14 +733,15 @@ class BuildManager(LoggingConfigurable):
     async def shutdown(self) -> None:
         """Builds on this machine stop (the platform is going down) and start
         again at the next start, or, with ``keep_on_shutdown``, go on to be
-        re-attached; builds on Kubernetes are cancelled."""
+        re-attached; builds on Kubernetes go on in their cluster, followed
+        again at the next start."""
         self._stopping = True
         waiting = []
         for build_id, task in list(self._tasks.items()):
             waiting.append(task)
             try:
                 if build_id in self._remote:
-                    await self.cancel(build_id)
+                    task.cancel()  # stop following it; the Job runs on in the cluster and the next start follows it again
                     continue
                 pid = self._pids.get(build_id)
                 if self.keep_on_shutdown:
