@@ -37,7 +37,8 @@
 - **On Kubernetes**: a project whose work runs there (its ``engine`` setting,
   as for services) has its builds run by the
   :class:`~.build_backends.KubernetesBuildBackend` instead; rows, logs and
-  the API stay here.
+  the API stay here. Its Job runs on when the control plane stops and is
+  followed again at the next start (or the build starts again if it is gone).
 """
 
 from __future__ import annotations
