@@ -126,6 +126,8 @@ def test_a_build_goes_on_across_restarts_of_the_control_plane_and_the_platform(f
     dockerfile = f"FROM {ref}\nRUN echo one > /one\n{gated.format('two')}RUN cat /one /two\n"
     build = start(cp, image="resumed", tags=["1"], dockerfile=dockerfile, context=context, cpu="1", memory="1G")
     wait_log(cp, build["id"], "marker-two-42")  # the RUN step runs (its STEP line has no 42)
+    queued = start(cp, image="after", tags=["1"], dockerfile=f"FROM {ref}\nRUN echo after\n", context=context, cpu="1", memory="1G")
+    assert queued["status"] == "queued"
     old = controlplane_pid(platform)
     os.kill(old, signal.SIGTERM)
     wait_exited(old)
@@ -145,6 +147,10 @@ def test_a_build_goes_on_across_restarts_of_the_control_plane_and_the_platform(f
     assert "the control plane is stopping: buildah was stopped" in text and "one\ntwo" in text, text
     pulled = Client(registry, (cp.name("dev"), cp.token("dev"))).pull_manifest(f"{cp.project}/resumed", "1")
     assert pulled.status_code == 200 and pulled.headers["Docker-Content-Digest"] == done["digest"]
+    # the build queued behind it waited through the restart and ran after it, once
+    after = wait(cp, queued["id"])
+    assert after["status"] == "succeeded" and after["restarts"] == [] and after["started_at"] >= done["finished_at"], (after, done)
+    assert log_of(cp, queued["id"]).count("[cubelab] building ") == 1
 
     # a crash: buildah keeps running, the next control plane re-attaches to it and pushes the image
     crash = start(cp, image="crash", tags=["1"], dockerfile=f"FROM {ref}\n{gated.format('three')}", context=context, cpu="1", memory="1G")
