@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -147,7 +148,17 @@ def test_a_rebuild_reuses_the_layer_cache_and_says_so(cp, base, context):
     assert "Using cache" in text and "[cubelab] reused 1 of 4 steps" in text
 
 
-def test_the_log_arrives_while_building_and_cancel_stops_it_leaving_nothing(cp, base, context):
+def buildah_gone_after(project: str, image: str, since: float, found: list) -> None:
+    """Watch (in a thread) for the moment no buildah of the image is left; append the seconds since ``since``."""
+    deadline = since + 30
+    while time.monotonic() < deadline:
+        if not [p for p in psutil.process_iter(["cmdline"]) if f"/{project}/{image}:" in " ".join(p.info["cmdline"] or [])]:
+            found.append(time.monotonic() - since)
+            return
+        time.sleep(0.02)
+
+
+def test_the_log_arrives_while_building_and_cancel_stops_it_leaving_nothing(cp, base, context, registry):
     dockerfile = f"FROM {base['references'][0]}\nRUN echo marker-started && sleep 60\n"
     build = start(cp, image="slow", dockerfile=dockerfile, context=context)
     seen = b""
@@ -159,15 +170,24 @@ def test_the_log_arrives_while_building_and_cancel_stops_it_leaving_nothing(cp, 
                 break
     assert cp.call("creator", "GET", f"/builds/{build['id']}").json()["status"] == "running"
     started = time.monotonic()
+    gone: list[float] = []
+    watcher = threading.Thread(target=buildah_gone_after, args=(cp.project, "slow", started, gone))
+    watcher.start()
     r = cp.call("creator", "POST", f"/builds/{build['id']}/cancel")
     assert r.status_code == 200, r.text
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 3  # with the removal of its working container
+    watcher.join()
+    assert gone and gone[0] < 1.5, f"buildah still ran {gone} s after the cancel"
     assert r.json()["status"] == "cancelled" and "nothing was published" in r.json()["message"]
     # no buildah of this build, no working container, no image of it
     assert not [p for p in psutil.process_iter(["cmdline"]) if f"/{cp.project}/slow:" in " ".join(p.info["cmdline"] or [])]
     assert subprocess.run([*storage(cp), "containers", "--quiet"], capture_output=True, text=True, check=True).stdout.strip() == ""
     images = subprocess.run([*storage(cp), "images", "--format", "{{.Name}}"], capture_output=True, text=True, check=True).stdout
     assert f"/{cp.project}/slow" not in images
+    # nothing reached the registry: no manifest of the image under any tag
+    client = Client(registry, (cp.name("dev"), cp.token("dev")))
+    assert client.pull_manifest(f"{cp.project}/slow", "latest").status_code == 404
+    assert client.request("GET", f"/v2/{cp.project}/slow/tags/list").status_code == 404
     r = cp.call("creator", "POST", f"/builds/{build['id']}/cancel")
     assert r.status_code == 409 and r.json()["error"] == "build_finished"
 

@@ -9,6 +9,7 @@ from cubelab_hub.domain.projects import Quota
 from cubelab_hub.domain.quotas import (
     Capacity,
     Usage,
+    build_quota_errors,
     check_capacity,
     check_quota,
     run_demands,
@@ -88,3 +89,15 @@ def test_usage_of_server_options_and_the_published_document_round_trip():
                 {"format": document["format"], "projects": {"v": {"cpu": "-1"}}}):
         with pytest.raises(ValueError):
             usage_from_document(bad)
+
+
+def test_a_build_is_checked_against_what_the_project_holds_beside_its_builds():
+    quota = Quota(cpu=Decimal(4), memory=8 * 2**30)
+    in_use = Usage(Decimal(3), 6 * 2**30, 0)
+    assert build_quota_errors("ml", quota, in_use, Decimal(1), 2 * 2**30) == []
+    errors = build_quota_errors("ml", quota, in_use, Decimal(2), 3 * 2**30)
+    assert [e.field for e in errors] == ["cpu", "memory"]
+    assert "project 'ml' has a CPU quota of 4 cores; 3 are in use" in str(errors[0]) and "this build asks for up to 2" in str(errors[0])
+    assert errors[0].accepted == "at most 1 cores now" and errors[1].accepted == "at most 2G now"
+    # no quota, or only a GPU quota: builds hold no card
+    assert build_quota_errors("ml", Quota(gpu=0), in_use, Decimal(64), 2**40) == []

@@ -10,6 +10,7 @@ import io
 import json
 import tarfile
 from dataclasses import dataclass
+from decimal import Decimal
 
 import pytest
 from kubernetes_asyncio import client as k8s
@@ -19,6 +20,7 @@ from cubelab_hub.controlplane.services.build_backends import KubernetesBuildBack
 from cubelab_hub.controlplane.services.builds import BuildManager
 from cubelab_hub.domain.errors import FieldError
 from cubelab_hub.domain.projects import ProjectSettings
+from cubelab_hub.domain.quotas import Usage
 from cubelab_hub.kube.builds import MAX_CONTEXT_BYTES
 from cubelab_hub.kube.client import JobClient
 
@@ -156,3 +158,69 @@ async def test_without_a_push_registry_a_kubernetes_build_is_refused_and_local_p
         await manager.create(manager.parse({"project": "kube", "image": "x", "dockerfile": "FROM scratch\n"}), "alice")
     assert "KubernetesBuildBackend.push_registry" in str(caught.value)
     assert await manager.on_kubernetes("kube") and not await manager.on_kubernetes("here")
+
+
+async def _until_running(manager, build_id):
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 10
+    while (await _row(manager, build_id))["status"] != "running":
+        assert loop.time() < end, "never running"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_build_goes_on_after_a_restart_its_job_followed_again_or_started_again_when_gone(manager, apiserver, db, tmp_path):
+    cluster = apiserver.cluster
+    build_id = await manager.create(manager.parse({"project": "kube", "image": "held", "dockerfile": "FROM scratch\n", "cpu": "1.5",
+                                                   "memory": "2G"}), "alice")
+    name = f"cubelab-build-{build_id}"
+    await _until_running(manager, build_id)
+    assert manager.in_use_by_project() == {"kube": Usage(Decimal("1.5"), 2 * 2**30, 0)}  # a running build holds its limits
+    pod = cluster.start_job_pod("kube-team", name)["metadata"]["name"]
+    cluster.write_log("kube-team", pod, "context", "")
+    cluster.end_log("kube-team", pod, "context")
+    cluster.write_log("kube-team", pod, "build", "#1 [internal] load build definition from Dockerfile\n")
+    log_path = manager.log_path(build_id)
+    await _until(lambda: "load build definition" in log_path.read_text())
+
+    # a clean stop leaves the Job running; the next control plane follows it again
+    await manager.shutdown()
+    assert (JOBS, "kube-team", name) in cluster.objects and manager.in_use_by_project() == {}
+    assert (await _row(manager, build_id))["status"] == "running"
+    later = BuildManager(db, tmp_path / "data", workspace_for=manager.workspace_for, kubernetes=manager.kubernetes,
+                         project_settings=SETTINGS.get)
+    try:
+        await later.start()
+        await _until(lambda: "following the build's Job on Kubernetes again" in log_path.read_text())
+        assert later.in_use_by_project() == {"kube": Usage(Decimal("1.5"), 2 * 2**30, 0)}
+        cluster.write_log("kube-team", pod, "build", f"#5 exporting manifest {DIGEST} done\n")
+        cluster.end_log("kube-team", pod, "build")
+        cluster.set_object_status(JOBS, "kube-team", name, {"conditions": [{"type": "Complete", "status": "True"}], "succeeded": 1})
+        await _until(lambda: not later.is_active(build_id))
+        row = await _row(later, build_id)
+        assert (row["status"], row["digest"]) == ("succeeded", DIGEST), row
+        assert row["message"] == ("built and pushed harbor.example.com/kube/held:latest "
+                                  "(re-attached after the control plane restarted (its Job kept running))")
+        assert [r["how"] for r in row["restarts"]] == ["re-attached"]
+        # the pod's log lines copied before the restart are not copied twice
+        assert log_path.read_text().count("load build definition") == 1 and later.in_use_by_project() == {}
+
+        # a Job gone while no control plane watched (deleted, or its TTL ended): the build starts again
+        again = await later.create(later.parse({"project": "kube", "image": "gone", "dockerfile": "FROM scratch\n"}), "alice")
+        await _until_running(later, again)
+        await later.shutdown()
+        cluster.objects.pop((JOBS, "kube-team", f"cubelab-build-{again}"))
+        third = BuildManager(db, tmp_path / "data", workspace_for=manager.workspace_for, kubernetes=manager.kubernetes,
+                             project_settings=SETTINGS.get)
+        try:
+            await third.start()
+            await _until(lambda: (JOBS, "kube-team", f"cubelab-build-{again}") in cluster.objects)
+            cluster.set_object_status(JOBS, "kube-team", f"cubelab-build-{again}",
+                                      {"conditions": [{"type": "Complete", "status": "True"}], "succeeded": 1})
+            await _until(lambda: not third.is_active(again))
+            row = await _row(third, again)
+            assert row["status"] == "succeeded" and row["message"].endswith("(restarted after the control plane restarted)"), row
+            assert [r["how"] for r in row["restarts"]] == ["restarted"]
+        finally:
+            await third.shutdown()
+    finally:
+        await later.shutdown()

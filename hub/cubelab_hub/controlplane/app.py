@@ -24,7 +24,7 @@ from traitlets.config import Application
 from ..domain.access import Actor, allowed
 from ..domain.admin_settings import effective_quota
 from ..domain.errors import FieldError, FieldErrors
-from ..domain.quotas import TASK_USAGE_FILE
+from ..domain.quotas import TASK_USAGE_FILE, Usage
 from ..gateway.process import Gateway, GatewayError
 from ..kube.clusters import Clusters
 from ..platform import unix_groups
@@ -208,8 +208,8 @@ class ControlPlane(Application):
     keep_runs_on_shutdown = Bool(
         False,
         config=True,
-        help="On a clean stop, leave local runs' processes running to be re-attached at the next start "
-        "(default: cancel them and mark the runs failed with the reason).",
+        help="On a clean stop, leave local runs' processes (and builds' buildah) running to be re-attached at the next start "
+        "(default: cancel runs and mark them failed with the reason; stop builds, which start again from the layer cache).",
     )
 
     hub_cache_seconds = Float(
@@ -349,7 +349,11 @@ class ControlPlane(Application):
         self.build_manager = BuildManager(self.database, self.data_dir, parent=self, push_to=self.local_registry or None,
                                           credential=self.registry_tokens.service_credential, kubernetes=build_backend,
                                           project_settings=self.project_settings, default_engine=self.pipeline_engine,
-                                          archives=lambda: self.database.run(self.image_importer.references))
+                                          archives=lambda: self.database.run(self.image_importer.references),
+                                          project_quota=self._project_quota, others_in_use=self._build_others_in_use,
+                                          on_usage_changed=self.pipeline_runs.usage_changed, keep_on_shutdown=self.keep_runs_on_shutdown)
+        # running builds hold their limits in their project's quota: published for the spawners, counted by runs and services
+        self.pipeline_runs.add_usage_source(self.build_manager.in_use_by_project)
         self.image_importer = ImageImporter(self.database, self.build_manager, parent=self)
         self.image_debugger = ImageDebugger(self.build_manager)
         self.usage_history = UsageHistory(self.database, self.hub_client, self.pipeline_runs, replicas=self._replicas,
@@ -597,7 +601,15 @@ class ControlPlane(Application):
         return effective_quota((await self.project_settings(name)).quota, self.admin_settings.default_quota())
 
     async def _tasks_and_servers_in_use(self, project: str):
-        return self.pipeline_runs.tasks_in_use(project) + await servers_in_use(self.hub_client, project)
+        """What a project's servers, tasks and builds hold (services count their own)."""
+        builds = self.build_manager.in_use_by_project().get(project, Usage()) if hasattr(self, "build_manager") else Usage()
+        return self.pipeline_runs.tasks_in_use(project) + builds + await servers_in_use(self.hub_client, project)
+
+    async def _build_others_in_use(self, project: str):
+        """What a project holds beside its builds: a project's builds run one at a
+        time, so a new build takes the running one's place rather than adding to it."""
+        return (self.pipeline_runs.tasks_in_use(project) + self.service_manager.services_in_use(project)
+                + await servers_in_use(self.hub_client, project))
 
     async def _engine_for_project(self, name: str) -> str | None:
         """The engine a project's 'engine' setting chose; None: the default."""

@@ -211,6 +211,26 @@ def check_quota(project: str, quota: Quota, in_use: Usage, demands: Iterable[Tas
     return diags
 
 
+def build_quota_errors(project: str, quota: Quota, in_use: Usage, cpu: Decimal, memory: int) -> list[FieldError]:
+    """A field-named error for each of a build's limits (``cpu``, ``memory``)
+    that would take the project past its quota beside ``in_use``: what its
+    servers, tasks and services hold now. The project's running build is not
+    in ``in_use``: builds of a project run one at a time, so a new one takes
+    the running one's place rather than adding to it."""
+    errors = []
+    if quota.cpu is not None and in_use.cpu + cpu > quota.cpu:
+        left = max(quota.cpu - in_use.cpu, Decimal(0))
+        errors.append(FieldError(
+            "cpu", f"project '{project}' has a CPU quota of {fmt_cores(quota.cpu)} cores; {fmt_cores(in_use.cpu)} are in use by running "
+            f"servers, tasks and services; this build asks for up to {fmt_cores(cpu)}", f"at most {fmt_cores(left)} cores now"))
+    if quota.memory is not None and in_use.memory + memory > quota.memory:
+        left = max(quota.memory - in_use.memory, 0)
+        errors.append(FieldError(
+            "memory", f"project '{project}' has a memory quota of {format_bytes(quota.memory)}; {_fmt_memory(in_use.memory)} are in use by "
+            f"running servers, tasks and services; this build asks for up to {format_bytes(memory)}", f"at most {_fmt_memory(left)} now"))
+    return errors
+
+
 # ---------------------------------------------------------------- published task usage
 
 # The control plane publishes what each project's running tasks and services'

@@ -9428,6 +9428,13 @@ export interface components {
             /** @description what the layer cache reused */
             cache?: string;
             duration?: number | null;
+            /** @description control plane restarts during the build: its buildah re-attached, or the build restarted from the layer cache */
+            readonly restarts?: {
+                at: string;
+                /** @enum {string} */
+                how: "re-attached" | "restarted";
+                reason: string;
+            }[];
             permissions?: {
                 cancel: boolean;
             };

@@ -150,6 +150,12 @@ SCHEMAS = {
             "references": {"type": "array", "items": {"type": "string"}},
             "image_id": {"type": ["string", "null"]}, "digest": {"type": ["string", "null"]}, "size": {"type": ["integer", "null"]},
             "cache": {"type": "string", "description": "what the layer cache reused"}, "duration": {"type": ["number", "null"]},
+            "restarts": {
+                "type": "array", "readOnly": True,
+                "description": "control plane restarts during the build: its buildah re-attached, or the build restarted from the layer cache",
+                "items": {"type": "object", "properties": {"at": {"type": "string"}, "how": {"type": "string", "enum": ["re-attached", "restarted"]},
+                                                           "reason": {"type": "string"}}},
+            },
             "permissions": {"type": "object", "properties": {"cancel": {"type": "boolean"}}},
             "started_at": {"type": ["string", "null"]}, "finished_at": {"type": ["string", "null"]}, "created_at": {"type": ["string", "null"]},
         },

@@ -34,7 +34,9 @@ class BuildRow(Base):
     # "reused N of M steps from the layer cache: ..."
     cache: Mapped[str] = mapped_column(Text, default="")
     refs: Mapped[list] = mapped_column(JSON, default=list)
-    # pid plus start time of buildah while it runs: a restarted control plane stops a leftover
+    # control plane restarts during the build: [{"at", "how": "re-attached" | "restarted", "reason"}]
+    restarts: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    # pid plus start time of buildah while it runs: a restarted control plane re-attaches to it
     external_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     duration: Mapped[float | None] = mapped_column(Float, nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

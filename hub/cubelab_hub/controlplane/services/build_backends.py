@@ -17,6 +17,9 @@ rule services follow).
   owned by the Job, so both go when the Job's TTL ends. The pod's log (its
   init container's, then BuildKit's) is appended to the build's log while it
   runs; the outcome comes from the Job's conditions.
+- **Re-attach** (after a restart of the control plane): the build's Job, if
+  still there, is followed again; the pod's log lines already in the build's
+  log are not appended twice.
 - **Cancel** deletes the Job with ``Foreground`` propagation (its pod goes
   first) and the context Secret. BuildKit pushes once every step has
   finished, so a cancelled build leaves nothing half-pushed.
@@ -62,6 +65,10 @@ from .service_backends import KUBERNETES
 log = logging.getLogger("cubelab.builds")
 
 __all__ = ["KubernetesBuildBackend", "PreparedBuild", "context_tar"]
+
+
+# the build's log line before the pod's log
+JOB_HEADER = "[cubelab] building on Kubernetes: Job "
 
 
 class NoPushRegistry(Conflict):
@@ -186,7 +193,7 @@ class KubernetesBuildBackend(LoggingConfigurable):
             created = await client.create_job(namespace, job)
             owner = {"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": created["metadata"]["uid"], "blockOwnerDeletion": False}
             await client.patch_secret(namespace, name, {"metadata": {"ownerReferences": [owner]}})
-            _append(log_path, f"[cubelab] building on Kubernetes: Job {namespace}/{name} ({self.buildkit_image})\n")
+            _append(log_path, f"{JOB_HEADER}{namespace}/{name} ({self.buildkit_image})\n")
             if on_started is not None:
                 await on_started()
             return await self._follow(build_id, client, namespace, request, prepared, log_path)
@@ -194,8 +201,29 @@ class KubernetesBuildBackend(LoggingConfigurable):
             self._placed.pop(build_id, None)
             self._cancelled.discard(build_id)
 
+    async def reattach(self, build_id: int, request: BuildRequest, registry: str, log_path: Path,
+                       on_found: Callable[[], Awaitable[None]] | None = None) -> tuple[str, str, str | None] | None:
+        """Follow a build started by an earlier control plane to its end, as
+        :meth:`run` does (``on_found`` once its Job is found); None when its
+        Job is gone (it cannot be followed)."""
+        project = await _maybe_await(self.project_settings(request.project)) or ProjectSettings()
+        namespace = project.namespace or self.namespace
+        client = await self._client(project.cluster or self.default_cluster)
+        if await client.get_job(namespace, job_name(build_id)) is None:
+            return None
+        self._placed[build_id] = (client, namespace)
+        try:
+            if on_found is not None:
+                await on_found()
+            return await self._follow(build_id, client, namespace, request, PreparedBuild(b"", registry), log_path,
+                                      skip=_pod_lines(log_path))
+        finally:
+            self._placed.pop(build_id, None)
+            self._cancelled.discard(build_id)
+
     async def _follow(self, build_id: int, client: JobClient, namespace: str, request: BuildRequest, prepared: PreparedBuild,
-                      log_path: Path) -> tuple[str, str, str | None]:
+                      log_path: Path, skip: int = 0) -> tuple[str, str, str | None]:
+        """``skip``: lines of the pod's log already copied (by an earlier control plane)."""
         name = job_name(build_id)
         selector = f"cubelab.io/build={build_id},cubelab.io/project={request.project}"
         follower: asyncio.Task | None = None
@@ -215,7 +243,7 @@ class KubernetesBuildBackend(LoggingConfigurable):
                 if pods:
                     pod = pods[0]
                     if follower is None:
-                        follower = asyncio.create_task(self._copy_log(client, namespace, pod["metadata"]["name"], log_path))
+                        follower = asyncio.create_task(self._copy_log(client, namespace, pod["metadata"]["name"], log_path, skip))
                 outcome = job_outcome(job, pod, request, prepared.registry) if job != {} else None
                 if build_id in self._cancelled:
                     return "cancelled", "cancelled; nothing was published", None
@@ -232,13 +260,17 @@ class KubernetesBuildBackend(LoggingConfigurable):
                 follower.cancel()
                 await asyncio.gather(follower, return_exceptions=True)
 
-    async def _copy_log(self, client: JobClient, namespace: str, pod: str, log_path: Path) -> None:
+    async def _copy_log(self, client: JobClient, namespace: str, pod: str, log_path: Path, skip: int = 0) -> None:
         """The unpacking's log, then BuildKit's, appended as they come (a
-        container not started yet is asked again)."""
+        container not started yet is asked again). The first ``skip`` lines
+        are already in the build's log."""
         for container in (CONTEXT_CONTAINER, BUILD_CONTAINER):
             while True:
                 try:
                     async for line in client.pod_log(namespace, pod, container=container, follow=True):
+                        if skip > 0:
+                            skip -= 1
+                            continue
                         _append(log_path, line)
                     break
                 except (KubernetesApiError, aiohttp.ClientError) as exc:
@@ -268,6 +300,22 @@ class KubernetesBuildBackend(LoggingConfigurable):
 def _append(path: Path, text: str) -> None:
     with open(path, "a", encoding="utf-8") as out:
         out.write(text)
+
+
+def _pod_lines(path: Path) -> int:
+    """How many lines of the pod's log the build's log holds: those after the
+    Job's line that are not the platform's own."""
+    count = 0
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith(JOB_HEADER):
+                    count = 0
+                elif not line.startswith("[cubelab] "):
+                    count += 1
+    except OSError:
+        return 0
+    return count
 
 
 def _digest(path: Path) -> str | None:

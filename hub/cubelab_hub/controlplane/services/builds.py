@@ -17,6 +17,18 @@
 - **Inputs**: the context folder and a Dockerfile path are resolved on disk
   inside the requesting user's workspace (a link pointing out of it is
   refused); the Dockerfile is copied into the build's private folder.
+- **Restarts** ("continuous build"): a control plane that crashed leaves
+  buildah running; the next one re-attaches to it (pid plus start time) and
+  learns its exit status from the wrapper's exit file. A clean stop stops
+  buildah (the platform is going down); the next start runs the build again,
+  and the steps it had finished come from the layer cache. Either way the
+  build's ``restarts`` and its log say what happened and what was reused;
+  nothing stays ``running`` once its buildah is gone.
+- **Quota**: a running build holds its CPU and memory limits in its
+  project's quota (:meth:`BuildManager.in_use_by_project`, a usage source of
+  the runs' manager); a build the quota cannot hold beside the project's
+  servers, tasks and services is refused when it is asked for
+  (:func:`~cubelab_hub.domain.quotas.build_quota_errors`).
 - **Cancel** stops buildah's process group (SIGTERM, then SIGKILL after
   ``kill_grace``), removes its working containers; nothing is published
   unless the build succeeded (:meth:`BuildManager.publish`).
@@ -25,7 +37,8 @@
 - **On Kubernetes**: a project whose work runs there (its ``engine`` setting,
   as for services) has its builds run by the
   :class:`~.build_backends.KubernetesBuildBackend` instead; rows, logs and
-  the API stay here.
+  the API stay here. Its Job runs on when the control plane stops and is
+  followed again at the next start (or the build starts again if it is gone).
 """
 
 from __future__ import annotations
@@ -42,6 +55,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 from sqlalchemy import delete, select
 from traitlets import Float, Unicode
 from traitlets.config import LoggingConfigurable
@@ -61,21 +75,30 @@ from ...domain.builds import (
     registry_auth_file,
     unreachable_base_message,
 )
-from ...domain.errors import Conflict, FieldError, NotFound
+from ...domain.errors import Conflict, FieldError, FieldErrors, NotFound
 from ...domain.paging import ListFilters, decode_cursor, page_from
+from ...domain.projects import Quota
+from ...domain.quotas import Usage, build_quota_errors
 from ...engines.local.processes import Child, kill_group, proc_id
-from ...platform.cgroups import make_cpu_cgroup, make_memory_cgroup, oom_killed, remove_cgroup
+from ...platform.cgroups import make_cpu_cgroup, make_memory_cgroup, oom_killed, own_cgroup, remove_cgroup
 from ..models.builds import BuildRow
 from ..models.pipelines import aware
 from .build_backends import KubernetesBuildBackend, PreparedBuild
 from .lists import _key_value, _keyset, _name_contains, _time_range, _visible
 from .service_backends import KUBERNETES
+from .services import QuotaExceeded
 
 log = logging.getLogger("cubelab.builds")
 
 BUILD_KEY = (datetime, int)
 # what buildah needs of the control plane's environment; nothing else of it (tokens) reaches the build
 _ENV_KEYS = ("PATH", "LANG", "LC_ALL", "TZ")
+# files of a build's work folder: buildah's exit status (written by the wrapper, read
+# after a restart), the build's cgroup name, and the mark a clean stop leaves
+EXIT_FILE, CGROUP_FILE, INTERRUPTED_FILE = "exit", "cgroup", "interrupted"
+BUILD_HEADER = "[cubelab] building "
+REATTACHED = "re-attached after the control plane restarted (buildah kept running)"
+REATTACHED_JOB = "re-attached after the control plane restarted (its Job kept running)"
 
 
 class BuildFinished(Conflict):
@@ -97,14 +120,22 @@ class BuildManager(LoggingConfigurable):
     def __init__(self, database, data_dir: str | os.PathLike, *, workspace_for: Callable[[str], Path] | None = None,
                  archives: Callable[[], list[str]] | None = None, push_to: str | None = None,
                  credential: Callable[[str], tuple[str, str]] | None = None, kubernetes: KubernetesBuildBackend | None = None,
-                 project_settings: Callable[[str], Any] | None = None, default_engine: str = "local", **kwargs):
+                 project_settings: Callable[[str], Any] | None = None, default_engine: str = "local",
+                 project_quota: Callable[[str], Any] | None = None, others_in_use: Callable[[str], Any] | None = None,
+                 on_usage_changed: Callable[[], None] | None = None, keep_on_shutdown: bool = False, **kwargs):
         """``workspace_for``: user -> their workspace folder; ``archives``: the
         references of images admins imported from OCI archives (offered when a
         base image is out of reach; may be a coroutine); ``push_to``: the platform's local registry
         (host:port on loopback), where succeeded builds are pushed with
         ``credential(project)``, the platform's service credential of the project;
         ``kubernetes``: where the builds of projects on Kubernetes run, chosen
-        by ``project_settings(project)`` (may be a coroutine) and ``default_engine``."""
+        by ``project_settings(project)`` (may be a coroutine) and ``default_engine``;
+        ``project_quota(project)`` -> its :class:`Quota` and ``others_in_use(project)``
+        -> the :class:`Usage` of its servers, tasks and services (both may be
+        coroutines): a build is refused when its limits do not fit beside them;
+        ``on_usage_changed()``: what running builds hold changed;
+        ``keep_on_shutdown``: a clean stop leaves buildah running, to be
+        re-attached at the next start (the control plane's ``keep_runs_on_shutdown``)."""
         super().__init__(**kwargs)
         if push_to:
             self.registry = push_to
@@ -120,12 +151,23 @@ class BuildManager(LoggingConfigurable):
         os.chmod(self.root, 0o700)
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: dict[int, asyncio.Task] = {}
-        self._children: dict[int, Child] = {}
         self._cancelled: set[int] = set()
         self.kubernetes = kubernetes
         self.project_settings = project_settings
         self.default_engine = default_engine
         self._remote: set[int] = set()
+        self.project_quota = project_quota
+        self.others_in_use = others_in_use
+        self.on_usage_changed = on_usage_changed
+        self.keep_on_shutdown = keep_on_shutdown
+        # build id -> buildah's wrapper (its process group), also for a build re-attached after a restart
+        self._pids: dict[int, int] = {}
+        # build id -> (project, what it holds) while it runs
+        self._holds: dict[int, tuple[str, Usage]] = {}
+        # set by a clean stop: builds stopped now start again at the next start
+        self._stopping = False
+        # builds waiting for their project's turn
+        self._waiting: set[int] = set()
 
     async def on_kubernetes(self, project: str) -> bool:
         """Whether the project's builds run on Kubernetes: where its runs and services do."""
@@ -191,6 +233,7 @@ class BuildManager(LoggingConfigurable):
         loop = asyncio.get_running_loop()
         context, text = await loop.run_in_executor(None, self.resolve_inputs, request, actor)
         dockerfile = request.dockerfile if request.dockerfile is not None else text
+        await self._check_quota(request)
         prepared = await self.kubernetes.prepare(request, context) if await self.on_kubernetes(request.project) else None
         registry = prepared.registry if prepared is not None else self.registry
 
@@ -206,8 +249,46 @@ class BuildManager(LoggingConfigurable):
             self._remote.add(build_id)
             self._tasks[build_id] = asyncio.create_task(self._run_remote(build_id, request, prepared, dockerfile))
         else:
-            self._tasks[build_id] = asyncio.create_task(self._run(build_id, request, str(context), dockerfile))
+            self._tasks[build_id] = asyncio.create_task(
+                self._run(build_id, request.project, lambda: self._build(build_id, request, str(context), dockerfile)))
         return build_id
+
+    # ------------------------------------------------------------ quota
+
+    async def _check_quota(self, request: BuildRequest) -> None:
+        """Refuse a build whose limits the project's quota cannot hold now."""
+        if self.project_quota is None:
+            return
+        quota = await _maybe_await(self.project_quota(request.project)) or Quota()
+        if quota.cpu is None and quota.memory is None:
+            return
+        in_use = await _maybe_await(self.others_in_use(request.project)) if self.others_in_use is not None else Usage()
+        errors = build_quota_errors(request.project, quota, in_use or Usage(), request.cpu, request.memory)
+        if errors:
+            raise QuotaExceeded(f"the project's quota cannot hold this build: {errors[0]}", errors[0].field,
+                                errors=[e.to_dict() for e in errors])
+
+    def in_use_by_project(self) -> dict[str, Usage]:
+        """What running builds hold (their CPU and memory limits), per project."""
+        used: dict[str, Usage] = {}
+        for project, usage in list(self._holds.values()):
+            used[project] = used.get(project, Usage()) + usage
+        return used
+
+    def _hold(self, build_id: int, request: BuildRequest) -> None:
+        self._holds[build_id] = (request.project, Usage(request.cpu, request.memory, 0))
+        self._usage_changed()
+
+    def _release(self, build_id: int) -> None:
+        if self._holds.pop(build_id, None) is not None:
+            self._usage_changed()
+
+    def _usage_changed(self) -> None:
+        if self.on_usage_changed is not None:
+            try:
+                self.on_usage_changed()
+            except Exception:
+                log.exception("publishing what builds hold failed")
 
     # ------------------------------------------------------------ rows
 
@@ -215,6 +296,7 @@ class BuildManager(LoggingConfigurable):
         data = dict(row.body)
         data.update(id=row.id, creator=row.creator, status=row.status, message=row.message, image_id=row.image_id, digest=row.digest,
                     size=row.size, cache=row.cache, references=list(row.refs or []), duration=row.duration,
+                    restarts=list(row.restarts or []),
                     started_at=aware(row.started_at).isoformat() if row.started_at else None,
                     finished_at=aware(row.finished_at).isoformat() if row.finished_at else None,
                     created_at=aware(row.created_at).isoformat() if row.created_at else None)
@@ -265,31 +347,39 @@ class BuildManager(LoggingConfigurable):
         env.update(HOME=str(work), TMPDIR=str(work), BUILDAH_ISOLATION="chroot")
         return env
 
-    async def _run(self, build_id: int, request: BuildRequest, context: str, dockerfile: str) -> None:
+    async def _run(self, build_id: int, project: str, job: Callable[[], Any]) -> None:
+        """Run ``job`` (a build, or the following of one re-attached) in the project's turn."""
         path = self.log_path(build_id)
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        self._waiting.add(build_id)
         try:
-            async with self._lock(request.project):
+            async with self._lock(project):
+                self._waiting.discard(build_id)
+                if self._stopping:
+                    return  # left queued: the next start runs it
                 if build_id in self._cancelled:
                     await self._finish(build_id, "cancelled", "cancelled before it started", started=None)
                     return
-                await self._build(build_id, request, context, dockerfile)
+                await job()
         except Exception as exc:  # a bug must not leave the build "running" forever
             log.exception("build %s failed", build_id)
             await self._finish(build_id, "failed", f"internal error: {exc}", started=None)
         finally:
+            self._waiting.discard(build_id)
             self._tasks.pop(build_id, None)
-            self._children.pop(build_id, None)
+            self._pids.pop(build_id, None)
+            self._release(build_id)
             self._cancelled.discard(build_id)
 
-    async def _run_remote(self, build_id: int, request: BuildRequest, prepared: PreparedBuild, dockerfile: str) -> None:
+    async def _run_remote(self, build_id: int, request: BuildRequest, prepared: PreparedBuild, dockerfile: str, note: str = "") -> None:
         path = self.log_path(build_id)
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
         started = time.monotonic()
         try:
             status, message, digest = await self.kubernetes.run(
                 build_id, request, prepared, dockerfile, path,
-                on_started=lambda: self._update(build_id, status="running", started_at=datetime.now(UTC)))
+                on_started=lambda: self._started_remote(build_id, request))
+            message = _with_note(message, note)
             self._log(build_id, f"[cubelab] {message}\n")
             await self._finish(build_id, status, message, started=started, digest=digest)
         except Exception as exc:  # a bug or an unreachable cluster must not leave the build "running" forever
@@ -298,48 +388,163 @@ class BuildManager(LoggingConfigurable):
         finally:
             self._tasks.pop(build_id, None)
             self._remote.discard(build_id)
+            self._release(build_id)
             self._cancelled.discard(build_id)
 
-    async def _build(self, build_id: int, request: BuildRequest, context: str, dockerfile: str) -> None:
+    async def _resume_remote(self, row: dict, request: BuildRequest) -> None:
+        """A build on Kubernetes an earlier control plane left: its Job is
+        followed again, or, when it is gone, the build starts again (BuildKit's
+        cache in the registry keeps the steps that were exported)."""
+        build_id = row["id"]
+        registry = (row["refs"] or [""])[0].split("/", 1)[0]
+        since = row["started_at"].timestamp() if row["started_at"] else time.time()
+        started = time.monotonic() - max(time.time() - since, 0)
+
+        async def found() -> None:
+            self._hold(build_id, request)
+            await self._record_restart(build_id, "re-attached", "the control plane restarted while the build's Job ran on Kubernetes; "
+                                                                "it was followed again")
+            self._log(build_id, "[cubelab] the control plane restarted; following the build's Job on Kubernetes again\n")
+
+        handed_over = False  # to _run_remote, which ends the build's bookkeeping itself
+        try:
+            try:
+                outcome = await self.kubernetes.reattach(build_id, request, registry, self.log_path(build_id), on_found=found)
+            except Exception as exc:  # an unreachable cluster must not leave the build "running" forever
+                log.exception("build %s: following its Job again failed", build_id)
+                outcome = "failed", f"could not follow the build on Kubernetes after the control plane restarted: {exc}", None
+            if outcome is not None:
+                status, message, digest = outcome
+                message = _with_note(message, REATTACHED_JOB)
+                self._log(build_id, f"[cubelab] {message}\n")
+                await self._finish(build_id, status, message, started=started, digest=digest)
+                return
+            try:
+                context, text = await asyncio.get_running_loop().run_in_executor(None, self.resolve_inputs, request, row["creator"])
+                prepared = await self.kubernetes.prepare(request, context)
+            except (FieldError, Conflict) as exc:
+                await self._finish(build_id, "failed", f"could not start again after the control plane restarted: {exc}", started=None)
+                return
+            handed_over = True
+        finally:
+            self._release(build_id)
+            if not handed_over:
+                self._tasks.pop(build_id, None)
+                self._remote.discard(build_id)
+                self._cancelled.discard(build_id)
+        if row["status"] == "running":
+            await self._record_restart(build_id, "restarted", "the control plane restarted and the build's Job was gone; "
+                                                              "the build started again")
+        self._log(build_id, "[cubelab] the control plane restarted and the build's Job is gone: it starts again\n")
+        await self._run_remote(build_id, request, prepared, request.dockerfile if request.dockerfile is not None else text,
+                               note="restarted after the control plane restarted" if row["status"] == "running" else "")
+
+    async def _started_remote(self, build_id: int, request: BuildRequest) -> None:
+        self._hold(build_id, request)
+        await self._update(build_id, status="running", started_at=datetime.now(UTC))
+
+    async def _build(self, build_id: int, request: BuildRequest, context: str, dockerfile: str, restarted: bool = False) -> None:
+        """Start buildah and follow it. ``restarted``: an attempt stopped by a
+        restart of the control plane ran before; this one gets the whole
+        timeout again (the platform may have been down for long) and its
+        duration is its own."""
         loop = asyncio.get_running_loop()
         paths = self.paths(request.project, build_id, context)
         work = Path(paths.dockerfile).parent
         work.mkdir(parents=True, exist_ok=True)
         os.chmod(work, 0o700)
+        for leftover in (EXIT_FILE, INTERRUPTED_FILE):
+            (work / leftover).unlink(missing_ok=True)
         Path(paths.dockerfile).write_text(dockerfile, encoding="utf-8")
         for folder in (paths.root, paths.runroot):
             Path(folder).mkdir(parents=True, exist_ok=True)
+        if restarted:
+            # the stopped attempt's working containers; its finished steps stay in the cache
+            await loop.run_in_executor(None, self._remove_leftovers, paths)
         name = f"cubelab-build-{build_id}-{int(time.time() * 1000)}"
         groups = [make_memory_cgroup(name, request.memory), make_cpu_cgroup(name, float(request.cpu))]
+        (work / CGROUP_FILE).write_text(name)
         argv = buildah_build_argv(request, self.registry, paths, self.buildah)
         started = time.monotonic()
         with open(self.log_path(build_id), "ab") as out:
-            out.write(f"[cubelab] building {', '.join(request.references(self.registry))} (cpu {request.cpu}, memory limit "
+            # BUILD_HEADER: what follows is one buildah run (see _read_output)
+            out.write(f"{BUILD_HEADER}{', '.join(request.references(self.registry))} (cpu {request.cpu}, memory limit "
                       f"{request.to_dict()['memory']}, timeout {request.to_dict()['timeout']})\n".encode())
             out.flush()
             try:
-                child = Child.spawn(argv, work / "exit", out, str(work), self._env(work), [g for g in groups if g])
+                child = Child.spawn(argv, work / EXIT_FILE, out, str(work), self._env(work), [g for g in groups if g])
             except (OSError, subprocess.SubprocessError) as exc:
                 await loop.run_in_executor(None, _drop_cgroups, groups)
                 await self._finish(build_id, "failed", f"could not start buildah: {exc}", started=started)
                 return
-        self._children[build_id] = child
+        self._pids[build_id] = child.pid
+        self._hold(build_id, request)
         await self._update(build_id, status="running", started_at=datetime.now(UTC), external_id=proc_id(child.pid))
+        await self._complete(build_id, request, paths, groups, child.pid, child.wait, started, request.timeout,
+                             "restarted" if restarted else None)
+
+    async def _reattach(self, build_id: int, request: BuildRequest, pid: int, external: str | None, since: float) -> None:
+        """Follow a buildah started by an earlier control plane (or learn how it
+        ended from its exit file), then finish the build as usual."""
+        paths = self.paths(request.project, build_id, "")
+        work = Path(paths.dockerfile).parent
+        exit_file = work / EXIT_FILE
+
+        async def exited() -> int:
+            while external and proc_id(pid) == external:
+                await asyncio.sleep(0.2)
+            code = _read_exit(exit_file)
+            if code is None:
+                await asyncio.sleep(0.1)  # the wrapper writes the file as buildah ends
+                code = _read_exit(exit_file)
+            return code if code is not None else -1
+
+        if external:
+            try:  # the timeout counts from buildah's own start
+                since = psutil.Process(pid).create_time()
+            except psutil.Error:
+                pass
+        self._pids[build_id] = pid
+        self._hold(build_id, request)
+        self._log(build_id, f"[cubelab] the control plane restarted; re-attached to this build's buildah (process {pid})\n")
+        elapsed = max(time.time() - since, 0)
+        await self._complete(build_id, request, paths, _build_cgroups(_read_text(work / CGROUP_FILE).strip()), pid, exited,
+                             time.monotonic() - elapsed, max(request.timeout - elapsed, 1.0), "re-attached")
+
+    async def _complete(self, build_id: int, request: BuildRequest, paths: BuildahPaths, groups: list, pid: int,
+                        wait: Callable[[], Any], started: float, timeout: float, resumed: str | None) -> None:
+        """Wait for buildah's end (within ``timeout``), then publish or record
+        why not. ``resumed``: "re-attached" or "restarted" after a restart."""
+        loop = asyncio.get_running_loop()
         timed_out = False
         try:
-            code = await asyncio.wait_for(child.wait(), request.timeout)
+            code = await asyncio.wait_for(wait(), timeout)
         except TimeoutError:
             timed_out = True
-            await kill_group(child.pid, self.kill_grace)
-            code = await child.wait()
+            await kill_group(pid, self.kill_grace)
+            code = await wait()
         oom = any(g is not None and oom_killed(g) for g in groups[:1])
         await loop.run_in_executor(None, _drop_cgroups, groups)
+        self._release(build_id)
+        work = Path(paths.dockerfile).parent
+        if self._stopping and build_id not in self._cancelled:
+            # a clean stop: the row stays "running" with the mark, and the next start builds again from the cache
+            await loop.run_in_executor(None, self._remove_leftovers, paths)
+            self._log(build_id, "[cubelab] the control plane is stopping: buildah was stopped; the build starts again, "
+                                "from the layer cache, when the control plane is back\n")
+            return
         output = await loop.run_in_executor(None, _read_output, self.log_path(build_id))
         summary = output.cache_summary()
+        note = ""
+        if resumed == "restarted":
+            note = f"restarted after the control plane restarted; reused {len(output.cached)} cached layers"
+        elif resumed == "re-attached":
+            note = REATTACHED
         if code == 0 and build_id not in self._cancelled:
             image_id = (await loop.run_in_executor(None, _read_text, Path(paths.iidfile))).strip() or None
             digest, size = await loop.run_in_executor(None, self._inspect, paths, image_id) if image_id else (None, None)
             pushed, message, pushed_digest = await self.publish(build_id, request, paths, image_id)
+            message = _with_note(message, note)
             self._log(build_id, f"[cubelab] {summary}\n[cubelab] {message}\n")
             await self._finish(build_id, "succeeded" if pushed else "failed", message, started=started, image_id=image_id,
                                digest=pushed_digest or digest, size=size, cache=summary)
@@ -360,8 +565,11 @@ class BuildManager(LoggingConfigurable):
                     archives = await archives
                 status, message = "failed", unreachable_base_message(image, registry, why, self.registry, request.project, local,
                                                                      archives)
+            elif code == -1 and resumed == "re-attached":
+                status, message = "failed", "buildah ended while the control plane restarted, without an exit status; start the build again"
             else:
                 status, message = "failed", f"buildah exited with code {code}; see the log"
+            message = _with_note(message, note)
             self._log(build_id, f"[cubelab] {summary}\n[cubelab] {message}\n")
             await self._finish(build_id, status, message, started=started, cache=summary)
         await loop.run_in_executor(None, shutil.rmtree, work, True)
@@ -439,37 +647,123 @@ class BuildManager(LoggingConfigurable):
                 return
             raise BuildFinished(f"build {build_id} has already finished ({status}); there is nothing to cancel")
         self._cancelled.add(build_id)
+        if build_id in self._waiting:
+            # queued behind another build of the project: nothing of it runs yet
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await self._finish(build_id, "cancelled", "cancelled before it started", started=None)
+            return
         if build_id in self._remote:
             await self.kubernetes.cancel(build_id)
-        child = self._children.get(build_id)
-        if child is not None:
-            await kill_group(child.pid, self.kill_grace)
+        pid = self._pids.get(build_id)
+        if pid is not None:
+            await kill_group(pid, self.kill_grace)
         await asyncio.wait({task}, timeout=30)
 
     async def start(self) -> None:
-        """Builds a stopped control plane left running or queued are failed, their buildah stopped."""
+        """Builds an earlier control plane left queued or running go on: a
+        buildah still running (or one that ended with its exit status recorded)
+        is re-attached; a build whose buildah was stopped starts again, its
+        finished steps from the layer cache; queued builds wait their turn again.
+        A build on Kubernetes has its Job followed again, or starts again when
+        the Job is gone."""
 
-        def leftovers(session) -> list[tuple[int, str | None]]:
-            rows = list(session.scalars(select(BuildRow).where(BuildRow.status.in_(("queued", "running")))))
-            found = [(r.id, r.external_id) for r in rows]
-            for r in rows:
-                r.status, r.message, r.external_id = "failed", "the control plane stopped during the build", None
-                r.finished_at = datetime.now(UTC)
-            return found
+        def pending(session) -> list[dict]:
+            rows = session.scalars(select(BuildRow).where(BuildRow.status.in_(("queued", "running"))).order_by(BuildRow.id))
+            return [{"id": r.id, "project": r.project, "creator": r.creator, "body": dict(r.body), "status": r.status,
+                     "external_id": r.external_id, "started_at": aware(r.started_at) if r.started_at else None,
+                     "refs": list(r.refs or [])} for r in rows]
 
-        for build_id, external in await self.db.run(leftovers):
-            if external:
-                pid = int(external.split(":", 1)[0])
-                if proc_id(pid) == external:
-                    await kill_group(pid, self.kill_grace)
-            log.info("build %s marked failed: the control plane stopped during it", build_id)
+        for row in await self.db.run(pending):
+            try:
+                await self._resume(row)
+            except Exception as exc:  # one build's trouble must not stop the others, nor leave it running
+                log.exception("build %s could not go on after the restart", row["id"])
+                await self._finish(row["id"], "failed", f"could not go on after the control plane restarted: {exc}", started=None)
+
+    async def _resume(self, row: dict) -> None:
+        build_id, project = row["id"], row["project"]
+        try:
+            request = build_request_from_dict(row["body"])
+        except (FieldError, FieldErrors) as exc:
+            await self._finish(build_id, "failed", f"could not go on after the control plane restarted: {exc}", started=None)
+            return
+        try:
+            remote = await self.on_kubernetes(project)
+        except Exception:  # the hub is not answering yet: the build was made where the platform's default engine runs
+            remote = self.default_engine == KUBERNETES and self.kubernetes is not None
+        if remote:
+            self._remote.add(build_id)
+            self._tasks[build_id] = asyncio.create_task(self._resume_remote(row, request))
+            return
+        work = self.root / "work" / str(build_id)
+        external = row["external_id"]
+        pid = int(external.split(":", 1)[0]) if external else None
+        alive = pid is not None and proc_id(pid) == external
+        recorded = (work / EXIT_FILE).exists() and not (work / INTERRUPTED_FILE).exists()
+        since = row["started_at"].timestamp() if row["started_at"] else time.time()
+        if row["status"] == "running" and pid is not None and (alive or recorded):
+            await self._record_restart(build_id, "re-attached", "the control plane restarted while buildah ran; it was re-attached")
+            self._tasks[build_id] = asyncio.create_task(
+                self._run(build_id, project, lambda: self._reattach(build_id, request, pid, external if alive else None, since)))
+            log.info("build %s re-attached to buildah (process %s)", build_id, pid)
+            return
+        # the Dockerfile as the build first read it (a path's text may have changed since)
+        dockerfile = request.dockerfile
+        if dockerfile is None:
+            dockerfile = _read_text(work / "Dockerfile") or None
+        loop = asyncio.get_running_loop()
+        try:
+            context, text = await loop.run_in_executor(None, self.resolve_inputs, request, row["creator"])
+        except FieldError as exc:
+            await self._finish(build_id, "failed", f"could not start again after the control plane restarted: {exc}", started=None)
+            return
+        dockerfile = dockerfile if dockerfile is not None else text
+        if row["status"] == "running":
+            await self._record_restart(build_id, "restarted", "the control plane restarted and buildah had stopped; "
+                                                              "the build started again from the layer cache")
+            self._log(build_id, "[cubelab] the control plane restarted; this build's buildah had stopped, so it starts again: "
+                                "the steps it finished come from the layer cache\n")
+            job = lambda: self._build(build_id, request, str(context), dockerfile, restarted=True)  # noqa: E731
+        else:
+            await self._update(build_id, external_id=None)
+            job = lambda: self._build(build_id, request, str(context), dockerfile)  # noqa: E731
+        self._tasks[build_id] = asyncio.create_task(self._run(build_id, project, job))
+        log.info("build %s %s after the restart", build_id, "started again" if row["status"] == "running" else "queued again")
+
+    async def _record_restart(self, build_id: int, how: str, reason: str) -> None:
+        def store(session):
+            row = session.get(BuildRow, build_id)
+            if row is not None:
+                row.restarts = [*(row.restarts or []), {"at": datetime.now(UTC).isoformat(), "how": how, "reason": reason}]
+
+        await self.db.run(store)
 
     async def shutdown(self) -> None:
-        for build_id in list(self._tasks):
+        """Builds on this machine stop (the platform is going down) and start
+        again at the next start, or, with ``keep_on_shutdown``, go on to be
+        re-attached; builds on Kubernetes go on in their cluster, followed
+        again at the next start."""
+        self._stopping = True
+        waiting = []
+        for build_id, task in list(self._tasks.items()):
+            waiting.append(task)
             try:
-                await self.cancel(build_id)
+                if build_id in self._remote:
+                    task.cancel()  # stop following it; the Job runs on in the cluster and the next start follows it again
+                    continue
+                pid = self._pids.get(build_id)
+                if self.keep_on_shutdown:
+                    task.cancel()  # stop following it; buildah goes on and the next start re-attaches
+                    continue
+                if pid is not None:
+                    mark = self.root / "work" / str(build_id) / INTERRUPTED_FILE
+                    mark.touch()
+                    await kill_group(pid, self.kill_grace)
             except Exception:
-                log.exception("could not cancel build %s at shutdown", build_id)
+                log.exception("could not stop build %s at shutdown", build_id)
+        if waiting:
+            await asyncio.wait(waiting, timeout=30)
         if self.kubernetes is not None:
             await self.kubernetes.close()
 
@@ -491,6 +785,31 @@ class BuildManager(LoggingConfigurable):
         return row
 
 
+async def _maybe_await(value):
+    return await value if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future) else value
+
+
+def _with_note(message: str, note: str) -> str:
+    if not note:
+        return message
+    return f"{message}\n({note})" if "\n" in message else f"{message} ({note})"
+
+
+def _build_cgroups(name: str) -> list:
+    """The cgroups an earlier control plane made for a build (memory first)."""
+    groups = []
+    for controller in ("memory", "cpu"):
+        parent = own_cgroup(controller)
+        group = parent / name if parent is not None and name else None
+        groups.append(group if group is not None and group.is_dir() else None)
+    return groups
+
+
+def _read_exit(path: Path) -> int | None:
+    text = _read_text(path).strip()
+    return int(text) if text.lstrip("-").isdigit() else None
+
+
 def _drop_cgroups(groups) -> None:
     for group in groups:
         if group is not None:
@@ -505,10 +824,14 @@ def _read_text(path: Path) -> str:
 
 
 def _read_output(path: Path) -> BuildOutput:
+    """What the log's last buildah run said (a build started again after a
+    restart has its earlier attempt above it)."""
     output = BuildOutput()
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
             for line in fh:
+                if line.startswith(BUILD_HEADER):
+                    output = BuildOutput()
                 output.feed(line)
     except OSError:
         pass
