@@ -18,7 +18,7 @@ export type IStopped = S['AdminStopped'];
 export type IAuditEvent = S['AuditEvent'];
 export type IAdminSettings = S['AdminSettings'];
 /** What PATCH /admin/settings takes: any of the settings (only the ones named change). */
-export type IAdminSettingsPatch = Partial<S['AdminSettingsUpdate']>;
+export type IAdminSettingsPatch = S['AdminSettingsUpdate'];
 export type IUsage = S['UsageHistory'];
 export type ICluster = S['AdminClusters']['clusters'][number];
 export type Machines = S['AdminMachines'];
