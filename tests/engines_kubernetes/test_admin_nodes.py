@@ -93,6 +93,22 @@ def test_node_view_reads_quantities_and_readiness():
     assert node_view(node) == {"name": "x", "labels": {"cpu": "true"}, "allocatable": {"cpu": 2.0, "memory": 2 * 2**20, "gpu": 0}, "ready": False}
 
 
+def test_the_documented_node_shape_has_only_the_labels_a_node_has():
+    # as the Lab's generated types read the schemas (properties required unless "required" says)
+    import jsonschema
+    from support.generated_reading import as_generated
+
+    from cubelab_hub.controlplane.handlers.admin_clusters import SCHEMAS
+
+    node = node_view({"metadata": {"name": "x", "labels": {"train": "true", "kubernetes.io/os": "linux"}},
+                      "status": {"allocatable": {"cpu": "2", "memory": "1Gi"}}})
+    assert node["labels"] == {"train": "true"}
+    kube = as_generated(SCHEMAS["AdminMachines"]["oneOf"][1])
+    jsonschema.validate({"kind": "kubernetes", "nodes": [node], "next_cursor": None}, kube)
+    jsonschema.validate({"labels": node["labels"]}, as_generated(SCHEMAS["NodeLabels"]))
+    jsonschema.validate({"labels": {"gpu": None}}, as_generated(SCHEMAS["NodeLabelsUpdate"]))
+
+
 def test_nvidia_smi_output_is_read():
     text = "0, NVIDIA H200, 143771\n1, Tesla V100-SXM2-16GB, 16160\nNo devices were found\n"
     assert parse_gpu_query(text) == [{"index": 0, "name": "NVIDIA H200", "memory": 143771 * 2**20},

@@ -25,6 +25,21 @@ ROUTES = [
 ]
 
 
+def test_the_documented_patch_names_any_settings_only():
+    # a patch changes only what it names, as the Lab's generated types must read it too
+    import jsonschema
+    from support.generated_reading import as_generated
+
+    from cubelab_hub.controlplane.handlers.admin_settings import SCHEMAS
+
+    update = as_generated(SCHEMAS["AdminSettingsUpdate"])
+    for patch in ({"registration_open": False}, {"server_expiry": {"default": "2d"}},
+                  {"default_project_quota": {"cpu": "1"}}, {"role_limits": {"user": {"cpu": 2}}}):
+        jsonschema.validate(patch, update)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({}, update)
+
+
 @pytest.fixture(scope="module")
 def world(platform, admin, helpers):
     """A project with a creator, a dev and an ops member, and a plain user."""

@@ -2,10 +2,13 @@
 entry anywhere (the Lab's panel and command palette, a Lab URL asking for it, the
 hub's Services menu, the hub's admin page itself answers 403); an admin goes from
 the hub's Services menu to the Lab's Admin tab, reorders template categories and
-releases an Alpha template; an admin finds another user's running task and stops it."""
+releases an Alpha template; each admin tab shows the platform's real data
+(users with counts, a project's quota and use, settings saved and audited, a
+usage chart, this machine); an admin finds another user's running task and stops it."""
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -115,12 +118,36 @@ def test_admin_goes_from_the_hub_menu_to_templates_and_reorders_and_releases(pla
     assert admin_call(admin, "GET", f"/templates/{alpha}/Release").status_code == 200
 
 
-def test_admin_finds_and_stops_another_users_running_task(platform, admin, page):
-    if admin_call(admin, "GET", "/admin/running?limit=1").status_code == 404:
-        pytest.skip("the admin running routes (/admin/running) are not on this branch yet")
+@pytest.fixture(scope="module")
+def admin_lab(browser, platform, artifacts_dir):
+    """One Lab page of the admin with the Admin tab open, shared by the tests
+    below (logging in and loading the Lab is most of a browser test's time)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    log_in(page, platform.url, platform.admin, platform.admin_password)
+    use_checkout_labextension(page, platform.data_dir / "workspaces" / platform.admin)
+    page.goto(f"{platform.url}/user/{platform.admin}/lab?cubelab-admin")
+    page.wait_for_selector(LAB_READY, timeout=120_000)
+    expect(page.locator('[data-testid="cubelab-admin-page"]')).to_be_visible(timeout=30_000)
+    yield page
+    page.screenshot(path=str(artifacts_dir / "admin-lab-last.png"))
+    context.close()
+
+
+def open_tab(page, tab: str):
+    admin_tab = page.locator('[data-testid="cubelab-admin-page"]')
+    admin_tab.locator(f'[data-testid="cubelab-admin-tab-{tab}"]').click()
+    return admin_tab
+
+
+@pytest.fixture(scope="module")
+def sleeper(platform):
+    """Another user's project with a CPU quota and a pipeline run whose task sleeps."""
     owner = register(platform, fresh("runui"))
     project = fresh("runp")
     assert owner.api("POST", "/projects", json={"name": project}).status_code == 201
+    r = owner.api("PATCH", f"/projects/{project}", json={"settings": {"quota": {"cpu": "8"}}})
+    assert r.status_code == 200, r.text
     body = {"name": "sleeper", "project": project,
             "tasks": [{"name": "wait", "template": "shell", "args": {"--command": "sleep 600"}}]}
     pipeline = owner.api("POST", "/pipelines", json=body)
@@ -128,14 +155,88 @@ def test_admin_finds_and_stops_another_users_running_task(platform, admin, page)
     run = owner.api("POST", f"/pipelines/{pipeline.json()['id']}/runs")
     assert run.status_code == 201, run.text
     run_id = run.json()["id"]
+    deadline = time.monotonic() + 60
+    while owner.api("GET", f"/runs/{run_id}").json()["status"] != "running":
+        assert time.monotonic() < deadline, "the sleeper run did not start"
+        time.sleep(0.5)
+    yield owner, project, run_id
+    owner.api("POST", f"/runs/{run_id}/cancel")
 
-    log_in(page, platform.url, platform.admin, platform.admin_password)
-    use_checkout_labextension(page, platform.data_dir / "workspaces" / platform.admin)
-    page.goto(f"{platform.url}/user/{platform.admin}/lab?cubelab-admin")
-    page.wait_for_selector(LAB_READY, timeout=120_000)
-    admin_tab = page.locator('[data-testid="cubelab-admin-page"]')
-    expect(admin_tab).to_be_visible(timeout=30_000)
-    admin_tab.locator('[data-testid="cubelab-admin-tab-running"]').click()
+
+def test_admin_tabs_show_the_platforms_real_data(platform, admin, admin_lab, sleeper):
+    page = admin_lab
+    owner, project, _run_id = sleeper
+
+    # Users: the owner, their project and what they run (one active run)
+    open_tab(page, "users")
+    page.fill('[data-testid="cubelab-admin-users-search"]', owner.name)
+    row = page.locator(f'[data-testid="cubelab-admin-users"] tr[data-user="{owner.name}"]')
+    expect(row).to_be_visible(timeout=30_000)
+    expect(row.locator("td").nth(2)).to_contain_text(project)
+    expect(row.locator("td").nth(4)).to_have_text("1", timeout=30_000)  # runs
+    expect(page.locator(f'[data-testid="cubelab-admin-users"] tr[data-user="{platform.admin}"]')).to_have_count(0)
+
+    # Projects: the quota (8 cores) against what the running task holds
+    open_tab(page, "projects")
+    page.fill('[aria-label="Search projects by name"]', project)
+    row = page.locator(f'[data-testid="cubelab-admin-projects"] tr[data-project="{project}"]')
+    expect(row).to_be_visible(timeout=30_000)
+    listed = admin_call(admin, "GET", f"/admin/projects?q={project}").json()["projects"]
+    use = next(p for p in listed if p["name"] == project)["use"]
+    cpu = row.locator('[data-resource="cpu"]')
+    expect(cpu).to_contain_text(f"cpu: {round(use['cpu'] * 100) / 100:g} of 8")
+    expect(row.locator('[data-resource="gpu"]')).to_contain_text("no quota")
+    if use["cpu"] > 0:
+        expect(cpu.locator(".cl-mod-tasks")).to_have_count(1)
+
+    # Settings: they load; a change saves and is in the audit log
+    before = admin_call(admin, "GET", "/admin/settings").json()["server_expiry"]["default"]
+    changed = "2d" if before != "2d" else "4d"
+    open_tab(page, "settings")
+    field = page.locator('[data-setting="server_expiry.default"]')
+    expect(field).to_have_value(before, timeout=30_000)
+    try:
+        field.fill(changed)
+        page.locator('[data-testid="cubelab-admin-settings-save"]').click()
+        expect(page.locator('[data-testid="cubelab-admin-settings-save"]')).to_be_disabled(timeout=30_000)
+        assert admin_call(admin, "GET", "/admin/settings").json()["server_expiry"]["default"] == changed
+        audited = page.locator('[data-testid="cubelab-admin-audit"] tr[data-action="settings.change"]').first
+        expect(audited).to_contain_text(f'"default":"{changed}"', timeout=30_000)
+        expect(audited).to_contain_text(platform.admin)
+    finally:
+        # the session's platform is shared: the configured default again
+        admin_call(admin, "PATCH", "/admin/settings", {"server_expiry": {"default": before}})
+
+    # Usage: a Vega-Lite chart of CPU hours
+    open_tab(page, "usage")
+    chart = page.locator('[data-testid="cubelab-admin-usage-cpu"]')
+    expect(chart.locator(".vega-embed canvas, .vega-embed svg").first).to_be_visible(timeout=30_000)
+    expect(page.locator('[data-testid="cubelab-admin-usage"] [role="alert"]')).to_have_count(0)
+
+    # Clusters & machines: this machine's cores and memory
+    machine = admin_call(admin, "GET", "/admin/machines").json()
+    assert machine["kind"] == "local"
+    assert machine["cpu"]["count"] in (os.cpu_count(), len(os.sched_getaffinity(0)))
+    open_tab(page, "clusters")
+    shown = page.locator('[data-testid="cubelab-admin-machine-use"]')
+    expect(shown).to_contain_text(f"of {machine['cpu']['count']} cores held", timeout=30_000)
+    expect(shown).to_contain_text(f"of {format_bytes(machine['memory']['total'])} held")
+
+
+def format_bytes(n: int) -> str:
+    """As the Lab writes an amount of memory (logic.ts formatBytes)."""
+    value, units = float(n), ["B", "KiB", "MiB", "GiB", "TiB"]
+    i = 0
+    while abs(value) >= 1024 and i < len(units) - 1:
+        value /= 1024
+        i += 1
+    return f"{round(value * 10) / 10:g} {units[i]}"
+
+
+def test_admin_finds_and_stops_another_users_running_task(platform, admin, admin_lab, sleeper):
+    page = admin_lab
+    owner, project, run_id = sleeper
+    open_tab(page, "running")
     page.fill('[data-testid="cubelab-admin-running-project"]', project)
     task = page.locator('[data-testid="cubelab-admin-running-list"] tr[data-kind="task"]')
     expect(task.first).to_be_visible(timeout=60_000)

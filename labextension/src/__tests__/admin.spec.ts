@@ -1,5 +1,5 @@
 import { CubeLabClient, Transport } from '../request';
-import { AdminClient, nextOf } from '../admin/client';
+import { AdminClient } from '../admin/client';
 import {
   asksForAdmin,
   filterRunning,
@@ -61,7 +61,7 @@ describe('admin: quota bars', () => {
   const project: IAdminProject = {
     name: 'p1',
     members: 3,
-    quota: { cpu: 10, memory: 0, gpu: 2 },
+    quota: { cpu: 10, memory: null, gpu: 2 },
     use: { cpu: 6, memory: 4096, gpu: 3 },
     by_kind: {
       servers: use(2, 1024, 0),
@@ -184,50 +184,66 @@ describe('admin: opening from a URL', () => {
 });
 
 describe('admin: client', () => {
-  it('sends the contract paths, the cursor as after and cursor, reads next or next_cursor', async () => {
+  it('sends the API paths, the cursor as cursor, reads next_cursor', async () => {
     const calls: [string, string, unknown][] = [];
     const transport: Transport = async (method, path, body) => {
       calls.push([method, path, body]);
       const answer = path.startsWith('admin/running')
-        ? { items: ITEMS, next: 'n2', totals: runningTotals(ITEMS) }
+        ? { items: ITEMS, next_cursor: 'n2', totals: runningTotals(ITEMS) }
         : path.startsWith('templates?')
           ? { templates: [], next_cursor: 'c9' }
-          : path.startsWith('admin/template-categories')
-            ? { categories: [] }
-            : {};
+          : path.startsWith('admin/users')
+            ? { users: [], next_cursor: null }
+            : path.startsWith('admin/clusters/')
+              ? { labels: { train: 'true' } }
+              : path.startsWith('admin/template-categories')
+                ? { categories: [] }
+                : {};
       return { status: 200, text: async () => JSON.stringify(answer) };
     };
     const c = new AdminClient(new CubeLabClient(transport));
     const running = await c.running({ kind: 'task', project: 'p1' }, 'abc');
     expect(running.next).toBe('n2');
+    expect(running.items).toHaveLength(4);
     expect(running.totals?.by_project['p1'].count).toBe(2);
     expect((await c.templates('', null)).next).toBe('c9');
+    expect(await c.users('an', 'u1')).toEqual({ items: [], next: null });
+    await c.machines('k8s', 'm1');
     await c.stop('task', 'r/1');
     await c.setCategoryIndex('my cat', 3);
     await c.release('t1');
     await c.setRetired('t1', 'Release', true);
     await c.setDemo(7, true);
     await c.setDemo(7, false);
-    await c.setNodeLabels('k8s', 'node-1', { gpu: null });
+    // the answer's labels, not the answer itself
+    expect(await c.setNodeLabels('k8s', 'node-1', { gpu: null })).toEqual({ train: 'true' });
+    await c.updateSettings({ registration_open: false });
+    await c.audit({ action: 'settings.change' }, 'a1');
     expect(calls.map(([m, p]) => `${m} ${p}`)).toEqual([
-      'GET admin/running?kind=task&project=p1&limit=200&after=abc&cursor=abc',
+      'GET admin/running?kind=task&project=p1&limit=200&cursor=abc',
       'GET templates?retired=true&limit=50',
+      'GET admin/users?q=an&limit=50&cursor=u1',
+      'GET admin/machines?cluster=k8s&cursor=m1',
       'POST admin/running/task/r%2F1/stop',
       'PUT admin/template-categories/my%20cat',
       'POST templates/t1/Alpha/release',
       'PATCH templates/t1/Release',
       'PUT admin/demo-pipelines/7',
       'DELETE admin/demo-pipelines/7',
-      'PATCH admin/clusters/k8s/nodes/node-1/labels'
+      'PATCH admin/clusters/k8s/nodes/node-1/labels',
+      'PATCH admin/settings',
+      'GET admin/audit?action=settings.change&limit=50&cursor=a1'
     ]);
-    expect(calls[3][2]).toEqual({ index: 3 });
-    expect(calls[5][2]).toEqual({ retired: true });
-    expect(calls[8][2]).toEqual({ labels: { gpu: null } });
+    expect(calls[5][2]).toEqual({ index: 3 });
+    expect(calls[7][2]).toEqual({ retired: true });
+    expect(calls[10][2]).toEqual({ labels: { gpu: null } });
+    expect(calls[11][2]).toEqual({ registration_open: false });
   });
 
-  it('reads no cursor from an answer without one', () => {
-    expect(nextOf({})).toBeNull();
-    expect(nextOf({ next: '' })).toBeNull();
-    expect(nextOf({ next_cursor: 'x' })).toBe('x');
+  it('reads no cursor from an answer without one', async () => {
+    const c = new AdminClient(new CubeLabClient(async () => ({ status: 200, text: async () => '{"users": []}' })));
+    expect((await c.users('', null)).next).toBeNull();
+    const r = await c.running({}, null);
+    expect(r).toEqual({ items: [], next: null, totals: null });
   });
 });

@@ -73,15 +73,16 @@ function LocalMachine(props: { machine: ILocalMachine }): JSX.Element {
   const m = props.machine;
   return (
     <div data-testid="cubelab-admin-local-machine">
-      <p>
-        CPU: {m.cpu.used} of {m.cpu.count} cores held · memory: {formatBytes(m.memory.used)} of{' '}
-        {formatBytes(m.memory.total)}
+      <p data-testid="cubelab-admin-machine-use">
+        CPU: {Math.round(m.cpu.used * 100) / 100} of {m.cpu.count} cores held · memory: {formatBytes(m.memory.used)} of{' '}
+        {m.memory.total === null ? 'unknown' : formatBytes(m.memory.total)} held
       </p>
       {m.gpus.length ? (
         <ul className="cl-List" aria-label="GPUs">
           {m.gpus.map(g => (
             <li key={g.index} className="cl-List-item">
-              GPU {g.index}: {g.name} ({formatBytes(g.memory)}) — {g.holder ?? 'free'}
+              GPU {g.index}: {g.name} ({g.memory === null ? 'memory unknown' : formatBytes(g.memory)}) —{' '}
+              {g.holder ?? 'free'}
             </li>
           ))}
         </ul>

@@ -7,7 +7,7 @@ import { useDebounced, usePagedList } from '../usePagedList';
 import { errorMessage, useResource } from '../useResource';
 import { AdminClient } from './client';
 import { ErrorBanner, when } from './common';
-import { IAdminSettings } from './types';
+import { IAdminSettings, IAdminSettingsPatch } from './types';
 
 type Group = 'server_expiry' | 'role_limits' | 'default_project_quota';
 const GROUPS: { key: Group; title: string }[] = [
@@ -17,26 +17,31 @@ const GROUPS: { key: Group; title: string }[] = [
 ];
 
 export function SettingsTab(props: { client: AdminClient; hasSettings: boolean; hasAudit: boolean }): JSX.Element {
+  // each save is audited: the log below reloads to show it
+  const [saved, setSaved] = React.useState(0);
   return (
     <div className="cl-AdminSettings" data-testid="cubelab-admin-settings">
-      {props.hasSettings ? <SettingsForm client={props.client} /> : null}
-      {props.hasAudit ? <AuditLog client={props.client} /> : null}
+      {props.hasSettings ? <SettingsForm client={props.client} onSaved={() => setSaved(n => n + 1)} /> : null}
+      {props.hasAudit ? <AuditLog client={props.client} saved={saved} /> : null}
     </div>
   );
 }
 
+/** Groups where an empty field means "no limit" (null), not an empty text. */
+const EMPTY_IS_NULL: Group[] = ['role_limits', 'default_project_quota'];
+
 /** A field's text as typed, and its value in the setting's own type. */
-function parseLike(text: string, like: unknown): unknown {
-  if (typeof like === 'number') {
-    return text.trim() === '' ? null : Number(text);
+function parseLike(text: string, like: unknown, emptyIsNull: boolean): unknown {
+  if ((emptyIsNull || like === null || typeof like === 'number') && text.trim() === '') {
+    return null;
   }
-  if (like === null) {
-    return text.trim() === '' ? null : text;
+  if (typeof like === 'number') {
+    return Number(text);
   }
   return text;
 }
 
-function SettingsForm(props: { client: AdminClient }): JSX.Element {
+function SettingsForm(props: { client: AdminClient; onSaved: () => void }): JSX.Element {
   const { client } = props;
   const settings = useResource(() => client.settings(), [client]);
   const [form, setForm] = React.useState<IAdminSettings | null>(null);
@@ -63,9 +68,10 @@ function SettingsForm(props: { client: AdminClient }): JSX.Element {
     }
     setSaving(true);
     try {
-      settings.setData(await client.updateSettings(patch as Partial<IAdminSettings>));
+      settings.setData(await client.updateSettings(patch as IAdminSettingsPatch));
       setForm(null);
       setErrors({});
+      props.onSaved();
     } catch (err) {
       setErrors(err instanceof ApiError ? err.fieldMessages : { '': errorMessage(err) });
     } finally {
@@ -85,6 +91,7 @@ function SettingsForm(props: { client: AdminClient }): JSX.Element {
       <label className="cl-Check">
         <input
           type="checkbox"
+          data-setting="registration_open"
           checked={current.registration_open}
           onChange={e => setForm({ ...current, registration_open: e.target.checked })}
         />
@@ -94,6 +101,7 @@ function SettingsForm(props: { client: AdminClient }): JSX.Element {
       {GROUPS.map(({ key, title }) => (
         <fieldset key={key} className="cl-AdminFieldset">
           <legend>{title}</legend>
+          {current[key] === null ? <p className="cl-Muted">As configured for the spawner.</p> : null}
           {Object.entries(current[key] ?? {}).map(([field, value]) => {
             const name = `${key}.${field}`;
             const structured = typeof value === 'object' && value !== null;
@@ -104,9 +112,14 @@ function SettingsForm(props: { client: AdminClient }): JSX.Element {
                   className="jp-mod-styled cl-Input"
                   value={structured ? JSON.stringify(value) : value === null ? '' : String(value)}
                   readOnly={structured}
+                  aria-label={`${title}: ${field}`}
+                  data-setting={name}
                   aria-invalid={errors[name] ? true : undefined}
                   onChange={e =>
-                    setForm({ ...current, [key]: { ...current[key], [field]: parseLike(e.target.value, value) } })
+                    setForm({
+                      ...current,
+                      [key]: { ...current[key], [field]: parseLike(e.target.value, value, EMPTY_IS_NULL.includes(key)) }
+                    })
                   }
                 />
                 {errors[name] ? <span className="cl-FieldError">{errors[name]}</span> : null}
@@ -116,18 +129,18 @@ function SettingsForm(props: { client: AdminClient }): JSX.Element {
         </fieldset>
       ))}
       {errors[''] ? <ErrorBanner error={errors['']} /> : null}
-      <Button kind="accept" type="submit" disabled={!form || saving}>
+      <Button kind="accept" type="submit" disabled={!form || saving} testid="cubelab-admin-settings-save">
         {saving ? 'Saving…' : 'Save settings'}
       </Button>
     </form>
   );
 }
 
-function AuditLog(props: { client: AdminClient }): JSX.Element {
+function AuditLog(props: { client: AdminClient; saved: number }): JSX.Element {
   const { client } = props;
   const [form, setForm] = React.useState({ actor: '', action: '', project: '' });
   const filters = useDebounced(form);
-  const list = usePagedList(cursor => client.audit(filters, cursor), [client, filters]);
+  const list = usePagedList(cursor => client.audit(filters, cursor), [client, filters, props.saved]);
   return (
     <section aria-label="Audit log" data-testid="cubelab-admin-audit">
       <h3>Audit log</h3>
@@ -156,7 +169,7 @@ function AuditLog(props: { client: AdminClient }): JSX.Element {
         </thead>
         <tbody>
           {list.items.map(e => (
-            <tr key={e.id}>
+            <tr key={e.id} data-action={e.action}>
               <td>{when(e.at)}</td>
               <td>{e.actor}</td>
               <td>{e.project ?? '—'}</td>

@@ -1,16 +1,19 @@
 /** Calls of the admin API (admins only; everyone else is answered 403). */
 import { IImportEntry } from '../pipelines/cubeStudioImport';
-import { IPage, PAGE_SIZE, QueryValue, withQuery } from '../paging';
+import { components } from '../generated/api';
+import { fetchPage, IPage, PAGE_SIZE, QueryValue, withQuery } from '../paging';
 import { CubeLabClient } from '../request';
 import {
   IAdminProject,
   IAdminSettings,
+  IAdminSettingsPatch,
   IAdminTemplate,
   IAdminUser,
   IAuditEvent,
   ICluster,
   IDemoPipeline,
   IRunningPage,
+  IStopped,
   ITemplateCategory,
   IUsage,
   Machines,
@@ -18,34 +21,22 @@ import {
   WorkKind
 } from './types';
 
-const enc = encodeURIComponent;
+type IRunning = components['schemas']['AdminRunning'];
 
-/** The next page's cursor of an answer: the contract's `next`, or the lists' `next_cursor`. */
-export function nextOf(body: Record<string, unknown> | undefined): string | null {
-  const next = body?.next ?? body?.next_cursor;
-  return typeof next === 'string' && next ? next : null;
-}
+const enc = encodeURIComponent;
 
 export class AdminClient {
   constructor(readonly api: CubeLabClient) {}
 
-  /**
-   * One page of an admin list. The cursor goes as `after` (the admin contract)
-   * and as `cursor` (the other lists), so either server reading works.
-   */
-  async page<T>(
+  /** One page of an admin list whose items are under `key` (`cursor` in, `next_cursor` out). */
+  page<T>(
     path: string,
     key: string,
     filters: Record<string, QueryValue>,
     cursor: string | null,
     limit = PAGE_SIZE
-  ): Promise<IPage<T> & { body: Record<string, unknown> }> {
-    const body = await this.api.call<Record<string, unknown>>(
-      'GET',
-      withQuery(path, { ...filters, limit, after: cursor, cursor })
-    );
-    const items = body?.[key];
-    return { items: Array.isArray(items) ? (items as T[]) : [], next: nextOf(body), body };
+  ): Promise<IPage<T>> {
+    return fetchPage<T>(this.api, path, key, { cursor, limit, filters });
   }
 
   users(q: string, cursor: string | null): Promise<IPage<IAdminUser>> {
@@ -58,14 +49,14 @@ export class AdminClient {
 
   async running(
     filters: { kind?: WorkKind | ''; project?: string; user?: string },
-    cursor: string | null
+    cursor: string | null,
+    limit = 200
   ): Promise<IRunningPage> {
-    const page = await this.page<IRunningPage['items'][number]>('admin/running', 'items', filters, cursor, 200);
-    const totals = page.body.totals as IRunningPage['totals'] | undefined;
-    return { items: page.items, next: page.next, totals: totals ?? null };
+    const body = await this.api.call<IRunning>('GET', withQuery('admin/running', { ...filters, limit, cursor }));
+    return { items: body?.items ?? [], next: body?.next_cursor || null, totals: body?.totals ?? null };
   }
 
-  stop(kind: WorkKind, id: string): Promise<{ kind: WorkKind; id: string; status: string }> {
+  stop(kind: WorkKind, id: string): Promise<IStopped> {
     return this.api.call('POST', `admin/running/${enc(kind)}/${enc(id)}/stop`);
   }
 
@@ -80,7 +71,7 @@ export class AdminClient {
     return this.api.call('GET', 'admin/settings');
   }
 
-  updateSettings(patch: Partial<IAdminSettings>): Promise<IAdminSettings> {
+  updateSettings(patch: IAdminSettingsPatch): Promise<IAdminSettings> {
     return this.api.call('PATCH', 'admin/settings', patch);
   }
 
@@ -92,12 +83,19 @@ export class AdminClient {
     return (await this.api.call<{ clusters: ICluster[] }>('GET', 'admin/clusters')).clusters;
   }
 
+  /** This machine, or one page of a Kubernetes cluster's nodes. */
   machines(cluster: string, cursor: string | null = null): Promise<Machines> {
-    return this.api.call('GET', withQuery('admin/machines', { cluster, after: cursor, cursor }));
+    return this.api.call('GET', withQuery('admin/machines', { cluster, cursor }));
   }
 
-  setNodeLabels(cluster: string, node: string, labels: Record<string, string | null>): Promise<NodeLabels> {
-    return this.api.call('PATCH', `admin/clusters/${enc(cluster)}/nodes/${enc(node)}/labels`, { labels });
+  /** Set (a value) or remove (null) role labels; answers the node's role labels after. */
+  async setNodeLabels(cluster: string, node: string, labels: Record<string, string | null>): Promise<NodeLabels> {
+    const answer = await this.api.call<{ labels: NodeLabels }>(
+      'PATCH',
+      `admin/clusters/${enc(cluster)}/nodes/${enc(node)}/labels`,
+      { labels }
+    );
+    return answer.labels;
   }
 
   async categories(): Promise<ITemplateCategory[]> {

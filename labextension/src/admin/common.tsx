@@ -4,11 +4,16 @@ import * as React from 'react';
 import { formatBytes } from './logic';
 import { IUse } from './types';
 
-export function UseCell(props: { use: IUse | null | undefined }): JSX.Element {
+/** Resources where a null amount is unknown (a node that does not say). */
+type Amounts = { [K in keyof IUse]: IUse[K] | null };
+
+export function UseCell(props: { use: Amounts | null | undefined }): JSX.Element {
   const u = props.use ?? { cpu: 0, memory: 0, gpu: 0 };
+  const cpu = u.cpu === null ? '?' : Math.round(u.cpu * 100) / 100;
+  const memory = u.memory === null ? '?' : formatBytes(u.memory);
   return (
     <span className="cl-AdminUse" title="CPU cores, memory, GPUs">
-      {Math.round((u.cpu || 0) * 100) / 100} CPU · {formatBytes(u.memory || 0)} · {u.gpu || 0} GPU
+      {cpu} CPU · {memory} · {u.gpu ?? '?'} GPU
     </span>
   );
 }

@@ -96,7 +96,8 @@ export interface IBar {
 /** One bar per resource: the project's use by kind against its quota. */
 export function quotaBars(project: IAdminProject): IBar[] {
   return RESOURCES.map(resource => {
-    const limit = project.quota && project.quota[resource] > 0 ? project.quota[resource] : null;
+    const quota = project.quota?.[resource] ?? null;
+    const limit = quota !== null && quota > 0 ? quota : null;
     const used = project.use[resource] || 0;
     const scale = Math.max(limit ?? 0, used) || 1;
     const segments = KIND_KEYS.map(kind => {

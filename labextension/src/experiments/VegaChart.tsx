@@ -5,6 +5,7 @@
  * second while events stream in).
  */
 import { IRenderMimeRegistry, MimeModel } from '@jupyterlab/rendermime';
+import { MessageLoop } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 import * as React from 'react';
 
@@ -23,7 +24,8 @@ export function VegaChart(props: {
   const [error, setError] = React.useState<string | null>(null);
   const supported = !!props.rendermime.preferredMimeType({ [VEGALITE_MIME]: {} }, 'any');
 
-  React.useEffect(() => {
+  // a layout effect: its clean-up runs while the host is still in the page
+  React.useLayoutEffect(() => {
     if (!supported || !host.current) {
       return;
     }
@@ -32,9 +34,7 @@ export function VegaChart(props: {
     Widget.attach(r, host.current);
     return () => {
       renderer.current = null;
-      if (r.isAttached) {
-        Widget.detach(r);
-      }
+      detachFromRemovedHost(r);
       r.dispose();
     };
   }, [props.rendermime, supported]);
@@ -80,4 +80,22 @@ export function VegaChart(props: {
       ) : null}
     </figure>
   );
+}
+
+/**
+ * Detach a widget whose host React may already have taken out of the page
+ * (leaving a tab that shows a chart): Lumino's `Widget.detach` (and `dispose`)
+ * throws for a node no longer in the document, which would unmount the whole view.
+ */
+function detachFromRemovedHost(w: Widget): void {
+  if (!w.isAttached) {
+    return;
+  }
+  if (w.node.isConnected) {
+    Widget.detach(w);
+    return;
+  }
+  MessageLoop.sendMessage(w, Widget.Msg.BeforeDetach);
+  w.node.remove();
+  MessageLoop.sendMessage(w, Widget.Msg.AfterDetach);
 }

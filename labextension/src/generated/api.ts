@@ -9664,9 +9664,9 @@ export interface components {
             /** @description per-server limits by role set here; null: the spawner's configured role_limits */
             role_limits: null | {
                 [key: string]: {
-                    cpu: string | number | null;
-                    memory: string | null;
-                    gpu: string | number | null;
+                    cpu?: string | number | null;
+                    memory?: string | null;
+                    gpu?: string | number | null;
                 };
             };
             /** @description the quota of projects that set none; null values: no limit */
@@ -9677,25 +9677,25 @@ export interface components {
             };
         };
         AdminSettingsUpdate: {
-            registration_open: boolean;
-            server_expiry: {
-                default: string;
-                per_kind: {
+            registration_open?: boolean;
+            server_expiry?: {
+                default?: string;
+                per_kind?: {
                     [key: string]: string;
                 };
-                gpu: string | null;
+                gpu?: string | null;
             };
-            role_limits: null | {
+            role_limits?: null | {
                 [key: string]: {
-                    cpu: string | number | null;
-                    memory: string | null;
-                    gpu: string | number | null;
+                    cpu?: string | number | null;
+                    memory?: string | null;
+                    gpu?: string | number | null;
                 };
             };
-            default_project_quota: null | {
-                cpu: string | null;
-                memory: string | null;
-                gpu: string | null;
+            default_project_quota?: null | {
+                cpu?: string | null;
+                memory?: string | null;
+                gpu?: string | null;
             };
         };
         AuditEvent: {
@@ -9762,13 +9762,13 @@ export interface components {
             nodes: {
                 name: string;
                 labels: {
-                    notebook: string;
-                    train: string;
-                    service: string;
-                    cpu: string;
-                    gpu: string;
-                    org: string;
-                    "gpu-type": string;
+                    notebook?: string;
+                    train?: string;
+                    service?: string;
+                    cpu?: string;
+                    gpu?: string;
+                    org?: string;
+                    "gpu-type"?: string;
                 };
                 ready: boolean;
                 allocatable: {
@@ -9782,24 +9782,24 @@ export interface components {
         };
         NodeLabelsUpdate: {
             labels: {
-                notebook: string | null;
-                train: string | null;
-                service: string | null;
-                cpu: string | null;
-                gpu: string | null;
-                org: string | null;
-                "gpu-type": string | null;
+                notebook?: string | null;
+                train?: string | null;
+                service?: string | null;
+                cpu?: string | null;
+                gpu?: string | null;
+                org?: string | null;
+                "gpu-type"?: string | null;
             };
         };
         NodeLabels: {
             labels: {
-                notebook: string;
-                train: string;
-                service: string;
-                cpu: string;
-                gpu: string;
-                org: string;
-                "gpu-type": string;
+                notebook?: string;
+                train?: string;
+                service?: string;
+                cpu?: string;
+                gpu?: string;
+                org?: string;
+                "gpu-type"?: string;
             };
         };
     };

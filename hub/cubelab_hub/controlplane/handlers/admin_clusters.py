@@ -81,7 +81,9 @@ class NodeLabelsHandler(ClusterCalls):
         self.send({"labels": after})
 
 
-_ROLE_LABELS = {"type": "object", "properties": {key: {"type": "string"} for key in ROLE_LABEL_KEYS}, "additionalProperties": False}
+# only the labels a node has are present ("required": [] keeps them optional in the generated types)
+_ROLE_LABELS = {"type": "object", "required": [], "properties": {key: {"type": "string"} for key in ROLE_LABEL_KEYS},
+                "additionalProperties": False}
 
 SCHEMAS = {
     "AdminClusters": {"type": "object", "required": ["clusters"], "properties": {"clusters": {"type": "array", "items": {
@@ -109,7 +111,7 @@ SCHEMAS = {
             "next_cursor": {"type": ["string", "null"], "description": "pass as ?cursor= for the next page; null on the last page"}}},
     ]},
     "NodeLabelsUpdate": {"type": "object", "required": ["labels"], "additionalProperties": False, "properties": {
-        "labels": {"type": "object", "minProperties": 1, "additionalProperties": False,
+        "labels": {"type": "object", "minProperties": 1, "additionalProperties": False, "required": [],
                    "properties": {key: {"type": ["string", "null"]} for key in ROLE_LABEL_KEYS}}}},
     "NodeLabels": {"type": "object", "required": ["labels"], "properties": {"labels": _ROLE_LABELS}},
 }

@@ -79,7 +79,7 @@ class UsageHandler(APIHandler):
 
 _TEXT_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
 _QUOTA = {"type": "object", "properties": {k: {"type": ["string", "null"]} for k in ("cpu", "memory", "gpu")}}
-_LIMITS = {"type": "object", "additionalProperties": {"type": "object", "properties": {
+_LIMITS = {"type": "object", "additionalProperties": {"type": "object", "required": [], "properties": {
     "cpu": {"type": ["string", "number", "null"]}, "memory": {"type": ["string", "null"]}, "gpu": {"type": ["string", "integer", "null"]}}}}
 _EXPIRY = {"type": "object", "properties": {"default": {"type": "string"}, "per_kind": _TEXT_MAP, "gpu": {"type": "string"}}}
 
@@ -92,11 +92,12 @@ SCHEMAS = {
                                           "description": "per-server limits by role set here; null: the spawner's configured role_limits"},
                           "default_project_quota": {**_QUOTA, "description": "the quota of projects that set none; null values: no limit"},
                       }},
-    "AdminSettingsUpdate": {"type": "object", "minProperties": 1, "additionalProperties": False, "properties": {
+    # a patch: only the settings (and expiry keys, quota fields) it names change, so none is required
+    "AdminSettingsUpdate": {"type": "object", "minProperties": 1, "additionalProperties": False, "required": [], "properties": {
         "registration_open": {"type": "boolean"},
-        "server_expiry": {**_EXPIRY, "properties": {**_EXPIRY["properties"], "gpu": {"type": ["string", "null"]}}},
+        "server_expiry": {**_EXPIRY, "required": [], "properties": {**_EXPIRY["properties"], "gpu": {"type": ["string", "null"]}}},
         "role_limits": {"oneOf": [{"type": "null"}, _LIMITS]},
-        "default_project_quota": {"oneOf": [{"type": "null"}, _QUOTA]},
+        "default_project_quota": {"oneOf": [{"type": "null"}, {**_QUOTA, "required": []}]},
     }},
     "AuditEvent": {"type": "object", "required": ["id", "at", "actor", "project", "action", "detail"], "properties": {
         "id": {"type": "integer"}, "at": {"type": "string", "format": "date-time"}, "actor": {"type": "string"},
