@@ -175,6 +175,17 @@ def test_admin_tabs_show_the_platforms_real_data(platform, admin, admin_lab, sle
     expect(row.locator("td").nth(2)).to_contain_text(project)
     expect(row.locator("td").nth(4)).to_have_text("1", timeout=30_000)  # runs
     expect(page.locator(f'[data-testid="cubelab-admin-users"] tr[data-user="{platform.admin}"]')).to_have_count(0)
+    # the role: made admin (confirmed), which the hub then says, and taken back
+    role = row.locator('[data-testid="cubelab-admin-role"]')
+    expect(role).to_contain_text("user")
+    row.locator('[data-testid="cubelab-admin-role-toggle"]').click()
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+    expect(role.locator(".cl-AdminBadge")).to_have_text("admin", timeout=30_000)
+    assert admin_call(admin, "GET", f"/users/{owner.name}").json()["admin"] is True
+    row.locator('[data-testid="cubelab-admin-role-toggle"]').click()
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+    expect(role.locator(".cl-AdminBadge")).to_have_count(0, timeout=30_000)
+    assert admin_call(admin, "GET", f"/users/{owner.name}").json()["admin"] is False
 
     # Projects: the quota (8 cores) against what the running task holds
     open_tab(page, "projects")
@@ -199,9 +210,10 @@ def test_admin_tabs_show_the_platforms_real_data(platform, admin, admin_lab, sle
         field.fill(changed)
         page.locator('[data-testid="cubelab-admin-settings-save"]').click()
         expect(page.locator('[data-testid="cubelab-admin-settings-save"]')).to_be_disabled(timeout=30_000)
-        assert admin_call(admin, "GET", "/admin/settings").json()["server_expiry"]["default"] == changed
+        # the button is disabled while the save is in flight too: the audit row says it is done
         audited = page.locator('[data-testid="cubelab-admin-audit"] tr[data-action="settings.change"]').first
         expect(audited).to_contain_text(f'"default":"{changed}"', timeout=30_000)
+        assert admin_call(admin, "GET", "/admin/settings").json()["server_expiry"]["default"] == changed
         expect(audited).to_contain_text(platform.admin)
     finally:
         # the session's platform is shared: the configured default again

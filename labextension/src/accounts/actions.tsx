@@ -15,6 +15,17 @@ export async function confirmDeactivate(name: string): Promise<boolean> {
   return r.button.accept;
 }
 
+export async function confirmAdmin(name: string, admin: boolean): Promise<boolean> {
+  const r = await showDialog({
+    title: admin ? `Make ${name} an admin?` : `Remove ${name}'s admin role?`,
+    body: admin
+      ? `${name} can then manage every user, project, template and setting, and see everything that runs.`
+      : `${name} keeps their account and projects but loses the admin page and admin rights at once.`,
+    buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: admin ? 'Make admin' : 'Remove admin' })]
+  });
+  return r.button.accept;
+}
+
 export async function confirmDelete(name: string): Promise<boolean> {
   const r = await showDialog({
     title: `Delete the account ${name}?`,

@@ -24,6 +24,11 @@ export class AccountsClient {
     return this.api.call('PATCH', `users/${enc(name)}`, { active });
   }
 
+  /** Give (true) or take (false) the admin role; never one's own (the API answers 409). */
+  setAdmin(name: string, admin: boolean): Promise<IAccount> {
+    return this.api.call('PATCH', `users/${enc(name)}`, { admin });
+  }
+
   remove(name: string): Promise<void> {
     return this.api.call('DELETE', `users/${enc(name)}`);
   }

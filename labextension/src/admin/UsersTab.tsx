@@ -2,7 +2,7 @@
 import { closeIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { BusyLabel, confirmDeactivate, confirmDelete, useBusy } from '../accounts/actions';
+import { BusyLabel, confirmAdmin, confirmDeactivate, confirmDelete, useBusy } from '../accounts/actions';
 import { AccountsClient } from '../accounts/client';
 import { AccountsSection } from '../accounts/AccountsSection';
 import { LoadMore } from '../components';
@@ -103,7 +103,27 @@ function UsersTable(props: { client: AdminClient; accounts: AccountsClient; me: 
                 {u.name}
                 {u.active ? null : <span className="cl-RoleBadge">deactivated</span>}
               </td>
-              <td>{u.admin ? <span className="cl-AdminBadge">admin</span> : 'user'}</td>
+              <td data-testid="cubelab-admin-role">
+                {u.admin ? <span className="cl-AdminBadge">admin</span> : 'user'}
+                {u.name !== me.name ? (
+                  <button
+                    type="button"
+                    className="jp-Button jp-mod-styled cl-Button cl-SmallButton"
+                    data-testid="cubelab-admin-role-toggle"
+                    aria-label={`${u.admin ? 'Remove the admin role of' : 'Make admin'} ${u.name}`}
+                    disabled={!!busy[u.name]}
+                    onClick={async () => {
+                      if (await confirmAdmin(u.name, !u.admin)) {
+                        await act(u.name, u.admin ? 'Removing admin…' : 'Making admin…', () =>
+                          accounts.setAdmin(u.name, !u.admin)
+                        );
+                      }
+                    }}
+                  >
+                    {u.admin ? 'Remove admin' : 'Make admin'}
+                  </button>
+                ) : null}
+              </td>
               <td>{u.projects.join(', ')}</td>
               <td>{u.servers}</td>
               <td>{u.runs_active}</td>
