@@ -163,9 +163,8 @@ class AdminSettings:
 # ---------------------------------------------------------------- the audit log
 
 
-def audit_page(session, limit: int, before_id: int | None, actor: str | None, action: str | None, project: str | None) -> list[dict]:
-    """Up to ``limit + 1`` audit events, newest first (by id, which only grows),
-    older than ``before_id``; one index range per filter (migration 0010)."""
+def audit_query(limit: int, before_id: int | None, actor: str | None, action: str | None, project: str | None):
+    """The statement of :func:`audit_page` (bench/admin.py shows its plan)."""
     from ..models import AuditEvent
 
     query = select(AuditEvent)
@@ -177,6 +176,12 @@ def audit_page(session, limit: int, before_id: int | None, actor: str | None, ac
         query = query.where(AuditEvent.action == action)
     if project is not None:
         query = query.where(AuditEvent.project == project)
-    rows = session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit + 1)).all()
+    return query.order_by(AuditEvent.id.desc()).limit(limit + 1)
+
+
+def audit_page(session, limit: int, before_id: int | None, actor: str | None, action: str | None, project: str | None) -> list[dict]:
+    """Up to ``limit + 1`` audit events, newest first (by id, which only grows),
+    older than ``before_id``; one index range per filter (migration 0010)."""
+    rows = session.scalars(audit_query(limit, before_id, actor, action, project)).all()
     return [{"id": r.id, "at": r.at.isoformat() if r.at.tzinfo else r.at.isoformat() + "+00:00", "actor": r.actor,
              "project": r.project, "action": r.action, "detail": r.detail or {}} for r in rows]

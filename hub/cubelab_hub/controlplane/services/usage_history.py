@@ -53,6 +53,14 @@ def _add_pieces(session, ref: str, interval: Interval, now: datetime) -> None:
             "cpu_seconds": piece.cpu_seconds, "gpu_seconds": piece.gpu_seconds}, keys=("ref", "day"))
 
 
+def usage_totals_query(by: str, first_day: str):
+    """Seconds per (project or user, day) from ``first_day`` on: one aggregate
+    over the day range (bench/admin.py shows its plan)."""
+    column = UsageDayRow.project if by == "project" else UsageDayRow.user
+    return (select(column, UsageDayRow.day, func.sum(UsageDayRow.cpu_seconds), func.sum(UsageDayRow.gpu_seconds))
+            .where(UsageDayRow.day >= first_day).group_by(column, UsageDayRow.day))
+
+
 class UsageHistory:
     """``runs``: the RunManager (engines' events, its run snapshots, what runs now);
     ``replicas``: () -> the services' replicas running now (may be None)."""
@@ -178,12 +186,10 @@ class UsageHistory:
     async def usage(self, days: int, by: str, now: datetime | None = None) -> dict:
         now = now or utcnow()
         keys = day_keys(now.date(), days)
-        column = UsageDayRow.project if by == "project" else UsageDayRow.user
 
         def read(session):
             totals = {(key, day): (float(cpu or 0), float(gpu or 0)) for key, day, cpu, gpu in session.execute(
-                select(column, UsageDayRow.day, func.sum(UsageDayRow.cpu_seconds), func.sum(UsageDayRow.gpu_seconds))
-                .where(UsageDayRow.day >= keys[0]).group_by(column, UsageDayRow.day))}
+                usage_totals_query(by, keys[0]))}
             open_rows = [Interval(r.kind, r.project, r.user, r.cpu, r.gpu, aware(r.started_at))
                          for r in session.scalars(select(UsageSessionRow).where(UsageSessionRow.ended_at.is_(None)))]
             return totals, open_rows
