@@ -6,7 +6,8 @@ For each size N, a fresh control-plane database (SQLite, or with ``--postgres``
 a database on a throw-away PostgreSQL server, as the storage tests use) is
 seeded through the control plane's own migrations and models with N audit
 events (50 actors, 10 actions, 200 projects), N ``usage_days`` rows (random days
-over the last 90, 200 projects, 1,000 users) and N finished runs (one finished
+over the last 90, 200 projects, 1,000 users; with their sums per day in
+``usage_totals``, as the service keeps them) and N finished runs (one finished
 task each). Then one real platform per size is started (``cubelab up`` on
 127.0.0.1, ``tests/support/platform.py``), both at once, and ``--hold`` pipeline
 runs are started on each so that ``/admin/running`` has tasks to list. An
@@ -54,7 +55,7 @@ from support.platform import Platform, register  # noqa: E402
 
 from cubelab_hub.controlplane.db import Database  # noqa: E402
 from cubelab_hub.controlplane.models import AuditEvent  # noqa: E402
-from cubelab_hub.controlplane.models.admin import UsageDayRow  # noqa: E402
+from cubelab_hub.controlplane.models.admin import UsageDayRow, UsageTotalRow  # noqa: E402
 from cubelab_hub.controlplane.models.pipelines import PipelineRow, RunRow, TaskRunRow  # noqa: E402
 from cubelab_hub.controlplane.services.admin_settings import audit_query  # noqa: E402
 from cubelab_hub.controlplane.services.templates import ensure_builtin_templates  # noqa: E402
@@ -91,18 +92,24 @@ def seed(url: str, n: int) -> dict:
             s.add(row)
             s.flush()
             pipeline_ids.append(row.id)
+    totals: dict[tuple[str, str, str], list[float]] = {}
     for first in range(0, n, BATCH):
         chunk = range(first, min(n, first + BATCH))
+        pieces = [{"day": (today - timedelta(days=rnd.randrange(DAYS))).isoformat(), "kind": "task", "ref": f"task:seeded-{i}/a@x",
+                   "project": f"p{rnd.randrange(PROJECTS):03d}", "user": f"u{rnd.randrange(USERS):04d}",
+                   "cpu_seconds": 3600.0, "gpu_seconds": 600.0} for i in chunk]
+        for piece in pieces:  # the day's sums the service keeps beside its pieces (usage_totals)
+            for dimension in ("project", "user"):
+                sums = totals.setdefault((dimension, piece["day"], piece[dimension]), [0.0, 0.0])
+                sums[0] += piece["cpu_seconds"]
+                sums[1] += piece["gpu_seconds"]
         with db.session() as s:
             # ids 1..N, oldest first, as the log grows
             s.execute(insert(AuditEvent), [
                 {"id": i + 1, "at": now - timedelta(seconds=n - i), "actor": f"actor-{i % ACTORS:03d}",
                  "project": f"p{rnd.randrange(PROJECTS):03d}", "action": f"action.{i % ACTIONS}", "detail": {"n": i}}
                 for i in chunk])
-            s.execute(insert(UsageDayRow), [
-                {"day": (today - timedelta(days=rnd.randrange(DAYS))).isoformat(), "kind": "task", "ref": f"task:seeded-{i}/a@x",
-                 "project": f"p{rnd.randrange(PROJECTS):03d}", "user": f"u{rnd.randrange(USERS):04d}",
-                 "cpu_seconds": 3600.0, "gpu_seconds": 600.0} for i in chunk])
+            s.execute(insert(UsageDayRow), pieces)
             s.execute(insert(RunRow), [
                 {"id": f"run-{i:012x}", "pipeline_id": pipeline_ids[i % 10], "project": "seeded", "trigger": "manual",
                  "runner": "admin", "engine": "local", "status": "succeeded", "message": "",
@@ -112,6 +119,10 @@ def seed(url: str, n: int) -> dict:
             s.execute(insert(TaskRunRow), [
                 {"run_id": f"run-{i:012x}", "name": "a", "status": "succeeded", "attempts": 1, "exit_code": 0,
                  "message": "", "outputs": {}} for i in chunk])
+    with db.session() as s:
+        rows = [{"dimension": d, "day": day, "key": k, "cpu_seconds": c, "gpu_seconds": g} for (d, day, k), (c, g) in totals.items()]
+        for first in range(0, len(rows), BATCH):
+            s.execute(insert(UsageTotalRow), rows[first:first + BATCH])
     with db.session() as s:
         # the deepest full page: the cursor of the row just above the oldest LIMIT matching rows
         oldest = s.scalars(select(AuditEvent.id).order_by(AuditEvent.id).limit(LIMIT + 1)).all()
