@@ -15,12 +15,13 @@ admin's token calls, interleaving the sizes request by request:
 
 - ``GET /admin/audit``: the first page, and the deepest full page (a cursor
   made for the row ``limit`` rows above the oldest: depth grows with N); both
-  again with ``?actor=`` (one actor of 10);
+  again with ``?actor=`` (one actor of 10, all through the log); the first page
+  of an actor whose events are the oldest 5% (none since);
 - ``GET /admin/usage?days=30&by=project`` and ``by=user``;
 - ``GET /admin/running`` (one page).
 
 Prints per request the median and spread (min–max) in milliseconds for each
-size, rows answered, and the ratio of the medians (largest size / smallest).
+size, the rows (events, series or items) and KiB answered, and the ratio of the medians (largest size / smallest).
 With ``--explain`` it prints the database's plan (EXPLAIN QUERY PLAN, or EXPLAIN
 on PostgreSQL) of the audit and usage statements the services run. A benchmark,
 not a test: nothing leaves 127.0.0.1; platforms, databases and data are removed
@@ -68,6 +69,7 @@ from cubelab_hub.domain.usage_days import day_keys  # noqa: E402
 API = "/services/cubelab/api/v1"
 ACTORS, ACTIONS, PROJECTS, USERS, DAYS = 10, 10, 200, 1_000, 90
 ACTOR = "actor-007"  # the filtered actor: one of 10
+EARLY = "early-actor"  # the actor of the oldest 5% of the log, none since: the worst case of a newest-first scan
 LIMIT = 50
 BATCH = 5_000
 
@@ -106,7 +108,7 @@ def seed(url: str, n: int) -> dict:
         with db.session() as s:
             # ids 1..N, oldest first, as the log grows
             s.execute(insert(AuditEvent), [
-                {"id": i + 1, "at": now - timedelta(seconds=n - i), "actor": f"actor-{i % ACTORS:03d}",
+                {"id": i + 1, "at": now - timedelta(seconds=n - i), "actor": EARLY if i < n // 20 else f"actor-{i % ACTORS:03d}",
                  "project": f"p{rnd.randrange(PROJECTS):03d}", "action": f"action.{i % ACTIONS}", "detail": {"n": i}}
                 for i in chunk])
             s.execute(insert(UsageDayRow), pieces)
@@ -119,6 +121,9 @@ def seed(url: str, n: int) -> dict:
             s.execute(insert(TaskRunRow), [
                 {"run_id": f"run-{i:012x}", "name": "a", "status": "succeeded", "attempts": 1, "exit_code": 0,
                  "message": "", "outputs": {}} for i in chunk])
+    if url.startswith("postgresql"):  # ids given explicitly: the sequence must follow, or the next event collides
+        with db.session() as s:
+            s.execute(text("SELECT setval(pg_get_serial_sequence('audit_events', 'id'), :n)"), {"n": n})
     with db.session() as s:
         rows = [{"dimension": d, "day": day, "key": k, "cpu_seconds": c, "gpu_seconds": g} for (d, day, k), (c, g) in totals.items()]
         for first in range(0, len(rows), BATCH):
@@ -142,6 +147,7 @@ def explain(url: str, n: int) -> None:
         "audit, deep page": audit_query(LIMIT, LIMIT + 1, None, None, None),
         "audit, actor": audit_query(LIMIT, None, ACTOR, None, None),
         "audit, actor, deep": audit_query(LIMIT, 1000, ACTOR, None, None),
+        "audit, early actor": audit_query(LIMIT, None, EARLY, None, None),
         "audit, project": audit_query(LIMIT, None, None, None, "p001"),
         "usage, by project": usage_totals_query("project", first_day),
         "usage, by user": usage_totals_query("user", first_day),
@@ -222,6 +228,7 @@ def requests_to_time(site: Site) -> dict[str, str]:
         "audit, deepest page": f"/admin/audit?limit={LIMIT}&cursor={site.cursors['deep']}",
         "audit ?actor, first page": f"/admin/audit?limit={LIMIT}&actor={ACTOR}",
         "audit ?actor, deepest page": f"/admin/audit?limit={LIMIT}&actor={ACTOR}&cursor={site.cursors['deep_actor']}",
+        "audit ?actor=early, first": f"/admin/audit?limit={LIMIT}&actor={EARLY}",
         "usage days=30 by=project": "/admin/usage?days=30&by=project",
         "usage days=30 by=user": "/admin/usage?days=30&by=user",
         "running, one page": f"/admin/running?limit={LIMIT}",
@@ -246,7 +253,7 @@ def measure(sites: list[Site], repeat: int) -> dict:
             r = site.call("GET", path)
             if r.status_code != 200:
                 raise SystemExit(f"N={site.n:,} {name}: HTTP {r.status_code} {r.text[:300]}")
-            rows[(name, site.n)] = rows_of(r.json())
+            rows[(name, site.n)] = (rows_of(r.json()), len(r.content))
     for _ in range(repeat):
         for name in names:
             for site in sites:
@@ -262,10 +269,11 @@ def measure(sites: list[Site], repeat: int) -> dict:
 
 def report(sites: list[Site], result: dict) -> None:
     small, big = sites[0].n, sites[-1].n
-    head = f"{'request':28}" + "".join(f" {'N=' + format(s.n, ','):>26} {'rows':>5}" for s in sites) + f" {'ratio':>7}"
+    head = f"{'request':28}" + "".join(f" {'N=' + format(s.n, ','):>26} {'rows':>5} {'KiB':>5}" for s in sites) + f" {'ratio':>7}"
     print("\n" + head + "\n" + "-" * len(head))
     for name in result["names"]:
-        cells = "".join(f" {median_spread(result['times'][(name, s.n)], 1000, 1):>26} {result['rows'][(name, s.n)]:5d}" for s in sites)
+        cells = "".join(f" {median_spread(result['times'][(name, s.n)], 1000, 1):>26} {result['rows'][(name, s.n)][0]:5d}"
+                        f" {result['rows'][(name, s.n)][1] / 1024:5.0f}" for s in sites)
         ratio = statistics.median(result["times"][(name, big)]) / statistics.median(result["times"][(name, small)])
         print(f"{name:28}{cells} {ratio:7.2f}")
     print(f"(milliseconds: median (min–max); ratio: median at N={big:,} / median at N={small:,}; {load_average()})")
@@ -284,7 +292,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the data directories and the platforms' logs")
     args = parser.parse_args()
     sizes = sorted({int(v) for v in args.sizes.split(",") if v.strip()})
-    if not sizes or sizes[0] <= ACTORS * (LIMIT + 1):
+    if not sizes or sizes[0] * 19 // 20 <= ACTORS * (LIMIT + 1):
         raise SystemExit(f"--sizes: each size must exceed {ACTORS * (LIMIT + 1)} (a full deepest page for one actor of {ACTORS})")
     # stopped from outside (a CI time limit): still stop the platforms and remove their data
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

@@ -7,7 +7,7 @@ overrides of platform settings, and the usage record behind "usage over time".
   the supervisor only know what runs now); closed when they are gone.
 - ``usage_days``: each finished piece of work (task, trial, server, replica)
   cut into UTC days; the ledger that counts each piece once.
-- ``usage_totals`` (migration ``0013_usage_totals``): the sums of
+- ``usage_totals`` (migration ``0013_admin_scale``): the sums of
   ``usage_days`` per day and project and per day and user, kept as pieces are
   written, so a usage request reads days x keys rows, however many pieces of
   work were stored.

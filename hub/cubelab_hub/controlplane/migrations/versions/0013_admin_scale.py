@@ -1,5 +1,7 @@
-"""Usage per day and project, and per day and user, kept as work is recorded,
-so /admin/usage no longer sums every piece of work of the day range.
+"""The admin page at scale: usage per day and project, and per day and user,
+kept as work is recorded, so /admin/usage no longer sums every piece of work
+of the day range; the audit log by project in (project, id) order, as by
+actor and by action, so a page is one index range.
 
 Revision ID: 0013
 Revises: 0012
@@ -31,5 +33,13 @@ def upgrade() -> None:
             f"SELECT '{dimension}', day, {column}, SUM(cpu_seconds), SUM(gpu_seconds) FROM usage_days GROUP BY day, {column}")
 
 
+    with op.batch_alter_table("audit_events") as batch:
+        batch.drop_index("ix_audit_events_project")
+        batch.create_index("ix_audit_events_project_id", ["project", "id"])
+
+
 def downgrade() -> None:
+    with op.batch_alter_table("audit_events") as batch:
+        batch.drop_index("ix_audit_events_project_id")
+        batch.create_index("ix_audit_events_project", ["project"])
     op.drop_table("usage_totals")
