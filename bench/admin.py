@@ -5,12 +5,13 @@
 For each size N, a fresh control-plane database (SQLite, or with ``--postgres``
 a database on a throw-away PostgreSQL server, as the storage tests use) is
 seeded through the control plane's own migrations and models with N audit
-events (50 actors, 10 actions, 200 projects), N ``usage_days`` rows (random days
+events (10 actors, and one more for the oldest 5%; 10 actions; 200 projects), N ``usage_days`` rows (random days
 over the last 90, 200 projects, 1,000 users; with their sums per day in
 ``usage_totals``, as the service keeps them) and N finished runs (one finished
 task each). Then one real platform per size is started (``cubelab up`` on
 127.0.0.1, ``tests/support/platform.py``), both at once, and ``--hold`` pipeline
-runs are started on each so that ``/admin/running`` has tasks to list. An
+runs are started on each (project ``bench-hold``) so that ``/admin/running``
+has tasks to list (they count in the usage answers too). An
 admin's token calls, interleaving the sizes request by request:
 
 - ``GET /admin/audit``: the first page, and the deepest full page (a cursor
@@ -21,8 +22,8 @@ admin's token calls, interleaving the sizes request by request:
 - ``GET /admin/running`` (one page).
 
 Prints per request the median and spread (min–max) in milliseconds for each
-size, the rows (events, series or items) and KiB answered, and the ratio of the medians (largest size / smallest).
-With ``--explain`` it prints the database's plan (EXPLAIN QUERY PLAN, or EXPLAIN
+size, the rows (events, series or items) and KiB answered, and the ratio of
+the medians (largest size / smallest). With ``--explain`` it prints the database's plan (EXPLAIN QUERY PLAN, or EXPLAIN
 on PostgreSQL) of the audit and usage statements the services run. A benchmark,
 not a test: nothing leaves 127.0.0.1; platforms, databases and data are removed
 at the end.
