@@ -44,10 +44,7 @@ def make_engine(url: str, pool_size: int | None = None) -> Engine:
     return engine
 
 
-def upsert(session, table, values: dict, keys: tuple[str, ...]) -> None:
-    """Insert a row, or update the existing one with the same ``keys`` (a unique
-    constraint), in one statement: two writers racing never collide.
-    SQLite and PostgreSQL spell it the same (``ON CONFLICT ... DO UPDATE``)."""
+def _insert(session, table, values: dict):
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -55,8 +52,32 @@ def upsert(session, table, values: dict, keys: tuple[str, ...]) -> None:
         from sqlalchemy.dialects.sqlite import insert
     else:
         raise NotImplementedError(f"upsert on {dialect}: CubeLab supports SQLite and PostgreSQL")
-    statement = insert(table).values(**values)
+    return insert(table).values(**values)
+
+
+def upsert(session, table, values: dict, keys: tuple[str, ...]) -> None:
+    """Insert a row, or update the existing one with the same ``keys`` (a unique
+    constraint), in one statement: two writers racing never collide.
+    SQLite and PostgreSQL spell it the same (``ON CONFLICT ... DO UPDATE``)."""
+    statement = _insert(session, table, values)
     changes = {k: statement.excluded[k] for k in values if k not in keys}
+    session.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=changes))
+
+
+def insert_once(session, table, values: dict, keys: tuple[str, ...]) -> bool:
+    """Insert a row unless one with the same ``keys`` exists; whether it was
+    inserted. One statement: of two writers racing, exactly one inserts."""
+    statement = _insert(session, table, values).on_conflict_do_nothing(index_elements=list(keys))
+    # RETURNING, not rowcount: psycopg reports -1 for this statement
+    return session.execute(statement.returning(*table.primary_key.columns)).first() is not None
+
+
+def upsert_add(session, table, values: dict, keys: tuple[str, ...], add: tuple[str, ...]) -> None:
+    """Insert a row, or add its ``add`` columns to those of the existing one
+    with the same ``keys``, in one statement (a running sum two writers can
+    update at once without losing either addition)."""
+    statement = _insert(session, table, values)
+    changes = {k: table.c[k] + statement.excluded[k] for k in add}
     session.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=changes))
 
 

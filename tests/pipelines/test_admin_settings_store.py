@@ -52,3 +52,37 @@ def test_overrides_survive_a_restart_and_reach_the_spawners(db, tmp_path):
 def test_a_bad_configured_default_quota_fails_at_start(db, tmp_path):
     with pytest.raises(ValueError, match="default_project_quota"):
         start(db, tmp_path, quota={"cpu": "lots"})
+
+
+@pytest.mark.parametrize("column,value,index", [("actor", "early", "ix_audit_events_actor_id"),
+                                                ("project", "early-project", "ix_audit_events_project_id")])
+def test_a_filtered_audit_page_is_one_range_of_the_filters_index(db, column, value, index):
+    """An actor (or project) whose events are all old: its page is read from its
+    own index, not by walking every newer event newest first and filtering."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert, text
+
+    from cubelab_hub.controlplane.models import AuditEvent
+    from cubelab_hub.controlplane.services.admin_settings import audit_page, audit_query
+
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    with db.session() as session:
+        session.execute(insert(AuditEvent), [
+            {"at": at, "actor": "early" if n < 300 else f"someone-{n % 7}", "project": "early-project" if n < 300 else f"p{n % 5}",
+             "action": f"action.{n % 3}", "detail": {"n": n}} for n in range(6000)])
+    filters = {"actor": None, "action": None, "project": None, column: value}
+    with db.session() as session:
+        first = audit_page(session, 50, None, **filters)
+        second = audit_page(session, 50, first[49]["id"], **filters)
+    assert [e["detail"]["n"] for e in first] == list(range(299, 248, -1))
+    assert [e["detail"]["n"] for e in second] == list(range(249, 198, -1))
+    assert all(e[column] == value for e in first + second)
+    with db.session() as session:
+        postgres = session.get_bind().dialect.name == "postgresql"
+        if postgres:
+            session.execute(text("ANALYZE audit_events"))
+        sql = str(audit_query(50, None, **filters).compile(session.get_bind(), compile_kwargs={"literal_binds": True}))
+        plan = " ".join(str(row[-1] if not postgres else row[0]) for row in session.execute(text(("EXPLAIN " if postgres else "EXPLAIN QUERY PLAN ") + sql)))
+    assert index in plan, plan
+    assert "Sort" not in plan and "TEMP B-TREE" not in plan, plan  # the index gives the order: no sort of every match

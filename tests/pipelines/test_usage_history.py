@@ -11,13 +11,14 @@ from sqlalchemy import func, select
 from support.engines import InstantEngine
 
 from cubelab_hub.controlplane.db import Database
-from cubelab_hub.controlplane.models.admin import UsageDayRow, UsageSessionRow
+from cubelab_hub.controlplane.models.admin import UsageDayRow, UsageSessionRow, UsageTotalRow
 from cubelab_hub.controlplane.models.pipelines import PipelineRow
 from cubelab_hub.controlplane.services.runs import RunManager
 from cubelab_hub.controlplane.services.templates import ensure_builtin_templates
-from cubelab_hub.controlplane.services.usage_history import UsageHistory
+from cubelab_hub.controlplane.services.usage_history import UsageHistory, _add_pieces
 from cubelab_hub.controlplane.store import store_pipeline
 from cubelab_hub.domain.pipelines import pipeline_from_dict
+from cubelab_hub.domain.usage_days import Interval
 
 NOW = datetime(2026, 3, 3, 12, 0, tzinfo=UTC)
 
@@ -91,3 +92,52 @@ async def test_servers_and_replicas_are_sessions_closed_when_gone(db, history):
     await db.run(usage._write_sessions, [restarted], started + timedelta(hours=3))
     count = await db.run(lambda s: s.scalar(select(func.count()).select_from(UsageSessionRow).where(UsageSessionRow.ended_at.is_(None))))
     assert count == 1
+
+
+async def test_a_request_reads_the_days_sums_not_every_piece_of_work(db, history):
+    """Many pieces of work in a day are one row per project and one per user,
+    kept as they are written; an end reported again adds nothing."""
+    usage, _ = history
+    day = datetime(2026, 3, 2, 10, tzinfo=UTC)
+
+    def write(session):
+        for n in range(300):
+            interval = Interval("task", f"team-{n % 3}", f"user-{n % 2}", 1.0, float(n % 2), day, day + timedelta(minutes=6))
+            _add_pieces(session, f"task:run-{n}/a@{day.isoformat()}", interval, NOW)
+
+    await db.run(write)
+    await db.run(write)  # every end reported twice
+    rows = await db.run(lambda s: s.scalars(select(UsageTotalRow).order_by(UsageTotalRow.dimension, UsageTotalRow.key)).all())
+    assert [(r.dimension, r.day, r.key) for r in rows] == [
+        ("project", "2026-03-02", "team-0"), ("project", "2026-03-02", "team-1"), ("project", "2026-03-02", "team-2"),
+        ("user", "2026-03-02", "user-0"), ("user", "2026-03-02", "user-1")]
+    # 300 tasks of 6 minutes on 1 core: 30 core-hours; half of them with a card: 15 card-hours
+    by_project = await usage.usage(2, "project", now=NOW)
+    assert by_project["series"] == [{"key": f"team-{k}", "cpu_hours": [10.0, 0.0], "gpu_hours": [5.0, 0.0]} for k in range(3)]
+    by_user = await usage.usage(2, "user", now=NOW)
+    assert by_user["series"] == [{"key": "user-0", "cpu_hours": [15.0, 0.0], "gpu_hours": [0.0, 0.0]},
+                                 {"key": "user-1", "cpu_hours": [15.0, 0.0], "gpu_hours": [15.0, 0.0]}]
+
+
+def test_the_upgrade_sums_what_was_recorded_before(tmp_path):
+    from cubelab_hub.controlplane.db import upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    upgrade(url, "0012")
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for n, (day, project, user) in enumerate([("2026-03-01", "a", "bob"), ("2026-03-01", "a", "eve"), ("2026-03-02", "b", "bob")]):
+            conn.execute(sa.text("INSERT INTO usage_days (day, kind, ref, project, user, cpu_seconds, gpu_seconds)"
+                                 " VALUES (:day, 'task', :ref, :project, :user, 3600, 1800)"),
+                         {"day": day, "ref": f"task:r{n}/a@x", "project": project, "user": user})
+    engine.dispose()
+    db = Database(url)
+    db.upgrade()
+    with db.session() as s:
+        rows = {(r.dimension, r.day, r.key): (r.cpu_seconds, r.gpu_seconds) for r in s.scalars(select(UsageTotalRow))}
+    assert rows == {("project", "2026-03-01", "a"): (7200, 3600), ("project", "2026-03-02", "b"): (3600, 1800),
+                    ("user", "2026-03-01", "bob"): (3600, 1800), ("user", "2026-03-01", "eve"): (3600, 1800),
+                    ("user", "2026-03-02", "bob"): (3600, 1800)}
+    db.close()

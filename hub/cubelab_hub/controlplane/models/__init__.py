@@ -24,13 +24,14 @@ class AuditEvent(Base):
     """Who changed what in a project (members, settings, deletion)."""
 
     __tablename__ = "audit_events"
-    # the admin page's audit log: newest first, by actor or action (0010_admin_settings)
-    __table_args__ = (Index("ix_audit_events_actor_id", "actor", "id"), Index("ix_audit_events_action_id", "action", "id"))
+    # the admin page's audit log: newest first, by actor, action (0010_admin_settings) or project (0013_admin_scale)
+    __table_args__ = (Index("ix_audit_events_actor_id", "actor", "id"), Index("ix_audit_events_action_id", "action", "id"),
+                      Index("ix_audit_events_project_id", "project", "id"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     actor: Mapped[str] = mapped_column(String(255))
-    project: Mapped[str | None] = mapped_column(String(255), index=True)
+    project: Mapped[str | None] = mapped_column(String(255))
     action: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
 

@@ -6,7 +6,11 @@ overrides of platform settings, and the usage record behind "usage over time".
 - ``usage_sessions``: servers and services' replicas seen running (the hub and
   the supervisor only know what runs now); closed when they are gone.
 - ``usage_days``: each finished piece of work (task, trial, server, replica)
-  cut into UTC days, so usage per day is one aggregate over an indexed range.
+  cut into UTC days; the ledger that counts each piece once.
+- ``usage_totals`` (migration ``0013_admin_scale``): the sums of
+  ``usage_days`` per day and project and per day and user, kept as pieces are
+  written, so a usage request reads days x keys rows, however many pieces of
+  work were stored.
 """
 
 from __future__ import annotations
@@ -62,5 +66,20 @@ class UsageDayRow(Base):
     ref: Mapped[str] = mapped_column(String(512))
     project: Mapped[str] = mapped_column(String(255))
     user: Mapped[str] = mapped_column(String(255))
+    cpu_seconds: Mapped[float] = mapped_column(Float)
+    gpu_seconds: Mapped[float] = mapped_column(Float)
+
+
+class UsageTotalRow(Base):
+    __tablename__ = "usage_totals"
+    __table_args__ = (
+        # a request reads one dimension over a day range: one range of this index
+        UniqueConstraint("dimension", "day", "key", name="uq_usage_totals_dimension_day_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(8))  # project | user
+    day: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD, UTC
+    key: Mapped[str] = mapped_column(String(255))  # the project's or the user's name
     cpu_seconds: Mapped[float] = mapped_column(Float)
     gpu_seconds: Mapped[float] = mapped_column(Float)

@@ -8,9 +8,11 @@ replicas held, per UTC day, per project and per user.
   supervisor keep current state), so a pass every ``interval`` seconds records
   each one seen as an open session, and closes the ones gone since, at the
   time they were last seen.
-- Closed work is cut into days (``usage_days``); a request sums its days with
-  one aggregate query over the indexed day range and adds the sessions still
-  open, which are as many as what runs now.
+- Closed work is cut into days (``usage_days``, each piece once) and added to
+  the day's sums per project and per user (``usage_totals``) in the same
+  transaction; a request reads the sums of its day range (days x keys rows,
+  not one per piece of work) and adds the sessions still open, which are as
+  many as what runs now.
 """
 
 from __future__ import annotations
@@ -19,13 +21,13 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ...domain.quotas import Usage, run_demands, usage_of_options
 from ...domain.usage_days import Interval, day_keys, pieces_of, series
 from ...engines.base import TASK_FINAL
-from ...storage import upsert
-from ..models.admin import UsageDayRow, UsageSessionRow
+from ...storage import insert_once, upsert, upsert_add
+from ..models.admin import UsageDayRow, UsageSessionRow, UsageTotalRow
 from ..models.pipelines import RunRow, TaskRunRow, aware
 
 log = logging.getLogger("cubelab.usage")
@@ -47,10 +49,25 @@ def _hub_time(text: str | None) -> datetime | None:
 
 def _add_pieces(session, ref: str, interval: Interval, now: datetime) -> None:
     for piece in pieces_of(interval, now):
-        # the unique (ref, day): an end reported twice is counted once
-        upsert(session, UsageDayRow.__table__, {
-            "day": piece.day, "kind": piece.kind, "ref": ref, "project": piece.project, "user": piece.user,
-            "cpu_seconds": piece.cpu_seconds, "gpu_seconds": piece.gpu_seconds}, keys=("ref", "day"))
+        # the unique (ref, day): an end reported twice is counted once (the first report)
+        if not insert_once(session, UsageDayRow.__table__, {
+                "day": piece.day, "kind": piece.kind, "ref": ref, "project": piece.project, "user": piece.user,
+                "cpu_seconds": piece.cpu_seconds, "gpu_seconds": piece.gpu_seconds}, keys=("ref", "day")):
+            continue
+        # the day's sums, in the same transaction: a request reads them, not the pieces
+        for dimension, key in (("project", piece.project), ("user", piece.user)):
+            upsert_add(session, UsageTotalRow.__table__, {
+                "dimension": dimension, "day": piece.day, "key": key,
+                "cpu_seconds": piece.cpu_seconds, "gpu_seconds": piece.gpu_seconds},
+                keys=("dimension", "day", "key"), add=("cpu_seconds", "gpu_seconds"))
+
+
+def usage_totals_query(by: str, first_day: str):
+    """Seconds per (project or user, day) from ``first_day`` on: one range of
+    the kept sums' index, days x keys rows however many pieces of work were
+    recorded (bench/admin.py shows its plan)."""
+    return (select(UsageTotalRow.key, UsageTotalRow.day, UsageTotalRow.cpu_seconds, UsageTotalRow.gpu_seconds)
+            .where(UsageTotalRow.dimension == by, UsageTotalRow.day >= first_day))
 
 
 class UsageHistory:
@@ -178,12 +195,10 @@ class UsageHistory:
     async def usage(self, days: int, by: str, now: datetime | None = None) -> dict:
         now = now or utcnow()
         keys = day_keys(now.date(), days)
-        column = UsageDayRow.project if by == "project" else UsageDayRow.user
 
         def read(session):
             totals = {(key, day): (float(cpu or 0), float(gpu or 0)) for key, day, cpu, gpu in session.execute(
-                select(column, UsageDayRow.day, func.sum(UsageDayRow.cpu_seconds), func.sum(UsageDayRow.gpu_seconds))
-                .where(UsageDayRow.day >= keys[0]).group_by(column, UsageDayRow.day))}
+                usage_totals_query(by, keys[0]))}
             open_rows = [Interval(r.kind, r.project, r.user, r.cpu, r.gpu, aware(r.started_at))
                          for r in session.scalars(select(UsageSessionRow).where(UsageSessionRow.ended_at.is_(None)))]
             return totals, open_rows
