@@ -123,7 +123,7 @@ def test_the_upgrade_sums_what_was_recorded_before(tmp_path):
     from cubelab_hub.controlplane.db import upgrade
 
     url = f"sqlite:///{tmp_path / 'old.sqlite'}"
-    upgrade(url, "0012")
+    upgrade(url, "0013")
     import sqlalchemy as sa
 
     engine = sa.create_engine(url)

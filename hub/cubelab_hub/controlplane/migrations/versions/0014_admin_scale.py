@@ -3,14 +3,14 @@ kept as work is recorded, so /admin/usage no longer sums every piece of work
 of the day range; the audit log by project in (project, id) order, as by
 actor and by action, so a page is one index range.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
