@@ -7,7 +7,17 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 
 from cubelab_hub.domain.errors import FieldError
-from cubelab_hub.domain.usage_days import Interval, day_keys, parse_by, parse_days, pieces_of, series, split_by_day
+from cubelab_hub.domain.usage_days import (
+    Interval,
+    day_keys,
+    keep_top,
+    parse_by,
+    parse_days,
+    parse_top,
+    pieces_of,
+    series,
+    split_by_day,
+)
 
 
 def at(day: int, hour: int = 0, minute: int = 0) -> datetime:
@@ -72,3 +82,35 @@ def test_by_is_project_or_user():
     with pytest.raises(FieldError) as exc:
         parse_by("cluster")
     assert exc.value.field == "by"
+
+
+def _s(key, cpu, gpu=(0.0, 0.0)):
+    return {"key": key, "cpu_hours": list(cpu), "gpu_hours": list(gpu)}
+
+
+def test_top_keeps_the_largest_series_and_sums_the_rest():
+    result = [_s("a", (1.0, 0.0)), _s("b", (5.0, 5.0)), _s("c", (0.5, 0.25), (2.0, 0.0)), _s("d", (0.0, 3.0)), _s("e", (0.5, 0.25))]
+    kept, others = keep_top(result, 2)
+    assert [s["key"] for s in kept] == ["b", "d"]  # 10 and 3 hours; kept in key order
+    assert others == {"keys": 3, "cpu_hours": [2.0, 0.5], "gpu_hours": [2.0, 0.0]}
+    # equal CPU: more GPU first, then by key
+    kept, _ = keep_top(result, 4)
+    assert [s["key"] for s in kept] == ["a", "b", "c", "d"]
+
+
+def test_top_leaves_a_short_list_alone():
+    result = [_s("a", (1.0,)), _s("b", (2.0,))]
+    assert keep_top(result, 2) == (result, None)
+    assert keep_top([], 20) == ([], None)
+
+
+@pytest.mark.parametrize("text, top", [(None, 20), ("", 20), ("1", 1), ("100", 100)])
+def test_top_accepted(text, top):
+    assert parse_top(text) == top
+
+
+@pytest.mark.parametrize("text", ["0", "101", "-1", "2.5", "all"])
+def test_top_refused_naming_the_parameter(text):
+    with pytest.raises(FieldError) as exc:
+        parse_top(text)
+    assert exc.value.field == "top"

@@ -175,8 +175,9 @@ def test_usage_counts_a_finished_runs_task_hours(admin, world):
         assert time.monotonic() < deadline, "the run did not finish"
         time.sleep(0.2)
 
-    def series(by: str) -> dict:
-        answer = admin.api("GET", "/admin/usage", params={"days": 7, "by": by})
+    def series(by: str, q: str = "") -> dict:
+        # other tests' projects share this platform: `q` keeps this test's own in the top
+        answer = admin.api("GET", "/admin/usage", params={"days": 7, "by": by, "q": q})
         assert answer.status_code == 200, answer.text
         data = answer.json()
         assert len(data["days"]) == 7 and data["days"] == sorted(data["days"])
@@ -185,14 +186,22 @@ def test_usage_counts_a_finished_runs_task_hours(admin, world):
         return {s["key"]: s for s in data["series"]}
 
     deadline = time.monotonic() + 15
-    while project not in series("project"):
+    while project not in series("project", project):
         assert time.monotonic() < deadline, "the task's hours were not recorded"
         time.sleep(0.5)
-    hours = series("project")[project]["cpu_hours"][-1]
+    hours = series("project", project)[project]["cpu_hours"][-1]
     # one core for about two seconds (the task's own start and end as the engine saw them)
     assert 1.5 / 3600 <= hours <= 30 / 3600, hours
-    assert series("user")[creator.name]["cpu_hours"][-1] >= hours
-    for bad, field in (({"days": 91}, "days"), ({"days": "x"}, "days"), ({"by": "cluster"}, "by")):
+    assert series("user", creator.name)[creator.name]["cpu_hours"][-1] >= hours
+    # the largest `top` series, the rest summed: together they are every matching one
+    everything = admin.api("GET", "/admin/usage", params={"days": 7, "top": 100}).json()
+    one = admin.api("GET", "/admin/usage", params={"days": 7, "top": 1}).json()
+    if len(everything["series"]) > 1 and everything["others"] is None:
+        assert len(one["series"]) == 1 and one["others"]["keys"] == len(everything["series"]) - 1
+        total = sum(map(sum, (s["cpu_hours"] for s in everything["series"])))
+        assert abs(sum(one["series"][0]["cpu_hours"]) + sum(one["others"]["cpu_hours"]) - total) < 1e-3
+    for bad, field in (({"days": 91}, "days"), ({"days": "x"}, "days"), ({"by": "cluster"}, "by"), ({"top": 0}, "top"),
+                       ({"q": "x" * 101}, "q")):
         refused = admin.api("GET", "/admin/usage", params=bad)
         assert refused.status_code == 400 and refused.json()["field"] == field
 

@@ -21,6 +21,11 @@ DEFAULT_DAYS = 30
 MAX_DAYS = 90
 DAYS_ACCEPTED = f"a whole number of days from 1 to {MAX_DAYS} (default {DEFAULT_DAYS})"
 BY = ("project", "user")
+# a chart of hundreds of series says nothing, and an answer with one per user grows
+# with the users: the largest `top` series, the rest summed into `others`
+DEFAULT_TOP = 20
+MAX_TOP = 100
+TOP_ACCEPTED = f"a whole number from 1 to {MAX_TOP} (default {DEFAULT_TOP})"
 KINDS = ("task", "trial", "server", "service")
 
 
@@ -40,6 +45,31 @@ def parse_by(value: str | None) -> str:
     if value not in BY:
         raise FieldError("by", f"'{value[:40]}' is not a grouping", "project or user")
     return value
+
+
+def parse_top(value: str | None) -> int:
+    """``?top=`` -> 1..MAX_TOP; absent or empty is the default."""
+    if value is None or value == "":
+        return DEFAULT_TOP
+    text = str(value)
+    if not text.isascii() or not text.isdigit() or len(text) > 3 or not 1 <= int(text) <= MAX_TOP:
+        raise FieldError("top", f"'{text[:20]}' is not a whole number from 1 to {MAX_TOP}", TOP_ACCEPTED)
+    return int(text)
+
+
+def keep_top(result: list[dict], top: int) -> tuple[list[dict], dict | None]:
+    """The ``top`` series with the most CPU and then GPU hours over the period
+    (ties by key), in key order, and the others summed into one
+    (``{"keys": n, "cpu_hours": [...], "gpu_hours": [...]}``; None when none is left out)."""
+    if len(result) <= top:
+        return result, None
+    ranked = sorted(result, key=lambda s: (-sum(s["cpu_hours"]), -sum(s["gpu_hours"]), s["key"]))
+    kept, rest = ranked[:top], ranked[top:]
+    width = len(result[0]["cpu_hours"])
+    others = {"keys": len(rest),
+              "cpu_hours": [round(sum(s["cpu_hours"][i] for s in rest), 6) for i in range(width)],
+              "gpu_hours": [round(sum(s["gpu_hours"][i] for s in rest), 6) for i in range(width)]}
+    return sorted(kept, key=lambda s: s["key"]), others
 
 
 def day_keys(today: date, days: int) -> list[str]:

@@ -9,7 +9,8 @@ import {
   runningTotals,
   totalRows,
   usageSpec,
-  usageTotals
+  usageTotals,
+  withOthers
 } from '../admin/logic';
 import { IAdminProject, IRunningItem, IUsage } from '../admin/types';
 
@@ -146,7 +147,8 @@ describe('admin: usage charts', () => {
     series: [
       { key: 'p1', cpu_hours: [1, 0, 2.5], gpu_hours: [0, 0, 1] },
       { key: 'p2', cpu_hours: [3, 1, 0], gpu_hours: [0, 0, 0] }
-    ]
+    ],
+    others: null
   };
 
   it('makes a stacked Vega-Lite bar chart of one metric, every day on the axis', () => {
@@ -164,6 +166,19 @@ describe('admin: usage charts', () => {
     const gpu = usageSpec(usage, 'gpu_hours', 'user') as any;
     expect(gpu.data.values).toEqual([{ day: '2026-12-03', key: 'p1', hours: 1 }]);
     expect(gpu.encoding.color.title).toBe('user');
+  });
+
+  it('draws the summed rest as one more series, named apart from any project', () => {
+    expect(withOthers(usage)).toBe(usage);
+    const more = withOthers({ ...usage, others: { keys: 3, cpu_hours: [0, 2, 0], gpu_hours: [0, 0, 0] } });
+    expect(more.series.map(s => s.key)).toEqual(['p1', 'p2', '(3 others)']);
+    expect(usageTotals(more, 'cpu_hours')).toEqual([
+      { key: 'p2', hours: 4 },
+      { key: 'p1', hours: 3.5 },
+      { key: '(3 others)', hours: 2 }
+    ]);
+    const one = withOthers({ ...usage, others: { keys: 1, cpu_hours: [1, 0, 0], gpu_hours: [0, 0, 0] } });
+    expect(one.series[2].key).toBe('(1 other)');
   });
 
   it('totals each series over the period', () => {

@@ -218,6 +218,23 @@ export function labelPatch(
 
 export type UsageMetric = 'cpu_hours' | 'gpu_hours';
 
+/**
+ * The series with the API's "others" (the projects or users beyond its `top`,
+ * summed) as one more, named so no project or user name can be confused with it.
+ */
+export function withOthers(usage: IUsage): IUsage {
+  if (!usage.others || usage.others.keys <= 0) {
+    return usage;
+  }
+  const n = usage.others.keys;
+  const others = {
+    key: `(${n} other${n === 1 ? '' : 's'})`,
+    cpu_hours: usage.others.cpu_hours,
+    gpu_hours: usage.others.gpu_hours
+  };
+  return { ...usage, series: [...usage.series, others] };
+}
+
 /** A stacked bar chart of one metric per day, one colour per project or user. */
 export function usageSpec(usage: IUsage, metric: UsageMetric, by: 'project' | 'user'): VegaLiteSpec {
   const values: { day: string; key: string; hours: number }[] = [];

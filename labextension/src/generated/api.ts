@@ -8288,6 +8288,10 @@ export interface paths {
                     days?: number;
                     /** @description one series per project or per user */
                     by?: "project" | "user";
+                    /** @description how many series, those with the most hours; the rest are summed in 'others' */
+                    top?: number;
+                    /** @description only the projects or users whose name contains this */
+                    q?: string;
                 };
                 header?: never;
                 path?: never;
@@ -9719,6 +9723,13 @@ export interface components {
                 cpu_hours: number[];
                 gpu_hours: number[];
             }[];
+            /** @description the series left out by 'top', summed; null when none is */
+            others: {
+                /** @description how many projects or users it sums */
+                keys: number;
+                cpu_hours: number[];
+                gpu_hours: number[];
+            } | null;
         };
         AdminClusters: {
             clusters: {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ...domain.errors import FieldError
 from ...domain.paging import ListFilters, decode_cursor, page_from
-from ...domain.usage_days import DEFAULT_DAYS, MAX_DAYS, parse_by, parse_days
+from ...domain.usage_days import DEFAULT_DAYS, DEFAULT_TOP, MAX_DAYS, MAX_TOP, parse_by, parse_days, parse_top
 from ..services.admin_settings import audit_page
 from .base import APIHandler, op, route
 from .listing import ListArguments, list_params, list_schema
@@ -68,13 +68,23 @@ class UsageHandler(APIHandler):
                               "schema": {"type": "integer", "minimum": 1, "maximum": MAX_DAYS, "default": DEFAULT_DAYS}},
                              {"name": "by", "in": "query", "required": False, "description": "one series per project or per user",
                               "schema": {"type": "string", "enum": ["project", "user"], "default": "project"}},
+                             {"name": "top", "in": "query", "required": False,
+                              "description": "how many series, those with the most hours; the rest are summed in 'others'",
+                              "schema": {"type": "integer", "minimum": 1, "maximum": MAX_TOP, "default": DEFAULT_TOP}},
+                             {"name": "q", "in": "query", "required": False,
+                              "description": "only the projects or users whose name contains this",
+                              "schema": {"type": "string", "maxLength": 100}},
                          ])}
 
     async def get(self):
         self.require("admin")
         days = parse_days(self.get_argument("days", None))
         by = parse_by(self.get_argument("by", None))
-        self.send(await self.app.usage_history.usage(days, by))
+        top = parse_top(self.get_argument("top", None))
+        q = self.get_argument("q", "")
+        if len(q) > 100:
+            raise FieldError("q", f"is {len(q)} characters long", "at most 100 characters")
+        self.send(await self.app.usage_history.usage(days, by, top=top, q=q))
 
 
 _TEXT_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
@@ -103,12 +113,17 @@ SCHEMAS = {
         "id": {"type": "integer"}, "at": {"type": "string", "format": "date-time"}, "actor": {"type": "string"},
         "project": {"type": ["string", "null"]}, "action": {"type": "string"}, "detail": {"type": "object"}}},
     "AuditList": list_schema("events", {"$ref": "#/components/schemas/AuditEvent"}),
-    "UsageHistory": {"type": "object", "required": ["days", "series"], "properties": {
+    "UsageHistory": {"type": "object", "required": ["days", "series", "others"], "properties": {
         "days": {"type": "array", "items": {"type": "string", "format": "date"}},
         "series": {"type": "array", "items": {"type": "object", "required": ["key", "cpu_hours", "gpu_hours"], "properties": {
             "key": {"type": "string"},
             "cpu_hours": {"type": "array", "items": {"type": "number"}},
-            "gpu_hours": {"type": "array", "items": {"type": "number"}}}}}}},
+            "gpu_hours": {"type": "array", "items": {"type": "number"}}}}},
+        "others": {"type": ["object", "null"], "required": ["keys", "cpu_hours", "gpu_hours"],
+                   "description": "the series left out by 'top', summed; null when none is", "properties": {
+                       "keys": {"type": "integer", "description": "how many projects or users it sums"},
+                       "cpu_hours": {"type": "array", "items": {"type": "number"}},
+                       "gpu_hours": {"type": "array", "items": {"type": "number"}}}}}},
 }
 
 ROUTES = [

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from ...domain.quotas import Usage, run_demands, usage_of_options
-from ...domain.usage_days import Interval, day_keys, pieces_of, series
+from ...domain.usage_days import DEFAULT_TOP, Interval, day_keys, keep_top, pieces_of, series
 from ...engines.base import TASK_FINAL
 from ...storage import insert_once, upsert, upsert_add
 from ..models.admin import UsageDayRow, UsageSessionRow, UsageTotalRow
@@ -192,7 +192,9 @@ class UsageHistory:
 
     # ------------------------------------------------------------ reading
 
-    async def usage(self, days: int, by: str, now: datetime | None = None) -> dict:
+    async def usage(self, days: int, by: str, now: datetime | None = None, top: int = DEFAULT_TOP, q: str = "") -> dict:
+        """Hours per day of the ``top`` projects or users (``by``) whose name
+        contains ``q``, the other matching ones summed in ``others``."""
         now = now or utcnow()
         keys = day_keys(now.date(), days)
 
@@ -209,7 +211,9 @@ class UsageHistory:
         # running tasks count from when they started, as the finished ones do
         for holder in await self._running_tasks_since(since):
             extra.extend(pieces_of(holder, now))
-        return {"days": keys, "series": series(keys, totals, extra, by)}
+        found = [one for one in series(keys, totals, extra, by) if q in one["key"]]
+        kept, others = keep_top(found, top)
+        return {"days": keys, "series": kept, "others": others}
 
     async def _running_tasks_since(self, since: datetime) -> list[Interval]:
         tasks = self.runs.running_tasks()
