@@ -134,7 +134,7 @@ def pick(page, field, text: str, reference: str) -> None:
     field.fill(text)
     option = page.locator(f'[data-testid="cubelab-arg-images-option"][data-reference="{reference}"]')
     expect(option).to_be_visible(timeout=30_000)
-    option.locator(".cl-ImagePicker-choose").click()
+    option.click()  # the row, as a person would (the picker's stylesheet makes its button fill it)
     expect(field).to_have_value(reference)
 
 
