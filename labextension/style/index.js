@@ -3,3 +3,5 @@ import './base.css';
 import './editor.css';
 import './experiments.css';
 import './services.css';
+import './images.css';
+import './admin.css';

@@ -1,7 +1,8 @@
 /**
  * The Images section of the CubeLab panel: the registries builds push to and
  * pull from, the builds of a project with status, duration, digest, size
- * and what the layer cache reused, and the project's images with their tags.
+ * and what the layer cache reused, the project's images with their tags, and
+ * (admins) the images imported from archives.
  */
 import { addIcon, saveIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
@@ -11,6 +12,8 @@ import { IMe } from '../projects/client';
 import { useDebounced, usePagedList } from '../usePagedList';
 import { BUILD_STATUSES, BuildsClient, IBuild, ImagesClient, IRegistry, RegistriesClient } from './client';
 import { ImageList } from './ImageList';
+import { ImageImportsClient } from './imports';
+import { ImportList } from './ImportList';
 import { buildTitle, elapsed, formatDuration, formatSize, isFinished, shortDigest } from './model';
 
 export interface IImagesOpener {
@@ -20,6 +23,8 @@ export interface IImagesOpener {
   saveEnvironment: (project: string) => void;
   /** the registry form in the panel: `null` adds one */
   editRegistry: (registry: IRegistry | null) => void;
+  /** the "Import an archive" form (admins) */
+  importArchive: () => void;
   /** subscribe to "builds or registries changed"; returns unsubscribe */
   onChange: (fn: () => void) => () => void;
 }
@@ -243,6 +248,7 @@ export function ImagesSection(props: {
   builds: BuildsClient;
   registries: RegistriesClient;
   images: ImagesClient;
+  imports: ImageImportsClient;
   opener: IImagesOpener;
   refresh: number;
 }): JSX.Element {
@@ -252,6 +258,14 @@ export function ImagesSection(props: {
     <div className="cl-Images" data-testid="cubelab-images">
       <BuildList me={me} client={props.builds} opener={props.opener} refresh={props.refresh} />
       <ImageList me={me} client={props.images} refresh={props.refresh} onChange={props.opener.onChange} />
+      {me.admin ? (
+        <ImportList
+          client={props.imports}
+          refresh={props.refresh}
+          onChange={props.opener.onChange}
+          openImport={props.opener.importArchive}
+        />
+      ) : null}
       <RegistryList client={props.registries} opener={props.opener} refresh={props.refresh} canAdd={canAdd} />
     </div>
   );

@@ -1,7 +1,9 @@
 /**
  * Images: the panel's section (builds, images, registries), a build's tab with its
  * live log, the new-build form, "Build image" on Dockerfiles in the file
- * browser, and "Save environment as image…" (command palette and the section).
+ * browser, "Save environment as image…" (command palette and the section), and
+ * for admins "Import as image…" on tar files of the file browser (and the
+ * section's Imports list).
  */
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, WidgetTracker } from '@jupyterlab/apputils';
@@ -15,6 +17,7 @@ import { streamRequest } from '../transport';
 import { BuildsClient, ImagesClient, IRegistry, RegistriesClient } from './client';
 import { DebugRunner } from './debugRequest';
 import { IImagesOpener, ImagesSection } from './ImagesSection';
+import { ImageImportsClient, isArchivePath, newImportDraft } from './imports';
 import {
   draftFromDockerfile,
   draftFromRegistry,
@@ -25,13 +28,14 @@ import {
 } from './model';
 import { RegistryForm } from './RegistryForm';
 import { SaveAsImageClient } from './saveAsImage';
-import { BuildFormWidget, BuildWidget, SaveImageWidget } from './widget';
+import { BuildFormWidget, BuildWidget, ImportImageWidget, SaveImageWidget } from './widget';
 
 namespace CommandIDs {
   export const openBuild = 'cubelab:open-build';
   export const newBuild = 'cubelab:new-build';
   export const buildImage = 'cubelab:build-image';
   export const saveEnvironment = 'cubelab:save-environment-as-image';
+  export const importImage = 'cubelab:import-image';
 }
 
 /** Files of the file browser; the command shows itself only for Dockerfiles (by name). */
@@ -54,6 +58,8 @@ export const imagesPlugin: JupyterFrontEndPlugin<void> = {
     const builds = new BuildsClient(api.client);
     const registries = new RegistriesClient(api.client);
     const images = new ImagesClient(api.client);
+    const imports = new ImageImportsClient(api.client);
+    let admin = false; // known once `me` has answered; only admins import
     const changed = new Signal<BuildsClient, void>(builds);
     const views = new WidgetTracker<BuildWidget>({ namespace: 'cubelab-builds' });
     let ctx: ISidebarContext | null = null;
@@ -146,6 +152,35 @@ export const imagesPlugin: JupyterFrontEndPlugin<void> = {
       }
     });
 
+    const selectedArchive = (): string | null => {
+      const item = browser?.selectedItems().next();
+      return item && !item.done && item.value.type !== 'directory' && isArchivePath(item.value.path)
+        ? item.value.path
+        : null;
+    };
+    app.commands.addCommand(CommandIDs.importImage, {
+      label: args => (args.path || selectedArchive() ? 'Import as image…' : 'Import an Image Archive…'),
+      caption: 'Import an OCI or docker archive of your workspace as an image of a project (admins)',
+      isVisible: args => admin && (args.fromSection === true || selectedArchive() !== null),
+      execute: async args => {
+        const me = ctx?.me ?? (await api.client.call<IMe>('GET', 'me'));
+        const path =
+          typeof args.path === 'string' && args.path ? args.path : args.fromSection ? '' : (selectedArchive() ?? '');
+        Array.from(app.shell.widgets('main'))
+          .find(w => w.id === 'cubelab-import-image')
+          ?.dispose(); // another archive: a fresh form
+        const widget = new ImportImageWidget({
+          me,
+          client: imports,
+          draft: newImportDraft(String(args.project ?? me.projects[0]?.name ?? ''), path),
+          selectedArchive,
+          onImported: () => changed.emit()
+        });
+        app.shell.add(widget, 'main');
+        app.shell.activateById(widget.id);
+      }
+    });
+
     if (restorer) {
       void restorer.restore(views, {
         command: CommandIDs.openBuild,
@@ -181,6 +216,7 @@ export const imagesPlugin: JupyterFrontEndPlugin<void> = {
       openBuild: id => void app.commands.execute(CommandIDs.openBuild, { id }),
       newBuild: project => void app.commands.execute(CommandIDs.newBuild, { project }),
       saveEnvironment: project => void app.commands.execute(CommandIDs.saveEnvironment, { project }),
+      importArchive: () => void app.commands.execute(CommandIDs.importImage, { fromSection: true }),
       editRegistry,
       onChange: fn => {
         const slot = () => fn();
@@ -194,6 +230,16 @@ export const imagesPlugin: JupyterFrontEndPlugin<void> = {
         return;
       }
       app.contextMenu.addItem({ command: CommandIDs.buildImage, selector: FILE_SELECTOR, rank: 62 });
+      // "Import as image…" only for admins: everyone else gets nothing added
+      void api.client
+        .call<IMe>('GET', 'me')
+        .then(me => {
+          admin = me.admin;
+          if (admin) {
+            app.contextMenu.addItem({ command: CommandIDs.importImage, selector: FILE_SELECTOR, rank: 63 });
+          }
+        })
+        .catch(() => undefined);
       palette?.addItem({ command: CommandIDs.saveEnvironment, category: 'CubeLab' });
       panel.addSection({
         id: 'images',
@@ -208,6 +254,7 @@ export const imagesPlugin: JupyterFrontEndPlugin<void> = {
               builds={builds}
               registries={registries}
               images={images}
+              imports={imports}
               opener={opener}
               refresh={c.refresh}
             />

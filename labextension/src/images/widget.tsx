@@ -1,10 +1,11 @@
-/** The main-area tabs: a build's view, the new-build form and "save environment as image". */
+/** The main-area tabs: a build's view, the new-build form, "save environment as image" and "import an archive". */
 import { MainAreaWidget } from '@jupyterlab/apputils';
 import { ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { BuildForm, IBuildFormProps } from './BuildForm';
 import { BuildView, IBuildViewProps } from './BuildView';
+import { IImportFormProps, ImportForm } from './ImportForm';
 import { buildTitle } from './model';
 import { ISaveImageFormProps, SaveImageForm } from './SaveImageForm';
 
@@ -63,6 +64,21 @@ export class SaveImageWidget extends MainAreaWidget<ReactWidget> {
     this.id = 'cubelab-save-image';
     this.addClass('cl-SaveImageWidget');
     this.title.label = 'Save as image';
+    this.title.closable = true;
+  }
+}
+
+/** "Import an archive" in a tab (admins). */
+export class ImportImageWidget extends MainAreaWidget<ReactWidget> {
+  constructor(props: Omit<IImportFormProps, 'onCancel'>) {
+    const close = { tab: null as ImportImageWidget | null };
+    super({
+      content: ReactWidget.create(<ImportForm {...props} onCancel={() => close.tab?.dispose()} />)
+    });
+    close.tab = this;
+    this.id = 'cubelab-import-image';
+    this.addClass('cl-ImportImageWidget');
+    this.title.label = 'Import image';
     this.title.closable = true;
   }
 }
