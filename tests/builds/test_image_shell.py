@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import pytest
 import websocket
 from pipelines.cp import World
-from support.platform import IS_ROOT
+from support.platform import IS_ROOT, start_server
 
 pytestmark = [
     pytest.mark.hub,
@@ -162,3 +162,24 @@ def test_who_may_and_bad_requests(cp, image):
     r = cp.call("dev", "GET", f"/images/shell?project={cp.project}&image={image}")
     assert r.status_code == 400 and r.json()["field"] == "Upgrade", r.text
     assert wait_no_containers(cp) == ""
+
+
+def test_the_lab_reaches_it_through_its_server_extension(cp, image):
+    user = cp.users["creator"]
+    start_server(user)
+    base = cp.platform.url.replace("http://", "ws://", 1) + f"/user/{user.name}/cubelab/api/images/shell?"
+    sock = websocket.create_connection(base + urlencode({"project": cp.project, "image": image}),
+                                       header=[f"Authorization: token {user.token}"], timeout=30)
+    try:
+        read_until(sock, "$ ")
+        type_(sock, "id -u; echo via-$((6*7))\r")
+        text = read_until(sock, "via-42")
+        assert f"\r\n{cp.platform.unix_account(user.name).pw_uid}\r\n" in text and "via-42" in text, text
+    finally:
+        sock.close()
+    assert wait_no_containers(cp) == ""
+    # the control plane's refusal before the upgrade comes back as it was
+    with pytest.raises(websocket.WebSocketBadStatusException) as caught:
+        websocket.create_connection(base + urlencode({"project": "no-such-project", "image": image}),
+                                    header=[f"Authorization: token {user.token}"], timeout=30)
+    assert caught.value.status_code == 404 and b"not_found" in caught.value.resp_body
