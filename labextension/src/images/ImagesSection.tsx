@@ -20,6 +20,8 @@ export interface IImagesOpener {
   saveEnvironment: (project: string) => void;
   /** the registry form in the panel: `null` adds one */
   editRegistry: (registry: IRegistry | null) => void;
+  /** "Open a shell in this image": a tab with an interactive shell inside it */
+  openShell: (project: string, image: string) => void;
   /** subscribe to "builds or registries changed"; returns unsubscribe */
   onChange: (fn: () => void) => () => void;
 }
@@ -251,7 +253,13 @@ export function ImagesSection(props: {
   return (
     <div className="cl-Images" data-testid="cubelab-images">
       <BuildList me={me} client={props.builds} opener={props.opener} refresh={props.refresh} />
-      <ImageList me={me} client={props.images} refresh={props.refresh} onChange={props.opener.onChange} />
+      <ImageList
+        me={me}
+        client={props.images}
+        refresh={props.refresh}
+        onChange={props.opener.onChange}
+        openShell={props.opener.openShell}
+      />
       <RegistryList client={props.registries} opener={props.opener} refresh={props.refresh} canAdd={canAdd} />
     </div>
   );

@@ -38,7 +38,8 @@ class ControlPlaneWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHand
             raise web.HTTPError(503, "This server has no JupyterHub token: start it from CubeLab's hub")
         if self.request.headers.get("Upgrade", "").lower() != "websocket":  # before the control plane makes anything
             raise web.HTTPError(400, "this is a WebSocket: connect with 'Upgrade: websocket'")
-        query = urlencode([(k, v.decode()) for k, values in self.request.query_arguments.items() for v in values])
+        # the Jupyter server's own token (a browser may send it in the query) is never passed on
+        query = urlencode([(k, v.decode()) for k, values in self.request.query_arguments.items() if k != "token" for v in values])
         url = "ws" + control_plane_url().removeprefix("http") + f"/{path}" + (f"?{query}" if query else "")
         request = HTTPRequest(url, headers={"Authorization": f"token {token}"}, connect_timeout=30, request_timeout=300)
         try:
