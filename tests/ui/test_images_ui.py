@@ -192,3 +192,48 @@ def test_a_command_runs_in_a_built_image_from_its_build_tab(platform, page):
     expect(output).to_contain_text("hello from inside the image")
     expect(output).to_contain_text(re.compile(rf"Uid:\s+{platform.unix_account(name).pw_uid}\s"))
     expect(output).to_have_attribute("data-exit-code", "0")
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="buildah builds (vfs storage, chroot isolation) run as root")
+@pytest.mark.skipif(shutil.which("buildah") is None, reason="needs buildah (Debian package 'buildah')")
+def test_a_shell_opens_in_a_built_image_and_runs_typed_commands(platform, page):
+    """"Open a shell in this image" on a succeeded build's tab: a tab with a shell
+    inside the image, as the user's account; typed commands answer, and closing
+    the tab ends it (its container is removed)."""
+    name, password = "shellui", "shellui-password"
+    log_in(page, platform.url, name, password)
+    workspace = platform.data_dir / "workspaces" / name
+    files = {**ROOTFS, "bin/id": "/usr/bin/id"}
+    for library in ("libselinux.so.1", "libpcre2-8.so.0"):
+        files[f"lib/x86_64-linux-gnu/{library}"] = f"/lib/x86_64-linux-gnu/{library}"
+    for target, source in files.items():
+        (workspace / "sh" / target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, workspace / "sh" / target)
+    user = User(platform, name, password)
+    assert user.login().status_code == 302
+    user.create_token()
+    started = user.api("POST", "/builds", json={"project": "public", "image": "shellui", "tags": ["1"], "context": "sh",
+                                                "dockerfile": "FROM scratch\nCOPY . /\n"})
+    assert started.status_code == 201, started.text
+    use_checkout_labextension(page, workspace)
+    open_cubelab_panel(page)
+    row = page.locator('[data-testid="cubelab-build-list"] li[data-image="shellui"]').first
+    expect(row).to_have_attribute("data-status", "succeeded", timeout=120_000)
+    row.locator('[data-testid="cubelab-build-open"]').click()
+    view = page.locator('[data-testid="cubelab-build-view"]')
+    expect(view).to_have_attribute("data-status", "succeeded", timeout=30_000)
+
+    view.locator('[data-testid="cubelab-build-open-shell"]').click()
+    shell = page.locator('[data-testid="cubelab-shell"]')
+    expect(shell).to_have_attribute("data-state", "open", timeout=60_000)
+    output = shell.locator('[data-testid="cubelab-shell-output"]')
+    expect(output).to_contain_text("$", timeout=30_000)
+    shell.click()
+    page.keyboard.type("id -u; echo hi-$((6*7))")
+    page.keyboard.press("Enter")
+    expect(output).to_contain_text("hi-42", timeout=30_000)
+    expect(output).to_contain_text(re.compile(rf"^{platform.unix_account(name).pw_uid}$", re.M))
+    page.keyboard.type("exit 5")
+    page.keyboard.press("Enter")
+    expect(shell).to_have_attribute("data-state", "ended", timeout=30_000)
+    expect(shell.locator('[data-testid="cubelab-shell-end"]')).to_contain_text("exited with code 5")

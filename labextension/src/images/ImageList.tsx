@@ -53,9 +53,9 @@ export function ImageList(props: {
   openShell?: (project: string, image: string) => void;
 }): JSX.Element {
   const { client, me } = props;
+  const [project, setProject] = React.useState(me.projects[0]?.name ?? '');
   // creators and devs of a project (and admins) may debug its images
   const canDebug = me.admin || me.projects.some(p => p.name === project && (p.role === 'creator' || p.role === 'dev'));
-  const [project, setProject] = React.useState(me.projects[0]?.name ?? '');
   const [search, setSearch] = React.useState('');
   const q = useDebounced(search.trim());
   const [message, setMessage] = React.useState('');
