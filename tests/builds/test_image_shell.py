@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import pytest
 import websocket
 from pipelines.cp import World
-from support.platform import IS_ROOT, start_server
+from support.platform import IS_ROOT, User, start_server
 
 pytestmark = [
     pytest.mark.hub,
@@ -39,6 +39,10 @@ def cp(platform, admin):
 
 @pytest.fixture(scope="module")
 def image(cp) -> str:
+    return build_image(cp)
+
+
+def build_image(cp) -> str:
     folder = cp.platform.data_dir / "workspaces" / cp.name("creator") / "shell"
     files = dict(PROGRAMS)
     for source in PROGRAMS.values():
@@ -183,3 +187,23 @@ def test_the_lab_reaches_it_through_its_server_extension(cp, image):
         websocket.create_connection(base + urlencode({"project": "no-such-project", "image": image}),
                                     header=[f"Authorization: token {user.token}"], timeout=30)
     assert caught.value.status_code == 404 and b"not_found" in caught.value.resp_body
+
+
+def test_the_platforms_settings_bound_it(fresh_platform):
+    """--ControlPlane.image_shell_max_lifetime ends even a busy shell; a client may not ask
+    for a longer idle timeout than --ControlPlane.image_shell_idle_timeout."""
+    platform = fresh_platform(extra_args=["--controlplane", "image_shell_max_lifetime=5", "--controlplane", "image_shell_idle_timeout=30"])
+    admin = User(platform, platform.admin, platform.admin_password)
+    assert admin.login().status_code == 302
+    admin.create_token()
+    world = World(platform, admin)
+    built = build_image(world)
+    assert refused(world, "dev", image=built, idle_timeout="31s") == 400
+    sock = connect(world, "dev", image=built)
+    started = time.monotonic()
+    read_until(sock, "$ ")
+    type_(sock, "while true; do echo busy; sleep 1; done\r")
+    end = read_until(sock, '"type": "exit"', 30)
+    assert "maximum lifetime of 5s" in end and time.monotonic() - started < 15, end[-300:]
+    sock.close()
+    assert wait_no_containers(world) == ""
