@@ -14,6 +14,7 @@ import time
 from urllib.parse import urlencode
 
 import pytest
+import requests
 import websocket
 from pipelines.cp import World
 from support.platform import IS_ROOT, User, start_server
@@ -163,6 +164,9 @@ def test_who_may_and_bad_requests(cp, image):
     assert refused(cp, "dev", image=image.replace("shell:1", "missing:1")) == 400
     assert refused(cp, "dev", image=image, rows="0") == 400
     assert refused(cp, "dev", image=image, idle_timeout="100d") == 400
+    r = requests.get(f"{cp.url}/images/shell?project={cp.project}&image={image}&rows=10&rows=20", timeout=30,
+                     headers={**cp.headers("dev"), "Upgrade": "websocket", "Connection": "Upgrade"})
+    assert r.status_code == 400 and r.json()["field"] == "rows" and "more than once" in r.json()["message"], r.text
     r = cp.call("dev", "GET", f"/images/shell?project={cp.project}&image={image}")
     assert r.status_code == 400 and r.json()["field"] == "Upgrade", r.text
     assert wait_no_containers(cp) == ""

@@ -82,8 +82,11 @@ class ShellView extends Widget {
     const socket = new WebSocket(url);
     socket.binaryType = 'arraybuffer';
     const decoder = new TextDecoder();
+    // the container is made before the socket opens, after any running build of the project
+    this.endNode.textContent = 'Starting a container of the image (after any build of the project that is running)…';
     socket.onopen = () => {
       this.node.dataset.state = 'open';
+      this.endNode.textContent = '';
     };
     socket.onmessage = event => {
       if (typeof event.data === 'string') {

@@ -162,6 +162,8 @@ class ImageShellHandler(APIHandler, WebSocketHandler):
 
     async def get(self):
         query = {name: self.get_argument(name) for name in self.request.query_arguments}
+        repeated = [FieldError(name, "is given more than once", "one value") for name, values in self.request.query_arguments.items()
+                    if len(values) > 1]
         project = query.get("project")
         if not project:
             raise FieldError("project", "is missing", PROJECT_ACCEPTED)
@@ -169,6 +171,8 @@ class ImageShellHandler(APIHandler, WebSocketHandler):
             raise NotFound.of("project", project, "project")
         self.require("image:debug", project)
         app = self.app
+        if repeated:
+            raise FieldErrors(repeated)
         request = shell_request_from_dict(query, app.image_debugger.builds.registry, app.image_shell_idle_timeout)
         if self.request.headers.get("Upgrade", "").lower() != "websocket":
             raise APIError(400, "invalid", "this is a WebSocket: connect with 'Upgrade: websocket'", "Upgrade")
