@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
@@ -180,13 +181,15 @@ class ImageShellHandler(APIHandler, WebSocketHandler):
         self._stack = contextlib.AsyncExitStack()
         session = await self._stack.enter_async_context(app.image_debugger.open(request.debug, self.actor.name))
         self._shell = ShellProcess(session, request, app.image_shell_max_lifetime)
+        self._relay = None
         try:
-            await WebSocketHandler.get(self)
+            await WebSocketHandler.get(self)  # returns when the socket has closed
         finally:
-            if self.ws_connection is None:  # the upgrade was refused: nothing will run
+            if self._relay is None:  # the upgrade failed (or the client left first): no shell ran, the container goes here
                 await self._stack.aclose()
 
     def open(self):
+        # from here the relay owns the container: it removes it once the shell has stopped
         self._relay = asyncio.ensure_future(self._run())
 
     async def _run(self):
@@ -194,6 +197,10 @@ class ImageShellHandler(APIHandler, WebSocketHandler):
         try:
             await shell.run(self._send)
             reason = shell.reason or f"the shell exited with code {shell.code}"
+        except Exception:
+            logging.getLogger("cubelab.builds").exception("image shell in %s failed", shell.session.container)
+            reason = "the shell failed; see the control plane's log"
+        try:
             with contextlib.suppress(WebSocketClosedError):
                 await self.write_message(json.dumps({"type": "exit", "code": None if shell.reason else shell.code, "reason": reason}))
         finally:
