@@ -19,6 +19,7 @@ import asyncio
 import fcntl
 import os
 import pty
+import stat
 import struct
 import subprocess
 import termios
@@ -36,6 +37,9 @@ from .image_debug import DebugSession, _drop
 # waits for one line on stdin, written once the wrapper is in its cgroups (as the local engine's gate),
 # then runs buildah on the terminal named by $0 (a /dev/pts path made here, never user input)
 _GATE = 'read -r _ || exit 125; exec "$@" <"$0" >"$0" 2>&1'
+
+# Linux's Unix98 pseudo-terminal slaves (/dev/pts/N): majors 136 to 143
+_PTY_SLAVE_MAJORS = (136, 143)
 
 
 def _set_size(fd: int, rows: int, cols: int) -> None:
@@ -171,9 +175,14 @@ class ShellProcess:
             except OSError:
                 continue
             if terminal.startswith("/dev/pts/") and terminal != self._ours:
-                # the shell's own terminal (buildah's inner one): setting its size signals the shell
+                # the shell's own terminal (buildah's inner one): setting its size signals the shell.
+                # Only a pseudo-terminal is opened (root opening whatever a user's process holds could have effects)
+                path = f"/proc/{process.pid}/fd/0"
                 try:
-                    fd = os.open(f"/proc/{process.pid}/fd/0", os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+                    st = os.stat(path)
+                    if not stat.S_ISCHR(st.st_mode) or not _PTY_SLAVE_MAJORS[0] <= os.major(st.st_rdev) <= _PTY_SLAVE_MAJORS[1]:
+                        continue
+                    fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
                 except OSError:
                     continue
                 try:
