@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -192,3 +194,68 @@ def test_a_command_runs_in_a_built_image_from_its_build_tab(platform, page):
     expect(output).to_contain_text("hello from inside the image")
     expect(output).to_contain_text(re.compile(rf"Uid:\s+{platform.unix_account(name).pw_uid}\s"))
     expect(output).to_have_attribute("data-exit-code", "0")
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="buildah builds (vfs storage, chroot isolation) run as root")
+@pytest.mark.skipif(shutil.which("buildah") is None, reason="needs buildah (Debian package 'buildah')")
+def test_a_shell_opens_in_a_built_image_and_runs_typed_commands(platform, page):
+    """"Open a shell in this image" on a succeeded build's tab, and "shell" on the
+    image's tag in the Images list: a tab with a shell inside the image, as the
+    user's account; typed commands answer, the tab says how it ended, and closing
+    the tab ends it (its container is removed)."""
+    name, password = "shellui", "shellui-password"
+    log_in(page, platform.url, name, password)
+    workspace = platform.data_dir / "workspaces" / name
+    files = {**ROOTFS, "bin/id": "/usr/bin/id"}
+    for library in ("libselinux.so.1", "libpcre2-8.so.0"):
+        files[f"lib/x86_64-linux-gnu/{library}"] = f"/lib/x86_64-linux-gnu/{library}"
+    for target, source in files.items():
+        (workspace / "sh" / target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, workspace / "sh" / target)
+    user = User(platform, name, password)
+    assert user.login().status_code == 302
+    user.create_token()
+    started = user.api("POST", "/builds", json={"project": "public", "image": "shellui", "tags": ["1"], "context": "sh",
+                                                "dockerfile": "FROM scratch\nCOPY . /\n"})
+    assert started.status_code == 201, started.text
+    use_checkout_labextension(page, workspace)
+    open_cubelab_panel(page)
+    row = page.locator('[data-testid="cubelab-build-list"] li[data-image="shellui"]').first
+    expect(row).to_have_attribute("data-status", "succeeded", timeout=120_000)
+    row.locator('[data-testid="cubelab-build-open"]').click()
+    view = page.locator('[data-testid="cubelab-build-view"]')
+    expect(view).to_have_attribute("data-status", "succeeded", timeout=30_000)
+
+    view.locator('[data-testid="cubelab-build-open-shell"]').click()
+    shell = page.locator('[data-testid="cubelab-shell"]')
+    expect(shell).to_have_attribute("data-state", "open", timeout=60_000)
+    output = shell.locator('[data-testid="cubelab-shell-output"]')
+    expect(output).to_contain_text("$", timeout=30_000)
+    shell.click()
+    page.keyboard.type("id -u; echo hi-$((6*7))")
+    page.keyboard.press("Enter")
+    expect(output).to_contain_text("hi-42", timeout=30_000)
+    expect(output).to_contain_text(re.compile(rf"^{platform.unix_account(name).pw_uid}$", re.M))
+    page.keyboard.type("exit 5")
+    page.keyboard.press("Enter")
+    expect(shell).to_have_attribute("data-state", "ended", timeout=30_000)
+    expect(shell.locator('[data-testid="cubelab-shell-end"]')).to_contain_text("exited with code 5")
+
+    # from the Images list: "shell" on the image's tag; closing the tab ends it and removes its container
+    page.locator('[data-testid="cubelab-images-search"]').fill("shellui")
+    tag = page.locator('[data-testid="cubelab-images-list"] li[data-repository*="shellui"] li[data-tag="1"]')
+    tag.locator('[data-testid="cubelab-image-shell"]').click()
+    second = page.locator('[data-testid="cubelab-shell"][data-state="open"]')
+    expect(second).to_have_count(1, timeout=60_000)
+    expect(second.locator('[data-testid="cubelab-shell-output"]')).to_contain_text("$", timeout=30_000)
+    second.click()
+    page.keyboard.type("echo from-the-$((1+1))-list")
+    page.keyboard.press("Enter")
+    expect(second.locator('[data-testid="cubelab-shell-output"]')).to_contain_text("from-the-2-list", timeout=30_000)
+    page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabCloseIcon").click()
+    storage = platform.data_dir / "builds" / "storage" / "public"
+    deadline = time.monotonic() + 20
+    while (left := subprocess.run(["buildah", "--root", str(storage / "root"), "--runroot", str(storage / "run"), "--storage-driver",
+                                   "vfs", "containers", "--quiet"], capture_output=True, text=True).stdout.strip()) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert left == "", "closing the tab removes the shell's container"

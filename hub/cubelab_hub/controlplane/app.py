@@ -219,6 +219,20 @@ class ControlPlane(Application):
         "Changes made through this API take effect at once regardless.",
     )
 
+    image_shell_idle_timeout = Integer(
+        600,
+        config=True,
+        help="Seconds an interactive shell in an image (GET /images/shell, a WebSocket) may go without a byte either way "
+        "before it is ended and its container removed; a client may ask for less (idle_timeout), not more.",
+    )
+
+    image_shell_max_lifetime = Integer(
+        1800,
+        config=True,
+        help="Seconds an interactive shell in an image may last at most, busy or not. It holds its project's build queue "
+        "(as a debug command does), so this also bounds how long it holds up the project's builds.",
+    )
+
     token_cache_seconds = Integer(
         10,
         config=True,

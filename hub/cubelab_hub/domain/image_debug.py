@@ -101,11 +101,14 @@ def buildah_from_argv(buildah: str, paths: BuildahPaths, image: str, container: 
 
 
 def buildah_run_argv(buildah: str, paths: BuildahPaths, container: str, uid: int | None, gid: int | None,
-                     command: tuple[str, ...]) -> list[str]:
-    """The command in the container's chroot, as ``uid:gid`` (the image's own user when None)."""
+                     command: tuple[str, ...], terminal: bool = False) -> list[str]:
+    """The command in the container's chroot, as ``uid:gid`` (the image's own user when None);
+    ``terminal``: on a pseudo-terminal of its own (an interactive shell)."""
     argv = [*storage_argv(buildah, paths), "run", "--isolation", "chroot"]
     if uid is not None:
         argv += ["--user", f"{uid}:{gid if gid is not None else uid}"]
+    if terminal:
+        argv.append("--terminal")
     return [*argv, container, "--", *command]
 
 

@@ -7718,6 +7718,89 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/images/shell": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Debug an image interactively: a WebSocket to /bin/sh on a terminal inside an image of the project's build storage, as the caller's account, under the CPU and memory limits (creators and devs; the same rule and build-queue hold as debug-runs). Send JSON text messages {type: input, data} and {type: resize, rows, cols}; receive the terminal's output as binary messages, then {type: exit, code, reason}. It ends when the shell exits, the socket closes, after idle_timeout without a byte either way or after the platform's maximum lifetime; the container is removed */
+        get: {
+            parameters: {
+                query: {
+                    project: string;
+                    image: string;
+                    /** @description default 1 */
+                    cpu?: string;
+                    /** @description default 1G */
+                    memory?: string;
+                    /** @description the terminal's height, 1 to 1000 (default 24) */
+                    rows?: string;
+                    /** @description the terminal's width, 1 to 1000 (default 80) */
+                    cols?: string;
+                    /** @description shorter than the platform's, which is the default */
+                    idle_timeout?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Switching Protocols */
+                101: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthorized */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/images/{project}/{image}/{tag}": {
         parameters: {
             query?: never;

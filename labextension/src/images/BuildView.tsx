@@ -21,6 +21,8 @@ export interface IBuildViewProps {
   changed?: () => void;
   /** runs a command in the built image; without it the tab offers none */
   debug?: DebugRunner;
+  /** opens an interactive shell in the built image in a tab; without it the tab offers none */
+  openShell?: (project: string, image: string) => void;
 }
 
 export function BuildLog(props: { client: BuildsClient; id: number; onEnd: () => void }): JSX.Element {
@@ -146,6 +148,14 @@ export function BuildView(props: IBuildViewProps): JSX.Element {
           ) : null}
           {props.debug && build.status === 'succeeded' && build.references?.length ? (
             <DebugRun project={build.project} image={build.references[0]} run={props.debug} />
+          ) : null}
+          {props.openShell && build.status === 'succeeded' && build.references?.length ? (
+            <Button
+              onClick={() => props.openShell!(build.project, build.references![0])}
+              testid="cubelab-build-open-shell"
+            >
+              Open a shell in this image
+            </Button>
           ) : null}
         </>
       ) : null}

@@ -50,9 +50,12 @@ export function ImageList(props: {
   client: ImagesClient;
   refresh: number;
   onChange: (fn: () => void) => () => void;
+  openShell?: (project: string, image: string) => void;
 }): JSX.Element {
   const { client, me } = props;
   const [project, setProject] = React.useState(me.projects[0]?.name ?? '');
+  // creators and devs of a project (and admins) may debug its images
+  const canDebug = me.admin || me.projects.some(p => p.name === project && (p.role === 'creator' || p.role === 'dev'));
   const [search, setSearch] = React.useState('');
   const q = useDebounced(search.trim());
   const [message, setMessage] = React.useState('');
@@ -143,6 +146,18 @@ export function ImageList(props: {
                       :{t.tag} · <span title={t.digest ?? ''}>{shortDigest(t.digest)}</span> · {formatSize(t.size)}
                       {t.build ? ` · build #${t.build}` : ''}
                     </span>
+                    {props.openShell && canDebug && t.reference ? (
+                      <button
+                        type="button"
+                        className="cl-LinkButton"
+                        aria-label={`Open a shell in ${image.repository}:${t.tag}`}
+                        title="Open a shell in this image"
+                        data-testid="cubelab-image-shell"
+                        onClick={() => props.openShell!(image.project ?? project, t.reference!)}
+                      >
+                        shell
+                      </button>
+                    ) : null}
                     {t.in_registry ? (
                       <button
                         type="button"

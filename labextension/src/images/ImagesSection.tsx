@@ -25,6 +25,8 @@ export interface IImagesOpener {
   editRegistry: (registry: IRegistry | null) => void;
   /** the "Import an archive" form (admins) */
   importArchive: () => void;
+  /** "Open a shell in this image": a tab with an interactive shell inside it */
+  openShell: (project: string, image: string) => void;
   /** subscribe to "builds or registries changed"; returns unsubscribe */
   onChange: (fn: () => void) => () => void;
 }
@@ -257,7 +259,13 @@ export function ImagesSection(props: {
   return (
     <div className="cl-Images" data-testid="cubelab-images">
       <BuildList me={me} client={props.builds} opener={props.opener} refresh={props.refresh} />
-      <ImageList me={me} client={props.images} refresh={props.refresh} onChange={props.opener.onChange} />
+      <ImageList
+        me={me}
+        client={props.images}
+        refresh={props.refresh}
+        onChange={props.opener.onChange}
+        openShell={props.opener.openShell}
+      />
       {me.admin ? (
         <ImportList
           client={props.imports}

@@ -28,6 +28,7 @@ import {
 } from './model';
 import { RegistryForm } from './RegistryForm';
 import { SaveAsImageClient } from './saveAsImage';
+import { ShellWidget } from './ShellWidget';
 import { BuildFormWidget, BuildWidget, ImportImageWidget, SaveImageWidget } from './widget';
 
 namespace CommandIDs {
@@ -36,6 +37,7 @@ namespace CommandIDs {
   export const buildImage = 'cubelab:build-image';
   export const saveEnvironment = 'cubelab:save-environment-as-image';
   export const importImage = 'cubelab:import-image';
+  export const openShell = 'cubelab:open-image-shell';
 }
 
 /** Files of the file browser; the command shows itself only for Dockerfiles (by name). */
@@ -88,13 +90,29 @@ export const imagesPlugin: JupyterFrontEndPlugin<void> = {
       app.shell.activateById(widget.id);
     };
 
+    app.commands.addCommand(CommandIDs.openShell, {
+      label: 'Open a Shell in This Image',
+      caption: 'An interactive shell inside the image, as your account; what it writes is gone when it ends',
+      execute: args => {
+        const widget = new ShellWidget(
+          { project: String(args.project), image: String(args.image) },
+          app.serviceManager.serverSettings
+        );
+        app.shell.add(widget, 'main');
+        app.shell.activateById(widget.id);
+        return widget;
+      }
+    });
+    const openShell = (project: string, image: string) =>
+      void app.commands.execute(CommandIDs.openShell, { project, image });
+
     app.commands.addCommand(CommandIDs.openBuild, {
       label: 'Open Build',
       execute: args => {
         const id = Number(args.id);
         let widget = views.find(w => w.buildId === id);
         if (!widget) {
-          widget = new BuildWidget({ client: builds, id, changed: () => changed.emit(), debug });
+          widget = new BuildWidget({ client: builds, id, changed: () => changed.emit(), debug, openShell });
           void views.add(widget);
           app.shell.add(widget, 'main');
         }
@@ -218,6 +236,7 @@ export const imagesPlugin: JupyterFrontEndPlugin<void> = {
       saveEnvironment: project => void app.commands.execute(CommandIDs.saveEnvironment, { project }),
       importArchive: () => void app.commands.execute(CommandIDs.importImage, { fromSection: true }),
       editRegistry,
+      openShell,
       onChange: fn => {
         const slot = () => fn();
         changed.connect(slot);

@@ -113,4 +113,7 @@ class ControlPlaneProxyHandler(APIHandler):
 
 
 def handlers(base_url: str) -> list[tuple]:
-    return [(url_path_join(base_url, r"cubelab/api/(.*)"), ControlPlaneProxyHandler)]
+    from . import websocket_proxy
+
+    # the WebSocket routes first: the pattern below matches every path
+    return [*websocket_proxy.handlers(base_url), (url_path_join(base_url, r"cubelab/api/(.*)"), ControlPlaneProxyHandler)]

@@ -11,16 +11,23 @@ project gets 404 before anything else is read.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import logging
 
 from tornado.iostream import StreamClosedError
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from ...domain.environment_changes import environment_changes_from_dict
-from ...domain.errors import FieldError, NotFound
+from ...domain.errors import FieldError, FieldErrors, NotFound
+from ...domain.image_shell import Input, parse_shell_message, shell_request_from_dict
 from ...domain.paging import FILTERS, decode_cursor, encode_cursor, parse_filters, parse_limit
-from .base import APIHandler, op, route
+from ..services.image_shell import ShellProcess
+from .base import APIError, APIHandler, op, route
 from .listing import CURSOR_PARAM, LIMIT_PARAM
 
 TAGS = ["images"]
+_TEXT = {"type": "string"}
 PROJECT_ACCEPTED = "the name of a project you belong to"
 PATH_PARAMS = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in ("project", "image", "tag")]
 
@@ -138,6 +145,94 @@ class ImageDebugRunHandler(APIHandler):
             stream.cancel()
 
 
+class ImageShellHandler(APIHandler, WebSocketHandler):
+    openapi = {"get": op("Debug an image interactively: a WebSocket to /bin/sh on a terminal inside an image of the project's "
+                         "build storage, as the caller's account, under the CPU and memory limits (creators and devs; the "
+                         "same rule and build-queue hold as debug-runs). Send JSON text messages {type: input, data} and "
+                         "{type: resize, rows, cols}; receive the terminal's output as binary messages, then "
+                         "{type: exit, code, reason}. It ends when the shell exits, the socket closes, after idle_timeout "
+                         "without a byte either way or after the platform's maximum lifetime; the container is removed",
+                         tags=TAGS, status=101, errors=(400, 401, 403, 404),
+                         params=[{"name": "project", "in": "query", "required": True, "schema": _TEXT},
+                                 {"name": "image", "in": "query", "required": True, "schema": _TEXT},
+                                 *({"name": name, "in": "query", "required": False, "schema": _TEXT, "description": about}
+                                   for name, about in (("cpu", "default 1"), ("memory", "default 1G"),
+                                                       ("rows", "the terminal's height, 1 to 1000 (default 24)"),
+                                                       ("cols", "the terminal's width, 1 to 1000 (default 80)"),
+                                                       ("idle_timeout", "shorter than the platform's, which is the default")))])}
+
+    async def get(self):
+        query = {name: self.get_argument(name) for name in self.request.query_arguments}
+        repeated = [FieldError(name, "is given more than once", "one value") for name, values in self.request.query_arguments.items()
+                    if len(values) > 1]
+        project = query.get("project")
+        if not project:
+            raise FieldError("project", "is missing", PROJECT_ACCEPTED)
+        if not self.allowed("image:read", project):
+            raise NotFound.of("project", project, "project")
+        self.require("image:debug", project)
+        app = self.app
+        if repeated:
+            raise FieldErrors(repeated)
+        request = shell_request_from_dict(query, app.image_debugger.builds.registry, app.image_shell_idle_timeout)
+        if self.request.headers.get("Upgrade", "").lower() != "websocket":
+            raise APIError(400, "invalid", "this is a WebSocket: connect with 'Upgrade: websocket'", "Upgrade")
+        # the container is made (or the image refused with a 400) before the upgrade; the relay removes it
+        self._stack = contextlib.AsyncExitStack()
+        session = await self._stack.enter_async_context(app.image_debugger.open(request.debug, self.actor.name))
+        self._shell = ShellProcess(session, request, app.image_shell_max_lifetime)
+        self._relay = None
+        try:
+            await WebSocketHandler.get(self)  # returns when the socket has closed
+        finally:
+            if self._relay is None:  # the upgrade failed (or the client left first): no shell ran, the container goes here
+                await self._stack.aclose()
+
+    def open(self):
+        # from here the relay owns the container: it removes it once the shell has stopped
+        self._relay = asyncio.ensure_future(self._run())
+
+    async def _run(self):
+        shell = self._shell
+        try:
+            await shell.run(self._send)
+            reason = shell.reason or f"the shell exited with code {shell.code}"
+        except Exception:
+            logging.getLogger("cubelab.builds").exception("image shell in %s failed", shell.session.container)
+            reason = "the shell failed; see the control plane's log"
+        try:
+            with contextlib.suppress(WebSocketClosedError):
+                await self.write_message(json.dumps({"type": "exit", "code": None if shell.reason else shell.code, "reason": reason}))
+        finally:
+            await self._stack.aclose()
+            self.close()
+
+    async def _send(self, chunk: bytes) -> None:
+        try:
+            await self.write_message(chunk, binary=True)
+        except WebSocketClosedError:
+            self._shell.stop("closed by the client")
+
+    async def on_message(self, message):
+        try:
+            parsed = parse_shell_message(message)
+        except (FieldError, FieldErrors) as exc:
+            first = exc.errors[0] if isinstance(exc, FieldErrors) else exc
+            with contextlib.suppress(WebSocketClosedError):
+                await self.write_message(json.dumps({"type": "error", "field": first.field, "message": str(first),
+                                                     "accepted": first.accepted}))
+            return
+        if isinstance(parsed, Input):
+            await self._shell.write(parsed.data)
+        else:
+            self._shell.resize(parsed.rows, parsed.cols)
+
+    def on_close(self):
+        shell = getattr(self, "_shell", None)
+        if shell is not None:
+            shell.stop("closed by the client")
+
+
 class DockerfileFromEnvironmentHandler(APIHandler):
     openapi = {"post": op("'Save as image': from package lists taken before and after changing an environment (pip freeze, "
                           "conda list --export, apt list --installed), the Dockerfile FROM the base image that reproduces "
@@ -149,7 +244,6 @@ class DockerfileFromEnvironmentHandler(APIHandler):
         self.send({"dockerfile": changes.dockerfile(), **changes.to_dict()})
 
 
-_TEXT = {"type": "string"}
 _CHANGES = {"type": "object", "properties": {
     "added": {"type": "array", "items": _TEXT}, "removed": {"type": "array", "items": _TEXT},
     "changed": {"type": "array", "items": {"type": "object", "properties": {"name": _TEXT, "from": _TEXT, "to": _TEXT}}},
@@ -198,5 +292,6 @@ ROUTES = [
     route("/images/import", ImageImportHandler),
     route("/images/imports", ImageImportListHandler),
     route("/images/debug-runs", ImageDebugRunHandler),
+    route("/images/shell", ImageShellHandler),
     route("/images/{project}/{image}/{tag}", ImageHandler),
 ]
