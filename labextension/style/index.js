@@ -1,4 +1,5 @@
 import '@xyflow/react/dist/style.css';
+import '@xterm/xterm/css/xterm.css';
 import './base.css';
 import './editor.css';
 import './experiments.css';

@@ -1,4 +1,4 @@
-import { describeEnd, fitSize, inputMessage, keyInput, resizeMessage, Screen, shellUrl } from '../images/shell';
+import { describeEnd, inputMessage, resizeMessage, shellUrl, terminalTheme } from '../images/shell';
 
 describe('image shell', () => {
   it('builds the socket URL under the server, the values query-encoded', () => {
@@ -7,28 +7,19 @@ describe('image shell', () => {
     );
   });
 
-  it('says what a key sends', () => {
-    expect(keyInput({ key: 'a' })).toBe('a');
-    expect(keyInput({ key: 'Enter' })).toBe('\r');
-    expect(keyInput({ key: 'c', ctrlKey: true })).toBe('\x03');
-    expect(keyInput({ key: 'ArrowUp' })).toBe('\x1b[A');
-    expect(keyInput({ key: 'c', metaKey: true })).toBeNull();
-    expect(keyInput({ key: 'Shift' })).toBeNull();
-  });
-
-  it('encodes messages and fits the size', () => {
+  it('encodes messages, the size within bounds', () => {
     expect(JSON.parse(inputMessage('ls\r'))).toEqual({ type: 'input', data: 'ls\r' });
     expect(JSON.parse(resizeMessage(0, 5000))).toEqual({ type: 'resize', rows: 1, cols: 1000 });
-    expect(fitSize(800, 300, 8, 15)).toEqual({ rows: 20, cols: 100 });
   });
 
-  it('draws output with its cursor moves and drops control sequences', () => {
-    const s = new Screen();
-    s.write('$ ls\r\n\x1b[1;32mbin\x1b[0m  lib\r\n$ ab\bc');
-    expect(s.lines).toEqual(['$ ls', 'bin  lib', '$ ac']);
-    s.write('\x1b[');
-    s.write('K\r\nnext');
-    expect(s.lines[3]).toBe('next');
+  it('takes the terminal colours from the Lab theme, leaving unset ones to xterm', () => {
+    const vars: Record<string, string> = { '--jp-layout-color0': ' #111111', '--jp-ui-font-color0': '#eeeeee' };
+    expect(terminalTheme(name => vars[name] ?? '')).toEqual({
+      background: '#111111',
+      foreground: '#eeeeee',
+      cursor: '#eeeeee',
+      cursorAccent: '#111111'
+    });
   });
 
   it('says how it ended', () => {

@@ -1,15 +1,18 @@
 /**
  * "Open a shell in this image": a main-area tab with an interactive shell inside
- * the image (docs/builds.md, "Debug an image"), over the control plane's
- * WebSocket. Key presses and pastes go to the shell; the tab's size is sent as
- * the terminal's; when it ends the tab says why and types nothing more.
+ * the image (docs/builds.md, "An interactive shell"), over the control plane's
+ * WebSocket, drawn by xterm.js (colours, cursor moves, full-screen programs). Keys
+ * and pastes go to the shell; the tab's size is sent as the terminal's; when it
+ * ends the tab says why and types nothing more.
  */
 import { MainAreaWidget } from '@jupyterlab/apputils';
 import { ServerConnection } from '@jupyterlab/services';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
+import { FitAddon } from '@xterm/addon-fit';
+import { Terminal } from '@xterm/xterm';
 
-import { describeEnd, fitSize, inputMessage, IShellTarget, keyInput, resizeMessage, Screen, shellUrl } from './shell';
+import { clampSize, describeEnd, inputMessage, IShellTarget, resizeMessage, shellUrl, terminalTheme } from './shell';
 
 class ShellView extends Widget {
   constructor(
@@ -18,10 +21,9 @@ class ShellView extends Widget {
   ) {
     super();
     this.addClass('cl-Shell');
-    this.node.tabIndex = 0;
     this.node.dataset.testid = 'cubelab-shell';
     this.node.dataset.state = 'connecting';
-    this.screenNode = document.createElement('pre');
+    this.screenNode = document.createElement('div');
     this.screenNode.className = 'cl-Shell-screen';
     this.screenNode.dataset.testid = 'cubelab-shell-output';
     this.endNode = document.createElement('div');
@@ -29,64 +31,88 @@ class ShellView extends Widget {
     this.endNode.setAttribute('role', 'status');
     this.endNode.dataset.testid = 'cubelab-shell-end';
     this.node.append(this.screenNode, this.endNode);
-    this.node.addEventListener('keydown', this.onKey);
-    this.node.addEventListener('paste', this.onPaste);
+    this.terminal = new Terminal({
+      scrollback: 2000,
+      convertEol: false // the shell's pseudo-terminal sends \r\n itself
+    });
+    this.terminal.loadAddon(this.fitAddon);
+    this.terminal.onData(data => this.send(inputMessage(data)));
+    this.terminal.onResize(({ rows, cols }) => this.send(resizeMessage(rows, cols)));
   }
 
-  private readonly screenNode: HTMLPreElement;
+  private readonly screenNode: HTMLDivElement;
   private readonly endNode: HTMLDivElement;
-  private readonly screen = new Screen();
+  private readonly terminal: Terminal;
+  private readonly fitAddon = new FitAddon();
   private socket: WebSocket | null = null;
-  private size = { rows: 24, cols: 80 };
   private ended = false;
+  private received = false;
   private lastMessage: unknown = null;
 
   protected onAfterAttach(msg: Message): void {
     super.onAfterAttach(msg);
+    if (!this.terminal.element) {
+      // xterm measures its font when opened, so the theme and font are read from the attached node
+      const style = getComputedStyle(this.node);
+      this.terminal.options.theme = terminalTheme(name => style.getPropertyValue(name));
+      this.terminal.options.fontFamily = style.getPropertyValue('--jp-code-font-family').trim() || 'monospace';
+      this.terminal.options.fontSize = parseFloat(style.getPropertyValue('--jp-code-font-size')) || 13;
+      this.terminal.open(this.screenNode);
+      this.fitToBox();
+    }
     if (!this.socket && !this.ended) {
-      this.size = this.measure();
       this.connect();
     }
   }
 
+  protected onAfterShow(msg: Message): void {
+    this.fitToBox();
+  }
+
   protected onActivateRequest(msg: Message): void {
-    this.node.focus();
+    this.terminal.focus();
   }
 
   protected onResize(msg: Widget.ResizeMessage): void {
-    const size = this.measure();
-    if (size.rows !== this.size.rows || size.cols !== this.size.cols) {
-      this.size = size;
-      this.send(resizeMessage(size.rows, size.cols));
-    }
+    this.fitToBox();
   }
 
   dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
     this.socket?.close();
     this.socket = null;
+    this.terminal.dispose();
     super.dispose();
   }
 
-  private measure(): { rows: number; cols: number } {
-    const probe = document.createElement('span');
-    probe.textContent = 'M'.repeat(10);
-    this.screenNode.appendChild(probe);
-    const cell = probe.getBoundingClientRect();
-    probe.remove();
-    const box = this.node.getBoundingClientRect();
-    return fitSize(box.width - 16, box.height - 16, cell.width / 10, cell.height);
+  /** Rows and columns that fill the tab (a hidden tab has no size: it keeps its last one). */
+  private fitToBox(): void {
+    if (
+      this.terminal.element &&
+      this.isVisible &&
+      this.screenNode.clientWidth > 0 &&
+      this.screenNode.clientHeight > 0
+    ) {
+      this.fitAddon.fit(); // a change of size is sent by terminal.onResize
+    }
   }
 
   private connect(): void {
-    const url = shellUrl(this.settings.wsUrl, this.target, this.size.rows, this.size.cols, this.settings.token);
+    const rows = clampSize(this.terminal.rows);
+    const cols = clampSize(this.terminal.cols);
+    const url = shellUrl(this.settings.wsUrl, this.target, rows, cols, this.settings.token);
     const socket = new WebSocket(url);
     socket.binaryType = 'arraybuffer';
-    const decoder = new TextDecoder();
     // the container is made before the socket opens, after any running build of the project
     this.endNode.textContent = 'Starting a container of the image (after any build of the project that is running)…';
     socket.onopen = () => {
       this.node.dataset.state = 'open';
       this.endNode.textContent = '';
+      if (this.terminal.rows !== rows || this.terminal.cols !== cols) {
+        this.send(resizeMessage(this.terminal.rows, this.terminal.cols)); // the tab was resized while connecting
+      }
     };
     socket.onmessage = event => {
       if (typeof event.data === 'string') {
@@ -103,15 +129,17 @@ class ShellView extends Widget {
         }
         return;
       }
-      this.screen.write(decoder.decode(event.data as ArrayBuffer, { stream: true }));
-      this.draw();
+      this.received = true;
+      this.terminal.write(new Uint8Array(event.data as ArrayBuffer)); // xterm decodes UTF-8 across messages
     };
     socket.onclose = event => {
       this.ended = true;
       this.socket = null;
       this.node.dataset.state = 'ended';
+      this.terminal.options.disableStdin = true;
+      this.terminal.options.cursorBlink = false;
       // a refusal before the upgrade (404, 400, 403) shows only as a failed connection in browsers
-      const refused = this.lastMessage === null && !this.screen.text;
+      const refused = this.lastMessage === null && !this.received;
       this.endNode.textContent = refused
         ? 'The shell could not be opened (no such image in the project’s build storage, or you may not debug its images).'
         : describeEnd(this.lastMessage, event.reason);
@@ -121,39 +149,10 @@ class ShellView extends Widget {
   }
 
   private send(message: string): void {
-    if (this.socket?.readyState === WebSocket.OPEN) {
+    if (!this.ended && this.socket?.readyState === WebSocket.OPEN) {
       this.socket.send(message);
     }
   }
-
-  private draw(): void {
-    const atBottom = this.node.scrollTop + this.node.clientHeight >= this.node.scrollHeight - 4;
-    this.screenNode.textContent = this.screen.text;
-    if (atBottom) {
-      this.node.scrollTop = this.node.scrollHeight;
-    }
-  }
-
-  private onKey = (event: KeyboardEvent): void => {
-    if (this.ended) {
-      return;
-    }
-    const data = keyInput(event);
-    if (data === null || (event.ctrlKey && event.key.toLowerCase() === 'v')) {
-      return; // left to the browser (paste arrives as a paste event)
-    }
-    event.preventDefault();
-    event.stopPropagation();
-    this.send(inputMessage(data));
-  };
-
-  private onPaste = (event: ClipboardEvent): void => {
-    const text = event.clipboardData?.getData('text/plain');
-    if (text && !this.ended) {
-      event.preventDefault();
-      this.send(inputMessage(text.replace(/\r?\n/g, '\r')));
-    }
-  };
 }
 
 let count = 0;
