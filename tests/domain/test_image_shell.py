@@ -45,4 +45,4 @@ def test_messages():
 def test_the_shell_runs_on_a_terminal_after_the_separator():
     paths = BuildahPaths(root="/r", runroot="/rr", dockerfile="", context="", iidfile="")
     argv = buildah_run_argv("buildah", paths, "c1", 1001, 1001, ("/bin/sh",), terminal=True)
-    assert argv[-5:] == ["1001:1001", "--terminal", "c1", "--", "/bin/sh"]
+    assert argv[-7:] == ["1001:1001", "--env", "TERM=xterm-256color", "--terminal", "c1", "--", "/bin/sh"]

@@ -233,9 +233,9 @@ def test_a_shell_opens_in_a_built_image_and_runs_typed_commands(platform, page):
     output = shell.locator('[data-testid="cubelab-shell-output"] .xterm-rows')
     expect(output).to_contain_text("$", timeout=30_000, use_inner_text=True)
     shell.click()
-    page.keyboard.type("id -u; echo hi-$((6*7))")
+    page.keyboard.type("id -u; echo hi-$((6*7)) on-$TERM")
     page.keyboard.press("Enter")
-    expect(output).to_contain_text("hi-42", timeout=30_000, use_inner_text=True)
+    expect(output).to_contain_text("hi-42 on-xterm-256color", timeout=30_000, use_inner_text=True)
     expect(output).to_contain_text(re.compile(rf"^{platform.unix_account(name).pw_uid}\s*$", re.M), use_inner_text=True)
     # colours are drawn, not shown as escape codes
     page.keyboard.type("printf 'is-\\033[3%dmred\\033[0m-done\\n' 1")  # the typed line has no "[31m"

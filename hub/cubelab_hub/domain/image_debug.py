@@ -100,6 +100,10 @@ def buildah_from_argv(buildah: str, paths: BuildahPaths, image: str, container: 
     return [*storage_argv(buildah, paths), "from", "--pull=never", "--quiet", "--name", container, image]
 
 
+# what JupyterLab's own terminal (xterm.js too) announces; Debian's and Alpine's base terminfo have it
+SHELL_TERM = "xterm-256color"
+
+
 def buildah_run_argv(buildah: str, paths: BuildahPaths, container: str, uid: int | None, gid: int | None,
                      command: tuple[str, ...], terminal: bool = False) -> list[str]:
     """The command in the container's chroot, as ``uid:gid`` (the image's own user when None);
@@ -108,7 +112,8 @@ def buildah_run_argv(buildah: str, paths: BuildahPaths, container: str, uid: int
     if uid is not None:
         argv += ["--user", f"{uid}:{gid if gid is not None else uid}"]
     if terminal:
-        argv.append("--terminal")
+        # the Lab draws it with xterm.js, so curses programs (vi, top) are told what they draw on
+        argv += ["--env", f"TERM={SHELL_TERM}", "--terminal"]
     return [*argv, container, "--", *command]
 
 
