@@ -206,7 +206,7 @@ def test_a_shell_opens_in_a_built_image_and_runs_typed_commands(platform, page):
     name, password = "shellui", "shellui-password"
     log_in(page, platform.url, name, password)
     workspace = platform.data_dir / "workspaces" / name
-    files = {**ROOTFS, "bin/id": "/usr/bin/id"}
+    files = {**ROOTFS, "bin/id": "/usr/bin/id", "bin/stty": "/usr/bin/stty"}
     for library in ("libselinux.so.1", "libpcre2-8.so.0"):
         files[f"lib/x86_64-linux-gnu/{library}"] = f"/lib/x86_64-linux-gnu/{library}"
     for target, source in files.items():
@@ -249,6 +249,19 @@ def test_a_shell_opens_in_a_built_image_and_runs_typed_commands(platform, page):
     page.keyboard.press("Enter")
     fifth = output.locator(":scope > div").nth(4)
     expect(fifth).to_have_text(re.compile(r"^\s{9}at-5-10"), timeout=30_000, use_inner_text=True)
+    # the terminal fills the tab and the shell is told its size, again when the tab shrinks
+    rows = output.locator(":scope > div")
+    page.keyboard.type("echo size-$(stty size)-")
+    page.keyboard.press("Enter")
+    expect(output).to_contain_text(re.compile(rf"size-{rows.count()} \d+-"), timeout=30_000, use_inner_text=True)
+    before = rows.count()
+    viewport = page.viewport_size
+    page.set_viewport_size({"width": viewport["width"], "height": viewport["height"] - 200})
+    expect(rows).not_to_have_count(before, timeout=10_000)
+    page.keyboard.type("echo now-$(stty size)-")
+    page.keyboard.press("Enter")
+    expect(output).to_contain_text(re.compile(rf"now-{rows.count()} \d+-"), timeout=30_000, use_inner_text=True)
+    page.set_viewport_size(viewport)
     page.keyboard.type("exit 5")
     page.keyboard.press("Enter")
     expect(shell).to_have_attribute("data-state", "ended", timeout=30_000)
