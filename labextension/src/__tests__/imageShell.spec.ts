@@ -1,4 +1,4 @@
-import { describeEnd, inputMessage, resizeMessage, shellUrl, terminalTheme } from '../images/shell';
+import { describeEnd, inputMessage, leftToBrowser, resizeMessage, shellUrl, terminalTheme } from '../images/shell';
 
 describe('image shell', () => {
   it('builds the socket URL under the server, the values query-encoded', () => {
@@ -20,6 +20,24 @@ describe('image shell', () => {
       cursor: '#eeeeee',
       cursorAccent: '#111111'
     });
+  });
+
+  it('leaves copy (with a selection) and paste to the browser, other keys to the shell', () => {
+    const key = (k: string, more: Partial<KeyboardEvent> = {}) => ({
+      type: 'keydown',
+      key: k,
+      ctrlKey: true,
+      shiftKey: false,
+      altKey: false,
+      metaKey: false,
+      ...more
+    });
+    expect(leftToBrowser(key('c'), true)).toBe(true);
+    expect(leftToBrowser(key('c'), false)).toBe(false); // an interrupt
+    expect(leftToBrowser(key('v'), false)).toBe(true);
+    expect(leftToBrowser(key('d'), true)).toBe(false);
+    expect(leftToBrowser(key('v', { ctrlKey: false }), false)).toBe(false);
+    expect(leftToBrowser(key('v', { type: 'keyup' }), false)).toBe(false);
   });
 
   it('says how it ended', () => {

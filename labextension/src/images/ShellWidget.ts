@@ -12,7 +12,16 @@ import { Widget } from '@lumino/widgets';
 import { FitAddon } from '@xterm/addon-fit';
 import { Terminal } from '@xterm/xterm';
 
-import { clampSize, describeEnd, inputMessage, IShellTarget, resizeMessage, shellUrl, terminalTheme } from './shell';
+import {
+  clampSize,
+  describeEnd,
+  inputMessage,
+  IShellTarget,
+  leftToBrowser,
+  resizeMessage,
+  shellUrl,
+  terminalTheme
+} from './shell';
 
 class ShellView extends Widget {
   constructor(
@@ -36,6 +45,7 @@ class ShellView extends Widget {
       convertEol: false // the shell's pseudo-terminal sends \r\n itself
     });
     this.terminal.loadAddon(this.fitAddon);
+    this.terminal.attachCustomKeyEventHandler(event => !leftToBrowser(event, this.terminal.hasSelection()));
     this.terminal.onData(data => this.send(inputMessage(data)));
     this.terminal.onResize(({ rows, cols }) => this.send(resizeMessage(rows, cols)));
   }
@@ -54,7 +64,8 @@ class ShellView extends Widget {
     if (!this.terminal.element) {
       // xterm measures its font when opened, so the theme and font are read from the attached node
       const style = getComputedStyle(this.node);
-      this.terminal.options.theme = terminalTheme(name => style.getPropertyValue(name));
+      this.applyTheme();
+      this.themeWatch.observe(document.body, { attributes: true, attributeFilter: ['data-jp-theme-name'] });
       this.terminal.options.fontFamily = style.getPropertyValue('--jp-code-font-family').trim() || 'monospace';
       this.terminal.options.fontSize = parseFloat(style.getPropertyValue('--jp-code-font-size')) || 13;
       this.terminal.open(this.screenNode);
@@ -83,9 +94,18 @@ class ShellView extends Widget {
     }
     this.socket?.close();
     this.socket = null;
+    this.themeWatch.disconnect();
     this.terminal.dispose();
     super.dispose();
   }
+
+  private applyTheme(): void {
+    const style = getComputedStyle(this.node);
+    this.terminal.options.theme = terminalTheme(name => style.getPropertyValue(name));
+  }
+
+  // JupyterLab marks the body with its theme's name when the user switches theme
+  private readonly themeWatch = new MutationObserver(() => this.applyTheme());
 
   /** Rows and columns that fill the tab (a hidden tab has no size: it keeps its last one). */
   private fitToBox(): void {

@@ -59,3 +59,18 @@ export function terminalTheme(read: (variable: string) => string): Record<string
   }
   return theme;
 }
+
+/**
+ * Keys the terminal leaves to the browser, as JupyterLab's own terminal does: Ctrl-C
+ * copies while text is selected (an interrupt otherwise) and Ctrl-V pastes.
+ */
+export function leftToBrowser(
+  event: { type: string; key: string; ctrlKey: boolean; shiftKey: boolean; altKey: boolean; metaKey: boolean },
+  hasSelection: boolean
+): boolean {
+  if (event.type !== 'keydown' || !event.ctrlKey || event.shiftKey || event.altKey || event.metaKey) {
+    return false;
+  }
+  const key = event.key.toLowerCase();
+  return (key === 'c' && hasSelection) || key === 'v';
+}
