@@ -189,7 +189,9 @@ def test_admin_tabs_show_the_platforms_real_data(platform, admin, admin_lab, sle
 
     # Projects: the quota (8 cores) against what the running task holds
     open_tab(page, "projects")
-    page.fill('[aria-label="Search projects by name"]', project)
+    # the Projects section in the sidebar has a search box with the same label: fill the admin tab's,
+    # once it is there
+    page.locator('[data-testid="cubelab-admin-projects"] [aria-label="Search projects by name"]').fill(project)
     row = page.locator(f'[data-testid="cubelab-admin-projects"] tr[data-project="{project}"]')
     expect(row).to_be_visible(timeout=30_000)
     listed = admin_call(admin, "GET", f"/admin/projects?q={project}").json()["projects"]
