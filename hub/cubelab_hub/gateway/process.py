@@ -6,7 +6,9 @@ log and one access log per route) and ``temp/``. A new configuration is written
 beside the current one, checked with ``nginx -t``, and only then moved over it
 (``os.replace``: never half-written) and loaded with SIGHUP: nginx starts new
 workers and lets the old ones finish the requests they hold, so a reload drops
-nothing. A configuration nginx refuses leaves the running one untouched.
+no request nginx has read (the old workers' idle kept-alive connections are
+closed: a client resends a request that crossed that close, as browsers do). A
+configuration nginx refuses leaves the running one untouched.
 """
 
 from __future__ import annotations
