@@ -12,6 +12,7 @@ import time
 import pytest
 import requests
 from pipelines.cp import World, fresh
+from support.browser_http import only_resets, resending_session
 from support.platform import Platform, User
 
 pytestmark = pytest.mark.hub
@@ -111,11 +112,13 @@ def test_a_20_percent_split_sends_20_percent_to_the_canary(cp, platform):
     assert main["hub_path"] == f"/services/cubelab/proxy/{main['name']}/"
     wait_routed(platform, main["host"], {main["name"], canary["name"]})
     counts = {main["name"]: 0, canary["name"]: 0}
-    with requests.Session() as session:
+    resent: list[str] = []
+    with resending_session(resent) as session:  # another test's reload may close an idle connection
         for _ in range(2000):
             r = through_gateway(platform, main["host"], session=session)
             assert r.status_code == 200
             counts[r.json()["service"]] += 1
+    assert only_resets(resent, 2), resent
     assert 0.17 <= counts[canary["name"]] / 2000 <= 0.23, counts
 
 
@@ -125,9 +128,10 @@ def test_a_50_percent_mirror_copies_to_the_shadow_and_clients_see_only_the_prima
     wait_routed(platform, main["host"], {main["name"]})
     port = shadow["replicas"][0]["port"]
     before = requests.get(f"http://127.0.0.1:{port}/_stats", timeout=5).json()["mirrored"]
-    with requests.Session() as session:
+    resent: list[str] = []
+    with resending_session(resent) as session:
         answers = {through_gateway(platform, main["host"], session=session).json()["service"] for _ in range(400)}
-    assert answers == {main["name"]}
+    assert answers == {main["name"]} and only_resets(resent, 2), resent
     # copies travel in the background: count once they stop arriving
     mirrored, last = -1, before
     deadline = time.monotonic() + 20

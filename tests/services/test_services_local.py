@@ -27,9 +27,8 @@ import pytest
 import requests
 from pipelines.cp import ROLES, World, controlplane_pid, fresh
 from pipelines.test_rest import restarted_controlplane, wait_exited
-from requests.adapters import HTTPAdapter
+from support.browser_http import only_resets, resending_session
 from support.platform import IS_ROOT, Platform, User
-from urllib3.util.retry import Retry
 
 from cubelab_hub.serving import find_serving_venv, serving_missing_message
 
@@ -490,19 +489,8 @@ def test_a_grey_upgrade_through_the_gateway_fails_no_request(cp, platform):
     failures, versions, stop = [], [], threading.Event()
     resent: list[str] = []
 
-    class ResendOnce(Retry):
-        """A browser's rule (RFC 9112, 9.3.1): a GET whose kept-alive connection closed before any answer is sent
-        again, once. A reload closes the old workers' idle connections; a request crossing that close is reset
-        unread. Anything else (a status, a second error, a timeout) stays a failure."""
-
-        def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
-            resent.append(repr(error))
-            return super().increment(method, url, response, error, _pool, _stacktrace)
-
     def client():
-        with requests.Session() as session:  # kept-alive connections, as a browser's
-            retry = ResendOnce(total=1, connect=0, read=1, status=0, redirect=0, other=0, allowed_methods={"GET"}, raise_on_status=False)
-            session.mount("http://", HTTPAdapter(max_retries=retry))
+        with resending_session(resent) as session:  # kept-alive connections, resent on a reset as a browser does
             while not stop.is_set():
                 try:
                     r = session.get(gateway, headers={"Host": svc["host"]}, timeout=10)
@@ -527,7 +515,7 @@ def test_a_grey_upgrade_through_the_gateway_fails_no_request(cp, platform):
         thread.join()
     assert failures == []
     # only resets of an idle connection, at most one per reload (two per replica rolled)
-    assert all("Connection aborted" in e for e in resent) and len(resent) <= 4, resent
+    assert only_resets(resent, 4), resent
     assert versions[0] == "1" and versions[-1] == "2" and "1" not in versions[-20:] and len(versions) > 50
     cp.call("creator", "POST", f"/services/{svc['id']}/stop")
 
