@@ -26,6 +26,7 @@ __all__ = [
     "PodClient",
     "check_response",
     "make_api_client",
+    "read_json",
     "read_lines",
 ]
 
@@ -92,6 +93,20 @@ async def check_response(response) -> None:
     raise KubernetesApiError.from_body(response.status, response.reason or "", body.decode("utf-8", errors="replace"))
 
 
+async def read_json(call) -> dict:
+    """Await a kubernetes-asyncio call made with ``_preload_content=False``: its
+    JSON body, or the API server's error as :class:`KubernetesApiError`."""
+    try:
+        response = await call
+    except ApiException as exc:
+        raise KubernetesApiError.from_api_exception(exc) from None
+    await check_response(response)
+    try:
+        return json.loads(await response.read())
+    finally:
+        response.release()
+
+
 async def make_api_client(*, host: str | None = None, kubeconfig: str | None = None, context: str | None = None, in_cluster: bool = False) -> k8s.ApiClient:
     """An ApiClient for a configured cluster: in-cluster service account,
     a kubeconfig (and context), or a bare host (tests, ``kubectl proxy``).
@@ -124,22 +139,10 @@ class PodClient:
     # Every client may write Secrets: runs, services and builds need the
     # project's registry pull Secrets in its namespace before their pods.
 
-    @staticmethod
-    async def _read(call) -> dict:
-        try:
-            response = await call
-        except ApiException as exc:
-            raise KubernetesApiError.from_api_exception(exc) from None
-        await check_response(response)
-        try:
-            return json.loads(await response.read())
-        finally:
-            response.release()
-
     async def apply_secret(self, namespace: str, body: dict) -> dict:
         """Create a Secret, or give the one there this body's labels, type and data."""
         try:
-            return await self._read(self.core.create_namespaced_secret(namespace, body, _preload_content=False))
+            return await read_json(self.core.create_namespaced_secret(namespace, body, _preload_content=False))
         except KubernetesApiError as exc:
             if exc.status != 409:
                 raise
@@ -147,22 +150,22 @@ class PodClient:
         return await self.patch_secret(namespace, body["metadata"]["name"], patch)
 
     async def patch_secret(self, namespace: str, name: str, patch: dict) -> dict:
-        return await self._read(self.core.patch_namespaced_secret(name, namespace, patch, _content_type="application/merge-patch+json",
+        return await read_json(self.core.patch_namespaced_secret(name, namespace, patch, _content_type="application/merge-patch+json",
                                                                   _preload_content=False))
 
     async def list_secrets(self, namespace: str, label_selector: str) -> list[dict]:
-        data = await self._read(self.core.list_namespaced_secret(namespace, label_selector=label_selector, _preload_content=False))
+        data = await read_json(self.core.list_namespaced_secret(namespace, label_selector=label_selector, _preload_content=False))
         return data.get("items", [])
 
     async def list_secrets_everywhere(self, label_selector: str) -> list[dict]:
         """Secrets of every namespace with these labels (needs ``secrets`` list cluster-wide)."""
-        data = await self._read(self.core.list_secret_for_all_namespaces(label_selector=label_selector, _preload_content=False))
+        data = await read_json(self.core.list_secret_for_all_namespaces(label_selector=label_selector, _preload_content=False))
         return data.get("items", [])
 
     async def delete_secret(self, namespace: str, name: str) -> bool:
         """False when it was already gone."""
         try:
-            await self._read(self.core.delete_namespaced_secret(name, namespace, _preload_content=False))
+            await read_json(self.core.delete_namespaced_secret(name, namespace, _preload_content=False))
         except KubernetesApiError as exc:
             if exc.status == 404:
                 return False
@@ -182,15 +185,7 @@ class PodClient:
             raise KubernetesApiError.from_api_exception(exc) from None
 
     async def list_pods(self, namespace: str, label_selector: str) -> list[dict]:
-        try:
-            response = await self.core.list_namespaced_pod(namespace, label_selector=label_selector, _preload_content=False)
-            await check_response(response)
-            try:
-                data = json.loads(await response.read())
-            finally:
-                response.release()
-        except ApiException as exc:
-            raise KubernetesApiError.from_api_exception(exc) from None
+        data = await read_json(self.core.list_namespaced_pod(namespace, label_selector=label_selector, _preload_content=False))
         return data.get("items", [])
 
     async def pod_log(self, namespace: str, pod: str, *, container: str | None = None, follow: bool = False) -> AsyncIterator[str]:
@@ -224,11 +219,11 @@ class JobClient(PodClient):
         self.batch = k8s.BatchV1Api(api_client)
 
     async def create_job(self, namespace: str, body: dict) -> dict:
-        return await self._read(self.batch.create_namespaced_job(namespace, body, _preload_content=False))
+        return await read_json(self.batch.create_namespaced_job(namespace, body, _preload_content=False))
 
     async def get_job(self, namespace: str, name: str) -> dict | None:
         try:
-            return await self._read(self.batch.read_namespaced_job(name, namespace, _preload_content=False))
+            return await read_json(self.batch.read_namespaced_job(name, namespace, _preload_content=False))
         except KubernetesApiError as exc:
             if exc.status == 404:
                 return None
@@ -237,7 +232,7 @@ class JobClient(PodClient):
     async def delete_job(self, namespace: str, name: str) -> bool:
         """Delete a Job and, before it is gone, its pods (Foreground); False when it was already gone."""
         try:
-            await self._read(self.batch.delete_namespaced_job(name, namespace, propagation_policy="Foreground", _preload_content=False))
+            await read_json(self.batch.delete_namespaced_job(name, namespace, propagation_policy="Foreground", _preload_content=False))
         except KubernetesApiError as exc:
             if exc.status == 404:
                 return False

@@ -8,12 +8,11 @@ the platform's is :mod:`cubelab_hub.domain.node_labels`' business, not this one'
 from __future__ import annotations
 
 import asyncio
-import json
 
 from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from .client import KubernetesApiError, check_response
+from .client import KubernetesApiError, check_response, read_json
 
 __all__ = ["NodeClient", "probe"]
 
@@ -26,30 +25,18 @@ class NodeClient:
     async def close(self) -> None:
         await self.api_client.close()
 
-    @staticmethod
-    async def _read(call) -> dict:
-        try:
-            response = await call
-        except ApiException as exc:
-            raise KubernetesApiError.from_api_exception(exc) from None
-        await check_response(response)
-        try:
-            return json.loads(await response.read())
-        finally:
-            response.release()
-
     async def list_nodes(self, limit: int, continue_token: str | None = None) -> tuple[list[dict], str | None]:
         """One page of nodes (the API server's own paging: ``limit`` and
         ``continue``) and the token of the next page (None after the last)."""
         kwargs = {"limit": limit}
         if continue_token:
             kwargs["_continue"] = continue_token
-        data = await self._read(self.core.list_node(_preload_content=False, **kwargs))
+        data = await read_json(self.core.list_node(_preload_content=False, **kwargs))
         return data.get("items", []), (data.get("metadata") or {}).get("continue") or None
 
     async def get_node(self, name: str) -> dict | None:
         try:
-            return await self._read(self.core.read_node(name, _preload_content=False))
+            return await read_json(self.core.read_node(name, _preload_content=False))
         except KubernetesApiError as exc:
             if exc.status == 404:
                 return None
@@ -59,7 +46,7 @@ class NodeClient:
         """Set (or, with None, remove) these labels of a node and no others: a
         strategic merge patch of ``metadata.labels``."""
         body = {"metadata": {"labels": dict(labels)}}
-        return await self._read(self.core.patch_node(name, body, _content_type="application/strategic-merge-patch+json",
+        return await read_json(self.core.patch_node(name, body, _content_type="application/strategic-merge-patch+json",
                                                      _preload_content=False))
 
 

@@ -25,7 +25,7 @@ from urllib.parse import quote
 import aiohttp
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from .client import KubernetesApiError, PodClient, check_response, read_lines
+from .client import KubernetesApiError, PodClient, check_response, read_json, read_lines
 
 __all__ = [
     "FIELD_MANAGER",
@@ -96,12 +96,7 @@ class ServiceClient(PodClient):
         return response
 
     async def _json(self, method: str, path: str, **kwargs) -> dict:
-        response = await self._call(method, path, **kwargs)
-        await check_response(response)
-        try:
-            return json.loads(await response.read())
-        finally:
-            response.release()
+        return await read_json(self._call(method, path, **kwargs))
 
     # ------------------------------------------------------------ objects
 
