@@ -5,7 +5,7 @@
  */
 import * as React from 'react';
 
-import { Button } from '../components';
+import { Button, ErrorBanner } from '../components';
 import { errorMessage, useResource } from '../useResource';
 import { BuildsClient, IBuild } from './client';
 import { DebugRun } from './DebugRun';
@@ -100,11 +100,7 @@ export function BuildView(props: IBuildViewProps): JSX.Element {
   };
   return (
     <div className="cl-BuildView" data-testid="cubelab-build-view" data-build-id={id} data-status={build?.status ?? ''}>
-      {res.error ? (
-        <div className="cl-FieldError cl-Banner" role="alert">
-          {res.error}
-        </div>
-      ) : null}
+      <ErrorBanner error={res.error} />
       {build ? (
         <>
           <h2>

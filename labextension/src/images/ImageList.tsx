@@ -7,7 +7,7 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import * as React from 'react';
 
-import { LoadMore } from '../components';
+import { ErrorBanner, LoadMore } from '../components';
 import { IMe } from '../projects/client';
 import { useDebounced, usePagedList } from '../usePagedList';
 import { errorMessage } from '../useResource';
@@ -125,11 +125,7 @@ export function ImageList(props: {
           {message}
         </div>
       ) : null}
-      {list.error ? (
-        <div className="cl-FieldError cl-Banner" role="alert">
-          {list.error}
-        </div>
-      ) : null}
+      <ErrorBanner error={list.error} />
       {list.loaded && !list.items.some(i => i.tags?.length) ? (
         <p className="cl-Empty">{q ? 'No image matches.' : 'No images.'}</p>
       ) : null}

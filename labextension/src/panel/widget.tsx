@@ -2,7 +2,7 @@ import { refreshIcon, ReactWidget } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
-import { Section, Spinner } from '../components';
+import { ErrorBanner, Section, Spinner } from '../components';
 import { cubeIcon } from '../icons';
 import { IMe, IProjectSummary, ProjectsClient } from '../projects/client';
 import { ICubeLabPanel, ISidebarContext, ISidebarDetail, ISidebarSection } from '../tokens';
@@ -103,11 +103,7 @@ function Sidebar(props: {
   return (
     <div className="cl-Sidebar">
       {header}
-      {user.error ? (
-        <div className="cl-FieldError cl-Banner" role="alert">
-          {user.error}
-        </div>
-      ) : null}
+      <ErrorBanner error={user.error} />
       {[...props.sections]
         .filter(s => !s.visible || s.visible(ctx))
         .sort((a, b) => a.rank - b.rank)

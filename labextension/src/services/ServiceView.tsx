@@ -5,7 +5,7 @@
  */
 import * as React from 'react';
 
-import { Button, LoadMore, Spinner } from '../components';
+import { Button, ErrorBanner, LoadMore, Spinner } from '../components';
 import { usePagedList } from '../usePagedList';
 import { errorMessage, useResource } from '../useResource';
 import { IService, ServicesClient } from './client';
@@ -126,11 +126,7 @@ export function ServiceView(props: IServiceViewProps): JSX.Element {
         ) : null}
       </div>
       {s.message ? <p className="cl-Field-help">{s.message}</p> : null}
-      {service.error ? (
-        <div className="cl-FieldError cl-Banner" role="alert">
-          {service.error}
-        </div>
-      ) : null}
+      <ErrorBanner error={service.error} />
 
       <section className="cl-ExperimentBlock">
         <h3>Traffic on {s.host}</h3>
