@@ -18,57 +18,31 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import time
 
 import psutil
-import pytest
 import requests
 from pipelines.cp import World, controlplane_pid
 from pipelines.test_rest import restarted_controlplane, wait_exited
 from registries.oci_client import Client, wait_for
-from support.platform import IS_ROOT, User
+from support.builds import BUILDAH_MARKS, ROOTFS, copy_files, start_build, wait_build
+from support.platform import User
 
-pytestmark = [
-    pytest.mark.hub,
-    pytest.mark.skipif(not IS_ROOT, reason="buildah builds (vfs storage, chroot isolation) run as root"),
-    pytest.mark.skipif(shutil.which("buildah") is None, reason="needs buildah (Debian package 'buildah', scripts/setup.sh)"),
-]
+pytestmark = BUILDAH_MARKS
 
-# a tiny root file system of this machine's own files (dash, sleep, cat and the C library)
-ROOTFS = {"bin/sh": "/bin/dash", "bin/sleep": "/usr/bin/sleep", "bin/cat": "/usr/bin/cat",
-          "lib/x86_64-linux-gnu/libc.so.6": "/lib/x86_64-linux-gnu/libc.so.6", "lib64/ld-linux-x86-64.so.2": "/lib64/ld-linux-x86-64.so.2"}
 REATTACHED = "re-attached after the control plane restarted (buildah kept running)"
 
 
 def make_context(cp) -> str:
     folder = cp.platform.data_dir / "workspaces" / cp.name("creator") / "imgs" / "base"
-    for target, source in ROOTFS.items():
-        (folder / target).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, folder / target)
+    copy_files(folder, ROOTFS)
     (folder / "hello.txt").write_text("hello\n")
     return "imgs/base"
 
 
-def start(cp, **fields) -> dict:
-    r = cp.call("creator", "POST", "/builds", {"project": cp.project, **fields})
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
 def wait(cp, build_id, timeout=180) -> dict:
-    deadline = time.monotonic() + timeout
-    build = {}
-    while time.monotonic() < deadline:
-        try:
-            build = cp.call("creator", "GET", f"/builds/{build_id}").json()
-        except (requests.RequestException, ValueError):
-            build = {}  # the control plane is restarting
-        if build.get("status") in ("succeeded", "failed", "cancelled"):
-            return build
-        time.sleep(0.2)
-    raise TimeoutError(f"build {build_id} still {build.get('status')}")
+    return wait_build(cp, build_id, timeout=timeout, restarting=True)
 
 
 def log_of(cp, build_id) -> str:
@@ -109,7 +83,7 @@ def test_a_build_goes_on_across_restarts_of_the_control_plane_and_the_platform(f
     registry = f"http://127.0.0.1:{platform.registry_port}"
     wait_for(registry)
     context = make_context(cp)
-    base = wait(cp, start(cp, image="base", tags=["1"], dockerfile="FROM scratch\nCOPY . /\n", context=context, cpu="1", memory="1G")["id"])
+    base = wait(cp, start_build(cp, image="base", tags=["1"], dockerfile="FROM scratch\nCOPY . /\n", context=context, cpu="1", memory="1G")["id"])
     assert base["status"] == "succeeded", base
     ref = base["references"][0]
 
@@ -124,9 +98,9 @@ def test_a_build_goes_on_across_restarts_of_the_control_plane_and_the_platform(f
     # a clean stop in the middle of a RUN step: buildah is stopped with it, and the next control
     # plane starts the build again; the step finished before the stop comes from the layer cache
     dockerfile = f"FROM {ref}\nRUN echo one > /one\n{gated.format('two')}RUN cat /one /two\n"
-    build = start(cp, image="resumed", tags=["1"], dockerfile=dockerfile, context=context, cpu="1", memory="1G")
+    build = start_build(cp, image="resumed", tags=["1"], dockerfile=dockerfile, context=context, cpu="1", memory="1G")
     wait_log(cp, build["id"], "marker-two-42")  # the RUN step runs (its STEP line has no 42)
-    queued = start(cp, image="after", tags=["1"], dockerfile=f"FROM {ref}\nRUN echo after\n", context=context, cpu="1", memory="1G")
+    queued = start_build(cp, image="after", tags=["1"], dockerfile=f"FROM {ref}\nRUN echo after\n", context=context, cpu="1", memory="1G")
     assert queued["status"] == "queued"
     old = controlplane_pid(platform)
     os.kill(old, signal.SIGTERM)
@@ -153,7 +127,7 @@ def test_a_build_goes_on_across_restarts_of_the_control_plane_and_the_platform(f
     assert log_of(cp, queued["id"]).count("[cubelab] building ") == 1
 
     # a crash: buildah keeps running, the next control plane re-attaches to it and pushes the image
-    crash = start(cp, image="crash", tags=["1"], dockerfile=f"FROM {ref}\n{gated.format('three')}", context=context, cpu="1", memory="1G")
+    crash = start_build(cp, image="crash", tags=["1"], dockerfile=f"FROM {ref}\n{gated.format('three')}", context=context, cpu="1", memory="1G")
     wait_log(cp, crash["id"], "marker-three-42")
     old = controlplane_pid(platform)
     os.kill(old, signal.SIGKILL)
@@ -171,7 +145,7 @@ def test_a_build_goes_on_across_restarts_of_the_control_plane_and_the_platform(f
 
     # the whole platform stops during a build and starts again: the build goes on from the layer
     # cache, which is in the data directory, and a rebuild of the first image reuses every step
-    whole = start(cp, image="whole", tags=["1"], dockerfile=f"FROM {ref}\nRUN echo one > /one\n{gated.format('four')}", context=context,
+    whole = start_build(cp, image="whole", tags=["1"], dockerfile=f"FROM {ref}\nRUN echo one > /one\n{gated.format('four')}", context=context,
                   cpu="1", memory="1G")
     wait_log(cp, whole["id"], "marker-four-42")
     platform.stop()
@@ -181,7 +155,7 @@ def test_a_build_goes_on_across_restarts_of_the_control_plane_and_the_platform(f
     open_gate("four")
     done = wait(cp, whole["id"])
     assert done["status"] == "succeeded" and done["message"].endswith("(restarted after the control plane restarted; reused 1 cached layers)"), done
-    again = wait(cp, start(cp, image="resumed", tags=["2"], dockerfile=dockerfile, context=context, cpu="1", memory="1G")["id"])
+    again = wait(cp, start_build(cp, image="resumed", tags=["2"], dockerfile=dockerfile, context=context, cpu="1", memory="1G")["id"])
     assert again["status"] == "succeeded", again
     assert again["cache"].startswith("reused 3 of 4 steps from the layer cache: STEP 2/4: RUN echo one"), again
     text = log_of(cp, again["id"])
@@ -201,9 +175,9 @@ def test_a_build_beyond_the_quota_is_refused_and_a_running_build_holds_its_limit
     assert r.status_code == 409 and r.json()["field"] == "memory" and "at most 1G now" in r.text, r.text
     assert cp.call("creator", "GET", f"/builds?project={cp.project}").json()["builds"] == [], "a refused build is not stored"
 
-    base = wait(cp, start(cp, image="base", dockerfile="FROM scratch\nCOPY . /\n", context=context, cpu="1", memory="512M")["id"])
+    base = wait(cp, start_build(cp, image="base", dockerfile="FROM scratch\nCOPY . /\n", context=context, cpu="1", memory="512M")["id"])
     assert base["status"] == "succeeded", base
-    slow = start(cp, image="slow", dockerfile=f"FROM {base['references'][0]}\nRUN echo marker-slow-$((40+2)) && sleep 60\n", context=context,
+    slow = start_build(cp, image="slow", dockerfile=f"FROM {base['references'][0]}\nRUN echo marker-slow-$((40+2)) && sleep 60\n", context=context,
                  cpu="1.5", memory="512M")
     wait_log(cp, slow["id"], "marker-slow-42")
 
@@ -215,7 +189,7 @@ def test_a_build_beyond_the_quota_is_refused_and_a_running_build_holds_its_limit
         time.sleep(0.1)
     assert published() == {"cpu": "1.5", "memory": 512 * 2**20, "gpu": 0}
     # builds of a project run one at a time: the next one takes the running one's place, so it is accepted (queued)
-    queued = start(cp, image="next", dockerfile="FROM scratch\nCOPY . /\n", context=context, cpu="1.5", memory="512M")
+    queued = start_build(cp, image="next", dockerfile="FROM scratch\nCOPY . /\n", context=context, cpu="1.5", memory="512M")
     assert queued["status"] == "queued"
     for build in (queued, slow):  # the queued one first: cancelling it does not wait for the running one
         assert cp.call("creator", "POST", f"/builds/{build['id']}/cancel").status_code == 200

@@ -10,7 +10,6 @@ the C library, copied into a context folder of the user's workspace."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import threading
 import time
@@ -21,17 +20,9 @@ import pytest
 import requests
 from pipelines.cp import World
 from registries.oci_client import Client, wait_for
-from support.platform import IS_ROOT
+from support.builds import BUILDAH_MARKS, ROOTFS, copy_files, start_build, wait_build
 
-pytestmark = [
-    pytest.mark.hub,
-    pytest.mark.skipif(not IS_ROOT, reason="buildah builds (vfs storage, chroot isolation) run as root"),
-    pytest.mark.skipif(shutil.which("buildah") is None, reason="needs buildah (Debian package 'buildah', scripts/setup.sh)"),
-]
-
-ROOTFS = {"bin/sh": "/bin/dash", "bin/sleep": "/usr/bin/sleep", "bin/cat": "/usr/bin/cat",
-          "lib/x86_64-linux-gnu/libc.so.6": "/lib/x86_64-linux-gnu/libc.so.6", "lib64/ld-linux-x86-64.so.2": "/lib64/ld-linux-x86-64.so.2"}
-
+pytestmark = BUILDAH_MARKS
 
 @pytest.fixture(scope="module")
 def cp(platform, admin):
@@ -55,31 +46,11 @@ def context(cp) -> str:
     """A context folder in the creator's workspace: a tiny root file system, a
     file and one that .dockerignore leaves out."""
     folder = workspace(cp, "creator") / "imgs" / "base"
-    for target, source in ROOTFS.items():
-        (folder / target).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, folder / target)
+    copy_files(folder, ROOTFS)
     (folder / "hello.txt").write_text("hello from the context\n")
     (folder / "secret.txt").write_text("left out\n")
     (folder / ".dockerignore").write_text("secret.txt\n")
     return "imgs/base"
-
-
-def start(cp, role="creator", **fields) -> dict:
-    body = {"project": cp.project, **fields}
-    r = cp.call(role, "POST", "/builds", body)
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def wait(cp, build_id, until=("succeeded", "failed", "cancelled"), timeout=120) -> dict:
-    deadline = time.monotonic() + timeout
-    build = {}
-    while time.monotonic() < deadline:
-        build = cp.call("creator", "GET", f"/builds/{build_id}").json()
-        if build["status"] in until:
-            return build
-        time.sleep(0.1)
-    raise TimeoutError(f"build {build_id} still {build.get('status')}")
 
 
 def log_of(cp, build_id) -> str:
@@ -95,9 +66,9 @@ def storage(cp) -> list[str]:
 
 @pytest.fixture(scope="module")
 def base(cp, context, registry) -> dict:
-    build = start(cp, image="base", tags=["1", "latest"], dockerfile="FROM scratch\nCOPY . /\n", context=context, memory="1G", cpu="1")
+    build = start_build(cp, image="base", tags=["1", "latest"], dockerfile="FROM scratch\nCOPY . /\n", context=context, memory="1G", cpu="1")
     assert build["status"] in ("queued", "running") and build["references"][0].endswith(f"/{cp.project}/base:1")
-    done = wait(cp, build["id"])
+    done = wait_build(cp, build["id"])
     assert done["status"] == "succeeded", (done, log_of(cp, build["id"]))
     return done
 
@@ -123,8 +94,8 @@ def test_run_steps_from_the_previous_image_with_build_args(cp, base, context):
     dockerfile = (f"FROM {base['references'][0]}\nARG GREETING\n"
                   "RUN test -e /hello.txt && test ! -e /secret.txt && echo \"greeting=$GREETING\" > /greet\n"
                   "RUN cat /greet /hello.txt\n")
-    build = start(cp, image="app", tags=["1"], dockerfile=dockerfile, context=context, build_args={"GREETING": "hi there; $(id)"})
-    done = wait(cp, build["id"])
+    build = start_build(cp, image="app", tags=["1"], dockerfile=dockerfile, context=context, build_args={"GREETING": "hi there; $(id)"})
+    done = wait_build(cp, build["id"])
     text = log_of(cp, build["id"])
     assert done["status"] == "succeeded", (done, text)
     # the build argument arrived as one literal value, .dockerignore kept secret.txt out, the base came from this machine
@@ -134,11 +105,11 @@ def test_run_steps_from_the_previous_image_with_build_args(cp, base, context):
 
 def test_a_rebuild_reuses_the_layer_cache_and_says_so(cp, base, context):
     dockerfile = f"FROM {base['references'][0]}\nRUN echo one > /one\nCOPY hello.txt /copy.txt\nRUN cat /one /copy.txt\n"
-    first = wait(cp, start(cp, image="cached", dockerfile=dockerfile, context=context)["id"])
+    first = wait_build(cp, start_build(cp, image="cached", dockerfile=dockerfile, context=context)["id"])
     assert first["status"] == "succeeded" and "no step was reused" in first["cache"], first
     (Path(workspace(cp, "creator")) / context / "hello.txt").write_text("changed\n")
     try:
-        second = wait(cp, start(cp, image="cached", dockerfile=dockerfile, context=context)["id"])
+        second = wait_build(cp, start_build(cp, image="cached", dockerfile=dockerfile, context=context)["id"])
     finally:
         (Path(workspace(cp, "creator")) / context / "hello.txt").write_text("hello from the context\n")
     assert second["status"] == "succeeded", second
@@ -160,7 +131,7 @@ def buildah_gone_after(project: str, image: str, since: float, found: list) -> N
 
 def test_the_log_arrives_while_building_and_cancel_stops_it_leaving_nothing(cp, base, context, registry):
     dockerfile = f"FROM {base['references'][0]}\nRUN echo marker-started && sleep 60\n"
-    build = start(cp, image="slow", dockerfile=dockerfile, context=context)
+    build = start_build(cp, image="slow", dockerfile=dockerfile, context=context)
     seen = b""
     with requests.get(f"{cp.url}/builds/{build['id']}/logs?follow=1", headers=cp.headers("creator"), stream=True, timeout=60) as r:
         assert r.status_code == 200
@@ -193,7 +164,7 @@ def test_the_log_arrives_while_building_and_cancel_stops_it_leaving_nothing(cp, 
 
 
 def test_an_unreachable_base_image_says_so_and_what_to_use(cp, base, context):
-    done = wait(cp, start(cp, image="remote", dockerfile="FROM debian:12\nRUN true\n", context=context)["id"])
+    done = wait_build(cp, start_build(cp, image="remote", dockerfile="FROM debian:12\nRUN true\n", context=context)["id"])
     assert done["status"] == "failed"
     message = done["message"]
     assert message.startswith("the base image 'debian:12' needs the registry"), message
@@ -234,8 +205,8 @@ def test_who_may_do_what(cp, base):
 
 def test_an_admin_sees_a_running_build_in_the_overview_counted_in_its_project_and_cancels_it(cp, base, context):
     dockerfile = f"FROM {base['references'][0]}\nRUN echo admin-marker && sleep 60\n"
-    build = start(cp, image="watched", dockerfile=dockerfile, context=context, cpu="1", memory="1G")
-    wait(cp, build["id"], until=("running",))
+    build = start_build(cp, image="watched", dockerfile=dockerfile, context=context, cpu="1", memory="1G")
+    wait_build(cp, build["id"], until=("running",))
     r = cp.call("admin", "GET", "/admin/running", params={"kind": "build", "project": cp.project})
     assert r.status_code == 200, r.text
     (item,) = [i for i in r.json()["items"] if i["id"] == str(build["id"])]
@@ -246,6 +217,6 @@ def test_an_admin_sees_a_running_build_in_the_overview_counted_in_its_project_an
     assert project["by_kind"]["builds"] == item["use"]
     r = cp.call("admin", "POST", f"/admin/running/build/{build['id']}/stop")
     assert r.status_code == 202 and r.json() == {"kind": "build", "id": str(build["id"]), "status": "cancelled"}, r.text
-    assert wait(cp, build["id"])["status"] == "cancelled"
+    assert wait_build(cp, build["id"])["status"] == "cancelled"
     r = cp.call("admin", "GET", "/admin/running", params={"kind": "build", "project": cp.project})
     assert str(build["id"]) not in [i["id"] for i in r.json()["items"]]

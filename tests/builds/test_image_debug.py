@@ -5,25 +5,15 @@ dash, cat and sleep with the C library (``FROM scratch`` + ``COPY``)."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 
 import psutil
 import pytest
 import requests
 from pipelines.cp import World
-from support.platform import IS_ROOT
+from support.builds import BUILDAH_MARKS, ROOTFS, build_from_scratch, storage_containers
 
-pytestmark = [
-    pytest.mark.hub,
-    pytest.mark.skipif(not IS_ROOT, reason="buildah (vfs storage, chroot isolation) runs as root"),
-    pytest.mark.skipif(shutil.which("buildah") is None, reason="needs buildah (Debian package 'buildah', scripts/setup.sh)"),
-]
-
-ROOTFS = {"bin/sh": "/bin/dash", "bin/sleep": "/usr/bin/sleep", "bin/cat": "/usr/bin/cat",
-          "lib/x86_64-linux-gnu/libc.so.6": "/lib/x86_64-linux-gnu/libc.so.6", "lib64/ld-linux-x86-64.so.2": "/lib64/ld-linux-x86-64.so.2"}
-
+pytestmark = BUILDAH_MARKS
 
 @pytest.fixture(scope="module")
 def cp(platform, admin):
@@ -32,31 +22,11 @@ def cp(platform, admin):
 
 @pytest.fixture(scope="module")
 def image(cp) -> str:
-    folder = cp.platform.data_dir / "workspaces" / cp.name("creator") / "dbg"
-    for target, source in ROOTFS.items():
-        (folder / target).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, folder / target)
-    r = cp.call("creator", "POST", "/builds", {"project": cp.project, "image": "dbg", "tags": ["1"], "context": "dbg",
-                                               "dockerfile": "FROM scratch\nCOPY . /\n"})
-    assert r.status_code == 201, r.text
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        build = cp.call("creator", "GET", f"/builds/{r.json()['id']}").json()
-        if build["status"] in ("succeeded", "failed", "cancelled"):
-            break
-        time.sleep(0.2)
-    assert build["status"] == "succeeded", build
-    return build["references"][0]
+    return build_from_scratch(cp, "dbg", "dbg", ROOTFS)
 
 
 def debug(cp, role, **fields) -> requests.Response:
     return cp.call(role, "POST", "/images/debug-runs", {"project": cp.project, **fields})
-
-
-def storage_containers(cp) -> str:
-    root = cp.platform.data_dir / "builds" / "storage" / cp.project
-    return subprocess.run(["buildah", "--root", str(root / "root"), "--runroot", str(root / "run"), "--storage-driver", "vfs",
-                           "containers", "--quiet"], capture_output=True, text=True, check=True).stdout.strip()
 
 
 def test_a_command_runs_in_the_image_as_the_users_account(cp, image):

@@ -8,19 +8,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 from pipelines.cp import World
 from registries.oci_client import Client, wait_for
-from support.platform import IS_ROOT
+from support.builds import BUILDAH_MARKS, start_build, wait_build
 
-pytestmark = [
-    pytest.mark.hub,
-    pytest.mark.skipif(not IS_ROOT, reason="buildah (vfs storage, chroot isolation) runs as root"),
-    pytest.mark.skipif(shutil.which("buildah") is None, reason="needs buildah (Debian package 'buildah', scripts/setup.sh)"),
-]
+pytestmark = BUILDAH_MARKS
 
 
 @pytest.fixture(scope="module")
@@ -60,22 +55,6 @@ def archives(cp, tmp_path_factory) -> dict[str, str]:
     return {"oci": "imports/base.oci.tar", "docker": "imports/base.docker.tar", "text": "imports/notes.txt"}
 
 
-def start(cp, **fields) -> dict:
-    r = cp.call("creator", "POST", "/builds", {"project": cp.project, **fields})
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def wait(cp, build_id, timeout=120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        build = cp.call("creator", "GET", f"/builds/{build_id}").json()
-        if build["status"] in ("succeeded", "failed", "cancelled"):
-            return build
-        time.sleep(0.2)
-    raise TimeoutError(f"build {build_id} did not finish")
-
-
 def log_of(cp, build_id) -> str:
     return cp.call("creator", "GET", f"/builds/{build_id}/logs").text
 
@@ -106,10 +85,10 @@ def test_a_docker_archive_is_found_from_its_contents(cp, archives):
 
 def test_builds_use_an_imported_image_and_an_unreachable_from_offers_it(cp, archives):
     imported = import_(cp, path=archives["oci"], tag="base").json()["reference"]
-    used = wait(cp, start(cp, image="on-imported", dockerfile=f"FROM {imported}\nCOPY --from={imported} /imported.txt /again.txt\n"
+    used = wait_build(cp, start_build(cp, image="on-imported", dockerfile=f"FROM {imported}\nCOPY --from={imported} /imported.txt /again.txt\n"
                                                              "LABEL from=imported\n")["id"])
     assert used["status"] == "succeeded", (used, log_of(cp, used["id"]))
-    failed = wait(cp, start(cp, image="remote", dockerfile="FROM debian:12\nLABEL x=1\n")["id"])
+    failed = wait_build(cp, start_build(cp, image="remote", dockerfile="FROM debian:12\nLABEL x=1\n")["id"])
     assert failed["status"] == "failed"
     assert "an image an admin imported from an OCI archive: " in failed["message"] and imported in failed["message"], failed["message"]
 

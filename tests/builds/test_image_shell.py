@@ -8,7 +8,6 @@ dash, id, stty and sleep with their libraries (``FROM scratch`` + ``COPY``)."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 from urllib.parse import urlencode
@@ -17,20 +16,12 @@ import pytest
 import requests
 import websocket
 from pipelines.cp import World
-from support.platform import IS_ROOT, User, start_server
+from support.builds import BUILDAH_MARKS, build_from_scratch, storage_containers, with_libraries
+from support.platform import User, start_server
 
-pytestmark = [
-    pytest.mark.hub,
-    pytest.mark.skipif(not IS_ROOT, reason="buildah (vfs storage, chroot isolation) runs as root"),
-    pytest.mark.skipif(shutil.which("buildah") is None, reason="needs buildah (Debian package 'buildah', scripts/setup.sh)"),
-]
+pytestmark = BUILDAH_MARKS
 
 PROGRAMS = {"bin/sh": "/bin/dash", "bin/id": "/usr/bin/id", "bin/stty": "/usr/bin/stty", "bin/sleep": "/usr/bin/sleep"}
-
-
-def _libraries(program: str) -> list[str]:
-    out = subprocess.run(["ldd", program], capture_output=True, text=True, check=True).stdout
-    return [part for line in out.splitlines() for part in line.split() if part.startswith("/")]
 
 
 @pytest.fixture(scope="module")
@@ -44,24 +35,7 @@ def image(cp) -> str:
 
 
 def build_image(cp) -> str:
-    folder = cp.platform.data_dir / "workspaces" / cp.name("creator") / "shell"
-    files = dict(PROGRAMS)
-    for source in PROGRAMS.values():
-        files.update({library.lstrip("/"): library for library in _libraries(source)})
-    for target, source in files.items():
-        (folder / target).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, folder / target)
-    r = cp.call("creator", "POST", "/builds", {"project": cp.project, "image": "shell", "tags": ["1"], "context": "shell",
-                                               "dockerfile": "FROM scratch\nCOPY . /\n"})
-    assert r.status_code == 201, r.text
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        build = cp.call("creator", "GET", f"/builds/{r.json()['id']}").json()
-        if build["status"] in ("succeeded", "failed", "cancelled"):
-            break
-        time.sleep(0.2)
-    assert build["status"] == "succeeded", build
-    return build["references"][0]
+    return build_from_scratch(cp, "shell", "shell", with_libraries(PROGRAMS))
 
 
 def shell_url(cp, **query) -> str:
@@ -90,12 +64,6 @@ def read_until(sock, needle: str, seconds: float = 20) -> str:
             break
         seen += data.decode(errors="replace")
     return seen
-
-
-def storage_containers(cp) -> str:
-    root = cp.platform.data_dir / "builds" / "storage" / cp.project
-    return subprocess.run(["buildah", "--root", str(root / "root"), "--runroot", str(root / "run"), "--storage-driver", "vfs",
-                           "containers", "--quiet"], capture_output=True, text=True, check=True).stdout.strip()
 
 
 def wait_no_containers(cp, seconds: float = 20) -> str:
