@@ -184,12 +184,3 @@ export function LoadMore(props: {
     </button>
   );
 }
-
-/** A list's or view's error, as an alert above it; nothing when there is none. */
-export function ErrorBanner(props: { error: string | null }): JSX.Element | null {
-  return props.error ? (
-    <div className="cl-FieldError cl-Banner" role="alert">
-      {props.error}
-    </div>
-  ) : null;
-}

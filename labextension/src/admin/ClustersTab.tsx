@@ -1,10 +1,10 @@
 /** Clusters and machines: reachability; this machine's CPU, memory and GPUs; Kubernetes nodes' role labels, editable. */
 import * as React from 'react';
 
-import { Button, ErrorBanner } from '../components';
+import { Button } from '../components';
 import { errorMessage, useResource } from '../useResource';
 import { AdminClient } from './client';
-import { UseCell } from './common';
+import { ErrorBanner, UseCell } from './common';
 import { formatBytes, labelPatch } from './logic';
 import { ILocalMachine, INode, NodeLabels, ROLE_LABELS, SWITCH_LABELS } from './types';
 

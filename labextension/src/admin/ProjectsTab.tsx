@@ -1,11 +1,12 @@
 /** Projects: members, quota against use by kind of work, and each project's settings page. */
 import * as React from 'react';
 
-import { Button, ErrorBanner, LoadMore } from '../components';
+import { Button, LoadMore } from '../components';
 import { IMe, ProjectsClient } from '../projects/client';
 import { ProjectDetail } from '../projects/ProjectsView';
 import { useDebounced, usePagedList } from '../usePagedList';
 import { AdminClient } from './client';
+import { ErrorBanner } from './common';
 import { formatAmount, IBar, quotaBars } from './logic';
 import { IAdminProject } from './types';
 

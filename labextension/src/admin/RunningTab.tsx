@@ -2,13 +2,11 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import * as React from 'react';
 
-import { ErrorBanner } from '../components';
-
 import { BusyLabel, useBusy } from '../accounts/actions';
 import { useDebounced } from '../usePagedList';
 import { errorMessage, useResource } from '../useResource';
 import { AdminClient } from './client';
-import { UseCell, when } from './common';
+import { ErrorBanner, UseCell, when } from './common';
 import { filterRunning, IRunningFilter, NO_FILTER, runningTotals, totalRows } from './logic';
 import { IRunningItem, ITotal, WORK_KINDS, WorkKind } from './types';
 

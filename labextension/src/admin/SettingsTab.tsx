@@ -1,12 +1,12 @@
 /** Settings safe to change at run time (a form of their fields), and the audit log. */
 import * as React from 'react';
 
-import { Button, ErrorBanner, LoadMore } from '../components';
+import { Button, LoadMore } from '../components';
 import { ApiError } from '../request';
 import { useDebounced, usePagedList } from '../usePagedList';
 import { errorMessage, useResource } from '../useResource';
 import { AdminClient } from './client';
-import { when } from './common';
+import { ErrorBanner, when } from './common';
 import { IAdminSettings, IAdminSettingsPatch } from './types';
 
 type Group = 'server_expiry' | 'role_limits' | 'default_project_quota';

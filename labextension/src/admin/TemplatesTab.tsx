@@ -7,11 +7,12 @@ import { Dialog, showDialog } from '@jupyterlab/apputils';
 import * as React from 'react';
 
 import { BusyLabel, useBusy } from '../accounts/actions';
-import { Button, ErrorBanner, LoadMore } from '../components';
+import { Button, LoadMore } from '../components';
 import { pipelineFileFormat, reportLines, reportTitle } from '../pipelines/cubeStudioImport';
 import { useDebounced, usePagedList } from '../usePagedList';
 import { errorMessage, useResource } from '../useResource';
 import { AdminClient } from './client';
+import { ErrorBanner } from './common';
 import { moveCategory, sortCategories } from './logic';
 import { IAdminTemplate } from './types';
 

@@ -2,11 +2,10 @@
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import * as React from 'react';
 
-import { ErrorBanner } from '../components';
-
 import { VegaChart } from '../experiments/VegaChart';
 import { useResource } from '../useResource';
 import { AdminClient } from './client';
+import { ErrorBanner } from './common';
 import { usageSpec, usageTotals, withOthers } from './logic';
 import { IUsage } from './types';
 

@@ -5,12 +5,12 @@ import * as React from 'react';
 import { BusyLabel, confirmAdmin, confirmDeactivate, confirmDelete, useBusy } from '../accounts/actions';
 import { AccountsClient } from '../accounts/client';
 import { AccountsSection } from '../accounts/AccountsSection';
-import { ErrorBanner, LoadMore } from '../components';
+import { LoadMore } from '../components';
 import { IMe } from '../projects/client';
 import { useDebounced, usePagedList } from '../usePagedList';
 import { errorMessage, useResource } from '../useResource';
 import { AdminClient } from './client';
-import { UseCell, when } from './common';
+import { ErrorBanner, UseCell, when } from './common';
 
 export function UsersTab(props: {
   client: AdminClient;

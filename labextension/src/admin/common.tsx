@@ -27,6 +27,14 @@ export function NotInstalled(props: { what: string }): JSX.Element {
   );
 }
 
+export function ErrorBanner(props: { error: string | null }): JSX.Element | null {
+  return props.error ? (
+    <div className="cl-FieldError cl-Banner" role="alert">
+      {props.error}
+    </div>
+  ) : null;
+}
+
 export function when(iso: string | null | undefined): string {
   return iso ? new Date(iso).toLocaleString() : '—';
 }

@@ -8,7 +8,7 @@ import { Clipboard } from '@jupyterlab/apputils';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import * as React from 'react';
 
-import { Button, ErrorBanner } from '../components';
+import { Button } from '../components';
 import { EXPERIMENT_FINAL, ITrial, TRIAL_FINAL } from './client';
 import { curvesSpec, parallelSpec } from './charts';
 import { trialList } from './live';
@@ -147,7 +147,11 @@ export function ExperimentView(props: { model: ExperimentModel; rendermime: IRen
         )}
       </header>
       {e.message ? <div className="cl-Field-help">{e.message}</div> : null}
-      <ErrorBanner error={model.error} />
+      {model.error ? (
+        <div className="cl-FieldError cl-Banner" role="alert">
+          {model.error}
+        </div>
+      ) : null}
 
       <section className="cl-ExperimentBlock" aria-label="Trials">
         <h3>Trials</h3>

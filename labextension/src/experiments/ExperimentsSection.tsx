@@ -2,7 +2,7 @@
 import { addIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { ErrorBanner, LoadMore } from '../components';
+import { LoadMore } from '../components';
 import { IMe } from '../projects/client';
 import { useDebounced, usePagedList } from '../usePagedList';
 import { EXPERIMENT_FINAL, EXPERIMENT_STATUSES, ExperimentsClient } from './client';
@@ -93,7 +93,11 @@ export function ExperimentsSection(props: {
           <addIcon.react tag="span" elementSize="normal" />
         </button>
       </div>
-      <ErrorBanner error={list.error} />
+      {list.error ? (
+        <div className="cl-FieldError cl-Banner" role="alert">
+          {list.error}
+        </div>
+      ) : null}
       {items && !items.length ? (
         <p className="cl-Empty">{status || q ? 'No experiment matches.' : 'No experiments.'}</p>
       ) : null}

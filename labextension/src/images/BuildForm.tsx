@@ -6,12 +6,11 @@
  */
 import * as React from 'react';
 
-import { Button, FieldError, TextField } from '../components';
+import { Button, FieldError, TextField, useUid } from '../components';
 import { IMe } from '../projects/client';
 import { ApiError } from '../request';
 import { errorMessage } from '../useResource';
 import { BuildsClient, IBuild } from './client';
-import { ProjectSelect } from './ProjectSelect';
 import { buildDraftToBody, buildFormField, IBuildDraft } from './model';
 
 export interface IBuildFormProps {
@@ -45,6 +44,7 @@ export function BuildForm(props: IBuildFormProps): JSX.Element {
   const set = (key: keyof IBuildDraft) => (value: string) => setDraft(d => ({ ...d, [key]: value }));
   const [busy, setBusy] = React.useState(false);
   const [errors, setErrors] = React.useState<Record<string, string>>({});
+  const projectId = useUid('cl-build-project');
   const start = async () => {
     setBusy(true);
     setErrors({});
@@ -66,13 +66,25 @@ export function BuildForm(props: IBuildFormProps): JSX.Element {
       }}
     >
       <h2>Build an image</h2>
-      <ProjectSelect
-        value={draft.project}
-        onChange={set('project')}
-        projects={props.me.projects.map(p => p.name)}
-        testid="cubelab-build-project"
-        error={errors.project}
-      />
+      <div className="cl-Field" data-field="project">
+        <label htmlFor={projectId} className="cl-Field-label">
+          Project
+        </label>
+        <select
+          id={projectId}
+          className="jp-mod-styled cl-Select"
+          data-testid="cubelab-build-project"
+          value={draft.project}
+          onChange={e => set('project')(e.target.value)}
+        >
+          {props.me.projects.map(p => (
+            <option key={p.name} value={p.name}>
+              {p.name}
+            </option>
+          ))}
+        </select>
+        <FieldError id={`${projectId}-err`} field="project" message={errors.project} />
+      </div>
       <TextField
         name="dockerfile_path"
         label="Dockerfile"

@@ -5,7 +5,7 @@
  */
 import * as React from 'react';
 
-import { Button, ErrorBanner } from '../components';
+import { Button } from '../components';
 import { errorMessage, useResource } from '../useResource';
 import { BuildsClient, IBuild } from './client';
 import { DebugRun } from './DebugRun';
@@ -100,7 +100,11 @@ export function BuildView(props: IBuildViewProps): JSX.Element {
   };
   return (
     <div className="cl-BuildView" data-testid="cubelab-build-view" data-build-id={id} data-status={build?.status ?? ''}>
-      <ErrorBanner error={res.error} />
+      {res.error ? (
+        <div className="cl-FieldError cl-Banner" role="alert">
+          {res.error}
+        </div>
+      ) : null}
       {build ? (
         <>
           <h2>

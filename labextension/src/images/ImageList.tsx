@@ -7,7 +7,7 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import * as React from 'react';
 
-import { ErrorBanner, LoadMore } from '../components';
+import { LoadMore } from '../components';
 import { IMe } from '../projects/client';
 import { useDebounced, usePagedList } from '../usePagedList';
 import { errorMessage } from '../useResource';
@@ -125,7 +125,11 @@ export function ImageList(props: {
           {message}
         </div>
       ) : null}
-      <ErrorBanner error={list.error} />
+      {list.error ? (
+        <div className="cl-FieldError cl-Banner" role="alert">
+          {list.error}
+        </div>
+      ) : null}
       {list.loaded && !list.items.some(i => i.tags?.length) ? (
         <p className="cl-Empty">{q ? 'No image matches.' : 'No images.'}</p>
       ) : null}

@@ -7,7 +7,7 @@
 import { addIcon, saveIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { ErrorBanner, LoadMore } from '../components';
+import { LoadMore } from '../components';
 import { IMe } from '../projects/client';
 import { useDebounced, usePagedList } from '../usePagedList';
 import { BUILD_STATUSES, BuildsClient, IBuild, ImagesClient, IRegistry, RegistriesClient } from './client';
@@ -60,7 +60,11 @@ export function RegistryList(props: {
           </button>
         ) : null}
       </div>
-      <ErrorBanner error={list.error} />
+      {list.error ? (
+        <div className="cl-FieldError cl-Banner" role="alert">
+          {list.error}
+        </div>
+      ) : null}
       {list.loaded && !list.items.length ? <p className="cl-Empty">No registries.</p> : null}
       {list.items.length ? (
         <ul className="cl-List" aria-label="Registries" data-testid="cubelab-registry-list">
@@ -216,7 +220,11 @@ export function BuildList(props: {
           onChange={e => setSearch(e.target.value)}
         />
       </div>
-      <ErrorBanner error={list.error} />
+      {list.error ? (
+        <div className="cl-FieldError cl-Banner" role="alert">
+          {list.error}
+        </div>
+      ) : null}
       {list.loaded && !list.items.length ? (
         <p className="cl-Empty">{status || q ? 'No build matches.' : 'No builds.'}</p>
       ) : null}

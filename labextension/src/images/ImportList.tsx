@@ -6,7 +6,7 @@
 import { fileUploadIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { ErrorBanner, LoadMore } from '../components';
+import { LoadMore } from '../components';
 import { usePagedList } from '../usePagedList';
 import { describeImport, IImageImport, ImageImportsClient } from './imports';
 
@@ -37,7 +37,11 @@ export function ImportList(props: {
           <fileUploadIcon.react tag="span" elementSize="normal" />
         </button>
       </div>
-      <ErrorBanner error={list.error} />
+      {list.error ? (
+        <div className="cl-FieldError cl-Banner" role="alert">
+          {list.error}
+        </div>
+      ) : null}
       {list.loaded && !list.items.length ? <p className="cl-Empty">No imports.</p> : null}
       {list.items.length ? (
         <ul className="cl-List" aria-label="Imports" data-testid="cubelab-import-list">

@@ -10,7 +10,6 @@ import { IMe } from '../projects/client';
 import { ApiError } from '../request';
 import { errorMessage } from '../useResource';
 import { IRegistry, RegistriesClient } from './client';
-import { ProjectSelect } from './ProjectSelect';
 import { IRegistryDraft, passwordState, registryChanges, registryDraftToInput } from './model';
 
 export interface IRegistryFormProps {
@@ -37,6 +36,7 @@ export function RegistryForm(props: IRegistryFormProps): JSX.Element {
   const [busy, setBusy] = React.useState(false);
   const [errors, setErrors] = React.useState<Record<string, string>>({});
   const [saved, setSaved] = React.useState<IRegistry | null>(registry);
+  const projectId = useUid('cl-registry-project');
   const passwordId = useUid('cl-registry-password');
   const projects = me.admin ? me.projects : me.projects.filter(p => p.role === 'creator');
 
@@ -92,15 +92,27 @@ export function RegistryForm(props: IRegistryFormProps): JSX.Element {
         required
         testid="cubelab-registry-name"
       />
-      <ProjectSelect
-        value={draft.project}
-        onChange={set('project')}
-        projects={projects.map(p => p.name)}
-        testid="cubelab-registry-project"
-        error={errors.project}
-        disabled={!!saved}
-        emptyOption={me.admin ? 'all projects (platform-wide)' : undefined}
-      />
+      <div className="cl-Field" data-field="project">
+        <label htmlFor={projectId} className="cl-Field-label">
+          Project
+        </label>
+        <select
+          id={projectId}
+          className="jp-mod-styled cl-Select"
+          data-testid="cubelab-registry-project"
+          value={draft.project}
+          disabled={!!saved}
+          onChange={e => set('project')(e.target.value)}
+        >
+          {me.admin ? <option value="">all projects (platform-wide)</option> : null}
+          {projects.map(p => (
+            <option key={p.name} value={p.name}>
+              {p.name}
+            </option>
+          ))}
+        </select>
+        <FieldError id={`${projectId}-err`} field="project" message={errors.project} />
+      </div>
       <TextField
         name="host"
         label="Host"

@@ -11,7 +11,6 @@ import { IMe } from '../projects/client';
 import { ApiError } from '../request';
 import { errorMessage } from '../useResource';
 import { IBuild } from './client';
-import { ProjectSelect } from './ProjectSelect';
 import {
   changesSummary,
   IEnvironmentSnapshots,
@@ -52,6 +51,7 @@ export function SaveImageForm(props: ISaveImageFormProps): JSX.Element {
   const [summary, setSummary] = React.useState<string[]>([]);
   const [busy, setBusy] = React.useState<string>('Listing the packages of this environment…');
   const [errors, setErrors] = React.useState<Record<string, string>>({});
+  const projectId = useUid('cl-save-project');
   const dockerfileId = useUid('cl-save-dockerfile');
   const set = (key: keyof ISaveDraft) => (value: string) => setDraft(d => (d ? { ...d, [key]: value } : d));
 
@@ -141,13 +141,25 @@ export function SaveImageForm(props: ISaveImageFormProps): JSX.Element {
       ) : null}
       {draft ? (
         <>
-          <ProjectSelect
-            value={draft.project}
-            onChange={set('project')}
-            projects={props.me.projects.map(p => p.name)}
-            testid="cubelab-save-image-project"
-            error={errors.project}
-          />
+          <div className="cl-Field" data-field="project">
+            <label htmlFor={projectId} className="cl-Field-label">
+              Project
+            </label>
+            <select
+              id={projectId}
+              className="jp-mod-styled cl-Select"
+              data-testid="cubelab-save-image-project"
+              value={draft.project}
+              onChange={e => set('project')(e.target.value)}
+            >
+              {props.me.projects.map(p => (
+                <option key={p.name} value={p.name}>
+                  {p.name}
+                </option>
+              ))}
+            </select>
+            <FieldError id={`${projectId}-err`} field="project" message={errors.project} />
+          </div>
           <TextField
             name="base"
             label="Base image"

@@ -2,7 +2,7 @@ import { refreshIcon, ReactWidget } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
-import { ErrorBanner, Section, Spinner } from '../components';
+import { Section, Spinner } from '../components';
 import { cubeIcon } from '../icons';
 import { IMe, IProjectSummary, ProjectsClient } from '../projects/client';
 import { ICubeLabPanel, ISidebarContext, ISidebarDetail, ISidebarSection } from '../tokens';
@@ -103,7 +103,11 @@ function Sidebar(props: {
   return (
     <div className="cl-Sidebar">
       {header}
-      <ErrorBanner error={user.error} />
+      {user.error ? (
+        <div className="cl-FieldError cl-Banner" role="alert">
+          {user.error}
+        </div>
+      ) : null}
       {[...props.sections]
         .filter(s => !s.visible || s.visible(ctx))
         .sort((a, b) => a.rank - b.rank)

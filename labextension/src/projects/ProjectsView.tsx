@@ -6,7 +6,7 @@ import { ApiError } from '../request';
 import { useResource } from '../useResource';
 import { useDebounced, usePagedList } from '../usePagedList';
 import { IMe, IMember, IProject, IProjectSummary, ProjectsClient, Role, ROLES } from './client';
-import { Button, ErrorBanner, FieldError, LoadMore, RoleBadge, Spinner, TextField, useUid } from '../components';
+import { Button, FieldError, LoadMore, RoleBadge, Spinner, TextField, useUid } from '../components';
 import {
   capabilities,
   checkNewMember,
@@ -61,7 +61,11 @@ export function ProjectList(props: {
           />
         </div>
       ) : null}
-      <ErrorBanner error={list.error} />
+      {list.error ? (
+        <div className="cl-FieldError cl-Banner" role="alert">
+          {list.error}
+        </div>
+      ) : null}
       {projects.length === 0 ? (
         <p className="cl-Empty">{q ? 'No project matches.' : 'You are not a member of any project yet.'}</p>
       ) : (
@@ -486,7 +490,11 @@ function Members(props: {
           onChange={e => setSearch(e.target.value)}
         />
       ) : null}
-      <ErrorBanner error={paged.error} />
+      {paged.error ? (
+        <div className="cl-FieldError cl-Banner" role="alert">
+          {paged.error}
+        </div>
+      ) : null}
       <ul className="cl-MemberList" aria-label={`Members of ${project.name}`}>
         {members.map(m => (
           <li key={m.name} className="cl-Member" data-member={m.name} data-role={m.role}>

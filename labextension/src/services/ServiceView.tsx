@@ -5,7 +5,7 @@
  */
 import * as React from 'react';
 
-import { Button, ErrorBanner, LoadMore, Spinner } from '../components';
+import { Button, LoadMore, Spinner } from '../components';
 import { usePagedList } from '../usePagedList';
 import { errorMessage, useResource } from '../useResource';
 import { IService, ServicesClient } from './client';
@@ -126,7 +126,11 @@ export function ServiceView(props: IServiceViewProps): JSX.Element {
         ) : null}
       </div>
       {s.message ? <p className="cl-Field-help">{s.message}</p> : null}
-      <ErrorBanner error={service.error} />
+      {service.error ? (
+        <div className="cl-FieldError cl-Banner" role="alert">
+          {service.error}
+        </div>
+      ) : null}
 
       <section className="cl-ExperimentBlock">
         <h3>Traffic on {s.host}</h3>

@@ -5,7 +5,7 @@
 import { addIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { ErrorBanner, LoadMore } from '../components';
+import { LoadMore } from '../components';
 import { IMe } from '../projects/client';
 import { useDebounced, usePagedList } from '../usePagedList';
 import { IService, SERVICE_STATUSES, ServicesClient } from './client';
@@ -100,7 +100,11 @@ export function ServicesSection(props: {
           <addIcon.react tag="span" elementSize="normal" />
         </button>
       </div>
-      <ErrorBanner error={list.error} />
+      {list.error ? (
+        <div className="cl-FieldError cl-Banner" role="alert">
+          {list.error}
+        </div>
+      ) : null}
       {items && !items.length ? (
         <p className="cl-Empty">{status || q ? 'No service matches.' : 'No services.'}</p>
       ) : null}
